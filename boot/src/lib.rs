@@ -1,0 +1,2 @@
+//! Kingly boot (skeleton).
+#![no_std]

@@ -1,0 +1,2 @@
+//! Kingly drivers (skeleton).
+#![cfg_attr(not(test), no_std)]

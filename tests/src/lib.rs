@@ -1,0 +1,1 @@
+//! Helpers for Kingly integration tests.
