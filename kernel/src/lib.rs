@@ -5,3 +5,5 @@
 extern crate alloc;
 
 pub mod cpu;
+pub mod dcache;
+pub mod rcu;

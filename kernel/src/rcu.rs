@@ -1,0 +1,1 @@
+//! Quiescent-state-based RCU (QSBR). Being written: see issue 4.
