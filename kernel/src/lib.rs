@@ -1,9 +1,41 @@
-//! Kingly kernel library (skeleton; being filled in).
+//! The Kingly kernel.
+//!
+//! # From `_start` to the ready line
+//!
+//! 1. `boot/src/entry.s` (crate `kingly-boot`): every core drops from EL3 or EL2 to EL1, gets
+//!    its stack and FP/SIMD; core 0 zeroes `.bss` and calls [`platform::boot`]'s `kingly_main`.
+//!    At EL3 (QEMU ELF entry) `kingly_el3_init` first routes the GIC to the non-secure world.
+//! 2. `kingly_main` brings up the UART, finds the RAM (device tree, mailbox or board table,
+//!    [`platform::memory`]), builds the identity map ([`mm::translation`]) and turns the MMU
+//!    and caches on ([`arch`]) — before the first atomic read-modify-write.
+//! 3. It creates the devices from the board table ([`board`]), starts the heap, installs the
+//!    exception vectors, sets up the GIC, the UART receive interrupt and the 1 kHz tick.
+//! 4. It releases the secondaries (spin table or PSCI, [`platform::smp`]); each enables the
+//!    MMU with the same tables, its GIC CPU interface and its tick, and checks in.
+//! 5. When every core is in, core 0 prints
+//!    `kingly ready: board=<b> cpus=<n> el=1 mmu=on heap=<bytes>` and either runs the test
+//!    suite named in the boot arguments ([`bootargs`]) or serves the console ([`console`]).
+//!
+//! Portable logic (board tables, translation tables, boot arguments, console parsing, fault
+//! decoding, RCU, the decision cache) builds and is unit-tested on the host; `arch` and
+//! `platform` exist only in the bare-metal build.
+//!
+//! Design principles: simple and clear algorithms over fast and clever ones, except on the
+//! measured hot paths (decision cache hits); `unsafe` only in `arch`, `platform` (MMIO,
+//! heap) and the drivers crate, each block explained.
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
+pub mod arch;
+pub mod board;
+pub mod bootargs;
+pub mod console;
 pub mod cpu;
 pub mod dcache;
+pub mod fault;
+pub mod mm;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod platform;
 pub mod rcu;

@@ -1,0 +1,112 @@
+//! Board tables: every address and interrupt number a board needs, in one place per board.
+//!
+//! The boot code picks the table of the board the kernel was built for; when the firmware
+//! passes a device tree, its memory node refines the RAM size.
+
+pub mod raspi4b;
+pub mod virt;
+
+/// How memory in a range must be mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryKind {
+    /// Normal write-back cacheable memory (RAM).
+    Normal,
+    /// Device nGnRE, never executable (MMIO).
+    Device,
+}
+
+/// A physical address range and how to map it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub base: u64,
+    pub size: u64,
+    pub kind: MemoryKind,
+}
+
+impl Region {
+    pub const fn end(&self) -> u64 {
+        self.base + self.size
+    }
+}
+
+/// How secondary cores are started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondaryStart {
+    /// Write the entry address to each core's release slot, clean it to memory, `sev`.
+    SpinTable { release_slots: [u64; 3] },
+    /// PSCI `CPU_ON`; the conduit (HVC or SMC) depends on the entry exception level.
+    Psci,
+}
+
+/// Everything the kernel needs to know about a board.
+#[derive(Debug, Clone, Copy)]
+pub struct Board {
+    /// Name printed in the ready line.
+    pub name: &'static str,
+    /// PL011 UART0 base and its receive interrupt.
+    pub uart_base: u64,
+    pub uart_intid: u32,
+    /// PL011 reference clock (only matters on real hardware).
+    pub uart_clock_hz: u32,
+    /// GIC-400 distributor and CPU interface.
+    pub gicd_base: u64,
+    pub gicc_base: u64,
+    /// BCM2711 GPIO block, if the board has one.
+    pub gpio_base: Option<u64>,
+    /// ACT LED GPIO line.
+    pub act_led_gpio: Option<u8>,
+    /// VideoCore mailbox, if the board has one.
+    pub mailbox_base: Option<u64>,
+    /// RAM assumed when neither the firmware nor a device tree says otherwise.
+    pub default_ram: Region,
+    /// What the MMU maps (identity).
+    pub memory_map: &'static [Region],
+    pub secondary_start: SecondaryStart,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_map(board: &Board) {
+        let map = board.memory_map;
+        for pair in map.windows(2) {
+            assert!(pair[0].end() <= pair[1].base, "{}: regions overlap or are unsorted", board.name);
+        }
+        for region in map {
+            assert_eq!(region.base % (2 << 20), 0, "{}: region not 2 MiB aligned", board.name);
+            assert_eq!(region.size % (2 << 20), 0, "{}: region not 2 MiB aligned", board.name);
+        }
+        let covers = |addr: u64, kind| map.iter().any(|r| r.base <= addr && addr < r.end() && r.kind == kind);
+        assert!(covers(board.uart_base, MemoryKind::Device), "{}: UART not device-mapped", board.name);
+        assert!(covers(board.gicd_base, MemoryKind::Device));
+        assert!(covers(board.gicc_base, MemoryKind::Device));
+        assert!(covers(board.default_ram.base + 0x80000, MemoryKind::Normal), "{}: kernel not in RAM", board.name);
+    }
+
+    #[test]
+    fn board_tables_are_consistent() {
+        check_map(&raspi4b::BOARD);
+        check_map(&virt::BOARD);
+    }
+
+    #[test]
+    fn raspi4b_matches_the_verified_boot_facts() {
+        let b = raspi4b::BOARD;
+        assert_eq!((b.uart_base, b.uart_intid), (0xFE20_1000, 153));
+        assert_eq!((b.gicd_base, b.gicc_base), (0xFF84_1000, 0xFF84_2000));
+        assert_eq!(b.secondary_start, SecondaryStart::SpinTable { release_slots: [0xe0, 0xe8, 0xf0] });
+        // Device nGnRE exactly over 0xFC000000-0x100000000.
+        let device: Vec<_> = b.memory_map.iter().filter(|r| r.kind == MemoryKind::Device).collect();
+        assert_eq!(device.len(), 1);
+        assert_eq!((device[0].base, device[0].end()), (0xFC00_0000, 0x1_0000_0000));
+    }
+
+    #[test]
+    fn virt_matches_the_verified_boot_facts() {
+        let b = virt::BOARD;
+        assert_eq!((b.uart_base, b.uart_intid), (0x0900_0000, 33));
+        assert_eq!((b.gicd_base, b.gicc_base), (0x0800_0000, 0x0801_0000));
+        assert_eq!(b.secondary_start, SecondaryStart::Psci);
+    }
+}

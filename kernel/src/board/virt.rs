@@ -1,0 +1,27 @@
+//! QEMU `virt` machine (cortex-a72, GICv2).
+//!
+//! # Resources
+//! - QEMU hw/arm/virt.c memory map: GIC distributor 0x08000000, CPU interface 0x08010000,
+//!   PL011 0x09000000 (SPI 1 = INTID 33), virtio-mmio 0x0a000000 + 0x200 n, RAM from 0x40000000.
+
+use super::{Board, MemoryKind, Region, SecondaryStart};
+
+const GIB: u64 = 1 << 30;
+
+pub const BOARD: Board = Board {
+    name: "virt",
+    uart_base: 0x0900_0000,
+    uart_intid: 33,
+    uart_clock_hz: 24_000_000,
+    gicd_base: 0x0800_0000,
+    gicc_base: 0x0801_0000,
+    gpio_base: None,
+    act_led_gpio: None,
+    mailbox_base: None,
+    default_ram: Region { base: GIB, size: GIB, kind: MemoryKind::Normal },
+    memory_map: &[
+        Region { base: 0, size: GIB, kind: MemoryKind::Device },
+        Region { base: GIB, size: 8 * GIB, kind: MemoryKind::Normal },
+    ],
+    secondary_start: SecondaryStart::Psci,
+};

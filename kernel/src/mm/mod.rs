@@ -1,0 +1,3 @@
+//! Memory management: translation tables (portable builder) and the kernel heap range.
+
+pub mod translation;

@@ -1,0 +1,239 @@
+//! The boot sequence, from the first Rust function to the ready line.
+
+use super::{devices, heap, irq, log, memory, smp, suites, uart};
+use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
+use crate::arch::aarch64::{exceptions, mmu, psci, semihosting};
+use crate::board::Board;
+use crate::bootargs::{self, BootArgs};
+use crate::console::{self, Command, LineAssembler};
+use crate::cpu::{CpuOps, MAX_CPUS};
+use crate::kprintln;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kingly_drivers::generic_timer::GenericTimer;
+
+#[cfg(feature = "board-virt")]
+static BOARD: &Board = &crate::board::virt::BOARD;
+#[cfg(not(feature = "board-virt"))]
+static BOARD: &Board = &crate::board::raspi4b::BOARD;
+
+/// The board this kernel was built for.
+pub fn board() -> &'static Board {
+    BOARD
+}
+
+/// The boot-argument area `kingly boot` patches (see [`crate::bootargs`]).
+#[used]
+#[no_mangle]
+#[link_section = ".data.kingly_bootargs"]
+static KINGLY_BOOTARGS: [u8; bootargs::AREA_BYTES] = {
+    let mut area = [0u8; bootargs::AREA_BYTES];
+    let mut i = 0;
+    while i < bootargs::MAGIC.len() {
+        area[i] = bootargs::MAGIC[i];
+        i += 1;
+    }
+    area
+};
+
+static ARGS_TEXT: spin::Once<[u8; bootargs::AREA_BYTES]> = spin::Once::new();
+static SEMIHOSTING: AtomicBool = AtomicBool::new(false);
+static ENTRY_EL: AtomicU64 = AtomicU64::new(0);
+
+fn boot_args() -> BootArgs<'static> {
+    let text = ARGS_TEXT.call_once(|| {
+        // SAFETY: reading our own static; volatile because the host rewrote it after linking.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!(KINGLY_BOOTARGS)) }
+    });
+    match bootargs::parse(&text[bootargs::MAGIC.len()..]) {
+        Ok(args) => args,
+        Err(error) => {
+            kprintln!("warning: ignoring boot arguments: {error:?}");
+            BootArgs::default()
+        }
+    }
+}
+
+extern "C" {
+    static __kernel_end: u8;
+}
+
+/// Core 0's first Rust function, at EL1 with the MMU off.
+#[no_mangle]
+extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
+    cpu::set_cpu_id(0);
+    let board = board();
+    let early = devices::early_uart(board);
+    early.init(board.uart_clock_hz, 115_200);
+    kprintln!("\nKingly {} booting on {} (entered at EL{entry_el}, dtb={dtb:#x})", env!("CARGO_PKG_VERSION"), board.name);
+
+    let ram = memory::discover(board, dtb);
+    if let Err(error) = mmu::build_tables(board.memory_map) {
+        kprintln!("FATAL: cannot build the translation tables: {error:?}");
+        cpu::halt();
+    }
+    mmu::enable();
+    log::locks_usable();
+    ENTRY_EL.store(entry_el as u64, Ordering::Relaxed);
+    let args = boot_args();
+    SEMIHOSTING.store(args.semihosting, Ordering::Relaxed);
+
+    let devices = devices::init(board);
+    if let Some(gpio) = &devices.gpio {
+        gpio.route_uart0();
+    }
+    // SAFETY: the heap gets the RAM between the end of the image and the end of RAM, minus
+    // the device tree if it lies there; nothing else uses that memory.
+    let heap_start = core::ptr::addr_of!(__kernel_end) as u64;
+    let heap_start = match ram.dtb {
+        Some((dtb_start, dtb_size)) if dtb_start + dtb_size > heap_start => (dtb_start + dtb_size + 0xfff) & !0xfff,
+        _ => heap_start,
+    };
+    let ram_end = ram.base + ram.size;
+    let heap_bytes = ram_end.saturating_sub(heap_start) as usize;
+    // SAFETY: see above.
+    unsafe { heap::init(heap_start as usize, heap_bytes) };
+    kprintln!("memory: {} MiB RAM at {:#x} (from {}), heap {} MiB at {heap_start:#x}", ram.size >> 20, ram.base, ram.source.name(), heap_bytes >> 20);
+
+    exceptions::install();
+    devices.gic.init_distributor();
+    devices.gic.init_cpu_interface();
+    devices.gic.enable(board.uart_intid, 0x80, 0b1);
+    devices.uart.enable_rx_interrupts();
+    irq::start_tick();
+    cpu::enable_irqs();
+    smp::mark_online();
+
+    smp::start_secondaries(board, entry_el as u64);
+    let cpus = smp::wait_online(MAX_CPUS, 2_000_000_000);
+    if cpus < MAX_CPUS {
+        kprintln!("warning: only {cpus} of {MAX_CPUS} cores came up");
+    }
+    let el = cpu::current_el();
+    let mmu_state = if mmu::is_enabled() { "on" } else { "off" };
+    kprintln!("kingly ready: board={} cpus={cpus} el={el} mmu={mmu_state} heap={heap_bytes}", board.name);
+
+    if let Some(name) = args.test {
+        exit(suites::run(name));
+    }
+    console_loop()
+}
+
+/// A secondary core's first Rust function, at EL1 with the MMU off.
+#[no_mangle]
+extern "C" fn kingly_secondary_main(core: usize) -> ! {
+    cpu::set_cpu_id(core);
+    // No atomics before this: exclusives need the MMU and caches on.
+    mmu::enable();
+    exceptions::install();
+    if let Some(devices) = devices::get() {
+        devices.gic.init_cpu_interface();
+    }
+    irq::start_tick();
+    cpu::enable_irqs();
+    smp::mark_online();
+    smp::secondary_idle(core)
+}
+
+/// Runs at EL3 (ELF entry on QEMU raspi4b) before the drop to EL1: what a Pi firmware
+/// armstub does. `.bss` is not zeroed yet, so this writes no statics.
+#[no_mangle]
+extern "C" fn kingly_el3_init(core: usize) {
+    devices::el3_gic(board()).el3_route_all_to_non_secure(core);
+}
+
+/// Ends the kernel with `status`: through semihosting under `kingly boot`, PSCI SYSTEM_OFF
+/// on virt, otherwise by stopping every core with the ACT LED blinking the status.
+pub fn exit(status: u32) -> ! {
+    if let Some(d) = devices::get() {
+        d.uart.flush();
+    }
+    if SEMIHOSTING.load(Ordering::Relaxed) {
+        semihosting::exit(status);
+    }
+    if board().act_led_gpio.is_none() && status == 0 {
+        psci::system_off(psci::Conduit::for_entry_el(ENTRY_EL.load(Ordering::Relaxed)));
+    }
+    blink_forever(status)
+}
+
+fn blink_forever(status: u32) -> ! {
+    use embedded_hal::delay::DelayNs;
+    use embedded_hal::digital::OutputPin;
+    Aarch64Cpu::irq_save();
+    let (Some(d), Some(pin)) = (devices::get(), board().act_led_gpio) else { cpu::halt() };
+    let Some(Ok(mut led)) = d.gpio.as_ref().map(|g| g.output(pin)) else { cpu::halt() };
+    let mut delay = GenericTimer;
+    loop {
+        for _ in 0..status.max(1) {
+            let _ = led.set_high();
+            delay.delay_ms(200);
+            let _ = led.set_low();
+            delay.delay_ms(200);
+        }
+        delay.delay_ms(1000);
+    }
+}
+
+fn console_loop() -> ! {
+    let mut assembler = LineAssembler::new();
+    let mut buffer = [0u8; 64];
+    loop {
+        let count = uart::read(&mut buffer);
+        if count == 0 {
+            cpu::wait_for_interrupt();
+            continue;
+        }
+        for byte in &buffer[..count] {
+            if let Some(line) = assembler.push(*byte) {
+                run_command(console::parse(&line), &assembler);
+            }
+        }
+    }
+}
+
+fn run_command(command: Command<'_>, assembler: &LineAssembler) {
+    match command {
+        Command::Help => kprintln!("{}", console::HELP),
+        Command::Ping => kprintln!("pong"),
+        Command::Echo(text) => kprintln!("{text}"),
+        Command::Ticks => {
+            let t: [u64; MAX_CPUS] = core::array::from_fn(|i| irq::TICKS[i].load(Ordering::Relaxed));
+            kprintln!("ticks: 0={} 1={} 2={} 3={}", t[0], t[1], t[2], t[3]);
+        }
+        Command::Uart => {
+            let s = &uart::STATS;
+            let r = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            kprintln!(
+                "uart: rx_bytes={} overruns={} framing_errors={} parity_errors={} breaks={} ring_drops={} non_text={} overlong_lines={}",
+                r(&s.rx_bytes), r(&s.overruns), r(&s.framing_errors), r(&s.parity_errors), r(&s.breaks),
+                r(&s.ring_drops), assembler.non_text_bytes, assembler.overlong_lines
+            );
+        }
+        Command::Info => kprintln!(
+            "info: board={} cpus={} uptime_ms={} heap={} heap_used={}",
+            board().name,
+            smp::online(),
+            GenericTimer.uptime_ns() / 1_000_000,
+            heap::size_bytes(),
+            heap::used_bytes()
+        ),
+        Command::Unknown(word) => kprintln!("error: unknown command '{word}' (try help)"),
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let core = Aarch64Cpu::cpu_id();
+    let irq = Aarch64Cpu::irq_save();
+    let _ = irq;
+    match info.location() {
+        Some(l) => log::write_fmt_panicking(format_args!(
+            "\nPANIC on core {core} at {}:{}: {}\n",
+            l.file(),
+            l.line(),
+            info.message()
+        )),
+        None => log::write_fmt_panicking(format_args!("\nPANIC on core {core}: {}\n", info.message())),
+    }
+    exit(101)
+}

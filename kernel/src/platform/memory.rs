@@ -1,0 +1,84 @@
+//! Finding the RAM: the device tree's memory node when the firmware passed one, else the
+//! VideoCore mailbox (Pi 4), else the board table's default. Runs on core 0, MMU off.
+
+use crate::board::Board;
+use kingly_drivers::videocore_mailbox::{PropertyBuffer, VideoCoreMailbox};
+
+/// Where the RAM size came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RamSource {
+    DeviceTree,
+    Mailbox,
+    BoardDefault,
+}
+
+impl RamSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            RamSource::DeviceTree => "device tree",
+            RamSource::Mailbox => "mailbox",
+            RamSource::BoardDefault => "board default",
+        }
+    }
+}
+
+/// The usable RAM and what else lives in it.
+#[derive(Debug, Clone, Copy)]
+pub struct RamInfo {
+    pub base: u64,
+    pub size: u64,
+    pub source: RamSource,
+    /// The device tree blob, to keep out of the heap.
+    pub dtb: Option<(u64, u64)>,
+}
+
+const FDT_MAGIC: u32 = 0xd00d_feed;
+/// Largest device tree we accept (real Pi DTBs are ~60 KiB).
+const FDT_MAX_BYTES: u32 = 2 << 20;
+
+/// A validated view of the device tree at `address`, if one is there.
+pub fn device_tree(address: usize) -> Option<fdt::Fdt<'static>> {
+    if address == 0 || address % 8 != 0 {
+        return None;
+    }
+    // SAFETY: the firmware passed `address` in x0 as the DTB; it lies in RAM that is not
+    // reused before the heap starts (which excludes it). Read the 8-byte header first.
+    let header = unsafe { core::slice::from_raw_parts(address as *const u8, 8) };
+    let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    let total = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    if magic != FDT_MAGIC || !(40..=FDT_MAX_BYTES).contains(&total) {
+        return None;
+    }
+    // SAFETY: as above; the header says the blob is `total` bytes long.
+    let blob = unsafe { core::slice::from_raw_parts(address as *const u8, total as usize) };
+    fdt::Fdt::new(blob).ok()
+}
+
+/// Finds the RAM. `dtb` is x0 at entry (0 when there is none).
+pub fn discover(board: &Board, dtb: usize) -> RamInfo {
+    if let Some(tree) = device_tree(dtb) {
+        if let Some(region) = tree.memory().regions().find(|r| r.size.unwrap_or(0) > 0) {
+            return RamInfo {
+                base: region.starting_address as u64,
+                size: region.size.unwrap_or(0) as u64,
+                source: RamSource::DeviceTree,
+                dtb: Some((dtb as u64, tree.total_size() as u64)),
+            };
+        }
+    }
+    if let Some(base) = board.mailbox_base {
+        // SAFETY: the board's mailbox; MMU off so every access is device-type.
+        let mailbox = unsafe { VideoCoreMailbox::new(base as usize) };
+        let mut buffer = PropertyBuffer::arm_memory_request();
+        // The VideoCore sees ARM RAM below 1 GiB through the uncached alias at 0xC0000000.
+        let bus_address = (&buffer as *const PropertyBuffer as u32) | 0xC000_0000;
+        if mailbox.property_call(&mut buffer, bus_address).is_ok() {
+            if let Ok((base, size)) = buffer.arm_memory() {
+                if size > 0 {
+                    return RamInfo { base, size, source: RamSource::Mailbox, dtb: None };
+                }
+            }
+        }
+    }
+    RamInfo { base: board.default_ram.base, size: board.default_ram.size, source: RamSource::BoardDefault, dtb: None }
+}

@@ -1,0 +1,15 @@
+//! The running kernel on a real or emulated board: boot sequence, devices, interrupts,
+//! logging, heap, secondary cores, in-kernel test suites.
+#![allow(unsafe_code)]
+
+pub mod boot;
+pub mod devices;
+pub mod heap;
+pub mod irq;
+pub mod log;
+pub mod memory;
+pub mod smp;
+pub mod suites;
+pub mod uart;
+
+pub use irq::handle_exception;
