@@ -1,5 +1,42 @@
-//! Kingly's wire protocol, shared by the kernel and the host.
+//! Kingly's wire protocol, shared by the kernel's message port and the host client.
+//!
+//! Four layers, each in its own module, each usable alone:
+//!
+//! 1. [`frame`]: one frame is `COBS(header ‖ postcard payload ‖ CRC-32C) ‖ 0x00`, at most
+//!    1 KiB on the wire. The header names a [`Channel`] (control, log, data) and carries
+//!    seq/ack and [`Flags`].
+//! 2. [`accumulator`]: bytes from the UART (frames, console text, noise) in, checked frames
+//!    out; resynchronises on `0x00`, never allocates, counts what it threw away.
+//! 3. [`message`]: postcard-encoded messages shaped like MCP requests, results and
+//!    notifications, so the JSON-RPC bridge on the host is a mechanical translation.
+//! 4. [`session`]: the sans-IO [`Endpoint`]: go-back-N reliability with a window, chunking
+//!    of payloads up to 64 KiB with progress, session reset on Hello, logs best effort.
+//!
+//! Design rules: no clocks and no I/O inside (time comes in as `now_ms`); bounded memory
+//! everywhere; any byte sequence from the line is a valid input that never panics;
+//! simple and clear algorithms over fast and clever.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
+
+pub mod accumulator;
+mod error;
+pub mod frame;
+pub mod message;
+pub mod session;
+
+pub use accumulator::{FrameAccumulator, RxStats};
+pub use error::ProtoError;
+pub use frame::{
+    crc32c, decode_frame, encode_frame, Channel, Flags, Frame, Header, MAX_ENCODED_FRAME_BYTES,
+    MAX_FRAME_PAYLOAD_BYTES, PROTOCOL_VERSION,
+};
+pub use message::{
+    error_code, CallTool, CallToolResult, Capabilities, Content, LogLevel, Message, PeerInfo,
+    RequestId, ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor,
+};
+pub use session::{
+    Config, Endpoint, Event, LinkStats, MessageToken, SessionStats, MAX_PAYLOAD_BYTES,
+};

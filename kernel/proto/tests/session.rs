@@ -1,0 +1,340 @@
+//! Session scenarios over a simulated line: handshake, reliability, chunking, resets, logs.
+
+mod common;
+
+use common::{hello, test_config, Pair};
+use kingly_proto::{
+    CallTool, Channel, Config, Endpoint, Event, LogLevel, Message, ProtoError, ToolArgs,
+    MAX_FRAME_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES,
+};
+
+fn call(id: u32, bytes: Vec<u8>) -> Message {
+    Message::CallTool(CallTool {
+        id,
+        name: "echo".into(),
+        args: ToolArgs::Bytes(bytes),
+    })
+}
+
+fn got_response(pair: &Pair, id: u32) -> bool {
+    pair.host_messages()
+        .iter()
+        .any(|message| message.request_id() == Some(id) && message.mcp_method().is_none())
+}
+
+#[test]
+fn handshake_connects_both_sides() {
+    let mut pair = Pair::new(test_config(), 0, 1);
+    pair.connect(0xfff0);
+    assert!(pair.host_events.contains(&Event::Connected));
+    assert_eq!(pair.kernel_events.first(), Some(&Event::SessionReset));
+    assert_eq!(pair.kernel_received, [Message::Hello(hello("kingly-host"))]);
+    assert!(pair.host.is_open() && pair.kernel.is_open());
+}
+
+#[test]
+fn sequence_numbers_wrap_and_pipelined_pings_are_answered_in_order() {
+    let mut pair = Pair::new(test_config(), 0, 2);
+    pair.connect(u16::MAX - 3);
+    for id in 0..40 {
+        pair.host.send(&Message::Ping { id }).expect("queued");
+    }
+    assert!(pair.run_until(1000, |pair| got_response(pair, 39)));
+    let pongs: Vec<u32> = pair
+        .host_messages()
+        .iter()
+        .filter_map(|message| match message {
+            Message::Pong { id } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pongs, (0..40).collect::<Vec<_>>());
+    assert_eq!(pair.host.stats().session.retransmits, 0);
+}
+
+#[test]
+fn a_64_kib_upload_is_chunked_with_progress_on_both_sides() {
+    let mut pair = Pair::new(test_config(), 0, 3);
+    pair.connect(100);
+    let payload: Vec<u8> = (0..MAX_PAYLOAD_BYTES)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let token = pair.host.send(&call(1, payload.clone())).expect("queued");
+    assert!(pair.run_until(10_000, |pair| got_response(pair, 1)));
+    assert_eq!(pair.kernel_received.last(), Some(&call(1, payload)));
+
+    let sent: Vec<(u32, u32)> = pair
+        .host_events
+        .iter()
+        .filter_map(|event| match event {
+            Event::SendProgress {
+                token: t,
+                acked_bytes,
+                total_bytes,
+            } if *t == token => Some((*acked_bytes, *total_bytes)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        sent.len() >= 60,
+        "one progress event per fragment, got {}",
+        sent.len()
+    );
+    assert!(sent.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    let (last_acked, total) = *sent.last().expect("progress");
+    assert_eq!(last_acked, total);
+    assert!(pair.host_events.contains(&Event::Delivered { token }));
+
+    let received = pair
+        .kernel_events
+        .iter()
+        .filter(|event| {
+            matches!(
+                event,
+                Event::ReceiveProgress {
+                    channel: Channel::Data,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(received >= 60, "kernel saw {received} progress events");
+}
+
+#[test]
+fn control_messages_overtake_a_bulk_transfer() {
+    let mut pair = Pair::new(test_config(), 0, 4);
+    pair.connect(7);
+    pair.host
+        .send(&call(1, vec![0x55; MAX_PAYLOAD_BYTES]))
+        .expect("queued");
+    pair.step();
+    pair.host.send(&Message::Ping { id: 2 }).expect("queued");
+    assert!(pair.run_until(10_000, |pair| got_response(pair, 1)));
+    let order: Vec<u32> = pair
+        .host_messages()
+        .iter()
+        .filter_map(|message| message.request_id())
+        .collect();
+    assert_eq!(
+        order,
+        [2, 1],
+        "the Pong must arrive before the upload completes"
+    );
+}
+
+#[test]
+fn duplicate_frames_are_delivered_once() {
+    let mut host = Endpoint::new(test_config());
+    let mut kernel = Endpoint::new(test_config());
+    host.connect(hello("h"), 5).expect("queued");
+    let frame = host.poll_transmit(0).expect("Hello frame").to_vec();
+    kernel.handle_bytes(&frame, 0);
+    kernel.handle_bytes(&frame, 1);
+    kernel.handle_bytes(&[frame.clone(), frame].concat(), 2);
+    let hellos = std::iter::from_fn(|| kernel.poll_event())
+        .filter(|event| {
+            matches!(
+                event,
+                Event::Message {
+                    message: Message::Hello(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(hellos, 1);
+    assert_eq!(kernel.stats().session.duplicates, 3);
+}
+
+#[test]
+fn a_lost_frame_is_retransmitted_after_the_timeout() {
+    let config = test_config();
+    let mut host = Endpoint::new(config);
+    let mut kernel = Endpoint::new(config);
+    host.connect(hello("h"), 5).expect("queued");
+    let lost = host.poll_transmit(0).expect("Hello frame").to_vec();
+    assert!(
+        host.poll_transmit(1).is_none(),
+        "nothing more before the timeout"
+    );
+    let deadline = host.poll_timeout().expect("timer armed");
+    assert_eq!(deadline, config.retransmit_timeout_ms);
+    assert!(host.poll_transmit(deadline - 1).is_none());
+    let again = host
+        .poll_transmit(deadline)
+        .expect("retransmission")
+        .to_vec();
+    assert_eq!(again, lost, "same frame, same seq");
+    assert_eq!(host.stats().session.timeouts, 1);
+    assert_eq!(
+        host.poll_timeout(),
+        Some(deadline + 2 * config.retransmit_timeout_ms),
+        "backoff doubles"
+    );
+    kernel.handle_bytes(&again, deadline);
+    assert!(matches!(kernel.poll_event(), Some(Event::SessionReset)));
+}
+
+#[test]
+fn a_new_hello_resets_the_kernel_session() {
+    let mut pair = Pair::new(test_config(), 0, 5);
+    pair.connect(1000);
+    // The host exits with a call in flight; the kernel never hears about it.
+    pair.host.send(&Message::Ping { id: 1 }).expect("queued");
+    pair.host.poll_transmit(pair.now_ms);
+    let kernel = std::mem::replace(&mut pair.kernel, Endpoint::new(test_config()));
+    let mut pair2 = Pair::new(test_config(), 0, 6);
+    pair2.kernel = kernel;
+    pair2.connect(2000);
+    assert!(pair2.kernel_events.contains(&Event::SessionReset));
+    pair2.host.send(&Message::Ping { id: 9 }).expect("queued");
+    assert!(pair2.run_until(1000, |pair| got_response(pair, 9)));
+    assert!(pair2
+        .host_messages()
+        .iter()
+        .all(|message| message.request_id() != Some(1)));
+}
+
+#[test]
+fn a_rebooted_kernel_answers_with_a_reset_and_the_host_reconnects() {
+    let mut pair = Pair::new(test_config(), 0, 7);
+    pair.connect(1);
+    pair.kernel = Endpoint::new(test_config());
+    pair.host.send(&Message::Ping { id: 3 }).expect("queued");
+    assert!(pair.run_until(1000, |pair| pair.host_events.contains(
+        &Event::SessionLost {
+            error: ProtoError::PeerReset
+        }
+    )));
+    assert!(!pair.host.is_open());
+    assert_eq!(
+        pair.host.send(&Message::Ping { id: 4 }),
+        Err(ProtoError::NotConnected)
+    );
+    pair.connect(4242);
+    pair.host.send(&Message::Ping { id: 5 }).expect("queued");
+    assert!(pair.run_until(1000, |pair| got_response(pair, 5)));
+}
+
+#[test]
+fn a_silent_peer_ends_the_session_after_the_retransmit_limit() {
+    let config = Config {
+        max_retransmits: 3,
+        ..test_config()
+    };
+    let mut host = Endpoint::new(config);
+    host.connect(hello("h"), 0).expect("queued");
+    let mut now_ms = 0;
+    let mut lost = None;
+    while now_ms < 100_000 && lost.is_none() {
+        while host.poll_transmit(now_ms).is_some() {}
+        lost = host
+            .poll_event()
+            .filter(|event| matches!(event, Event::SessionLost { .. }));
+        now_ms += 1;
+    }
+    assert_eq!(
+        lost,
+        Some(Event::SessionLost {
+            error: ProtoError::RetransmitLimit
+        })
+    );
+    assert_eq!(host.stats().session.timeouts, 4);
+}
+
+#[test]
+fn a_long_log_line_travels_in_one_frame_truncated() {
+    let mut kernel = Endpoint::new(test_config());
+    let mut host = Endpoint::new(test_config());
+    let text = "é".repeat(3000);
+    kernel.send_log(LogLevel::Warning, &text).expect("queued");
+    let frame = kernel.poll_transmit(0).expect("log frame").to_vec();
+    assert!(kernel.poll_transmit(0).is_none(), "one frame only");
+    host.handle_bytes(&frame, 0);
+    match host.poll_event() {
+        Some(Event::Message {
+            channel: Channel::Log,
+            message:
+                Message::Log {
+                    level,
+                    text: received,
+                },
+        }) => {
+            assert_eq!(level, LogLevel::Warning);
+            assert!(received.ends_with("...") && received.len() <= MAX_FRAME_PAYLOAD_BYTES);
+            assert!(text.starts_with(received.trim_end_matches("...")));
+        }
+        other => panic!("expected a log message, got {other:?}"),
+    }
+}
+
+#[test]
+fn logs_need_no_session_and_requests_do() {
+    let mut kernel = Endpoint::new(test_config());
+    assert_eq!(
+        kernel.send(&Message::Ping { id: 1 }),
+        Err(ProtoError::NotConnected)
+    );
+    assert!(kernel
+        .send(&Message::Log {
+            level: LogLevel::Info,
+            text: "boot".into()
+        })
+        .is_ok());
+    assert!(kernel.poll_transmit(0).is_some());
+}
+
+#[test]
+fn oversize_messages_are_refused_at_send() {
+    let mut pair = Pair::new(test_config(), 0, 8);
+    pair.connect(1);
+    let too_big = call(1, vec![0; pair.host.config().max_message_bytes]);
+    assert_eq!(pair.host.send(&too_big), Err(ProtoError::MessageTooLarge));
+}
+
+#[test]
+fn a_busy_kernel_pushes_back_and_nothing_is_lost() {
+    let mut pair = Pair::new(test_config(), 0, 9);
+    pair.connect(1);
+    pair.kernel_serving = false;
+    for id in 0..100 {
+        pair.host.send(&Message::Ping { id }).expect("queued");
+    }
+    pair.run_until(300, |_| false);
+    assert!(pair.kernel.stats().session.refused_busy > 0);
+    pair.kernel_serving = true;
+    assert!(pair.run_until(30_000, |pair| got_response(pair, 99)));
+    let pongs = pair
+        .host_messages()
+        .iter()
+        .filter(|message| matches!(message, Message::Pong { .. }))
+        .count();
+    assert_eq!(pongs, 100);
+}
+
+#[test]
+fn an_undecodable_message_is_reported_not_dropped() {
+    let mut pair = Pair::new(test_config(), 0, 10);
+    pair.connect(1);
+    // A valid frame whose payload is not a message (a newer peer, or a bug).
+    let mut frame = [0u8; 1100];
+    let header = kingly_proto::Header::new(
+        Channel::Control,
+        kingly_proto::Flags::SEQ.with(kingly_proto::Flags::START),
+        2,
+        0,
+    );
+    let n = kingly_proto::encode_frame(&header, &[0xff, 0xff], &mut frame).expect("fits");
+    pair.kernel.handle_bytes(&frame[..n], pair.now_ms);
+    pair.kernel_serving = false;
+    let bad = std::iter::from_fn(|| pair.kernel.poll_event())
+        .find(|event| matches!(event, Event::BadMessage { .. }));
+    assert_eq!(
+        bad,
+        Some(Event::BadMessage {
+            channel: Channel::Control,
+            error: ProtoError::Decode
+        })
+    );
+}
