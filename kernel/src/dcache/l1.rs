@@ -1,0 +1,221 @@
+//! The per-CPU L1: a small set-associative cache of decisions, one per CPU, validated
+//! seqlock-style over atomic words.
+//!
+//! Only the owning CPU (and its interrupt handlers) fills its L1, so the hit path needs no atomic
+//! read-modify-write, no barrier instruction and writes no line another CPU writes: it loads the
+//! slot's head word (`Acquire`), the payload words (`Acquire`, so none is reordered after the
+//! re-check; on aarch64 these are `ldar`, on x86 plain moves), and the head again. A changed
+//! head means a fill raced the read; an odd sequence means a fill is in progress (e.g. the
+//! interrupted context was filling this slot). A hit also needs the slot's version to equal the
+//! hook's current `(generation, epoch)` word and `now < expiry`, so invalidation never touches a
+//! slot. Seqlock validation per Boehm, "Can seqlocks get along with programming language memory
+//! models?" (MSPC 2012), with acquire loads in place of the reader's acquire fence (a `dmb`).
+
+use super::key::Key;
+use crate::rcu::sync::{fence, AtomicU64, Ordering};
+
+/// Sets per CPU.
+#[cfg(not(loom))]
+pub const L1_SETS: usize = 16;
+/// Ways per set.
+#[cfg(not(loom))]
+pub const L1_WAYS: usize = 4;
+/// Sets per CPU (small under loom).
+#[cfg(loom)]
+pub const L1_SETS: usize = 2;
+/// Ways per set (small under loom).
+#[cfg(loom)]
+pub const L1_WAYS: usize = 2;
+
+const _: () = assert!(L1_SETS.is_power_of_two() && L1_SETS > 1);
+const SET_SHIFT: u32 = 64 - L1_SETS.trailing_zeros();
+
+/// One cached decision: exactly one 64-byte line.
+///
+/// `head` = sequence (bits 0..32; odd while a fill runs) | tag (bits 32..64: hook, key length
+/// and 16 hash bits) so that one load both validates and filters.
+#[repr(C, align(64))]
+struct Slot {
+    head: AtomicU64,
+    key: [AtomicU64; 4],
+    value: AtomicU64,
+    expiry_ticks: AtomicU64,
+    version: AtomicU64,
+}
+
+impl Slot {
+    fn new() -> Self {
+        // Version 0 never matches a hook (generations start at 1); expiry 0 never is in the future.
+        Self {
+            head: AtomicU64::new(0),
+            key: [
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+            ],
+            value: AtomicU64::new(0),
+            expiry_ticks: AtomicU64::new(0),
+            version: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What a lookup in a CPU's L1 saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L1Outcome {
+    /// A valid decision.
+    Hit(u64),
+    /// The key is cached but with an old version (invalidated) or past its expiry.
+    Stale,
+    /// Not cached.
+    Absent,
+}
+
+/// The hashed position and tag of a (hook, key) pair, computed once per lookup.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    pub(crate) hash: u64,
+    pub(crate) tag: u32,
+}
+
+impl Probe {
+    /// Hashes `key` of hook `hook_salt` (from `HookId::salt`) with hook index `hook_index`.
+    #[inline(always)]
+    pub(crate) fn new(hook_index: usize, hook_salt: u64, key: &Key) -> Self {
+        let hash = key.hash ^ hook_salt;
+        let tag = hook_index as u32 | (key.len_bytes as u32) << 8 | ((hash as u32) & 0xFFFF) << 16;
+        Self { hash, tag }
+    }
+
+    #[inline(always)]
+    fn set(&self) -> usize {
+        (self.hash >> SET_SHIFT) as usize
+    }
+}
+
+/// One CPU's L1.
+#[repr(C, align(64))]
+pub struct L1 {
+    sets: [[Slot; L1_WAYS]; L1_SETS],
+}
+
+impl Default for L1 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl L1 {
+    /// An empty L1.
+    pub fn new() -> Self {
+        Self {
+            sets: core::array::from_fn(|_| core::array::from_fn(|_| Slot::new())),
+        }
+    }
+
+    /// Looks `key` up. `version` is the hook's current `(generation, epoch)` word. No RMW, no
+    /// barrier, no store.
+    #[inline(always)]
+    pub fn lookup(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
+        let set = &self.sets[probe.set()];
+        for slot in set {
+            let head = slot.head.load(Ordering::Acquire);
+            if (head >> 32) as u32 != probe.tag || head & 1 != 0 {
+                continue;
+            }
+            let words = [
+                slot.key[0].load(Ordering::Acquire),
+                slot.key[1].load(Ordering::Acquire),
+                slot.key[2].load(Ordering::Acquire),
+                slot.key[3].load(Ordering::Acquire),
+            ];
+            let value = slot.value.load(Ordering::Acquire);
+            let expiry_ticks = slot.expiry_ticks.load(Ordering::Acquire);
+            let slot_version = slot.version.load(Ordering::Acquire);
+            // Ordered after the loads above by their `Acquire`.
+            if slot.head.load(Ordering::Relaxed) != head {
+                continue;
+            }
+            // The tag already matched hook and length; a zero-padded key compares all words.
+            if !key.same_as(&words, key.len_bytes) {
+                continue;
+            }
+            if slot_version == version && now_ticks < expiry_ticks {
+                return L1Outcome::Hit(value);
+            }
+            return L1Outcome::Stale;
+        }
+        L1Outcome::Absent
+    }
+
+    /// Stores a decision; only the owning CPU calls this. `victim_hint` picks among occupied
+    /// ways when no way is free. Returns whether a live entry of another key was evicted.
+    ///
+    /// A fill that finds its slot mid-fill (it interrupted a fill on the same CPU) gives up.
+    pub fn fill(
+        &self,
+        probe: &Probe,
+        key: &Key,
+        value: u64,
+        expiry_ticks: u64,
+        version: u64,
+        current_version: impl Fn(u32) -> u64,
+        now_ticks: u64,
+        victim_hint: usize,
+    ) -> bool {
+        let set = &self.sets[probe.set()];
+        let mut chosen = None;
+        let mut evicted = false;
+        // Same tag first (likely the same key), then a dead way, then the hint.
+        for (way, slot) in set.iter().enumerate() {
+            let head = slot.head.load(Ordering::Relaxed);
+            if (head >> 32) as u32 == probe.tag {
+                chosen = Some(way);
+                break;
+            }
+        }
+        if chosen.is_none() {
+            for (way, slot) in set.iter().enumerate() {
+                let head = slot.head.load(Ordering::Relaxed);
+                let dead = head == 0
+                    || slot.expiry_ticks.load(Ordering::Relaxed) <= now_ticks
+                    || slot.version.load(Ordering::Relaxed) != current_version((head >> 32) as u32);
+                if dead {
+                    chosen = Some(way);
+                    break;
+                }
+            }
+        }
+        let way = match chosen {
+            Some(way) => way,
+            None => {
+                evicted = true;
+                victim_hint % L1_WAYS
+            }
+        };
+        let slot = &set[way];
+        let head = slot.head.load(Ordering::Relaxed);
+        if head & 1 != 0 {
+            return false;
+        }
+        let sequence = head as u32;
+        slot.head.store(
+            (head & !0xFFFF_FFFF) | sequence.wrapping_add(1) as u64,
+            Ordering::Relaxed,
+        );
+        // Orders the odd head before the payload stores for any reader that sees a new payload.
+        fence(Ordering::Release);
+        for (word, value) in slot.key.iter().zip(key.words) {
+            word.store(value, Ordering::Relaxed);
+        }
+        slot.value.store(value, Ordering::Relaxed);
+        slot.expiry_ticks.store(expiry_ticks, Ordering::Relaxed);
+        slot.version.store(version, Ordering::Relaxed);
+        slot.head.store(
+            (probe.tag as u64) << 32 | sequence.wrapping_add(2) as u64,
+            Ordering::Release,
+        );
+        evicted
+    }
+}

@@ -1,0 +1,1 @@
+//! Torture test (placeholder, filled below).
