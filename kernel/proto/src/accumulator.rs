@@ -17,8 +17,9 @@ pub struct RxStats {
     pub frames: u64,
     /// Frames whose CRC-32C did not match.
     pub crc_errors: u64,
-    /// Chunks that were not valid COBS or too short to be a frame.
-    pub framing_errors: u64,
+    /// Chunks that were not valid COBS or too short to be a frame (not the UART's
+    /// 8N1 framing errors, which the driver counts).
+    pub cobs_errors: u64,
     /// Chunks longer than [`MAX_ENCODED_FRAME_BYTES`].
     pub oversize_frames: u64,
     /// Frames with a good CRC but a version, channel or flags this build does not accept.
@@ -54,7 +55,7 @@ impl FrameAccumulator {
                 bytes: 0,
                 frames: 0,
                 crc_errors: 0,
-                framing_errors: 0,
+                cobs_errors: 0,
                 oversize_frames: 0,
                 header_errors: 0,
                 resyncs: 0,
@@ -140,7 +141,7 @@ impl FrameAccumulator {
                         | ProtoError::Flags { .. } => {
                             stats.header_errors += 1;
                         }
-                        _ => stats.framing_errors += 1,
+                        _ => stats.cobs_errors += 1,
                     }
                 }
             }
@@ -227,7 +228,7 @@ mod tests {
         let mut accumulator = FrameAccumulator::new();
         assert!(collect(&mut accumulator, &wire).is_empty());
         assert_eq!(
-            accumulator.stats().crc_errors + accumulator.stats().framing_errors,
+            accumulator.stats().crc_errors + accumulator.stats().cobs_errors,
             1
         );
     }

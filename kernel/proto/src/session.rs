@@ -305,23 +305,51 @@ impl Reassembly {
 
 /// One end of a session: the kernel's message port or the host client.
 ///
-/// A kernel server loop:
+/// Both sides drive it the same way: bytes from the line go to `handle_bytes`, events come
+/// out of `poll_event` (a server answers requests with `send`), frames come out of
+/// `poll_transmit` until it returns `None`, and the owner wakes up again at
+/// `poll_timeout` if no byte arrives first. The kernel runs this from its RX interrupt
+/// bottom half and timer; the host from a read loop with a timeout. Here the line is a
+/// function call:
 ///
-/// ```ignore
-/// loop {
-///     let now_ms = clock.now_ms();
-///     port.handle_bytes(rx_ring.drain(), now_ms);
-///     while let Some(event) = port.poll_event() {
-///         if let Event::Message { message, .. } = event {
-///             if let Some(reply) = dispatch(message) { let _ = port.send(&reply); }
+/// ```
+/// use kingly_proto::{Config, Endpoint, Event, Message, PeerInfo};
+///
+/// let mut host = Endpoint::new(Config::SERIAL);
+/// let mut kernel = Endpoint::new(Config::SERIAL);
+/// host.connect(PeerInfo::default(), 0x1234)?; // a fresh random number per connection
+/// host.send(&Message::Ping { id: 1 })?;
+///
+/// let mut answer = None;
+/// for now_ms in 0..10 {
+///     while let Some(frame) = host.poll_transmit(now_ms) {
+///         kernel.handle_bytes(frame, now_ms); // host UART → kernel RX ring
+///     }
+///     // The kernel's server loop: requests in, replies out.
+///     while let Some(event) = kernel.poll_event() {
+///         match event {
+///             Event::SessionReset => { /* a new host: drop per-session state */ }
+///             Event::Message { message: Message::Hello(_), .. } => {
+///                 kernel.send(&Message::HelloAck(PeerInfo::default()))?;
+///             }
+///             Event::Message { message: Message::Ping { id }, .. } => {
+///                 kernel.send(&Message::Pong { id })?;
+///             }
+///             _ => {}
 ///         }
 ///     }
-///     while let Some(frame) = port.poll_transmit(now_ms) { uart.write_all(frame); }
-///     wait_for_interrupt_until(port.poll_timeout());
+///     while let Some(frame) = kernel.poll_transmit(now_ms) {
+///         host.handle_bytes(frame, now_ms);
+///     }
+///     while let Some(event) = host.poll_event() {
+///         if let Event::Message { message: Message::Pong { id }, .. } = event {
+///             answer = Some(id);
+///         }
+///     }
 /// }
+/// assert_eq!(answer, Some(1));
+/// # Ok::<(), kingly_proto::ProtoError>(())
 /// ```
-///
-/// A host client does the same after `connect`, with a read timeout up to `poll_timeout`.
 pub struct Endpoint {
     config: Config,
     accumulator: FrameAccumulator,
@@ -941,4 +969,66 @@ fn write_frame(
     encode_frame(header, payload, &mut buffer[start..])
         .ok()
         .map(|length| start + length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_compare_across_the_wrap() {
+        assert!(seq_before(0xfffe, 0x0001));
+        assert!(!seq_before(0x0001, 0xfffe));
+        assert!(seq_before(5, 6) && !seq_before(6, 6));
+    }
+
+    #[test]
+    fn reassembly_refuses_what_does_not_fit() {
+        let mut stream = Reassembly::default();
+        let start_more = Flags::SEQ.with(Flags::START).with(Flags::MORE);
+        let mut first = alloc::vec![0x90, 0x4e]; // total 10000 as a postcard varint
+        first.extend_from_slice(&[1; 100]);
+        assert_eq!(
+            stream.accept(start_more, &first, 5000).err(),
+            Some(ProtoError::MessageTooLarge)
+        );
+        // The rest of the refused message is dropped quietly, then a new one starts.
+        assert!(matches!(
+            stream.accept(Flags::SEQ.with(Flags::MORE), &[1; 10], 5000),
+            Ok(Fragment::Dropped)
+        ));
+        assert!(matches!(
+            stream.accept(Flags::SEQ, &[1; 10], 5000),
+            Ok(Fragment::Dropped)
+        ));
+        assert!(
+            matches!(stream.accept(Flags::SEQ.with(Flags::START), b"ok", 5000), Ok(Fragment::Complete(bytes)) if bytes == b"ok")
+        );
+        // A middle fragment with no message open, and a message longer than announced.
+        assert_eq!(
+            stream.accept(Flags::SEQ, b"stray", 5000).err(),
+            Some(ProtoError::Fragment)
+        );
+        assert!(stream.accept(start_more, &[3, 1, 2], 5000).is_ok());
+        assert_eq!(
+            stream.accept(Flags::SEQ, &[3, 4], 5000).err(),
+            Some(ProtoError::Fragment)
+        );
+    }
+
+    #[test]
+    fn a_chunked_message_reports_progress_and_completes() {
+        let mut stream = Reassembly::default();
+        let start_more = Flags::SEQ.with(Flags::START).with(Flags::MORE);
+        assert!(matches!(
+            stream.accept(start_more, &[4, 1, 2], 100),
+            Ok(Fragment::Pending {
+                received_bytes: 2,
+                total_bytes: 4
+            })
+        ));
+        assert!(
+            matches!(stream.accept(Flags::SEQ, &[3, 4], 100), Ok(Fragment::Complete(bytes)) if bytes == [1, 2, 3, 4])
+        );
+    }
 }

@@ -131,6 +131,8 @@ pub struct Pair {
     pub now_ms: u64,
     /// Events the host saw, in order.
     pub host_events: Vec<Event>,
+    /// How many of them are messages.
+    pub host_message_count: usize,
     /// Messages the kernel received, in order.
     pub kernel_received: Vec<Message>,
     /// Every other event the kernel saw.
@@ -152,6 +154,7 @@ impl Pair {
             to_host: Line::new(fault_ppm, seed ^ 0x5eed),
             now_ms: 0,
             host_events: Vec::new(),
+            host_message_count: 0,
             kernel_received: Vec::new(),
             kernel_events: Vec::new(),
             kernel_serving: true,
@@ -190,6 +193,9 @@ impl Pair {
         }
         self.host.handle_bytes(&self.buffer, self.now_ms);
         while let Some(event) = self.host.poll_event() {
+            if matches!(event, Event::Message { .. }) {
+                self.host_message_count += 1;
+            }
             self.host_events.push(event);
         }
         self.now_ms += 1;
