@@ -550,9 +550,19 @@ impl<'r, T: Send + Sync + 'static, C: CpuOps> RcuPtr<'r, T, C> {
     /// Publishes `value` and retires the previous one. Writers may race; each old value is
     /// retired exactly once (the `swap` hands it to one writer).
     pub fn replace(&self, value: Option<Box<T>>) {
+        self.replace_and(value, |_| ());
+    }
+
+    /// [`RcuPtr::replace`], calling `unlinked` on the old value after it is unlinked and before
+    /// it is retired (e.g. to stamp it with the grace period it was retired in).
+    pub fn replace_and(&self, value: Option<Box<T>>, unlinked: impl FnOnce(&T)) {
         let new = value.map_or(core::ptr::null_mut(), Box::into_raw);
         let old = self.pointer.swap(new, Ordering::AcqRel);
         if !old.is_null() {
+            // SAFETY: `old` came from `Box::into_raw`; this writer's swap took it, so it is not
+            // freed before the `retire` below.
+            #[allow(unsafe_code)]
+            unlinked(unsafe { &*old });
             // SAFETY: `old` came from `Box::into_raw`; the swap unlinked it, so this is the only
             // owner; readers may still hold it, hence `retire`, not an immediate drop.
             #[allow(unsafe_code)]

@@ -417,6 +417,32 @@ impl<'r, C: CpuOps> Global<'r, C> {
         self.rcu.retire(entry);
     }
 
+    /// The (value, expiry, generation) of (`hook`, `key`), read under the writer lock (for
+    /// callers without a CPU, e.g. a final check).
+    pub(crate) fn get_locked(&self, hook: HookId, key: &Key, hash: u64) -> Option<(u64, u64, u32)> {
+        let mut state = self.writer.lock();
+        let table = self.writer_table(&mut state);
+        let mut index = hash as usize & table.mask;
+        loop {
+            let pointer = table.slots[index].load(Ordering::Relaxed);
+            if pointer.is_null() {
+                return None;
+            }
+            if pointer != tombstone() {
+                // SAFETY: writer lock held (see `insert`).
+                #[allow(unsafe_code)]
+                let entry = unsafe { &*pointer };
+                if entry.hash == hash
+                    && entry.hook as usize == hook.index()
+                    && key.same_as(&entry.words, entry.len_bytes)
+                {
+                    return Some((entry.value, entry.expiry_ticks, entry.generation));
+                }
+            }
+            index = (index + 1) & table.mask;
+        }
+    }
+
     /// Live entries (approximate while writers run).
     pub(crate) fn len(&self) -> usize {
         self.writer.lock().live

@@ -273,6 +273,18 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
         }
     }
 
+    /// Whether the global table holds the live decision `value` for (`hook`, `key`). Takes the
+    /// writer lock; for checks and the `cache_lookup` tool, not for hot paths.
+    pub fn holds(&self, hook: HookId, key: &Key, value: u64) -> bool {
+        let probe = Probe::new(hook.index(), hook.salt(), key);
+        let generation = self.front.generation_of_index(hook.index());
+        self.global
+            .get_locked(hook, key, probe.hash)
+            .is_some_and(|(held, _, entry_generation)| {
+                held == value && entry_generation == generation
+            })
+    }
+
     /// Counters summed over CPUs, plus the writers'.
     pub fn stats(&self) -> CacheStats {
         let counters = &self.global.counters;
