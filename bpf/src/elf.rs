@@ -1,0 +1,286 @@
+//! Host-side loader for `clang -target bpf -O2 -c` objects: program sections, legacy `maps`
+//! definitions, R_BPF_64_64 map relocations and R_BPF_64_32 bpf-to-bpf calls into `.text`.
+//!
+//! # Resources
+//! ELF relocation numbers from LLVM `BPFELFObjectWriter` / the kernel's `Documentation/bpf/llvm_reloc.rst`:
+//! R_BPF_64_64 = 1 (on `lddw`), R_BPF_64_32 = 10 (on `call`, target `(imm + 1) * 8` bytes into the section).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::string::String;
+use std::vec::Vec;
+
+use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionKind};
+
+use crate::isa::{self, RawInsn, INSN_SIZE_BYTES, PSEUDO_MAP_INDEX};
+use crate::maps::{MapDef, MapKind};
+
+const R_BPF_64_64: u32 = 1;
+const R_BPF_64_32: u32 = 10;
+
+/// Why an object could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElfError {
+    Parse(String),
+    NoPrograms,
+    UnsupportedRelocation { section: String, r_type: u32 },
+    BadRelocationOffset { section: String, offset: u64 },
+    UnknownSymbol { section: String },
+    BadMapDefinition(String),
+    CallTargetOutsideText { section: String },
+    Truncated(String),
+}
+
+impl fmt::Display for ElfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ElfError::Parse(e) => write!(f, "not a BPF ELF object: {e}"),
+            ElfError::NoPrograms => f.write_str("no program sections"),
+            ElfError::UnsupportedRelocation { section, r_type } => {
+                write!(f, "unsupported relocation type {r_type} in {section}")
+            }
+            ElfError::BadRelocationOffset { section, offset } => {
+                write!(
+                    f,
+                    "relocation at {offset:#x} in {section} does not hit a matching instruction"
+                )
+            }
+            ElfError::UnknownSymbol { section } => {
+                write!(f, "relocation in {section} names an unknown symbol")
+            }
+            ElfError::BadMapDefinition(name) => write!(f, "map {name} has an invalid definition"),
+            ElfError::CallTargetOutsideText { section } => {
+                write!(f, "call in {section} targets a section other than .text")
+            }
+            ElfError::Truncated(section) => {
+                write!(f, "section {section} is not a whole number of instructions")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ElfError {}
+
+/// A map declared in the object's `maps` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfMap {
+    pub name: String,
+    pub def: MapDef,
+}
+
+/// One program section, linked with the `.text` functions it calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfProgram {
+    pub section: String,
+    pub slots: Vec<RawInsn>,
+}
+
+/// Everything loadable from one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfObject {
+    pub programs: Vec<ElfProgram>,
+    pub maps: Vec<ElfMap>,
+}
+
+impl ElfObject {
+    /// The program from the section called `name`.
+    pub fn program(&self, name: &str) -> Option<&ElfProgram> {
+        self.programs.iter().find(|p| p.section == name)
+    }
+
+    /// Map definitions in index order (what `lddw rX, map N` refers to).
+    pub fn map_defs(&self) -> Vec<MapDef> {
+        self.maps.iter().map(|m| m.def).collect()
+    }
+}
+
+struct Reloc {
+    offset: u64,
+    r_type: u32,
+    symbol: object::SymbolIndex,
+}
+
+fn u32_at(data: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(data.get(off..off + 4)?.try_into().ok()?))
+}
+
+/// Parses an object.
+pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
+    let file = object::File::parse(bytes).map_err(|e| ElfError::Parse(e.to_string()))?;
+
+    // Maps: every symbol in the `maps` section, in address order.
+    let maps_section = file.section_by_name("maps");
+    let mut maps = Vec::new();
+    let mut map_index_by_symbol = BTreeMap::new();
+    if let Some(section) = &maps_section {
+        let data = section.data().map_err(|e| ElfError::Parse(e.to_string()))?;
+        let mut symbols: Vec<_> = file
+            .symbols()
+            .filter(|s| s.section_index() == Some(section.index()))
+            .collect();
+        symbols.sort_by_key(|s| s.address());
+        for sym in symbols {
+            let name = sym.name().unwrap_or("?").to_string();
+            let off = sym.address() as usize;
+            let field = |i: usize| {
+                u32_at(data, off + 4 * i).ok_or_else(|| ElfError::BadMapDefinition(name.clone()))
+            };
+            let kind = MapKind::from_linux(field(0)?)
+                .ok_or_else(|| ElfError::BadMapDefinition(name.clone()))?;
+            let def = MapDef {
+                kind,
+                key_size_bytes: field(1)?,
+                value_size_bytes: field(2)?,
+                max_entries: field(3)?,
+            };
+            map_index_by_symbol.insert(sym.index().0, maps.len() as u32);
+            maps.push(ElfMap { name, def });
+        }
+    }
+
+    // Code sections with their relocations.
+    let mut code: BTreeMap<usize, (String, Vec<RawInsn>, Vec<Reloc>)> = BTreeMap::new();
+    for section in file.sections() {
+        if section.kind() != SectionKind::Text || section.size() == 0 {
+            continue;
+        }
+        let name = section.name().unwrap_or("?").to_string();
+        let data = section.data().map_err(|e| ElfError::Parse(e.to_string()))?;
+        if data.len() % INSN_SIZE_BYTES != 0 {
+            return Err(ElfError::Truncated(name));
+        }
+        let slots = isa::slots_from_bytes(data).map_err(|_| ElfError::Truncated(name.clone()))?;
+        let mut relocs = Vec::new();
+        for (offset, reloc) in section.relocations() {
+            let RelocationFlags::Elf { r_type } = reloc.flags() else {
+                return Err(ElfError::UnsupportedRelocation {
+                    section: name,
+                    r_type: 0,
+                });
+            };
+            let RelocationTarget::Symbol(symbol) = reloc.target() else {
+                return Err(ElfError::UnknownSymbol { section: name });
+            };
+            relocs.push(Reloc {
+                offset,
+                r_type,
+                symbol,
+            });
+        }
+        code.insert(section.index().0, (name, slots, relocs));
+    }
+    let text_index = code
+        .iter()
+        .find(|(_, (n, _, _))| n == ".text")
+        .map(|(i, _)| *i);
+    let program_sections: Vec<usize> = {
+        let others: Vec<_> = code
+            .keys()
+            .copied()
+            .filter(|i| Some(*i) != text_index)
+            .collect();
+        if others.is_empty() {
+            text_index.into_iter().collect()
+        } else {
+            others
+        }
+    };
+    if program_sections.is_empty() {
+        return Err(ElfError::NoPrograms);
+    }
+
+    // Applies the relocations of `section`'s code placed at slot `base` of the linked program.
+    let apply = |out: &mut Vec<RawInsn>,
+                 section: usize,
+                 base: usize,
+                 text_base: Option<usize>|
+     -> Result<bool, ElfError> {
+        let (name, _, relocs) = &code[&section];
+        let mut calls_text = false;
+        for r in relocs {
+            let slot = base + (r.offset as usize) / INSN_SIZE_BYTES;
+            let bad = || ElfError::BadRelocationOffset {
+                section: name.clone(),
+                offset: r.offset,
+            };
+            if !(r.offset as usize).is_multiple_of(INSN_SIZE_BYTES) || slot >= out.len() {
+                return Err(bad());
+            }
+            let sym = file
+                .symbol_by_index(r.symbol)
+                .map_err(|_| ElfError::UnknownSymbol {
+                    section: name.clone(),
+                })?;
+            match r.r_type {
+                R_BPF_64_64 => {
+                    if out[slot].opcode != 0x18 {
+                        return Err(bad());
+                    }
+                    let index =
+                        *map_index_by_symbol
+                            .get(&r.symbol.0)
+                            .ok_or(ElfError::UnknownSymbol {
+                                section: name.clone(),
+                            })?;
+                    out[slot].src = PSEUDO_MAP_INDEX;
+                    out[slot].imm = index as i32;
+                }
+                R_BPF_64_32 => {
+                    if out[slot].opcode != 0x85 || out[slot].src != 1 {
+                        return Err(bad());
+                    }
+                    let target_section = sym.section_index().map(|i| i.0);
+                    let target_base = if target_section == Some(section) {
+                        base
+                    } else if target_section.is_some() && target_section == text_index {
+                        calls_text = true;
+                        match text_base {
+                            Some(b) => b,
+                            None => continue, // first pass: only detect the need for .text
+                        }
+                    } else {
+                        return Err(ElfError::CallTargetOutsideText {
+                            section: name.clone(),
+                        });
+                    };
+                    let target_byte =
+                        sym.address() as i64 + (out[slot].imm as i64 + 1) * INSN_SIZE_BYTES as i64;
+                    let target = target_base as i64 + target_byte / INSN_SIZE_BYTES as i64;
+                    out[slot].imm = (target - slot as i64 - 1) as i32;
+                }
+                other => {
+                    return Err(ElfError::UnsupportedRelocation {
+                        section: name.clone(),
+                        r_type: other,
+                    })
+                }
+            }
+        }
+        Ok(calls_text)
+    };
+
+    let mut programs = Vec::new();
+    for section in program_sections {
+        let (name, slots, _) = &code[&section];
+        let mut out = slots.clone();
+        let mut scratch = out.clone();
+        let needs_text = apply(&mut scratch, section, 0, None)? && Some(section) != text_index;
+        let text_base = if needs_text {
+            let base = out.len();
+            let text = text_index.map(|t| code[&t].1.clone()).unwrap_or_default();
+            out.extend(text);
+            Some(base)
+        } else {
+            None
+        };
+        apply(&mut out, section, 0, text_base)?;
+        if let (Some(t), Some(base)) = (text_index, text_base) {
+            apply(&mut out, t, base, Some(base))?;
+        }
+        programs.push(ElfProgram {
+            section: name.clone(),
+            slots: out,
+        });
+    }
+    Ok(ElfObject { programs, maps })
+}

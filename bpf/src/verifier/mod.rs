@@ -1,0 +1,227 @@
+//! The verifier: path-sensitive abstract interpretation over every path, with state pruning.
+//!
+//! Each path carries a [`State`] (typed registers, per-frame stack bytes and spills, scalar
+//! ranges with known bits). At jump targets the state is compared with states already seen
+//! there: a state covered by a fully explored one is pruned; a state equal to one still being
+//! explored on the same path is an infinite loop. Bounded loops are simply unrolled until their
+//! condition fails, under a budget of processed instructions like Linux's one million.
+//!
+//! The driver keeps Linux's "branches" bookkeeping: a checkpoint is complete once every path
+//! below it has ended, and only complete checkpoints may prune. The same bookkeeping yields the
+//! longest path (the worst-case number of instructions one run can execute).
+
+mod scalar;
+mod state;
+mod step;
+mod tnum;
+
+pub use scalar::{Relation, Scalar};
+pub use state::{FrameState, Pointer, Region, Stack, State, Value};
+pub use tnum::Tnum;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{ErrorKind, VerifyError};
+use crate::isa::Insn;
+use crate::maps::MapDef;
+use crate::program::{ContextKind, ProgramType};
+
+use step::{Facts, Step};
+
+/// Verifier limits and test hooks.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Instructions processed (over all paths) before giving up, like Linux's 1M.
+    pub max_insns_processed: u64,
+    /// States remembered per jump target.
+    pub max_states_per_insn: usize,
+    /// Replaces the program type's initial state (test hook for seeded preconditions).
+    pub initial_state: Option<State>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_insns_processed: 1_000_000,
+            max_states_per_insn: 64,
+            initial_state: None,
+        }
+    }
+}
+
+/// What verification cost and proved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyStats {
+    /// Instructions abstractly executed over all paths.
+    pub insns_processed: u64,
+    /// States stored at jump targets.
+    pub states_stored: u64,
+    /// Paths cut because a stored state covered them.
+    pub paths_pruned: u64,
+    /// Longest execution any input can cause, in instructions (main program and calls).
+    pub worst_case_path_insns: u64,
+}
+
+struct Checkpoint {
+    state: State,
+    parent: Option<usize>,
+    branches: u32,
+    len_at: u64,
+    max_tail: u64,
+}
+
+struct Path {
+    pc: usize,
+    state: State,
+    checkpoint: usize,
+    len: u64,
+}
+
+/// The initial abstract state a program type promises.
+pub fn initial_state(prog_type: &ProgramType) -> State {
+    let mut state = State::empty();
+    let ctx = Value::Ptr(Pointer {
+        region: Region::Context,
+        off: Scalar::constant(0),
+    });
+    match prog_type.context {
+        ContextKind::None => state.set_reg(1, Value::Scalar(Scalar::constant(0))),
+        ContextKind::Buffer { len_bytes } => {
+            let r1 = if len_bytes == 0 {
+                Value::Scalar(Scalar::constant(0))
+            } else {
+                ctx
+            };
+            state.set_reg(1, r1);
+            state.set_reg(2, Value::Scalar(Scalar::constant(len_bytes as u64)));
+        }
+        ContextKind::Struct { .. } => state.set_reg(1, ctx),
+    }
+    state
+}
+
+fn prune_points(insns: &[Insn]) -> Vec<bool> {
+    let mut points = vec![false; insns.len()];
+    for (pc, insn) in insns.iter().enumerate() {
+        if let Some(t) = insn.jump_target(pc) {
+            if let Some(p) = points.get_mut(t as usize) {
+                *p = true;
+            }
+            if let Some(p) = points.get_mut(pc + 1) {
+                *p = true;
+            }
+        }
+    }
+    points
+}
+
+fn finish(checkpoints: &mut [Checkpoint], mut c: usize, total_len: u64) {
+    let tail = total_len.saturating_sub(checkpoints[c].len_at);
+    checkpoints[c].max_tail = checkpoints[c].max_tail.max(tail);
+    loop {
+        checkpoints[c].branches -= 1;
+        if checkpoints[c].branches > 0 {
+            return;
+        }
+        let Some(parent) = checkpoints[c].parent else {
+            return;
+        };
+        let tail = checkpoints[c].max_tail + (checkpoints[c].len_at - checkpoints[parent].len_at);
+        checkpoints[parent].max_tail = checkpoints[parent].max_tail.max(tail);
+        // Completed checkpoints keep their state for pruning but no longer need a parent link.
+        c = parent;
+    }
+}
+
+/// Verifies decoded instructions for `prog_type` with `maps`.
+pub fn verify(
+    insns: &[Insn],
+    prog_type: &ProgramType,
+    maps: &[MapDef],
+    options: &Options,
+) -> Result<VerifyStats, VerifyError> {
+    let facts = Facts {
+        insns,
+        prog_type,
+        maps,
+    };
+    let points = prune_points(insns);
+    let mut visited: Vec<Vec<usize>> = vec![Vec::new(); insns.len()];
+    let initial = options
+        .initial_state
+        .clone()
+        .unwrap_or_else(|| initial_state(prog_type));
+    let mut checkpoints = vec![Checkpoint {
+        state: initial.clone(),
+        parent: None,
+        branches: 1,
+        len_at: 0,
+        max_tail: 0,
+    }];
+    let mut stats = VerifyStats::default();
+    let mut pending = vec![Path {
+        pc: 0,
+        state: initial,
+        checkpoint: 0,
+        len: 0,
+    }];
+
+    'paths: while let Some(mut path) = pending.pop() {
+        loop {
+            let pc = path.pc;
+            let fail = |kind| VerifyError::new(pc, kind);
+            if points[pc] {
+                for &c in &visited[pc] {
+                    let cp = &checkpoints[c];
+                    if cp.branches == 0 {
+                        if cp.state.contains(&path.state) {
+                            let total = path.len + cp.max_tail;
+                            stats.paths_pruned += 1;
+                            finish(&mut checkpoints, path.checkpoint, total);
+                            continue 'paths;
+                        }
+                    } else if cp.state.frames == path.state.frames {
+                        return Err(fail(ErrorKind::InfiniteLoop));
+                    }
+                }
+                if visited[pc].len() < options.max_states_per_insn {
+                    checkpoints.push(Checkpoint {
+                        state: path.state.clone(),
+                        parent: Some(path.checkpoint),
+                        branches: 1,
+                        len_at: path.len,
+                        max_tail: 0,
+                    });
+                    path.checkpoint = checkpoints.len() - 1;
+                    visited[pc].push(path.checkpoint);
+                    stats.states_stored += 1;
+                }
+            }
+            stats.insns_processed += 1;
+            if stats.insns_processed > options.max_insns_processed {
+                return Err(fail(ErrorKind::TooComplex));
+            }
+            path.len += 1;
+            match facts.step(&mut path.state, pc).map_err(fail)? {
+                Step::Next(n) => path.pc = n,
+                Step::Fork(first, second, other) => {
+                    checkpoints[path.checkpoint].branches += 1;
+                    pending.push(Path {
+                        pc: second,
+                        state: other,
+                        checkpoint: path.checkpoint,
+                        len: path.len,
+                    });
+                    path.pc = first;
+                }
+                Step::End => {
+                    finish(&mut checkpoints, path.checkpoint, path.len);
+                    continue 'paths;
+                }
+            }
+        }
+    }
+    stats.worst_case_path_insns = checkpoints[0].max_tail;
+    Ok(stats)
+}

@@ -1,0 +1,254 @@
+//! Abstract machine state: typed register values, per-frame stack tracking, and the
+//! containment test used to prune paths already proven safe.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::RegionKind;
+use crate::isa::REGISTER_COUNT;
+use crate::memory::{MAX_FRAMES, STACK_FRAME_BYTES};
+
+use super::scalar::Scalar;
+
+/// What a pointer points into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Region {
+    /// The program type's context or buffer.
+    Context,
+    /// The stack frame at this call depth.
+    Stack { frame: u8 },
+    /// A value of map `map`; `nullable` until a NULL check, `id` shared by copies of one lookup.
+    MapValue { map: u32, id: u32, nullable: bool },
+}
+
+impl Region {
+    pub fn kind(&self) -> RegionKind {
+        match self {
+            Region::Context => RegionKind::Context,
+            Region::Stack { .. } => RegionKind::Stack,
+            Region::MapValue { .. } => RegionKind::MapValue,
+        }
+    }
+
+    /// Same memory object (ignoring nullness).
+    pub fn same_object(&self, o: &Region) -> bool {
+        match (self, o) {
+            (Region::MapValue { map: a, id: x, .. }, Region::MapValue { map: b, id: y, .. }) => {
+                a == b && x == y
+            }
+            _ => self == o,
+        }
+    }
+}
+
+/// A pointer: a region plus a (possibly variable) byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pointer {
+    pub region: Region,
+    pub off: Scalar,
+}
+
+/// The abstract value of a register or spilled stack slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Value {
+    /// Never written on this path.
+    #[default]
+    Uninit,
+    Scalar(Scalar),
+    Ptr(Pointer),
+    /// A map handle from `lddw rX, map N`.
+    MapHandle(u32),
+}
+
+impl Value {
+    pub fn scalar(s: Scalar) -> Value {
+        Value::Scalar(s)
+    }
+
+    pub fn is_pointer_like(&self) -> bool {
+        matches!(self, Value::Ptr(_) | Value::MapHandle(_))
+    }
+
+    /// Whether every concrete value `other` may stand for is allowed by `self` on a path that
+    /// was already proven safe.
+    pub fn contains(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Uninit, _) => true,
+            (Value::Scalar(a), Value::Scalar(b)) => a.contains(b),
+            (Value::Ptr(a), Value::Ptr(b)) => {
+                let same = match (a.region, b.region) {
+                    (
+                        Region::MapValue {
+                            map: m1,
+                            id: i1,
+                            nullable: n1,
+                        },
+                        Region::MapValue {
+                            map: m2,
+                            id: i2,
+                            nullable: n2,
+                        },
+                    ) => m1 == m2 && n1 == n2 && (!n1 || i1 == i2),
+                    (x, y) => x == y,
+                };
+                same && a.off.contains(&b.off)
+            }
+            (Value::MapHandle(a), Value::MapHandle(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+const SLOTS: usize = STACK_FRAME_BYTES / 8;
+
+/// One frame's stack: which bytes were written, and what whole 8-byte slots hold.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Stack {
+    /// Bit `i` set: byte at frame offset `i - 512` has been written.
+    pub init: [u64; SLOTS / 8],
+    /// A value spilled by an aligned 8-byte store, or `Uninit` for plain data / nothing.
+    pub spill: [Value; SLOTS],
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Stack {
+            init: [0; SLOTS / 8],
+            spill: [Value::Uninit; SLOTS],
+        }
+    }
+}
+
+impl Stack {
+    /// Byte index (0..512) of frame offset `off` (-512..0).
+    pub fn index(off: i64) -> usize {
+        (off + STACK_FRAME_BYTES as i64) as usize
+    }
+
+    pub fn is_init(&self, byte: usize) -> bool {
+        self.init[byte / 64] >> (byte % 64) & 1 != 0
+    }
+
+    pub fn set_init(&mut self, byte: usize, on: bool) {
+        if on {
+            self.init[byte / 64] |= 1 << (byte % 64);
+        } else {
+            self.init[byte / 64] &= !(1 << (byte % 64));
+        }
+    }
+
+    fn contains(&self, o: &Stack) -> bool {
+        for w in 0..self.init.len() {
+            if self.init[w] & !o.init[w] != 0 {
+                return false;
+            }
+        }
+        for slot in 0..SLOTS {
+            let old = &self.spill[slot];
+            let cur = &o.spill[slot];
+            match old {
+                Value::Uninit => {
+                    // Old treated these bytes as data (or never read them): a current pointer
+                    // spill in an initialised byte would be read as data.
+                    let any_old_init = (0..8).any(|b| self.is_init(slot * 8 + b));
+                    if any_old_init && cur.is_pointer_like() {
+                        return false;
+                    }
+                }
+                _ => {
+                    if !old.contains(cur) {
+                        // A data slot with full init stands for an unknown scalar.
+                        let cur_unknown = Value::Scalar(Scalar::UNKNOWN);
+                        let cur_is_data =
+                            matches!(cur, Value::Uninit) && (0..8).all(|b| o.is_init(slot * 8 + b));
+                        if !(cur_is_data && old.contains(&cur_unknown)) {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// One call frame.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FrameState {
+    pub regs: [Value; REGISTER_COUNT],
+    pub stack: Stack,
+    /// Where `exit` returns to (unused for the main frame).
+    pub return_pc: usize,
+}
+
+/// The whole abstract state at one program point.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    pub frames: Vec<FrameState>,
+    pub next_id: u32,
+}
+
+impl State {
+    /// Main frame with every register uninitialised except r10.
+    pub fn empty() -> State {
+        let mut regs = [Value::Uninit; REGISTER_COUNT];
+        regs[10] = Value::Ptr(Pointer {
+            region: Region::Stack { frame: 0 },
+            off: Scalar::constant(0),
+        });
+        State {
+            frames: vec![FrameState {
+                regs,
+                stack: Stack::default(),
+                return_pc: 0,
+            }],
+            next_id: 1,
+        }
+    }
+
+    pub fn frame(&self) -> &FrameState {
+        // `frames` is never empty: the main frame is popped only by ending the path.
+        &self.frames[self.frames.len() - 1]
+    }
+
+    pub fn frame_mut(&mut self) -> &mut FrameState {
+        let last = self.frames.len() - 1;
+        &mut self.frames[last]
+    }
+
+    pub fn depth(&self) -> usize {
+        self.frames.len() - 1
+    }
+
+    pub fn reg(&self, r: u8) -> Value {
+        self.frame().regs[r as usize]
+    }
+
+    pub fn set_reg(&mut self, r: u8, v: Value) {
+        self.frame_mut().regs[r as usize] = v;
+    }
+
+    /// Applies `f` to every value (registers and spills of every frame).
+    pub fn for_each_value(&mut self, mut f: impl FnMut(&mut Value)) {
+        for frame in &mut self.frames {
+            frame.regs.iter_mut().for_each(&mut f);
+            frame.stack.spill.iter_mut().for_each(&mut f);
+        }
+    }
+
+    /// Whether `self` (a state already proven safe) covers `o`.
+    pub fn contains(&self, o: &State) -> bool {
+        if self.frames.len() != o.frames.len() {
+            return false;
+        }
+        self.frames.iter().zip(&o.frames).all(|(a, b)| {
+            a.return_pc == b.return_pc
+                && a.regs.iter().zip(&b.regs).all(|(x, y)| x.contains(y))
+                && a.stack.contains(&b.stack)
+        })
+    }
+
+    pub fn can_call(&self) -> bool {
+        self.frames.len() < MAX_FRAMES
+    }
+}

@@ -1,0 +1,697 @@
+//! Transfer functions: the effect of one instruction on the abstract state, with every
+//! safety rule checked on the way.
+
+use crate::error::{ErrorKind, RegionKind};
+use crate::helpers::{ArgType, RetType};
+use crate::isa::{
+    AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width, FRAME_POINTER,
+};
+use crate::maps::MapDef;
+use crate::memory::STACK_FRAME_BYTES;
+use crate::program::{ContextKind, ProgramType};
+
+use super::scalar::{Relation, Scalar};
+use super::state::{FrameState, Pointer, Region, Stack, State, Value};
+
+/// The fixed facts the transfer functions consult.
+pub(crate) struct Facts<'a> {
+    pub insns: &'a [Insn],
+    pub prog_type: &'a ProgramType,
+    pub maps: &'a [MapDef],
+}
+
+/// Where a path goes after one instruction.
+pub(crate) enum Step {
+    Next(usize),
+    /// Continue at the first pc with the current state; also explore the second with this state.
+    Fork(usize, usize, State),
+    /// The main frame exited.
+    End,
+}
+
+type R<T> = Result<T, ErrorKind>;
+
+fn read(state: &State, r: u8) -> R<Value> {
+    match state.reg(r) {
+        Value::Uninit => Err(ErrorKind::ReadBeforeWrite(r)),
+        v => Ok(v),
+    }
+}
+
+fn write(state: &mut State, r: u8, v: Value) -> R<()> {
+    if r == FRAME_POINTER {
+        return Err(ErrorKind::WriteToFramePointer);
+    }
+    state.set_reg(r, v);
+    Ok(())
+}
+
+fn loaded_scalar(size: Size, sign_extend: bool) -> Scalar {
+    let bits = size.bytes() as u32 * 8;
+    if bits == 64 {
+        Scalar::UNKNOWN
+    } else if sign_extend {
+        Scalar::srange(-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+    } else {
+        Scalar::urange(0, (1u64 << bits) - 1)
+    }
+}
+
+impl Facts<'_> {
+    fn context_size(&self) -> (u64, bool) {
+        match self.prog_type.context {
+            ContextKind::None => (0, false),
+            ContextKind::Buffer { len_bytes } => (len_bytes as u64, true),
+            ContextKind::Struct {
+                size_bytes,
+                writable,
+            } => (size_bytes as u64, writable),
+        }
+    }
+
+    fn region_size(&self, region: &Region) -> R<u64> {
+        Ok(match *region {
+            Region::Context => self.context_size().0,
+            Region::Stack { .. } => STACK_FRAME_BYTES as u64,
+            Region::MapValue { map, .. } => {
+                self.maps
+                    .get(map as usize)
+                    .ok_or(ErrorKind::UnknownMap(map))?
+                    .value_size_bytes as u64
+            }
+        })
+    }
+
+    /// Checks an access of `size` bytes at `ptr + off` and returns its byte range relative to
+    /// the region start (the stack's start is its lowest address).
+    fn check_access(&self, reg: u8, ptr: &Pointer, off: i16, size: u64) -> R<(i64, i64)> {
+        if let Region::MapValue { nullable: true, .. } = ptr.region {
+            return Err(ErrorKind::PossiblyNull(reg));
+        }
+        const LIMIT: i64 = 1 << 29;
+        if ptr.off.smin < -LIMIT || ptr.off.smax > LIMIT {
+            return Err(ErrorKind::UnboundedOffset(reg));
+        }
+        let lo = ptr.off.smin + off as i64;
+        let hi = ptr.off.smax + off as i64 + size as i64;
+        let region_size = self.region_size(&ptr.region)? as i64;
+        let (start, end) = match ptr.region {
+            Region::Stack { .. } => (-region_size, 0),
+            _ => (0, region_size),
+        };
+        if lo < start || hi > end {
+            let at = if lo < start { lo } else { hi - size as i64 };
+            return Err(ErrorKind::OutOfBounds {
+                region: ptr.region.kind(),
+                off: at,
+                size: size as u8,
+            });
+        }
+        Ok((lo, hi))
+    }
+
+    fn pointer(&self, state: &State, r: u8) -> R<Pointer> {
+        match read(state, r)? {
+            Value::Ptr(p) => Ok(p),
+            _ => Err(ErrorKind::NotAPointer(r)),
+        }
+    }
+
+    fn stack_frame(state: &mut State, frame: u8) -> &mut Stack {
+        &mut state.frames[frame as usize].stack
+    }
+
+    /// Reads `[lo, hi)` of a stack frame; exact when it is one whole spilled slot.
+    fn stack_read(state: &mut State, frame: u8, lo: i64, hi: i64, exact: bool) -> R<Option<Value>> {
+        let stack = Self::stack_frame(state, frame);
+        let (a, b) = (Stack::index(lo), Stack::index(hi));
+        if exact && b - a == 8 && a % 8 == 0 {
+            let v = stack.spill[a / 8];
+            if v != Value::Uninit {
+                return Ok(Some(v));
+            }
+        }
+        for byte in a..b {
+            if !stack.is_init(byte) {
+                return Err(ErrorKind::StackReadBeforeWrite {
+                    off: byte as i32 - STACK_FRAME_BYTES as i32,
+                });
+            }
+            if stack.spill[byte / 8].is_pointer_like() {
+                return Err(ErrorKind::PartialPointerAccess);
+            }
+        }
+        Ok(None)
+    }
+
+    fn stack_write(
+        state: &mut State,
+        frame: u8,
+        lo: i64,
+        hi: i64,
+        exact: bool,
+        value: Value,
+    ) -> R<()> {
+        let stack = Self::stack_frame(state, frame);
+        let (a, b) = (Stack::index(lo), Stack::index(hi));
+        if exact && b - a == 8 && a % 8 == 0 {
+            stack.spill[a / 8] = value;
+            for byte in a..b {
+                stack.set_init(byte, true);
+            }
+            return Ok(());
+        }
+        if value.is_pointer_like() {
+            return Err(ErrorKind::PartialPointerAccess);
+        }
+        for slot in a / 8..=(b - 1) / 8 {
+            if stack.spill[slot].is_pointer_like() {
+                // The rest of a clobbered pointer is unreadable.
+                for byte in slot * 8..slot * 8 + 8 {
+                    stack.set_init(byte, false);
+                }
+            }
+            stack.spill[slot] = Value::Uninit;
+        }
+        if exact {
+            for byte in a..b {
+                stack.set_init(byte, true);
+            }
+        }
+        Ok(())
+    }
+
+    fn load(
+        &self,
+        state: &mut State,
+        size: Size,
+        sign_extend: bool,
+        dst: u8,
+        src: u8,
+        off: i16,
+    ) -> R<()> {
+        let ptr = self.pointer(state, src)?;
+        let (lo, hi) = self.check_access(src, &ptr, off, size.bytes() as u64)?;
+        let mut value = Value::Scalar(loaded_scalar(size, sign_extend));
+        if let Region::Stack { frame } = ptr.region {
+            let exact = ptr.off.as_const().is_some();
+            if let Some(v) = Self::stack_read(state, frame, lo, hi, exact)? {
+                value = v;
+            }
+        }
+        write(state, dst, value)
+    }
+
+    fn store(&self, state: &mut State, size: Size, dst: u8, off: i16, src: Operand) -> R<()> {
+        let ptr = self.pointer(state, dst)?;
+        let value = match src {
+            Operand::Imm(imm) => Value::Scalar(Scalar::constant(imm as i64 as u64)),
+            Operand::Reg(r) => read(state, r)?,
+        };
+        let (lo, hi) = self.check_access(dst, &ptr, off, size.bytes() as u64)?;
+        match ptr.region {
+            Region::Stack { frame } => {
+                let value = match value {
+                    Value::Scalar(s) if size != Size::DW => Value::Scalar(Scalar::alu64(
+                        AluOp::And,
+                        &s,
+                        &Scalar::constant((1u64 << (size.bytes() * 8)) - 1),
+                    )),
+                    v => v,
+                };
+                Self::stack_write(state, frame, lo, hi, ptr.off.as_const().is_some(), value)
+            }
+            Region::Context => {
+                if !self.context_size().1 {
+                    return Err(ErrorKind::ReadOnlyContext);
+                }
+                if value.is_pointer_like() {
+                    return Err(ErrorKind::PointerStore(RegionKind::Context));
+                }
+                Ok(())
+            }
+            Region::MapValue { .. } => {
+                if value.is_pointer_like() {
+                    return Err(ErrorKind::PointerStore(RegionKind::MapValue));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // the instruction's fields, spelled out
+    fn atomic(
+        &self,
+        state: &mut State,
+        size: Size,
+        op: AtomicOp,
+        fetch: bool,
+        dst: u8,
+        src: u8,
+        off: i16,
+    ) -> R<()> {
+        let ptr = self.pointer(state, dst)?;
+        let value = read(state, src)?;
+        if value.is_pointer_like() {
+            return Err(ErrorKind::AtomicOnPointer);
+        }
+        if op == AtomicOp::CmpXchg && read(state, 0)?.is_pointer_like() {
+            return Err(ErrorKind::AtomicOnPointer);
+        }
+        let (lo, hi) = self.check_access(dst, &ptr, off, size.bytes() as u64)?;
+        match ptr.region {
+            Region::Stack { frame } => {
+                let exact = ptr.off.as_const().is_some();
+                Self::stack_read(state, frame, lo, hi, false)?;
+                Self::stack_write(state, frame, lo, hi, exact, Value::Scalar(Scalar::UNKNOWN))?;
+                if exact && size == Size::DW && Stack::index(lo).is_multiple_of(8) {
+                    // The slot now holds an unknown scalar, not a spill.
+                    Self::stack_frame(state, frame).spill[Stack::index(lo) / 8] = Value::Uninit;
+                }
+            }
+            Region::Context if !self.context_size().1 => return Err(ErrorKind::ReadOnlyContext),
+            _ => {}
+        }
+        let fetched = Value::Scalar(loaded_scalar(size, false));
+        if op == AtomicOp::CmpXchg {
+            write(state, 0, fetched)?;
+        } else if fetch {
+            write(state, src, fetched)?;
+        }
+        Ok(())
+    }
+
+    fn alu(&self, state: &mut State, width: Width, op: AluOp, dst: u8, src: Operand) -> R<()> {
+        let b = match src {
+            Operand::Imm(imm) => Value::Scalar(Scalar::constant(match width {
+                Width::W64 => imm as i64 as u64,
+                Width::W32 => imm as u32 as u64,
+            })),
+            Operand::Reg(r) => read(state, r)?,
+        };
+        let src_reg = match src {
+            Operand::Reg(r) => r,
+            Operand::Imm(_) => dst,
+        };
+        if op == AluOp::Mov {
+            let v = match (width, b) {
+                (Width::W64, v) => v,
+                (Width::W32, Value::Scalar(s)) => Value::Scalar(s.cast32()),
+                (Width::W32, _) => return Err(ErrorKind::PointerLeak(src_reg)),
+            };
+            return write(state, dst, v);
+        }
+        if let AluOp::MovSx(_) = op {
+            let Value::Scalar(s) = b else {
+                return Err(ErrorKind::PointerArithmetic(src_reg));
+            };
+            return write(
+                state,
+                dst,
+                Value::Scalar(Scalar::alu(width, op, &Scalar::UNKNOWN, &s)),
+            );
+        }
+        let a = read(state, dst)?;
+        let result = match (a, b) {
+            (Value::Scalar(x), Value::Scalar(y)) => Value::Scalar(Scalar::alu(width, op, &x, &y)),
+            (Value::Ptr(p), Value::Scalar(y))
+                if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) =>
+            {
+                if let Region::MapValue { nullable: true, .. } = p.region {
+                    return Err(ErrorKind::PointerArithmetic(dst));
+                }
+                Value::Ptr(Pointer {
+                    region: p.region,
+                    off: Scalar::alu64(op, &p.off, &y),
+                })
+            }
+            (Value::Scalar(x), Value::Ptr(p)) if width == Width::W64 && op == AluOp::Add => {
+                if let Region::MapValue { nullable: true, .. } = p.region {
+                    return Err(ErrorKind::PointerArithmetic(src_reg));
+                }
+                Value::Ptr(Pointer {
+                    region: p.region,
+                    off: Scalar::alu64(op, &p.off, &x),
+                })
+            }
+            (Value::Ptr(p), Value::Ptr(q)) if width == Width::W64 && op == AluOp::Sub => {
+                if !p.region.same_object(&q.region) {
+                    return Err(ErrorKind::PointerArithmetic(dst));
+                }
+                Value::Scalar(Scalar::alu64(AluOp::Sub, &p.off, &q.off))
+            }
+            (Value::Scalar(_), _) => return Err(ErrorKind::PointerArithmetic(src_reg)),
+            _ => return Err(ErrorKind::PointerArithmetic(dst)),
+        };
+        write(state, dst, result)
+    }
+
+    fn endian(&self, state: &mut State, op: EndianOp, bits: u8, dst: u8) -> R<()> {
+        let Value::Scalar(s) = read(state, dst)? else {
+            return Err(ErrorKind::PointerArithmetic(dst));
+        };
+        let r = match (s.as_const(), op, bits) {
+            (Some(c), _, _) => Scalar::constant(crate::alu::endian(op, bits, c)),
+            (None, EndianOp::ToLe, 64) => s,
+            (None, EndianOp::ToLe, 32) => s.cast32(),
+            (None, _, 64) => Scalar::UNKNOWN,
+            (None, _, b) => Scalar::urange(0, (1u64 << b) - 1),
+        };
+        write(state, dst, Value::Scalar(r))
+    }
+
+    fn check_helper_memory(&self, state: &mut State, reg: u8, size: u64) -> R<()> {
+        let ptr = self
+            .pointer(state, reg)
+            .map_err(|_| ErrorKind::HelperArgument { arg: reg })?;
+        let (lo, hi) = self.check_access(reg, &ptr, 0, size)?;
+        if let Region::Stack { frame } = ptr.region {
+            Self::stack_read(state, frame, lo, hi, false)?;
+        }
+        Ok(())
+    }
+
+    fn call_helper(&self, state: &mut State, id: u32) -> R<()> {
+        let helper = self
+            .prog_type
+            .helper(id)
+            .ok_or(ErrorKind::UnknownHelper(id))?;
+        let mut map: Option<u32> = None;
+        for (i, arg) in helper.proto.args.iter().enumerate() {
+            let reg = i as u8 + 1;
+            match arg {
+                ArgType::Unused => {}
+                ArgType::Anything => {
+                    read(state, reg)?;
+                }
+                ArgType::Scalar => {
+                    if !matches!(read(state, reg)?, Value::Scalar(_)) {
+                        return Err(ErrorKind::HelperArgument { arg: reg });
+                    }
+                }
+                ArgType::MapHandle => match read(state, reg)? {
+                    Value::MapHandle(m) => map = Some(m),
+                    _ => return Err(ErrorKind::HelperArgument { arg: reg }),
+                },
+                ArgType::MapKey | ArgType::MapValue => {
+                    let m = map.ok_or(ErrorKind::HelperArgument { arg: reg })?;
+                    let def = self.maps.get(m as usize).ok_or(ErrorKind::UnknownMap(m))?;
+                    let size = if *arg == ArgType::MapKey {
+                        def.key_size_bytes
+                    } else {
+                        def.value_size_bytes
+                    };
+                    self.check_helper_memory(state, reg, size as u64)?;
+                }
+            }
+        }
+        for r in 1..=5 {
+            state.set_reg(r, Value::Uninit);
+        }
+        let r0 = match helper.proto.ret {
+            RetType::Scalar => Value::Scalar(Scalar::UNKNOWN),
+            RetType::ScalarRange(lo, hi) => Value::Scalar(Scalar::urange(lo, hi)),
+            RetType::MapValueOrNull => {
+                let map = map.ok_or(ErrorKind::HelperArgument { arg: 1 })?;
+                let id = state.next_id;
+                state.next_id += 1;
+                Value::Ptr(Pointer {
+                    region: Region::MapValue {
+                        map,
+                        id,
+                        nullable: true,
+                    },
+                    off: Scalar::constant(0),
+                })
+            }
+        };
+        state.set_reg(0, r0);
+        Ok(())
+    }
+
+    fn exit(&self, state: &mut State) -> R<Option<usize>> {
+        if state.depth() == 0 {
+            let r0 = read(state, 0)?;
+            let Value::Scalar(s) = r0 else {
+                return Err(ErrorKind::PointerLeak(0));
+            };
+            if let Some((lo, hi)) = self.prog_type.return_range {
+                if s.smin < lo || s.smax > hi {
+                    return Err(ErrorKind::ReturnOutOfRange);
+                }
+            }
+            return Ok(None);
+        }
+        let callee = state.frames.pop().ok_or(ErrorKind::TooManyFrames)?;
+        let dead = state.frames.len() as u8;
+        let caller = state.frame_mut();
+        caller.regs[0..6].copy_from_slice(&callee.regs[0..6]);
+        state.for_each_value(|v| {
+            if let Value::Ptr(Pointer {
+                region: Region::Stack { frame },
+                ..
+            }) = v
+            {
+                if *frame >= dead {
+                    *v = Value::Uninit;
+                }
+            }
+        });
+        Ok(Some(callee.return_pc))
+    }
+
+    #[allow(clippy::too_many_arguments)] // the instruction's fields, spelled out
+    fn branch(
+        &self,
+        state: &mut State,
+        pc: usize,
+        width: Width,
+        cond: JmpCond,
+        dst: u8,
+        src: Operand,
+        off: i16,
+    ) -> R<Step> {
+        let fall = pc + 1;
+        let taken = (pc as i64 + 1 + off as i64) as usize;
+        let a = read(state, dst)?;
+        let (b, b_reg) = match src {
+            Operand::Reg(r) => (read(state, r)?, Some(r)),
+            Operand::Imm(imm) => (Value::Scalar(Scalar::constant(imm as i64 as u64)), None),
+        };
+        let both = |state: &mut State| Ok(Step::Fork(fall, taken, state.clone()));
+        match (a, b) {
+            (Value::Scalar(x), Value::Scalar(y)) => {
+                let refine = |rel: Relation| match width {
+                    Width::W64 => Scalar::refine64(rel, &x, &y),
+                    Width::W32 => {
+                        let (yu, ys) = match src {
+                            Operand::Imm(imm) => (Scalar::constant(imm as u32 as u64), y),
+                            Operand::Reg(_) => (y, y),
+                        };
+                        Scalar::refine32(rel, &x, &yu, &ys)
+                    }
+                };
+                let t = refine(Relation::Cond(cond));
+                let f = refine(Relation::negate(cond));
+                let apply = |state: &mut State, (nx, ny): (Scalar, Scalar)| {
+                    state.set_reg(dst, Value::Scalar(nx));
+                    if let Some(r) = b_reg {
+                        if r != dst {
+                            state.set_reg(r, Value::Scalar(ny));
+                        }
+                    }
+                };
+                match (t, f) {
+                    (Some(t), Some(f)) => {
+                        let mut other = state.clone();
+                        apply(&mut other, t);
+                        apply(state, f);
+                        Ok(Step::Fork(fall, taken, other))
+                    }
+                    (Some(t), None) => {
+                        apply(state, t);
+                        Ok(Step::Next(taken))
+                    }
+                    (None, Some(f)) => {
+                        apply(state, f);
+                        Ok(Step::Next(fall))
+                    }
+                    // Contradictory facts: the path itself is infeasible.
+                    (None, None) => Ok(Step::End),
+                }
+            }
+            (Value::Ptr(p), Value::Scalar(y)) | (Value::Scalar(y), Value::Ptr(p))
+                if y.as_const() == Some(0) && matches!(cond, JmpCond::Eq | JmpCond::Ne) =>
+            {
+                let null_on_taken = cond == JmpCond::Eq;
+                match p.region {
+                    Region::MapValue {
+                        id,
+                        nullable: true,
+                        map,
+                    } => {
+                        let mut other = state.clone();
+                        let (null_state, ok_state) = if null_on_taken {
+                            (&mut other, &mut *state)
+                        } else {
+                            (&mut *state, &mut other)
+                        };
+                        null_state.for_each_value(|v| {
+                            if let Value::Ptr(Pointer {
+                                region: Region::MapValue { id: i, .. },
+                                ..
+                            }) = v
+                            {
+                                if *i == id {
+                                    *v = Value::Scalar(Scalar::constant(0));
+                                }
+                            }
+                        });
+                        ok_state.for_each_value(|v| {
+                            if let Value::Ptr(Pointer {
+                                region:
+                                    Region::MapValue {
+                                        id: i, nullable, ..
+                                    },
+                                ..
+                            }) = v
+                            {
+                                if *i == id {
+                                    *nullable = false;
+                                }
+                            }
+                        });
+                        let _ = map;
+                        // `state` continues on the fall-through edge.
+                        Ok(Step::Fork(fall, taken, other))
+                    }
+                    _ => Ok(Step::Next(if null_on_taken { fall } else { taken })),
+                }
+            }
+            (Value::Ptr(p), Value::Ptr(q)) if p.region.same_object(&q.region) => both(state),
+            (Value::Ptr(_) | Value::MapHandle(_), _) => Err(ErrorKind::PointerComparison(dst)),
+            _ => Err(ErrorKind::PointerComparison(b_reg.unwrap_or(dst))),
+        }
+    }
+
+    /// Executes one instruction abstractly.
+    pub fn step(&self, state: &mut State, pc: usize) -> R<Step> {
+        let insn = self.insns[pc];
+        let next = |n: usize| -> R<Step> {
+            if n >= self.insns.len() {
+                Err(ErrorKind::FallOffEnd)
+            } else {
+                Ok(Step::Next(n))
+            }
+        };
+        match insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                self.alu(state, width, op, dst, src)?;
+                next(pc + 1)
+            }
+            Insn::Endian { op, bits, dst } => {
+                self.endian(state, op, bits, dst)?;
+                next(pc + 1)
+            }
+            Insn::LoadImm64 { dst, kind, imm } => {
+                let v = match kind {
+                    ImmKind::Value => Value::Scalar(Scalar::constant(imm)),
+                    ImmKind::MapIndex => {
+                        if imm >= self.maps.len() as u64 {
+                            return Err(ErrorKind::UnknownMap(imm as u32));
+                        }
+                        Value::MapHandle(imm as u32)
+                    }
+                };
+                write(state, dst, v)?;
+                next(pc + 2)
+            }
+            Insn::LoadImm64Tail => Err(ErrorKind::JumpIntoLddw),
+            Insn::Load {
+                size,
+                sign_extend,
+                dst,
+                src,
+                off,
+            } => {
+                self.load(state, size, sign_extend, dst, src, off)?;
+                next(pc + 1)
+            }
+            Insn::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                self.store(state, size, dst, off, src)?;
+                next(pc + 1)
+            }
+            Insn::Atomic {
+                size,
+                op,
+                fetch,
+                dst,
+                src,
+                off,
+            } => {
+                self.atomic(state, size, op, fetch, dst, src, off)?;
+                next(pc + 1)
+            }
+            Insn::Ja { off } | Insn::JaLong { off } => next((pc as i64 + 1 + off as i64) as usize),
+            Insn::Jcond {
+                width,
+                cond,
+                dst,
+                src,
+                off,
+            } => {
+                let step = self.branch(state, pc, width, cond, dst, src, off)?;
+                if let Step::Next(n) | Step::Fork(n, _, _) = step {
+                    next(n)?;
+                }
+                Ok(step)
+            }
+            Insn::CallHelper { id } => {
+                self.call_helper(state, id)?;
+                next(pc + 1)
+            }
+            Insn::CallReg { reg } => {
+                let Value::Scalar(s) = read(state, reg)? else {
+                    return Err(ErrorKind::UnknownCallTarget);
+                };
+                let id = s.as_const().ok_or(ErrorKind::UnknownCallTarget)?;
+                self.call_helper(
+                    state,
+                    u32::try_from(id).map_err(|_| ErrorKind::UnknownCallTarget)?,
+                )?;
+                next(pc + 1)
+            }
+            Insn::CallLocal { off } => {
+                if !state.can_call() {
+                    return Err(ErrorKind::TooManyFrames);
+                }
+                let depth = state.frames.len() as u8;
+                let mut regs = state.frame().regs;
+                regs[10] = Value::Ptr(Pointer {
+                    region: Region::Stack { frame: depth },
+                    off: Scalar::constant(0),
+                });
+                state.frames.push(FrameState {
+                    regs,
+                    stack: Stack::default(),
+                    return_pc: pc + 1,
+                });
+                next((pc as i64 + 1 + off as i64) as usize)
+            }
+            Insn::Exit => match self.exit(state)? {
+                None => Ok(Step::End),
+                Some(ret) => next(ret),
+            },
+        }
+    }
+}

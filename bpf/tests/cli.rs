@@ -1,0 +1,5 @@
+//! Builds and tests the `kingly bpf` command module (host-tools/src/bpf_cli.rs) against this
+//! crate, so it is checked even before the host tool wires it in.
+
+#[path = "../../host-tools/src/bpf_cli.rs"]
+mod bpf_cli;
