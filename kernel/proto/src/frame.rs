@@ -26,16 +26,18 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const HEADER_BYTES: usize = 7;
 /// Bytes of the trailing CRC-32C.
 pub const CRC_BYTES: usize = 4;
-/// Largest frame on the wire, COBS bytes plus the `0x00` delimiter.
+/// Most bytes one frame takes on the wire: an optional leading `0x00`, the COBS bytes and
+/// the closing `0x00`.
 pub const MAX_ENCODED_FRAME_BYTES: usize = 1024;
-/// Largest frame before COBS: COBS adds one byte per 254 (5 here) and the delimiter one more.
-pub const MAX_RAW_FRAME_BYTES: usize = 1018;
+/// Largest frame before COBS, which adds one byte per 254 (5 here); two delimiters follow.
+pub const MAX_RAW_FRAME_BYTES: usize = 1017;
 /// Largest payload one frame carries.
 pub const MAX_FRAME_PAYLOAD_BYTES: usize = MAX_RAW_FRAME_BYTES - HEADER_BYTES - CRC_BYTES;
 
-const _: () = assert!(cobs::max_encoding_length(MAX_RAW_FRAME_BYTES) < MAX_ENCODED_FRAME_BYTES);
 const _: () =
-    assert!(cobs::max_encoding_length(MAX_RAW_FRAME_BYTES + 1) + 1 > MAX_ENCODED_FRAME_BYTES);
+    assert!(cobs::max_encoding_length(MAX_RAW_FRAME_BYTES) + 2 <= MAX_ENCODED_FRAME_BYTES);
+const _: () =
+    assert!(cobs::max_encoding_length(MAX_RAW_FRAME_BYTES + 1) + 2 > MAX_ENCODED_FRAME_BYTES);
 
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
@@ -179,7 +181,7 @@ pub struct Frame<'a> {
 
 /// Encodes `header ‖ payload ‖ CRC` with COBS into `out` and appends the `0x00` delimiter.
 ///
-/// Returns the number of bytes written, at most [`MAX_ENCODED_FRAME_BYTES`].
+/// Returns the number of bytes written, at most [`MAX_ENCODED_FRAME_BYTES`] - 1.
 pub fn encode_frame(header: &Header, payload: &[u8], out: &mut [u8]) -> Result<usize, ProtoError> {
     if payload.len() > MAX_FRAME_PAYLOAD_BYTES {
         return Err(ProtoError::PayloadTooLarge);
@@ -259,7 +261,7 @@ mod tests {
     fn largest_payload_without_zeros_fits_in_one_kib() {
         let payload = [0xa5u8; MAX_FRAME_PAYLOAD_BYTES];
         let header = Header::new(Channel::Data, Flags::SEQ, u16::MAX, u16::MAX);
-        assert!(encode(&header, &payload).len() <= MAX_ENCODED_FRAME_BYTES);
+        assert!(encode(&header, &payload).len() < MAX_ENCODED_FRAME_BYTES);
         let too_big = [0xa5u8; MAX_FRAME_PAYLOAD_BYTES + 1];
         let mut out = [0u8; MAX_ENCODED_FRAME_BYTES];
         assert_eq!(

@@ -194,6 +194,8 @@ struct Outgoing {
     offset: usize,
     /// Open a session with the first fragment.
     syn: bool,
+    /// Cancelled after some fragments went out: send an empty last fragment instead.
+    cancelled: bool,
 }
 
 /// A reliable frame sent (or about to be) and not yet acknowledged.
@@ -203,11 +205,20 @@ struct InFlight {
     flags: Flags,
     payload: Vec<u8>,
     sent: bool,
-    token: MessageToken,
+    /// The message it belongs to; `None` once cancelled.
+    token: Option<MessageToken>,
     /// Message bytes covered once this fragment is acknowledged, and the message size.
     acked_bytes: u32,
     total_bytes: u32,
-    last: bool,
+}
+
+/// A fragment about to enter the window.
+struct NewFragment {
+    flags: Flags,
+    payload: Vec<u8>,
+    token: Option<MessageToken>,
+    acked_bytes: usize,
+    total_bytes: usize,
 }
 
 /// Reassembly of one channel's fragments.
@@ -279,6 +290,11 @@ impl Reassembly {
         }
         if self.discarding {
             self.discarding = more;
+            return Ok(Fragment::Dropped);
+        }
+        if self.active && !more && payload.is_empty() {
+            // The sender cancelled the message (a real last fragment is never empty).
+            self.reset();
             return Ok(Fragment::Dropped);
         }
         if !self.active || self.buffer.len() + payload.len() > self.total_bytes {
@@ -376,7 +392,7 @@ pub struct Endpoint {
     duplicate_acks: u32,
     /// Base sequence number a fast retransmit already covered.
     fast_retransmit_base: Option<u16>,
-    tx_buffer: [u8; MAX_ENCODED_FRAME_BYTES + 1],
+    tx_buffer: [u8; MAX_ENCODED_FRAME_BYTES],
 
     // Receive side.
     rx_expected: Option<u16>,
@@ -419,7 +435,7 @@ impl Endpoint {
             timeouts_in_a_row: 0,
             duplicate_acks: 0,
             fast_retransmit_base: None,
-            tx_buffer: [0; MAX_ENCODED_FRAME_BYTES + 1],
+            tx_buffer: [0; MAX_ENCODED_FRAME_BYTES],
             rx_expected: None,
             rx_syn_seq: None,
             ack_pending: false,
@@ -463,12 +479,13 @@ impl Endpoint {
         self.drop_session();
         self.session_open = true;
         self.tx_next_seq = initial_seq;
-        self.enqueue(Message::Hello(hello), true)
+        self.enqueue(&Message::Hello(hello), true)
     }
 
     /// Queues a message. `Log` goes best effort on the log channel (see
-    /// [`Endpoint::send_log`]); a message that fits one frame goes on the control channel,
-    /// a larger one in fragments on the data channel.
+    /// [`Endpoint::send_log`]; its token sees no events); a message that fits one frame
+    /// goes on the control channel, a larger one in fragments on the data channel, where
+    /// control messages sent later may overtake it.
     pub fn send(&mut self, message: &Message) -> Result<MessageToken, ProtoError> {
         if let Message::Log { level, text } = message {
             self.send_log(*level, text)?;
@@ -477,7 +494,7 @@ impl Endpoint {
         if !self.session_open {
             return Err(ProtoError::NotConnected);
         }
-        self.enqueue(message.clone(), false)
+        self.enqueue(message, false)
     }
 
     /// Queues a log line for the log channel, truncated at a character boundary to fit
@@ -665,6 +682,17 @@ impl Endpoint {
             Channel::Control | Channel::Log => &mut self.control_queue,
         };
         let message = queue.front_mut()?;
+        if message.cancelled {
+            queue.pop_front();
+            let abort = NewFragment {
+                flags: Flags::SEQ,
+                payload: Vec::new(),
+                token: None,
+                acked_bytes: 0,
+                total_bytes: 0,
+            };
+            return Some(self.push_in_flight(channel, abort));
+        }
         let total_bytes = message.bytes.len();
         let mut flags = Flags::SEQ;
         let mut payload = Vec::with_capacity(MAX_FRAME_PAYLOAD_BYTES.min(total_bytes + 5));
@@ -694,20 +722,63 @@ impl Endpoint {
         } else {
             flags = flags.with(Flags::MORE);
         }
+        let fragment = NewFragment {
+            flags,
+            payload,
+            token: Some(token),
+            acked_bytes,
+            total_bytes,
+        };
+        Some(self.push_in_flight(channel, fragment))
+    }
+
+    fn push_in_flight(&mut self, channel: Channel, fragment: NewFragment) -> usize {
         let seq = self.tx_next_seq;
         self.tx_next_seq = seq.wrapping_add(1);
         self.in_flight.push_back(InFlight {
             seq,
             channel,
-            flags,
-            payload,
+            flags: fragment.flags,
+            payload: fragment.payload,
             sent: false,
-            token,
-            acked_bytes: acked_bytes as u32,
-            total_bytes: total_bytes as u32,
-            last,
+            token: fragment.token,
+            acked_bytes: fragment.acked_bytes as u32,
+            total_bytes: fragment.total_bytes as u32,
         });
-        Some(self.in_flight.len() - 1)
+        self.in_flight.len() - 1
+    }
+
+    /// Stops sending a queued message. A message not started is forgotten; one partly sent
+    /// ends with an empty fragment that makes the peer discard what it has. Fragments
+    /// already in flight still complete, and no `Delivered` follows. Returns whether the
+    /// message was still queued.
+    pub fn cancel(&mut self, token: MessageToken) -> bool {
+        for queue in [&mut self.control_queue, &mut self.data_queue] {
+            let found = queue
+                .iter()
+                .position(|message| message.token == token && !message.cancelled);
+            let Some(index) = found else { continue };
+            let Some(message) = queue.get_mut(index) else {
+                continue;
+            };
+            self.queued_bytes = self.queued_bytes.saturating_sub(message.bytes.len());
+            if message.offset == 0 {
+                queue.remove(index);
+            } else {
+                message.cancelled = true;
+                message.bytes = Vec::new();
+            }
+            // Fragments in flight must not report the message delivered.
+            for frame in self
+                .in_flight
+                .iter_mut()
+                .filter(|frame| frame.token == Some(token))
+            {
+                frame.token = None;
+            }
+            return true;
+        }
+        false
     }
 
     fn take_token(&mut self) -> MessageToken {
@@ -716,7 +787,7 @@ impl Endpoint {
         token
     }
 
-    fn enqueue(&mut self, message: Message, syn: bool) -> Result<MessageToken, ProtoError> {
+    fn enqueue(&mut self, message: &Message, syn: bool) -> Result<MessageToken, ProtoError> {
         let bytes = message.encode()?;
         if bytes.len() > self.config.max_message_bytes {
             return Err(ProtoError::MessageTooLarge);
@@ -731,6 +802,7 @@ impl Endpoint {
             bytes,
             offset: 0,
             syn,
+            cancelled: false,
         };
         // Hello must lead; other small messages go ahead of bulk transfers.
         if outgoing.bytes.len() > MAX_FRAME_PAYLOAD_BYTES && !syn {
@@ -852,16 +924,17 @@ impl Endpoint {
             let Some(frame) = self.in_flight.pop_front() else {
                 break;
             };
+            let Some(token) = frame.token else { continue };
             if frame.total_bytes as usize > MAX_FRAME_PAYLOAD_BYTES {
                 self.push_progress(Event::SendProgress {
-                    token: frame.token,
+                    token,
                     acked_bytes: frame.acked_bytes,
                     total_bytes: frame.total_bytes,
                 });
             }
-            if frame.last {
+            if frame.acked_bytes == frame.total_bytes {
                 self.queued_bytes = self.queued_bytes.saturating_sub(frame.total_bytes as usize);
-                self.push_event(Event::Delivered { token: frame.token });
+                self.push_event(Event::Delivered { token });
             }
         }
         self.retransmit_timeout_ms = self.config.retransmit_timeout_ms;
@@ -958,7 +1031,7 @@ impl Endpoint {
 }
 
 fn write_frame(
-    buffer: &mut [u8; MAX_ENCODED_FRAME_BYTES + 1],
+    buffer: &mut [u8; MAX_ENCODED_FRAME_BYTES],
     leading_delimiter: bool,
     header: &Header,
     payload: &[u8],

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{test_config, Pair};
-use kingly_proto::{CallTool, Event, Message, ToolArgs, MAX_PAYLOAD_BYTES};
+use kingly_proto::{
+    CallTool, Event, Message, ToolArgs, MAX_ENCODED_FRAME_BYTES, MAX_PAYLOAD_BYTES,
+};
 
 #[test]
 fn a_64_kib_upload_costs_at_most_five_percent_on_the_wire() {
@@ -25,6 +27,10 @@ fn a_64_kib_upload_costs_at_most_five_percent_on_the_wire() {
     let mut delivered = false;
     for now_ms in pair.now_ms..pair.now_ms + 10_000 {
         if let Some(frame) = pair.host.poll_transmit(now_ms) {
+            assert!(
+                frame.len() <= MAX_ENCODED_FRAME_BYTES,
+                "a frame takes at most 1 KiB on the wire"
+            );
             upstream += frame.len() as u64;
             let frame = frame.to_vec();
             pair.kernel.handle_bytes(&frame, now_ms);

@@ -338,3 +338,35 @@ fn an_undecodable_message_is_reported_not_dropped() {
         })
     );
 }
+
+#[test]
+fn a_cancelled_upload_is_discarded_by_the_kernel() {
+    let mut pair = Pair::new(test_config(), 0, 11);
+    pair.connect(1);
+    let token = pair
+        .host
+        .send(&call(1, vec![0x11; MAX_PAYLOAD_BYTES]))
+        .expect("queued");
+    let unsent = pair
+        .host
+        .send(&call(2, vec![0x22; MAX_PAYLOAD_BYTES]))
+        .expect("queued");
+    for _ in 0..5 {
+        pair.step();
+    }
+    assert!(pair.host.cancel(token) && pair.host.cancel(unsent));
+    assert!(!pair.host.cancel(token), "cancelling twice finds nothing");
+    pair.host.send(&Message::Ping { id: 3 }).expect("queued");
+    assert!(pair.run_until(10_000, |pair| got_response(pair, 3) && pair.host.is_idle()));
+    // A new upload after the cancelled one reassembles cleanly.
+    pair.host.send(&call(4, vec![0x44; 5000])).expect("queued");
+    assert!(pair.run_until(10_000, |pair| got_response(pair, 4)));
+    let ids: Vec<u32> = pair
+        .kernel_received
+        .iter()
+        .filter_map(Message::request_id)
+        .collect();
+    assert_eq!(ids, [3, 4]);
+    assert!(!pair.host_events.contains(&Event::Delivered { token }));
+    assert_eq!(pair.kernel.stats().session.protocol_errors, 0);
+}

@@ -30,7 +30,7 @@ fn drive(endpoints: &mut [Endpoint; 2], bytes: &[u8], now_ms: u64) {
         }
         let mut frames = 0;
         while let Some(frame) = endpoint.poll_transmit(now_ms) {
-            assert!(frame.len() <= MAX_ENCODED_FRAME_BYTES + 1);
+            assert!(frame.len() <= MAX_ENCODED_FRAME_BYTES);
             frames += 1;
             assert!(frames < 1000, "poll_transmit must run dry");
         }
