@@ -7,13 +7,18 @@
 #![no_main]
 
 use kingly_proto::{
-    encode_frame, Channel, Config, Endpoint, Flags, FrameAccumulator, Header, Message, PeerInfo, MAX_ENCODED_FRAME_BYTES,
-    MAX_FRAME_PAYLOAD_BYTES,
+    encode_frame, Channel, Config, Endpoint, Flags, FrameAccumulator, Header, Message, PeerInfo,
+    MAX_ENCODED_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES,
 };
 use libfuzzer_sys::fuzz_target;
 
 fn endpoints() -> [Endpoint; 2] {
-    let config = Config { retransmit_timeout_ms: 5, max_retransmit_timeout_ms: 20, max_retransmits: 2, ..Config::SERIAL };
+    let config = Config {
+        retransmit_timeout_ms: 5,
+        max_retransmit_timeout_ms: 20,
+        max_retransmits: 2,
+        ..Config::SERIAL
+    };
     let server = Endpoint::new(config);
     let mut client = Endpoint::new(config);
     let _ = client.connect(PeerInfo::default(), 7);
@@ -24,7 +29,11 @@ fn drive(endpoints: &mut [Endpoint; 2], bytes: &[u8], now_ms: u64) {
     for endpoint in endpoints.iter_mut() {
         endpoint.handle_bytes(bytes, now_ms);
         while let Some(event) = endpoint.poll_event() {
-            if let kingly_proto::Event::Message { message: Message::Ping { id }, .. } = event {
+            if let kingly_proto::Event::Message {
+                message: Message::Ping { id },
+                ..
+            } = event
+            {
                 let _ = endpoint.send(&Message::Pong { id });
             }
         }
@@ -38,7 +47,9 @@ fn drive(endpoints: &mut [Endpoint; 2], bytes: &[u8], now_ms: u64) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let _ = Message::decode(rest);
     let mut endpoints = endpoints();
 
@@ -60,20 +71,23 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
 
-    // Structured: [channel, flags, seq_lo, seq_hi, ack_lo, ack_hi, length, payload...]*
+    // Structured: [channel, flags, seq_lo, seq_hi, ack_lo, ack_hi, length_lo, length_hi, payload...]*
     let mut input = rest;
     let mut now_ms = 0;
     let mut wire = [0u8; MAX_ENCODED_FRAME_BYTES];
-    while let [channel, flags, seq_lo, seq_hi, ack_lo, ack_hi, length, tail @ ..] = input {
-        let Ok(channel) = Channel::from_byte(channel % 3) else { return };
+    while let [channel, flags, seq_lo, seq_hi, ack_lo, ack_hi, length_lo, length_hi, tail @ ..] =
+        input
+    {
+        let Ok(channel) = Channel::from_byte(channel % 3) else {
+            return;
+        };
         let header = Header::new(
             channel,
             Flags(flags & Flags::KNOWN.0),
             u16::from_le_bytes([*seq_lo, *seq_hi]),
             u16::from_le_bytes([*ack_lo, *ack_hi]),
         );
-        // Short lengths in steps of one, long ones in steps of eight, up to a full frame.
-        let length = if *length < 128 { usize::from(*length) } else { usize::from(*length - 128) * 8 };
+        let length = usize::from(u16::from_le_bytes([*length_lo, *length_hi]));
         let length = length.min(tail.len()).min(MAX_FRAME_PAYLOAD_BYTES);
         let (payload, next) = tail.split_at(length);
         input = next;
