@@ -38,6 +38,12 @@ pub struct Options {
     pub max_states_per_insn: usize,
     /// Replaces the program type's initial state (test hook for seeded preconditions).
     pub initial_state: Option<State>,
+    /// Refuse divisions and modulos whose divisor may be zero (the ISA defines them, so off
+    /// by default; PREVAIL's `!allow_division_by_zero`).
+    pub reject_division_by_zero: bool,
+    /// Treat running past the last instruction as the end of the program instead of an error
+    /// (test hook for PREVAIL's harness, which requires no final `exit`).
+    pub end_at_fall_off: bool,
 }
 
 impl Default for Options {
@@ -46,6 +52,8 @@ impl Default for Options {
             max_insns_processed: 1_000_000,
             max_states_per_insn: 64,
             initial_state: None,
+            reject_division_by_zero: false,
+            end_at_fall_off: false,
         }
     }
 }
@@ -145,6 +153,7 @@ pub fn verify(
         insns,
         prog_type,
         maps,
+        reject_division_by_zero: options.reject_division_by_zero,
     };
     let points = prune_points(insns);
     let mut visited: Vec<Vec<usize>> = vec![Vec::new(); insns.len()];
@@ -203,7 +212,11 @@ pub fn verify(
                 return Err(fail(ErrorKind::TooComplex));
             }
             path.len += 1;
-            match facts.step(&mut path.state, pc).map_err(fail)? {
+            let step = match facts.step(&mut path.state, pc) {
+                Err(ErrorKind::FallOffEnd) if options.end_at_fall_off => Step::End,
+                other => other.map_err(fail)?,
+            };
+            match step {
                 Step::Next(n) => path.pc = n,
                 Step::Fork(first, second, other) => {
                     checkpoints[path.checkpoint].branches += 1;

@@ -18,6 +18,7 @@ pub(crate) struct Facts<'a> {
     pub insns: &'a [Insn],
     pub prog_type: &'a ProgramType,
     pub maps: &'a [MapDef],
+    pub reject_division_by_zero: bool,
 }
 
 /// Where a path goes after one instruction.
@@ -312,6 +313,16 @@ impl Facts<'_> {
             );
         }
         let a = read(state, dst)?;
+        if self.reject_division_by_zero
+            && matches!(op, AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod)
+        {
+            if let Value::Scalar(d) = b {
+                let d = if width == Width::W32 { d.cast32() } else { d };
+                if d.umin == 0 {
+                    return Err(ErrorKind::DivisionByZero);
+                }
+            }
+        }
         let result = match (a, b) {
             (Value::Scalar(x), Value::Scalar(y)) => Value::Scalar(Scalar::alu(width, op, &x, &y)),
             (Value::Ptr(p), Value::Scalar(y))
@@ -364,6 +375,10 @@ impl Facts<'_> {
         let ptr = self
             .pointer(state, reg)
             .map_err(|_| ErrorKind::HelperArgument { arg: reg })?;
+        if ptr.region == Region::Context {
+            // Keys and values come from the stack or another map value, as in Linux.
+            return Err(ErrorKind::HelperArgument { arg: reg });
+        }
         let (lo, hi) = self.check_access(reg, &ptr, 0, size)?;
         if let Region::Stack { frame } = ptr.region {
             Self::stack_read(state, frame, lo, hi, false)?;
@@ -521,7 +536,9 @@ impl Facts<'_> {
                 }
             }
             (Value::Ptr(p), Value::Scalar(y)) | (Value::Scalar(y), Value::Ptr(p))
-                if y.as_const() == Some(0) && matches!(cond, JmpCond::Eq | JmpCond::Ne) =>
+                if y.as_const() == Some(0)
+                    && width == Width::W64
+                    && matches!(cond, JmpCond::Eq | JmpCond::Ne) =>
             {
                 let null_on_taken = cond == JmpCond::Eq;
                 match p.region {
