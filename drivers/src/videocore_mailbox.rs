@@ -58,6 +58,14 @@ impl PropertyBuffer {
     }
 }
 
+/// Orders memory accesses around the mailbox handshake, for the CPU and the compiler.
+fn memory_barrier() {
+    #[cfg(target_arch = "aarch64")]
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+    #[cfg(not(target_arch = "aarch64"))]
+    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+}
+
 /// The ARM-to-VideoCore mailbox.
 pub struct VideoCoreMailbox {
     registers: Mmio<MailboxRegisters>,
@@ -83,6 +91,8 @@ impl VideoCoreMailbox {
                 return Err(MailboxError::Timeout);
             }
         }
+        // The request must be in memory before the VideoCore is told where it is.
+        memory_barrier();
         r.WRITE.set((bus_address & !0xf) | CHANNEL_PROPERTY);
         loop {
             while r.STATUS.get() & STATUS_EMPTY != 0 {
@@ -95,6 +105,7 @@ impl VideoCoreMailbox {
                 break;
             }
         }
+        memory_barrier();
         // The firmware wrote the buffer behind the compiler's back: reload every word.
         for word in buffer.0.iter_mut() {
             // SAFETY: `word` is a valid, aligned, exclusively borrowed u32.

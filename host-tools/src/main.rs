@@ -1,1 +1,35 @@
-fn main() {}
+//! `kingly`: build, boot and talk to the Kingly kernel.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use kingly::boot;
+
+/// Kingly host tool: build and boot the kernel under QEMU, make SD card images, push verified
+/// eBPF extensions, and serve the kernel to AI clients over MCP.
+#[derive(Parser, Debug)]
+#[command(name = "kingly", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build the kernel, run it under QEMU and stream its UART.
+    Boot(boot::BootArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Boot(args) => boot::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(error) => {
+            eprintln!("kingly: error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,1 +1,169 @@
-//! Helpers for Kingly integration tests.
+//! Helpers for Kingly's integration tests: build the kernel once per board, boot it under
+//! QEMU with its UART on a Unix socket, and talk to it like a serial client would.
+
+use anyhow::{bail, Context, Result};
+use kingly::board::Board;
+use kingly::kernel_build::{self, KernelArtifacts};
+use kingly::qemu::{self, RunConfig, Serial};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Builds (once per test process) the kernel for `board`.
+pub fn kernel(board: Board) -> KernelArtifacts {
+    static BUILT: OnceLock<Mutex<HashMap<Board, KernelArtifacts>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(board)
+        .or_insert_with(|| {
+            qemu::check().expect("QEMU >= 9.0 is required (run .ci/setup)");
+            kernel_build::build(board, true).expect("building the kernel")
+        })
+        .clone()
+}
+
+/// A kernel running under QEMU with its UART on a Unix socket.
+pub struct Booted {
+    child: Child,
+    stream: UnixStream,
+    /// Everything received so far, as text (lossy).
+    pub output: String,
+    consumed: usize,
+    _socket_dir: TempDir,
+    _image: PathBuf,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Booted {
+    /// Boots `board` with boot arguments `args` (semihosting is always on) and waits for the
+    /// ready line.
+    pub fn boot(board: Board, args: &str) -> Result<Self> {
+        let mut booted = Self::start(board, args)?;
+        booted.wait_for_line(|l| l.starts_with("kingly ready:"), Duration::from_secs(60))?;
+        Ok(booted)
+    }
+
+    /// Starts QEMU and connects, without waiting for anything.
+    pub fn start(board: Board, args: &str) -> Result<Self> {
+        let artifacts = kernel(board);
+        let image = qemu::patched_image(&artifacts.image, &format!("semihosting=1 {args}"))?;
+        let dir = std::env::temp_dir().join(format!("kingly-test-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir)?;
+        let socket = dir.join("uart.sock");
+        let mut config = RunConfig::new(board, image.clone());
+        config.serial = Serial::Unix(socket.clone());
+        let child = config.command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting QEMU")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let stream = loop {
+            match UnixStream::connect(&socket) {
+                Ok(stream) => break stream,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => bail!("QEMU never opened {}: {e}", socket.display()),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_millis(50)))?;
+        Ok(Self { child, stream, output: String::new(), consumed: 0, _socket_dir: TempDir(dir), _image: image })
+    }
+
+    /// Sends raw bytes to the UART.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stream.write_all(bytes).context("writing to the UART socket")
+    }
+
+    /// Sends a command line.
+    pub fn send_line(&mut self, line: &str) -> Result<()> {
+        self.send(format!("{line}\n").as_bytes())
+    }
+
+    fn pump(&mut self) -> Result<bool> {
+        let mut buffer = [0u8; 4096];
+        match self.stream.read(&mut buffer) {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                self.output.push_str(&String::from_utf8_lossy(&buffer[..n]).replace('\r', ""));
+                Ok(true)
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(true),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits for a complete output line (after the ones already consumed) matching `wanted`.
+    pub fn wait_for_line(&mut self, wanted: impl Fn(&str) -> bool, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Some(end) = self.output[self.consumed..].find('\n') {
+                let line = self.output[self.consumed..self.consumed + end].to_string();
+                self.consumed += end + 1;
+                if wanted(&line) {
+                    return Ok(line);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for a line; output so far:\n{}", self.output);
+            }
+            if !self.pump()? {
+                bail!("the UART closed (QEMU exited); output so far:\n{}", self.output);
+            }
+        }
+    }
+
+    /// Sends `command` and returns the first following line that starts with `prefix`.
+    pub fn ask(&mut self, command: &str, prefix: &str) -> Result<String> {
+        self.send_line(command)?;
+        self.wait_for_line(|l| l.starts_with(prefix), Duration::from_secs(30))
+    }
+
+    /// Waits for QEMU to exit (the kernel exits through semihosting); returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let _ = self.pump();
+            if let Some(status) = self.child.try_wait()? {
+                while matches!(self.pump(), Ok(true)) && self.output.len() < 1 << 24 {
+                    if self.stream.read(&mut [0u8; 0]).is_err() {
+                        break;
+                    }
+                    break;
+                }
+                return Ok(status.code().unwrap_or(128));
+            }
+            if Instant::now() > deadline {
+                bail!("QEMU did not exit in time; output so far:\n{}", self.output);
+            }
+        }
+    }
+}
+
+impl Drop for Booted {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self._image);
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Parses `key=value` fields of a status line into numbers.
+pub fn fields(line: &str) -> HashMap<String, u64> {
+    line.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .filter_map(|(k, v)| v.parse().ok().map(|v| (k.to_string(), v)))
+        .collect()
+}

@@ -64,7 +64,11 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     let board = board();
     let early = devices::early_uart(board);
     early.init(board.uart_clock_hz, 115_200);
-    kprintln!("\nKingly {} booting on {} (entered at EL{entry_el}, dtb={dtb:#x})", env!("CARGO_PKG_VERSION"), board.name);
+    kprintln!(
+        "\nKingly {} booting on {} (entered at EL{entry_el}, dtb={dtb:#x})",
+        env!("CARGO_PKG_VERSION"),
+        board.name
+    );
 
     let ram = memory::discover(board, dtb);
     if let Err(error) = mmu::build_tables(board.memory_map) {
@@ -81,18 +85,19 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     if let Some(gpio) = &devices.gpio {
         gpio.route_uart0();
     }
-    // SAFETY: the heap gets the RAM between the end of the image and the end of RAM, minus
-    // the device tree if it lies there; nothing else uses that memory.
-    let heap_start = core::ptr::addr_of!(__kernel_end) as u64;
-    let heap_start = match ram.dtb {
-        Some((dtb_start, dtb_size)) if dtb_start + dtb_size > heap_start => (dtb_start + dtb_size + 0xfff) & !0xfff,
-        _ => heap_start,
-    };
-    let ram_end = ram.base + ram.size;
-    let heap_bytes = ram_end.saturating_sub(heap_start) as usize;
-    // SAFETY: see above.
+    let kernel_end = core::ptr::addr_of!(__kernel_end) as u64;
+    let (heap_start, heap_end) = memory::heap_range(&ram, kernel_end);
+    let heap_bytes = (heap_end - heap_start) as usize;
+    // SAFETY: `heap_range` excludes the kernel image and the device tree; the rest of the
+    // RAM above the image is unused and is given to the heap for good.
     unsafe { heap::init(heap_start as usize, heap_bytes) };
-    kprintln!("memory: {} MiB RAM at {:#x} (from {}), heap {} MiB at {heap_start:#x}", ram.size >> 20, ram.base, ram.source.name(), heap_bytes >> 20);
+    kprintln!(
+        "memory: {} MiB RAM at {:#x} (from {}), heap {} MiB at {heap_start:#x}",
+        ram.size >> 20,
+        ram.base,
+        ram.source.name(),
+        heap_bytes >> 20
+    );
 
     exceptions::install();
     devices.gic.init_distributor();
@@ -110,7 +115,10 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     }
     let el = cpu::current_el();
     let mmu_state = if mmu::is_enabled() { "on" } else { "off" };
-    kprintln!("kingly ready: board={} cpus={cpus} el={el} mmu={mmu_state} heap={heap_bytes}", board.name);
+    kprintln!(
+        "kingly ready: board={} cpus={cpus} el={el} mmu={mmu_state} heap={heap_bytes}",
+        board.name
+    );
 
     if let Some(name) = args.test {
         exit(suites::run(name));
@@ -151,7 +159,9 @@ pub fn exit(status: u32) -> ! {
         semihosting::exit(status);
     }
     if board().act_led_gpio.is_none() && status == 0 {
-        psci::system_off(psci::Conduit::for_entry_el(ENTRY_EL.load(Ordering::Relaxed)));
+        psci::system_off(psci::Conduit::for_entry_el(
+            ENTRY_EL.load(Ordering::Relaxed),
+        ));
     }
     blink_forever(status)
 }
@@ -160,8 +170,12 @@ fn blink_forever(status: u32) -> ! {
     use embedded_hal::delay::DelayNs;
     use embedded_hal::digital::OutputPin;
     Aarch64Cpu::irq_save();
-    let (Some(d), Some(pin)) = (devices::get(), board().act_led_gpio) else { cpu::halt() };
-    let Some(Ok(mut led)) = d.gpio.as_ref().map(|g| g.output(pin)) else { cpu::halt() };
+    let (Some(d), Some(pin)) = (devices::get(), board().act_led_gpio) else {
+        cpu::halt()
+    };
+    let Some(Ok(mut led)) = d.gpio.as_ref().map(|g| g.output(pin)) else {
+        cpu::halt()
+    };
     let mut delay = GenericTimer;
     loop {
         for _ in 0..status.max(1) {
@@ -174,8 +188,36 @@ fn blink_forever(status: u32) -> ! {
     }
 }
 
+/// Error replies allowed per second; garbage on the line must not flood the output.
+const ERROR_REPLIES_PER_SECOND: u32 = 20;
+
+/// Limits error replies to [`ERROR_REPLIES_PER_SECOND`], counting the ones held back.
+struct ErrorLimiter {
+    window_start_ms: u64,
+    sent_in_window: u32,
+    suppressed: u64,
+}
+
+impl ErrorLimiter {
+    fn allow(&mut self) -> bool {
+        let now_ms = GenericTimer.uptime_ns() / 1_000_000;
+        if now_ms >= self.window_start_ms + 1000 {
+            self.window_start_ms = now_ms;
+            self.sent_in_window = 0;
+        }
+        if self.sent_in_window < ERROR_REPLIES_PER_SECOND {
+            self.sent_in_window += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+}
+
 fn console_loop() -> ! {
     let mut assembler = LineAssembler::new();
+    let mut limiter = ErrorLimiter { window_start_ms: 0, sent_in_window: 0, suppressed: 0 };
     let mut buffer = [0u8; 64];
     loop {
         let count = uart::read(&mut buffer);
@@ -185,28 +227,29 @@ fn console_loop() -> ! {
         }
         for byte in &buffer[..count] {
             if let Some(line) = assembler.push(*byte) {
-                run_command(console::parse(&line), &assembler);
+                run_command(console::parse(&line), &assembler, &mut limiter);
             }
         }
     }
 }
 
-fn run_command(command: Command<'_>, assembler: &LineAssembler) {
+fn run_command(command: Command<'_>, assembler: &LineAssembler, limiter: &mut ErrorLimiter) {
     match command {
         Command::Help => kprintln!("{}", console::HELP),
         Command::Ping => kprintln!("pong"),
         Command::Echo(text) => kprintln!("{text}"),
         Command::Ticks => {
-            let t: [u64; MAX_CPUS] = core::array::from_fn(|i| irq::TICKS[i].load(Ordering::Relaxed));
+            let t: [u64; MAX_CPUS] =
+                core::array::from_fn(|i| irq::TICKS[i].load(Ordering::Relaxed));
             kprintln!("ticks: 0={} 1={} 2={} 3={}", t[0], t[1], t[2], t[3]);
         }
         Command::Uart => {
             let s = &uart::STATS;
             let r = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
             kprintln!(
-                "uart: rx_bytes={} overruns={} framing_errors={} parity_errors={} breaks={} ring_drops={} non_text={} overlong_lines={}",
+                "uart: rx_bytes={} overruns={} framing_errors={} parity_errors={} breaks={} ring_drops={} non_text={} overlong_lines={} suppressed_errors={}",
                 r(&s.rx_bytes), r(&s.overruns), r(&s.framing_errors), r(&s.parity_errors), r(&s.breaks),
-                r(&s.ring_drops), assembler.non_text_bytes, assembler.overlong_lines
+                r(&s.ring_drops), assembler.non_text_bytes, assembler.overlong_lines, limiter.suppressed
             );
         }
         Command::Info => kprintln!(
@@ -217,7 +260,11 @@ fn run_command(command: Command<'_>, assembler: &LineAssembler) {
             heap::size_bytes(),
             heap::used_bytes()
         ),
-        Command::Unknown(word) => kprintln!("error: unknown command '{word}' (try help)"),
+        Command::Unknown(word) if limiter.allow() => {
+            let shown = &word[..word.len().min(32)];
+            kprintln!("error: unknown command '{shown}' (try help)")
+        }
+        Command::Unknown(_) => {}
     }
 }
 
@@ -233,7 +280,9 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             l.line(),
             info.message()
         )),
-        None => log::write_fmt_panicking(format_args!("\nPANIC on core {core}: {}\n", info.message())),
+        None => {
+            log::write_fmt_panicking(format_args!("\nPANIC on core {core}: {}\n", info.message()))
+        }
     }
     exit(101)
 }

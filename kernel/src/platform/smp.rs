@@ -29,7 +29,8 @@ pub fn start_secondaries(board: &Board, entry_el: u64) {
         }
         SecondaryStart::Psci => {
             let conduit = Conduit::for_entry_el(entry_el);
-            let mpidr_base = cpu::mpidr() & !0xff_ffff;
+            // PSCI wants the affinity fields only (Aff3..Aff1 of this core, Aff0 = target).
+            let mpidr_base = cpu::mpidr() & 0xff_00ff_ff00;
             for core in 1..MAX_CPUS as u64 {
                 let status = psci::cpu_on(conduit, mpidr_base | core, entry, core);
                 if status != 0 {

@@ -38,7 +38,9 @@ fn bump(counter: &AtomicU64) {
 
 /// UART interrupt: move every received byte into the ring. Runs with IRQs masked.
 pub fn handle_interrupt() {
-    let Some(devices) = super::devices::get() else { return };
+    let Some(devices) = super::devices::get() else {
+        return;
+    };
     bump(&STATS.interrupts);
     let mut ring = RING.lock();
     while let Some((byte, flags)) = devices.uart.read_byte() {

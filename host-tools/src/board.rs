@@ -1,0 +1,56 @@
+//! The boards `kingly` can build for and boot.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A board Kingly runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Board {
+    /// QEMU `raspi4b` (Raspberry Pi 4 Model B emulation) — the default.
+    Raspi4b,
+    /// QEMU `virt` with four Cortex-A72 cores.
+    Virt,
+}
+
+impl Board {
+    /// The name used in the ready line, file names and `--board`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Board::Raspi4b => "raspi4b",
+            Board::Virt => "virt",
+        }
+    }
+
+    /// The kernel crate feature that selects this board.
+    pub fn cargo_feature(self) -> &'static str {
+        match self {
+            Board::Raspi4b => "board-raspi4b",
+            Board::Virt => "board-virt",
+        }
+    }
+
+    /// Where the raw image must be loaded (must match `linker/<board>.ld`).
+    pub fn load_address(self) -> u64 {
+        match self {
+            Board::Raspi4b => 0x80000,
+            Board::Virt => 0x4008_0000,
+        }
+    }
+}
+
+impl fmt::Display for Board {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Board {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "raspi4b" | "pi4" => Ok(Board::Raspi4b),
+            "virt" => Ok(Board::Virt),
+            other => Err(format!("unknown board '{other}': expected raspi4b or virt")),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `kingly boot`: build the kernel, convert it, run QEMU, stream the UART.
+
+use crate::board::Board;
+use crate::kernel_build;
+use crate::qemu::{self, Event, RunConfig, Running, Serial};
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Options of `kingly boot`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:\n  \
+    kingly boot                                  # raspi4b, UART on this terminal (Ctrl-C quits)\n  \
+    kingly boot --board virt --until-ready       # exit 0 once all cores are up\n  \
+    kingly boot --test smoke                     # run an in-kernel suite; exit with its status\n  \
+    kingly boot --serial unix:/tmp/kingly.sock   # UART on a socket for `kingly call`/`kingly mcp`\n\n\
+    In-kernel suites: smoke, fault (deliberate fault: exits 3), panic (exits 101), dcache-torture,\n\
+    hotswap-torture.")]
+pub struct BootArgs {
+    /// Board to build for and emulate.
+    #[arg(long, value_enum, default_value_t = Board::Raspi4b)]
+    pub board: Board,
+    /// Exit 0 as soon as the kernel prints its ready line (non-zero on a panic, fault or timeout).
+    #[arg(long)]
+    pub until_ready: bool,
+    /// Where the UART goes: stdio, unix:PATH (QEMU listens; the kernel waits for a client), pty.
+    #[arg(long, default_value = "stdio", value_parser = parse_serial)]
+    pub serial: Serial,
+    /// Run the named in-kernel test suite and exit with its status.
+    #[arg(long, value_name = "NAME")]
+    pub test: Option<String>,
+    /// Give up after this many seconds (exit 124). Default: 60 with --until-ready or --test, none otherwise.
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Boot this kernel ELF instead of building one.
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// Pass this device tree blob to the kernel (raspi4b: the real bcm2711-rpi-4-b.dtb).
+    #[arg(long, value_name = "FILE")]
+    pub dtb: Option<PathBuf>,
+    /// Count instructions deterministically (QEMU -icount shift=N).
+    #[arg(long, value_name = "N")]
+    pub icount: Option<u32>,
+    /// Extra QEMU arguments (repeatable), e.g. --qemu-arg=-d --qemu-arg=int.
+    #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub qemu_args: Vec<String>,
+}
+
+fn parse_serial(s: &str) -> Result<Serial, String> {
+    s.parse()
+}
+
+/// Exit code when the timeout passes (as `timeout(1)`).
+pub const EXIT_TIMEOUT: i32 = 124;
+
+/// Runs `kingly boot`; returns the process exit code.
+pub fn run(args: &BootArgs) -> Result<i32> {
+    if args.until_ready && args.test.is_some() {
+        bail!("--until-ready and --test exclude each other: a test suite runs after the ready line");
+    }
+    if (args.until_ready || args.test.is_some()) && args.serial != Serial::Stdio {
+        bail!("--until-ready and --test watch the UART, so they need --serial stdio");
+    }
+    if let Some(t) = args.timeout {
+        if !(t.is_finite() && t > 0.0) {
+            bail!("--timeout must be a positive number of seconds, not {t}");
+        }
+    }
+    qemu::check()?;
+    let artifacts = match &args.kernel {
+        Some(elf) => kernel_build::image_from_elf(args.board, elf)?,
+        None => {
+            eprintln!("kingly: building the kernel for {}", args.board);
+            kernel_build::build(args.board, true)?
+        }
+    };
+    let mut boot_args = String::from("semihosting=1");
+    if let Some(test) = &args.test {
+        if test.is_empty() || !test.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            bail!("--test takes a suite name (letters, digits, - and _), not {test:?}");
+        }
+        boot_args.push_str(" test=");
+        boot_args.push_str(test);
+    }
+    let image = qemu::patched_image(&artifacts.image, &boot_args)?;
+    let _cleanup = RemoveOnDrop(image.clone());
+    let mut config = RunConfig::new(args.board, image);
+    config.serial = args.serial.clone();
+    config.dtb = args.dtb.clone();
+    config.icount_shift = args.icount;
+    config.extra_args = args.qemu_args.clone();
+
+    let default_timeout = if args.until_ready || args.test.is_some() { Some(60.0) } else { None };
+    let deadline = args.timeout.or(default_timeout).map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+
+    if args.serial != Serial::Stdio {
+        if let Serial::Unix(path) = &args.serial {
+            eprintln!("kingly: UART on unix:{} — the kernel starts when a client connects", path.display());
+        }
+        let mut child = config.command().spawn().map_err(|e| anyhow::anyhow!("starting QEMU: {e}; {}", qemu::INSTALL_HINT))?;
+        let limit = deadline.unwrap_or(far);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status.code().unwrap_or(128));
+            }
+            if Instant::now() >= limit {
+                let _ = child.kill();
+                eprintln!("kingly: timeout, QEMU stopped");
+                return Ok(EXIT_TIMEOUT);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    let interactive = !args.until_ready && args.test.is_none();
+    let mut running = Running::spawn_stdio(&config, interactive)?;
+    let limit = deadline.unwrap_or(far);
+    let mut failure: Option<Event> = None;
+    loop {
+        match running.next_line(limit) {
+            Ok(Some(line)) => {
+                qemu::echo(&line);
+                match qemu::classify(&line) {
+                    Some(Event::Ready) if args.until_ready && failure.is_none() => {
+                        running.kill();
+                        return Ok(0);
+                    }
+                    Some(event @ (Event::Panic | Event::Fault)) => failure = Some(event),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(qemu::Timeout) => {
+                running.kill();
+                let waiting_for = if args.until_ready { "the ready line" } else { "the kernel to exit" };
+                eprintln!("kingly: timeout after {:.0} s waiting for {waiting_for}", args.timeout.or(default_timeout).unwrap_or(0.0));
+                return Ok(EXIT_TIMEOUT);
+            }
+        }
+    }
+    let code = running.wait(Instant::now() + Duration::from_secs(5)).unwrap_or(128);
+    if args.until_ready {
+        eprintln!("kingly: the kernel stopped before the ready line ({})", describe(failure, code));
+        return Ok(if code == 0 { 1 } else { code });
+    }
+    if code != 0 {
+        eprintln!("kingly: QEMU exited with status {code} ({})", describe(failure, code));
+    }
+    Ok(code)
+}
+
+fn describe(failure: Option<Event>, code: i32) -> &'static str {
+    match (failure, code) {
+        (Some(Event::Fault), _) => "fault",
+        (Some(Event::Panic), _) => "panic",
+        (_, 0) => "clean exit",
+        _ => "failure",
+    }
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

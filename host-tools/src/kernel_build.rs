@@ -1,0 +1,74 @@
+//! Building the kernel for a board and turning it into a bootable raw image.
+
+use crate::board::Board;
+use crate::raw_image;
+use crate::workspace;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A built kernel: the ELF (for symbols and debugging) and the raw image QEMU boots.
+#[derive(Debug, Clone)]
+pub struct KernelArtifacts {
+    pub board: Board,
+    pub elf: PathBuf,
+    pub image: PathBuf,
+}
+
+/// Builds the kernel for `board` with cargo (release profile, its own target directory per
+/// board so switching boards never rebuilds the other), then writes the raw image.
+pub fn build(board: Board, quiet: bool) -> Result<KernelArtifacts> {
+    let root = workspace::root()?;
+    let target_dir = root.join("target").join(format!("kernel-{}", board.name()));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args(["build", "--release", "-p", "kingly-kernel", "--bin", "kingly-kernel"])
+        .args(["--target", "aarch64-unknown-none", "--no-default-features", "--features", board.cargo_feature()])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR");
+    if quiet {
+        command.arg("--quiet");
+    }
+    let status = command.status().context("running cargo to build the kernel")?;
+    if !status.success() {
+        bail!(
+            "building the kernel for {board} failed (see cargo's output above); \
+             if the target is missing: rustup target add aarch64-unknown-none"
+        );
+    }
+    let elf = target_dir.join("aarch64-unknown-none/release/kingly-kernel");
+    image_from_elf(board, &elf)
+}
+
+/// Writes `<target>/kingly/<board>/kernel8.img` from an already built kernel ELF.
+pub fn image_from_elf(board: Board, elf: &Path) -> Result<KernelArtifacts> {
+    let root = workspace::root()?;
+    let bytes = std::fs::read(elf).with_context(|| format!("reading kernel ELF {}", elf.display()))?;
+    let image = raw_image::from_elf(&bytes).with_context(|| format!("converting {} to a raw image", elf.display()))?;
+    if image.load_address != board.load_address() {
+        bail!(
+            "{} is linked at {:#x} but {board} loads raw images at {:#x}: was it built for another board?",
+            elf.display(),
+            image.load_address,
+            board.load_address()
+        );
+    }
+    let dir = workspace::output_dir(&root).join(board.name());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("kernel8.img");
+    write_atomically(&path, &image.bytes)?;
+    Ok(KernelArtifacts { board, elf: elf.to_path_buf(), image: path })
+}
+
+/// Writes through a temporary file and a rename, so a failed write never leaves half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! The `kingly` host tool as a library: building and booting the kernel, and (in later
+//! modules) talking to it, making SD card images, and the eBPF toolchain.
+//!
+//! The binary (`main.rs`) is a thin clap front end over these modules; integration tests use
+//! the same functions.
+
+pub mod board;
+pub mod boot;
+pub mod kernel_build;
+pub mod qemu;
+pub mod raw_image;
+pub mod workspace;

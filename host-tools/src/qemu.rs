@@ -1,0 +1,279 @@
+//! Running the kernel under QEMU: finding a new-enough QEMU, the command line per board, and
+//! watching the UART for the ready line, a panic or a fault.
+
+use crate::board::Board;
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Oldest QEMU with the `raspi4b` machine.
+pub const MIN_VERSION: (u32, u32) = (9, 0);
+
+/// How to get a suitable QEMU, for error messages.
+pub const INSTALL_HINT: &str = "install QEMU >= 9.0: on Debian 12 enable bookworm-backports and run \
+    `apt-get install -t bookworm-backports qemu-system-arm` (or run `.ci/setup` from the Kingly tree); \
+    set KINGLY_QEMU to use a QEMU elsewhere";
+
+/// The QEMU binary: `$KINGLY_QEMU` or `qemu-system-aarch64` on the PATH.
+pub fn binary() -> PathBuf {
+    std::env::var_os("KINGLY_QEMU").map(PathBuf::from).unwrap_or_else(|| "qemu-system-aarch64".into())
+}
+
+/// Parses "QEMU emulator version 10.0.2 (...)" into (10, 0).
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let rest = &text[text.find("version ")? + "version ".len()..];
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Checks that QEMU exists and is at least [`MIN_VERSION`]; returns its version.
+pub fn check() -> Result<(u32, u32)> {
+    let qemu = binary();
+    let output = match Command::new(&qemu).arg("--version").output() {
+        Ok(output) => output,
+        Err(error) => bail!("cannot run {}: {error}; {INSTALL_HINT}", qemu.display()),
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let Some(version) = parse_version(&text) else {
+        bail!("cannot read the version of {} from {:?}; {INSTALL_HINT}", qemu.display(), text.trim());
+    };
+    if version < MIN_VERSION {
+        bail!("{} is version {}.{}, older than 9.0 (no raspi4b machine); {INSTALL_HINT}", qemu.display(), version.0, version.1);
+    }
+    Ok(version)
+}
+
+/// Where the kernel's UART goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Serial {
+    /// Through `kingly` to its stdout (and stdin to the UART).
+    Stdio,
+    /// A Unix socket QEMU listens on; the guest waits until a client connects, so no early
+    /// output is lost.
+    Unix(PathBuf),
+    /// A pseudo-terminal; QEMU prints its path.
+    Pty,
+}
+
+impl std::str::FromStr for Serial {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "stdio" => Ok(Serial::Stdio),
+            "pty" => Ok(Serial::Pty),
+            _ => match s.strip_prefix("unix:") {
+                Some(path) if !path.is_empty() => Ok(Serial::Unix(PathBuf::from(path))),
+                _ => Err(format!("unknown serial '{s}': expected stdio, pty or unix:PATH")),
+            },
+        }
+    }
+}
+
+/// One QEMU run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub board: Board,
+    pub image: PathBuf,
+    pub serial: Serial,
+    /// A device tree to pass in x0 (raspi4b: exercises the DTB path).
+    pub dtb: Option<PathBuf>,
+    /// Deterministic instruction counting (`-icount shift=N`).
+    pub icount_shift: Option<u32>,
+    /// Extra arguments appended as given.
+    pub extra_args: Vec<String>,
+}
+
+impl RunConfig {
+    pub fn new(board: Board, image: PathBuf) -> Self {
+        Self { board, image, serial: Serial::Stdio, dtb: None, icount_shift: None, extra_args: Vec::new() }
+    }
+
+    /// The full QEMU command line.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(binary());
+        match self.board {
+            Board::Raspi4b => c.args(["-M", "raspi4b", "-m", "2G"]),
+            Board::Virt => c.args(["-M", "virt,gic-version=2", "-cpu", "cortex-a72", "-smp", "4", "-m", "2G"]),
+        };
+        c.arg("-kernel").arg(&self.image);
+        c.args(["-nodefaults", "-display", "none", "-monitor", "none", "-semihosting"]);
+        if let Some(dtb) = &self.dtb {
+            c.arg("-dtb").arg(dtb);
+        }
+        if let Some(shift) = self.icount_shift {
+            c.args(["-icount", &format!("shift={shift}")]);
+        }
+        match &self.serial {
+            Serial::Stdio => c.args(["-serial", "stdio"]),
+            Serial::Pty => c.args(["-serial", "pty"]),
+            Serial::Unix(path) => c.args(["-serial", &format!("unix:{},server=on,wait=on", path.display())]),
+        };
+        c.args(&self.extra_args);
+        c
+    }
+}
+
+/// What the UART showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Ready,
+    Panic,
+    Fault,
+}
+
+/// Classifies a line of kernel output.
+pub fn classify(line: &str) -> Option<Event> {
+    let line = line.trim_start();
+    if line.starts_with("kingly ready: ") {
+        Some(Event::Ready)
+    } else if line.starts_with("PANIC on core") {
+        Some(Event::Panic)
+    } else if line.starts_with("FAULT on core") {
+        Some(Event::Fault)
+    } else {
+        None
+    }
+}
+
+/// A QEMU process whose UART output is read line by line on a thread.
+pub struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Starts QEMU with the UART on a pipe (stdio serial). `forward_stdin` connects our stdin
+    /// to the UART for interactive use.
+    pub fn spawn_stdio(config: &RunConfig, forward_stdin: bool) -> Result<Self> {
+        let mut command = config.command();
+        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        command.stdin(if forward_stdin { Stdio::inherit() } else { Stdio::null() });
+        let mut child = command.spawn().with_context(|| format!("starting {}; {INSTALL_HINT}", binary().display()))?;
+        let stdout = child.stdout.take().context("QEMU's stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || pump_lines(stdout, tx));
+        Ok(Self { child, lines })
+    }
+
+    /// The next line, waiting at most until `deadline`. `Ok(None)` when QEMU closed the UART.
+    pub fn next_line(&mut self, deadline: Instant) -> Result<Option<String>, Timeout> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(wait) {
+            Ok(line) => Ok(Some(line)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Timeout),
+        }
+    }
+
+    /// Waits for QEMU to exit, at most until `deadline`; returns its exit code.
+    pub fn wait(&mut self, deadline: Instant) -> Result<i32, Timeout> {
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Ok(status.code().unwrap_or(128));
+            }
+            if Instant::now() >= deadline {
+                return Err(Timeout);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops QEMU.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout;
+
+fn pump_lines(stdout: impl Read, tx: mpsc::Sender<String>) {
+    let mut reader = BufReader::new(stdout);
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buffer).trim_end_matches(['\r', '\n']).to_string();
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes `image` with boot arguments `args` patched in to a fresh file next to it.
+pub fn patched_image(image: &Path, args: &str) -> Result<PathBuf> {
+    let mut bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+    kingly_kernel::bootargs::patch_image(&mut bytes, args).map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
+    let path = image.with_file_name(format!("run-{}-{}.img", std::process::id(), unique()));
+    std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Prints a line of kernel output to stdout at once.
+pub fn echo(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_qemu_versions() {
+        assert_eq!(parse_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)"), Some((10, 0)));
+        assert_eq!(parse_version("QEMU emulator version 7.2.15"), Some((7, 2)));
+        assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn classifies_kernel_lines() {
+        assert_eq!(classify("kingly ready: board=virt cpus=4 el=1 mmu=on heap=1"), Some(Event::Ready));
+        assert_eq!(classify("PANIC on core 1 at x.rs:3: boom"), Some(Event::Panic));
+        assert_eq!(classify("FAULT on core 0: data abort"), Some(Event::Fault));
+        assert_eq!(classify("kingly readyish"), None);
+    }
+
+    #[test]
+    fn parses_serial_options() {
+        assert_eq!("stdio".parse(), Ok(Serial::Stdio));
+        assert_eq!("unix:/tmp/k.sock".parse(), Ok(Serial::Unix("/tmp/k.sock".into())));
+        assert!("unix:".parse::<Serial>().is_err());
+        assert!("tcp:1".parse::<Serial>().is_err());
+    }
+
+    #[test]
+    fn command_lines_follow_the_boot_facts() {
+        let c = RunConfig::new(Board::Raspi4b, "k.img".into()).command();
+        let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(args.windows(2).any(|w| w == ["-m", "2G"]), "raspi4b needs -m 2G: {args:?}");
+        assert!(args.contains(&"-semihosting".to_string()));
+        let c = RunConfig::new(Board::Virt, "k.img".into()).command();
+        let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(args.windows(2).any(|w| w == ["-smp", "4"]));
+    }
+}
