@@ -7,8 +7,8 @@
 use crate::mmio::Mmio;
 use core::convert::Infallible;
 use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::registers::{ReadWrite, WriteOnly};
 use tock_registers::register_structs;
+use tock_registers::registers::{ReadWrite, WriteOnly};
 
 register_structs! {
     #[allow(non_snake_case)]

@@ -6,8 +6,8 @@
 
 use crate::mmio::Mmio;
 use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::registers::{ReadOnly, WriteOnly};
 use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, WriteOnly};
 
 register_structs! {
     #[allow(non_snake_case)]

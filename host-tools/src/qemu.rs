@@ -43,7 +43,12 @@ pub fn check() -> Result<(u32, u32)> {
         bail!("cannot read the version of {} from {:?}; {INSTALL_HINT}", qemu.display(), text.trim());
     };
     if version < MIN_VERSION {
-        bail!("{} is version {}.{}, older than 9.0 (no raspi4b machine); {INSTALL_HINT}", qemu.display(), version.0, version.1);
+        bail!(
+            "{} is version {}.{}, older than 9.0 (no raspi4b machine); {INSTALL_HINT}",
+            qemu.display(),
+            version.0,
+            version.1
+        );
     }
     Ok(version)
 }

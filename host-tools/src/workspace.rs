@@ -4,7 +4,9 @@ use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 fn is_kingly_root(dir: &Path) -> bool {
-    dir.join("Cargo.toml").is_file() && dir.join("kernel/Cargo.toml").is_file() && dir.join("linker/kernel.ld").is_file()
+    dir.join("Cargo.toml").is_file()
+        && dir.join("kernel/Cargo.toml").is_file()
+        && dir.join("linker/kernel.ld").is_file()
 }
 
 /// The source tree: `$KINGLY_ROOT`, else the tree this tool was built from, else the

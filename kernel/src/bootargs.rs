@@ -60,11 +60,7 @@ pub fn patch_image(image: &mut [u8], text: &str) -> Result<(), PatchError> {
     if text.len() > MAX_TEXT || text.as_bytes().contains(&0) {
         return Err(PatchError::TooLong { max: MAX_TEXT });
     }
-    let start = image
-        .windows(MAGIC.len())
-        .position(|w| w == MAGIC)
-        .ok_or(PatchError::NoArea)?
-        + MAGIC.len();
+    let start = image.windows(MAGIC.len()).position(|w| w == MAGIC).ok_or(PatchError::NoArea)? + MAGIC.len();
     let area = image.get_mut(start..start + MAX_TEXT + 1).ok_or(PatchError::NoArea)?;
     area.fill(0);
     area[..text.len()].copy_from_slice(text.as_bytes());

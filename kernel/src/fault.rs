@@ -61,10 +61,22 @@ pub const fn is_write(esr: u64) -> bool {
 
 /// Names of the 16 vector-table entries, in table order.
 pub const VECTOR_NAMES: [&str; 16] = [
-    "sync (EL1, SP0)", "IRQ (EL1, SP0)", "FIQ (EL1, SP0)", "SError (EL1, SP0)",
-    "sync (EL1)", "IRQ (EL1)", "FIQ (EL1)", "SError (EL1)",
-    "sync (EL0, AArch64)", "IRQ (EL0, AArch64)", "FIQ (EL0, AArch64)", "SError (EL0, AArch64)",
-    "sync (EL0, AArch32)", "IRQ (EL0, AArch32)", "FIQ (EL0, AArch32)", "SError (EL0, AArch32)",
+    "sync (EL1, SP0)",
+    "IRQ (EL1, SP0)",
+    "FIQ (EL1, SP0)",
+    "SError (EL1, SP0)",
+    "sync (EL1)",
+    "IRQ (EL1)",
+    "FIQ (EL1)",
+    "SError (EL1)",
+    "sync (EL0, AArch64)",
+    "IRQ (EL0, AArch64)",
+    "FIQ (EL0, AArch64)",
+    "SError (EL0, AArch64)",
+    "sync (EL0, AArch32)",
+    "IRQ (EL0, AArch32)",
+    "FIQ (EL0, AArch32)",
+    "SError (EL0, AArch32)",
 ];
 
 #[cfg(test)]

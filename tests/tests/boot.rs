@@ -12,7 +12,10 @@ fn ready_line_reports_four_cores_at_el1_with_the_mmu_on() {
     for board in BOARDS {
         let kernel = Booted::boot(board, "").unwrap();
         let ready = kernel.output.lines().find(|l| l.starts_with("kingly ready:")).unwrap().to_string();
-        assert!(ready.starts_with(&format!("kingly ready: board={} cpus=4 el=1 mmu=on heap=", board.name())), "{ready}");
+        assert!(
+            ready.starts_with(&format!("kingly ready: board={} cpus=4 el=1 mmu=on heap=", board.name())),
+            "{ready}"
+        );
         assert!(fields(&ready)["heap"] > 512 << 20, "heap too small: {ready}");
         assert_eq!(kernel.output.matches("kingly ready:").count(), 1, "ready line printed once");
     }

@@ -98,7 +98,8 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         if let Serial::Unix(path) = &args.serial {
             eprintln!("kingly: UART on unix:{} — the kernel starts when a client connects", path.display());
         }
-        let mut child = config.command().spawn().map_err(|e| anyhow::anyhow!("starting QEMU: {e}; {}", qemu::INSTALL_HINT))?;
+        let mut child =
+            config.command().spawn().map_err(|e| anyhow::anyhow!("starting QEMU: {e}; {}", qemu::INSTALL_HINT))?;
         let limit = deadline.unwrap_or(far);
         loop {
             if let Some(status) = child.try_wait()? {
@@ -134,7 +135,10 @@ pub fn run(args: &BootArgs) -> Result<i32> {
             Err(qemu::Timeout) => {
                 running.kill();
                 let waiting_for = if args.until_ready { "the ready line" } else { "the kernel to exit" };
-                eprintln!("kingly: timeout after {:.0} s waiting for {waiting_for}", args.timeout.or(default_timeout).unwrap_or(0.0));
+                eprintln!(
+                    "kingly: timeout after {:.0} s waiting for {waiting_for}",
+                    args.timeout.or(default_timeout).unwrap_or(0.0)
+                );
                 return Ok(EXIT_TIMEOUT);
             }
         }

@@ -39,18 +39,9 @@ mod tests {
         let r = free_range_above(0x10_0000, 0x4000_0000, Some((0x10_0000, 0x8123)));
         assert_eq!(r, (0x10_9000, 0x4000_0000));
         // DTB below the kernel or absent: the whole range.
-        assert_eq!(
-            free_range_above(0x10_0000, 0x20_0000, Some((0x100, 0x1000))),
-            (0x10_0000, 0x20_0000)
-        );
-        assert_eq!(
-            free_range_above(0x10_0001, 0x20_0fff, None),
-            (0x10_1000, 0x20_0000)
-        );
+        assert_eq!(free_range_above(0x10_0000, 0x20_0000, Some((0x100, 0x1000))), (0x10_0000, 0x20_0000));
+        assert_eq!(free_range_above(0x10_0001, 0x20_0fff, None), (0x10_1000, 0x20_0000));
         // Never an inverted range.
-        assert_eq!(
-            free_range_above(0x30_0000, 0x20_0000, None),
-            (0x30_0000, 0x30_0000)
-        );
+        assert_eq!(free_range_above(0x30_0000, 0x20_0000, None), (0x30_0000, 0x30_0000));
     }
 }

@@ -61,19 +61,12 @@ pub struct Tables {
 }
 
 fn kind_at(regions: &[Region], address: u64) -> Option<MemoryKind> {
-    regions
-        .iter()
-        .find(|r| r.base <= address && address < r.end())
-        .map(|r| r.kind)
+    regions.iter().find(|r| r.base <= address && address < r.end()).map(|r| r.kind)
 }
 
 /// Builds tables mapping every region 1:1. `l2_addresses[i]` is where `Tables::l2[i]` will live.
 pub fn build(regions: &[Region], l2_addresses: [u64; L2_TABLES]) -> Result<Tables, MapError> {
-    let mut tables = Tables {
-        l1: [0; ENTRIES],
-        l2: [[0; ENTRIES]; L2_TABLES],
-        l2_used: 0,
-    };
+    let mut tables = Tables { l1: [0; ENTRIES], l2: [[0; ENTRIES]; L2_TABLES], l2_used: 0 };
     for region in regions {
         if region.base % L2_BLOCK != 0 || region.size % L2_BLOCK != 0 {
             return Err(MapError::Unaligned { base: region.base });
@@ -84,10 +77,7 @@ pub fn build(regions: &[Region], l2_addresses: [u64; L2_TABLES]) -> Result<Table
     }
     for (gib, entry) in tables.l1.iter_mut().enumerate() {
         let base = gib as u64 * L1_BLOCK;
-        if !regions
-            .iter()
-            .any(|r| r.base < base + L1_BLOCK && base < r.end())
-        {
+        if !regions.iter().any(|r| r.base < base + L1_BLOCK && base < r.end()) {
             continue;
         }
         let kinds: [Option<MemoryKind>; ENTRIES] =
@@ -118,9 +108,7 @@ pub fn lookup(tables: &Tables, l2_addresses: [u64; L2_TABLES], address: u64) -> 
     let l1 = *tables.l1.get((address / L1_BLOCK) as usize)?;
     let descriptor = match l1 & 0b11 {
         TABLE => {
-            let table = l2_addresses
-                .iter()
-                .position(|a| *a == l1 & 0x0000_ffff_ffff_f000)?;
+            let table = l2_addresses.iter().position(|a| *a == l1 & 0x0000_ffff_ffff_f000)?;
             tables.l2[table][((address % L1_BLOCK) / L2_BLOCK) as usize]
         }
         BLOCK => l1,
@@ -129,11 +117,7 @@ pub fn lookup(tables: &Tables, l2_addresses: [u64; L2_TABLES], address: u64) -> 
     if descriptor & VALID == 0 {
         return None;
     }
-    Some(if (descriptor >> 2) & 0b111 == ATTR_DEVICE {
-        MemoryKind::Device
-    } else {
-        MemoryKind::Normal
-    })
+    Some(if (descriptor >> 2) & 0b111 == ATTR_DEVICE { MemoryKind::Device } else { MemoryKind::Normal })
 }
 
 #[cfg(test)]
@@ -153,11 +137,7 @@ mod tests {
         assert_eq!(lookup(&tables, L2, 0xFE20_1000), Some(MemoryKind::Device));
         assert_eq!(lookup(&tables, L2, 0xFFFF_FFFF), Some(MemoryKind::Device));
         assert_eq!(lookup(&tables, L2, 0x1_0000_0000), Some(MemoryKind::Normal));
-        assert_eq!(
-            lookup(&tables, L2, 0x20_0000_0000),
-            None,
-            "unmapped space faults"
-        );
+        assert_eq!(lookup(&tables, L2, 0x20_0000_0000), None, "unmapped space faults");
         let uart = tables.l2[0][((0xFE20_1000u64 % L1_BLOCK) / L2_BLOCK) as usize];
         assert_ne!(uart & PXN, 0);
         assert_ne!(uart & UXN, 0);
@@ -175,31 +155,12 @@ mod tests {
 
     #[test]
     fn bad_maps_are_refused() {
-        let unaligned = [Region {
-            base: 0x1000,
-            size: L2_BLOCK,
-            kind: MemoryKind::Normal,
-        }];
-        assert_eq!(
-            build(&unaligned, L2).err(),
-            Some(MapError::Unaligned { base: 0x1000 })
-        );
-        let far = [Region {
-            base: 1 << 40,
-            size: L2_BLOCK,
-            kind: MemoryKind::Device,
-        }];
-        assert_eq!(
-            build(&far, L2).err(),
-            Some(MapError::OutOfRange { base: 1 << 40 })
-        );
-        let split: Vec<Region> = (0..5)
-            .map(|i| Region {
-                base: i * L1_BLOCK,
-                size: L2_BLOCK,
-                kind: MemoryKind::Device,
-            })
-            .collect();
+        let unaligned = [Region { base: 0x1000, size: L2_BLOCK, kind: MemoryKind::Normal }];
+        assert_eq!(build(&unaligned, L2).err(), Some(MapError::Unaligned { base: 0x1000 }));
+        let far = [Region { base: 1 << 40, size: L2_BLOCK, kind: MemoryKind::Device }];
+        assert_eq!(build(&far, L2).err(), Some(MapError::OutOfRange { base: 1 << 40 }));
+        let split: Vec<Region> =
+            (0..5).map(|i| Region { base: i * L1_BLOCK, size: L2_BLOCK, kind: MemoryKind::Device }).collect();
         assert_eq!(build(&split, L2).err(), Some(MapError::OutOfL2Tables));
     }
 }

@@ -115,10 +115,7 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     }
     let el = cpu::current_el();
     let mmu_state = if mmu::is_enabled() { "on" } else { "off" };
-    kprintln!(
-        "kingly ready: board={} cpus={cpus} el={el} mmu={mmu_state} heap={heap_bytes}",
-        board.name
-    );
+    kprintln!("kingly ready: board={} cpus={cpus} el={el} mmu={mmu_state} heap={heap_bytes}", board.name);
 
     if let Some(name) = args.test {
         exit(suites::run(name));
@@ -159,9 +156,7 @@ pub fn exit(status: u32) -> ! {
         semihosting::exit(status);
     }
     if board().act_led_gpio.is_none() && status == 0 {
-        psci::system_off(psci::Conduit::for_entry_el(
-            ENTRY_EL.load(Ordering::Relaxed),
-        ));
+        psci::system_off(psci::Conduit::for_entry_el(ENTRY_EL.load(Ordering::Relaxed)));
     }
     blink_forever(status)
 }
@@ -170,12 +165,8 @@ fn blink_forever(status: u32) -> ! {
     use embedded_hal::delay::DelayNs;
     use embedded_hal::digital::OutputPin;
     Aarch64Cpu::irq_save();
-    let (Some(d), Some(pin)) = (devices::get(), board().act_led_gpio) else {
-        cpu::halt()
-    };
-    let Some(Ok(mut led)) = d.gpio.as_ref().map(|g| g.output(pin)) else {
-        cpu::halt()
-    };
+    let (Some(d), Some(pin)) = (devices::get(), board().act_led_gpio) else { cpu::halt() };
+    let Some(Ok(mut led)) = d.gpio.as_ref().map(|g| g.output(pin)) else { cpu::halt() };
     let mut delay = GenericTimer;
     loop {
         for _ in 0..status.max(1) {
@@ -239,8 +230,7 @@ fn run_command(command: Command<'_>, assembler: &LineAssembler, limiter: &mut Er
         Command::Ping => kprintln!("pong"),
         Command::Echo(text) => kprintln!("{text}"),
         Command::Ticks => {
-            let t: [u64; MAX_CPUS] =
-                core::array::from_fn(|i| irq::TICKS[i].load(Ordering::Relaxed));
+            let t: [u64; MAX_CPUS] = core::array::from_fn(|i| irq::TICKS[i].load(Ordering::Relaxed));
             kprintln!("ticks: 0={} 1={} 2={} 3={}", t[0], t[1], t[2], t[3]);
         }
         Command::Uart => {
@@ -280,9 +270,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             l.line(),
             info.message()
         )),
-        None => {
-            log::write_fmt_panicking(format_args!("\nPANIC on core {core}: {}\n", info.message()))
-        }
+        None => log::write_fmt_panicking(format_args!("\nPANIC on core {core}: {}\n", info.message())),
     }
     exit(101)
 }

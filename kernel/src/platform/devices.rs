@@ -26,9 +26,7 @@ pub fn init(board: &'static Board) -> &'static Devices {
         // SAFETY: as above.
         gic: unsafe { Gic400::new(board.gicd_base as usize, board.gicc_base as usize) },
         // SAFETY: as above.
-        gpio: board
-            .gpio_base
-            .map(|base| unsafe { Bcm2711Gpio::new(base as usize) }),
+        gpio: board.gpio_base.map(|base| unsafe { Bcm2711Gpio::new(base as usize) }),
     })
 }
 

@@ -13,10 +13,7 @@ struct KernelHeap {
 }
 
 #[global_allocator]
-static HEAP: KernelHeap = KernelHeap {
-    heap: spin::Mutex::new(Heap::empty()),
-    size_bytes: AtomicUsize::new(0),
-};
+static HEAP: KernelHeap = KernelHeap { heap: spin::Mutex::new(Heap::empty()), size_bytes: AtomicUsize::new(0) };
 
 /// Hands `[start, start + size_bytes)` to the allocator. Core 0, once, MMU on.
 ///
@@ -48,11 +45,7 @@ pub fn used_bytes() -> usize {
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let irq = Aarch64Cpu::irq_save();
-        let block = self
-            .heap
-            .lock()
-            .allocate_first_fit(layout)
-            .map_or(null_mut(), |p| p.as_ptr());
+        let block = self.heap.lock().allocate_first_fit(layout).map_or(null_mut(), |p| p.as_ptr());
         Aarch64Cpu::irq_restore(irq);
         block
     }

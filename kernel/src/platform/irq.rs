@@ -33,10 +33,8 @@ pub fn start_tick() {
 
 fn tick() {
     let core = Aarch64Cpu::cpu_id();
-    let (deadline, _missed) = GenericTimer.rearm_after(
-        DEADLINE[core].load(Ordering::Relaxed),
-        INTERVAL[core].load(Ordering::Relaxed),
-    );
+    let (deadline, _missed) =
+        GenericTimer.rearm_after(DEADLINE[core].load(Ordering::Relaxed), INTERVAL[core].load(Ordering::Relaxed));
     DEADLINE[core].store(deadline, Ordering::Relaxed);
     TICKS[core].store(TICKS[core].load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     // Canary: clobber caller-saved SIMD registers on every tick. The `smoke` suite checks
@@ -86,11 +84,7 @@ fn fault_report(frame: &TrapFrame, kind: usize) -> ! {
         frame.spsr,
     ));
     if fault::is_abort(ec) {
-        let access = if fault::is_write(frame.esr) {
-            "write"
-        } else {
-            "read"
-        };
+        let access = if fault::is_write(frame.esr) { "write" } else { "read" };
         super::log::write_fmt_panicking(format_args!(
             "  {} on {access} of {:#x}\n",
             fault::abort_status(frame.esr),

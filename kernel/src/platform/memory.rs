@@ -72,31 +72,13 @@ pub fn discover(board: &Board, dtb: usize) -> RamInfo {
         let mut buffer = PropertyBuffer::arm_memory_request();
         // The VideoCore sees ARM RAM below 1 GiB through the uncached alias at 0xC0000000.
         let bus_address = (&buffer as *const PropertyBuffer as u32) | 0xC000_0000;
-        match mailbox
-            .property_call(&mut buffer, bus_address)
-            .and_then(|()| buffer.arm_memory())
-        {
-            Ok((base, size)) if size > 0 => {
-                return RamInfo {
-                    base,
-                    size,
-                    source: RamSource::Mailbox,
-                    dtb: None,
-                }
-            }
+        match mailbox.property_call(&mut buffer, bus_address).and_then(|()| buffer.arm_memory()) {
+            Ok((base, size)) if size > 0 => return RamInfo { base, size, source: RamSource::Mailbox, dtb: None },
             Ok(_) => crate::kprintln!("warning: the mailbox reported no ARM memory"),
-            Err(error) => crate::kprintln!(
-                "warning: mailbox ARM-memory call failed: {error:?} {:x?}",
-                buffer.0
-            ),
+            Err(error) => crate::kprintln!("warning: mailbox ARM-memory call failed: {error:?} {:x?}", buffer.0),
         }
     }
-    RamInfo {
-        base: board.default_ram.base,
-        size: board.default_ram.size,
-        source: RamSource::BoardDefault,
-        dtb: None,
-    }
+    RamInfo { base: board.default_ram.base, size: board.default_ram.size, source: RamSource::BoardDefault, dtb: None }
 }
 
 /// The heap's range: the larger free stretch of RAM above the kernel image once the device

@@ -15,10 +15,7 @@ const SMOKE: &[Test] = &[
     ("heap_allocates_and_frees", heap_allocates_and_frees),
     ("all_cores_online", all_cores_online),
     ("ticks_on_every_core", ticks_on_every_core),
-    (
-        "simd_registers_survive_interrupts",
-        simd_registers_survive_interrupts,
-    ),
+    ("simd_registers_survive_interrupts", simd_registers_survive_interrupts),
     ("atomics_across_cores", atomics_across_cores),
 ];
 
@@ -32,10 +29,7 @@ pub fn run(name: &str) -> u32 {
         "fault" => deliberate_fault(),
         "panic" => panic!("deliberate panic requested by --test panic"),
         _ => {
-            kprintln!(
-                "error: no test suite named '{name}'; suites: {}",
-                SUITES.join(", ")
-            );
+            kprintln!("error: no test suite named '{name}'; suites: {}", SUITES.join(", "));
             2
         }
     }
@@ -71,11 +65,7 @@ fn deliberate_fault() -> u32 {
 fn heap_allocates_and_frees() -> Result<(), &'static str> {
     let before = heap::used_bytes();
     let blocks: Vec<Vec<u64>> = (0..64).map(|i| alloc::vec![i; 1024]).collect();
-    if blocks
-        .iter()
-        .enumerate()
-        .any(|(i, b)| b.iter().any(|v| *v != i as u64))
-    {
+    if blocks.iter().enumerate().any(|(i, b)| b.iter().any(|v| *v != i as u64)) {
         return Err("allocated blocks overlap");
     }
     if heap::used_bytes() < before + 64 * 8 * 1024 {
@@ -104,7 +94,11 @@ fn ticks_on_every_core() -> Result<(), &'static str> {
         match behind {
             None => return Ok(()),
             Some(core) if GenericTimer.uptime_ns() > end => {
-                kprintln!("  core {core}: {} -> {} ticks in 2 s", before[core], irq::TICKS[core].load(Ordering::Relaxed));
+                kprintln!(
+                    "  core {core}: {} -> {} ticks in 2 s",
+                    before[core],
+                    irq::TICKS[core].load(Ordering::Relaxed)
+                );
                 return Err("a core's timer is not ticking");
             }
             Some(_) => Aarch64Cpu::relax(),
