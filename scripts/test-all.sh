@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every Kingly test: host unit tests, the eBPF conformance suites, QEMU integration tests
+# on both boards, and the model-checking runs. This is the README's test command and what CI
+# runs after its setup and lint steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "host and QEMU tests (cargo test --workspace)"
+cargo test --workspace
+
+if [[ -x scripts/test-models.sh ]]; then
+    step "model checking (loom) and Miri"
+    scripts/test-models.sh
+fi
