@@ -162,18 +162,12 @@ mod tests {
         assert_eq!(alu64(AluOp::Div, 5, 0), 0);
         assert_eq!(alu64(AluOp::Mod, 5, 0), 5);
         assert_eq!(alu32(AluOp::Mod, 0xffff_ffff_0000_0005, 0), 5);
-        assert_eq!(
-            alu64(AluOp::SDiv, i64::MIN as u64, u64::MAX),
-            i64::MIN as u64
-        );
+        assert_eq!(alu64(AluOp::SDiv, i64::MIN as u64, u64::MAX), i64::MIN as u64);
         assert_eq!(alu64(AluOp::SMod, i64::MIN as u64, u64::MAX), 0);
         assert_eq!(alu32(AluOp::SDiv, 0x8000_0000, 0xffff_ffff), 0x8000_0000);
         assert_eq!(alu64(AluOp::Lsh, 1, 65), 2);
         assert_eq!(alu32(AluOp::Arsh, 0x8000_0000, 31), 0xffff_ffff);
-        assert_eq!(
-            alu64(AluOp::MovSx(32), 0, 0x8000_0000),
-            0xffff_ffff_8000_0000
-        );
+        assert_eq!(alu64(AluOp::MovSx(32), 0, 0x8000_0000), 0xffff_ffff_8000_0000);
         assert_eq!(endian(EndianOp::ToBe, 16, 0x1122_3344), 0x4433);
     }
 }

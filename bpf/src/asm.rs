@@ -8,9 +8,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::isa::{
-    self, AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, RawInsn, Size, Width,
-};
+use crate::isa::{self, AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, RawInsn, Size, Width};
 
 /// Why a line did not assemble.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,11 +59,7 @@ enum Target<'a> {
 
 enum Pending<'a> {
     Done(Insn),
-    Jump {
-        make: fn(i32) -> Option<Insn>,
-        target: Target<'a>,
-        cond: Option<(Width, JmpCond, u8, Operand)>,
-    },
+    Jump { make: fn(i32) -> Option<Insn>, target: Target<'a>, cond: Option<(Width, JmpCond, u8, Operand)> },
     Call(Target<'a>),
 }
 
@@ -76,8 +70,7 @@ pub fn parse_int(text: &str) -> Option<(i128, bool)> {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
-    let (value, hex) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X"))
-    {
+    let (value, hex) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
         (u64::from_str_radix(h, 16).ok()? as i128, true)
     } else {
         (body.parse::<u64>().ok()? as i128, false)
@@ -87,11 +80,7 @@ pub fn parse_int(text: &str) -> Option<(i128, bool)> {
 
 fn imm32(text: &str) -> Result<i32, AsmErrorKind> {
     let (v, hex) = parse_int(text).ok_or(AsmErrorKind::InvalidNumber)?;
-    let max = if hex {
-        u32::MAX as i128
-    } else {
-        i32::MAX as i128
-    };
+    let max = if hex { u32::MAX as i128 } else { i32::MAX as i128 };
     if v < i32::MIN as i128 || v > max {
         return Err(AsmErrorKind::ImmediateRange);
     }
@@ -107,10 +96,7 @@ fn imm64(text: &str) -> Result<u64, AsmErrorKind> {
 }
 
 fn reg(text: &str) -> Result<u8, AsmErrorKind> {
-    let n = text
-        .trim()
-        .strip_prefix("%r")
-        .ok_or(AsmErrorKind::InvalidRegister)?;
+    let n = text.trim().strip_prefix("%r").ok_or(AsmErrorKind::InvalidRegister)?;
     match n.parse::<u8>() {
         Ok(r) if r <= 10 => Ok(r),
         _ => Err(AsmErrorKind::InvalidRegister),
@@ -222,11 +208,7 @@ fn parse_line(line: &str) -> Result<Pending<'_>, AsmErrorKind> {
         Some(i) => (&line[..i], line[i..].trim()),
         None => (line, ""),
     };
-    let ops: Vec<&str> = if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.split(',').map(str::trim).collect()
-    };
+    let ops: Vec<&str> = if rest.is_empty() { Vec::new() } else { rest.split(',').map(str::trim).collect() };
     let need = |n: usize| {
         if ops.len() == n {
             Ok(())
@@ -246,17 +228,9 @@ fn parse_line(line: &str) -> Result<Pending<'_>, AsmErrorKind> {
             let dst = reg(ops[0])?;
             if let Some(n) = ops[1].strip_prefix("map:") {
                 let idx = imm32(n)?;
-                return done(Insn::LoadImm64 {
-                    dst,
-                    kind: ImmKind::MapIndex,
-                    imm: idx as u32 as u64,
-                });
+                return done(Insn::LoadImm64 { dst, kind: ImmKind::MapIndex, imm: idx as u32 as u64 });
             }
-            return done(Insn::LoadImm64 {
-                dst,
-                kind: ImmKind::Value,
-                imm: imm64(ops[1])?,
-            });
+            return done(Insn::LoadImm64 { dst, kind: ImmKind::Value, imm: imm64(ops[1])? });
         }
         "ja" => {
             need(1)?;
@@ -268,11 +242,7 @@ fn parse_line(line: &str) -> Result<Pending<'_>, AsmErrorKind> {
         }
         "ja32" => {
             need(1)?;
-            return Ok(Pending::Jump {
-                make: |off| Some(Insn::JaLong { off }),
-                target: target(ops[0]),
-                cond: None,
-            });
+            return Ok(Pending::Jump { make: |off| Some(Insn::JaLong { off }), target: target(ops[0]), cond: None });
         }
         "call" => {
             if let Some(label) = rest.strip_prefix("local") {
@@ -282,9 +252,7 @@ fn parse_line(line: &str) -> Result<Pending<'_>, AsmErrorKind> {
             if is_reg(ops[0]) {
                 return done(Insn::CallReg { reg: reg(ops[0])? });
             }
-            return done(Insn::CallHelper {
-                id: imm32(ops[0])? as u32,
-            });
+            return done(Insn::CallHelper { id: imm32(ops[0])? as u32 });
         }
         "lock" => return parse_lock(rest),
         _ => {}
@@ -299,27 +267,15 @@ fn parse_line(line: &str) -> Result<Pending<'_>, AsmErrorKind> {
             _ => return Err(AsmErrorKind::UnknownMnemonic),
         };
         need(2)?;
-        return done(Insn::Alu {
-            width,
-            op: AluOp::MovSx(from),
-            dst: reg(ops[0])?,
-            src: Operand::Reg(reg(ops[1])?),
-        });
+        return done(Insn::Alu { width, op: AluOp::MovSx(from), dst: reg(ops[0])?, src: Operand::Reg(reg(ops[1])?) });
     }
-    for (prefix, op) in [
-        ("be", EndianOp::ToBe),
-        ("le", EndianOp::ToLe),
-        ("bswap", EndianOp::Swap),
-        ("swap", EndianOp::Swap),
-    ] {
+    for (prefix, op) in
+        [("be", EndianOp::ToBe), ("le", EndianOp::ToLe), ("bswap", EndianOp::Swap), ("swap", EndianOp::Swap)]
+    {
         if let Some(bits) = mnemonic.strip_prefix(prefix) {
             if let Ok(bits @ (16 | 32 | 64)) = bits.parse::<u8>() {
                 need(1)?;
-                return done(Insn::Endian {
-                    op,
-                    bits,
-                    dst: reg(ops[0])?,
-                });
+                return done(Insn::Endian { op, bits, dst: reg(ops[0])? });
             }
         }
     }
@@ -331,35 +287,19 @@ fn parse_line(line: &str) -> Result<Pending<'_>, AsmErrorKind> {
         let size = size_of(suffix).ok_or(AsmErrorKind::UnknownMnemonic)?;
         need(2)?;
         let (src, off) = memory(ops[1])?;
-        return done(Insn::Load {
-            size,
-            sign_extend,
-            dst: reg(ops[0])?,
-            src,
-            off,
-        });
+        return done(Insn::Load { size, sign_extend, dst: reg(ops[0])?, src, off });
     }
     if let Some(rest) = mnemonic.strip_prefix("stx") {
         let size = size_of(rest).ok_or(AsmErrorKind::UnknownMnemonic)?;
         need(2)?;
         let (dst, off) = memory(ops[0])?;
-        return done(Insn::Store {
-            size,
-            dst,
-            off,
-            src: Operand::Reg(reg(ops[1])?),
-        });
+        return done(Insn::Store { size, dst, off, src: Operand::Reg(reg(ops[1])?) });
     }
     if let Some(rest) = mnemonic.strip_prefix("st") {
         if let Some(size) = size_of(rest) {
             need(2)?;
             let (dst, off) = memory(ops[0])?;
-            return done(Insn::Store {
-                size,
-                dst,
-                off,
-                src: Operand::Imm(imm32(ops[1])?),
-            });
+            return done(Insn::Store { size, dst, off, src: Operand::Imm(imm32(ops[1])?) });
         }
     }
     let (base, width) = split_width(mnemonic);
@@ -376,20 +316,10 @@ fn parse_line(line: &str) -> Result<Pending<'_>, AsmErrorKind> {
     if let Some(op) = alu_op(base) {
         if op == AluOp::Neg {
             need(1)?;
-            return done(Insn::Alu {
-                width,
-                op,
-                dst: reg(ops[0])?,
-                src: Operand::Imm(0),
-            });
+            return done(Insn::Alu { width, op, dst: reg(ops[0])?, src: Operand::Imm(0) });
         }
         need(2)?;
-        return done(Insn::Alu {
-            width,
-            op,
-            dst: reg(ops[0])?,
-            src: operand(ops[1])?,
-        });
+        return done(Insn::Alu { width, op, dst: reg(ops[0])?, src: operand(ops[1])? });
     }
     Err(AsmErrorKind::UnknownMnemonic)
 }
@@ -406,11 +336,7 @@ fn parse_lock(rest: &str) -> Result<Pending<'_>, AsmErrorKind> {
         tail = w.next().unwrap_or("").trim();
     }
     let (base, width) = split_width(op_word);
-    let size = if width == Width::W32 {
-        Size::W
-    } else {
-        Size::DW
-    };
+    let size = if width == Width::W32 { Size::W } else { Size::DW };
     let op = match base {
         "add" => AtomicOp::Add,
         "or" => AtomicOp::Or,
@@ -426,14 +352,7 @@ fn parse_lock(rest: &str) -> Result<Pending<'_>, AsmErrorKind> {
         return Err(AsmErrorKind::OperandCount);
     }
     let (dst, off) = memory(ops[0])?;
-    Ok(Pending::Done(Insn::Atomic {
-        size,
-        op,
-        fetch,
-        dst,
-        src: reg(ops[1])?,
-        off,
-    }))
+    Ok(Pending::Done(Insn::Atomic { size, op, fetch, dst, src: reg(ops[1])?, off }))
 }
 
 /// Assembles source text into instruction slots.
@@ -450,17 +369,11 @@ pub fn assemble(source: &str) -> Result<Vec<RawInsn>, AsmError> {
         }
         if let Some(label) = line.strip_suffix(':') {
             if labels.insert(label.trim(), slot).is_some() {
-                return Err(AsmError {
-                    line: line_no,
-                    kind: AsmErrorKind::DuplicateLabel,
-                });
+                return Err(AsmError { line: line_no, kind: AsmErrorKind::DuplicateLabel });
             }
             continue;
         }
-        let p = parse_line(line).map_err(|kind| AsmError {
-            line: line_no,
-            kind,
-        })?;
+        let p = parse_line(line).map_err(|kind| AsmError { line: line_no, kind })?;
         let slots = match &p {
             Pending::Done(insn) => {
                 if *insn == Insn::Exit && first_exit.is_none() {
@@ -482,9 +395,7 @@ pub fn assemble(source: &str) -> Result<Vec<RawInsn>, AsmError> {
                 Target::Label(name) => {
                     let dest = match labels.get(name) {
                         Some(&d) => d,
-                        None if name == "exit" => {
-                            first_exit.ok_or(fail(AsmErrorKind::UnknownLabel))?
-                        }
+                        None if name == "exit" => first_exit.ok_or(fail(AsmErrorKind::UnknownLabel))?,
                         None => return Err(fail(AsmErrorKind::UnknownLabel)),
                     };
                     Ok(dest as i64 - at as i64 - 1)
@@ -498,17 +409,10 @@ pub fn assemble(source: &str) -> Result<Vec<RawInsn>, AsmError> {
                 Insn::CallLocal { off }
             }
             Pending::Jump { make, target, cond } => {
-                let off =
-                    i32::try_from(resolve(&target)?).map_err(|_| fail(AsmErrorKind::JumpRange))?;
+                let off = i32::try_from(resolve(&target)?).map_err(|_| fail(AsmErrorKind::JumpRange))?;
                 let base = make(off).ok_or(fail(AsmErrorKind::JumpRange))?;
                 match cond {
-                    Some((width, cond, dst, src)) => Insn::Jcond {
-                        width,
-                        cond,
-                        dst,
-                        src,
-                        off: off as i16,
-                    },
+                    Some((width, cond, dst, src)) => Insn::Jcond { width, cond, dst, src, off: off as i16 },
                     None => base,
                 }
             }
@@ -524,26 +428,16 @@ mod tests {
 
     #[test]
     fn assembles_lddw_jumps_and_exit_target() {
-        let slots =
-            assemble("lddw %r0, 0x1122334455667788\njne %r0, 0, exit\nmov %r0, 1\nexit\n").unwrap();
+        let slots = assemble("lddw %r0, 0x1122334455667788\njne %r0, 0, exit\nmov %r0, 1\nexit\n").unwrap();
         assert_eq!(slots.len(), 5);
         assert_eq!(slots[2], RawInsn::new(0x55, 0, 0, 1, 0));
     }
 
     #[test]
     fn range_errors() {
-        assert_eq!(
-            assemble("mov32 %r0, 2147483648").unwrap_err().kind,
-            AsmErrorKind::ImmediateRange
-        );
+        assert_eq!(assemble("mov32 %r0, 2147483648").unwrap_err().kind, AsmErrorKind::ImmediateRange);
         assert!(assemble("mov32 %r0, 0xffffffff").is_ok());
-        assert_eq!(
-            assemble("ldxb %r0, [%r1+0x10000]").unwrap_err().kind,
-            AsmErrorKind::OffsetRange
-        );
-        assert_eq!(
-            assemble("lock").unwrap_err().kind,
-            AsmErrorKind::OperandCount
-        );
+        assert_eq!(assemble("ldxb %r0, [%r1+0x10000]").unwrap_err().kind, AsmErrorKind::OffsetRange);
+        assert_eq!(assemble("lock").unwrap_err().kind, AsmErrorKind::OperandCount);
     }
 }

@@ -123,8 +123,7 @@ pub fn parse(text: &str) -> Result<TestCase, DataError> {
                 } else {
                     for t in tokens {
                         let h = t.strip_prefix("0x").ok_or(DataError::BadRaw(line_no))?;
-                        let v =
-                            u64::from_str_radix(h, 16).map_err(|_| DataError::BadRaw(line_no))?;
+                        let v = u64::from_str_radix(h, 16).map_err(|_| DataError::BadRaw(line_no))?;
                         raw.push(RawInsn::from_u64(v));
                     }
                 }
@@ -155,9 +154,5 @@ pub fn parse(text: &str) -> Result<TestCase, DataError> {
     if program.is_empty() {
         return Err(DataError::NoProgram);
     }
-    Ok(TestCase {
-        program,
-        mem,
-        expect,
-    })
+    Ok(TestCase { program, mem, expect })
 }

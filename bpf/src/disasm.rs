@@ -40,12 +40,7 @@ fn rel(off: i64) -> String {
 /// One instruction as text; jump targets are relative (`+N`/`-N`).
 pub fn format_insn(insn: &Insn) -> String {
     match *insn {
-        Insn::Alu {
-            width,
-            op,
-            dst,
-            src,
-        } => {
+        Insn::Alu { width, op, dst, src } => {
             let w = if width == Width::W32 { "32" } else { "" };
             let name = match op {
                 AluOp::Add => "add",
@@ -78,51 +73,20 @@ pub fn format_insn(insn: &Insn) -> String {
             };
             format!("{name}{bits} %r{dst}")
         }
-        Insn::LoadImm64 {
-            dst,
-            kind: ImmKind::Value,
-            imm,
-        } => format!("lddw %r{dst}, {imm:#x}"),
-        Insn::LoadImm64 {
-            dst,
-            kind: ImmKind::MapIndex,
-            imm,
-        } => format!("lddw %r{dst}, map:{imm}"),
+        Insn::LoadImm64 { dst, kind: ImmKind::Value, imm } => format!("lddw %r{dst}, {imm:#x}"),
+        Insn::LoadImm64 { dst, kind: ImmKind::MapIndex, imm } => format!("lddw %r{dst}, map:{imm}"),
         Insn::LoadImm64Tail => String::from("# lddw high half"),
-        Insn::Load {
-            size,
-            sign_extend,
-            dst,
-            src,
-            off,
-        } => {
+        Insn::Load { size, sign_extend, dst, src, off } => {
             let s = if sign_extend { "s" } else { "" };
             format!("ldx{s}{} %r{dst}, {}", size_suffix(size), mem(src, off))
         }
-        Insn::Store {
-            size,
-            dst,
-            off,
-            src: Operand::Imm(imm),
-        } => {
+        Insn::Store { size, dst, off, src: Operand::Imm(imm) } => {
             format!("st{} {}, {imm}", size_suffix(size), mem(dst, off))
         }
-        Insn::Store {
-            size,
-            dst,
-            off,
-            src: Operand::Reg(r),
-        } => {
+        Insn::Store { size, dst, off, src: Operand::Reg(r) } => {
             format!("stx{} {}, %r{r}", size_suffix(size), mem(dst, off))
         }
-        Insn::Atomic {
-            size,
-            op,
-            fetch,
-            dst,
-            src,
-            off,
-        } => {
+        Insn::Atomic { size, op, fetch, dst, src, off } => {
             let w = if size == Size::W { "32" } else { "" };
             let name = match op {
                 AtomicOp::Add => "add",
@@ -132,22 +96,12 @@ pub fn format_insn(insn: &Insn) -> String {
                 AtomicOp::Xchg => "xchg",
                 AtomicOp::CmpXchg => "cmpxchg",
             };
-            let f = if fetch && !matches!(op, AtomicOp::Xchg | AtomicOp::CmpXchg) {
-                "fetch "
-            } else {
-                ""
-            };
+            let f = if fetch && !matches!(op, AtomicOp::Xchg | AtomicOp::CmpXchg) { "fetch " } else { "" };
             format!("lock {f}{name}{w} {}, %r{src}", mem(dst, off))
         }
         Insn::Ja { off } => format!("ja {}", rel(off as i64)),
         Insn::JaLong { off } => format!("ja32 {}", rel(off as i64)),
-        Insn::Jcond {
-            width,
-            cond,
-            dst,
-            src,
-            off,
-        } => {
+        Insn::Jcond { width, cond, dst, src, off } => {
             let name = match cond {
                 JmpCond::Eq => "jeq",
                 JmpCond::Gt => "jgt",
@@ -194,12 +148,8 @@ mod tests {
                    jsgt32 %r1, -3, +1\nmovsx1664 %r4, %r1\nbe16 %r4\ncall local +0\nja32 -2\nexit";
         let slots = asm::assemble(src).unwrap();
         let decoded = isa::decode_program(slots.clone()).unwrap();
-        let text: String = decoded
-            .insns
-            .iter()
-            .filter(|i| **i != Insn::LoadImm64Tail)
-            .map(|i| format_insn(i) + "\n")
-            .collect();
+        let text: String =
+            decoded.insns.iter().filter(|i| **i != Insn::LoadImm64Tail).map(|i| format_insn(i) + "\n").collect();
         assert_eq!(asm::assemble(&text).unwrap(), slots);
     }
 }

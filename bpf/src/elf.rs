@@ -40,10 +40,7 @@ impl fmt::Display for ElfError {
                 write!(f, "unsupported relocation type {r_type} in {section}")
             }
             ElfError::BadRelocationOffset { section, offset } => {
-                write!(
-                    f,
-                    "relocation at {offset:#x} in {section} does not hit a matching instruction"
-                )
+                write!(f, "relocation at {offset:#x} in {section} does not hit a matching instruction")
             }
             ElfError::UnknownSymbol { section } => {
                 write!(f, "relocation in {section} names an unknown symbol")
@@ -114,25 +111,14 @@ pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
     let mut map_index_by_symbol = BTreeMap::new();
     if let Some(section) = &maps_section {
         let data = section.data().map_err(|e| ElfError::Parse(e.to_string()))?;
-        let mut symbols: Vec<_> = file
-            .symbols()
-            .filter(|s| s.section_index() == Some(section.index()))
-            .collect();
+        let mut symbols: Vec<_> = file.symbols().filter(|s| s.section_index() == Some(section.index())).collect();
         symbols.sort_by_key(|s| s.address());
         for sym in symbols {
             let name = sym.name().unwrap_or("?").to_string();
             let off = sym.address() as usize;
-            let field = |i: usize| {
-                u32_at(data, off + 4 * i).ok_or_else(|| ElfError::BadMapDefinition(name.clone()))
-            };
-            let kind = MapKind::from_linux(field(0)?)
-                .ok_or_else(|| ElfError::BadMapDefinition(name.clone()))?;
-            let def = MapDef {
-                kind,
-                key_size_bytes: field(1)?,
-                value_size_bytes: field(2)?,
-                max_entries: field(3)?,
-            };
+            let field = |i: usize| u32_at(data, off + 4 * i).ok_or_else(|| ElfError::BadMapDefinition(name.clone()));
+            let kind = MapKind::from_linux(field(0)?).ok_or_else(|| ElfError::BadMapDefinition(name.clone()))?;
+            let def = MapDef { kind, key_size_bytes: field(1)?, value_size_bytes: field(2)?, max_entries: field(3)? };
             map_index_by_symbol.insert(sym.index().0, maps.len() as u32);
             maps.push(ElfMap { name, def });
         }
@@ -153,32 +139,18 @@ pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
         let mut relocs = Vec::new();
         for (offset, reloc) in section.relocations() {
             let RelocationFlags::Elf { r_type } = reloc.flags() else {
-                return Err(ElfError::UnsupportedRelocation {
-                    section: name,
-                    r_type: 0,
-                });
+                return Err(ElfError::UnsupportedRelocation { section: name, r_type: 0 });
             };
             let RelocationTarget::Symbol(symbol) = reloc.target() else {
                 return Err(ElfError::UnknownSymbol { section: name });
             };
-            relocs.push(Reloc {
-                offset,
-                r_type,
-                symbol,
-            });
+            relocs.push(Reloc { offset, r_type, symbol });
         }
         code.insert(section.index().0, (name, slots, relocs));
     }
-    let text_index = code
-        .iter()
-        .find(|(_, (n, _, _))| n == ".text")
-        .map(|(i, _)| *i);
+    let text_index = code.iter().find(|(_, (n, _, _))| n == ".text").map(|(i, _)| *i);
     let program_sections: Vec<usize> = {
-        let others: Vec<_> = code
-            .keys()
-            .copied()
-            .filter(|i| Some(*i) != text_index)
-            .collect();
+        let others: Vec<_> = code.keys().copied().filter(|i| Some(*i) != text_index).collect();
         if others.is_empty() {
             text_index.into_iter().collect()
         } else {
@@ -190,74 +162,54 @@ pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
     }
 
     // Applies the relocations of `section`'s code placed at slot `base` of the linked program.
-    let apply = |out: &mut Vec<RawInsn>,
-                 section: usize,
-                 base: usize,
-                 text_base: Option<usize>|
-     -> Result<bool, ElfError> {
-        let (name, _, relocs) = &code[&section];
-        let mut calls_text = false;
-        for r in relocs {
-            let slot = base + (r.offset as usize) / INSN_SIZE_BYTES;
-            let bad = || ElfError::BadRelocationOffset {
-                section: name.clone(),
-                offset: r.offset,
-            };
-            if !(r.offset as usize).is_multiple_of(INSN_SIZE_BYTES) || slot >= out.len() {
-                return Err(bad());
-            }
-            let sym = file
-                .symbol_by_index(r.symbol)
-                .map_err(|_| ElfError::UnknownSymbol {
-                    section: name.clone(),
-                })?;
-            match r.r_type {
-                R_BPF_64_64 => {
-                    if out[slot].opcode != 0x18 {
-                        return Err(bad());
-                    }
-                    let index =
-                        *map_index_by_symbol
-                            .get(&r.symbol.0)
-                            .ok_or(ElfError::UnknownSymbol {
-                                section: name.clone(),
-                            })?;
-                    out[slot].src = PSEUDO_MAP_INDEX;
-                    out[slot].imm = index as i32;
+    let apply =
+        |out: &mut Vec<RawInsn>, section: usize, base: usize, text_base: Option<usize>| -> Result<bool, ElfError> {
+            let (name, _, relocs) = &code[&section];
+            let mut calls_text = false;
+            for r in relocs {
+                let slot = base + (r.offset as usize) / INSN_SIZE_BYTES;
+                let bad = || ElfError::BadRelocationOffset { section: name.clone(), offset: r.offset };
+                if !(r.offset as usize).is_multiple_of(INSN_SIZE_BYTES) || slot >= out.len() {
+                    return Err(bad());
                 }
-                R_BPF_64_32 => {
-                    if out[slot].opcode != 0x85 || out[slot].src != 1 {
-                        return Err(bad());
-                    }
-                    let target_section = sym.section_index().map(|i| i.0);
-                    let target_base = if target_section == Some(section) {
-                        base
-                    } else if target_section.is_some() && target_section == text_index {
-                        calls_text = true;
-                        match text_base {
-                            Some(b) => b,
-                            None => continue, // first pass: only detect the need for .text
+                let sym =
+                    file.symbol_by_index(r.symbol).map_err(|_| ElfError::UnknownSymbol { section: name.clone() })?;
+                match r.r_type {
+                    R_BPF_64_64 => {
+                        if out[slot].opcode != 0x18 {
+                            return Err(bad());
                         }
-                    } else {
-                        return Err(ElfError::CallTargetOutsideText {
-                            section: name.clone(),
-                        });
-                    };
-                    let target_byte =
-                        sym.address() as i64 + (out[slot].imm as i64 + 1) * INSN_SIZE_BYTES as i64;
-                    let target = target_base as i64 + target_byte / INSN_SIZE_BYTES as i64;
-                    out[slot].imm = (target - slot as i64 - 1) as i32;
-                }
-                other => {
-                    return Err(ElfError::UnsupportedRelocation {
-                        section: name.clone(),
-                        r_type: other,
-                    })
+                        let index = *map_index_by_symbol
+                            .get(&r.symbol.0)
+                            .ok_or(ElfError::UnknownSymbol { section: name.clone() })?;
+                        out[slot].src = PSEUDO_MAP_INDEX;
+                        out[slot].imm = index as i32;
+                    }
+                    R_BPF_64_32 => {
+                        if out[slot].opcode != 0x85 || out[slot].src != 1 {
+                            return Err(bad());
+                        }
+                        let target_section = sym.section_index().map(|i| i.0);
+                        let target_base = if target_section == Some(section) {
+                            base
+                        } else if target_section.is_some() && target_section == text_index {
+                            calls_text = true;
+                            match text_base {
+                                Some(b) => b,
+                                None => continue, // first pass: only detect the need for .text
+                            }
+                        } else {
+                            return Err(ElfError::CallTargetOutsideText { section: name.clone() });
+                        };
+                        let target_byte = sym.address() as i64 + (out[slot].imm as i64 + 1) * INSN_SIZE_BYTES as i64;
+                        let target = target_base as i64 + target_byte / INSN_SIZE_BYTES as i64;
+                        out[slot].imm = (target - slot as i64 - 1) as i32;
+                    }
+                    other => return Err(ElfError::UnsupportedRelocation { section: name.clone(), r_type: other }),
                 }
             }
-        }
-        Ok(calls_text)
-    };
+            Ok(calls_text)
+        };
 
     let mut programs = Vec::new();
     for section in program_sections {
@@ -277,10 +229,7 @@ pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
         if let (Some(t), Some(base)) = (text_index, text_base) {
             apply(&mut out, t, base, Some(base))?;
         }
-        programs.push(ElfProgram {
-            section: name.clone(),
-            slots: out,
-        });
+        programs.push(ElfProgram { section: name.clone(), slots: out });
     }
     Ok(ElfObject { programs, maps })
 }

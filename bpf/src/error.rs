@@ -69,14 +69,8 @@ pub enum ErrorKind {
     ReadBeforeWrite(u8),
     WriteToFramePointer,
     // Memory.
-    StackReadBeforeWrite {
-        off: i32,
-    },
-    OutOfBounds {
-        region: RegionKind,
-        off: i64,
-        size: u8,
-    },
+    StackReadBeforeWrite { off: i32 },
+    OutOfBounds { region: RegionKind, off: i64, size: u8 },
     PossiblyNull(u8),
     NotAPointer(u8),
     UnboundedOffset(u8),
@@ -92,9 +86,7 @@ pub enum ErrorKind {
     DivisionByZero,
     // Calls.
     UnknownHelper(u32),
-    HelperArgument {
-        arg: u8,
-    },
+    HelperArgument { arg: u8 },
     UnknownMap(u32),
     UnknownCallTarget,
 }
@@ -117,19 +109,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::UnreachableInstruction => f.write_str("unreachable instruction"),
             ErrorKind::TooManyFrames => f.write_str("too many call stack frames"),
             ErrorKind::InfiniteLoop => f.write_str("infinite loop detected"),
-            ErrorKind::TooComplex => {
-                f.write_str("program too complex: loop may not terminate within the budget")
-            }
+            ErrorKind::TooComplex => f.write_str("program too complex: loop may not terminate within the budget"),
             ErrorKind::ReadBeforeWrite(r) => write!(f, "R{r} read before write"),
             ErrorKind::WriteToFramePointer => f.write_str("R10 is read-only"),
             ErrorKind::StackReadBeforeWrite { off } => {
                 write!(f, "stack slot fp{off:+} read before write")
             }
             ErrorKind::OutOfBounds { region, off, size } => {
-                write!(
-                    f,
-                    "{size}-byte {region} access at offset {off} is out of bounds"
-                )
+                write!(f, "{size}-byte {region} access at offset {off} is out of bounds")
             }
             ErrorKind::PossiblyNull(r) => write!(f, "R{r} may be NULL here; check it first"),
             ErrorKind::NotAPointer(r) => write!(f, "R{r} is not a valid pointer"),
@@ -141,9 +128,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::PointerArithmetic(r) => write!(f, "prohibited pointer arithmetic on R{r}"),
             ErrorKind::PointerComparison(r) => write!(f, "prohibited pointer comparison on R{r}"),
             ErrorKind::PointerLeak(r) => write!(f, "R{r} leaks a pointer"),
-            ErrorKind::ReturnOutOfRange => {
-                f.write_str("R0 is outside the program type's return range")
-            }
+            ErrorKind::ReturnOutOfRange => f.write_str("R0 is outside the program type's return range"),
             ErrorKind::DivisionByZero => f.write_str("possible division by zero"),
             ErrorKind::UnknownHelper(id) => {
                 write!(f, "helper {id} is not allowed for this program type")
@@ -152,9 +137,7 @@ impl fmt::Display for ErrorKind {
                 write!(f, "R{arg} does not match the helper prototype")
             }
             ErrorKind::UnknownMap(i) => write!(f, "map {i} does not exist"),
-            ErrorKind::UnknownCallTarget => {
-                f.write_str("call target is not a known constant helper")
-            }
+            ErrorKind::UnknownCallTarget => f.write_str("call target is not a known constant helper"),
         }
     }
 }

@@ -98,52 +98,31 @@ fn map_and_key(
     key_addr: u64,
 ) -> Result<(usize, [u8; 64], usize), RunErrorKind> {
     let index = memory::map_index_of_handle(handle).ok_or(RunErrorKind::HelperFault)?;
-    let key_size = env
-        .mem
-        .maps
-        .get(index)
-        .ok_or(RunErrorKind::HelperFault)?
-        .def()
-        .key_size_bytes as usize;
+    let key_size = env.mem.maps.get(index).ok_or(RunErrorKind::HelperFault)?.def().key_size_bytes as usize;
     let mut key = [0u8; 64];
     if key_size > key.len() {
         return Err(RunErrorKind::HelperFault);
     }
-    let src = env
-        .mem
-        .bytes_mut(key_addr, key_size)
-        .ok_or(RunErrorKind::HelperFault)?;
+    let src = env.mem.bytes_mut(key_addr, key_size).ok_or(RunErrorKind::HelperFault)?;
     key[..key_size].copy_from_slice(src);
     Ok((index, key, key_size))
 }
 
-fn map_lookup_elem(
-    env: &mut HelperEnv<'_, '_>,
-    args: [u64; 5],
-) -> Result<HelperOutcome, RunErrorKind> {
+fn map_lookup_elem(env: &mut HelperEnv<'_, '_>, args: [u64; 5]) -> Result<HelperOutcome, RunErrorKind> {
     let (index, key, key_size) = map_and_key(env, args[0], args[1])?;
     let cpu = env.platform.smp_processor_id();
     let map = &env.mem.maps[index];
     let found = map.lookup_offset(&key[..key_size], cpu).ok().flatten();
-    let addr = found.map_or(0, |off| {
-        memory::region_base(memory::MAP_REGION_FIRST + index as u64) + off as u64
-    });
+    let addr = found.map_or(0, |off| memory::region_base(memory::MAP_REGION_FIRST + index as u64) + off as u64);
     Ok(HelperOutcome::Return(addr))
 }
 
-fn map_update_elem(
-    env: &mut HelperEnv<'_, '_>,
-    args: [u64; 5],
-) -> Result<HelperOutcome, RunErrorKind> {
+fn map_update_elem(env: &mut HelperEnv<'_, '_>, args: [u64; 5]) -> Result<HelperOutcome, RunErrorKind> {
     let (index, key, key_size) = map_and_key(env, args[0], args[1])?;
     let value_size = env.mem.maps[index].def().value_size_bytes as usize;
     // Copy the value out first: it may live in the same map.
     let mut value = alloc::vec![0u8; value_size];
-    value.copy_from_slice(
-        env.mem
-            .bytes_mut(args[2], value_size)
-            .ok_or(RunErrorKind::HelperFault)?,
-    );
+    value.copy_from_slice(env.mem.bytes_mut(args[2], value_size).ok_or(RunErrorKind::HelperFault)?);
     let cpu = env.platform.smp_processor_id();
     let result = env.mem.maps[index].update(&key[..key_size], &value, args[3], cpu);
     Ok(HelperOutcome::Return(match result {
@@ -152,64 +131,40 @@ fn map_update_elem(
     }))
 }
 
-fn map_delete_elem(
-    env: &mut HelperEnv<'_, '_>,
-    args: [u64; 5],
-) -> Result<HelperOutcome, RunErrorKind> {
+fn map_delete_elem(env: &mut HelperEnv<'_, '_>, args: [u64; 5]) -> Result<HelperOutcome, RunErrorKind> {
     let (index, key, key_size) = map_and_key(env, args[0], args[1])?;
-    Ok(HelperOutcome::Return(
-        match env.mem.maps[index].delete(&key[..key_size]) {
-            Ok(()) => 0,
-            Err(e) => e.errno() as u64,
-        },
-    ))
+    Ok(HelperOutcome::Return(match env.mem.maps[index].delete(&key[..key_size]) {
+        Ok(()) => 0,
+        Err(e) => e.errno() as u64,
+    }))
 }
 
 fn ktime_get_ns(env: &mut HelperEnv<'_, '_>, _: [u64; 5]) -> Result<HelperOutcome, RunErrorKind> {
     Ok(HelperOutcome::Return(env.platform.ktime_get_ns()))
 }
 
-fn get_prandom_u32(
-    env: &mut HelperEnv<'_, '_>,
-    _: [u64; 5],
-) -> Result<HelperOutcome, RunErrorKind> {
+fn get_prandom_u32(env: &mut HelperEnv<'_, '_>, _: [u64; 5]) -> Result<HelperOutcome, RunErrorKind> {
     Ok(HelperOutcome::Return(env.platform.prandom_u32() as u64))
 }
 
-fn get_smp_processor_id(
-    env: &mut HelperEnv<'_, '_>,
-    _: [u64; 5],
-) -> Result<HelperOutcome, RunErrorKind> {
+fn get_smp_processor_id(env: &mut HelperEnv<'_, '_>, _: [u64; 5]) -> Result<HelperOutcome, RunErrorKind> {
     Ok(HelperOutcome::Return(env.platform.smp_processor_id() as u64))
 }
 
-fn conformance_unwind(
-    _: &mut HelperEnv<'_, '_>,
-    args: [u64; 5],
-) -> Result<HelperOutcome, RunErrorKind> {
-    Ok(if args[0] == 0 {
-        HelperOutcome::Exit(0)
-    } else {
-        HelperOutcome::Return(args[0])
-    })
+fn conformance_unwind(_: &mut HelperEnv<'_, '_>, args: [u64; 5]) -> Result<HelperOutcome, RunErrorKind> {
+    Ok(if args[0] == 0 { HelperOutcome::Exit(0) } else { HelperOutcome::Return(args[0]) })
 }
 
 pub const MAP_LOOKUP_ELEM: Helper = Helper {
     id: id::MAP_LOOKUP_ELEM,
     name: "map_lookup_elem",
-    proto: proto(
-        [MapHandle, MapKey, Unused, Unused, Unused],
-        RetType::MapValueOrNull,
-    ),
+    proto: proto([MapHandle, MapKey, Unused, Unused, Unused], RetType::MapValueOrNull),
     func: map_lookup_elem,
 };
 pub const MAP_UPDATE_ELEM: Helper = Helper {
     id: id::MAP_UPDATE_ELEM,
     name: "map_update_elem",
-    proto: proto(
-        [MapHandle, MapKey, MapValue, Scalar, Unused],
-        RetType::Scalar,
-    ),
+    proto: proto([MapHandle, MapKey, MapValue, Scalar, Unused], RetType::Scalar),
     func: map_update_elem,
 };
 pub const MAP_DELETE_ELEM: Helper = Helper {
@@ -244,21 +199,9 @@ pub const CONFORMANCE_UNWIND: Helper = Helper {
 };
 
 /// The Linux-numbered helper set (maps, time, random, CPU id).
-pub static STANDARD_HELPERS: &[Helper] = &[
-    MAP_LOOKUP_ELEM,
-    MAP_UPDATE_ELEM,
-    MAP_DELETE_ELEM,
-    KTIME_GET_NS,
-    GET_PRANDOM_U32,
-    GET_SMP_PROCESSOR_ID,
-];
+pub static STANDARD_HELPERS: &[Helper] =
+    &[MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, KTIME_GET_NS, GET_PRANDOM_U32, GET_SMP_PROCESSOR_ID];
 
 /// The `conformance` type: maps plus the suite's unwind as helper 5.
-pub static CONFORMANCE_HELPERS: &[Helper] = &[
-    MAP_LOOKUP_ELEM,
-    MAP_UPDATE_ELEM,
-    MAP_DELETE_ELEM,
-    CONFORMANCE_UNWIND,
-    GET_PRANDOM_U32,
-    GET_SMP_PROCESSOR_ID,
-];
+pub static CONFORMANCE_HELPERS: &[Helper] =
+    &[MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, CONFORMANCE_UNWIND, GET_PRANDOM_U32, GET_SMP_PROCESSOR_ID];

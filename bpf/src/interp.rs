@@ -31,11 +31,7 @@ pub struct FixedPlatform {
 
 impl Default for FixedPlatform {
     fn default() -> Self {
-        FixedPlatform {
-            now_ns: 0,
-            cpu: 0,
-            rng_state: 0x9e37_79b9_7f4a_7c15,
-        }
+        FixedPlatform { now_ns: 0, cpu: 0, rng_state: 0x9e37_79b9_7f4a_7c15 }
     }
 }
 
@@ -118,6 +114,7 @@ struct Frame {
 /// Reusable interpreter state (the stack).
 pub struct Interpreter {
     stack: Box<[u8; STACK_BYTES]>,
+    last_run_insns: u64,
 }
 
 impl Default for Interpreter {
@@ -128,22 +125,31 @@ impl Default for Interpreter {
 
 impl Interpreter {
     pub fn new() -> Self {
-        Interpreter {
-            stack: Box::new([0; STACK_BYTES]),
-        }
+        Interpreter { stack: Box::new([0; STACK_BYTES]), last_run_insns: 0 }
+    }
+
+    /// Instructions executed by the last [`Interpreter::run`] (however it ended).
+    pub fn last_run_insns(&self) -> u64 {
+        self.last_run_insns
     }
 
     /// Runs `prog` with `ctx` as its context memory and returns r0.
-    pub fn run(
+    pub fn run(&mut self, prog: &VerifiedProgram, ctx: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        let mut budget = env.budget_insns;
+        let result = self.execute(prog, ctx, env, &mut budget);
+        self.last_run_insns = env.budget_insns - budget;
+        result
+    }
+
+    fn execute(
         &mut self,
         prog: &VerifiedProgram,
         ctx: &mut [u8],
         env: &mut Env<'_>,
+        budget: &mut u64,
     ) -> Result<u64, RunError> {
         let err = |pc: usize, kind| RunError { pc, kind };
-        if env.maps.len() != prog.maps.len()
-            || env.maps.iter().zip(&prog.maps).any(|(m, d)| m.def() != d)
-        {
+        if env.maps.len() != prog.maps.len() || env.maps.iter().zip(&prog.maps).any(|(m, d)| m.def() != d) {
             return Err(err(0, RunErrorKind::MapMismatch));
         }
         self.stack.fill(0);
@@ -152,34 +158,25 @@ impl Interpreter {
         match prog.prog_type.context {
             ContextKind::None => {}
             ContextKind::Buffer { .. } => {
-                regs[1] = if ctx.is_empty() {
-                    0
-                } else {
-                    memory::region_base(memory::CTX_REGION)
-                };
+                regs[1] = if ctx.is_empty() { 0 } else { memory::region_base(memory::CTX_REGION) };
                 regs[2] = ctx.len() as u64;
             }
             ContextKind::Struct { .. } => regs[1] = memory::region_base(memory::CTX_REGION),
         }
-        let mut mem = Memory {
-            stack: &mut self.stack[..],
-            ctx,
-            maps: env.maps,
-        };
+        let mut mem = Memory { stack: &mut self.stack[..], ctx, maps: env.maps };
         let code = &prog.raw[..];
         let helpers = prog.prog_type.helpers;
         let mut frames = [Frame::default(); MAX_FRAMES];
         let mut depth = 0usize;
-        let mut budget = env.budget_insns;
         let mut pc = 0usize;
         loop {
             let Some(&insn) = code.get(pc) else {
                 return Err(err(pc, RunErrorKind::InvalidInstruction));
             };
-            if budget == 0 {
+            if *budget == 0 {
                 return Err(err(pc, RunErrorKind::BudgetExhausted));
             }
-            budget -= 1;
+            *budget -= 1;
             let this_pc = pc;
             pc += 1;
             let d = (insn.dst & 15) as usize;
@@ -209,15 +206,7 @@ impl Interpreter {
                     let addr = regs[s].wrapping_add(off as u64);
                     match mem.load(addr, $size) {
                         Some(v) => v,
-                        None => {
-                            return Err(err(
-                                this_pc,
-                                RunErrorKind::OutOfBounds {
-                                    addr,
-                                    size: $size as u8,
-                                },
-                            ))
-                        }
+                        None => return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: $size as u8 })),
                     }
                 }};
             }
@@ -225,13 +214,7 @@ impl Interpreter {
                 ($size:expr, $value:expr) => {{
                     let addr = regs[d].wrapping_add(off as u64);
                     if mem.store(addr, $size, $value).is_none() {
-                        return Err(err(
-                            this_pc,
-                            RunErrorKind::OutOfBounds {
-                                addr,
-                                size: $size as u8,
-                            },
-                        ));
+                        return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: $size as u8 }));
                     }
                 }};
             }
@@ -338,13 +321,7 @@ impl Interpreter {
                     let size = if insn.opcode == 0xdb { 8 } else { 4 };
                     let addr = regs[d].wrapping_add(off as u64);
                     let Some(old) = mem.load(addr, size) else {
-                        return Err(err(
-                            this_pc,
-                            RunErrorKind::OutOfBounds {
-                                addr,
-                                size: size as u8,
-                            },
-                        ));
+                        return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: size as u8 }));
                     };
                     let mask = if size == 8 { u64::MAX } else { u32::MAX as u64 };
                     let val = regs[s];
@@ -422,28 +399,18 @@ impl Interpreter {
                     if depth + 1 >= MAX_FRAMES {
                         return Err(err(this_pc, RunErrorKind::CallDepthExceeded));
                     }
-                    frames[depth] = Frame {
-                        return_pc: pc,
-                        saved: [regs[6], regs[7], regs[8], regs[9], regs[10]],
-                    };
+                    frames[depth] = Frame { return_pc: pc, saved: [regs[6], regs[7], regs[8], regs[9], regs[10]] };
                     depth += 1;
                     regs[10] -= STACK_FRAME_BYTES as u64;
                     pc = (pc as i64 + insn.imm as i64) as usize;
                 }
                 0x85 | 0x8d => {
-                    let id = if insn.opcode == 0x85 {
-                        insn.imm as u32
-                    } else {
-                        regs[d] as u32
-                    };
+                    let id = if insn.opcode == 0x85 { insn.imm as u32 } else { regs[d] as u32 };
                     let Some(helper) = helpers.iter().find(|h| h.id == id) else {
                         return Err(err(this_pc, RunErrorKind::UnknownHelper(id)));
                     };
                     let args = [regs[1], regs[2], regs[3], regs[4], regs[5]];
-                    let mut henv = HelperEnv {
-                        mem: &mut mem,
-                        platform: &mut *env.platform,
-                    };
+                    let mut henv = HelperEnv { mem: &mut mem, platform: &mut *env.platform };
                     match (helper.func)(&mut henv, args) {
                         Ok(HelperOutcome::Return(v)) => regs[0] = v,
                         Ok(HelperOutcome::Exit(v)) => return Ok(v),

@@ -84,16 +84,7 @@ impl RawInsn {
     pub fn to_bytes(self) -> [u8; 8] {
         let off = self.off.to_le_bytes();
         let imm = self.imm.to_le_bytes();
-        [
-            self.opcode,
-            (self.dst & 0x0f) | (self.src << 4),
-            off[0],
-            off[1],
-            imm[0],
-            imm[1],
-            imm[2],
-            imm[3],
-        ]
+        [self.opcode, (self.dst & 0x0f) | (self.src << 4), off[0], off[1], imm[0], imm[1], imm[2], imm[3]]
     }
 
     /// The slot read as one little-endian u64 (the `-- raw` form of `lddw.data`).
@@ -103,13 +94,7 @@ impl RawInsn {
 
     /// Builds a slot from its fields.
     pub const fn new(opcode: u8, dst: u8, src: u8, off: i16, imm: i32) -> Self {
-        RawInsn {
-            opcode,
-            dst,
-            src,
-            off,
-            imm,
-        }
+        RawInsn { opcode, dst, src, off, imm }
     }
 
     /// Instruction class (low three bits of the opcode).
@@ -121,10 +106,7 @@ impl RawInsn {
 /// Splits a byte string into slots; the length must be a multiple of eight.
 pub fn slots_from_bytes(bytes: &[u8]) -> Result<Vec<RawInsn>, VerifyError> {
     if !bytes.len().is_multiple_of(INSN_SIZE_BYTES) {
-        return Err(VerifyError::new(
-            bytes.len() / INSN_SIZE_BYTES,
-            ErrorKind::TruncatedInstruction,
-        ));
+        return Err(VerifyError::new(bytes.len() / INSN_SIZE_BYTES, ErrorKind::TruncatedInstruction));
     }
     let mut out = Vec::with_capacity(bytes.len() / INSN_SIZE_BYTES);
     for chunk in bytes.chunks_exact(INSN_SIZE_BYTES) {
@@ -427,11 +409,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
     let opcode = raw.opcode;
     match raw.class() {
         class::ALU | class::ALU64 => {
-            let width = if raw.class() == class::ALU64 {
-                Width::W64
-            } else {
-                Width::W32
-            };
+            let width = if raw.class() == class::ALU64 { Width::W64 } else { Width::W32 };
             let dst = check_reg(raw.dst)?;
             let is_reg = opcode & 0x08 != 0;
             let code = opcode & 0xf0;
@@ -447,11 +425,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
                 if !matches!(raw.imm, 16 | 32 | 64) {
                     return Err(ErrorKind::InvalidImmediate);
                 }
-                return Ok(Insn::Endian {
-                    op,
-                    bits: raw.imm as u8,
-                    dst,
-                });
+                return Ok(Insn::Endian { op, bits: raw.imm as u8, dst });
             }
             let op = alu_op(code, raw.off, width, is_reg)?;
             if op == AluOp::Neg {
@@ -460,12 +434,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
                 }
                 must_be_zero(Field::Src, raw.src as i64)?;
                 must_be_zero(Field::Imm, raw.imm as i64)?;
-                return Ok(Insn::Alu {
-                    width,
-                    op,
-                    dst,
-                    src: Operand::Imm(0),
-                });
+                return Ok(Insn::Alu { width, op, dst, src: Operand::Imm(0) });
             }
             let src = if is_reg {
                 must_be_zero(Field::Imm, raw.imm as i64)?;
@@ -474,12 +443,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
                 must_be_zero(Field::Src, raw.src as i64)?;
                 Operand::Imm(raw.imm)
             };
-            Ok(Insn::Alu {
-                width,
-                op,
-                dst,
-                src,
-            })
+            Ok(Insn::Alu { width, op, dst, src })
         }
         class::JMP | class::JMP32 => {
             let wide = raw.class() == class::JMP;
@@ -493,9 +457,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
                     must_be_zero(Field::Src, raw.src as i64)?;
                     if wide {
                         must_be_zero(Field::Imm, raw.imm as i64)?;
-                        Ok(Insn::Ja {
-                            off: raw.off as i32,
-                        })
+                        Ok(Insn::Ja { off: raw.off as i32 })
                     } else {
                         must_be_zero(Field::Offset, raw.off as i64)?;
                         Ok(Insn::JaLong { off: raw.imm })
@@ -506,9 +468,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
                     if is_reg {
                         must_be_zero(Field::Src, raw.src as i64)?;
                         must_be_zero(Field::Imm, raw.imm as i64)?;
-                        return Ok(Insn::CallReg {
-                            reg: check_reg(raw.dst)?,
-                        });
+                        return Ok(Insn::CallReg { reg: check_reg(raw.dst)? });
                     }
                     must_be_zero(Field::Dst, raw.dst as i64)?;
                     match raw.src {
@@ -535,13 +495,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
                         Operand::Imm(raw.imm)
                     };
                     let width = if wide { Width::W64 } else { Width::W32 };
-                    Ok(Insn::Jcond {
-                        width,
-                        cond,
-                        dst,
-                        src,
-                        off: raw.off,
-                    })
+                    Ok(Insn::Jcond { width, cond, dst, src, off: raw.off })
                 }
             }
         }
@@ -576,13 +530,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
                 _ => return Err(ErrorKind::UnknownOpcode),
             };
             must_be_zero(Field::Imm, raw.imm as i64)?;
-            Ok(Insn::Load {
-                size,
-                sign_extend,
-                dst: check_reg(raw.dst)?,
-                src: check_reg(raw.src)?,
-                off: raw.off,
-            })
+            Ok(Insn::Load { size, sign_extend, dst: check_reg(raw.dst)?, src: check_reg(raw.src)?, off: raw.off })
         }
         class::ST => {
             if opcode & 0xe0 != mem::MODE_MEM {
@@ -604,12 +552,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
             match opcode & 0xe0 {
                 mem::MODE_MEM => {
                     must_be_zero(Field::Imm, raw.imm as i64)?;
-                    Ok(Insn::Store {
-                        size,
-                        dst,
-                        off: raw.off,
-                        src: Operand::Reg(src),
-                    })
+                    Ok(Insn::Store { size, dst, off: raw.off, src: Operand::Reg(src) })
                 }
                 mem::MODE_ATOMIC if matches!(size, Size::W | Size::DW) => {
                     let (op, fetch) = match raw.imm {
@@ -625,14 +568,7 @@ pub fn decode(slots: &[RawInsn]) -> Result<Insn, ErrorKind> {
                         atomic::CMPXCHG => (AtomicOp::CmpXchg, true),
                         _ => return Err(ErrorKind::InvalidImmediate),
                     };
-                    Ok(Insn::Atomic {
-                        size,
-                        op,
-                        fetch,
-                        dst,
-                        src,
-                        off: raw.off,
-                    })
+                    Ok(Insn::Atomic { size, op, fetch, dst, src, off: raw.off })
                 }
                 _ => Err(ErrorKind::UnknownOpcode),
             }
@@ -654,10 +590,7 @@ pub fn decode_program(raw: Vec<RawInsn>) -> Result<Decoded, VerifyError> {
         return Err(VerifyError::new(0, ErrorKind::EmptyProgram));
     }
     if raw.len() > MAX_PROGRAM_SLOTS {
-        return Err(VerifyError::new(
-            MAX_PROGRAM_SLOTS,
-            ErrorKind::ProgramTooLarge,
-        ));
+        return Err(VerifyError::new(MAX_PROGRAM_SLOTS, ErrorKind::ProgramTooLarge));
     }
     let mut insns = Vec::with_capacity(raw.len());
     let mut pc = 0;
@@ -740,18 +673,11 @@ fn atomic_imm(op: AtomicOp, fetch: bool) -> i32 {
 pub fn encode(insn: &Insn, out: &mut Vec<RawInsn>) {
     let width_class = |w: Width, c32: u8, c64: u8| if w == Width::W64 { c64 } else { c32 };
     match *insn {
-        Insn::Alu {
-            width,
-            op,
-            dst,
-            src,
-        } => {
+        Insn::Alu { width, op, dst, src } => {
             let cls = width_class(width, class::ALU, class::ALU64);
             let (code, off) = alu_code(op);
             out.push(match src {
-                Operand::Reg(s) if op != AluOp::Neg => {
-                    RawInsn::new(cls | code | 0x08, dst, s, off, 0)
-                }
+                Operand::Reg(s) if op != AluOp::Neg => RawInsn::new(cls | code | 0x08, dst, s, off, 0),
                 Operand::Imm(imm) => RawInsn::new(cls | code, dst, 0, off, imm),
                 Operand::Reg(_) => RawInsn::new(cls | code, dst, 0, off, 0),
             });
@@ -765,71 +691,25 @@ pub fn encode(insn: &Insn, out: &mut Vec<RawInsn>) {
             out.push(RawInsn::new(opcode, dst, 0, 0, bits as i32));
         }
         Insn::LoadImm64 { dst, kind, imm } => {
-            let src = if kind == ImmKind::MapIndex {
-                PSEUDO_MAP_INDEX
-            } else {
-                0
-            };
+            let src = if kind == ImmKind::MapIndex { PSEUDO_MAP_INDEX } else { 0 };
             out.push(RawInsn::new(0x18, dst, src, 0, imm as u32 as i32));
             out.push(RawInsn::new(0, 0, 0, 0, (imm >> 32) as u32 as i32));
         }
         Insn::LoadImm64Tail => {}
-        Insn::Load {
-            size,
-            sign_extend,
-            dst,
-            src,
-            off,
-        } => {
-            let mode = if sign_extend {
-                mem::MODE_MEMSX
-            } else {
-                mem::MODE_MEM
-            };
-            out.push(RawInsn::new(
-                class::LDX | mode | size.bits(),
-                dst,
-                src,
-                off,
-                0,
-            ));
+        Insn::Load { size, sign_extend, dst, src, off } => {
+            let mode = if sign_extend { mem::MODE_MEMSX } else { mem::MODE_MEM };
+            out.push(RawInsn::new(class::LDX | mode | size.bits(), dst, src, off, 0));
         }
-        Insn::Store {
-            size,
-            dst,
-            off,
-            src,
-        } => out.push(match src {
-            Operand::Reg(s) => {
-                RawInsn::new(class::STX | mem::MODE_MEM | size.bits(), dst, s, off, 0)
-            }
-            Operand::Imm(imm) => {
-                RawInsn::new(class::ST | mem::MODE_MEM | size.bits(), dst, 0, off, imm)
-            }
+        Insn::Store { size, dst, off, src } => out.push(match src {
+            Operand::Reg(s) => RawInsn::new(class::STX | mem::MODE_MEM | size.bits(), dst, s, off, 0),
+            Operand::Imm(imm) => RawInsn::new(class::ST | mem::MODE_MEM | size.bits(), dst, 0, off, imm),
         }),
-        Insn::Atomic {
-            size,
-            op,
-            fetch,
-            dst,
-            src,
-            off,
-        } => out.push(RawInsn::new(
-            class::STX | mem::MODE_ATOMIC | size.bits(),
-            dst,
-            src,
-            off,
-            atomic_imm(op, fetch),
-        )),
+        Insn::Atomic { size, op, fetch, dst, src, off } => {
+            out.push(RawInsn::new(class::STX | mem::MODE_ATOMIC | size.bits(), dst, src, off, atomic_imm(op, fetch)))
+        }
         Insn::Ja { off } => out.push(RawInsn::new(class::JMP, 0, 0, off as i16, 0)),
         Insn::JaLong { off } => out.push(RawInsn::new(class::JMP32, 0, 0, 0, off)),
-        Insn::Jcond {
-            width,
-            cond,
-            dst,
-            src,
-            off,
-        } => {
+        Insn::Jcond { width, cond, dst, src, off } => {
             let cls = width_class(width, class::JMP32, class::JMP);
             out.push(match src {
                 Operand::Reg(s) => RawInsn::new(cls | cond_code(cond) | 0x08, dst, s, off, 0),
@@ -851,26 +731,12 @@ mod tests {
     fn round_trip_every_valid_opcode() {
         // Every opcode byte with plausible fields either fails to decode or re-encodes identically.
         for opcode in 0..=255u8 {
-            for &(src, off, imm) in &[
-                (0u8, 0i16, 0i32),
-                (1, 0, 0),
-                (0, 1, 0),
-                (0, 0, 16),
-                (2, 0, 1),
-                (0, 8, 0),
-            ] {
-                let raw = [
-                    RawInsn::new(opcode, 1, src, off, imm),
-                    RawInsn::new(0, 0, 0, 0, 7),
-                ];
+            for &(src, off, imm) in &[(0u8, 0i16, 0i32), (1, 0, 0), (0, 1, 0), (0, 0, 16), (2, 0, 1), (0, 8, 0)] {
+                let raw = [RawInsn::new(opcode, 1, src, off, imm), RawInsn::new(0, 0, 0, 0, 7)];
                 if let Ok(insn) = decode(&raw) {
                     let mut out = Vec::new();
                     encode(&insn, &mut out);
-                    assert_eq!(
-                        &out[..],
-                        &raw[..insn.slots()],
-                        "opcode {opcode:#x} {insn:?}"
-                    );
+                    assert_eq!(&out[..], &raw[..insn.slots()], "opcode {opcode:#x} {insn:?}");
                 }
             }
         }
@@ -878,22 +744,10 @@ mod tests {
 
     #[test]
     fn rejects_nonzero_unused_fields() {
-        assert_eq!(
-            decode(&[RawInsn::new(0x07, 0, 0, 1, 1)]),
-            Err(ErrorKind::NonZeroField(Field::Offset))
-        );
-        assert_eq!(
-            decode(&[RawInsn::new(0x95, 1, 0, 0, 0)]),
-            Err(ErrorKind::NonZeroField(Field::Dst))
-        );
-        assert_eq!(
-            decode(&[RawInsn::new(0xff, 0, 0, 0, 0)]),
-            Err(ErrorKind::UnknownOpcode)
-        );
-        assert_eq!(
-            decode(&[RawInsn::new(0x18, 0, 0, 0, 0)]),
-            Err(ErrorKind::TruncatedInstruction)
-        );
+        assert_eq!(decode(&[RawInsn::new(0x07, 0, 0, 1, 1)]), Err(ErrorKind::NonZeroField(Field::Offset)));
+        assert_eq!(decode(&[RawInsn::new(0x95, 1, 0, 0, 0)]), Err(ErrorKind::NonZeroField(Field::Dst)));
+        assert_eq!(decode(&[RawInsn::new(0xff, 0, 0, 0, 0)]), Err(ErrorKind::UnknownOpcode));
+        assert_eq!(decode(&[RawInsn::new(0x18, 0, 0, 0, 0)]), Err(ErrorKind::TruncatedInstruction));
     }
 
     #[test]
@@ -904,9 +758,6 @@ mod tests {
             RawInsn::new(0, 0, 0, 0, 0),
             RawInsn::new(0x95, 0, 0, 0, 0),
         ];
-        assert_eq!(
-            decode_program(raw).unwrap_err(),
-            VerifyError::new(0, ErrorKind::JumpIntoLddw)
-        );
+        assert_eq!(decode_program(raw).unwrap_err(), VerifyError::new(0, ErrorKind::JumpIntoLddw));
     }
 }

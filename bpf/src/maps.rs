@@ -135,21 +135,11 @@ impl Map {
             return Err(MapError::InvalidDefinition);
         }
         let (keys, slot_state) = if def.kind == MapKind::Hash {
-            (
-                vec![0; (slots * def.key_size_bytes as u64) as usize],
-                vec![SLOT_EMPTY; slots as usize],
-            )
+            (vec![0; (slots * def.key_size_bytes as u64) as usize], vec![SLOT_EMPTY; slots as usize])
         } else {
             (Vec::new(), Vec::new())
         };
-        Ok(Map {
-            def,
-            cpus: cpus.max(1),
-            values: vec![0; bytes as usize],
-            keys,
-            slot_state,
-            used: 0,
-        })
+        Ok(Map { def, cpus: cpus.max(1), values: vec![0; bytes as usize], keys, slot_state, used: 0 })
     }
 
     /// The map's definition.
@@ -230,18 +220,11 @@ impl Map {
     /// The value for `key` (CPU 0's copy for per-CPU maps).
     pub fn lookup(&self, key: &[u8]) -> Option<&[u8]> {
         let off = self.lookup_offset(key, 0).ok().flatten()?;
-        self.values
-            .get(off..off + self.def.value_size_bytes as usize)
+        self.values.get(off..off + self.def.value_size_bytes as usize)
     }
 
     /// Inserts or replaces `key`'s value, following Linux's flag semantics.
-    pub fn update(
-        &mut self,
-        key: &[u8],
-        value: &[u8],
-        flags: u64,
-        cpu: u32,
-    ) -> Result<(), MapError> {
+    pub fn update(&mut self, key: &[u8], value: &[u8], flags: u64, cpu: u32) -> Result<(), MapError> {
         let vs = self.def.value_size_bytes as usize;
         if value.len() != vs {
             return Err(MapError::ValueSize);
@@ -262,9 +245,7 @@ impl Map {
                 }
                 let ks = key.len();
                 match self.find_slot(key) {
-                    (Some(_), _) if flags == update_flags::NOEXIST => {
-                        return Err(MapError::AlreadyExists)
-                    }
+                    (Some(_), _) if flags == update_flags::NOEXIST => return Err(MapError::AlreadyExists),
                     (Some(slot), _) => slot * vs,
                     (None, _) if flags == update_flags::EXIST => return Err(MapError::NotFound),
                     (None, _) if self.used >= self.def.max_entries => return Err(MapError::Full),
@@ -303,44 +284,23 @@ mod tests {
 
     #[test]
     fn hash_insert_delete_reinsert() {
-        let def = MapDef {
-            kind: MapKind::Hash,
-            key_size_bytes: 4,
-            value_size_bytes: 8,
-            max_entries: 4,
-        };
+        let def = MapDef { kind: MapKind::Hash, key_size_bytes: 4, value_size_bytes: 8, max_entries: 4 };
         let mut map = Map::new(def, 1).unwrap();
         for k in 0u32..4 {
-            map.update(&k.to_le_bytes(), &(k as u64 * 10).to_le_bytes(), 0, 0)
-                .unwrap();
+            map.update(&k.to_le_bytes(), &(k as u64 * 10).to_le_bytes(), 0, 0).unwrap();
         }
-        assert_eq!(
-            map.update(&9u32.to_le_bytes(), &[0; 8], 0, 0),
-            Err(MapError::Full)
-        );
-        assert_eq!(
-            map.lookup(&2u32.to_le_bytes()),
-            Some(&20u64.to_le_bytes()[..])
-        );
+        assert_eq!(map.update(&9u32.to_le_bytes(), &[0; 8], 0, 0), Err(MapError::Full));
+        assert_eq!(map.lookup(&2u32.to_le_bytes()), Some(&20u64.to_le_bytes()[..]));
         map.delete(&2u32.to_le_bytes()).unwrap();
         assert_eq!(map.lookup(&2u32.to_le_bytes()), None);
-        map.update(&9u32.to_le_bytes(), &[1; 8], update_flags::NOEXIST, 0)
-            .unwrap();
+        map.update(&9u32.to_le_bytes(), &[1; 8], update_flags::NOEXIST, 0).unwrap();
         assert_eq!(map.len(), 4);
-        assert_eq!(
-            map.update(&9u32.to_le_bytes(), &[1; 8], update_flags::NOEXIST, 0),
-            Err(MapError::AlreadyExists)
-        );
+        assert_eq!(map.update(&9u32.to_le_bytes(), &[1; 8], update_flags::NOEXIST, 0), Err(MapError::AlreadyExists));
     }
 
     #[test]
     fn per_cpu_copies_are_separate() {
-        let def = MapDef {
-            kind: MapKind::PerCpuArray,
-            key_size_bytes: 4,
-            value_size_bytes: 8,
-            max_entries: 2,
-        };
+        let def = MapDef { kind: MapKind::PerCpuArray, key_size_bytes: 4, value_size_bytes: 8, max_entries: 2 };
         let mut map = Map::new(def, 4).unwrap();
         map.update(&1u32.to_le_bytes(), &[7; 8], 0, 3).unwrap();
         assert_eq!(map.lookup(&1u32.to_le_bytes()), Some(&[0u8; 8][..]));

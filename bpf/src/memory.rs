@@ -59,10 +59,7 @@ impl Memory<'_> {
         let buf: &mut [u8] = match region {
             STACK_REGION => self.stack,
             CTX_REGION => self.ctx,
-            r if r >= MAP_REGION_FIRST => self
-                .maps
-                .get_mut((r - MAP_REGION_FIRST) as usize)?
-                .value_bytes_mut(),
+            r if r >= MAP_REGION_FIRST => self.maps.get_mut((r - MAP_REGION_FIRST) as usize)?.value_bytes_mut(),
             _ => return None,
         };
         buf.get_mut(off..off.checked_add(len)?)

@@ -36,9 +36,7 @@ impl ProgramType {
     pub fn conformance(mem_len_bytes: u32) -> ProgramType {
         ProgramType {
             name: "conformance",
-            context: ContextKind::Buffer {
-                len_bytes: mem_len_bytes,
-            },
+            context: ContextKind::Buffer { len_bytes: mem_len_bytes },
             helpers: helpers::CONFORMANCE_HELPERS,
             return_range: None,
         }
@@ -48,10 +46,7 @@ impl ProgramType {
     pub fn with_struct_context(name: &'static str, size_bytes: u32) -> ProgramType {
         ProgramType {
             name,
-            context: ContextKind::Struct {
-                size_bytes,
-                writable: false,
-            },
+            context: ContextKind::Struct { size_bytes, writable: false },
             helpers: helpers::STANDARD_HELPERS,
             return_range: None,
         }
@@ -111,12 +106,7 @@ impl Program {
         prog_type: &ProgramType,
         maps: &[MapDef],
     ) -> Result<VerifiedProgram, VerifyError> {
-        Self::load_slots(
-            isa::slots_from_bytes(bytes)?,
-            prog_type,
-            maps,
-            &verifier::Options::default(),
-        )
+        Self::load_slots(isa::slots_from_bytes(bytes)?, prog_type, maps, &verifier::Options::default())
     }
 
     /// Decodes and verifies slots with explicit verifier options.

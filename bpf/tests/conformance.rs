@@ -30,14 +30,8 @@ fn run_case(case: &conformance::TestCase) -> Result<u64, String> {
         .map_err(|e| format!("rejected: {e}"))?;
     let mut mem = case.mem.clone();
     let mut platform = FixedPlatform::default();
-    let mut env = Env {
-        maps: &mut [],
-        platform: &mut platform,
-        budget_insns: 1 << 20,
-    };
-    Interpreter::new()
-        .run(&prog, &mut mem, &mut env)
-        .map_err(|e| format!("run error: {e}"))
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 20 };
+    Interpreter::new().run(&prog, &mut mem, &mut env).map_err(|e| format!("run error: {e}"))
 }
 
 #[test]
@@ -60,17 +54,8 @@ fn all_313_tests_pass_with_the_verifier_on() {
             (got, want) => failures.push(format!("{name}: got {got:x?}, want {want:x?}")),
         }
     }
-    println!(
-        "conformance: {} passed, {} failed",
-        files.len() - failures.len(),
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    println!("conformance: {} passed, {} failed", files.len() - failures.len(), failures.len());
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -85,10 +70,8 @@ fn assembler_matches_the_pre_assembled_bytes() {
         };
         let file = field("file");
         let hex = field("insns");
-        let want: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
+        let want: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
         let text = fs::read_to_string(suite_dir().join(&file)).unwrap();
         let case = conformance::parse(&text).unwrap();
         assert_eq!(isa::slots_to_bytes(&case.program), want, "{file}");
@@ -101,20 +84,15 @@ fn assembler_matches_the_pre_assembled_bytes() {
 fn all_45_unused_field_encodings_are_rejected_with_a_pc() {
     let files: Vec<PathBuf> = data_files(&suite_dir().join("negative"))
         .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("unused-")
-        })
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("unused-"))
         .collect();
     assert_eq!(files.len(), 45);
     for file in &files {
         let case = conformance::parse(&fs::read_to_string(file).unwrap()).unwrap();
         assert!(matches!(case.expect, Expect::Error(_)));
         let bytes = isa::slots_to_bytes(&case.program);
-        let err = Program::load(&bytes, &ProgramType::conformance(0))
-            .expect_err(&format!("{} accepted", file.display()));
+        let err =
+            Program::load(&bytes, &ProgramType::conformance(0)).expect_err(&format!("{} accepted", file.display()));
         assert_eq!(err.pc, 0, "{}: {err}", file.display());
     }
     println!("negative/unused-*: 45/45 rejected");
@@ -139,10 +117,7 @@ fn other_negative_files_behave_as_their_readme_says() {
             // Reads r0 before writing it: must be refused.
             "error.data" => {
                 let case = parsed.unwrap();
-                assert!(
-                    run_case(&case).unwrap_err().starts_with("rejected"),
-                    "{name}"
-                );
+                assert!(run_case(&case).unwrap_err().starts_with("rejected"), "{name}");
             }
             // Assembler and file-format errors.
             _ => assert!(parsed.is_err(), "{name} should not assemble: {parsed:?}"),

@@ -8,20 +8,10 @@ use std::process::Command;
 use kingly_bpf::{elf, isa, Env, FixedPlatform, Interpreter, Map, Program, ProgramType};
 
 fn compile(source: &str, mcpu: &str) -> Vec<u8> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/c")
-        .join(source);
-    let out =
-        std::env::temp_dir().join(format!("kingly-{}-{mcpu}-{}.o", source, std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c").join(source);
+    let out = std::env::temp_dir().join(format!("kingly-{}-{mcpu}-{}.o", source, std::process::id()));
     let status = Command::new("clang-14")
-        .args([
-            "-O2",
-            "-g",
-            "-target",
-            "bpf",
-            &format!("-mcpu={mcpu}"),
-            "-c",
-        ])
+        .args(["-O2", "-g", "-target", "bpf", &format!("-mcpu={mcpu}"), "-c"])
         .arg(&src)
         .arg("-o")
         .arg(&out)
@@ -39,34 +29,23 @@ fn clang_program_with_map_and_loop_loads_verifies_and_runs() {
         let prog = object.program("prog").expect("prog section");
         let prog_type = ProgramType::with_struct_context("test", 64);
         let defs = object.map_defs();
-        let verified =
-            Program::load_with_maps(&isa::slots_to_bytes(&prog.slots), &prog_type, &defs)
-                .unwrap_or_else(|e| panic!("-mcpu={mcpu}: {e}"));
+        let verified = Program::load_with_maps(&isa::slots_to_bytes(&prog.slots), &prog_type, &defs)
+            .unwrap_or_else(|e| panic!("-mcpu={mcpu}: {e}"));
         let stats = verified.stats().unwrap();
         println!("-mcpu={mcpu}: {stats:?}");
-        assert!(
-            stats.worst_case_path_insns > 10 * 5,
-            "the loop runs ten times"
-        );
+        assert!(stats.worst_case_path_insns > 10 * 5, "the loop runs ten times");
 
         let mut maps: Vec<Map> = defs.iter().map(|d| Map::new(*d, 1).unwrap()).collect();
         let mut ctx = [0u8; 64];
         let mut platform = FixedPlatform::default();
         let mut interp = Interpreter::new();
         let mut run = |maps: &mut Vec<Map>| {
-            let mut env = Env {
-                maps,
-                platform: &mut platform,
-                budget_insns: 1 << 20,
-            };
+            let mut env = Env { maps, platform: &mut platform, budget_insns: 1 << 20 };
             interp.run(&verified, &mut ctx, &mut env).unwrap()
         };
         // Squares 0..10 sum to 285; the second run sees every counter doubled.
         assert_eq!(run(&mut maps), 285);
         assert_eq!(run(&mut maps), 570);
-        assert_eq!(
-            maps[0].lookup(&3u32.to_le_bytes()),
-            Some(&18u64.to_le_bytes()[..])
-        );
+        assert_eq!(maps[0].lookup(&3u32.to_le_bytes()), Some(&18u64.to_le_bytes()[..]));
     }
 }

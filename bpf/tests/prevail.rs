@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kingly_bpf::isa::{
-    self, AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width,
-};
+use kingly_bpf::isa::{self, AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width};
 use kingly_bpf::verifier::{Options, Pointer, Region, Scalar, State, Value};
 use kingly_bpf::{helpers, ContextKind, MapDef, MapKind, Program, ProgramType};
 
@@ -79,18 +77,8 @@ fn parse_yaml(text: &str) -> Vec<Case> {
                 s.push_str(line);
             }
         }
-        let list = |key: &str| {
-            sections
-                .get(key)
-                .map(|s| quoted_or_bare(s))
-                .unwrap_or_default()
-        };
-        cases.push(Case {
-            name,
-            options: list("options"),
-            pre: list("pre"),
-            blocks,
-        });
+        let list = |key: &str| sections.get(key).map(|s| quoted_or_bare(s)).unwrap_or_default();
+        cases.push(Case { name, options: list("options"), pre: list("pre"), blocks });
     }
     cases
 }
@@ -166,14 +154,8 @@ fn parse_insn(line: &str) -> Option<Parsed> {
     match t.as_slice() {
         ["exit"] => return insn(Insn::Exit),
         ["goto", label] => return Some(Parsed::Jump(None, label.to_string())),
-        ["call", target] if target.starts_with('<') => {
-            return Some(Parsed::Call(target.to_string()))
-        }
-        ["call", id] => {
-            return insn(Insn::CallHelper {
-                id: int(id)? as u32,
-            })
-        }
+        ["call", target] if target.starts_with('<') => return Some(Parsed::Call(target.to_string())),
+        ["call", id] => return insn(Insn::CallHelper { id: int(id)? as u32 }),
         ["if", a, op, b, "goto", label] => {
             let (dst, width) = reg(a)?;
             let cond = match *op {
@@ -190,10 +172,7 @@ fn parse_insn(line: &str) -> Option<Parsed> {
                 "&==" => JmpCond::Set,
                 _ => return None,
             };
-            return Some(Parsed::Jump(
-                Some((width, cond, dst, operand(b, width)?)),
-                label.to_string(),
-            ));
+            return Some(Parsed::Jump(Some((width, cond, dst, operand(b, width)?)), label.to_string()));
         }
         _ => {}
     }
@@ -211,108 +190,48 @@ fn parse_insn(line: &str) -> Option<Parsed> {
             _ => return None,
         };
         let fetch = fetch || parts.get(2) == Some(&"fetch");
-        return insn(Insn::Atomic {
-            size,
-            op,
-            fetch,
-            dst,
-            src: reg(parts.get(1)?)?.0,
-            off,
-        });
+        return insn(Insn::Atomic { size, op, fetch, dst, src: reg(parts.get(1)?)?.0, off });
     }
     if line.starts_with("*(") {
         let (lhs, rhs) = line.split_once(" = ")?;
         let (size, _, dst, off) = memory(lhs)?;
-        return insn(Insn::Store {
-            size,
-            dst,
-            off,
-            src: operand(rhs, Width::W64)?,
-        });
+        return insn(Insn::Store { size, dst, off, src: operand(rhs, Width::W64)? });
     }
     let (lhs, op, rhs) = (t.first()?, t.get(1)?, line.splitn(3, ' ').nth(2)?.trim());
     let (dst, width) = reg(lhs)?;
     if *op == "=" {
         if rhs.starts_with("*(") {
             let (size, signed, src, off) = memory(rhs)?;
-            return insn(Insn::Load {
-                size,
-                sign_extend: signed,
-                dst,
-                src,
-                off,
-            });
+            return insn(Insn::Load { size, sign_extend: signed, dst, src, off });
         }
         if let Some(r) = rhs.strip_prefix('-') {
             if reg(r).map(|x| x.0) == Some(dst) {
-                return insn(Insn::Alu {
-                    width,
-                    op: AluOp::Neg,
-                    dst,
-                    src: Operand::Imm(0),
-                });
+                return insn(Insn::Alu { width, op: AluOp::Neg, dst, src: Operand::Imm(0) });
             }
         }
         let words: Vec<&str> = rhs.split_whitespace().collect();
         if words.len() == 2 {
             if words[0] == "map_fd" {
-                return insn(Insn::LoadImm64 {
-                    dst,
-                    kind: ImmKind::MapIndex,
-                    imm: 0,
-                });
+                return insn(Insn::LoadImm64 { dst, kind: ImmKind::MapIndex, imm: 0 });
             }
-            for (prefix, eop) in [
-                ("be", EndianOp::ToBe),
-                ("le", EndianOp::ToLe),
-                ("swap", EndianOp::Swap),
-            ] {
+            for (prefix, eop) in [("be", EndianOp::ToBe), ("le", EndianOp::ToLe), ("swap", EndianOp::Swap)] {
                 if let Some(bits) = words[0].strip_prefix(prefix) {
-                    return insn(Insn::Endian {
-                        op: eop,
-                        bits: bits.parse().ok()?,
-                        dst,
-                    });
+                    return insn(Insn::Endian { op: eop, bits: bits.parse().ok()?, dst });
                 }
             }
             return None;
         }
         if let Some((src, _)) = reg(rhs) {
-            return insn(Insn::Alu {
-                width,
-                op: AluOp::Mov,
-                dst,
-                src: Operand::Reg(src),
-            });
+            return insn(Insn::Alu { width, op: AluOp::Mov, dst, src: Operand::Reg(src) });
         }
         let v = int(rhs)?;
-        if rhs.ends_with("ll")
-            || (width == Width::W64 && (v < i32::MIN as i128 || v > u32::MAX as i128))
-        {
-            return insn(Insn::LoadImm64 {
-                dst,
-                kind: ImmKind::Value,
-                imm: v as i64 as u64,
-            });
+        if rhs.ends_with("ll") || (width == Width::W64 && (v < i32::MIN as i128 || v > u32::MAX as i128)) {
+            return insn(Insn::LoadImm64 { dst, kind: ImmKind::Value, imm: v as i64 as u64 });
         }
-        return insn(Insn::Alu {
-            width,
-            op: AluOp::Mov,
-            dst,
-            src: operand(rhs, width)?,
-        });
+        return insn(Insn::Alu { width, op: AluOp::Mov, dst, src: operand(rhs, width)? });
     }
-    if let Some(bits) = op
-        .strip_prefix('s')
-        .and_then(|o| o.strip_suffix('='))
-        .and_then(|b| b.parse::<u8>().ok())
-    {
-        return insn(Insn::Alu {
-            width,
-            op: AluOp::MovSx(bits),
-            dst,
-            src: Operand::Reg(reg(rhs)?.0),
-        });
+    if let Some(bits) = op.strip_prefix('s').and_then(|o| o.strip_suffix('=')).and_then(|b| b.parse::<u8>().ok()) {
+        return insn(Insn::Alu { width, op: AluOp::MovSx(bits), dst, src: Operand::Reg(reg(rhs)?.0) });
     }
     let alu = match *op {
         "+=" => AluOp::Add,
@@ -330,12 +249,7 @@ fn parse_insn(line: &str) -> Option<Parsed> {
         "s%=" => AluOp::SMod,
         _ => return None,
     };
-    insn(Insn::Alu {
-        width,
-        op: alu,
-        dst,
-        src: operand(rhs, width)?,
-    })
+    insn(Insn::Alu { width, op: alu, dst, src: operand(rhs, width)? })
 }
 
 /// Assembles a case's code; `None` when it uses PREVAIL-only constructs.
@@ -362,45 +276,24 @@ fn assemble(case: &Case) -> Option<Vec<isa::RawInsn>> {
                 let off = *labels.get(&label)? - next;
                 match cond {
                     None => Insn::Ja { off: off as i32 },
-                    Some((width, cond, dst, src)) => Insn::Jcond {
-                        width,
-                        cond,
-                        dst,
-                        src,
-                        off: off as i16,
-                    },
+                    Some((width, cond, dst, src)) => Insn::Jcond { width, cond, dst, src, off: off as i16 },
                 }
             }
-            Parsed::Call(label) => Insn::CallLocal {
-                off: (*labels.get(&label)? - next) as i32,
-            },
+            Parsed::Call(label) => Insn::CallLocal { off: (*labels.get(&label)? - next) as i32 },
         };
         isa::encode(&insn, &mut out);
     }
     Some(out)
 }
 
-const PREVAIL_MAP: MapDef = MapDef {
-    kind: MapKind::Array,
-    key_size_bytes: 4,
-    value_size_bytes: 4,
-    max_entries: 4,
-};
+const PREVAIL_MAP: MapDef = MapDef { kind: MapKind::Array, key_size_bytes: 4, value_size_bytes: 4, max_entries: 4 };
 
 fn range(text: &str) -> Option<(i128, i128)> {
     let t = text.trim();
     if let Some(inner) = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
         let (a, b) = inner.split_once(',')?;
-        let lo = if a.trim() == "-oo" {
-            i64::MIN as i128
-        } else {
-            int(a)?
-        };
-        let hi = if b.trim() == "+oo" {
-            u64::MAX as i128
-        } else {
-            int(b)?
-        };
+        let lo = if a.trim() == "-oo" { i64::MIN as i128 } else { int(a)? };
+        let hi = if b.trim() == "+oo" { u64::MAX as i128 } else { int(b)? };
         return Some((lo, hi));
     }
     int(t).map(|v| (v, v))
@@ -456,11 +349,8 @@ fn seed(pre: &[String], maps: &mut Vec<MapDef>) -> Option<State> {
     state.set_reg(10, Value::Uninit);
     // PREVAIL numbers stack bytes from the bottom of the whole call stack; the frame is the
     // 512 bytes below r10's offset (512 when r10 is not described).
-    let frame_top = regs
-        .get(&10)
-        .filter(|f| f.ty.as_deref() == Some("stack"))
-        .and_then(|f| f.offset)
-        .map_or(512, |(lo, _)| lo);
+    let frame_top =
+        regs.get(&10).filter(|f| f.ty.as_deref() == Some("stack")).and_then(|f| f.offset).map_or(512, |(lo, _)| lo);
     for (r, f) in regs {
         let offset = |f: &RegFacts, base: i128| {
             let (lo, hi) = f.offset?;
@@ -478,24 +368,14 @@ fn seed(pre: &[String], maps: &mut Vec<MapDef>) -> Option<State> {
                 if let Some((lo, hi)) = f.uvalue {
                     if lo >= 0 && hi <= u64::MAX as i128 {
                         let u = Scalar::urange(lo as u64, hi as u64);
-                        s = Scalar {
-                            umin: s.umin.max(u.umin),
-                            umax: s.umax.min(u.umax),
-                            ..s
-                        };
+                        s = Scalar { umin: s.umin.max(u.umin), umax: s.umax.min(u.umax), ..s };
                         s.sync();
                     }
                 }
                 Value::Scalar(s)
             }
-            Some("ctx") => Value::Ptr(Pointer {
-                region: Region::Context,
-                off: offset(&f, 0)?,
-            }),
-            Some("stack") => Value::Ptr(Pointer {
-                region: Region::Stack { frame: 0 },
-                off: offset(&f, frame_top)?,
-            }),
+            Some("ctx") => Value::Ptr(Pointer { region: Region::Context, off: offset(&f, 0)? }),
+            Some("stack") => Value::Ptr(Pointer { region: Region::Stack { frame: 0 }, off: offset(&f, frame_top)? }),
             Some("shared") => {
                 let size = f.region_size?;
                 maps.push(MapDef {
@@ -507,14 +387,7 @@ fn seed(pre: &[String], maps: &mut Vec<MapDef>) -> Option<State> {
                 let map = maps.len() as u32 - 1;
                 // A shared pointer whose value may be 0 is a maybe-NULL map value.
                 let nullable = f.svalue.is_none_or(|(lo, _)| lo <= 0);
-                Value::Ptr(Pointer {
-                    region: Region::MapValue {
-                        map,
-                        id: 1000 + map,
-                        nullable,
-                    },
-                    off: offset(&f, 0)?,
-                })
+                Value::Ptr(Pointer { region: Region::MapValue { map, id: 1000 + map, nullable }, off: offset(&f, 0)? })
             }
             Some("map_fd") => Value::MapHandle(0),
             Some(_) => return None,
@@ -560,26 +433,17 @@ fn prevail_tier_a_and_b_verdicts() {
     let mut expected: BTreeMap<(String, usize), (String, String)> = BTreeMap::new();
     for line in index.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
-        expected.insert(
-            (cols[0].to_string(), cols[1].parse().unwrap()),
-            (cols[2].to_string(), cols[3].to_string()),
-        );
+        expected.insert((cols[0].to_string(), cols[1].parse().unwrap()), (cols[2].to_string(), cols[3].to_string()));
     }
     let prog_type = ProgramType {
         name: "prevail",
-        context: ContextKind::Struct {
-            size_bytes: 64,
-            writable: true,
-        },
+        context: ContextKind::Struct { size_bytes: 64, writable: true },
         helpers: helpers::STANDARD_HELPERS,
         return_range: None,
     };
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let mut disagreements = Vec::new();
-    let mut files: Vec<PathBuf> = fs::read_dir(dir().join("test-data"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> = fs::read_dir(dir().join("test-data")).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     for file in files {
         let fname = file.file_name().unwrap().to_string_lossy().into_owned();
@@ -594,19 +458,14 @@ fn prevail_tier_a_and_b_verdicts() {
             let tally = tallies.entry(tier.clone()).or_default();
             let mut maps = vec![PREVAIL_MAP];
             let harness_only = HARNESS_CONTEXT_LAYOUT.contains(&(fname.as_str(), i));
-            let (Some(slots), Some(state), false) =
-                (assemble(case), seed(&case.pre, &mut maps), harness_only)
-            else {
+            let (Some(slots), Some(state), false) = (assemble(case), seed(&case.pre, &mut maps), harness_only) else {
                 println!("not translatable: {tier} {fname}#{i} {}", case.name);
                 tally.unsupported += 1;
                 continue;
             };
             let options = Options {
                 initial_state: Some(state),
-                reject_division_by_zero: case
-                    .options
-                    .iter()
-                    .any(|o| o == "!allow_division_by_zero"),
+                reject_division_by_zero: case.options.iter().any(|o| o == "!allow_division_by_zero"),
                 end_at_fall_off: true,
                 ..Options::default()
             };
@@ -617,11 +476,7 @@ fn prevail_tier_a_and_b_verdicts() {
                 (false, false) => tally.agree_reject += 1,
                 (false, true) => {
                     tally.false_reject += 1;
-                    disagreements.push(format!(
-                        "false reject {fname}#{i} {}: {}",
-                        case.name,
-                        result.unwrap_err()
-                    ));
+                    disagreements.push(format!("false reject {fname}#{i} {}: {}", case.name, result.unwrap_err()));
                 }
                 (true, false) => {
                     tally.false_accept += 1;
@@ -642,23 +497,14 @@ fn prevail_tier_a_and_b_verdicts() {
         println!("{d}");
     }
     let a = &tallies["A"];
-    assert_eq!(
-        a.false_accept + a.false_reject + a.unsupported,
-        0,
-        "tier A must agree on every case"
-    );
+    assert_eq!(a.false_accept + a.false_reject + a.unsupported, 0, "tier A must agree on every case");
     // Tier B accepts that PREVAIL rejects, each understood:
     // - jump.yaml#18 adds a pointer and a number whose roles swap between two paths; PREVAIL
     //   joins the paths and loses the correlation, we verify each path separately.
     // - subtract.yaml#8 subtracts two stack pointers one of which may lie past the stack; no
     //   memory is touched and the difference is a plain number, so it is safe here.
-    let accepted: Vec<&String> = disagreements
-        .iter()
-        .filter(|d| d.starts_with("FALSE ACCEPT"))
-        .collect();
+    let accepted: Vec<&String> = disagreements.iter().filter(|d| d.starts_with("FALSE ACCEPT")).collect();
     assert_eq!(accepted.len(), 2, "{accepted:#?}");
-    assert!(accepted
-        .iter()
-        .all(|d| d.contains("jump.yaml#18") || d.contains("subtract.yaml#8")));
+    assert!(accepted.iter().all(|d| d.contains("jump.yaml#18") || d.contains("subtract.yaml#8")));
     assert!(tallies["B"].agree_accept + tallies["B"].agree_reject >= 440);
 }

@@ -89,18 +89,11 @@ struct Path {
 /// The initial abstract state a program type promises.
 pub fn initial_state(prog_type: &ProgramType) -> State {
     let mut state = State::empty();
-    let ctx = Value::Ptr(Pointer {
-        region: Region::Context,
-        off: Scalar::constant(0),
-    });
+    let ctx = Value::Ptr(Pointer { region: Region::Context, off: Scalar::constant(0) });
     match prog_type.context {
         ContextKind::None => state.set_reg(1, Value::Scalar(Scalar::constant(0))),
         ContextKind::Buffer { len_bytes } => {
-            let r1 = if len_bytes == 0 {
-                Value::Scalar(Scalar::constant(0))
-            } else {
-                ctx
-            };
+            let r1 = if len_bytes == 0 { Value::Scalar(Scalar::constant(0)) } else { ctx };
             state.set_reg(1, r1);
             state.set_reg(2, Value::Scalar(Scalar::constant(len_bytes as u64)));
         }
@@ -149,32 +142,14 @@ pub fn verify(
     maps: &[MapDef],
     options: &Options,
 ) -> Result<VerifyStats, VerifyError> {
-    let facts = Facts {
-        insns,
-        prog_type,
-        maps,
-        reject_division_by_zero: options.reject_division_by_zero,
-    };
+    let facts = Facts { insns, prog_type, maps, reject_division_by_zero: options.reject_division_by_zero };
     let points = prune_points(insns);
     let mut visited: Vec<Vec<usize>> = vec![Vec::new(); insns.len()];
-    let initial = options
-        .initial_state
-        .clone()
-        .unwrap_or_else(|| initial_state(prog_type));
-    let mut checkpoints = vec![Checkpoint {
-        state: initial.clone(),
-        parent: None,
-        branches: 1,
-        len_at: 0,
-        max_tail: 0,
-    }];
+    let initial = options.initial_state.clone().unwrap_or_else(|| initial_state(prog_type));
+    let mut checkpoints =
+        vec![Checkpoint { state: initial.clone(), parent: None, branches: 1, len_at: 0, max_tail: 0 }];
     let mut stats = VerifyStats::default();
-    let mut pending = vec![Path {
-        pc: 0,
-        state: initial,
-        checkpoint: 0,
-        len: 0,
-    }];
+    let mut pending = vec![Path { pc: 0, state: initial, checkpoint: 0, len: 0 }];
 
     'paths: while let Some(mut path) = pending.pop() {
         loop {
@@ -220,12 +195,7 @@ pub fn verify(
                 Step::Next(n) => path.pc = n,
                 Step::Fork(first, second, other) => {
                     checkpoints[path.checkpoint].branches += 1;
-                    pending.push(Path {
-                        pc: second,
-                        state: other,
-                        checkpoint: path.checkpoint,
-                        len: path.len,
-                    });
+                    pending.push(Path { pc: second, state: other, checkpoint: path.checkpoint, len: path.len });
                     path.pc = first;
                 }
                 Step::End => {

@@ -45,51 +45,28 @@ impl Relation {
 const U32_MAX: u64 = u32::MAX as u64;
 
 impl Scalar {
-    pub const UNKNOWN: Scalar = Scalar {
-        umin: 0,
-        umax: u64::MAX,
-        smin: i64::MIN,
-        smax: i64::MAX,
-        tnum: Tnum::UNKNOWN,
-    };
+    pub const UNKNOWN: Scalar = Scalar { umin: 0, umax: u64::MAX, smin: i64::MIN, smax: i64::MAX, tnum: Tnum::UNKNOWN };
 
     pub const fn constant(v: u64) -> Scalar {
-        Scalar {
-            umin: v,
-            umax: v,
-            smin: v as i64,
-            smax: v as i64,
-            tnum: Tnum::constant(v),
-        }
+        Scalar { umin: v, umax: v, smin: v as i64, smax: v as i64, tnum: Tnum::constant(v) }
     }
 
     /// Values in `[lo, hi]` (unsigned).
     pub fn urange(lo: u64, hi: u64) -> Scalar {
-        let mut s = Scalar {
-            umin: lo,
-            umax: hi,
-            ..Scalar::UNKNOWN
-        };
+        let mut s = Scalar { umin: lo, umax: hi, ..Scalar::UNKNOWN };
         s.sync();
         s
     }
 
     /// Values in `[lo, hi]` (signed).
     pub fn srange(lo: i64, hi: i64) -> Scalar {
-        let mut s = Scalar {
-            smin: lo,
-            smax: hi,
-            ..Scalar::UNKNOWN
-        };
+        let mut s = Scalar { smin: lo, smax: hi, ..Scalar::UNKNOWN };
         s.sync();
         s
     }
 
     fn from_tnum(t: Tnum) -> Scalar {
-        let mut s = Scalar {
-            tnum: t,
-            ..Scalar::UNKNOWN
-        };
+        let mut s = Scalar { tnum: t, ..Scalar::UNKNOWN };
         s.sync();
         s
     }
@@ -106,10 +83,7 @@ impl Scalar {
 
     /// Whether the set is empty (an infeasible path).
     pub fn is_empty(&self) -> bool {
-        self.umin > self.umax
-            || self.smin > self.smax
-            || self.tnum.max() < self.umin
-            || self.tnum.min() > self.umax
+        self.umin > self.umax || self.smin > self.smax || self.tnum.max() < self.umin || self.tnum.min() > self.umax
     }
 
     /// Tightens every component from the others (Linux's `reg_bounds_sync`, done our way).
@@ -186,13 +160,11 @@ impl Scalar {
 
     fn add(&self, o: &Scalar) -> Scalar {
         let mut r = Scalar::UNKNOWN;
-        if let (Some(lo), Some(hi)) = (self.umin.checked_add(o.umin), self.umax.checked_add(o.umax))
-        {
+        if let (Some(lo), Some(hi)) = (self.umin.checked_add(o.umin), self.umax.checked_add(o.umax)) {
             r.umin = lo;
             r.umax = hi;
         }
-        if let (Some(lo), Some(hi)) = (self.smin.checked_add(o.smin), self.smax.checked_add(o.smax))
-        {
+        if let (Some(lo), Some(hi)) = (self.smin.checked_add(o.smin), self.smax.checked_add(o.smax)) {
             r.smin = lo;
             r.smax = hi;
         }
@@ -207,8 +179,7 @@ impl Scalar {
             r.umin = self.umin - o.umax;
             r.umax = self.umax - o.umin;
         }
-        if let (Some(lo), Some(hi)) = (self.smin.checked_sub(o.smax), self.smax.checked_sub(o.smin))
-        {
+        if let (Some(lo), Some(hi)) = (self.smin.checked_sub(o.smax), self.smax.checked_sub(o.smin)) {
             r.smin = lo;
             r.smax = hi;
         }
@@ -254,11 +225,7 @@ impl Scalar {
             AluOp::Xor => Scalar::from_tnum(a.tnum.xor(b.tnum)),
             AluOp::Lsh => match b.shift_amount(64) {
                 Some((lo, hi)) => {
-                    let mut r = Scalar::from_tnum(if lo == hi {
-                        a.tnum.lsh(lo)
-                    } else {
-                        Tnum::UNKNOWN
-                    });
+                    let mut r = Scalar::from_tnum(if lo == hi { a.tnum.lsh(lo) } else { Tnum::UNKNOWN });
                     if a.umax.leading_zeros() >= hi {
                         r.umin = r.umin.max(a.umin << lo);
                         r.umax = r.umax.min(a.umax << hi);
@@ -269,11 +236,7 @@ impl Scalar {
             },
             AluOp::Rsh => match b.shift_amount(64) {
                 Some((lo, hi)) => {
-                    let mut r = Scalar::from_tnum(if lo == hi {
-                        a.tnum.rsh(lo)
-                    } else {
-                        Tnum::UNKNOWN
-                    });
+                    let mut r = Scalar::from_tnum(if lo == hi { a.tnum.rsh(lo) } else { Tnum::UNKNOWN });
                     r.umin = r.umin.max(a.umin >> hi);
                     r.umax = r.umax.min(a.umax >> lo);
                     r
@@ -322,14 +285,9 @@ impl Scalar {
         }
         let (a32, b32) = (a.cast32(), b.cast32());
         let r = match op {
-            AluOp::Add
-            | AluOp::Sub
-            | AluOp::Mul
-            | AluOp::And
-            | AluOp::Or
-            | AluOp::Xor
-            | AluOp::Div
-            | AluOp::Mod => Scalar::alu64(op, &a32, &b32),
+            AluOp::Add | AluOp::Sub | AluOp::Mul | AluOp::And | AluOp::Or | AluOp::Xor | AluOp::Div | AluOp::Mod => {
+                Scalar::alu64(op, &a32, &b32)
+            }
             AluOp::Lsh | AluOp::Rsh => match b32.shift_amount(32) {
                 Some(_) => Scalar::alu64(op, &a32, &b32),
                 None => Scalar::urange(0, U32_MAX),
@@ -453,10 +411,7 @@ impl Scalar {
                     return None;
                 }
                 if let Some(c) = b.as_const() {
-                    a2.tnum = Tnum {
-                        value: a.tnum.value & !c,
-                        mask: a.tnum.mask & !c,
-                    };
+                    a2.tnum = Tnum { value: a.tnum.value & !c, mask: a.tnum.mask & !c };
                 }
             }
         }
@@ -471,20 +426,9 @@ impl Scalar {
 
     /// Refines `(a, b)` assuming `a rel b` holds on the low 32 bits; `b_imm` tells whether `b`
     /// came from an immediate (then both its unsigned and signed readings are tried).
-    pub fn refine32(
-        rel: Relation,
-        a: &Scalar,
-        b_u: &Scalar,
-        b_s: &Scalar,
-    ) -> Option<(Scalar, Scalar)> {
-        let signed = matches!(
-            rel,
-            Relation::Cond(JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle)
-        );
-        let unsigned = matches!(
-            rel,
-            Relation::Cond(JmpCond::Gt | JmpCond::Ge | JmpCond::Lt | JmpCond::Le)
-        );
+    pub fn refine32(rel: Relation, a: &Scalar, b_u: &Scalar, b_s: &Scalar) -> Option<(Scalar, Scalar)> {
+        let signed = matches!(rel, Relation::Cond(JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle));
+        let unsigned = matches!(rel, Relation::Cond(JmpCond::Gt | JmpCond::Ge | JmpCond::Lt | JmpCond::Le));
         let fits_u = |s: &Scalar| s.umax <= U32_MAX;
         let fits_s = |s: &Scalar| s.smin >= i32::MIN as i64 && s.smax <= i32::MAX as i64;
         if !signed && fits_u(a) && fits_u(b_u) {
@@ -519,33 +463,18 @@ mod tests {
     #[test]
     fn branch_refinement() {
         let x = Scalar::urange(0, 100);
-        let (t, _) =
-            Scalar::refine64(Relation::Cond(JmpCond::Lt), &x, &Scalar::constant(10)).unwrap();
+        let (t, _) = Scalar::refine64(Relation::Cond(JmpCond::Lt), &x, &Scalar::constant(10)).unwrap();
         assert_eq!((t.umin, t.umax), (0, 9));
-        let (f, _) =
-            Scalar::refine64(Relation::negate(JmpCond::Lt), &x, &Scalar::constant(10)).unwrap();
+        let (f, _) = Scalar::refine64(Relation::negate(JmpCond::Lt), &x, &Scalar::constant(10)).unwrap();
         assert_eq!((f.umin, f.umax), (10, 100));
-        assert!(Scalar::refine64(
-            Relation::Cond(JmpCond::Eq),
-            &Scalar::constant(3),
-            &Scalar::constant(4)
-        )
-        .is_none());
-        assert!(Scalar::refine64(
-            Relation::Cond(JmpCond::Ne),
-            &Scalar::constant(3),
-            &Scalar::constant(3)
-        )
-        .is_none());
+        assert!(Scalar::refine64(Relation::Cond(JmpCond::Eq), &Scalar::constant(3), &Scalar::constant(4)).is_none());
+        assert!(Scalar::refine64(Relation::Cond(JmpCond::Ne), &Scalar::constant(3), &Scalar::constant(3)).is_none());
     }
 
     #[test]
     fn alu32_zero_extends() {
         let x = Scalar::alu32(AluOp::Add, &Scalar::UNKNOWN, &Scalar::constant(1));
         assert_eq!((x.umin, x.umax), (0, U32_MAX));
-        assert_eq!(
-            Scalar::alu32(AluOp::Mov, &Scalar::UNKNOWN, &Scalar::constant(u64::MAX)),
-            Scalar::constant(U32_MAX)
-        );
+        assert_eq!(Scalar::alu32(AluOp::Mov, &Scalar::UNKNOWN, &Scalar::constant(u64::MAX)), Scalar::constant(U32_MAX));
     }
 }

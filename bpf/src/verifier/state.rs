@@ -33,9 +33,7 @@ impl Region {
     /// Same memory object (ignoring nullness).
     pub fn same_object(&self, o: &Region) -> bool {
         match (self, o) {
-            (Region::MapValue { map: a, id: x, .. }, Region::MapValue { map: b, id: y, .. }) => {
-                a == b && x == y
-            }
+            (Region::MapValue { map: a, id: x, .. }, Region::MapValue { map: b, id: y, .. }) => a == b && x == y,
             _ => self == o,
         }
     }
@@ -78,16 +76,8 @@ impl Value {
             (Value::Ptr(a), Value::Ptr(b)) => {
                 let same = match (a.region, b.region) {
                     (
-                        Region::MapValue {
-                            map: m1,
-                            id: i1,
-                            nullable: n1,
-                        },
-                        Region::MapValue {
-                            map: m2,
-                            id: i2,
-                            nullable: n2,
-                        },
+                        Region::MapValue { map: m1, id: i1, nullable: n1 },
+                        Region::MapValue { map: m2, id: i2, nullable: n2 },
                     ) => m1 == m2 && n1 == n2 && (!n1 || i1 == i2),
                     (x, y) => x == y,
                 };
@@ -112,10 +102,7 @@ pub struct Stack {
 
 impl Default for Stack {
     fn default() -> Self {
-        Stack {
-            init: [0; SLOTS / 8],
-            spill: [Value::Uninit; SLOTS],
-        }
+        Stack { init: [0; SLOTS / 8], spill: [Value::Uninit; SLOTS] }
     }
 }
 
@@ -159,8 +146,7 @@ impl Stack {
                     if !old.contains(cur) {
                         // A data slot with full init stands for an unknown scalar.
                         let cur_unknown = Value::Scalar(Scalar::UNKNOWN);
-                        let cur_is_data =
-                            matches!(cur, Value::Uninit) && (0..8).all(|b| o.is_init(slot * 8 + b));
+                        let cur_is_data = matches!(cur, Value::Uninit) && (0..8).all(|b| o.is_init(slot * 8 + b));
                         if !(cur_is_data && old.contains(&cur_unknown)) {
                             return false;
                         }
@@ -192,18 +178,8 @@ impl State {
     /// Main frame with every register uninitialised except r10.
     pub fn empty() -> State {
         let mut regs = [Value::Uninit; REGISTER_COUNT];
-        regs[10] = Value::Ptr(Pointer {
-            region: Region::Stack { frame: 0 },
-            off: Scalar::constant(0),
-        });
-        State {
-            frames: vec![FrameState {
-                regs,
-                stack: Stack::default(),
-                return_pc: 0,
-            }],
-            next_id: 1,
-        }
+        regs[10] = Value::Ptr(Pointer { region: Region::Stack { frame: 0 }, off: Scalar::constant(0) });
+        State { frames: vec![FrameState { regs, stack: Stack::default(), return_pc: 0 }], next_id: 1 }
     }
 
     pub fn frame(&self) -> &FrameState {

@@ -3,9 +3,7 @@
 
 use crate::error::{ErrorKind, RegionKind};
 use crate::helpers::{ArgType, RetType};
-use crate::isa::{
-    AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width, FRAME_POINTER,
-};
+use crate::isa::{AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width, FRAME_POINTER};
 use crate::maps::MapDef;
 use crate::memory::STACK_FRAME_BYTES;
 use crate::program::{ContextKind, ProgramType};
@@ -63,10 +61,7 @@ impl Facts<'_> {
         match self.prog_type.context {
             ContextKind::None => (0, false),
             ContextKind::Buffer { len_bytes } => (len_bytes as u64, true),
-            ContextKind::Struct {
-                size_bytes,
-                writable,
-            } => (size_bytes as u64, writable),
+            ContextKind::Struct { size_bytes, writable } => (size_bytes as u64, writable),
         }
     }
 
@@ -75,10 +70,7 @@ impl Facts<'_> {
             Region::Context => self.context_size().0,
             Region::Stack { .. } => STACK_FRAME_BYTES as u64,
             Region::MapValue { map, .. } => {
-                self.maps
-                    .get(map as usize)
-                    .ok_or(ErrorKind::UnknownMap(map))?
-                    .value_size_bytes as u64
+                self.maps.get(map as usize).ok_or(ErrorKind::UnknownMap(map))?.value_size_bytes as u64
             }
         })
     }
@@ -102,11 +94,7 @@ impl Facts<'_> {
         };
         if lo < start || hi > end {
             let at = if lo < start { lo } else { hi - size as i64 };
-            return Err(ErrorKind::OutOfBounds {
-                region: ptr.region.kind(),
-                off: at,
-                size: size as u8,
-            });
+            return Err(ErrorKind::OutOfBounds { region: ptr.region.kind(), off: at, size: size as u8 });
         }
         Ok((lo, hi))
     }
@@ -134,9 +122,7 @@ impl Facts<'_> {
         }
         for byte in a..b {
             if !stack.is_init(byte) {
-                return Err(ErrorKind::StackReadBeforeWrite {
-                    off: byte as i32 - STACK_FRAME_BYTES as i32,
-                });
+                return Err(ErrorKind::StackReadBeforeWrite { off: byte as i32 - STACK_FRAME_BYTES as i32 });
             }
             if stack.spill[byte / 8].is_pointer_like() {
                 return Err(ErrorKind::PartialPointerAccess);
@@ -145,14 +131,7 @@ impl Facts<'_> {
         Ok(None)
     }
 
-    fn stack_write(
-        state: &mut State,
-        frame: u8,
-        lo: i64,
-        hi: i64,
-        exact: bool,
-        value: Value,
-    ) -> R<()> {
+    fn stack_write(state: &mut State, frame: u8, lo: i64, hi: i64, exact: bool, value: Value) -> R<()> {
         let stack = Self::stack_frame(state, frame);
         let (a, b) = (Stack::index(lo), Stack::index(hi));
         if exact && b - a == 8 && a % 8 == 0 {
@@ -182,15 +161,7 @@ impl Facts<'_> {
         Ok(())
     }
 
-    fn load(
-        &self,
-        state: &mut State,
-        size: Size,
-        sign_extend: bool,
-        dst: u8,
-        src: u8,
-        off: i16,
-    ) -> R<()> {
+    fn load(&self, state: &mut State, size: Size, sign_extend: bool, dst: u8, src: u8, off: i16) -> R<()> {
         let ptr = self.pointer(state, src)?;
         let (lo, hi) = self.check_access(src, &ptr, off, size.bytes() as u64)?;
         let mut value = Value::Scalar(loaded_scalar(size, sign_extend));
@@ -241,16 +212,7 @@ impl Facts<'_> {
     }
 
     #[allow(clippy::too_many_arguments)] // the instruction's fields, spelled out
-    fn atomic(
-        &self,
-        state: &mut State,
-        size: Size,
-        op: AtomicOp,
-        fetch: bool,
-        dst: u8,
-        src: u8,
-        off: i16,
-    ) -> R<()> {
+    fn atomic(&self, state: &mut State, size: Size, op: AtomicOp, fetch: bool, dst: u8, src: u8, off: i16) -> R<()> {
         let ptr = self.pointer(state, dst)?;
         let value = read(state, src)?;
         if value.is_pointer_like() {
@@ -306,16 +268,10 @@ impl Facts<'_> {
             let Value::Scalar(s) = b else {
                 return Err(ErrorKind::PointerArithmetic(src_reg));
             };
-            return write(
-                state,
-                dst,
-                Value::Scalar(Scalar::alu(width, op, &Scalar::UNKNOWN, &s)),
-            );
+            return write(state, dst, Value::Scalar(Scalar::alu(width, op, &Scalar::UNKNOWN, &s)));
         }
         let a = read(state, dst)?;
-        if self.reject_division_by_zero
-            && matches!(op, AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod)
-        {
+        if self.reject_division_by_zero && matches!(op, AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod) {
             if let Value::Scalar(d) = b {
                 let d = if width == Width::W32 { d.cast32() } else { d };
                 if d.umin == 0 {
@@ -325,25 +281,17 @@ impl Facts<'_> {
         }
         let result = match (a, b) {
             (Value::Scalar(x), Value::Scalar(y)) => Value::Scalar(Scalar::alu(width, op, &x, &y)),
-            (Value::Ptr(p), Value::Scalar(y))
-                if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) =>
-            {
+            (Value::Ptr(p), Value::Scalar(y)) if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) => {
                 if let Region::MapValue { nullable: true, .. } = p.region {
                     return Err(ErrorKind::PointerArithmetic(dst));
                 }
-                Value::Ptr(Pointer {
-                    region: p.region,
-                    off: Scalar::alu64(op, &p.off, &y),
-                })
+                Value::Ptr(Pointer { region: p.region, off: Scalar::alu64(op, &p.off, &y) })
             }
             (Value::Scalar(x), Value::Ptr(p)) if width == Width::W64 && op == AluOp::Add => {
                 if let Region::MapValue { nullable: true, .. } = p.region {
                     return Err(ErrorKind::PointerArithmetic(src_reg));
                 }
-                Value::Ptr(Pointer {
-                    region: p.region,
-                    off: Scalar::alu64(op, &p.off, &x),
-                })
+                Value::Ptr(Pointer { region: p.region, off: Scalar::alu64(op, &p.off, &x) })
             }
             (Value::Ptr(p), Value::Ptr(q)) if width == Width::W64 && op == AluOp::Sub => {
                 if !p.region.same_object(&q.region) {
@@ -372,9 +320,7 @@ impl Facts<'_> {
     }
 
     fn check_helper_memory(&self, state: &mut State, reg: u8, size: u64) -> R<()> {
-        let ptr = self
-            .pointer(state, reg)
-            .map_err(|_| ErrorKind::HelperArgument { arg: reg })?;
+        let ptr = self.pointer(state, reg).map_err(|_| ErrorKind::HelperArgument { arg: reg })?;
         if ptr.region == Region::Context {
             // Keys and values come from the stack or another map value, as in Linux.
             return Err(ErrorKind::HelperArgument { arg: reg });
@@ -387,10 +333,7 @@ impl Facts<'_> {
     }
 
     fn call_helper(&self, state: &mut State, id: u32) -> R<()> {
-        let helper = self
-            .prog_type
-            .helper(id)
-            .ok_or(ErrorKind::UnknownHelper(id))?;
+        let helper = self.prog_type.helper(id).ok_or(ErrorKind::UnknownHelper(id))?;
         let mut map: Option<u32> = None;
         for (i, arg) in helper.proto.args.iter().enumerate() {
             let reg = i as u8 + 1;
@@ -411,11 +354,7 @@ impl Facts<'_> {
                 ArgType::MapKey | ArgType::MapValue => {
                     let m = map.ok_or(ErrorKind::HelperArgument { arg: reg })?;
                     let def = self.maps.get(m as usize).ok_or(ErrorKind::UnknownMap(m))?;
-                    let size = if *arg == ArgType::MapKey {
-                        def.key_size_bytes
-                    } else {
-                        def.value_size_bytes
-                    };
+                    let size = if *arg == ArgType::MapKey { def.key_size_bytes } else { def.value_size_bytes };
                     self.check_helper_memory(state, reg, size as u64)?;
                 }
             }
@@ -430,14 +369,7 @@ impl Facts<'_> {
                 let map = map.ok_or(ErrorKind::HelperArgument { arg: 1 })?;
                 let id = state.next_id;
                 state.next_id += 1;
-                Value::Ptr(Pointer {
-                    region: Region::MapValue {
-                        map,
-                        id,
-                        nullable: true,
-                    },
-                    off: Scalar::constant(0),
-                })
+                Value::Ptr(Pointer { region: Region::MapValue { map, id, nullable: true }, off: Scalar::constant(0) })
             }
         };
         state.set_reg(0, r0);
@@ -462,11 +394,7 @@ impl Facts<'_> {
         let caller = state.frame_mut();
         caller.regs[0..6].copy_from_slice(&callee.regs[0..6]);
         state.for_each_value(|v| {
-            if let Value::Ptr(Pointer {
-                region: Region::Stack { frame },
-                ..
-            }) = v
-            {
+            if let Value::Ptr(Pointer { region: Region::Stack { frame }, .. }) = v {
                 if *frame >= dead {
                     *v = Value::Uninit;
                 }
@@ -536,43 +464,23 @@ impl Facts<'_> {
                 }
             }
             (Value::Ptr(p), Value::Scalar(y)) | (Value::Scalar(y), Value::Ptr(p))
-                if y.as_const() == Some(0)
-                    && width == Width::W64
-                    && matches!(cond, JmpCond::Eq | JmpCond::Ne) =>
+                if y.as_const() == Some(0) && width == Width::W64 && matches!(cond, JmpCond::Eq | JmpCond::Ne) =>
             {
                 let null_on_taken = cond == JmpCond::Eq;
                 match p.region {
-                    Region::MapValue {
-                        id,
-                        nullable: true,
-                        map,
-                    } => {
+                    Region::MapValue { id, nullable: true, map } => {
                         let mut other = state.clone();
-                        let (null_state, ok_state) = if null_on_taken {
-                            (&mut other, &mut *state)
-                        } else {
-                            (&mut *state, &mut other)
-                        };
+                        let (null_state, ok_state) =
+                            if null_on_taken { (&mut other, &mut *state) } else { (&mut *state, &mut other) };
                         null_state.for_each_value(|v| {
-                            if let Value::Ptr(Pointer {
-                                region: Region::MapValue { id: i, .. },
-                                ..
-                            }) = v
-                            {
+                            if let Value::Ptr(Pointer { region: Region::MapValue { id: i, .. }, .. }) = v {
                                 if *i == id {
                                     *v = Value::Scalar(Scalar::constant(0));
                                 }
                             }
                         });
                         ok_state.for_each_value(|v| {
-                            if let Value::Ptr(Pointer {
-                                region:
-                                    Region::MapValue {
-                                        id: i, nullable, ..
-                                    },
-                                ..
-                            }) = v
-                            {
+                            if let Value::Ptr(Pointer { region: Region::MapValue { id: i, nullable, .. }, .. }) = v {
                                 if *i == id {
                                     *nullable = false;
                                 }
@@ -602,12 +510,7 @@ impl Facts<'_> {
             }
         };
         match insn {
-            Insn::Alu {
-                width,
-                op,
-                dst,
-                src,
-            } => {
+            Insn::Alu { width, op, dst, src } => {
                 self.alu(state, width, op, dst, src)?;
                 next(pc + 1)
             }
@@ -629,44 +532,20 @@ impl Facts<'_> {
                 next(pc + 2)
             }
             Insn::LoadImm64Tail => Err(ErrorKind::JumpIntoLddw),
-            Insn::Load {
-                size,
-                sign_extend,
-                dst,
-                src,
-                off,
-            } => {
+            Insn::Load { size, sign_extend, dst, src, off } => {
                 self.load(state, size, sign_extend, dst, src, off)?;
                 next(pc + 1)
             }
-            Insn::Store {
-                size,
-                dst,
-                off,
-                src,
-            } => {
+            Insn::Store { size, dst, off, src } => {
                 self.store(state, size, dst, off, src)?;
                 next(pc + 1)
             }
-            Insn::Atomic {
-                size,
-                op,
-                fetch,
-                dst,
-                src,
-                off,
-            } => {
+            Insn::Atomic { size, op, fetch, dst, src, off } => {
                 self.atomic(state, size, op, fetch, dst, src, off)?;
                 next(pc + 1)
             }
             Insn::Ja { off } | Insn::JaLong { off } => next((pc as i64 + 1 + off as i64) as usize),
-            Insn::Jcond {
-                width,
-                cond,
-                dst,
-                src,
-                off,
-            } => {
+            Insn::Jcond { width, cond, dst, src, off } => {
                 let step = self.branch(state, pc, width, cond, dst, src, off)?;
                 if let Step::Next(n) | Step::Fork(n, _, _) = step {
                     next(n)?;
@@ -682,10 +561,7 @@ impl Facts<'_> {
                     return Err(ErrorKind::UnknownCallTarget);
                 };
                 let id = s.as_const().ok_or(ErrorKind::UnknownCallTarget)?;
-                self.call_helper(
-                    state,
-                    u32::try_from(id).map_err(|_| ErrorKind::UnknownCallTarget)?,
-                )?;
+                self.call_helper(state, u32::try_from(id).map_err(|_| ErrorKind::UnknownCallTarget)?)?;
                 next(pc + 1)
             }
             Insn::CallLocal { off } => {
@@ -694,15 +570,8 @@ impl Facts<'_> {
                 }
                 let depth = state.frames.len() as u8;
                 let mut regs = state.frame().regs;
-                regs[10] = Value::Ptr(Pointer {
-                    region: Region::Stack { frame: depth },
-                    off: Scalar::constant(0),
-                });
-                state.frames.push(FrameState {
-                    regs,
-                    stack: Stack::default(),
-                    return_pc: pc + 1,
-                });
+                regs[10] = Value::Ptr(Pointer { region: Region::Stack { frame: depth }, off: Scalar::constant(0) });
+                state.frames.push(FrameState { regs, stack: Stack::default(), return_pc: pc + 1 });
                 next((pc as i64 + 1 + off as i64) as usize)
             }
             Insn::Exit => match self.exit(state)? {

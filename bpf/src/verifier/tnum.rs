@@ -12,10 +12,7 @@ pub struct Tnum {
 }
 
 impl Tnum {
-    pub const UNKNOWN: Tnum = Tnum {
-        value: 0,
-        mask: u64::MAX,
-    };
+    pub const UNKNOWN: Tnum = Tnum { value: 0, mask: u64::MAX };
 
     pub const fn constant(v: u64) -> Tnum {
         Tnum { value: v, mask: 0 }
@@ -33,10 +30,7 @@ impl Tnum {
             return Tnum::UNKNOWN;
         }
         let delta = (1u64 << bits) - 1;
-        Tnum {
-            value: min & !delta,
-            mask: delta,
-        }
+        Tnum { value: min & !delta, mask: delta }
     }
 
     pub fn plus(self, o: Tnum) -> Tnum {
@@ -45,10 +39,7 @@ impl Tnum {
         let sigma = sm.wrapping_add(sv);
         let chi = sigma ^ sv;
         let mu = chi | self.mask | o.mask;
-        Tnum {
-            value: sv & !mu,
-            mask: mu,
-        }
+        Tnum { value: sv & !mu, mask: mu }
     }
 
     pub fn minus(self, o: Tnum) -> Tnum {
@@ -57,59 +48,38 @@ impl Tnum {
         let beta = dv.wrapping_sub(o.mask);
         let chi = alpha ^ beta;
         let mu = chi | self.mask | o.mask;
-        Tnum {
-            value: dv & !mu,
-            mask: mu,
-        }
+        Tnum { value: dv & !mu, mask: mu }
     }
 
     pub fn and(self, o: Tnum) -> Tnum {
         let alpha = self.value | self.mask;
         let beta = o.value | o.mask;
         let v = self.value & o.value;
-        Tnum {
-            value: v,
-            mask: alpha & beta & !v,
-        }
+        Tnum { value: v, mask: alpha & beta & !v }
     }
 
     pub fn or(self, o: Tnum) -> Tnum {
         let v = self.value | o.value;
         let mu = self.mask | o.mask;
-        Tnum {
-            value: v,
-            mask: mu & !v,
-        }
+        Tnum { value: v, mask: mu & !v }
     }
 
     pub fn xor(self, o: Tnum) -> Tnum {
         let v = self.value ^ o.value;
         let mu = self.mask | o.mask;
-        Tnum {
-            value: v & !mu,
-            mask: mu,
-        }
+        Tnum { value: v & !mu, mask: mu }
     }
 
     pub fn lsh(self, shift: u32) -> Tnum {
-        Tnum {
-            value: self.value << shift,
-            mask: self.mask << shift,
-        }
+        Tnum { value: self.value << shift, mask: self.mask << shift }
     }
 
     pub fn rsh(self, shift: u32) -> Tnum {
-        Tnum {
-            value: self.value >> shift,
-            mask: self.mask >> shift,
-        }
+        Tnum { value: self.value >> shift, mask: self.mask >> shift }
     }
 
     pub fn arsh(self, shift: u32) -> Tnum {
-        Tnum {
-            value: ((self.value as i64) >> shift) as u64,
-            mask: ((self.mask as i64) >> shift) as u64,
-        }
+        Tnum { value: ((self.value as i64) >> shift) as u64, mask: ((self.mask as i64) >> shift) as u64 }
     }
 
     /// Multiplication by shift-and-add over the known bits of `self`.
@@ -120,15 +90,9 @@ impl Tnum {
         let mut acc_m = Tnum::constant(0);
         while a.value != 0 || a.mask != 0 {
             if a.value & 1 != 0 {
-                acc_m = acc_m.plus(Tnum {
-                    value: 0,
-                    mask: b.mask,
-                });
+                acc_m = acc_m.plus(Tnum { value: 0, mask: b.mask });
             } else if a.mask & 1 != 0 {
-                acc_m = acc_m.plus(Tnum {
-                    value: 0,
-                    mask: b.value | b.mask,
-                });
+                acc_m = acc_m.plus(Tnum { value: 0, mask: b.value | b.mask });
             }
             a = a.rsh(1);
             b = b.lsh(1);
@@ -140,10 +104,7 @@ impl Tnum {
     pub fn intersect(self, o: Tnum) -> Tnum {
         let v = self.value | o.value;
         let mu = self.mask & o.mask;
-        Tnum {
-            value: v & !mu,
-            mask: mu,
-        }
+        Tnum { value: v & !mu, mask: mu }
     }
 
     /// Whether the two describe at least one common value.
@@ -163,10 +124,7 @@ impl Tnum {
             return self;
         }
         let m = (1u64 << (bytes as u32 * 8)) - 1;
-        Tnum {
-            value: self.value & m,
-            mask: self.mask & m,
-        }
+        Tnum { value: self.value & m, mask: self.mask & m }
     }
 
     pub const fn min(self) -> u64 {
@@ -192,9 +150,6 @@ mod tests {
             assert!(a.times(b).contains(Tnum::constant(x * 3)));
             assert!(a.and(b).contains(Tnum::constant(x & 3)));
         }
-        assert_eq!(
-            Tnum::constant(6).times(Tnum::constant(7)),
-            Tnum::constant(42)
-        );
+        assert_eq!(Tnum::constant(6).times(Tnum::constant(7)), Tnum::constant(42));
     }
 }
