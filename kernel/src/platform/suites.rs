@@ -20,7 +20,7 @@ const SMOKE: &[Test] = &[
 ];
 
 /// Names `kingly boot --test` accepts.
-pub const SUITES: &[&str] = &["smoke", "fault", "panic"];
+pub const SUITES: &[&str] = &["smoke", "fault", "panic", "dcache-torture"];
 
 /// Runs suite `name`; returns the exit status.
 pub fn run(name: &str) -> u32 {
@@ -28,6 +28,7 @@ pub fn run(name: &str) -> u32 {
         "smoke" => run_tests(name, SMOKE),
         "fault" => deliberate_fault(),
         "panic" => panic!("deliberate panic requested by --test panic"),
+        "dcache-torture" => dcache_torture(),
         _ => {
             kprintln!("error: no test suite named '{name}'; suites: {}", SUITES.join(", "));
             2
@@ -156,4 +157,26 @@ fn atomics_across_cores() -> Result<(), &'static str> {
         return Err("lost updates: atomic read-modify-write is broken");
     }
     Ok(())
+}
+
+/// Lookups each core makes in the in-kernel torture run (QEMU TCG: about 1 µs each).
+const TORTURE_LOOKUPS_PER_CORE: u64 = 1_000_000;
+/// RCU pointer swaps in the run, shared by the two writer cores.
+const TORTURE_SWAPS: u64 = 10_000;
+
+static TORTURE: spin::Once<crate::dcache::torture::Torture<Aarch64Cpu>> = spin::Once::new();
+
+fn dcache_torture() -> u32 {
+    let cpus = smp::online();
+    TORTURE.call_once(|| crate::dcache::torture::Torture::new(cpus, TORTURE_LOOKUPS_PER_CORE, TORTURE_SWAPS));
+    smp::run_on_all_cores(|_core| {
+        if let Some(torture) = TORTURE.get() {
+            torture.run_on_this_cpu();
+        }
+    });
+    let Some(torture) = TORTURE.get() else { return 1 };
+    torture.wait();
+    let report = torture.report();
+    kprintln!("{report}");
+    u32::from(report.violations() > 0 || report.cpus != MAX_CPUS)
 }
