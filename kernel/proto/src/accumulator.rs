@@ -136,9 +136,7 @@ impl FrameAccumulator {
                     stats.resyncs += 1;
                     match error {
                         ProtoError::Crc => stats.crc_errors += 1,
-                        ProtoError::Version { .. }
-                        | ProtoError::Channel { .. }
-                        | ProtoError::Flags { .. } => {
+                        ProtoError::Version { .. } | ProtoError::Channel { .. } | ProtoError::Flags { .. } => {
                             stats.header_errors += 1;
                         }
                         _ => stats.cobs_errors += 1,
@@ -183,10 +181,7 @@ mod tests {
         wire.push(0);
         wire.extend(frame(2, b"two"));
         let mut accumulator = FrameAccumulator::new();
-        assert_eq!(
-            collect(&mut accumulator, &wire),
-            [(1, b"one".to_vec()), (2, b"two".to_vec())]
-        );
+        assert_eq!(collect(&mut accumulator, &wire), [(1, b"one".to_vec()), (2, b"two".to_vec())]);
         let stats = accumulator.stats();
         assert_eq!(stats.bytes, wire.len() as u64);
         assert_eq!((stats.frames, stats.resyncs), (2, 2));
@@ -199,11 +194,7 @@ mod tests {
             let mut accumulator = FrameAccumulator::new();
             let mut frames = collect(&mut accumulator, &wire[..cut]);
             frames.extend(collect(&mut accumulator, &wire[cut..]));
-            assert_eq!(
-                frames,
-                [(5, b"split me".to_vec()), (6, Vec::new())],
-                "cut at {cut}"
-            );
+            assert_eq!(frames, [(5, b"split me".to_vec()), (6, Vec::new())], "cut at {cut}");
         }
     }
 
@@ -215,10 +206,7 @@ mod tests {
         let mut accumulator = FrameAccumulator::new();
         assert_eq!(collect(&mut accumulator, &wire), [(9, b"after".to_vec())]);
         let stats = accumulator.stats();
-        assert_eq!(
-            (stats.oversize_frames, stats.resyncs, stats.crc_errors),
-            (1, 1, 0)
-        );
+        assert_eq!((stats.oversize_frames, stats.resyncs, stats.crc_errors), (1, 1, 0));
     }
 
     #[test]
@@ -227,9 +215,6 @@ mod tests {
         wire[4] ^= 0x10;
         let mut accumulator = FrameAccumulator::new();
         assert!(collect(&mut accumulator, &wire).is_empty());
-        assert_eq!(
-            accumulator.stats().crc_errors + accumulator.stats().cobs_errors,
-            1
-        );
+        assert_eq!(accumulator.stats().crc_errors + accumulator.stats().cobs_errors, 1);
     }
 }

@@ -34,10 +34,8 @@ pub const MAX_RAW_FRAME_BYTES: usize = 1017;
 /// Largest payload one frame carries.
 pub const MAX_FRAME_PAYLOAD_BYTES: usize = MAX_RAW_FRAME_BYTES - HEADER_BYTES - CRC_BYTES;
 
-const _: () =
-    assert!(cobs::max_encoding_length(MAX_RAW_FRAME_BYTES) + 2 <= MAX_ENCODED_FRAME_BYTES);
-const _: () =
-    assert!(cobs::max_encoding_length(MAX_RAW_FRAME_BYTES + 1) + 2 > MAX_ENCODED_FRAME_BYTES);
+const _: () = assert!(cobs::max_encoding_length(MAX_RAW_FRAME_BYTES) + 2 <= MAX_ENCODED_FRAME_BYTES);
+const _: () = assert!(cobs::max_encoding_length(MAX_RAW_FRAME_BYTES + 1) + 2 > MAX_ENCODED_FRAME_BYTES);
 
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
@@ -120,27 +118,13 @@ pub struct Header {
 impl Header {
     /// A header of the current version.
     pub const fn new(channel: Channel, flags: Flags, seq: u16, ack: u16) -> Self {
-        Self {
-            version: PROTOCOL_VERSION,
-            channel,
-            flags,
-            seq,
-            ack,
-        }
+        Self { version: PROTOCOL_VERSION, channel, flags, seq, ack }
     }
 
     fn to_bytes(self) -> [u8; HEADER_BYTES] {
         let [seq_lo, seq_hi] = self.seq.to_le_bytes();
         let [ack_lo, ack_hi] = self.ack.to_le_bytes();
-        [
-            self.version,
-            self.channel as u8,
-            self.flags.0,
-            seq_lo,
-            seq_hi,
-            ack_lo,
-            ack_hi,
-        ]
+        [self.version, self.channel as u8, self.flags.0, seq_lo, seq_hi, ack_lo, ack_hi]
     }
 
     fn from_bytes(bytes: [u8; HEADER_BYTES]) -> Result<Self, ProtoError> {
@@ -214,10 +198,7 @@ pub fn decode_raw(raw: &[u8]) -> Result<Frame<'_>, ProtoError> {
     let (header_bytes, payload) = covered.split_at(HEADER_BYTES);
     let mut header = [0u8; HEADER_BYTES];
     header.copy_from_slice(header_bytes);
-    Ok(Frame {
-        header: Header::from_bytes(header)?,
-        payload,
-    })
+    Ok(Frame { header: Header::from_bytes(header)?, payload })
 }
 
 /// Decodes one COBS frame in place (`encoded` without its delimiter) and checks it.
@@ -247,10 +228,7 @@ mod tests {
         let header = Header::new(Channel::Data, Flags::SEQ.with(Flags::ACK), 0xbeef, 0x1234);
         let mut wire = encode(&header, b"\0payload\0with zeros\0");
         assert_eq!(wire.last(), Some(&0));
-        assert!(
-            !wire[..wire.len() - 1].contains(&0),
-            "COBS leaves no zero inside"
-        );
+        assert!(!wire[..wire.len() - 1].contains(&0), "COBS leaves no zero inside");
         let len = wire.len() - 1;
         let frame = decode_frame(&mut wire[..len]).expect("valid frame");
         assert_eq!(frame.header, header);
@@ -264,10 +242,7 @@ mod tests {
         assert!(encode(&header, &payload).len() < MAX_ENCODED_FRAME_BYTES);
         let too_big = [0xa5u8; MAX_FRAME_PAYLOAD_BYTES + 1];
         let mut out = [0u8; MAX_ENCODED_FRAME_BYTES];
-        assert_eq!(
-            encode_frame(&header, &too_big, &mut out),
-            Err(ProtoError::PayloadTooLarge)
-        );
+        assert_eq!(encode_frame(&header, &too_big, &mut out), Err(ProtoError::PayloadTooLarge));
     }
 
     #[test]
@@ -278,10 +253,7 @@ mod tests {
             for bit in 0..8 {
                 let mut corrupt = wire.clone();
                 corrupt[byte] ^= 1 << bit;
-                let end = corrupt
-                    .iter()
-                    .position(|&b| b == 0)
-                    .unwrap_or(corrupt.len());
+                let end = corrupt.iter().position(|&b| b == 0).unwrap_or(corrupt.len());
                 if let Ok(frame) = decode_frame(&mut corrupt[..end]) {
                     panic!("flip of bit {bit} in byte {byte} went undetected: {frame:?}");
                 }
@@ -293,37 +265,20 @@ mod tests {
     fn header_checks_reject_what_the_version_does_not_define() {
         let cases = [
             (
-                Header {
-                    version: 2,
-                    ..Header::new(Channel::Control, Flags::SEQ, 0, 0)
-                },
+                Header { version: 2, ..Header::new(Channel::Control, Flags::SEQ, 0, 0) },
                 ProtoError::Version { found: 2 },
             ),
-            (
-                Header::new(Channel::Control, Flags(0x40), 0, 0),
-                ProtoError::Flags { found: 0x40 },
-            ),
-            (
-                Header::new(Channel::Log, Flags::SEQ, 0, 0),
-                ProtoError::Flags { found: 0x02 },
-            ),
-            (
-                Header::new(Channel::Control, Flags::START, 0, 0),
-                ProtoError::Flags { found: 0x04 },
-            ),
-            (
-                Header::new(Channel::Control, Flags::RST.with(Flags::SEQ), 0, 0),
-                ProtoError::Flags { found: 0x22 },
-            ),
+            (Header::new(Channel::Control, Flags(0x40), 0, 0), ProtoError::Flags { found: 0x40 }),
+            (Header::new(Channel::Log, Flags::SEQ, 0, 0), ProtoError::Flags { found: 0x02 }),
+            (Header::new(Channel::Control, Flags::START, 0, 0), ProtoError::Flags { found: 0x04 }),
+            (Header::new(Channel::Control, Flags::RST.with(Flags::SEQ), 0, 0), ProtoError::Flags { found: 0x22 }),
         ];
         for (header, error) in cases {
             let mut wire = encode(&header, b"x");
             let len = wire.len() - 1;
             assert_eq!(decode_frame(&mut wire[..len]), Err(error), "{header:?}");
         }
-        let mut raw = Header::new(Channel::Control, Flags::default(), 0, 0)
-            .to_bytes()
-            .to_vec();
+        let mut raw = Header::new(Channel::Control, Flags::default(), 0, 0).to_bytes().to_vec();
         raw[1] = 9;
         let crc = crc32c(&raw);
         raw.extend_from_slice(&crc.to_le_bytes());

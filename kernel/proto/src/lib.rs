@@ -34,9 +34,7 @@ pub use frame::{
     MAX_FRAME_PAYLOAD_BYTES, PROTOCOL_VERSION,
 };
 pub use message::{
-    error_code, CallTool, CallToolResult, Capabilities, Content, LogLevel, Message, PeerInfo,
-    RequestId, ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor,
+    error_code, CallTool, CallToolResult, Capabilities, Content, LogLevel, Message, PeerInfo, RequestId,
+    ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor,
 };
-pub use session::{
-    Config, Endpoint, Event, LinkStats, MessageToken, SessionStats, MAX_PAYLOAD_BYTES,
-};
+pub use session::{Config, Endpoint, Event, LinkStats, MessageToken, SessionStats, MAX_PAYLOAD_BYTES};

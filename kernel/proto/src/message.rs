@@ -365,10 +365,7 @@ mod tests {
         let message = Message::CallTool(CallTool {
             id: 7,
             name: "bpf_load".to_string(),
-            args: ToolArgs::JsonAndBytes {
-                json: "{\"hook\":\"sched_slice\"}".to_string(),
-                bytes: vec![0x95, 0, 0, 0],
-            },
+            args: ToolArgs::JsonAndBytes { json: "{\"hook\":\"sched_slice\"}".to_string(), bytes: vec![0x95, 0, 0, 0] },
         });
         let mut bytes = message.encode().expect("encodes");
         assert_eq!(Message::decode(&bytes), Ok(message));
@@ -379,19 +376,10 @@ mod tests {
     #[test]
     fn garbage_and_truncation_are_decode_errors() {
         let bytes = Message::Ping { id: 300 }.encode().expect("encodes");
-        assert_eq!(
-            Message::decode(&bytes[..bytes.len() - 1]),
-            Err(ProtoError::Decode)
-        );
-        assert_eq!(
-            Message::decode(&[0xff, 0xff, 0xff]),
-            Err(ProtoError::Decode)
-        );
+        assert_eq!(Message::decode(&bytes[..bytes.len() - 1]), Err(ProtoError::Decode));
+        assert_eq!(Message::decode(&[0xff, 0xff, 0xff]), Err(ProtoError::Decode));
         // A length prefix far beyond the input must fail, not allocate.
-        assert_eq!(
-            Message::decode(&[3, 0xff, 0xff, 0xff, 0xff, 0x0f]),
-            Err(ProtoError::Decode)
-        );
+        assert_eq!(Message::decode(&[3, 0xff, 0xff, 0xff, 0xff, 0x0f]), Err(ProtoError::Decode));
     }
 
     #[test]
@@ -407,10 +395,7 @@ mod tests {
 
     #[test]
     fn requests_map_to_mcp_methods() {
-        assert_eq!(
-            Message::ListTools { id: 1 }.mcp_method(),
-            Some("tools/list")
-        );
+        assert_eq!(Message::ListTools { id: 1 }.mcp_method(), Some("tools/list"));
         assert_eq!(Message::Cancel { id: 1 }.request_id(), Some(1));
         assert_eq!(Message::Pong { id: 1 }.mcp_method(), None);
     }

@@ -28,9 +28,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::accumulator::{FrameAccumulator, RxStats};
-use crate::frame::{
-    encode_frame, Channel, Flags, Header, MAX_ENCODED_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES,
-};
+use crate::frame::{encode_frame, Channel, Flags, Header, MAX_ENCODED_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES};
 use crate::message::{LogLevel, Message, PeerInfo};
 use crate::ProtoError;
 
@@ -240,10 +238,7 @@ enum Outbound {
 }
 
 enum Fragment {
-    Pending {
-        received_bytes: usize,
-        total_bytes: usize,
-    },
+    Pending { received_bytes: usize, total_bytes: usize },
     Complete(Vec<u8>),
     Dropped,
 }
@@ -253,12 +248,7 @@ impl Reassembly {
         *self = Self::default();
     }
 
-    fn accept(
-        &mut self,
-        flags: Flags,
-        payload: &[u8],
-        max_message_bytes: usize,
-    ) -> Result<Fragment, ProtoError> {
+    fn accept(&mut self, flags: Flags, payload: &[u8], max_message_bytes: usize) -> Result<Fragment, ProtoError> {
         let more = flags.contains(Flags::MORE);
         if flags.contains(Flags::START) {
             self.reset();
@@ -269,8 +259,7 @@ impl Reassembly {
                     Ok(Fragment::Complete(payload.to_vec()))
                 };
             }
-            let (total_bytes, rest) =
-                postcard::take_from_bytes::<u32>(payload).map_err(|_| ProtoError::Fragment)?;
+            let (total_bytes, rest) = postcard::take_from_bytes::<u32>(payload).map_err(|_| ProtoError::Fragment)?;
             let total_bytes = total_bytes as usize;
             if total_bytes > max_message_bytes || rest.len() > total_bytes {
                 self.discarding = true;
@@ -283,10 +272,7 @@ impl Reassembly {
             self.buffer.extend_from_slice(rest);
             self.total_bytes = total_bytes;
             self.active = true;
-            return Ok(Fragment::Pending {
-                received_bytes: rest.len(),
-                total_bytes,
-            });
+            return Ok(Fragment::Pending { received_bytes: rest.len(), total_bytes });
         }
         if self.discarding {
             self.discarding = more;
@@ -303,10 +289,7 @@ impl Reassembly {
         }
         self.buffer.extend_from_slice(payload);
         if more {
-            return Ok(Fragment::Pending {
-                received_bytes: self.buffer.len(),
-                total_bytes: self.total_bytes,
-            });
+            return Ok(Fragment::Pending { received_bytes: self.buffer.len(), total_bytes: self.total_bytes });
         }
         let complete = self.buffer.len() == self.total_bytes;
         let bytes = core::mem::take(&mut self.buffer);
@@ -410,9 +393,7 @@ impl Endpoint {
         let config = Config {
             window_frames: config.window_frames.clamp(1, MAX_WINDOW_FRAMES),
             retransmit_timeout_ms: config.retransmit_timeout_ms.max(1),
-            max_retransmit_timeout_ms: config
-                .max_retransmit_timeout_ms
-                .max(config.retransmit_timeout_ms.max(1)),
+            max_retransmit_timeout_ms: config.max_retransmit_timeout_ms.max(config.retransmit_timeout_ms.max(1)),
             ..config
         };
         Self {
@@ -452,10 +433,7 @@ impl Endpoint {
 
     /// All counters.
     pub fn stats(&self) -> LinkStats {
-        LinkStats {
-            rx: self.accumulator.stats(),
-            session: self.stats,
-        }
+        LinkStats { rx: self.accumulator.stats(), session: self.stats }
     }
 
     /// Whether `send` is allowed.
@@ -471,11 +449,7 @@ impl Endpoint {
     /// Opens a new session by sending `hello` flagged SYN with sequence number
     /// `initial_seq`, dropping everything of the previous session. Pass a fresh random
     /// `initial_seq` per connection: it is how the peer tells a new host from a repeat.
-    pub fn connect(
-        &mut self,
-        hello: PeerInfo,
-        initial_seq: u16,
-    ) -> Result<MessageToken, ProtoError> {
+    pub fn connect(&mut self, hello: PeerInfo, initial_seq: u16) -> Result<MessageToken, ProtoError> {
         self.drop_session();
         self.session_open = true;
         self.tx_next_seq = initial_seq;
@@ -566,32 +540,16 @@ impl Endpoint {
             Outbound::Reset { rejected_seq } => write_frame(
                 buffer,
                 lead,
-                &Header::new(
-                    Channel::Control,
-                    Flags::RST.with(Flags::ACK),
-                    0,
-                    *rejected_seq,
-                ),
+                &Header::new(Channel::Control, Flags::RST.with(Flags::ACK), 0, *rejected_seq),
                 &[],
             ),
             Outbound::Reliable { index } => {
                 let frame = self.in_flight.get(*index)?;
-                let header =
-                    Header::new(frame.channel, frame.flags.with(ack_flags), frame.seq, ack);
+                let header = Header::new(frame.channel, frame.flags.with(ack_flags), frame.seq, ack);
                 write_frame(buffer, lead, &header, &frame.payload)
             }
-            Outbound::Log { bytes } => write_frame(
-                buffer,
-                lead,
-                &Header::new(Channel::Log, ack_flags, 0, ack),
-                bytes,
-            ),
-            Outbound::Ack => write_frame(
-                buffer,
-                lead,
-                &Header::new(Channel::Control, ack_flags, 0, ack),
-                &[],
-            ),
+            Outbound::Log { bytes } => write_frame(buffer, lead, &Header::new(Channel::Log, ack_flags, 0, ack), bytes),
+            Outbound::Ack => write_frame(buffer, lead, &Header::new(Channel::Control, ack_flags, 0, ack), &[]),
         }?;
         if !matches!(outbound, Outbound::Reset { .. }) {
             self.ack_pending = false;
@@ -649,18 +607,13 @@ impl Endpoint {
         }
         self.stats.timeouts += 1;
         self.timeouts_in_a_row += 1;
-        if self.config.max_retransmits != 0 && self.timeouts_in_a_row > self.config.max_retransmits
-        {
+        if self.config.max_retransmits != 0 && self.timeouts_in_a_row > self.config.max_retransmits {
             self.drop_session();
-            self.push_event(Event::SessionLost {
-                error: ProtoError::RetransmitLimit,
-            });
+            self.push_event(Event::SessionLost { error: ProtoError::RetransmitLimit });
             return;
         }
-        self.retransmit_timeout_ms = self
-            .retransmit_timeout_ms
-            .saturating_mul(2)
-            .min(self.config.max_retransmit_timeout_ms);
+        self.retransmit_timeout_ms =
+            self.retransmit_timeout_ms.saturating_mul(2).min(self.config.max_retransmit_timeout_ms);
         self.go_back_n();
     }
 
@@ -684,13 +637,8 @@ impl Endpoint {
         let message = queue.front_mut()?;
         if message.cancelled {
             queue.pop_front();
-            let abort = NewFragment {
-                flags: Flags::SEQ,
-                payload: Vec::new(),
-                token: None,
-                acked_bytes: 0,
-                total_bytes: 0,
-            };
+            let abort =
+                NewFragment { flags: Flags::SEQ, payload: Vec::new(), token: None, acked_bytes: 0, total_bytes: 0 };
             return Some(self.push_in_flight(channel, abort));
         }
         let total_bytes = message.bytes.len();
@@ -706,8 +654,7 @@ impl Endpoint {
             if total_bytes > MAX_FRAME_PAYLOAD_BYTES {
                 // The first fragment of a chunked message leads with its total length.
                 let mut prefix = [0u8; 5];
-                let used = postcard::to_slice(&(total_bytes as u32), &mut prefix)
-                    .map_or(0, |used| used.len());
+                let used = postcard::to_slice(&(total_bytes as u32), &mut prefix).map_or(0, |used| used.len());
                 payload.extend_from_slice(&prefix[..used]);
             }
         }
@@ -722,13 +669,7 @@ impl Endpoint {
         } else {
             flags = flags.with(Flags::MORE);
         }
-        let fragment = NewFragment {
-            flags,
-            payload,
-            token: Some(token),
-            acked_bytes,
-            total_bytes,
-        };
+        let fragment = NewFragment { flags, payload, token: Some(token), acked_bytes, total_bytes };
         Some(self.push_in_flight(channel, fragment))
     }
 
@@ -754,9 +695,7 @@ impl Endpoint {
     /// message was still queued.
     pub fn cancel(&mut self, token: MessageToken) -> bool {
         for queue in [&mut self.control_queue, &mut self.data_queue] {
-            let found = queue
-                .iter()
-                .position(|message| message.token == token && !message.cancelled);
+            let found = queue.iter().position(|message| message.token == token && !message.cancelled);
             let Some(index) = found else { continue };
             let Some(message) = queue.get_mut(index) else {
                 continue;
@@ -769,11 +708,7 @@ impl Endpoint {
                 message.bytes = Vec::new();
             }
             // Fragments in flight must not report the message delivered.
-            for frame in self
-                .in_flight
-                .iter_mut()
-                .filter(|frame| frame.token == Some(token))
-            {
+            for frame in self.in_flight.iter_mut().filter(|frame| frame.token == Some(token)) {
                 frame.token = None;
             }
             return true;
@@ -797,13 +732,7 @@ impl Endpoint {
         }
         self.queued_bytes += bytes.len();
         let token = self.take_token();
-        let outgoing = Outgoing {
-            token,
-            bytes,
-            offset: 0,
-            syn,
-            cancelled: false,
-        };
+        let outgoing = Outgoing { token, bytes, offset: 0, syn, cancelled: false };
         // Hello must lead; other small messages go ahead of bulk transfers.
         if outgoing.bytes.len() > MAX_FRAME_PAYLOAD_BYTES && !syn {
             self.data_queue.push_back(outgoing);
@@ -852,15 +781,10 @@ impl Endpoint {
             let ours = self.in_flight.iter().any(|frame| frame.seq == header.ack);
             // While our SYN is unacknowledged a reset only means the SYN was lost and a
             // later frame overtook it; the SYN's retransmission repairs that.
-            let syn_pending = self
-                .in_flight
-                .iter()
-                .any(|frame| frame.flags.contains(Flags::SYN));
+            let syn_pending = self.in_flight.iter().any(|frame| frame.flags.contains(Flags::SYN));
             if ours && !syn_pending {
                 self.drop_session();
-                self.push_event(Event::SessionLost {
-                    error: ProtoError::PeerReset,
-                });
+                self.push_event(Event::SessionLost { error: ProtoError::PeerReset });
             }
             return;
         }
@@ -940,11 +864,8 @@ impl Endpoint {
         self.retransmit_timeout_ms = self.config.retransmit_timeout_ms;
         self.timeouts_in_a_row = 0;
         self.duplicate_acks = 0;
-        self.retransmit_deadline_ms = if self.in_flight.is_empty() {
-            None
-        } else {
-            Some(now_ms.saturating_add(self.retransmit_timeout_ms))
-        };
+        self.retransmit_deadline_ms =
+            if self.in_flight.is_empty() { None } else { Some(now_ms.saturating_add(self.retransmit_timeout_ms)) };
     }
 
     fn handle_reliable(&mut self, header: Header, payload: &[u8]) {
@@ -979,10 +900,7 @@ impl Endpoint {
             _ => &mut self.control_stream,
         };
         match stream.accept(header.flags, payload, self.config.max_message_bytes) {
-            Ok(Fragment::Pending {
-                received_bytes,
-                total_bytes,
-            }) => {
+            Ok(Fragment::Pending { received_bytes, total_bytes }) => {
                 self.push_progress(Event::ReceiveProgress {
                     channel,
                     received_bytes: received_bytes as u32,
@@ -1012,10 +930,7 @@ impl Endpoint {
             return;
         }
         match Message::decode(payload) {
-            Ok(message @ Message::Log { .. }) => self.push_event(Event::Message {
-                channel: Channel::Log,
-                message,
-            }),
+            Ok(message @ Message::Log { .. }) => self.push_event(Event::Message { channel: Channel::Log, message }),
             _ => self.stats.bad_messages += 1,
         }
     }
@@ -1039,9 +954,7 @@ fn write_frame(
     let start = usize::from(leading_delimiter);
     buffer[0] = 0;
     // Only a payload over the frame limit fails, and the session never builds one.
-    encode_frame(header, payload, &mut buffer[start..])
-        .ok()
-        .map(|length| start + length)
+    encode_frame(header, payload, &mut buffer[start..]).ok().map(|length| start + length)
 }
 
 #[cfg(test)]
@@ -1061,32 +974,17 @@ mod tests {
         let start_more = Flags::SEQ.with(Flags::START).with(Flags::MORE);
         let mut first = alloc::vec![0x90, 0x4e]; // total 10000 as a postcard varint
         first.extend_from_slice(&[1; 100]);
-        assert_eq!(
-            stream.accept(start_more, &first, 5000).err(),
-            Some(ProtoError::MessageTooLarge)
-        );
+        assert_eq!(stream.accept(start_more, &first, 5000).err(), Some(ProtoError::MessageTooLarge));
         // The rest of the refused message is dropped quietly, then a new one starts.
-        assert!(matches!(
-            stream.accept(Flags::SEQ.with(Flags::MORE), &[1; 10], 5000),
-            Ok(Fragment::Dropped)
-        ));
-        assert!(matches!(
-            stream.accept(Flags::SEQ, &[1; 10], 5000),
-            Ok(Fragment::Dropped)
-        ));
+        assert!(matches!(stream.accept(Flags::SEQ.with(Flags::MORE), &[1; 10], 5000), Ok(Fragment::Dropped)));
+        assert!(matches!(stream.accept(Flags::SEQ, &[1; 10], 5000), Ok(Fragment::Dropped)));
         assert!(
             matches!(stream.accept(Flags::SEQ.with(Flags::START), b"ok", 5000), Ok(Fragment::Complete(bytes)) if bytes == b"ok")
         );
         // A middle fragment with no message open, and a message longer than announced.
-        assert_eq!(
-            stream.accept(Flags::SEQ, b"stray", 5000).err(),
-            Some(ProtoError::Fragment)
-        );
+        assert_eq!(stream.accept(Flags::SEQ, b"stray", 5000).err(), Some(ProtoError::Fragment));
         assert!(stream.accept(start_more, &[3, 1, 2], 5000).is_ok());
-        assert_eq!(
-            stream.accept(Flags::SEQ, &[3, 4], 5000).err(),
-            Some(ProtoError::Fragment)
-        );
+        assert_eq!(stream.accept(Flags::SEQ, &[3, 4], 5000).err(), Some(ProtoError::Fragment));
     }
 
     #[test]
@@ -1095,10 +993,7 @@ mod tests {
         let start_more = Flags::SEQ.with(Flags::START).with(Flags::MORE);
         assert!(matches!(
             stream.accept(start_more, &[4, 1, 2], 100),
-            Ok(Fragment::Pending {
-                received_bytes: 2,
-                total_bytes: 4
-            })
+            Ok(Fragment::Pending { received_bytes: 2, total_bytes: 4 })
         ));
         assert!(
             matches!(stream.accept(Flags::SEQ, &[3, 4], 100), Ok(Fragment::Complete(bytes)) if bytes == [1, 2, 3, 4])

@@ -15,19 +15,11 @@ fn write_fuzz_seeds() {
     // Capture what each side puts on the line during a short session.
     let mut pair = Pair::new(test_config(), 0, 1);
     let mut transcripts = [Vec::new(), Vec::new()];
-    pair.host
-        .connect(common::hello("seed"), 40)
-        .expect("queued");
+    pair.host.connect(common::hello("seed"), 40).expect("queued");
     pair.host.send(&Message::Ping { id: 1 }).expect("queued");
-    let upload = CallTool {
-        id: 2,
-        name: "echo".into(),
-        args: ToolArgs::Bytes(vec![7; 3000]),
-    };
+    let upload = CallTool { id: 2, name: "echo".into(), args: ToolArgs::Bytes(vec![7; 3000]) };
     pair.host.send(&Message::CallTool(upload)).expect("queued");
-    pair.kernel
-        .send_log(kingly_proto::LogLevel::Info, "kingly ready")
-        .expect("queued");
+    pair.kernel.send_log(kingly_proto::LogLevel::Info, "kingly ready").expect("queued");
     for now_ms in 0..200 {
         while let Some(frame) = pair.host.poll_transmit(now_ms) {
             transcripts[0].extend_from_slice(frame);
@@ -66,7 +58,6 @@ fn write_fuzz_seeds() {
             structured.extend_from_slice(&(frame.payload.len() as u16).to_le_bytes());
             structured.extend_from_slice(frame.payload);
         }
-        std::fs::write(format!("{directory}/structured-{index}"), structured)
-            .expect("seed written");
+        std::fs::write(format!("{directory}/structured-{index}"), structured).expect("seed written");
     }
 }

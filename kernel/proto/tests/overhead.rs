@@ -4,9 +4,7 @@
 mod common;
 
 use common::{test_config, Pair};
-use kingly_proto::{
-    CallTool, Event, Message, ToolArgs, MAX_ENCODED_FRAME_BYTES, MAX_PAYLOAD_BYTES,
-};
+use kingly_proto::{CallTool, Event, Message, ToolArgs, MAX_ENCODED_FRAME_BYTES, MAX_PAYLOAD_BYTES};
 
 #[test]
 fn a_64_kib_upload_costs_at_most_five_percent_on_the_wire() {
@@ -15,11 +13,7 @@ fn a_64_kib_upload_costs_at_most_five_percent_on_the_wire() {
 
     // Worst case for COBS: no zero bytes at all, so every 254 bytes cost one more.
     let payload = vec![0xa5u8; MAX_PAYLOAD_BYTES];
-    let upload = Message::CallTool(CallTool {
-        id: 1,
-        name: "bpf_load".into(),
-        args: ToolArgs::Bytes(payload),
-    });
+    let upload = Message::CallTool(CallTool { id: 1, name: "bpf_load".into(), args: ToolArgs::Bytes(payload) });
     let token = pair.host.send(&upload).expect("queued");
     // Serial pacing: frames reach the kernel one at a time, so it acknowledges each one
     // (the most acks the session ever sends).
@@ -27,10 +21,7 @@ fn a_64_kib_upload_costs_at_most_five_percent_on_the_wire() {
     let mut delivered = false;
     for now_ms in pair.now_ms..pair.now_ms + 10_000 {
         if let Some(frame) = pair.host.poll_transmit(now_ms) {
-            assert!(
-                frame.len() <= MAX_ENCODED_FRAME_BYTES,
-                "a frame takes at most 1 KiB on the wire"
-            );
+            assert!(frame.len() <= MAX_ENCODED_FRAME_BYTES, "a frame takes at most 1 KiB on the wire");
             upstream += frame.len() as u64;
             let frame = frame.to_vec();
             pair.kernel.handle_bytes(&frame, now_ms);
@@ -57,14 +48,7 @@ fn a_64_kib_upload_costs_at_most_five_percent_on_the_wire() {
          kernel→host; both directions {total_ratio:.4}; {} frames",
         pair.host.stats().session.frames_sent
     );
-    assert!(
-        upstream_ratio <= 1.05,
-        "upstream overhead {upstream_ratio:.4}"
-    );
+    assert!(upstream_ratio <= 1.05, "upstream overhead {upstream_ratio:.4}");
     assert!(total_ratio <= 1.05, "overhead with acks {total_ratio:.4}");
-    assert_eq!(
-        pair.host.stats().session.retransmits,
-        0,
-        "a clean line needs no retransmission"
-    );
+    assert_eq!(pair.host.stats().session.retransmits, 0, "a clean line needs no retransmission");
 }

@@ -5,9 +5,9 @@ mod common;
 
 use common::{expected_reply, test_config, Pair, Rng};
 use kingly_proto::{
-    encode_frame, CallTool, CallToolResult, Capabilities, Channel, Content, Endpoint, Event, Flags,
-    FrameAccumulator, Header, LogLevel, Message, PeerInfo, ResourceContents, ResourceDescriptor,
-    ToolArgs, ToolDescriptor, MAX_ENCODED_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES,
+    encode_frame, CallTool, CallToolResult, Capabilities, Channel, Content, Endpoint, Event, Flags, FrameAccumulator,
+    Header, LogLevel, Message, PeerInfo, ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor,
+    MAX_ENCODED_FRAME_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES,
 };
 use proptest::prelude::*;
 
@@ -28,26 +28,16 @@ fn content() -> impl Strategy<Value = Content> {
 }
 
 fn peer_info() -> impl Strategy<Value = PeerInfo> {
-    (
-        any::<u16>(),
-        any::<u32>(),
-        text(),
-        text(),
-        text(),
-        any::<u32>(),
+    (any::<u16>(), any::<u32>(), text(), text(), text(), any::<u32>()).prop_map(
+        |(protocol_version, capabilities, name, version, build_hash, max_message_bytes)| PeerInfo {
+            protocol_version,
+            capabilities: Capabilities(capabilities),
+            name,
+            version,
+            build_hash,
+            max_message_bytes,
+        },
     )
-        .prop_map(
-            |(protocol_version, capabilities, name, version, build_hash, max_message_bytes)| {
-                PeerInfo {
-                    protocol_version,
-                    capabilities: Capabilities(capabilities),
-                    name,
-                    version,
-                    build_hash,
-                    max_message_bytes,
-                }
-            },
-        )
 }
 
 fn log_level() -> impl Strategy<Value = LogLevel> {
@@ -70,21 +60,13 @@ fn message() -> impl Strategy<Value = Message> {
         bytes(256).prop_map(ToolArgs::Bytes),
         (text(), bytes(64)).prop_map(|(json, bytes)| ToolArgs::JsonAndBytes { json, bytes }),
     ];
-    let tool =
-        (text(), text(), text()).prop_map(|(name, description, input_schema)| ToolDescriptor {
-            name,
-            description,
-            input_schema,
-        });
-    let resource =
-        (text(), text(), text(), text()).prop_map(|(uri, name, description, mime_type)| {
-            ResourceDescriptor {
-                uri,
-                name,
-                description,
-                mime_type,
-            }
-        });
+    let tool = (text(), text(), text()).prop_map(|(name, description, input_schema)| ToolDescriptor {
+        name,
+        description,
+        input_schema,
+    });
+    let resource = (text(), text(), text(), text())
+        .prop_map(|(uri, name, description, mime_type)| ResourceDescriptor { uri, name, description, mime_type });
     let contents = (text(), content()).prop_map(|(uri, content)| ResourceContents { uri, content });
     prop_oneof![
         peer_info().prop_map(Message::Hello),
@@ -92,47 +74,35 @@ fn message() -> impl Strategy<Value = Message> {
         any::<u32>().prop_map(|id| Message::ListTools { id }),
         (any::<u32>(), prop::collection::vec(tool, 0..4))
             .prop_map(|(id, tools)| Message::ListToolsResult { id, tools }),
-        (any::<u32>(), text(), args).prop_map(|(id, name, args)| Message::CallTool(CallTool {
-            id,
-            name,
-            args
-        })),
-        (
-            any::<u32>(),
-            prop::collection::vec(content(), 0..4),
-            any::<bool>()
-        )
-            .prop_map(
-                |(id, content, is_error)| Message::CallToolResult(CallToolResult {
-                    id,
-                    content,
-                    is_error
-                })
-            ),
+        (any::<u32>(), text(), args).prop_map(|(id, name, args)| Message::CallTool(CallTool { id, name, args })),
+        (any::<u32>(), prop::collection::vec(content(), 0..4), any::<bool>())
+            .prop_map(|(id, content, is_error)| Message::CallToolResult(CallToolResult { id, content, is_error })),
         any::<u32>().prop_map(|id| Message::ListResources { id }),
         (any::<u32>(), prop::collection::vec(resource, 0..4))
             .prop_map(|(id, resources)| Message::ListResourcesResult { id, resources }),
         (any::<u32>(), text()).prop_map(|(id, uri)| Message::ReadResource { id, uri }),
         (any::<u32>(), prop::collection::vec(contents, 0..3))
             .prop_map(|(id, contents)| Message::ReadResourceResult { id, contents }),
-        (any::<u32>(), any::<u64>(), any::<Option<u64>>())
-            .prop_map(|(id, done, total)| Message::Progress { id, done, total }),
+        (any::<u32>(), any::<u64>(), any::<Option<u64>>()).prop_map(|(id, done, total)| Message::Progress {
+            id,
+            done,
+            total
+        }),
         any::<u32>().prop_map(|id| Message::Cancel { id }),
         (log_level(), text()).prop_map(|(level, text)| Message::Log { level, text }),
         any::<u32>().prop_map(|id| Message::Ping { id }),
         any::<u32>().prop_map(|id| Message::Pong { id }),
-        (any::<Option<u32>>(), any::<i32>(), text())
-            .prop_map(|(id, code, message)| Message::Error { id, code, message }),
+        (any::<Option<u32>>(), any::<i32>(), text()).prop_map(|(id, code, message)| Message::Error {
+            id,
+            code,
+            message
+        }),
     ]
 }
 
 /// Failing cases are kept beside this file (proptest's default looks for `src/lib.rs`).
 fn persistence() -> Option<Box<dyn proptest::test_runner::FailurePersistence>> {
-    Some(Box::new(
-        proptest::test_runner::FileFailurePersistence::Direct(
-            "tests/properties.proptest-regressions",
-        ),
-    ))
+    Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/properties.proptest-regressions")))
 }
 
 fn encode(header: &Header, payload: &[u8]) -> Vec<u8> {
@@ -262,14 +232,8 @@ fn faulty_session(fault_ppm: u64, seed: u64, calls: u32, max_bytes: u64) -> Pair
             let request = if rng.below(3) == 0 {
                 Message::Ping { id: next_id }
             } else {
-                let data = (0..rng.below(max_bytes))
-                    .map(|_| rng.next_u64() as u8)
-                    .collect();
-                Message::CallTool(CallTool {
-                    id: next_id,
-                    name: "echo".into(),
-                    args: ToolArgs::Bytes(data),
-                })
+                let data = (0..rng.below(max_bytes)).map(|_| rng.next_u64() as u8).collect();
+                Message::CallTool(CallTool { id: next_id, name: "echo".into(), args: ToolArgs::Bytes(data) })
             };
             pair.host.send(&request).expect("queued");
             sent.push(request);
@@ -290,10 +254,7 @@ fn faulty_session(fault_ppm: u64, seed: u64, calls: u32, max_bytes: u64) -> Pair
     let received: Vec<Message> = pair.host_messages().into_iter().cloned().collect();
     assert_eq!(received, expected);
     for event in pair.host_events.iter().chain(&pair.kernel_events) {
-        assert!(
-            !matches!(event, Event::BadMessage { .. } | Event::SessionLost { .. }),
-            "unexpected {event:?}"
-        );
+        assert!(!matches!(event, Event::BadMessage { .. } | Event::SessionLost { .. }), "unexpected {event:?}");
     }
     pair
 }
@@ -327,19 +288,10 @@ fn ten_thousand_calls_at_one_percent_byte_faults() {
 fn a_64_kib_upload_completes_over_a_noisy_line() {
     let mut pair = Pair::new(test_config(), 100, 77);
     pair.connect(9);
-    let payload: Vec<u8> = (0..MAX_PAYLOAD_BYTES as u64)
-        .map(|i| (i * 31 % 256) as u8)
-        .collect();
-    let upload = Message::CallTool(CallTool {
-        id: 1,
-        name: "echo".into(),
-        args: ToolArgs::Bytes(payload),
-    });
+    let payload: Vec<u8> = (0..MAX_PAYLOAD_BYTES as u64).map(|i| (i * 31 % 256) as u8).collect();
+    let upload = Message::CallTool(CallTool { id: 1, name: "echo".into(), args: ToolArgs::Bytes(payload) });
     pair.host.send(&upload).expect("queued");
     assert!(pair.run_until(600_000, |pair| pair.host_messages().len() == 2));
     assert_eq!(pair.kernel_received.last(), Some(&upload));
-    assert_eq!(
-        pair.host_messages()[1],
-        &expected_reply(&upload).expect("a reply")
-    );
+    assert_eq!(pair.host_messages()[1], &expected_reply(&upload).expect("a reply"));
 }

@@ -4,22 +4,16 @@ mod common;
 
 use common::{hello, test_config, Pair};
 use kingly_proto::{
-    CallTool, Channel, Config, Endpoint, Event, LogLevel, Message, ProtoError, ToolArgs,
-    MAX_FRAME_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES,
+    CallTool, Channel, Config, Endpoint, Event, LogLevel, Message, ProtoError, ToolArgs, MAX_FRAME_PAYLOAD_BYTES,
+    MAX_PAYLOAD_BYTES,
 };
 
 fn call(id: u32, bytes: Vec<u8>) -> Message {
-    Message::CallTool(CallTool {
-        id,
-        name: "echo".into(),
-        args: ToolArgs::Bytes(bytes),
-    })
+    Message::CallTool(CallTool { id, name: "echo".into(), args: ToolArgs::Bytes(bytes) })
 }
 
 fn got_response(pair: &Pair, id: u32) -> bool {
-    pair.host_messages()
-        .iter()
-        .any(|message| message.request_id() == Some(id) && message.mcp_method().is_none())
+    pair.host_messages().iter().any(|message| message.request_id() == Some(id) && message.mcp_method().is_none())
 }
 
 #[test]
@@ -56,9 +50,7 @@ fn sequence_numbers_wrap_and_pipelined_pings_are_answered_in_order() {
 fn a_64_kib_upload_is_chunked_with_progress_on_both_sides() {
     let mut pair = Pair::new(test_config(), 0, 3);
     pair.connect(100);
-    let payload: Vec<u8> = (0..MAX_PAYLOAD_BYTES)
-        .map(|i| (i * 7 % 251) as u8)
-        .collect();
+    let payload: Vec<u8> = (0..MAX_PAYLOAD_BYTES).map(|i| (i * 7 % 251) as u8).collect();
     let token = pair.host.send(&call(1, payload.clone())).expect("queued");
     assert!(pair.run_until(10_000, |pair| got_response(pair, 1)));
     assert_eq!(pair.kernel_received.last(), Some(&call(1, payload)));
@@ -67,19 +59,13 @@ fn a_64_kib_upload_is_chunked_with_progress_on_both_sides() {
         .host_events
         .iter()
         .filter_map(|event| match event {
-            Event::SendProgress {
-                token: t,
-                acked_bytes,
-                total_bytes,
-            } if *t == token => Some((*acked_bytes, *total_bytes)),
+            Event::SendProgress { token: t, acked_bytes, total_bytes } if *t == token => {
+                Some((*acked_bytes, *total_bytes))
+            }
             _ => None,
         })
         .collect();
-    assert!(
-        sent.len() >= 60,
-        "one progress event per fragment, got {}",
-        sent.len()
-    );
+    assert!(sent.len() >= 60, "one progress event per fragment, got {}", sent.len());
     assert!(sent.windows(2).all(|pair| pair[0].0 < pair[1].0));
     let (last_acked, total) = *sent.last().expect("progress");
     assert_eq!(last_acked, total);
@@ -88,15 +74,7 @@ fn a_64_kib_upload_is_chunked_with_progress_on_both_sides() {
     let received = pair
         .kernel_events
         .iter()
-        .filter(|event| {
-            matches!(
-                event,
-                Event::ReceiveProgress {
-                    channel: Channel::Data,
-                    ..
-                }
-            )
-        })
+        .filter(|event| matches!(event, Event::ReceiveProgress { channel: Channel::Data, .. }))
         .count();
     assert!(received >= 60, "kernel saw {received} progress events");
 }
@@ -105,22 +83,12 @@ fn a_64_kib_upload_is_chunked_with_progress_on_both_sides() {
 fn control_messages_overtake_a_bulk_transfer() {
     let mut pair = Pair::new(test_config(), 0, 4);
     pair.connect(7);
-    pair.host
-        .send(&call(1, vec![0x55; MAX_PAYLOAD_BYTES]))
-        .expect("queued");
+    pair.host.send(&call(1, vec![0x55; MAX_PAYLOAD_BYTES])).expect("queued");
     pair.step();
     pair.host.send(&Message::Ping { id: 2 }).expect("queued");
     assert!(pair.run_until(10_000, |pair| got_response(pair, 1)));
-    let order: Vec<u32> = pair
-        .host_messages()
-        .iter()
-        .filter_map(|message| message.request_id())
-        .collect();
-    assert_eq!(
-        order,
-        [2, 1],
-        "the Pong must arrive before the upload completes"
-    );
+    let order: Vec<u32> = pair.host_messages().iter().filter_map(|message| message.request_id()).collect();
+    assert_eq!(order, [2, 1], "the Pong must arrive before the upload completes");
 }
 
 #[test]
@@ -133,15 +101,7 @@ fn duplicate_frames_are_delivered_once() {
     kernel.handle_bytes(&frame, 1);
     kernel.handle_bytes(&[frame.clone(), frame].concat(), 2);
     let hellos = std::iter::from_fn(|| kernel.poll_event())
-        .filter(|event| {
-            matches!(
-                event,
-                Event::Message {
-                    message: Message::Hello(_),
-                    ..
-                }
-            )
-        })
+        .filter(|event| matches!(event, Event::Message { message: Message::Hello(_), .. }))
         .count();
     assert_eq!(hellos, 1);
     assert_eq!(kernel.stats().session.duplicates, 3);
@@ -154,24 +114,14 @@ fn a_lost_frame_is_retransmitted_after_the_timeout() {
     let mut kernel = Endpoint::new(config);
     host.connect(hello("h"), 5).expect("queued");
     let lost = host.poll_transmit(0).expect("Hello frame").to_vec();
-    assert!(
-        host.poll_transmit(1).is_none(),
-        "nothing more before the timeout"
-    );
+    assert!(host.poll_transmit(1).is_none(), "nothing more before the timeout");
     let deadline = host.poll_timeout().expect("timer armed");
     assert_eq!(deadline, config.retransmit_timeout_ms);
     assert!(host.poll_transmit(deadline - 1).is_none());
-    let again = host
-        .poll_transmit(deadline)
-        .expect("retransmission")
-        .to_vec();
+    let again = host.poll_transmit(deadline).expect("retransmission").to_vec();
     assert_eq!(again, lost, "same frame, same seq");
     assert_eq!(host.stats().session.timeouts, 1);
-    assert_eq!(
-        host.poll_timeout(),
-        Some(deadline + 2 * config.retransmit_timeout_ms),
-        "backoff doubles"
-    );
+    assert_eq!(host.poll_timeout(), Some(deadline + 2 * config.retransmit_timeout_ms), "backoff doubles");
     kernel.handle_bytes(&again, deadline);
     assert!(matches!(kernel.poll_event(), Some(Event::SessionReset)));
 }
@@ -190,10 +140,7 @@ fn a_new_hello_resets_the_kernel_session() {
     assert!(pair2.kernel_events.contains(&Event::SessionReset));
     pair2.host.send(&Message::Ping { id: 9 }).expect("queued");
     assert!(pair2.run_until(1000, |pair| got_response(pair, 9)));
-    assert!(pair2
-        .host_messages()
-        .iter()
-        .all(|message| message.request_id() != Some(1)));
+    assert!(pair2.host_messages().iter().all(|message| message.request_id() != Some(1)));
 }
 
 #[test]
@@ -202,16 +149,11 @@ fn a_rebooted_kernel_answers_with_a_reset_and_the_host_reconnects() {
     pair.connect(1);
     pair.kernel = Endpoint::new(test_config());
     pair.host.send(&Message::Ping { id: 3 }).expect("queued");
-    assert!(pair.run_until(1000, |pair| pair.host_events.contains(
-        &Event::SessionLost {
-            error: ProtoError::PeerReset
-        }
-    )));
-    assert!(!pair.host.is_open());
-    assert_eq!(
-        pair.host.send(&Message::Ping { id: 4 }),
-        Err(ProtoError::NotConnected)
+    assert!(
+        pair.run_until(1000, |pair| pair.host_events.contains(&Event::SessionLost { error: ProtoError::PeerReset }))
     );
+    assert!(!pair.host.is_open());
+    assert_eq!(pair.host.send(&Message::Ping { id: 4 }), Err(ProtoError::NotConnected));
     pair.connect(4242);
     pair.host.send(&Message::Ping { id: 5 }).expect("queued");
     assert!(pair.run_until(1000, |pair| got_response(pair, 5)));
@@ -219,27 +161,17 @@ fn a_rebooted_kernel_answers_with_a_reset_and_the_host_reconnects() {
 
 #[test]
 fn a_silent_peer_ends_the_session_after_the_retransmit_limit() {
-    let config = Config {
-        max_retransmits: 3,
-        ..test_config()
-    };
+    let config = Config { max_retransmits: 3, ..test_config() };
     let mut host = Endpoint::new(config);
     host.connect(hello("h"), 0).expect("queued");
     let mut now_ms = 0;
     let mut lost = None;
     while now_ms < 100_000 && lost.is_none() {
         while host.poll_transmit(now_ms).is_some() {}
-        lost = host
-            .poll_event()
-            .filter(|event| matches!(event, Event::SessionLost { .. }));
+        lost = host.poll_event().filter(|event| matches!(event, Event::SessionLost { .. }));
         now_ms += 1;
     }
-    assert_eq!(
-        lost,
-        Some(Event::SessionLost {
-            error: ProtoError::RetransmitLimit
-        })
-    );
+    assert_eq!(lost, Some(Event::SessionLost { error: ProtoError::RetransmitLimit }));
     assert_eq!(host.stats().session.timeouts, 4);
 }
 
@@ -253,14 +185,7 @@ fn a_long_log_line_travels_in_one_frame_truncated() {
     assert!(kernel.poll_transmit(0).is_none(), "one frame only");
     host.handle_bytes(&frame, 0);
     match host.poll_event() {
-        Some(Event::Message {
-            channel: Channel::Log,
-            message:
-                Message::Log {
-                    level,
-                    text: received,
-                },
-        }) => {
+        Some(Event::Message { channel: Channel::Log, message: Message::Log { level, text: received } }) => {
             assert_eq!(level, LogLevel::Warning);
             assert!(received.ends_with("...") && received.len() <= MAX_FRAME_PAYLOAD_BYTES);
             assert!(text.starts_with(received.trim_end_matches("...")));
@@ -272,16 +197,8 @@ fn a_long_log_line_travels_in_one_frame_truncated() {
 #[test]
 fn logs_need_no_session_and_requests_do() {
     let mut kernel = Endpoint::new(test_config());
-    assert_eq!(
-        kernel.send(&Message::Ping { id: 1 }),
-        Err(ProtoError::NotConnected)
-    );
-    assert!(kernel
-        .send(&Message::Log {
-            level: LogLevel::Info,
-            text: "boot".into()
-        })
-        .is_ok());
+    assert_eq!(kernel.send(&Message::Ping { id: 1 }), Err(ProtoError::NotConnected));
+    assert!(kernel.send(&Message::Log { level: LogLevel::Info, text: "boot".into() }).is_ok());
     assert!(kernel.poll_transmit(0).is_some());
 }
 
@@ -305,11 +222,7 @@ fn a_busy_kernel_pushes_back_and_nothing_is_lost() {
     assert!(pair.kernel.stats().session.refused_busy > 0);
     pair.kernel_serving = true;
     assert!(pair.run_until(30_000, |pair| got_response(pair, 99)));
-    let pongs = pair
-        .host_messages()
-        .iter()
-        .filter(|message| matches!(message, Message::Pong { .. }))
-        .count();
+    let pongs = pair.host_messages().iter().filter(|message| matches!(message, Message::Pong { .. })).count();
     assert_eq!(pongs, 100);
 }
 
@@ -319,38 +232,21 @@ fn an_undecodable_message_is_reported_not_dropped() {
     pair.connect(1);
     // A valid frame whose payload is not a message (a newer peer, or a bug).
     let mut frame = [0u8; 1100];
-    let header = kingly_proto::Header::new(
-        Channel::Control,
-        kingly_proto::Flags::SEQ.with(kingly_proto::Flags::START),
-        2,
-        0,
-    );
+    let header =
+        kingly_proto::Header::new(Channel::Control, kingly_proto::Flags::SEQ.with(kingly_proto::Flags::START), 2, 0);
     let n = kingly_proto::encode_frame(&header, &[0xff, 0xff], &mut frame).expect("fits");
     pair.kernel.handle_bytes(&frame[..n], pair.now_ms);
     pair.kernel_serving = false;
-    let bad = std::iter::from_fn(|| pair.kernel.poll_event())
-        .find(|event| matches!(event, Event::BadMessage { .. }));
-    assert_eq!(
-        bad,
-        Some(Event::BadMessage {
-            channel: Channel::Control,
-            error: ProtoError::Decode
-        })
-    );
+    let bad = std::iter::from_fn(|| pair.kernel.poll_event()).find(|event| matches!(event, Event::BadMessage { .. }));
+    assert_eq!(bad, Some(Event::BadMessage { channel: Channel::Control, error: ProtoError::Decode }));
 }
 
 #[test]
 fn a_cancelled_upload_is_discarded_by_the_kernel() {
     let mut pair = Pair::new(test_config(), 0, 11);
     pair.connect(1);
-    let token = pair
-        .host
-        .send(&call(1, vec![0x11; MAX_PAYLOAD_BYTES]))
-        .expect("queued");
-    let unsent = pair
-        .host
-        .send(&call(2, vec![0x22; MAX_PAYLOAD_BYTES]))
-        .expect("queued");
+    let token = pair.host.send(&call(1, vec![0x11; MAX_PAYLOAD_BYTES])).expect("queued");
+    let unsent = pair.host.send(&call(2, vec![0x22; MAX_PAYLOAD_BYTES])).expect("queued");
     for _ in 0..5 {
         pair.step();
     }
@@ -361,12 +257,25 @@ fn a_cancelled_upload_is_discarded_by_the_kernel() {
     // A new upload after the cancelled one reassembles cleanly.
     pair.host.send(&call(4, vec![0x44; 5000])).expect("queued");
     assert!(pair.run_until(10_000, |pair| got_response(pair, 4)));
-    let ids: Vec<u32> = pair
-        .kernel_received
-        .iter()
-        .filter_map(Message::request_id)
-        .collect();
+    let ids: Vec<u32> = pair.kernel_received.iter().filter_map(Message::request_id).collect();
     assert_eq!(ids, [3, 4]);
     assert!(!pair.host_events.contains(&Event::Delivered { token }));
     assert_eq!(pair.kernel.stats().session.protocol_errors, 0);
+}
+
+#[test]
+fn a_mebibyte_of_noise_then_a_call_succeeds_and_the_counters_show_it() {
+    let mut pair = Pair::new(test_config(), 0, 12);
+    let mut rng = common::Rng::new(99);
+    let noise: Vec<u8> = (0..1 << 20).map(|_| rng.next_u64() as u8).collect();
+    for chunk in noise.chunks(4096) {
+        pair.kernel.handle_bytes(chunk, 0);
+    }
+    pair.connect(31);
+    pair.host.send(&Message::Ping { id: 1 }).expect("queued");
+    assert!(pair.run_until(1000, |pair| got_response(pair, 1)));
+    let rx = pair.kernel.stats().rx;
+    assert!(rx.bytes > 1 << 20);
+    assert!(rx.resyncs > 1000 && rx.cobs_errors + rx.crc_errors + rx.oversize_frames > 1000, "{rx:?}");
+    assert_eq!(pair.kernel.stats().session.refused_busy, 0);
 }

@@ -13,12 +13,8 @@ use kingly_proto::{
 use libfuzzer_sys::fuzz_target;
 
 fn endpoints() -> [Endpoint; 2] {
-    let config = Config {
-        retransmit_timeout_ms: 5,
-        max_retransmit_timeout_ms: 20,
-        max_retransmits: 2,
-        ..Config::SERIAL
-    };
+    let config =
+        Config { retransmit_timeout_ms: 5, max_retransmit_timeout_ms: 20, max_retransmits: 2, ..Config::SERIAL };
     let server = Endpoint::new(config);
     let mut client = Endpoint::new(config);
     let _ = client.connect(PeerInfo::default(), 7);
@@ -29,11 +25,7 @@ fn drive(endpoints: &mut [Endpoint; 2], bytes: &[u8], now_ms: u64) {
     for endpoint in endpoints.iter_mut() {
         endpoint.handle_bytes(bytes, now_ms);
         while let Some(event) = endpoint.poll_event() {
-            if let kingly_proto::Event::Message {
-                message: Message::Ping { id },
-                ..
-            } = event
-            {
+            if let kingly_proto::Event::Message { message: Message::Ping { id }, .. } = event {
                 let _ = endpoint.send(&Message::Pong { id });
             }
         }
@@ -75,9 +67,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = rest;
     let mut now_ms = 0;
     let mut wire = [0u8; MAX_ENCODED_FRAME_BYTES];
-    while let [channel, flags, seq_lo, seq_hi, ack_lo, ack_hi, length_lo, length_hi, tail @ ..] =
-        input
-    {
+    while let [channel, flags, seq_lo, seq_hi, ack_lo, ack_hi, length_lo, length_hi, tail @ ..] = input {
         let Ok(channel) = Channel::from_byte(channel % 3) else {
             return;
         };

@@ -2,8 +2,7 @@
 #![allow(dead_code)]
 
 use kingly_proto::{
-    CallTool, CallToolResult, Capabilities, Config, Content, Endpoint, Event, Message, PeerInfo,
-    ToolArgs,
+    CallTool, CallToolResult, Capabilities, Config, Content, Endpoint, Event, Message, PeerInfo, ToolArgs,
 };
 
 /// xorshift64*: deterministic, seedable, good enough to place faults.
@@ -42,12 +41,7 @@ pub struct Line {
 
 impl Line {
     pub fn new(fault_ppm: u64, seed: u64) -> Self {
-        Self {
-            fault_ppm,
-            rng: Rng::new(seed),
-            bytes_offered: 0,
-            faults: 0,
-        }
+        Self { fault_ppm, rng: Rng::new(seed), bytes_offered: 0, faults: 0 }
     }
 
     pub fn carry(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
@@ -68,12 +62,7 @@ impl Line {
 }
 
 pub fn test_config() -> Config {
-    Config {
-        retransmit_timeout_ms: 30,
-        max_retransmit_timeout_ms: 240,
-        max_retransmits: 0,
-        ..Config::SERIAL
-    }
+    Config { retransmit_timeout_ms: 30, max_retransmit_timeout_ms: 240, max_retransmits: 0, ..Config::SERIAL }
 }
 
 pub fn hello(name: &str) -> PeerInfo {
@@ -102,16 +91,9 @@ pub fn expected_reply(request: &Message) -> Option<Message> {
             let content = if data.len() > 900 {
                 Content::Text(format!("{} bytes", data.len()))
             } else {
-                Content::Bytes {
-                    mime_type: "application/octet-stream".into(),
-                    data,
-                }
+                Content::Bytes { mime_type: "application/octet-stream".into(), data }
             };
-            Message::CallToolResult(CallToolResult {
-                id: *id,
-                content: vec![content],
-                is_error: false,
-            })
+            Message::CallToolResult(CallToolResult { id: *id, content: vec![content], is_error: false })
         }
         Message::CallTool(CallTool { id, .. }) => Message::Error {
             id: Some(*id),
@@ -226,19 +208,9 @@ impl Pair {
 
     /// Connects the host and waits for HelloAck.
     pub fn connect(&mut self, initial_seq: u16) {
-        self.host
-            .connect(hello("kingly-host"), initial_seq)
-            .expect("connect queues Hello");
+        self.host.connect(hello("kingly-host"), initial_seq).expect("connect queues Hello");
         let connected = self.run_until(60_000, |pair| {
-            pair.host_events.iter().any(|event| {
-                matches!(
-                    event,
-                    Event::Message {
-                        message: Message::HelloAck(_),
-                        ..
-                    }
-                )
-            })
+            pair.host_events.iter().any(|event| matches!(event, Event::Message { message: Message::HelloAck(_), .. }))
         });
         assert!(connected, "no HelloAck within 60 s of simulated time");
     }
