@@ -295,3 +295,24 @@ fn a_64_kib_upload_completes_over_a_noisy_line() {
     assert_eq!(pair.kernel_received.last(), Some(&upload));
     assert_eq!(pair.host_messages()[1], &expected_reply(&upload).expect("a reply"));
 }
+
+/// With adaptive fragments even a 64 KiB upload gets through 1% byte faults, where a full
+/// 1 KiB frame arrives intact only once in ~30 000 tries.
+#[test]
+fn a_64_kib_upload_completes_at_one_percent_byte_faults() {
+    let mut pair = Pair::new(test_config(), 10_000, 78);
+    pair.connect(9);
+    let payload: Vec<u8> = (0..MAX_PAYLOAD_BYTES as u64).map(|i| (i * 13 % 256) as u8).collect();
+    let upload = Message::CallTool(CallTool { id: 1, name: "echo".into(), args: ToolArgs::Bytes(payload) });
+    pair.host.send(&upload).expect("queued");
+    assert!(pair.run_until(3_600_000, |pair| pair.host_message_count == 2), "no result within an hour");
+    assert_eq!(pair.kernel_received.last(), Some(&upload));
+    assert_eq!(pair.host_messages()[1], &expected_reply(&upload).expect("a reply"));
+    println!(
+        "64 KiB at 1% byte faults: {} ms simulated, {} bytes sent for {} payload bytes, {} timeouts",
+        pair.now_ms,
+        pair.host_wire_bytes,
+        MAX_PAYLOAD_BYTES,
+        pair.host.stats().session.timeouts
+    );
+}
