@@ -514,6 +514,33 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Stops sending a queued message. A message not started is forgotten; one partly sent
+    /// ends with an empty fragment that makes the peer discard what it has. Fragments
+    /// already in flight still complete, and no `Delivered` follows. Returns whether the
+    /// message was still queued.
+    pub fn cancel(&mut self, token: MessageToken) -> bool {
+        for queue in [&mut self.control_queue, &mut self.data_queue] {
+            let found = queue.iter().position(|message| message.token == token && !message.cancelled);
+            let Some(index) = found else { continue };
+            let Some(message) = queue.get_mut(index) else {
+                continue;
+            };
+            self.queued_bytes = self.queued_bytes.saturating_sub(message.bytes.len());
+            if message.offset == 0 {
+                queue.remove(index);
+            } else {
+                message.cancelled = true;
+                message.bytes = Vec::new();
+            }
+            // Fragments in flight must not report the message delivered.
+            for frame in self.in_flight.iter_mut().filter(|frame| frame.token == Some(token)) {
+                frame.token = None;
+            }
+            return true;
+        }
+        false
+    }
+
     /// Feeds bytes read from the line; `now_ms` is any monotonic millisecond clock.
     pub fn handle_bytes(&mut self, bytes: &[u8], now_ms: u64) {
         let mut input = bytes;
@@ -707,33 +734,6 @@ impl Endpoint {
             total_bytes: fragment.total_bytes as u32,
         });
         self.in_flight.len() - 1
-    }
-
-    /// Stops sending a queued message. A message not started is forgotten; one partly sent
-    /// ends with an empty fragment that makes the peer discard what it has. Fragments
-    /// already in flight still complete, and no `Delivered` follows. Returns whether the
-    /// message was still queued.
-    pub fn cancel(&mut self, token: MessageToken) -> bool {
-        for queue in [&mut self.control_queue, &mut self.data_queue] {
-            let found = queue.iter().position(|message| message.token == token && !message.cancelled);
-            let Some(index) = found else { continue };
-            let Some(message) = queue.get_mut(index) else {
-                continue;
-            };
-            self.queued_bytes = self.queued_bytes.saturating_sub(message.bytes.len());
-            if message.offset == 0 {
-                queue.remove(index);
-            } else {
-                message.cancelled = true;
-                message.bytes = Vec::new();
-            }
-            // Fragments in flight must not report the message delivered.
-            for frame in self.in_flight.iter_mut().filter(|frame| frame.token == Some(token)) {
-                frame.token = None;
-            }
-            return true;
-        }
-        false
     }
 
     fn take_token(&mut self) -> MessageToken {
