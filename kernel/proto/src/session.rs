@@ -456,7 +456,7 @@ impl Endpoint {
         self.session_open
     }
 
-    /// Reliable messages not yet fully acknowledged (queued or in flight).
+    /// No reliable message is queued or waiting for an acknowledgement.
     pub fn is_idle(&self) -> bool {
         self.in_flight.is_empty() && self.control_queue.is_empty() && self.data_queue.is_empty()
     }
