@@ -18,7 +18,10 @@
 //! - coming online is the store-buffering case (the CPU stores `seen_gp` then reads, the writer
 //!   unlinks then loads `seen_gp`). Instead of `SeqCst` fences on both sides, the scan confirms an
 //!   offline CPU with an RMW (`fetch_add(0)`) that reads the latest value: if it reads 0, the
-//!   CPU's later online `swap` reads from it and synchronizes with the writer.
+//!   CPU's later online `swap` reads from it and synchronizes with the writer. Every write of
+//!   `seen_gp` is an RMW (`swap`), so the RMWs are totally ordered among themselves; loom
+//!   (0.7) does not order an RMW against a racing plain store, and these writes are off the
+//!   lookup path (ticks, idle, online/offline).
 //!
 //! Reclamation is non-blocking and bounded: retired objects collect in `next`; when the grace
 //! period of `waiting` completes, `waiting` is freed, `next` becomes `waiting` and a new grace
@@ -62,15 +65,11 @@ pub(crate) mod sync {
     impl<T> Mutex<T> {
         #[cfg(not(loom))]
         pub(crate) const fn new(value: T) -> Self {
-            Self {
-                inner: spin::Mutex::new(value),
-            }
+            Self { inner: spin::Mutex::new(value) }
         }
         #[cfg(loom)]
         pub(crate) fn new(value: T) -> Self {
-            Self {
-                inner: loom::sync::Mutex::new(value),
-            }
+            Self { inner: loom::sync::Mutex::new(value) }
         }
         #[cfg(not(loom))]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
@@ -78,9 +77,7 @@ pub(crate) mod sync {
         }
         #[cfg(loom)]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.inner
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+            self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
         }
         #[cfg(not(loom))]
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
@@ -96,9 +93,7 @@ pub(crate) mod sync {
         }
         #[cfg(loom)]
         pub(crate) fn get_mut(&mut self) -> &mut T {
-            self.inner
-                .get_mut()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+            self.inner.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner())
         }
     }
 
@@ -136,17 +131,11 @@ struct CpuState {
 impl CpuState {
     #[cfg(not(loom))]
     const fn new() -> Self {
-        Self {
-            seen_gp: AtomicU64::new(0),
-            depth: AtomicU32::new(0),
-        }
+        Self { seen_gp: AtomicU64::new(0), depth: AtomicU32::new(0) }
     }
     #[cfg(loom)]
     fn new() -> Self {
-        Self {
-            seen_gp: AtomicU64::new(0),
-            depth: AtomicU32::new(0),
-        }
+        Self { seen_gp: AtomicU64::new(0), depth: AtomicU32::new(0) }
     }
 }
 
@@ -219,11 +208,7 @@ macro_rules! rcu_new_body {
                 CachePadded(CpuState::new()),
                 CachePadded(CpuState::new()),
             ],
-            garbage: sync::Mutex::new(Garbage {
-                waiting: Vec::new(),
-                waiting_gp: 0,
-                next: Vec::new(),
-            }),
+            garbage: sync::Mutex::new(Garbage { waiting: Vec::new(), waiting_gp: 0, next: Vec::new() }),
             _cpu: PhantomData,
         }
     };
@@ -263,12 +248,7 @@ impl<C: CpuOps> Rcu<C> {
         if depth == 0 && state.seen_gp.load(Ordering::Relaxed) == 0 {
             self.come_online(state);
         }
-        RcuReadGuard {
-            rcu: self,
-            cpu,
-            depth,
-            _not_send: PhantomData,
-        }
+        RcuReadGuard { rcu: self, cpu, depth, _not_send: PhantomData }
     }
 
     /// Reports a quiescent state for `cpu`: it holds no reference obtained under a guard.
@@ -283,12 +263,14 @@ impl<C: CpuOps> Rcu<C> {
         sync::compiler_fence();
         let gp = self.gp.load(Ordering::Acquire);
         if state.seen_gp.load(Ordering::Relaxed) != gp {
+            // An RMW like every write of `seen_gp` (see the module comment); runs at ticks and
+            // in idle, never on the lookup path.
             #[cfg(not(kingly_planted_bug))]
-            state.seen_gp.store(gp, Ordering::Release);
+            state.seen_gp.swap(gp, Ordering::Release);
             // The planted bug (loom must catch it): without `Release`, this CPU's earlier reads
             // need not happen-before the writer's free.
             #[cfg(kingly_planted_bug)]
-            state.seen_gp.store(gp, Ordering::Relaxed);
+            state.seen_gp.swap(gp, Ordering::Relaxed);
         }
         true
     }
@@ -317,13 +299,9 @@ impl<C: CpuOps> Rcu<C> {
     /// Inside a read-side section of `cpu`.
     pub fn offline(&self, cpu: usize) {
         let state = &self.cpus[cpu];
-        assert_eq!(
-            state.depth.load(Ordering::Relaxed),
-            0,
-            "rcu: offline inside a read section"
-        );
+        assert_eq!(state.depth.load(Ordering::Relaxed), 0, "rcu: offline inside a read section");
         sync::compiler_fence();
-        state.seen_gp.store(0, Ordering::Release);
+        state.seen_gp.swap(0, Ordering::Release);
     }
 
     // ---- grace periods ---------------------------------------------------------------------
@@ -338,18 +316,22 @@ impl<C: CpuOps> Rcu<C> {
         if self.completed_gp.load(Ordering::Acquire) >= gp {
             return true;
         }
-        for state in &self.cpus {
-            let seen = state.seen_gp.load(Ordering::Acquire);
-            if seen != 0 && seen >= gp {
-                continue;
+        // Loads first: a CPU still behind ends the check cheaply (the common case while waiting).
+        let mut looks_offline = [false; MAX_CPUS];
+        for (state, offline) in self.cpus.iter().zip(&mut looks_offline) {
+            match state.seen_gp.load(Ordering::Acquire) {
+                0 => *offline = true,
+                seen if seen < gp => return false,
+                _ => {}
             }
-            if seen != 0 {
-                return false;
-            }
-            // Looks offline: confirm with an RMW that reads the latest value.
-            let seen = state.seen_gp.fetch_add(0, Ordering::AcqRel);
-            if seen != 0 && seen < gp {
-                return false;
+        }
+        // Confirm offline CPUs with an RMW, which reads the latest value (see the module comment).
+        for (state, offline) in self.cpus.iter().zip(looks_offline) {
+            if offline {
+                let seen = state.seen_gp.fetch_add(0, Ordering::AcqRel);
+                if seen != 0 && seen < gp {
+                    return false;
+                }
             }
         }
         self.completed_gp.fetch_max(gp, Ordering::AcqRel);
@@ -383,10 +365,7 @@ impl<C: CpuOps> Rcu<C> {
     /// # Panics
     /// Inside a read-side section of `cpu` (it would wait for itself forever).
     pub fn synchronize_on(&self, cpu: usize) {
-        assert!(
-            self.quiescent_state(cpu),
-            "rcu: synchronize inside a read section"
-        );
+        assert!(self.quiescent_state(cpu), "rcu: synchronize inside a read section");
         let gp = self.start_gp();
         loop {
             self.quiescent_state(cpu);
@@ -504,9 +483,7 @@ impl<C: CpuOps> Drop for RcuReadGuard<'_, C> {
     #[inline]
     fn drop(&mut self) {
         sync::compiler_fence();
-        self.rcu.cpus[self.cpu]
-            .depth
-            .store(self.depth, Ordering::Relaxed);
+        self.rcu.cpus[self.cpu].depth.store(self.depth, Ordering::Relaxed);
     }
 }
 
@@ -521,11 +498,7 @@ pub struct RcuPtr<'r, T: Send + Sync + 'static, C: CpuOps> {
 impl<'r, T: Send + Sync + 'static, C: CpuOps> RcuPtr<'r, T, C> {
     /// A pointer in domain `rcu` holding `value`.
     pub fn new(rcu: &'r Rcu<C>, value: Option<Box<T>>) -> Self {
-        Self {
-            rcu,
-            pointer: AtomicPtr::new(value.map_or(core::ptr::null_mut(), Box::into_raw)),
-            _owns: PhantomData,
-        }
+        Self { rcu, pointer: AtomicPtr::new(value.map_or(core::ptr::null_mut(), Box::into_raw)), _owns: PhantomData }
     }
 
     /// The current value, valid while both `self` and `guard` live.

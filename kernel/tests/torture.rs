@@ -9,19 +9,11 @@ use kingly_kernel::dcache::torture::Torture;
 use std::sync::Arc;
 
 fn env_count(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|text| text.replace('_', "").parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|text| text.replace('_', "").parse().ok()).unwrap_or(default)
 }
 
 fn run(readers: usize, writers: usize, lookups: u64, swaps: u64) {
-    let torture = Arc::new(Torture::<HostCpu>::with_threads(
-        readers,
-        writers,
-        lookups.div_ceil(readers as u64),
-        swaps,
-    ));
+    let torture = Arc::new(Torture::<HostCpu>::with_threads(readers, writers, lookups.div_ceil(readers as u64), swaps));
     let mut threads = Vec::new();
     for cpu in 0..readers {
         let torture = torture.clone();
@@ -47,22 +39,8 @@ fn run(readers: usize, writers: usize, lookups: u64, swaps: u64) {
 
 #[test]
 fn torture_4_readers_2_writers() {
-    let lookups = env_count(
-        "DCACHE_TORTURE_LOOKUPS",
-        if cfg!(debug_assertions) {
-            1_000_000
-        } else {
-            10_000_000
-        },
-    );
-    let swaps = env_count(
-        "DCACHE_TORTURE_SWAPS",
-        if cfg!(debug_assertions) {
-            10_000
-        } else {
-            100_000
-        },
-    );
+    let lookups = env_count("DCACHE_TORTURE_LOOKUPS", if cfg!(debug_assertions) { 1_000_000 } else { 10_000_000 });
+    let swaps = env_count("DCACHE_TORTURE_SWAPS", if cfg!(debug_assertions) { 10_000 } else { 100_000 });
     run(4, 2, lookups, swaps);
 }
 
@@ -88,9 +66,6 @@ fn torture_kernel_layout_on_threads() {
     assert_eq!(report.violations(), 0, "{report:?}");
     assert_eq!(
         report.to_string(),
-        format!(
-            "dcache torture: cpus=4 lookups={} swaps={} violations=0",
-            report.lookups, report.swaps
-        )
+        format!("dcache torture: cpus=4 lookups={} swaps={} violations=0", report.lookups, report.swaps)
     );
 }

@@ -32,10 +32,7 @@ struct CpuCounters {
 
 #[inline(always)]
 fn bump(counter: &AtomicU64) {
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 /// One CPU's counters, as read.
@@ -88,19 +85,10 @@ impl Default for Front {
 impl Front {
     /// Empty L1s; every hook at its first version.
     pub fn new() -> Self {
-        let cpus: Vec<CpuLocal> = (0..MAX_CPUS)
-            .map(|_| CpuLocal {
-                l1: L1::new(),
-                counters: CachePadded(CpuCounters::default()),
-            })
-            .collect();
-        let Ok(cpus) = cpus.into_boxed_slice().try_into() else {
-            unreachable!("exactly MAX_CPUS elements")
-        };
-        Self {
-            versions: CachePadded(core::array::from_fn(|_| AtomicU64::new(FIRST_VERSION))),
-            cpus,
-        }
+        let cpus: Vec<CpuLocal> =
+            (0..MAX_CPUS).map(|_| CpuLocal { l1: L1::new(), counters: CachePadded(CpuCounters::default()) }).collect();
+        let Ok(cpus) = cpus.into_boxed_slice().try_into() else { unreachable!("exactly MAX_CPUS elements") };
+        Self { versions: CachePadded(core::array::from_fn(|_| AtomicU64::new(FIRST_VERSION))), cpus }
     }
 
     /// The hit path: looks (`hook`, `key`) up in CPU `cpu`'s L1.

@@ -56,13 +56,8 @@ struct Table {
 impl Table {
     fn with_capacity(capacity: usize) -> Box<Self> {
         let capacity = capacity.max(MIN_CAPACITY).next_power_of_two();
-        let slots: Vec<AtomicPtr<Entry>> = (0..capacity)
-            .map(|_| AtomicPtr::new(core::ptr::null_mut()))
-            .collect();
-        Box::new(Self {
-            mask: capacity - 1,
-            slots: slots.into_boxed_slice(),
-        })
+        let slots: Vec<AtomicPtr<Entry>> = (0..capacity).map(|_| AtomicPtr::new(core::ptr::null_mut())).collect();
+        Box::new(Self { mask: capacity - 1, slots: slots.into_boxed_slice() })
     }
 
     fn capacity(&self) -> usize {
@@ -81,10 +76,7 @@ fn tombstone() -> *mut Entry {
 /// `pointer` was loaded from a slot of a table reachable under `guard` (or by the writer under
 /// its lock), and is neither null nor the tombstone.
 #[allow(unsafe_code)]
-unsafe fn entry_ref<'g, C: CpuOps>(
-    pointer: *mut Entry,
-    _guard: &'g RcuReadGuard<'_, C>,
-) -> &'g Entry {
+unsafe fn entry_ref<'g, C: CpuOps>(pointer: *mut Entry, _guard: &'g RcuReadGuard<'_, C>) -> &'g Entry {
     // SAFETY: entries come from `Box::into_raw` and are published with `Release` (loaded with
     // `Acquire`); an unlinked entry is retired to RCU, so it stays allocated while the guard that
     // found it lives (per the caller's contract).
@@ -138,10 +130,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
         Self {
             rcu,
             table: AtomicPtr::new(Box::into_raw(Table::with_capacity(MIN_CAPACITY))),
-            writer: crate::rcu::sync::Mutex::new(WriterState {
-                live: 0,
-                tombstones: 0,
-            }),
+            writer: crate::rcu::sync::Mutex::new(WriterState { live: 0, tombstones: 0 }),
             max_entries: max_entries.max(1),
             counters: WriterCounters::default(),
         }
@@ -256,8 +245,8 @@ impl<'r, C: CpuOps> Global<'r, C> {
                         && entry.hook as usize == hook.index()
                         && key.same_as(&entry.words, entry.len_bytes)
                     {
-                        let cached_elsewhere = entry.generation == live_generation(entry.hook)
-                            && entry.expiry_ticks > now_ticks;
+                        let cached_elsewhere =
+                            entry.generation == live_generation(entry.hook) && entry.expiry_ticks > now_ticks;
                         table.slots[index].store(new, Ordering::Release);
                         // SAFETY: just unlinked from the only table that holds it.
                         #[allow(unsafe_code)]
@@ -313,11 +302,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
 
     /// Removes every entry `doomed` selects, then runs `after` still under the writer lock (so
     /// no insert slips in between); returns how many.
-    pub(crate) fn remove_where_then(
-        &self,
-        doomed: impl Fn(&Entry) -> bool,
-        after: impl FnOnce(),
-    ) -> usize {
+    pub(crate) fn remove_where_then(&self, doomed: impl Fn(&Entry) -> bool, after: impl FnOnce()) -> usize {
         let mut state = self.writer.lock();
         let table = self.writer_table(&mut state);
         let mut removed = 0;
@@ -340,9 +325,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
         after();
         state.live -= removed;
         state.tombstones += removed;
-        self.counters
-            .removed
-            .fetch_add(removed as u64, Ordering::Relaxed);
+        self.counters.removed.fetch_add(removed as u64, Ordering::Relaxed);
         removed
     }
 
@@ -357,9 +340,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
     pub(crate) fn remove(&self, hook: HookId, key: &Key, hash: u64, after: impl FnOnce()) -> bool {
         self.remove_where_then(
             |entry| {
-                entry.hash == hash
-                    && entry.hook as usize == hook.index()
-                    && key.same_as(&entry.words, entry.len_bytes)
+                entry.hash == hash && entry.hook as usize == hook.index() && key.same_as(&entry.words, entry.len_bytes)
             },
             after,
         ) > 0
@@ -367,13 +348,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
 
     /// Copies live entries into a fresh table of `capacity` slots, retiring the dead ones
     /// (older generation or expired) and the old slot array.
-    fn rebuild(
-        &self,
-        state: &mut WriterState,
-        capacity: usize,
-        now_ticks: u64,
-        live_generation: &impl Fn(u8) -> u32,
-    ) {
+    fn rebuild(&self, state: &mut WriterState, capacity: usize, now_ticks: u64, live_generation: &impl Fn(u8) -> u32) {
         let old = self.writer_table(state);
         let new = Table::with_capacity(capacity);
         let mut live = 0;

@@ -64,10 +64,7 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooLong { len_bytes } => {
-                write!(
-                    f,
-                    "key of {len_bytes} bytes is longer than the {MAX_KEY_BYTES}-byte limit"
-                )
+                write!(f, "key of {len_bytes} bytes is longer than the {MAX_KEY_BYTES}-byte limit")
             }
         }
     }
@@ -82,12 +79,7 @@ pub struct Key {
 }
 
 const MULTIPLIER: u64 = 0x5851_F42D_4C95_7F2D;
-const SEEDS: [u64; 4] = [
-    0x243F_6A88_85A3_08D3,
-    0x1319_8A2E_0370_7344,
-    0xA409_3822_299F_31D0,
-    0x082E_FA98_EC4E_6C89,
-];
+const SEEDS: [u64; 4] = [0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344, 0xA409_3822_299F_31D0, 0x082E_FA98_EC4E_6C89];
 
 /// Multiplies and folds the 128-bit product (as foldhash and wyhash do).
 #[inline(always)]
@@ -106,9 +98,7 @@ impl Key {
     /// A key from bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         if bytes.len() > MAX_KEY_BYTES {
-            return Err(KeyError::TooLong {
-                len_bytes: bytes.len(),
-            });
+            return Err(KeyError::TooLong { len_bytes: bytes.len() });
         }
         let mut words = [0u64; 4];
         for (index, chunk) in bytes.chunks(8).enumerate() {
@@ -117,21 +107,13 @@ impl Key {
             words[index] = u64::from_le_bytes(word);
         }
         let len_bytes = bytes.len() as u8;
-        Ok(Self {
-            words,
-            hash: hash_words(&words, len_bytes),
-            len_bytes,
-        })
+        Ok(Self { words, hash: hash_words(&words, len_bytes), len_bytes })
     }
 
     /// An 8-byte key holding `value` (e.g. a thread id).
     pub const fn from_u64(value: u64) -> Self {
         let words = [value, 0, 0, 0];
-        Self {
-            words,
-            hash: hash_words(&words, 8),
-            len_bytes: 8,
-        }
+        Self { words, hash: hash_words(&words, 8), len_bytes: 8 }
     }
 
     /// The key's length in bytes.
@@ -201,19 +183,13 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c, "length is part of the key");
         assert_eq!(a.hash_value(), b.hash_value());
-        assert_eq!(
-            Key::from_u64(7),
-            Key::from_bytes(&7u64.to_le_bytes()).unwrap()
-        );
+        assert_eq!(Key::from_u64(7), Key::from_bytes(&7u64.to_le_bytes()).unwrap());
         let long = [1u8; 32];
         let key = Key::from_bytes(&long).unwrap();
         let mut out = [0u8; 32];
         assert_eq!(key.copy_bytes(&mut out), 32);
         assert_eq!(out, long);
-        assert_eq!(
-            Key::from_bytes(&[0; 33]),
-            Err(KeyError::TooLong { len_bytes: 33 })
-        );
+        assert_eq!(Key::from_bytes(&[0; 33]), Err(KeyError::TooLong { len_bytes: 33 }));
     }
 
     #[test]

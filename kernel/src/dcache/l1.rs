@@ -48,12 +48,7 @@ impl Slot {
         // Version 0 never matches a hook (generations start at 1); expiry 0 never is in the future.
         Self {
             head: AtomicU64::new(0),
-            key: [
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-            ],
+            key: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             value: AtomicU64::new(0),
             expiry_ticks: AtomicU64::new(0),
             version: AtomicU64::new(0),
@@ -75,22 +70,30 @@ pub enum L1Outcome {
 /// The hashed position and tag of a (hook, key) pair, computed once per lookup.
 #[derive(Clone, Copy, Debug)]
 pub struct Probe {
+    /// The key's hash salted with the hook: the global table's index.
     pub(crate) hash: u64,
-    pub(crate) tag: u32,
+    /// The key's own hash: the L1 set (hooks share sets; the tag tells them apart), so the hit
+    /// path does not pay for salting.
+    key_hash: u64,
+    tag: u32,
 }
 
 impl Probe {
     /// Hashes `key` of hook `hook_salt` (from `HookId::salt`) with hook index `hook_index`.
     #[inline(always)]
     pub(crate) fn new(hook_index: usize, hook_salt: u64, key: &Key) -> Self {
-        let hash = key.hash ^ hook_salt;
-        let tag = hook_index as u32 | (key.len_bytes as u32) << 8 | ((hash as u32) & 0xFFFF) << 16;
-        Self { hash, tag }
+        let tag = hook_index as u32 | (key.len_bytes as u32) << 8 | ((key.hash as u32) & 0xFFFF) << 16;
+        Self { hash: key.hash ^ hook_salt, key_hash: key.hash, tag }
+    }
+
+    /// The probe of (`hook`, `key`).
+    pub fn for_key(hook: super::key::HookId, key: &Key) -> Self {
+        Self::new(hook.index(), hook.salt(), key)
     }
 
     #[inline(always)]
     fn set(&self) -> usize {
-        (self.hash >> SET_SHIFT) as usize
+        (self.key_hash >> SET_SHIFT) as usize
     }
 }
 
@@ -109,36 +112,46 @@ impl Default for L1 {
 impl L1 {
     /// An empty L1.
     pub fn new() -> Self {
-        Self {
-            sets: core::array::from_fn(|_| core::array::from_fn(|_| Slot::new())),
-        }
+        Self { sets: core::array::from_fn(|_| core::array::from_fn(|_| Slot::new())) }
     }
 
     /// Looks `key` up. `version` is the hook's current `(generation, epoch)` word. No RMW, no
     /// barrier, no store.
     #[inline(always)]
     pub fn lookup(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
+        // Keys of at most 8 bytes (the common case: ids) have zero words 1..4 in any consistent
+        // slot with their tag (the tag holds the length), so one word decides.
+        if key.len_bytes <= 8 {
+            self.lookup_words::<1>(probe, key, version, now_ticks)
+        } else {
+            self.lookup_long(probe, key, version, now_ticks)
+        }
+    }
+
+    /// [`L1::lookup`] for keys longer than 8 bytes, out of line so that the short-key path
+    /// keeps few registers live. Checked by `kernel/tests/l1_disasm.rs` too.
+    #[inline(never)]
+    pub fn lookup_long(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
+        self.lookup_words::<4>(probe, key, version, now_ticks)
+    }
+
+    #[inline(always)]
+    fn lookup_words<const WORDS: usize>(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
         let set = &self.sets[probe.set()];
         for slot in set {
             let head = slot.head.load(Ordering::Acquire);
             if (head >> 32) as u32 != probe.tag || head & 1 != 0 {
                 continue;
             }
-            let words = [
-                slot.key[0].load(Ordering::Acquire),
-                slot.key[1].load(Ordering::Acquire),
-                slot.key[2].load(Ordering::Acquire),
-                slot.key[3].load(Ordering::Acquire),
-            ];
+            let mut difference = 0;
+            for index in 0..WORDS {
+                difference |= slot.key[index].load(Ordering::Acquire) ^ key.words[index];
+            }
             let value = slot.value.load(Ordering::Acquire);
             let expiry_ticks = slot.expiry_ticks.load(Ordering::Acquire);
             let slot_version = slot.version.load(Ordering::Acquire);
             // Ordered after the loads above by their `Acquire`.
-            if slot.head.load(Ordering::Relaxed) != head {
-                continue;
-            }
-            // The tag already matched hook and length; a zero-padded key compares all words.
-            if !key.same_as(&words, key.len_bytes) {
+            if slot.head.load(Ordering::Relaxed) != head || difference != 0 {
                 continue;
             }
             if slot_version == version && now_ticks < expiry_ticks {
@@ -200,10 +213,7 @@ impl L1 {
             return false;
         }
         let sequence = head as u32;
-        slot.head.store(
-            (head & !0xFFFF_FFFF) | sequence.wrapping_add(1) as u64,
-            Ordering::Relaxed,
-        );
+        slot.head.store((head & !0xFFFF_FFFF) | sequence.wrapping_add(1) as u64, Ordering::Relaxed);
         // Orders the odd head before the payload stores for any reader that sees a new payload.
         fence(Ordering::Release);
         for (word, value) in slot.key.iter().zip(key.words) {
@@ -212,10 +222,7 @@ impl L1 {
         slot.value.store(value, Ordering::Relaxed);
         slot.expiry_ticks.store(expiry_ticks, Ordering::Relaxed);
         slot.version.store(version, Ordering::Relaxed);
-        slot.head.store(
-            (probe.tag as u64) << 32 | sequence.wrapping_add(2) as u64,
-            Ordering::Release,
-        );
+        slot.head.store((probe.tag as u64) << 32 | sequence.wrapping_add(2) as u64, Ordering::Release);
         evicted
     }
 }

@@ -52,9 +52,7 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self {
-            max_entries: 16 * 1024,
-        }
+        Self { max_entries: 16 * 1024 }
     }
 }
 
@@ -145,60 +143,39 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
 
     /// The L1 miss path: the global table under an RCU guard, then an L1 fill.
     #[inline(never)]
-    fn lookup_global(
-        &self,
-        cpu: usize,
-        hook: HookId,
-        key: &Key,
-        now_ticks: u64,
-        l1_outcome: L1Outcome,
-    ) -> Lookup {
+    fn lookup_global(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64, l1_outcome: L1Outcome) -> Lookup {
         // `Acquire`: an entry removed before this version was published is not found below.
         let version = self.front.version(hook, Ordering::Acquire);
         let probe = Probe::new(hook.index(), hook.salt(), key);
         let found = {
             let guard = self.rcu().read(cpu);
-            self.global
-                .find(&guard, hook, key, probe.hash)
-                .and_then(|entry| {
-                    if entry.is_poisoned() {
-                        self.front.count_poisoned(cpu);
-                        return None;
-                    }
-                    let live = entry.generation == version_generation(version)
-                        && now_ticks < entry.expiry_ticks;
-                    live.then_some((entry.value, entry.expiry_ticks))
-                })
+            self.global.find(&guard, hook, key, probe.hash).and_then(|entry| {
+                if entry.is_poisoned() {
+                    self.front.count_poisoned(cpu);
+                    return None;
+                }
+                let live = entry.generation == version_generation(version) && now_ticks < entry.expiry_ticks;
+                live.then_some((entry.value, entry.expiry_ticks))
+            })
         };
         if l1_outcome == L1Outcome::Stale {
             self.front.count_stale(cpu);
         }
         match found {
             Some((value, expiry_ticks)) => {
-                self.front
-                    .fill(cpu, &probe, key, value, expiry_ticks, version, now_ticks);
+                self.front.fill(cpu, &probe, key, value, expiry_ticks, version, now_ticks);
                 Lookup::Hit(value)
             }
             None => {
                 self.front.count_miss(cpu);
-                Lookup::Miss(Ticket {
-                    hook,
-                    key: *key,
-                    version,
-                    now_ticks,
-                })
+                Lookup::Miss(Ticket { hook, key: *key, version, now_ticks })
             }
         }
     }
 
     /// A ticket for inserting a decision without a lookup (writers that are not a CPU).
     pub fn ticket(&self, hook: HookId, key: &Key, now_ticks: u64) -> Ticket {
-        Ticket {
-            hook,
-            key: *key,
-            version: self.front.version(hook, Ordering::Acquire),
-            now_ticks,
-        }
+        Ticket { hook, key: *key, version: self.front.version(hook, Ordering::Acquire), now_ticks }
     }
 
     /// Inserts the decision `value` made after the miss `ticket`, valid for `ttl_ticks` from the
@@ -228,13 +205,10 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
     /// Invalidates every decision of `hook` on every CPU. Once this returns, no lookup that
     /// starts afterwards returns an older decision, and inserts with older tickets are refused.
     pub fn invalidate(&self, hook: HookId) {
-        self.global
-            .with_writer_lock(|| self.front.bump_generation(hook));
+        self.global.with_writer_lock(|| self.front.bump_generation(hook));
         // Every entry of the hook now has an old generation; free them.
         let current = self.front.generation_of_index(hook.index());
-        self.global.remove_where(|entry| {
-            entry.hook as usize == hook.index() && entry.generation != current
-        });
+        self.global.remove_where(|entry| entry.hook as usize == hook.index() && entry.generation != current);
         self.invalidations.fetch_add(1, Ordering::Relaxed);
         self.global.rcu().reclaim();
     }
@@ -243,9 +217,7 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
     /// table had it. Other decisions of the hook stay in the global table (L1 copies refill).
     pub fn invalidate_key(&self, hook: HookId, key: &Key) -> bool {
         let probe = Probe::new(hook.index(), hook.salt(), key);
-        let removed = self
-            .global
-            .remove(hook, key, probe.hash, || self.front.bump_epoch(hook));
+        let removed = self.global.remove(hook, key, probe.hash, || self.front.bump_epoch(hook));
         self.invalidations.fetch_add(1, Ordering::Relaxed);
         self.global.rcu().reclaim();
         removed
@@ -280,9 +252,7 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
         let generation = self.front.generation_of_index(hook.index());
         self.global
             .get_locked(hook, key, probe.hash)
-            .is_some_and(|(held, _, entry_generation)| {
-                held == value && entry_generation == generation
-            })
+            .is_some_and(|(held, _, entry_generation)| held == value && entry_generation == generation)
     }
 
     /// Counters summed over CPUs, plus the writers'.

@@ -29,16 +29,9 @@ fn miss_insert_then_global_hit_then_l1_hit() {
     let ticket = miss(cache.lookup(0, HOOK, &key, 10));
     cache.insert(&ticket, 42, 100).unwrap();
     assert_eq!(hit(cache.lookup(0, HOOK, &key, 11)), 42);
-    assert_eq!(
-        cache.front().l1_lookup(0, HOOK, &key, 12),
-        L1Outcome::Hit(42)
-    );
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 12), L1Outcome::Hit(42));
     assert_eq!(hit(cache.lookup(0, HOOK, &key, 12)), 42);
-    assert_eq!(
-        cache.front().l1_lookup(1, HOOK, &key, 12),
-        L1Outcome::Absent,
-        "L1s are per CPU"
-    );
+    assert_eq!(cache.front().l1_lookup(1, HOOK, &key, 12), L1Outcome::Absent, "L1s are per CPU");
     miss(cache.lookup(0, OTHER, &key, 12));
     let stats = cache.stats();
     assert_eq!(stats.cpus.misses, 2);
@@ -55,14 +48,8 @@ fn ttl_expires_in_l1_and_global() {
     let ticket = miss(cache.lookup(0, HOOK, &key, 100));
     cache.insert(&ticket, 1, 10).unwrap();
     assert_eq!(hit(cache.lookup(0, HOOK, &key, 109)), 1);
-    assert_eq!(
-        cache.front().l1_lookup(0, HOOK, &key, 109),
-        L1Outcome::Hit(1)
-    );
-    assert_eq!(
-        cache.front().l1_lookup(0, HOOK, &key, 110),
-        L1Outcome::Stale
-    );
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 109), L1Outcome::Hit(1));
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 110), L1Outcome::Stale);
     let ticket = miss(cache.lookup(0, HOOK, &key, 110));
     cache.insert(&ticket, 2, 10).unwrap();
     assert_eq!(hit(cache.lookup(0, HOOK, &key, 111)), 2);
@@ -85,18 +72,11 @@ fn hook_invalidation_reaches_every_cpu_and_refuses_old_tickets() {
     let in_flight = miss(cache.lookup(0, HOOK, &Key::from_u64(11), 1));
     cache.invalidate(HOOK);
     for cpu in 0..4 {
-        assert_eq!(
-            cache.front().l1_lookup(cpu, HOOK, &key, 2),
-            L1Outcome::Stale
-        );
+        assert_eq!(cache.front().l1_lookup(cpu, HOOK, &key, 2), L1Outcome::Stale);
         miss(cache.lookup(cpu, HOOK, &key, 2));
     }
     assert_eq!(cache.insert(&in_flight, 1, 5), Err(InsertError::Stale));
-    assert_eq!(
-        hit(cache.lookup(0, OTHER, &other_key, 2)),
-        8,
-        "other hooks untouched"
-    );
+    assert_eq!(hit(cache.lookup(0, OTHER, &other_key, 2)), 8, "other hooks untouched");
     assert_eq!(cache.stats().entries, 1);
 }
 
@@ -116,11 +96,7 @@ fn key_invalidation_keeps_other_keys() {
     assert!(cache.invalidate_key(HOOK, &a));
     assert!(!cache.invalidate_key(HOOK, &Key::from_u64(99)));
     miss(cache.lookup(0, HOOK, &a, 1));
-    assert_eq!(
-        hit(cache.lookup(0, HOOK, &b, 1)),
-        20,
-        "refilled from the global table"
-    );
+    assert_eq!(hit(cache.lookup(0, HOOK, &b, 1)), 20, "refilled from the global table");
     assert_eq!(cache.insert(&in_flight, 1, 5), Err(InsertError::Stale));
 }
 
@@ -159,15 +135,9 @@ fn table_grows_evicts_l1_and_reports_full() {
     // Expired entries are purged to make room.
     let rcu2 = Rcu::<HostCpu>::new();
     let small = DecisionCache::new(&rcu2, CacheConfig { max_entries: 2 });
-    small
-        .insert(&small.ticket(HOOK, &Key::from_u64(1), 0), 1, 5)
-        .unwrap();
-    small
-        .insert(&small.ticket(HOOK, &Key::from_u64(2), 0), 1, 5)
-        .unwrap();
-    small
-        .insert(&small.ticket(HOOK, &Key::from_u64(3), 10), 1, 5)
-        .unwrap();
+    small.insert(&small.ticket(HOOK, &Key::from_u64(1), 0), 1, 5).unwrap();
+    small.insert(&small.ticket(HOOK, &Key::from_u64(2), 0), 1, 5).unwrap();
+    small.insert(&small.ticket(HOOK, &Key::from_u64(3), 10), 1, 5).unwrap();
     assert_eq!(small.stats().entries, 1);
 }
 

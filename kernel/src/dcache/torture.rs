@@ -148,10 +148,7 @@ impl<C: CpuOps> Torture<C> {
     /// # Panics
     /// If `cpus` is 0 or above `MAX_CPUS`.
     pub fn new(cpus: usize, lookups_per_reader: u64, swaps: u64) -> Self {
-        assert!(
-            (1..=MAX_CPUS).contains(&cpus),
-            "torture: cpus must be 1..={MAX_CPUS}"
-        );
+        assert!((1..=MAX_CPUS).contains(&cpus), "torture: cpus must be 1..={MAX_CPUS}");
         Self::build(cpus, cpus.min(2), true, lookups_per_reader, swaps)
     }
 
@@ -160,30 +157,13 @@ impl<C: CpuOps> Torture<C> {
     ///
     /// # Panics
     /// If `readers` is 0 or above `MAX_CPUS`, or `writers` is 0 or above `MAX_CPUS`.
-    pub fn with_threads(
-        readers: usize,
-        writers: usize,
-        lookups_per_reader: u64,
-        swaps: u64,
-    ) -> Self {
-        assert!(
-            (1..=MAX_CPUS).contains(&readers),
-            "torture: readers must be 1..={MAX_CPUS}"
-        );
-        assert!(
-            (1..=MAX_CPUS).contains(&writers),
-            "torture: writers must be 1..={MAX_CPUS}"
-        );
+    pub fn with_threads(readers: usize, writers: usize, lookups_per_reader: u64, swaps: u64) -> Self {
+        assert!((1..=MAX_CPUS).contains(&readers), "torture: readers must be 1..={MAX_CPUS}");
+        assert!((1..=MAX_CPUS).contains(&writers), "torture: writers must be 1..={MAX_CPUS}");
         Self::build(readers, writers, false, lookups_per_reader, swaps)
     }
 
-    fn build(
-        readers: usize,
-        writers: usize,
-        writers_read: bool,
-        lookups_per_reader: u64,
-        swaps: u64,
-    ) -> Self {
+    fn build(readers: usize, writers: usize, writers_read: bool, lookups_per_reader: u64, swaps: u64) -> Self {
         // One leaked domain per run: the cache borrows it for `'static`.
         let rcu: &'static Rcu<C> = Box::leak(Box::new(Rcu::new()));
         let keys: Vec<Key> = (0..HOOKS * KEYS_PER_HOOK)
@@ -201,16 +181,9 @@ impl<C: CpuOps> Torture<C> {
             .collect();
         Self {
             rcu,
-            cache: DecisionCache::new(
-                rcu,
-                CacheConfig {
-                    max_entries: HOOKS * KEYS_PER_HOOK * 2,
-                },
-            ),
+            cache: DecisionCache::new(rcu, CacheConfig { max_entries: HOOKS * KEYS_PER_HOOK * 2 }),
             object: RcuPtr::new(rcu, Some(Box::new(Swapped::new()))),
-            model: (0..HOOKS * KEYS_PER_HOOK)
-                .map(|_| ModelKey::default())
-                .collect(),
+            model: (0..HOOKS * KEYS_PER_HOOK).map(|_| ModelKey::default()).collect(),
             keys: keys.into_boxed_slice(),
             readers,
             writers,
@@ -250,22 +223,10 @@ impl<C: CpuOps> Torture<C> {
     fn run(&self, cpu: Option<usize>, writer: Option<usize>) {
         let seed = cpu.map_or(100, |cpu| cpu as u64) * 31 + writer.map_or(7, |w| w as u64);
         let mut rng = Rng::new(seed);
-        let mut lookups_left = if cpu.is_some() {
-            self.lookups_per_reader
-        } else {
-            0
-        };
-        let mut swaps_left = if writer.is_some() {
-            self.swaps_per_writer
-        } else {
-            0
-        };
+        let mut lookups_left = if cpu.is_some() { self.lookups_per_reader } else { 0 };
+        let mut swaps_left = if writer.is_some() { self.swaps_per_writer } else { 0 };
         // Interleave writes evenly among reads on a CPU that does both.
-        let lookups_per_swap = if swaps_left > 0 {
-            (lookups_left / swaps_left).max(1)
-        } else {
-            u64::MAX
-        };
+        let lookups_per_swap = if swaps_left > 0 { (lookups_left / swaps_left).max(1) } else { u64::MAX };
         let mut since_swap = 0;
         while lookups_left > 0 || swaps_left > 0 {
             if let Some(cpu) = cpu.filter(|_| lookups_left > 0) {
@@ -302,8 +263,7 @@ impl<C: CpuOps> Torture<C> {
     fn readers_caught_up(&self, swaps_left: u64) -> bool {
         let total_lookups = self.lookups_per_reader * self.readers as u64;
         let swaps_done = self.swaps_per_writer - swaps_left;
-        let due =
-            (total_lookups as u128 * swaps_done as u128 / self.swaps_per_writer as u128) as u64;
+        let due = (total_lookups as u128 * swaps_done as u128 / self.swaps_per_writer as u128) as u64;
         self.counters.lookups.load(Ordering::Relaxed) >= due
             || self.counters.finished.load(Ordering::Relaxed) >= self.readers as u64
     }
@@ -347,10 +307,7 @@ impl<C: CpuOps> Torture<C> {
             Lookup::Hit(value) => {
                 if value >> 32 < completed_epoch {
                     self.counters.stale.fetch_add(1, Ordering::Relaxed);
-                } else if epoch_before == epoch_after
-                    && expected_before == expected_after
-                    && value < expected_before
-                {
+                } else if epoch_before == epoch_after && expected_before == expected_after && value < expected_before {
                     self.counters.lost.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -368,17 +325,13 @@ impl<C: CpuOps> Torture<C> {
 
     /// One writer step: swap the object, then insert a decision or invalidate.
     fn write_step(&self, writer: usize, rng: &mut Rng) {
-        self.object
-            .replace_and(Some(Box::new(Swapped::new())), |old| {
-                old.retired_at_gp
-                    .store(self.rcu.current_gp(), Ordering::Release);
-            });
+        self.object.replace_and(Some(Box::new(Swapped::new())), |old| {
+            old.retired_at_gp.store(self.rcu.current_gp(), Ordering::Release);
+        });
         self.counters.swaps.fetch_add(1, Ordering::Relaxed);
 
         // A hook this writer owns, and one of its keys.
-        let owned: Vec<usize> = (0..HOOKS)
-            .filter(|hook| hook % self.writers == writer)
-            .collect();
+        let owned: Vec<usize> = (0..HOOKS).filter(|hook| hook % self.writers == writer).collect();
         if owned.is_empty() {
             return;
         }
@@ -466,10 +419,7 @@ impl<C: CpuOps> Torture<C> {
 
 impl Swapped {
     fn new() -> Self {
-        Self {
-            magic: AtomicU64::new(LIVE),
-            retired_at_gp: AtomicU64::new(0),
-        }
+        Self { magic: AtomicU64::new(LIVE), retired_at_gp: AtomicU64::new(0) }
     }
 }
 

@@ -1,0 +1,235 @@
+//! Loom models of the decision cache's concurrency: the QSBR grace period (with a CPU coming
+//! online), RCU pointer swap + reclaim, L1 slot publish/validate, and generation invalidation.
+//!
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=/work/target-loom cargo test -p kingly-kernel --release --test loom`
+//!
+//! The planted ordering bug (`--cfg kingly_planted_bug`: the quiescent-state store loses its
+//! `Release`) must be caught: with both flags, `planted_bug_is_caught` passes only if loom
+//! reports the causality violation.
+#![cfg(loom)]
+
+use kingly_kernel::cpu::CpuOps;
+use kingly_kernel::dcache::l1::{Probe, L1};
+use kingly_kernel::dcache::{CacheConfig, DecisionCache, HookId, Key, L1Outcome, Lookup};
+use kingly_kernel::rcu::{Rcu, RcuPtr};
+use loom::cell::UnsafeCell;
+use loom::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// Loom's CPU: every model thread names its CPU explicitly; spinning yields to loom.
+struct LoomCpu;
+
+impl CpuOps for LoomCpu {
+    fn cpu_id() -> usize {
+        0
+    }
+    fn irq_save() -> usize {
+        0
+    }
+    fn irq_restore(_state: usize) {}
+    fn relax() {
+        thread::yield_now();
+    }
+}
+
+fn model(body: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.max_branches = 100_000;
+    builder.check(body);
+}
+
+const POISON: u64 = 0xDEAD;
+
+/// The writer polls for its grace period a bounded number of times instead of spinning in
+/// `synchronize`: loom checks safety (no read of a freed object) on every interleaving without
+/// needing the fairness a spin loop relies on, which loom does not model.
+fn reclaim_a_few_times(rcu: &Rcu<LoomCpu>) {
+    for _ in 0..3 {
+        rcu.reclaim();
+        thread::yield_now();
+    }
+}
+
+/// An object of a leaked arena: "freeing" it writes poison through a loom cell, so loom reports
+/// any read that does not happen-before the free (and memory stays valid for the test itself).
+struct Object {
+    cell: UnsafeCell<u64>,
+}
+
+/// # Safety
+/// `address` points at a live `Object`.
+unsafe fn poison(address: *mut ()) {
+    // SAFETY: the caller passes an `Object` of the arena, which outlives the model iteration.
+    let object = unsafe { &*address.cast::<Object>() };
+    object.cell.with_mut(|value| {
+        // SAFETY: loom checks this write against every read (causality).
+        unsafe { *value = POISON }
+    });
+}
+
+/// The QSBR core: a reader (CPU 1) reads the current object in two read-side sections with a
+/// quiescent state between; a CPU-less writer swaps, retires the old object and synchronizes.
+/// The reader comes online inside the model, so the online/offline handshake is covered too.
+fn grace_period_model() {
+    model(|| {
+        let arena: &'static [Object; 2] =
+            Box::leak(Box::new([Object { cell: UnsafeCell::new(1) }, Object { cell: UnsafeCell::new(2) }]));
+        let rcu = Arc::new(Rcu::<LoomCpu>::new());
+        let current = Arc::new(AtomicPtr::new(&arena[0] as *const Object as *mut Object));
+
+        let reader = {
+            let (rcu, current) = (rcu.clone(), current.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    let guard = rcu.read(1);
+                    let object = current.load(Ordering::Acquire);
+                    // SAFETY: arena objects are never deallocated.
+                    let object = unsafe { &*object };
+                    object.cell.with(|value| {
+                        // SAFETY: loom checks this read against the poison write.
+                        assert_ne!(unsafe { *value }, POISON, "read a freed object");
+                    });
+                    drop(guard);
+                    rcu.quiescent_state(1);
+                }
+                rcu.offline(1);
+            })
+        };
+
+        let old = current.swap(&arena[1] as *const Object as *mut Object, Ordering::AcqRel);
+        // SAFETY: `old` is unlinked (swapped out); `poison` only writes the arena object.
+        unsafe { rcu.retire_raw(old.cast(), poison) };
+        reclaim_a_few_times(&rcu);
+        reader.join().unwrap();
+        // Every CPU is offline now: the next grace period completes at once.
+        rcu.reclaim();
+        assert_eq!(rcu.stats().pending, 0, "{:?}", rcu.stats());
+    });
+}
+
+#[cfg(not(kingly_planted_bug))]
+#[test]
+fn qsbr_grace_period_protects_readers() {
+    grace_period_model();
+}
+
+#[cfg(kingly_planted_bug)]
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn planted_bug_is_caught() {
+    grace_period_model();
+}
+
+/// `RcuPtr`: real boxes, real frees. The dropped value poisons itself; a reader on CPU 0 must
+/// never see that.
+struct Payload {
+    cell: UnsafeCell<u64>,
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        self.cell.with_mut(|value| {
+            // SAFETY: `&mut self`; loom checks it against readers.
+            unsafe { *value = POISON }
+        });
+    }
+}
+
+// SAFETY: `Payload` is shared only through `RcuPtr`, whose protocol loom checks here.
+unsafe impl Sync for Payload {}
+
+#[cfg(not(kingly_planted_bug))]
+#[test]
+fn rcu_ptr_swap_and_reclaim() {
+    model(|| {
+        let rcu: &'static Rcu<LoomCpu> = Box::leak(Box::new(Rcu::new()));
+        let pointer = Arc::new(RcuPtr::new(rcu, Some(Box::new(Payload { cell: UnsafeCell::new(7) }))));
+        let reader = {
+            let pointer = pointer.clone();
+            thread::spawn(move || {
+                {
+                    let guard = rcu.read(0);
+                    if let Some(payload) = pointer.load(&guard) {
+                        payload.cell.with(|value| {
+                            // SAFETY: loom checks this read against the drop's write.
+                            assert_ne!(unsafe { *value }, POISON)
+                        });
+                    }
+                }
+                rcu.quiescent_state(0);
+                rcu.offline(0);
+            })
+        };
+        pointer.replace(Some(Box::new(Payload { cell: UnsafeCell::new(8) })));
+        reclaim_a_few_times(rcu);
+        reader.join().unwrap();
+        rcu.reclaim();
+        assert_eq!(rcu.stats().pending, 0, "{:?}", rcu.stats());
+    });
+}
+
+/// L1 slot publish/validate: the owner refills one slot ((value 1, version 1) then (value 2,
+/// version 2)) while another context validates it: a torn read would pair a value with the
+/// other fill's version.
+#[cfg(not(kingly_planted_bug))]
+#[test]
+fn l1_slot_publish_validate() {
+    model(|| {
+        let l1 = Arc::new(L1::new());
+        let key = Key::from_u64(3);
+        let probe = Probe::for_key(HookId::SCHED_SLICE, &key);
+        let current_version = |_tag: u32| 0;
+        l1.fill(&probe, &key, 1, u64::MAX, 1, current_version, 0, 0);
+        let reader = {
+            let l1 = l1.clone();
+            thread::spawn(move || {
+                for (version, value) in [(1, 1), (2, 2)] {
+                    match l1.lookup(&probe, &key, version, 0) {
+                        L1Outcome::Hit(seen) => assert_eq!(seen, value, "torn slot"),
+                        L1Outcome::Stale | L1Outcome::Absent => {}
+                    }
+                }
+            })
+        };
+        l1.fill(&probe, &key, 2, u64::MAX, 2, current_version, 0, 0);
+        reader.join().unwrap();
+        assert_eq!(l1.lookup(&probe, &key, 2, 0), L1Outcome::Hit(2));
+    });
+}
+
+/// Generation invalidation: once a CPU knows `invalidate(hook)` returned, its lookups miss,
+/// though its L1 still holds the old decision.
+#[cfg(not(kingly_planted_bug))]
+#[test]
+fn invalidation_is_seen_after_it_completes() {
+    model(|| {
+        let rcu: &'static Rcu<LoomCpu> = Box::leak(Box::new(Rcu::new()));
+        let cache = Arc::new(DecisionCache::new(rcu, CacheConfig { max_entries: 4 }));
+        let hook = HookId::SCHED_SLICE;
+        let key = Key::from_u64(1);
+        let ticket = cache.ticket(hook, &key, 0);
+        cache.insert(&ticket, 5, u64::MAX).unwrap();
+        assert!(matches!(cache.lookup(0, hook, &key, 0), Lookup::Hit(5))); // fills CPU 0's L1
+        rcu.offline(0);
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (cache, done) = (cache.clone(), done.clone());
+            thread::spawn(move || {
+                let invalidated = done.load(Ordering::Acquire);
+                let lookup = cache.lookup(0, hook, &key, 0);
+                if invalidated {
+                    assert!(matches!(lookup, Lookup::Miss(_)), "stale decision after invalidate");
+                }
+                rcu.offline(0);
+            })
+        };
+        cache.invalidate(hook);
+        done.store(true, Ordering::Release);
+        reader.join().unwrap();
+        assert!(matches!(cache.lookup(0, hook, &key, 0), Lookup::Miss(_)));
+    });
+}
