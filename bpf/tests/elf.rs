@@ -49,3 +49,28 @@ fn clang_program_with_map_and_loop_loads_verifies_and_runs() {
         assert_eq!(maps[0].lookup(&3u32.to_le_bytes()), Some(&18u64.to_le_bytes()[..]));
     }
 }
+
+#[test]
+fn clang_histogram_with_computed_indices_verifies_and_runs() {
+    for mcpu in ["v2", "v3"] {
+        let object = elf::load(&compile("histogram.c", mcpu)).unwrap();
+        let prog = object.program("prog").expect("prog section");
+        let prog_type = ProgramType::with_struct_context("test", 40);
+        let defs = object.map_defs();
+        let verified =
+            Program::load_with_maps(&isa::slots_to_bytes(&prog.slots), &prog_type, &defs).unwrap_or_else(|e| {
+                let decoded = isa::decode_program(prog.slots.clone()).unwrap();
+                panic!("-mcpu={mcpu}: {e}\n{}", kingly_bpf::disasm::format_program(&decoded.insns))
+            });
+        println!("-mcpu={mcpu}: {:?}", verified.stats().unwrap());
+        let mut maps: Vec<Map> = defs.iter().map(|d| Map::new(*d, 1).unwrap()).collect();
+        let mut ctx = [0u8; 40];
+        ctx[0..4].copy_from_slice(&7u32.to_le_bytes());
+        ctx[4..8].copy_from_slice(&5u32.to_le_bytes());
+        ctx[8..13].copy_from_slice(&[0x10, 0x20, 0x21, 0xff, 0x30]);
+        let mut platform = FixedPlatform::default();
+        let mut env = Env { maps: &mut maps, platform: &mut platform, budget_insns: 1 << 20 };
+        let r0 = Interpreter::new().run(&verified, &mut ctx, &mut env).unwrap();
+        assert_eq!(r0, 0x10 + 0x20 + 0x21);
+    }
+}

@@ -195,3 +195,25 @@ fn error_messages_name_register_and_pc() {
         .unwrap_err();
     assert_eq!(err.to_string(), "R3 read before write at pc 4");
 }
+
+#[test]
+fn pruning_keeps_independent_branches_linear() {
+    // 30 diamonds, each of which may set one of six registers that are never read again.
+    // Without liveness the joins see up to 2^6 different states; with it they are all equal.
+    let regs = [2, 3, 4, 5, 8, 9];
+    let mut src = String::from("mov %r0, 0\n");
+    for r in regs {
+        src.push_str(&format!("mov %r{r}, 0\n"));
+    }
+    for k in 0..30 {
+        let r = regs[k % regs.len()];
+        src.push_str(&format!("ldxb %r7, [%r1+0]\njeq %r7, 5, +1\nmov %r{r}, 1\nadd %r0, 1\nmov %r7, 0\n"));
+    }
+    src.push_str("exit\n");
+    let prog =
+        Program::load_slots(asm::assemble(&src).unwrap(), &ProgramType::conformance(1), &[], &Options::default())
+            .unwrap();
+    let stats = prog.stats().unwrap();
+    assert!(stats.insns_processed < 500, "{stats:?}");
+    assert_eq!(stats.worst_case_path_insns, 7 + 30 * 5 + 1);
+}

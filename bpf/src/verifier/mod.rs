@@ -10,6 +10,7 @@
 //! below it has ended, and only complete checkpoints may prune. The same bookkeeping yields the
 //! longest path (the worst-case number of instructions one run can execute).
 
+mod liveness;
 mod scalar;
 mod state;
 mod step;
@@ -144,6 +145,7 @@ pub fn verify(
 ) -> Result<VerifyStats, VerifyError> {
     let facts = Facts { insns, prog_type, maps, reject_division_by_zero: options.reject_division_by_zero };
     let points = prune_points(insns);
+    let live = liveness::live_in(insns);
     let mut visited: Vec<Vec<usize>> = vec![Vec::new(); insns.len()];
     let initial = options.initial_state.clone().unwrap_or_else(|| initial_state(prog_type));
     let mut checkpoints =
@@ -156,6 +158,14 @@ pub fn verify(
             let pc = path.pc;
             let fail = |kind| VerifyError::new(pc, kind);
             if points[pc] {
+                // Dead registers never influence the rest of a path: forget them before comparing.
+                if let Some(live) = &live {
+                    for r in 0..10u8 {
+                        if live[pc] & (1 << r) == 0 {
+                            path.state.set_reg(r, Value::Uninit);
+                        }
+                    }
+                }
                 for &c in &visited[pc] {
                     let cp = &checkpoints[c];
                     if cp.branches == 0 {
