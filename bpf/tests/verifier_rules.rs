@@ -76,6 +76,18 @@ fn accesses_stay_inside_their_region() {
     reject("ldxw %r2, [%r1+0]\nadd %r1, %r2\nldxb %r0, [%r1+0]\nexit", &t, 2, ErrorKind::UnboundedOffset(1));
     // A bounded index is fine.
     accept("ldxb %r2, [%r1+0]\nand %r2, 3\nadd %r1, %r2\nldxb %r0, [%r1+0]\nexit", &t);
+    // A bound checked on a copy applies to the original (linked scalars).
+    let copy = "ldxb %r2, [%r1+0]\nmov %r3, %r2\nmov %r0, 0\njgt %r3, 3, +2\nadd %r1, %r2\nldxb %r0, [%r1+0]\nexit";
+    accept(copy, &t);
+    reject(
+        &copy.replace("jgt %r3, 3", "jgt %r3, 4"),
+        &t,
+        5,
+        ErrorKind::OutOfBounds { region: RegionKind::Context, off: 4, size: 1 },
+    );
+    // Rewriting the copy breaks the link.
+    let broken = copy.replace("mov %r0, 0\n", "mov %r0, 0\nmov %r3, 0\n");
+    reject(&broken, &t, 6, ErrorKind::OutOfBounds { region: RegionKind::Context, off: 255, size: 1 });
     reject(
         &format!("{LOOKUP}jeq %r0, 0, +1\nldxdw %r0, [%r0+4]\nmov %r0, 0\nexit"),
         &struct_type(),

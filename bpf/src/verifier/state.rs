@@ -165,6 +165,9 @@ pub struct FrameState {
     pub stack: Stack,
     /// Where `exit` returns to (unused for the main frame).
     pub return_pc: usize,
+    /// Registers with the same non-zero link hold the same scalar (copies made by `mov`), so a
+    /// branch that refines one refines them all.
+    pub links: [u32; REGISTER_COUNT],
 }
 
 /// The whole abstract state at one program point.
@@ -179,7 +182,10 @@ impl State {
     pub fn empty() -> State {
         let mut regs = [Value::Uninit; REGISTER_COUNT];
         regs[10] = Value::Ptr(Pointer { region: Region::Stack { frame: 0 }, off: Scalar::constant(0) });
-        State { frames: vec![FrameState { regs, stack: Stack::default(), return_pc: 0 }], next_id: 1 }
+        State {
+            frames: vec![FrameState { regs, stack: Stack::default(), return_pc: 0, links: [0; REGISTER_COUNT] }],
+            next_id: 1,
+        }
     }
 
     pub fn frame(&self) -> &FrameState {
@@ -201,7 +207,35 @@ impl State {
     }
 
     pub fn set_reg(&mut self, r: u8, v: Value) {
-        self.frame_mut().regs[r as usize] = v;
+        let frame = self.frame_mut();
+        frame.regs[r as usize] = v;
+        frame.links[r as usize] = 0;
+    }
+
+    /// Records that `dst` now holds a copy of the scalar in `src`.
+    pub fn link_copy(&mut self, dst: u8, src: u8) {
+        let mut id = self.frame().links[src as usize];
+        if id == 0 {
+            id = self.next_id;
+            self.next_id += 1;
+        }
+        let frame = self.frame_mut();
+        frame.links[src as usize] = id;
+        frame.links[dst as usize] = id;
+    }
+
+    /// Narrows register `r` (and every linked copy) to `s`.
+    pub fn refine_scalar(&mut self, r: u8, s: Scalar) {
+        let frame = self.frame_mut();
+        let link = frame.links[r as usize];
+        frame.regs[r as usize] = Value::Scalar(s);
+        if link != 0 {
+            for i in 0..REGISTER_COUNT {
+                if frame.links[i] == link {
+                    frame.regs[i] = Value::Scalar(s);
+                }
+            }
+        }
     }
 
     /// Applies `f` to every value (registers and spills of every frame).
@@ -218,7 +252,18 @@ impl State {
             return false;
         }
         self.frames.iter().zip(&o.frames).all(|(a, b)| {
-            a.return_pc == b.return_pc
+            // Equalities the old proof may have used must still hold.
+            let links_kept = (0..REGISTER_COUNT).all(|i| {
+                a.links[i] == 0
+                    || matches!(a.regs[i], Value::Uninit)
+                    || (i + 1..REGISTER_COUNT).all(|j| {
+                        a.links[j] != a.links[i]
+                            || matches!(a.regs[j], Value::Uninit)
+                            || (b.links[i] != 0 && b.links[i] == b.links[j])
+                    })
+            });
+            links_kept
+                && a.return_pc == b.return_pc
                 && a.regs.iter().zip(&b.regs).all(|(x, y)| x.contains(y))
                 && a.stack.contains(&b.stack)
         })

@@ -262,7 +262,13 @@ impl Facts<'_> {
                 (Width::W32, Value::Scalar(s)) => Value::Scalar(s.cast32()),
                 (Width::W32, _) => return Err(ErrorKind::PointerLeak(src_reg)),
             };
-            return write(state, dst, v);
+            write(state, dst, v)?;
+            if let (Width::W64, Value::Scalar(_), Operand::Reg(s)) = (width, v, src) {
+                if s != dst {
+                    state.link_copy(dst, s);
+                }
+            }
+            return Ok(());
         }
         if let AluOp::MovSx(_) = op {
             let Value::Scalar(s) = b else {
@@ -393,6 +399,7 @@ impl Facts<'_> {
         let dead = state.frames.len() as u8;
         let caller = state.frame_mut();
         caller.regs[0..6].copy_from_slice(&callee.regs[0..6]);
+        caller.links[0..6].fill(0);
         state.for_each_value(|v| {
             if let Value::Ptr(Pointer { region: Region::Stack { frame }, .. }) = v {
                 if *frame >= dead {
@@ -437,10 +444,10 @@ impl Facts<'_> {
                 let t = refine(Relation::Cond(cond));
                 let f = refine(Relation::negate(cond));
                 let apply = |state: &mut State, (nx, ny): (Scalar, Scalar)| {
-                    state.set_reg(dst, Value::Scalar(nx));
+                    state.refine_scalar(dst, nx);
                     if let Some(r) = b_reg {
                         if r != dst {
-                            state.set_reg(r, Value::Scalar(ny));
+                            state.refine_scalar(r, ny);
                         }
                     }
                 };
@@ -571,7 +578,7 @@ impl Facts<'_> {
                 let depth = state.frames.len() as u8;
                 let mut regs = state.frame().regs;
                 regs[10] = Value::Ptr(Pointer { region: Region::Stack { frame: depth }, off: Scalar::constant(0) });
-                state.frames.push(FrameState { regs, stack: Stack::default(), return_pc: pc + 1 });
+                state.frames.push(FrameState { regs, stack: Stack::default(), return_pc: pc + 1, links: [0; 11] });
                 next((pc as i64 + 1 + off as i64) as usize)
             }
             Insn::Exit => match self.exit(state)? {
