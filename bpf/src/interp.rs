@@ -8,7 +8,7 @@ use crate::alu::{self, imm64};
 use crate::helpers::{HelperEnv, HelperOutcome};
 use crate::isa::{AluOp, EndianOp, JmpCond, Width, PSEUDO_MAP_INDEX};
 use crate::maps::Map;
-use crate::memory::{self, Memory, MAX_FRAMES, STACK_BYTES, STACK_FRAME_BYTES};
+use crate::memory::{self, Memory, MAX_FRAMES, STACK_BYTES};
 use crate::program::{ContextKind, VerifiedProgram};
 
 /// Default instruction budget per run.
@@ -401,7 +401,7 @@ impl Interpreter {
                     }
                     frames[depth] = Frame { return_pc: pc, saved: [regs[6], regs[7], regs[8], regs[9], regs[10]] };
                     depth += 1;
-                    regs[10] -= STACK_FRAME_BYTES as u64;
+                    regs[10] = memory::frame_pointer(depth);
                     pc = (pc as i64 + insn.imm as i64) as usize;
                 }
                 0x85 | 0x8d => {
@@ -429,5 +429,34 @@ impl Interpreter {
                 _ => return Err(err(this_pc, RunErrorKind::InvalidInstruction)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{Program, ProgramType};
+    use crate::{asm, isa};
+
+    fn run_unverified(src: &str, mem: &mut [u8], budget: u64) -> Result<u64, RunError> {
+        let bytes = isa::slots_to_bytes(&asm::assemble(src).unwrap());
+        let prog = Program::load_unverified(&bytes, &ProgramType::conformance(mem.len() as u32), &[]).unwrap();
+        let mut platform = FixedPlatform::default();
+        let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: budget };
+        Interpreter::new().run(&prog, mem, &mut env)
+    }
+
+    #[test]
+    fn unverified_programs_stay_memory_safe() {
+        let oob = run_unverified("ldxdw %r0, [%r1+8]\nexit", &mut [0; 12], 100).unwrap_err();
+        assert!(matches!(oob.kind, RunErrorKind::OutOfBounds { size: 8, .. }));
+        let wild = run_unverified("mov %r1, 0x1234\nstxdw [%r1+0], %r1\nexit", &mut [], 100).unwrap_err();
+        assert!(matches!(wild.kind, RunErrorKind::OutOfBounds { addr: 0x1234, .. }));
+        let fp = run_unverified("mov %r10, 0\ncall local +1\nexit\nstdw [%r10-8], 1\nmov %r0, 7\nexit", &mut [], 100);
+        assert_eq!(fp, Ok(7));
+        let deep = run_unverified("call local -1\nexit", &mut [], 100).unwrap_err();
+        assert_eq!(deep.kind, RunErrorKind::CallDepthExceeded);
+        let spin = run_unverified("ja -1\nexit", &mut [], 1000).unwrap_err();
+        assert_eq!(spin, RunError { pc: 0, kind: RunErrorKind::BudgetExhausted });
     }
 }

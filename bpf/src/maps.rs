@@ -130,8 +130,12 @@ impl Map {
             }
             MapKind::Hash => ((def.max_entries as u64).next_power_of_two() * 2, 1),
         };
-        let bytes = slots * copies * vs;
-        if bytes > MAX_MAP_BYTES || slots * def.key_size_bytes as u64 > MAX_MAP_BYTES {
+        let bytes = slots.checked_mul(copies).and_then(|n| n.checked_mul(vs));
+        let key_bytes = slots.checked_mul(def.key_size_bytes as u64);
+        let (Some(bytes), Some(key_bytes)) = (bytes, key_bytes) else {
+            return Err(MapError::InvalidDefinition);
+        };
+        if bytes > MAX_MAP_BYTES || key_bytes > MAX_MAP_BYTES {
             return Err(MapError::InvalidDefinition);
         }
         let (keys, slot_state) = if def.kind == MapKind::Hash {

@@ -122,7 +122,8 @@ fn finish(checkpoints: &mut [Checkpoint], mut c: usize, total_len: u64) {
     let tail = total_len.saturating_sub(checkpoints[c].len_at);
     checkpoints[c].max_tail = checkpoints[c].max_tail.max(tail);
     loop {
-        checkpoints[c].branches -= 1;
+        debug_assert!(checkpoints[c].branches > 0);
+        checkpoints[c].branches = checkpoints[c].branches.saturating_sub(1);
         if checkpoints[c].branches > 0 {
             return;
         }
