@@ -135,8 +135,33 @@ impl Interpreter {
 
     /// Runs `prog` with `ctx` as its context memory and returns r0.
     pub fn run(&mut self, prog: &VerifiedProgram, ctx: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        self.run_with_packet(prog, ctx, &mut [], env)
+    }
+
+    /// Runs a program whose context describes a packet. The `data` and `data_end` fields of
+    /// `ctx` are filled in here, pointing at `packet`.
+    pub fn run_with_packet(
+        &mut self,
+        prog: &VerifiedProgram,
+        ctx: &mut [u8],
+        packet: &mut [u8],
+        env: &mut Env<'_>,
+    ) -> Result<u64, RunError> {
+        if let ContextKind::Packet { data_offset, data_end_offset, .. } = prog.prog_type.context {
+            let start = memory::region_base(memory::PACKET_REGION);
+            for (field, value) in [(data_offset, start), (data_end_offset, start + packet.len() as u64)] {
+                let field = field as usize;
+                match ctx.get_mut(field..field + 8) {
+                    Some(bytes) => bytes.copy_from_slice(&value.to_le_bytes()),
+                    None => {
+                        let kind = RunErrorKind::OutOfBounds { addr: field as u64, size: 8 };
+                        return Err(RunError { pc: 0, kind });
+                    }
+                }
+            }
+        }
         let mut budget = env.budget_insns;
-        let result = self.execute(prog, ctx, env, &mut budget);
+        let result = self.execute(prog, ctx, packet, env, &mut budget);
         self.last_run_insns = env.budget_insns - budget;
         result
     }
@@ -145,6 +170,7 @@ impl Interpreter {
         &mut self,
         prog: &VerifiedProgram,
         ctx: &mut [u8],
+        packet: &mut [u8],
         env: &mut Env<'_>,
         budget: &mut u64,
     ) -> Result<u64, RunError> {
@@ -161,9 +187,11 @@ impl Interpreter {
                 regs[1] = if ctx.is_empty() { 0 } else { memory::region_base(memory::CTX_REGION) };
                 regs[2] = ctx.len() as u64;
             }
-            ContextKind::Struct { .. } => regs[1] = memory::region_base(memory::CTX_REGION),
+            ContextKind::Struct { .. } | ContextKind::Packet { .. } => {
+                regs[1] = memory::region_base(memory::CTX_REGION)
+            }
         }
-        let mut mem = Memory { stack: &mut self.stack[..], ctx, maps: env.maps };
+        let mut mem = Memory { stack: &mut self.stack[..], ctx, packet, maps: env.maps };
         let code = &prog.raw[..];
         let helpers = prog.prog_type.helpers;
         let mut frames = [Frame::default(); MAX_FRAMES];

@@ -18,6 +18,8 @@ const REGION_SHIFT: u32 = 32;
 pub const STACK_REGION: u64 = 1;
 /// Region id of the context or buffer.
 pub const CTX_REGION: u64 = 2;
+/// Region id of the packet of a `Packet` context.
+pub const PACKET_REGION: u64 = 3;
 /// Region id of map 0's values; map `i` is `MAP_REGION_FIRST + i`.
 pub const MAP_REGION_FIRST: u64 = 0x100;
 /// Tag of map handles loaded by `lddw rX, map`; never dereferenceable.
@@ -47,6 +49,7 @@ pub fn map_index_of_handle(value: u64) -> Option<usize> {
 pub struct Memory<'a> {
     pub stack: &'a mut [u8],
     pub ctx: &'a mut [u8],
+    pub packet: &'a mut [u8],
     pub maps: &'a mut [Map],
 }
 
@@ -59,6 +62,7 @@ impl Memory<'_> {
         let buf: &mut [u8] = match region {
             STACK_REGION => self.stack,
             CTX_REGION => self.ctx,
+            PACKET_REGION => self.packet,
             r if r >= MAP_REGION_FIRST => self.maps.get_mut((r - MAP_REGION_FIRST) as usize)?.value_bytes_mut(),
             _ => return None,
         };

@@ -18,6 +18,10 @@ pub enum ContextKind {
     Buffer { len_bytes: u32 },
     /// r1 points to a fixed-size context structure; stores only if `writable`.
     Struct { size_bytes: u32, writable: bool },
+    /// r1 points to a read-only structure of `size_bytes` whose 8-byte fields at `data_offset`
+    /// and `data_end_offset` hold the start and end of a variable-length packet (input bytes).
+    /// Packet bytes are accessible once a comparison against `data_end` proves them in range.
+    Packet { size_bytes: u32, data_offset: u32, data_end_offset: u32, writable_packet: bool },
 }
 
 /// Describes a kind of program: its context, allowed helpers and return range. The kernel

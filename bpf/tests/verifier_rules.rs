@@ -229,3 +229,53 @@ fn pruning_keeps_independent_branches_linear() {
     assert!(stats.insns_processed < 500, "{stats:?}");
     assert_eq!(stats.worst_case_path_insns, 7 + 30 * 5 + 1);
 }
+
+#[test]
+fn packet_bytes_need_a_data_end_check() {
+    use kingly_bpf::{ContextKind, Env, FixedPlatform, Interpreter};
+    let t = ProgramType {
+        context: ContextKind::Packet { size_bytes: 16, data_offset: 0, data_end_offset: 8, writable_packet: false },
+        ..struct_type()
+    };
+    let checked = "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nmov %r4, %r2\nadd %r4, 4\nmov %r0, 0\n\
+                   jgt %r4, %r3, +1\nldxw %r0, [%r2+0]\nexit";
+    accept(checked, &t);
+    // The same check written the other way round.
+    accept(&checked.replace("jgt %r4, %r3, +1", "jle %r3, %r4, +1"), &t);
+    reject(
+        &checked.replace("ldxw %r0, [%r2+0]", "ldxw %r0, [%r2+1]"),
+        &t,
+        6,
+        ErrorKind::OutOfBounds { region: RegionKind::Packet, off: 1, size: 4 },
+    );
+    reject(
+        &checked.replace("jgt %r4, %r3, +1", "ja +0"),
+        &t,
+        6,
+        ErrorKind::OutOfBounds { region: RegionKind::Packet, off: 0, size: 4 },
+    );
+    reject(
+        &checked.replace("add %r4, 4", "add %r4, 3"),
+        &t,
+        6,
+        ErrorKind::OutOfBounds { region: RegionKind::Packet, off: 0, size: 4 },
+    );
+    reject(&checked.replace("ldxw %r0, [%r2+0]", "stw [%r2+0], 1"), &t, 6, ErrorKind::ReadOnlyContext);
+    reject("ldxw %r2, [%r1+8]\nmov %r0, 0\nexit", &t, 0, ErrorKind::PartialPointerAccess);
+    reject(
+        "ldxdw %r3, [%r1+8]\nldxb %r0, [%r3+0]\nexit",
+        &t,
+        1,
+        ErrorKind::OutOfBounds { region: RegionKind::Packet, off: 0, size: 1 },
+    );
+    reject("ldxdw %r3, [%r1+8]\nmov %r0, %r3\nexit", &t, 2, ErrorKind::PointerLeak(0));
+
+    let prog = Program::load(&isa::slots_to_bytes(&asm::assemble(checked).unwrap()), &t).unwrap();
+    let mut platform = FixedPlatform::default();
+    let mut interp = Interpreter::new();
+    for (packet, want) in [(&mut [1u8, 2, 3, 4, 5][..], 0x0403_0201u64), (&mut [1u8, 2][..], 0)] {
+        let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 100 };
+        let mut ctx = [0u8; 16];
+        assert_eq!(interp.run_with_packet(&prog, &mut ctx, packet, &mut env), Ok(want));
+    }
+}

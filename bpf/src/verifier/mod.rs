@@ -98,7 +98,7 @@ pub fn initial_state(prog_type: &ProgramType) -> State {
             state.set_reg(1, r1);
             state.set_reg(2, Value::Scalar(Scalar::constant(len_bytes as u64)));
         }
-        ContextKind::Struct { .. } => state.set_reg(1, ctx),
+        ContextKind::Struct { .. } | ContextKind::Packet { .. } => state.set_reg(1, ctx),
     }
     state
 }
@@ -176,7 +176,7 @@ pub fn verify(
                             finish(&mut checkpoints, path.checkpoint, total);
                             continue 'paths;
                         }
-                    } else if cp.state.frames == path.state.frames {
+                    } else if cp.state.frames == path.state.frames && cp.state.packet_range == path.state.packet_range {
                         return Err(fail(ErrorKind::InfiniteLoop));
                     }
                 }

@@ -19,6 +19,10 @@ pub enum Region {
     Stack { frame: u8 },
     /// A value of map `map`; `nullable` until a NULL check, `id` shared by copies of one lookup.
     MapValue { map: u32, id: u32, nullable: bool },
+    /// The packet of a `Packet` context; readable up to [`State::packet_range`].
+    Packet,
+    /// The packet's end (`data_end`): only for comparisons.
+    PacketEnd,
 }
 
 impl Region {
@@ -27,6 +31,7 @@ impl Region {
             Region::Context => RegionKind::Context,
             Region::Stack { .. } => RegionKind::Stack,
             Region::MapValue { .. } => RegionKind::MapValue,
+            Region::Packet | Region::PacketEnd => RegionKind::Packet,
         }
     }
 
@@ -175,6 +180,8 @@ pub struct FrameState {
 pub struct State {
     pub frames: Vec<FrameState>,
     pub next_id: u32,
+    /// Packet bytes `[0, packet_range)` are proven to exist on this path.
+    pub packet_range: i64,
 }
 
 impl State {
@@ -185,6 +192,7 @@ impl State {
         State {
             frames: vec![FrameState { regs, stack: Stack::default(), return_pc: 0, links: [0; REGISTER_COUNT] }],
             next_id: 1,
+            packet_range: 0,
         }
     }
 
@@ -248,7 +256,7 @@ impl State {
 
     /// Whether `self` (a state already proven safe) covers `o`.
     pub fn contains(&self, o: &State) -> bool {
-        if self.frames.len() != o.frames.len() {
+        if self.frames.len() != o.frames.len() || self.packet_range > o.packet_range {
             return false;
         }
         self.frames.iter().zip(&o.frames).all(|(a, b)| {

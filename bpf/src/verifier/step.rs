@@ -62,12 +62,19 @@ impl Facts<'_> {
             ContextKind::None => (0, false),
             ContextKind::Buffer { len_bytes } => (len_bytes as u64, true),
             ContextKind::Struct { size_bytes, writable } => (size_bytes as u64, writable),
+            ContextKind::Packet { size_bytes, .. } => (size_bytes as u64, false),
         }
     }
 
-    fn region_size(&self, region: &Region) -> R<u64> {
+    fn packet_writable(&self) -> bool {
+        matches!(self.prog_type.context, ContextKind::Packet { writable_packet: true, .. })
+    }
+
+    fn region_size(&self, region: &Region, packet_range: i64) -> R<u64> {
         Ok(match *region {
             Region::Context => self.context_size().0,
+            Region::Packet => packet_range.max(0) as u64,
+            Region::PacketEnd => 0,
             Region::Stack { .. } => STACK_FRAME_BYTES as u64,
             Region::MapValue { map, .. } => {
                 self.maps.get(map as usize).ok_or(ErrorKind::UnknownMap(map))?.value_size_bytes as u64
@@ -77,7 +84,7 @@ impl Facts<'_> {
 
     /// Checks an access of `size` bytes at `ptr + off` and returns its byte range relative to
     /// the region start (the stack's start is its lowest address).
-    fn check_access(&self, reg: u8, ptr: &Pointer, off: i16, size: u64) -> R<(i64, i64)> {
+    fn check_access(&self, state: &State, reg: u8, ptr: &Pointer, off: i16, size: u64) -> R<(i64, i64)> {
         if let Region::MapValue { nullable: true, .. } = ptr.region {
             return Err(ErrorKind::PossiblyNull(reg));
         }
@@ -87,7 +94,7 @@ impl Facts<'_> {
         }
         let lo = ptr.off.smin + off as i64;
         let hi = ptr.off.smax + off as i64 + size as i64;
-        let region_size = self.region_size(&ptr.region)? as i64;
+        let region_size = self.region_size(&ptr.region, state.packet_range)? as i64;
         let (start, end) = match ptr.region {
             Region::Stack { .. } => (-region_size, 0),
             _ => (0, region_size),
@@ -163,8 +170,21 @@ impl Facts<'_> {
 
     fn load(&self, state: &mut State, size: Size, sign_extend: bool, dst: u8, src: u8, off: i16) -> R<()> {
         let ptr = self.pointer(state, src)?;
-        let (lo, hi) = self.check_access(src, &ptr, off, size.bytes() as u64)?;
+        let (lo, hi) = self.check_access(state, src, &ptr, off, size.bytes() as u64)?;
         let mut value = Value::Scalar(loaded_scalar(size, sign_extend));
+        if let (Region::Context, ContextKind::Packet { data_offset, data_end_offset, .. }) =
+            (ptr.region, self.prog_type.context)
+        {
+            let fields = [(data_offset as i64, Region::Packet), (data_end_offset as i64, Region::PacketEnd)];
+            for (field, region) in fields {
+                if lo < field + 8 && field < hi {
+                    if (lo, hi) != (field, field + 8) || size != Size::DW {
+                        return Err(ErrorKind::PartialPointerAccess);
+                    }
+                    value = Value::Ptr(Pointer { region, off: Scalar::constant(0) });
+                }
+            }
+        }
         if let Region::Stack { frame } = ptr.region {
             let exact = ptr.off.as_const().is_some();
             if let Some(v) = Self::stack_read(state, frame, lo, hi, exact)? {
@@ -180,7 +200,7 @@ impl Facts<'_> {
             Operand::Imm(imm) => Value::Scalar(Scalar::constant(imm as i64 as u64)),
             Operand::Reg(r) => read(state, r)?,
         };
-        let (lo, hi) = self.check_access(dst, &ptr, off, size.bytes() as u64)?;
+        let (lo, hi) = self.check_access(state, dst, &ptr, off, size.bytes() as u64)?;
         match ptr.region {
             Region::Stack { frame } => {
                 let value = match value {
@@ -208,6 +228,15 @@ impl Facts<'_> {
                 }
                 Ok(())
             }
+            Region::Packet | Region::PacketEnd => {
+                if !self.packet_writable() {
+                    return Err(ErrorKind::ReadOnlyContext);
+                }
+                if value.is_pointer_like() {
+                    return Err(ErrorKind::PointerStore(RegionKind::Packet));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -221,7 +250,7 @@ impl Facts<'_> {
         if op == AtomicOp::CmpXchg && read(state, 0)?.is_pointer_like() {
             return Err(ErrorKind::AtomicOnPointer);
         }
-        let (lo, hi) = self.check_access(dst, &ptr, off, size.bytes() as u64)?;
+        let (lo, hi) = self.check_access(state, dst, &ptr, off, size.bytes() as u64)?;
         match ptr.region {
             Region::Stack { frame } => {
                 let exact = ptr.off.as_const().is_some();
@@ -233,6 +262,7 @@ impl Facts<'_> {
                 }
             }
             Region::Context if !self.context_size().1 => return Err(ErrorKind::ReadOnlyContext),
+            Region::Packet if !self.packet_writable() => return Err(ErrorKind::ReadOnlyContext),
             _ => {}
         }
         let fetched = Value::Scalar(loaded_scalar(size, false));
@@ -288,13 +318,13 @@ impl Facts<'_> {
         let result = match (a, b) {
             (Value::Scalar(x), Value::Scalar(y)) => Value::Scalar(Scalar::alu(width, op, &x, &y)),
             (Value::Ptr(p), Value::Scalar(y)) if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) => {
-                if let Region::MapValue { nullable: true, .. } = p.region {
+                if let Region::MapValue { nullable: true, .. } | Region::PacketEnd = p.region {
                     return Err(ErrorKind::PointerArithmetic(dst));
                 }
                 Value::Ptr(Pointer { region: p.region, off: Scalar::alu64(op, &p.off, &y) })
             }
             (Value::Scalar(x), Value::Ptr(p)) if width == Width::W64 && op == AluOp::Add => {
-                if let Region::MapValue { nullable: true, .. } = p.region {
+                if let Region::MapValue { nullable: true, .. } | Region::PacketEnd = p.region {
                     return Err(ErrorKind::PointerArithmetic(src_reg));
                 }
                 Value::Ptr(Pointer { region: p.region, off: Scalar::alu64(op, &p.off, &x) })
@@ -331,7 +361,7 @@ impl Facts<'_> {
             // Keys and values come from the stack or another map value, as in Linux.
             return Err(ErrorKind::HelperArgument { arg: reg });
         }
-        let (lo, hi) = self.check_access(reg, &ptr, 0, size)?;
+        let (lo, hi) = self.check_access(state, reg, &ptr, 0, size)?;
         if let Region::Stack { frame } = ptr.region {
             Self::stack_read(state, frame, lo, hi, false)?;
         }
@@ -499,6 +529,30 @@ impl Facts<'_> {
                     }
                     _ => Ok(Step::Next(if null_on_taken { fall } else { taken })),
                 }
+            }
+            (Value::Ptr(p), Value::Ptr(q))
+                if width == Width::W64
+                    && matches!(
+                        (p.region, q.region),
+                        (Region::Packet, Region::PacketEnd) | (Region::PacketEnd, Region::Packet)
+                    ) =>
+            {
+                // Which edge proves `data + off <= data_end` (range smin) or `<` (smin + 1).
+                let packet_first = p.region == Region::Packet;
+                let off = if packet_first { p.off.smin } else { q.off.smin };
+                let (on_taken, bonus) = match (cond, packet_first) {
+                    (JmpCond::Gt, true) | (JmpCond::Lt, false) => (false, 0),
+                    (JmpCond::Ge, true) | (JmpCond::Le, false) => (false, 1),
+                    (JmpCond::Lt, true) | (JmpCond::Gt, false) => (true, 1),
+                    (JmpCond::Le, true) | (JmpCond::Ge, false) => (true, 0),
+                    _ => return both(state),
+                };
+                let mut other = state.clone();
+                let proven = if on_taken { &mut other } else { &mut *state };
+                if off >= 0 {
+                    proven.packet_range = proven.packet_range.max(off.saturating_add(bonus));
+                }
+                Ok(Step::Fork(fall, taken, other))
             }
             (Value::Ptr(p), Value::Ptr(q)) if p.region.same_object(&q.region) => both(state),
             (Value::Ptr(_) | Value::MapHandle(_), _) => Err(ErrorKind::PointerComparison(dst)),
