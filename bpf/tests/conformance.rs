@@ -30,7 +30,9 @@ fn run_case(case: &conformance::TestCase) -> Result<u64, String> {
         .map_err(|e| format!("rejected: {e}"))?;
     let mut mem = case.mem.clone();
     let mut platform = FixedPlatform::default();
-    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 20 };
+    // The verifier's worst-case path length is the budget: exceeding it would be a bug.
+    let bound = prog.stats().unwrap().worst_case_path_insns;
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: bound };
     Interpreter::new().run(&prog, &mut mem, &mut env).map_err(|e| format!("run error: {e}"))
 }
 
