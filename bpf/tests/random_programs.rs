@@ -6,7 +6,9 @@
 
 use kingly_bpf::isa::{self, AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width};
 use kingly_bpf::verifier::Options;
-use kingly_bpf::{Env, FixedPlatform, Interpreter, Map, MapDef, MapKind, Program, ProgramType, RunErrorKind};
+use kingly_bpf::{
+    ContextKind, Env, FixedPlatform, Interpreter, Map, MapDef, MapKind, Program, ProgramType, RunErrorKind,
+};
 
 struct Rng(u64);
 
@@ -100,7 +102,7 @@ fn mem_offset(rng: &mut Rng, base: u8) -> i16 {
     }
 }
 
-fn generate(rng: &mut Rng) -> Vec<u8> {
+fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
     let mut items: Vec<Item> = Vec::new();
     let plain = |i| Item::Plain(i);
     for r in 0..10u8 {
@@ -250,6 +252,30 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
                     target: start,
                 });
             }
+            14 if packet => {
+                // Packet access, usually behind a data_end check.
+                let (p, end, tmp) = (rng.pick(&[2, 6]), rng.pick(&[3, 7]), 4);
+                items.push(plain(Insn::Load { size: Size::DW, sign_extend: false, dst: p, src: 1, off: 0 }));
+                items.push(plain(Insn::Load { size: Size::DW, sign_extend: false, dst: end, src: 1, off: 8 }));
+                items.push(plain(Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: tmp, src: Operand::Reg(p) }));
+                items.push(plain(Insn::Alu {
+                    width: Width::W64,
+                    op: AluOp::Add,
+                    dst: tmp,
+                    src: Operand::Imm(rng.below(12) as i32),
+                }));
+                if rng.chance(85) {
+                    let skip = items.len() + 2;
+                    let cond = rng.pick(&[JmpCond::Gt, JmpCond::Ge]);
+                    items.push(Item::Jump { cond: Some((Width::W64, cond, tmp, Operand::Reg(end))), target: skip });
+                }
+                let off = rng.below(10) as i16;
+                if rng.chance(60) {
+                    items.push(plain(Insn::Load { size: rng.pick(SIZES), sign_extend: false, dst: 0, src: p, off }));
+                } else {
+                    items.push(plain(Insn::Store { size: rng.pick(SIZES), dst: p, off, src: Operand::Imm(rng.imm()) }));
+                }
+            }
             14 => {
                 let id = rng.pick(&[5, 7, 8, 5, 99]);
                 items.push(plain(Insn::Alu {
@@ -334,14 +360,25 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
     isa::slots_to_bytes(&out)
 }
 
-fn check_many(count: u64, seed: u64) -> (u64, u64) {
-    let prog_type = ProgramType::conformance(CTX_BYTES);
+fn check_many(count: u64, seed: u64) -> (u64, u64, u64) {
+    let buffer_type = ProgramType::conformance(CTX_BYTES);
+    let packet_type = ProgramType {
+        context: ContextKind::Packet {
+            size_bytes: CTX_BYTES,
+            data_offset: 0,
+            data_end_offset: 8,
+            writable_packet: true,
+        },
+        ..buffer_type
+    };
     let defs = [MAP, HASH];
     let mut rng = Rng(seed);
     let mut interp = Interpreter::new();
-    let (mut accepted, mut executed_insns) = (0u64, 0u64);
+    let (mut accepted, mut executed_insns, mut accepted_packet) = (0u64, 0u64, 0u64);
     for n in 0..count {
-        let bytes = generate(&mut rng);
+        let packet = n % 2 == 1;
+        let prog_type = if packet { packet_type } else { buffer_type };
+        let bytes = generate(&mut rng, packet);
         let options = Options { max_insns_processed: 100_000, ..Options::default() };
         let prog = match Program::load_slots(isa::slots_from_bytes(&bytes).unwrap(), &prog_type, &defs, &options) {
             Ok(p) => p,
@@ -354,6 +391,7 @@ fn check_many(count: u64, seed: u64) -> (u64, u64) {
             }
         };
         accepted += 1;
+        accepted_packet += packet as u64;
         let bound = prog.stats().unwrap().worst_case_path_insns;
         let mut maps: Vec<Map> = defs.iter().map(|d| Map::new(*d, 2).unwrap()).collect();
         // Pre-populate some hash entries so lookups can succeed.
@@ -364,7 +402,8 @@ fn check_many(count: u64, seed: u64) -> (u64, u64) {
             let mut ctx: Vec<u8> = (0..CTX_BYTES as u8).map(|b| b.wrapping_mul(37).wrapping_add(round as u8)).collect();
             let mut platform = FixedPlatform { cpu: round, ..FixedPlatform::default() };
             let mut env = Env { maps: &mut maps, platform: &mut platform, budget_insns: bound };
-            let result = interp.run(&prog, &mut ctx, &mut env);
+            let mut packet_bytes = vec![0x5au8; rng.below(24) as usize];
+            let result = interp.run_with_packet(&prog, &mut ctx, &mut packet_bytes, &mut env);
             executed_insns += interp.last_run_insns();
             if let Err(e) = result {
                 let text = kingly_bpf::disasm::format_program(prog.insns());
@@ -379,7 +418,7 @@ fn check_many(count: u64, seed: u64) -> (u64, u64) {
             assert!(interp.last_run_insns() <= bound);
         }
     }
-    (accepted, executed_insns)
+    (accepted, accepted_packet, executed_insns)
 }
 
 #[test]
@@ -387,10 +426,12 @@ fn accepted_random_programs_run_safely_within_their_bound() {
     let count = std::env::var("KINGLY_BPF_RANDOM_PROGRAMS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
     let seed = std::env::var("KINGLY_BPF_RANDOM_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let start = std::time::Instant::now();
-    let (accepted, executed) = check_many(count, seed);
+    let (accepted, accepted_packet, executed) = check_many(count, seed);
     println!(
-        "random programs: {count} generated, {accepted} accepted, {executed} instructions executed, {:?}",
+        "random programs: {count} generated, {accepted} accepted ({accepted_packet} with a packet context), \
+         {executed} instructions executed, {:?}",
         start.elapsed()
     );
+    assert!(accepted_packet > 0);
     assert!(accepted > count / 50, "the generator should produce some accepted programs ({accepted})");
 }

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use kingly_bpf::conformance::{self, Expect};
 use kingly_bpf::{
-    asm, disasm, isa, Env, FixedPlatform, Interpreter, Map, MapDef, Program, ProgramType,
-    VerifiedProgram,
+    asm, disasm, isa, Env, FixedPlatform, Interpreter, Map, MapDef, Program, ProgramType, VerifiedProgram,
 };
 
 /// Exit code for a program the verifier refused.
@@ -64,15 +63,7 @@ fn read_programs(path: &Path) -> Result<Vec<Loaded>> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let name = path.display().to_string();
-    let single = |slots, mem, expect| {
-        Ok(vec![Loaded {
-            slots,
-            maps: Vec::new(),
-            mem,
-            expect,
-            name: name.clone(),
-        }])
-    };
+    let single = |slots, mem, expect| Ok(vec![Loaded { slots, maps: Vec::new(), mem, expect, name: name.clone() }]);
     match ext {
         "s" | "asm" => {
             let text = String::from_utf8(bytes).context("assembly is not UTF-8")?;
@@ -84,8 +75,7 @@ fn read_programs(path: &Path) -> Result<Vec<Loaded>> {
             single(case.program, case.mem, case.expect)
         }
         "o" => {
-            let object =
-                kingly_bpf::elf::load(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            let object = kingly_bpf::elf::load(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             Ok(object
                 .programs
                 .into_iter()
@@ -98,11 +88,7 @@ fn read_programs(path: &Path) -> Result<Vec<Loaded>> {
                 })
                 .collect())
         }
-        _ => single(
-            isa::slots_from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?,
-            Vec::new(),
-            Expect::Nothing,
-        ),
+        _ => single(isa::slots_from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?, Vec::new(), Expect::Nothing),
     }
 }
 
@@ -135,11 +121,7 @@ fn execute(prog: &VerifiedProgram, mem: &[u8]) -> Result<u64> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut mem = mem.to_vec();
     let mut platform = FixedPlatform::default();
-    let mut env = Env {
-        maps: &mut maps,
-        platform: &mut platform,
-        budget_insns: 1 << 26,
-    };
+    let mut env = Env { maps: &mut maps, platform: &mut platform, budget_insns: 1 << 26 };
     Ok(Interpreter::new().run(prog, &mut mem, &mut env)?)
 }
 
@@ -147,17 +129,14 @@ fn execute(prog: &VerifiedProgram, mem: &[u8]) -> Result<u64> {
 pub fn run(args: BpfArgs) -> Result<i32> {
     match args.command {
         BpfCommand::Asm { file, output } => {
-            let text =
-                fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let slots = asm::assemble(&text).with_context(|| file.display().to_string())?;
-            fs::write(&output, isa::slots_to_bytes(&slots))
-                .with_context(|| format!("writing {}", output.display()))?;
+            fs::write(&output, isa::slots_to_bytes(&slots)).with_context(|| format!("writing {}", output.display()))?;
             Ok(0)
         }
         BpfCommand::Disasm { file } => {
             for p in read_programs(&file)? {
-                let decoded = isa::decode_program(p.slots.clone())
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.name))?;
+                let decoded = isa::decode_program(p.slots.clone()).map_err(|e| anyhow::anyhow!("{}: {e}", p.name))?;
                 println!("{}:", p.name);
                 print!("{}", disasm::format_program(&decoded.insns));
             }
@@ -184,18 +163,11 @@ pub fn run(args: BpfArgs) -> Result<i32> {
             }
             Ok(code)
         }
-        BpfCommand::Run {
-            file,
-            engine,
-            no_verify,
-        } => {
+        BpfCommand::Run { file, engine, no_verify } => {
             if engine != "interp" {
                 bail!("engine {engine:?} is not available (only interp)");
             }
-            let p = read_programs(&file)?
-                .into_iter()
-                .next()
-                .context("no program")?;
+            let p = read_programs(&file)?.into_iter().next().context("no program")?;
             let ty = program_type("conformance", p.mem.len())?;
             let prog = match load(&p, &ty, !no_verify) {
                 Ok(prog) => prog,
@@ -238,26 +210,17 @@ fn test_one(file: &Path) -> bool {
         Ok(t) => t,
         Err(_) => return false,
     };
-    let expects_error = text
-        .lines()
-        .any(|l| l.contains("--") && l.contains("error"));
+    let expects_error = text.lines().any(|l| l.contains("--") && l.contains("error"));
     let case = match conformance::parse(&text) {
         Ok(c) => c,
         Err(_) => return expects_error,
     };
-    let loaded = Loaded {
-        slots: case.program,
-        maps: Vec::new(),
-        mem: case.mem,
-        expect: case.expect,
-        name: String::new(),
-    };
+    let loaded =
+        Loaded { slots: case.program, maps: Vec::new(), mem: case.mem, expect: case.expect, name: String::new() };
     let Ok(ty) = program_type("conformance", loaded.mem.len()) else {
         return false;
     };
-    let outcome = load(&loaded, &ty, true)
-        .map_err(|_| ())
-        .and_then(|p| execute(&p, &loaded.mem).map_err(|_| ()));
+    let outcome = load(&loaded, &ty, true).map_err(|_| ()).and_then(|p| execute(&p, &loaded.mem).map_err(|_| ()));
     match (&loaded.expect, outcome) {
         (Expect::Result(want), Ok(r0)) => r0 == *want,
         (Expect::Error(_), Err(())) => true,
@@ -270,18 +233,12 @@ mod tests {
     use super::*;
 
     fn shared(path: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/conformance/bpf_conformance")
-            .join(path)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/bpf_conformance").join(path)
     }
 
     #[test]
     fn test_command_passes_the_whole_suite() {
-        let args = BpfArgs {
-            command: BpfCommand::Test {
-                dir: shared("tests"),
-            },
-        };
+        let args = BpfArgs { command: BpfCommand::Test { dir: shared("tests") } };
         assert_eq!(run(args).unwrap(), 0);
     }
 
@@ -292,33 +249,32 @@ mod tests {
         let src = dir.join("bad.s");
         fs::write(&src, "mov %r0, %r3\nexit\n").unwrap();
         let bin = dir.join("bad.bin");
-        assert_eq!(
-            run(BpfArgs {
-                command: BpfCommand::Asm {
-                    file: src,
-                    output: bin.clone()
-                }
-            })
-            .unwrap(),
-            0
-        );
-        let verdict = run(BpfArgs {
-            command: BpfCommand::Verify {
-                file: bin,
-                prog_type: "conformance".into(),
-            },
-        });
+        assert_eq!(run(BpfArgs { command: BpfCommand::Asm { file: src, output: bin.clone() } }).unwrap(), 0);
+        let verdict = run(BpfArgs { command: BpfCommand::Verify { file: bin, prog_type: "conformance".into() } });
         assert_eq!(verdict.unwrap(), EXIT_REJECTED);
+    }
+
+    #[test]
+    fn verify_and_disasm_accept_clang_objects() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bpf/tests/c/counter.c");
+        let obj = std::env::temp_dir().join(format!("kingly-bpf-cli-{}.o", std::process::id()));
+        let status = std::process::Command::new("clang-14")
+            .args(["-O2", "-target", "bpf", "-c"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj)
+            .status()
+            .expect("clang-14 is required");
+        assert!(status.success());
+        let verify = BpfCommand::Verify { file: obj.clone(), prog_type: "generic".into() };
+        assert_eq!(run(BpfArgs { command: verify }).unwrap(), 0);
+        assert_eq!(run(BpfArgs { command: BpfCommand::Disasm { file: obj } }).unwrap(), 0);
     }
 
     #[test]
     fn run_prints_r0() {
         let args = BpfArgs {
-            command: BpfCommand::Run {
-                file: shared("tests/prime.data"),
-                engine: "interp".into(),
-                no_verify: false,
-            },
+            command: BpfCommand::Run { file: shared("tests/prime.data"), engine: "interp".into(), no_verify: false },
         };
         assert_eq!(run(args).unwrap(), 0);
     }
