@@ -5,18 +5,27 @@
 use super::key::{HookId, Key, MAX_HOOKS};
 use super::l1::{L1Outcome, Probe, L1};
 use crate::cpu::MAX_CPUS;
-use crate::rcu::sync::{AtomicU64, Ordering};
+use crate::rcu::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::rcu::CachePadded;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-/// A hook's version: generation (high 32 bits) | epoch (low 32 bits).
+/// A decision's version: hook generation (high 32 bits) | key epoch (low 32 bits).
 pub(crate) const fn version_generation(version: u64) -> u32 {
     (version >> 32) as u32
 }
 
-/// The first version of every hook; slots start with version 0, which never matches.
-const FIRST_VERSION: u64 = 1 << 32;
+/// Key-epoch counters (a key's epoch is shared by the keys hashing to the same counter, which
+/// only costs those keys an extra L1 miss).
+#[cfg(not(loom))]
+pub(crate) const KEY_EPOCHS: usize = 1024;
+#[cfg(loom)]
+pub(crate) const KEY_EPOCHS: usize = 4;
+
+const _: () = assert!(KEY_EPOCHS.is_power_of_two());
+
+/// Every hook's first generation; slots start with version 0, which never matches.
+const FIRST_GENERATION: u32 = 1;
 
 /// One CPU's counters. Written only by that CPU, with a load and a store (no RMW); an interrupt
 /// on the same CPU landing between the two can lose one count, which statistics tolerate.
@@ -70,9 +79,14 @@ struct CpuLocal {
     counters: CachePadded<CpuCounters>,
 }
 
-/// Hook versions, per-CPU L1s and per-CPU counters.
+/// Hook generations, key epochs, per-CPU L1s and per-CPU counters.
+///
+/// A cached copy is valid while its version equals `(generation of its hook, epoch of its key)`:
+/// `invalidate(hook)` bumps the generation, `invalidate_key` and replacing a decision bump the
+/// key's epoch. Neither touches a copy.
 pub struct Front {
-    versions: CachePadded<[AtomicU64; MAX_HOOKS]>,
+    generations: CachePadded<[AtomicU32; MAX_HOOKS]>,
+    key_epochs: Box<[AtomicU32]>,
     cpus: Box<[CpuLocal; MAX_CPUS]>,
 }
 
@@ -83,12 +97,16 @@ impl Default for Front {
 }
 
 impl Front {
-    /// Empty L1s; every hook at its first version.
+    /// Empty L1s; every hook at its first generation.
     pub fn new() -> Self {
         let cpus: Vec<CpuLocal> =
             (0..MAX_CPUS).map(|_| CpuLocal { l1: L1::new(), counters: CachePadded(CpuCounters::default()) }).collect();
         let Ok(cpus) = cpus.into_boxed_slice().try_into() else { unreachable!("exactly MAX_CPUS elements") };
-        Self { versions: CachePadded(core::array::from_fn(|_| AtomicU64::new(FIRST_VERSION))), cpus }
+        Self {
+            generations: CachePadded(core::array::from_fn(|_| AtomicU32::new(FIRST_GENERATION))),
+            key_epochs: (0..KEY_EPOCHS).map(|_| AtomicU32::new(0)).collect(),
+            cpus,
+        }
     }
 
     /// The hit path: looks (`hook`, `key`) up in CPU `cpu`'s L1.
@@ -102,8 +120,8 @@ impl Front {
     #[inline(never)]
     pub fn l1_lookup(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64) -> L1Outcome {
         let local = &self.cpus[cpu];
-        let version = self.versions.0[hook.index()].load(Ordering::Relaxed);
         let probe = Probe::new(hook.index(), hook.salt(), key);
+        let version = self.version(hook, &probe, Ordering::Relaxed);
         let outcome = local.l1.lookup(&probe, key, version, now_ticks);
         if let L1Outcome::Hit(_) = outcome {
             bump(&local.counters.l1_hits);
@@ -111,53 +129,36 @@ impl Front {
         outcome
     }
 
-    /// The current version of `hook`.
+    /// The current version of (`hook`, the key of `probe`).
     #[inline(always)]
-    pub(crate) fn version(&self, hook: HookId, order: Ordering) -> u64 {
-        self.versions.0[hook.index()].load(order)
+    pub(crate) fn version(&self, hook: HookId, probe: &Probe, order: Ordering) -> u64 {
+        let generation = self.generations.0[hook.index()].load(order);
+        let epoch = self.key_epochs[probe.epoch_index(KEY_EPOCHS)].load(order);
+        (generation as u64) << 32 | epoch as u64
     }
 
     /// The current generation of the hook with index `hook_index`.
     pub(crate) fn generation_of_index(&self, hook_index: usize) -> u32 {
-        version_generation(self.versions.0[hook_index % MAX_HOOKS].load(Ordering::Acquire))
+        self.generations.0[hook_index % MAX_HOOKS].load(Ordering::Acquire)
     }
 
-    /// Starts a new generation of `hook` (writers only). An RMW: writers bump concurrently.
+    /// Starts a new generation of `hook`: every decision of it becomes stale (writers only).
     pub(crate) fn bump_generation(&self, hook: HookId) {
-        self.versions.0[hook.index()].fetch_add(1 << 32, Ordering::AcqRel);
+        self.generations.0[hook.index()].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Starts a new epoch of `hook`: L1 copies become stale, global entries stay (writers only).
-    /// After 2^32 epochs the carry bumps the generation, which only invalidates more.
-    pub(crate) fn bump_epoch(&self, hook: HookId) {
-        self.versions.0[hook.index()].fetch_add(1, Ordering::AcqRel);
+    /// Starts a new epoch of the key of `probe`: its L1 copies become stale (writers only).
+    pub(crate) fn bump_key_epoch(&self, probe: &Probe) {
+        self.key_epochs[probe.epoch_index(KEY_EPOCHS)].fetch_add(1, Ordering::AcqRel);
     }
 
     /// Fills CPU `cpu`'s L1 after a global hit (that CPU only).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn fill(
-        &self,
-        cpu: usize,
-        probe: &Probe,
-        key: &Key,
-        value: u64,
-        expiry_ticks: u64,
-        version: u64,
-        now_ticks: u64,
-    ) {
+    pub(crate) fn fill(&self, cpu: usize, probe: &Probe, key: &Key, value: u64, expiry_ticks: u64, version: u64) {
         let local = &self.cpus[cpu];
         bump(&local.counters.global_hits);
         let victim_hint = local.counters.global_hits.load(Ordering::Relaxed) as usize;
-        let evicted = local.l1.fill(
-            probe,
-            key,
-            value,
-            expiry_ticks,
-            version,
-            |tag| self.versions.0[(tag & 0xFF) as usize % MAX_HOOKS].load(Ordering::Relaxed),
-            now_ticks,
-            victim_hint,
-        );
+        let evicted = local.l1.fill(probe, key, value, expiry_ticks, version, victim_hint);
         if evicted {
             bump(&local.counters.l1_evictions);
         }

@@ -91,6 +91,13 @@ impl Probe {
         Self::new(hook.index(), hook.salt(), key)
     }
 
+    /// Which of `counters` key-epoch counters this key uses.
+    #[inline(always)]
+    pub(crate) fn epoch_index(&self, counters: usize) -> usize {
+        // The key's hash mixed with the hook index (no multiply on the hit path).
+        ((self.key_hash >> 16) as usize ^ (self.tag & 0xFF) as usize) & (counters - 1)
+    }
+
     #[inline(always)]
     fn set(&self) -> usize {
         (self.key_hash >> SET_SHIFT) as usize
@@ -162,8 +169,9 @@ impl L1 {
         L1Outcome::Absent
     }
 
-    /// Stores a decision; only the owning CPU calls this. `victim_hint` picks among occupied
-    /// ways when no way is free. Returns whether a live entry of another key was evicted.
+    /// Stores a decision; only the owning CPU calls this. The way: the one with the same tag
+    /// (likely the same key), else an empty one, else `victim_hint`. Returns whether an occupied
+    /// way of another tag was overwritten.
     ///
     /// A fill that finds its slot mid-fill (it interrupted a fill on the same CPU) gives up.
     pub fn fill(
@@ -173,39 +181,24 @@ impl L1 {
         value: u64,
         expiry_ticks: u64,
         version: u64,
-        current_version: impl Fn(u32) -> u64,
-        now_ticks: u64,
         victim_hint: usize,
     ) -> bool {
         let set = &self.sets[probe.set()];
-        let mut chosen = None;
-        let mut evicted = false;
-        // Same tag first (likely the same key), then a dead way, then the hint.
+        let mut same_tag = None;
+        let mut empty = None;
         for (way, slot) in set.iter().enumerate() {
             let head = slot.head.load(Ordering::Relaxed);
             if (head >> 32) as u32 == probe.tag {
-                chosen = Some(way);
+                same_tag = Some(way);
                 break;
             }
-        }
-        if chosen.is_none() {
-            for (way, slot) in set.iter().enumerate() {
-                let head = slot.head.load(Ordering::Relaxed);
-                let dead = head == 0
-                    || slot.expiry_ticks.load(Ordering::Relaxed) <= now_ticks
-                    || slot.version.load(Ordering::Relaxed) != current_version((head >> 32) as u32);
-                if dead {
-                    chosen = Some(way);
-                    break;
-                }
+            if head == 0 && empty.is_none() {
+                empty = Some(way);
             }
         }
-        let way = match chosen {
-            Some(way) => way,
-            None => {
-                evicted = true;
-                victim_hint % L1_WAYS
-            }
+        let (way, evicted) = match (same_tag, empty) {
+            (Some(way), _) | (None, Some(way)) => (way, false),
+            (None, None) => (victim_hint % L1_WAYS, true),
         };
         let slot = &set[way];
         let head = slot.head.load(Ordering::Relaxed);

@@ -3,18 +3,19 @@
 //!
 //! ```text
 //! decide(cpu, hook, key, now)
-//!   ├─ L1 of `cpu` (front.rs): seqlock-validated slot, version == hook's (generation, epoch),
-//!   │   now < expiry  → hit: loads only, one CPU-local counter store
+//!   ├─ L1 of `cpu` (l1.rs, front.rs): seqlock-validated slot whose version equals
+//!   │   (hook generation, key epoch) and now < expiry → hit: loads only, one CPU-local store
 //!   ├─ global table (global.rs) under an RCU guard → hit: fill the L1
-//!   └─ miss → a Ticket (hook version at lookup) → run the agent → insert(ticket, value, ttl)
+//!   └─ miss → a Ticket (version at lookup) → run the agent → insert(ticket, value, ttl)
 //! ```
 //!
 //! Invalidation never touches a cached copy: `invalidate(hook)` bumps the hook's generation
-//! (every decision of the hook, global and L1, stops matching), `invalidate_key` removes the
-//! global entry and bumps the hook's epoch (L1 copies of the hook stop matching and refill from
-//! the global table). A decision whose ticket predates an invalidation is refused
-//! ([`InsertError::Stale`]), so an agent that ran under the old policy never repopulates the
-//! cache. TTLs are in ticks of the caller's clock.
+//! (every decision of the hook, global and L1, stops matching); `invalidate_key` removes the
+//! global entry and bumps the key's epoch (its L1 copies stop matching; the epoch counters are
+//! hashed, 1024 of them, so a few unrelated keys may miss once); replacing a decision bumps the
+//! key's epoch too. A decision whose ticket predates an invalidation of its hook or key is
+//! refused ([`InsertError::Stale`]), so an agent that ran under the old policy never
+//! repopulates the cache. TTLs are in ticks of the caller's clock.
 //!
 //! The CPU index is passed explicitly on the read side (`cpu`, usually `C::cpu_id()`): it saves
 //! a system-register read per lookup and lets CPU-less host threads act as writers. Writers
@@ -144,9 +145,9 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
     /// The L1 miss path: the global table under an RCU guard, then an L1 fill.
     #[inline(never)]
     fn lookup_global(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64, l1_outcome: L1Outcome) -> Lookup {
-        // `Acquire`: an entry removed before this version was published is not found below.
-        let version = self.front.version(hook, Ordering::Acquire);
         let probe = Probe::new(hook.index(), hook.salt(), key);
+        // `Acquire`: an entry removed before this version was published is not found below.
+        let version = self.front.version(hook, &probe, Ordering::Acquire);
         let found = {
             let guard = self.rcu().read(cpu);
             self.global.find(&guard, hook, key, probe.hash).and_then(|entry| {
@@ -163,7 +164,7 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
         }
         match found {
             Some((value, expiry_ticks)) => {
-                self.front.fill(cpu, &probe, key, value, expiry_ticks, version, now_ticks);
+                self.front.fill(cpu, &probe, key, value, expiry_ticks, version);
                 Lookup::Hit(value)
             }
             None => {
@@ -175,7 +176,9 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
 
     /// A ticket for inserting a decision without a lookup (writers that are not a CPU).
     pub fn ticket(&self, hook: HookId, key: &Key, now_ticks: u64) -> Ticket {
-        Ticket { hook, key: *key, version: self.front.version(hook, Ordering::Acquire), now_ticks }
+        let probe = Probe::new(hook.index(), hook.salt(), key);
+        let version = self.front.version(hook, &probe, Ordering::Acquire);
+        Ticket { hook, key: *key, version, now_ticks }
     }
 
     /// Inserts the decision `value` made after the miss `ticket`, valid for `ttl_ticks` from the
@@ -191,11 +194,11 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
             ticket.now_ticks.saturating_add(ttl_ticks),
             version_generation(ticket.version),
             ticket.now_ticks,
-            || self.front.version(hook, Ordering::Relaxed) == ticket.version,
+            || self.front.version(hook, &probe, Ordering::Relaxed) == ticket.version,
             |cached_elsewhere| {
                 if cached_elsewhere {
                     // Copies of the replaced decision may sit in L1s: make them stale.
-                    self.front.bump_epoch(hook);
+                    self.front.bump_key_epoch(&probe);
                 }
             },
             |hook_index| self.front.generation_of_index(hook_index as usize),
@@ -217,7 +220,7 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
     /// table had it. Other decisions of the hook stay in the global table (L1 copies refill).
     pub fn invalidate_key(&self, hook: HookId, key: &Key) -> bool {
         let probe = Probe::new(hook.index(), hook.salt(), key);
-        let removed = self.global.remove(hook, key, probe.hash, || self.front.bump_epoch(hook));
+        let removed = self.global.remove(hook, key, probe.hash, || self.front.bump_key_epoch(&probe));
         self.invalidations.fetch_add(1, Ordering::Relaxed);
         self.global.rcu().reclaim();
         removed

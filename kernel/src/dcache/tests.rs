@@ -92,12 +92,15 @@ fn key_invalidation_keeps_other_keys() {
         hit(cache.lookup(0, HOOK, &key, 0));
         hit(cache.lookup(0, HOOK, &key, 0));
     }
-    let in_flight = miss(cache.lookup(1, HOOK, &Key::from_u64(3), 0));
+    let in_flight_a = cache.ticket(HOOK, &a, 0);
+    let in_flight_other = miss(cache.lookup(1, HOOK, &Key::from_u64(3), 0));
     assert!(cache.invalidate_key(HOOK, &a));
     assert!(!cache.invalidate_key(HOOK, &Key::from_u64(99)));
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &a, 1), L1Outcome::Stale);
     miss(cache.lookup(0, HOOK, &a, 1));
-    assert_eq!(hit(cache.lookup(0, HOOK, &b, 1)), 20, "refilled from the global table");
-    assert_eq!(cache.insert(&in_flight, 1, 5), Err(InsertError::Stale));
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &b, 1), L1Outcome::Hit(20), "b's L1 copy survives");
+    assert_eq!(cache.insert(&in_flight_a, 1, 5), Err(InsertError::Stale));
+    assert_eq!(cache.insert(&in_flight_other, 3, 5), Ok(()), "other keys' tickets stay valid");
 }
 
 #[test]
