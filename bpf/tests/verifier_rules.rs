@@ -279,3 +279,23 @@ fn packet_bytes_need_a_data_end_check() {
         assert_eq!(interp.run_with_packet(&prog, &mut ctx, packet, &mut env), Ok(want));
     }
 }
+
+#[test]
+fn packet_length_is_a_number() {
+    let t = ProgramType {
+        context: kingly_bpf::ContextKind::Packet {
+            size_bytes: 16,
+            data_offset: 0,
+            data_end_offset: 8,
+            writable_packet: false,
+        },
+        ..struct_type()
+    };
+    accept("ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nsub %r3, %r2\nmov %r0, %r3\nand %r0, 1\nexit", &t);
+    reject(
+        "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nsub %r2, %r3\nmov %r0, 0\nexit",
+        &t,
+        2,
+        ErrorKind::PointerArithmetic(2),
+    );
+}

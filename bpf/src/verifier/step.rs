@@ -329,6 +329,14 @@ impl Facts<'_> {
                 }
                 Value::Ptr(Pointer { region: p.region, off: Scalar::alu64(op, &p.off, &x) })
             }
+            (Value::Ptr(p), Value::Ptr(q))
+                if width == Width::W64
+                    && op == AluOp::Sub
+                    && (p.region, q.region) == (Region::PacketEnd, Region::Packet) =>
+            {
+                // `data_end - data`: a length, a plain number (negative if `data` ran past the end).
+                Value::Scalar(Scalar::UNKNOWN)
+            }
             (Value::Ptr(p), Value::Ptr(q)) if width == Width::W64 && op == AluOp::Sub => {
                 if !p.region.same_object(&q.region) {
                     return Err(ErrorKind::PointerArithmetic(dst));
