@@ -74,3 +74,33 @@ fn clang_histogram_with_computed_indices_verifies_and_runs() {
         assert_eq!(r0, 0x10 + 0x20 + 0x21);
     }
 }
+
+#[test]
+fn clang_packet_program_checks_data_end_and_runs() {
+    use kingly_bpf::ContextKind;
+    for mcpu in ["v2", "v3"] {
+        let object = elf::load(&compile("checksum.c", mcpu)).unwrap();
+        let prog = object.program("tool").expect("tool section");
+        let prog_type = ProgramType {
+            context: ContextKind::Packet { size_bytes: 16, data_offset: 0, data_end_offset: 8, writable_packet: false },
+            // C `int` results arrive zero-extended: -1 is 0xffffffff.
+            return_range: Some((0, u32::MAX as i64)),
+            ..ProgramType::with_struct_context("tool", 16)
+        };
+        let verified = Program::load(&isa::slots_to_bytes(&prog.slots), &prog_type).unwrap_or_else(|e| {
+            let decoded = isa::decode_program(prog.slots.clone()).unwrap();
+            panic!("-mcpu={mcpu}: {e}\n{}", kingly_bpf::disasm::format_program(&decoded.insns))
+        });
+        println!("-mcpu={mcpu}: {:?}", verified.stats().unwrap());
+        let mut platform = FixedPlatform::default();
+        let mut interp = Interpreter::new();
+        let mut run = |packet: &mut [u8]| {
+            let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 20 };
+            interp.run_with_packet(&verified, &mut [0u8; 16], packet, &mut env).unwrap() as u32 as i32
+        };
+        assert_eq!(run(&mut [1]), -1);
+        assert_eq!(run(&mut [3, 0, 1, 2, 3]), (1 * 31 + 2) * 31 + 3);
+        // The count claims more bytes than the packet holds: the data_end check stops the loop.
+        assert_eq!(run(&mut [9, 0, 1, 2]), 1 * 31 + 2);
+    }
+}
