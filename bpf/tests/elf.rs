@@ -99,8 +99,8 @@ fn clang_packet_program_checks_data_end_and_runs() {
             interp.run_with_packet(&verified, &mut [0u8; 16], packet, &mut env).unwrap() as u32 as i32
         };
         assert_eq!(run(&mut [1]), -1);
-        assert_eq!(run(&mut [3, 0, 1, 2, 3]), (1 * 31 + 2) * 31 + 3);
+        assert_eq!(run(&mut [3, 0, 1, 2, 3]), (31 + 2) * 31 + 3);
         // The count claims more bytes than the packet holds: the data_end check stops the loop.
-        assert_eq!(run(&mut [9, 0, 1, 2]), 1 * 31 + 2);
+        assert_eq!(run(&mut [9, 0, 1, 2]), 31 + 2);
     }
 }
