@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use kingly_bpf::conformance::{self, Expect};
 use kingly_bpf::{
-    asm, disasm, isa, Env, FixedPlatform, Interpreter, Map, MapDef, Program, ProgramType, VerifiedProgram,
+    asm, disasm, isa, ContextKind, Env, FixedPlatform, Interpreter, Map, MapDef, Program, ProgramType, VerifiedProgram,
 };
 
 /// Exit code for a program the verifier refused.
@@ -34,7 +34,8 @@ pub enum BpfCommand {
     /// Verify a program: exit 0 when accepted, 2 when rejected.
     Verify {
         file: PathBuf,
-        /// Program type: conformance (default) or generic (64-byte read-only context, map helpers).
+        /// Program type: conformance (default), generic (64-byte read-only context, map helpers)
+        /// or packet (context {data, data_end} as two u64 fields, map helpers).
         #[arg(long = "type", default_value = "conformance")]
         prog_type: String,
     },
@@ -96,7 +97,12 @@ fn program_type(name: &str, mem_len: usize) -> Result<ProgramType> {
     match name {
         "conformance" => Ok(ProgramType::conformance(mem_len as u32)),
         "generic" => Ok(ProgramType::with_struct_context("generic", 64)),
-        other => bail!("unknown program type {other:?} (known: conformance, generic)"),
+        "packet" => Ok(ProgramType {
+            name: "packet",
+            context: ContextKind::Packet { size_bytes: 16, data_offset: 0, data_end_offset: 8, writable_packet: true },
+            ..ProgramType::with_struct_context("packet", 16)
+        }),
+        other => bail!("unknown program type {other:?} (known: conformance, generic, packet)"),
     }
 }
 
