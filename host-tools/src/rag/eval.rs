@@ -1,0 +1,251 @@
+//! Retrieval quality and latency: Recall@5 and MRR on a labelled query set, for BM25, hybrid
+//! and a plain ripgrep baseline in the same run, with query latency percentiles.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use super::query::{Mode, Retriever};
+use super::EvalArgs;
+
+/// The built-in labelled set (see the file's header for the format).
+pub const BUILTIN_QUERIES: &str = include_str!("eval_queries.tsv");
+/// Ranks considered for MRR.
+const MRR_DEPTH: usize = 10;
+/// Timed repetitions of each query for the latency percentiles.
+const LATENCY_REPEATS: usize = 5;
+
+/// One labelled query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Labelled {
+    /// `ident` or `concept`.
+    pub kind: String,
+    pub query: String,
+    /// A hit whose path starts with one of these is relevant.
+    pub relevant: Vec<String>,
+}
+
+/// Parses the TSV format: `kind<TAB>query<TAB>prefix|prefix`, `#` comments.
+pub fn parse_queries(text: &str) -> Result<Vec<Labelled>> {
+    let mut queries = Vec::new();
+    for (row, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [kind, query, relevant] = fields[..] else { bail!("line {}: want 3 tab-separated fields", row + 1) };
+        queries.push(Labelled {
+            kind: kind.to_string(),
+            query: query.to_string(),
+            relevant: relevant.split('|').map(str::to_string).collect(),
+        });
+    }
+    Ok(queries)
+}
+
+/// Rank (1-based) of the first relevant path in `paths`, within [`MRR_DEPTH`].
+pub fn first_relevant(paths: &[String], relevant: &[String]) -> Option<usize> {
+    paths.iter().take(MRR_DEPTH).position(|path| relevant.iter().any(|prefix| path.starts_with(prefix.as_str()))).map(|i| i + 1)
+}
+
+/// Quality of one system on one class of queries.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Quality {
+    pub system: String,
+    pub kind: String,
+    pub queries: usize,
+    pub recall_at_5: f64,
+    pub mrr: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+}
+
+/// Per-query outcome, for finding what fails.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub system: String,
+    pub kind: String,
+    pub query: String,
+    pub rank: Option<usize>,
+    pub top: Vec<String>,
+}
+
+/// Everything `kingly rag eval` measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EvalReport {
+    pub quality: Vec<Quality>,
+    pub outcomes: Vec<Outcome>,
+}
+
+fn percentile(sorted_ms: &[f64], fraction: f64) -> f64 {
+    if sorted_ms.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted_ms.len() - 1) as f64 * fraction).round() as usize;
+    sorted_ms[index]
+}
+
+/// Runs one system over the queries; `rank_paths` returns ranked paths for a query.
+fn measure(
+    system: &str,
+    queries: &[Labelled],
+    repeats: usize,
+    mut rank_paths: impl FnMut(&str) -> Result<Vec<String>>,
+    report: &mut EvalReport,
+) -> Result<()> {
+    let mut per_kind: std::collections::BTreeMap<String, (Vec<Option<usize>>, Vec<f64>)> = Default::default();
+    for labelled in queries {
+        let mut paths = Vec::new();
+        let entry = per_kind.entry(labelled.kind.clone()).or_default();
+        for _ in 0..repeats.max(1) {
+            let started = Instant::now();
+            paths = rank_paths(&labelled.query)?;
+            entry.1.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        let rank = first_relevant(&paths, &labelled.relevant);
+        entry.0.push(rank);
+        report.outcomes.push(Outcome {
+            system: system.to_string(),
+            kind: labelled.kind.clone(),
+            query: labelled.query.clone(),
+            rank,
+            top: paths.into_iter().take(5).collect(),
+        });
+    }
+    for (kind, (ranks, mut latencies)) in per_kind {
+        latencies.sort_by(f64::total_cmp);
+        let count = ranks.len() as f64;
+        report.quality.push(Quality {
+            system: system.to_string(),
+            kind,
+            queries: ranks.len(),
+            recall_at_5: ranks.iter().filter(|rank| rank.is_some_and(|r| r <= 5)).count() as f64 / count,
+            mrr: ranks.iter().map(|rank| rank.map_or(0.0, |r| 1.0 / r as f64)).sum::<f64>() / count,
+            p50_ms: percentile(&latencies, 0.5),
+            p95_ms: percentile(&latencies, 0.95),
+        });
+    }
+    Ok(())
+}
+
+/// Unique paths of hits, in rank order.
+fn dedup_paths(paths: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    paths.into_iter().filter(|path| seen.insert(path.clone())).collect()
+}
+
+/// Words a baseline `rg` searches for: identifiers as they are, English without stop words.
+fn baseline_words(query: &str) -> Vec<String> {
+    const SKIP: &[&str] = &[
+        "a", "an", "the", "is", "are", "to", "of", "in", "on", "for", "and", "or", "how", "what", "with", "by", "that",
+        "do", "does", "between", "struct",
+    ];
+    query
+        .split_whitespace()
+        .map(|word| word.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| word.len() > 1 && !SKIP.contains(&word.to_ascii_lowercase().as_str()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The ripgrep baseline: files ranked by how many lines match any query word (whole words,
+/// case-insensitive for English), over the same file types the index takes.
+pub fn ripgrep_rank(root: &Path, query: &str) -> Result<Vec<String>> {
+    let words = baseline_words(query);
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut command = Command::new("rg");
+    command.current_dir(root).args(["--count", "--word-regexp", "--fixed-strings", "--no-messages"]);
+    if words.len() > 1 {
+        command.arg("--ignore-case");
+    }
+    for glob in ["*.c", "*.h", "*.S", "*.rst", "*.txt", "Kconfig*"] {
+        command.args(["--glob", glob]);
+    }
+    for word in &words {
+        command.args(["-e", word]);
+    }
+    let output = command.output().context("running rg (apt-get install ripgrep)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut counts: Vec<(u64, String)> = text
+        .lines()
+        .filter_map(|line| line.rsplit_once(':'))
+        .filter_map(|(path, count)| Some((count.parse().ok()?, path.trim_start_matches("./").to_string())))
+        .collect();
+    counts.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    Ok(counts.into_iter().take(MRR_DEPTH).map(|(_, path)| path).collect())
+}
+
+/// Evaluates the retriever (BM25, and hybrid when available) and, unless `baseline` is false,
+/// ripgrep on the same queries.
+pub fn evaluate(retriever: &Retriever, queries: &[Labelled], baseline: bool) -> Result<EvalReport> {
+    let mut report = EvalReport::default();
+    let rank = |mode: Mode| {
+        move |query: &str| -> Result<Vec<String>> {
+            Ok(dedup_paths(retriever.search(query, MRR_DEPTH, mode)?.into_iter().map(|hit| hit.path)))
+        }
+    };
+    measure("bm25", queries, LATENCY_REPEATS, rank(Mode::Bm25), &mut report)?;
+    if retriever.has_dense() {
+        measure("hybrid", queries, LATENCY_REPEATS, rank(Mode::Hybrid), &mut report)?;
+    }
+    if baseline {
+        let root = retriever.source_root().to_path_buf();
+        measure("ripgrep", queries, 1, |query| ripgrep_rank(&root, query), &mut report)?;
+    }
+    Ok(report)
+}
+
+/// `kingly rag eval`.
+pub fn run(args: &EvalArgs) -> Result<i32> {
+    let index_dir = args.index.clone().unwrap_or_else(super::default_index_dir);
+    let retriever = Retriever::open(&index_dir)?;
+    let text = match &args.queries {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => BUILTIN_QUERIES.to_string(),
+    };
+    let queries = parse_queries(&text)?;
+    if let Some(reason) = &retriever.dense_unavailable {
+        eprintln!("kingly rag: hybrid not evaluated, BM25-only ({reason})");
+    }
+    let report = evaluate(&retriever, &queries, !args.no_baseline)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(0);
+    }
+    println!("| system | queries | n | Recall@5 | MRR@10 | p50 ms | p95 ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for q in &report.quality {
+        println!(
+            "| {} | {} | {} | {:.3} | {:.3} | {:.2} | {:.2} |",
+            q.system, q.kind, q.queries, q.recall_at_5, q.mrr, q.p50_ms, q.p95_ms
+        );
+    }
+    for outcome in report.outcomes.iter().filter(|o| o.rank.is_none_or(|r| r > 5)) {
+        eprintln!("miss [{}] {:?} rank {:?}: {:?}", outcome.system, outcome.query, outcome.rank, outcome.top);
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_set_is_large_enough() {
+        let queries = parse_queries(BUILTIN_QUERIES).unwrap();
+        assert!(queries.len() >= 60, "{}", queries.len());
+        assert!(queries.iter().filter(|q| q.kind == "concept").count() >= 20);
+    }
+
+    #[test]
+    fn rank_of_first_relevant_prefix() {
+        let paths = ["a/x.c", "Documentation/RCU/whatisRCU.rst"].map(String::from);
+        assert_eq!(first_relevant(&paths, &["Documentation/RCU/".into()]), Some(2));
+        assert_eq!(first_relevant(&paths, &["mm/".into()]), None);
+    }
+}
