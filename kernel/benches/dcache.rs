@@ -8,8 +8,9 @@
 //! the expiry, like the cache does. Keys hash as their precomputed 64-bit hash everywhere.
 //! Workloads:
 //! - `l1_hit`: 16 keys that all sit in CPU 0's L1, looked up round-robin;
-//! - `global_hit`: 4096 keys round-robin, so the 64-slot L1 misses and the global table answers
-//!   (Kingly's time includes the L1 probe and the L1 refill);
+//! - `global_hit`: 256 keys round-robin, so the 64-slot L1 always misses and the global table
+//!   answers (Kingly's time includes the L1 probe and the L1 refill); `global_hit_4k`: the same
+//!   with 4096 keys in a strided order (working set beyond the data cache);
 //! - `miss`: keys that were never inserted;
 //! - `mixed_1t` / `mixed_2t`: 1024 keys, 98% lookups (a miss inserts), 2% replacements, on 1
 //!   and 2 threads (time per operation of each thread).
@@ -261,10 +262,18 @@ fn l1_hit(c: &mut Criterion) {
 }
 
 fn global_hit(c: &mut Criterion) {
+    // 256 keys round-robin: 16 per L1 set of 4 ways, so every lookup misses the L1 (and refills
+    // it) while the global table's working set stays in the data cache.
+    let present = keys(0..256);
+    bench_reads(c, "global_hit", &present, &present);
+}
+
+fn global_hit_4k(c: &mut Criterion) {
+    // 4096 keys: the same, with a working set that spills to L2.
     let present = keys(0..4096);
     // Stride through the keys so consecutive lookups never find the previous fill.
     let probe: Vec<Key> = (0..4096).map(|n| present[(n * 1031) % 4096]).collect();
-    bench_reads(c, "global_hit", &present, &probe);
+    bench_reads(c, "global_hit_4k", &present, &probe);
 }
 
 fn miss(c: &mut Criterion) {
@@ -384,5 +393,5 @@ fn config() -> Criterion {
         .sample_size(20)
 }
 
-criterion_group! { name = benches; config = config(); targets = l1_hit, global_hit, miss, mixed_1t, mixed_2t }
+criterion_group! { name = benches; config = config(); targets = l1_hit, global_hit, global_hit_4k, miss, mixed_1t, mixed_2t }
 criterion_main!(benches);

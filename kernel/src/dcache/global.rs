@@ -21,6 +21,10 @@ const MIN_CAPACITY: usize = 64;
 #[cfg(loom)]
 const MIN_CAPACITY: usize = 4;
 
+/// Slots per live-or-removed entry, at least: a load factor of at most 1/4 keeps linear-probing
+/// chains short (about 1.2 probes per hit, 1.4 per miss) for 8 bytes of slot per entry.
+const MAX_LOAD_INVERSE: usize = 4;
+
 /// One decision, immutable once published (only `magic` changes, when it is freed).
 pub(crate) struct Entry {
     magic: AtomicU64,
@@ -262,7 +266,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
             }
         }
         let mut capacity = self.writer_table(&mut state).capacity();
-        if state.live + 1 > self.max_entries || (state.live + state.tombstones + 1) * 2 > capacity {
+        if state.live + 1 > self.max_entries || (state.live + state.tombstones + 1) * MAX_LOAD_INVERSE > capacity {
             // Rebuild: drop dead entries, grow if still crowded.
             self.rebuild(&mut state, capacity, now_ticks, &live_generation);
             capacity = self.writer_table(&mut state).capacity();
@@ -272,7 +276,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
                 drop(unsafe { Box::from_raw(new) });
                 return Err(InsertError::Full);
             }
-            if (state.live + 1) * 2 > capacity {
+            if (state.live + 1) * MAX_LOAD_INVERSE > capacity {
                 self.rebuild(&mut state, capacity * 2, now_ticks, &live_generation);
             }
         }
