@@ -434,6 +434,59 @@ mod tests {
     }
 
     #[test]
+    fn garbage_never_panics() {
+        // Token soup from the syntax's own pieces, so the parser's deeper paths are reached.
+        let tokens = [
+            "mov",
+            "lddw",
+            "ldxsw",
+            "stxdw",
+            "lock",
+            "fetch",
+            "cmpxchg32",
+            "ja32",
+            "jsle",
+            "call",
+            "local",
+            "movsx1632",
+            "be16",
+            "%r1",
+            "%r10",
+            "%r11",
+            "[%r2+",
+            "-0x8000]",
+            "[%r10-8]",
+            "0xffffffff",
+            "-",
+            "+",
+            ",",
+            ":",
+            "#",
+            "exit",
+            "label",
+            "9223372036854775808",
+            "\u{e9}",
+            " ",
+            "\n",
+        ];
+        let mut state = 0x1234_5678u64;
+        for _ in 0..20_000 {
+            let mut text = alloc::string::String::new();
+            for _ in 0..(state % 12) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(tokens[(state % tokens.len() as u64) as usize]);
+                if state & 0x100 != 0 {
+                    text.push(' ');
+                }
+            }
+            let _ = assemble(&text);
+            let _ = crate::conformance::parse(&alloc::format!("-- asm\n{text}\n-- mem\n{text}\n-- result\n{text}"));
+        }
+    }
+
+    #[test]
     fn range_errors() {
         assert_eq!(assemble("mov32 %r0, 2147483648").unwrap_err().kind, AsmErrorKind::ImmediateRange);
         assert!(assemble("mov32 %r0, 0xffffffff").is_ok());
