@@ -227,6 +227,33 @@ impl Map {
         self.values.get(off..off + self.def.value_size_bytes as usize)
     }
 
+    /// The value for `key` as CPU `cpu` sees it (per-CPU maps keep one copy per CPU).
+    pub fn lookup_cpu(&self, key: &[u8], cpu: u32) -> Option<&[u8]> {
+        let off = self.lookup_offset(key, cpu).ok().flatten()?;
+        self.values.get(off..off + self.def.value_size_bytes as usize)
+    }
+
+    /// Calls `f(key, value)` for every live entry (CPU 0's copy for per-CPU maps), in slot order.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        let vs = self.def.value_size_bytes as usize;
+        match self.def.kind {
+            MapKind::Array | MapKind::PerCpuArray => {
+                for index in 0..self.def.max_entries {
+                    let off = index as usize * vs;
+                    f(&index.to_le_bytes(), &self.values[off..off + vs]);
+                }
+            }
+            MapKind::Hash => {
+                let ks = self.def.key_size_bytes as usize;
+                for (slot, state) in self.slot_state.iter().enumerate() {
+                    if *state == SLOT_USED {
+                        f(&self.keys[slot * ks..(slot + 1) * ks], &self.values[slot * vs..(slot + 1) * vs]);
+                    }
+                }
+            }
+        }
+    }
+
     /// Inserts or replaces `key`'s value, following Linux's flag semantics.
     pub fn update(&mut self, key: &[u8], value: &[u8], flags: u64, cpu: u32) -> Result<(), MapError> {
         let vs = self.def.value_size_bytes as usize;
@@ -300,6 +327,20 @@ mod tests {
         map.update(&9u32.to_le_bytes(), &[1; 8], update_flags::NOEXIST, 0).unwrap();
         assert_eq!(map.len(), 4);
         assert_eq!(map.update(&9u32.to_le_bytes(), &[1; 8], update_flags::NOEXIST, 0), Err(MapError::AlreadyExists));
+    }
+
+    #[test]
+    fn for_each_visits_live_entries() {
+        let def = MapDef { kind: MapKind::Hash, key_size_bytes: 2, value_size_bytes: 1, max_entries: 8 };
+        let mut map = Map::new(def, 1).unwrap();
+        for k in 0u16..5 {
+            map.update(&k.to_le_bytes(), &[k as u8], 0, 0).unwrap();
+        }
+        map.delete(&3u16.to_le_bytes()).unwrap();
+        let mut seen = alloc::vec::Vec::new();
+        map.for_each(|k, v| seen.push((u16::from_le_bytes([k[0], k[1]]), v[0])));
+        seen.sort();
+        assert_eq!(seen, [(0, 0), (1, 1), (2, 2), (4, 4)]);
     }
 
     #[test]
