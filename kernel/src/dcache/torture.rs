@@ -12,8 +12,10 @@
 //! - **lost**: a lookup misses (or returns an older value) although the model held a decision
 //!   during the whole lookup.
 //!
-//! Kernel use: every core calls [`Torture::run_on_this_cpu`]; CPUs 0 and 1 also write. Core 0
-//! then calls [`Torture::wait`] and prints [`Torture::report`].
+//! Kernel use: `static TORTURE_RCU: Rcu<Arch> = Rcu::new();`, one shared
+//! `Torture::new(&TORTURE_RCU, 4, lookups, swaps)`; every core calls
+//! [`Torture::run_on_this_cpu`] (CPUs 0 and 1 also write); core 0 then calls [`Torture::wait`]
+//! and prints [`Torture::report`] (exit non-zero if `violations() != 0`).
 
 use super::{CacheConfig, DecisionCache, HookId, Key, Lookup};
 use crate::cpu::{CpuOps, MAX_CPUS};
@@ -143,13 +145,15 @@ pub struct Torture<C: CpuOps> {
 
 impl<C: CpuOps> Torture<C> {
     /// The kernel layout: `cpus` cores all read `lookups_per_reader` times; cores 0 and 1
-    /// (core 0 alone if `cpus == 1`) also make `swaps` swaps between them.
+    /// (core 0 alone if `cpus == 1`) also make `swaps` swaps between them. `rcu` should be a
+    /// domain of its own (`static TORTURE_RCU: Rcu<Arch> = Rcu::new();`): every participant
+    /// goes offline in it when done.
     ///
     /// # Panics
     /// If `cpus` is 0 or above `MAX_CPUS`.
-    pub fn new(cpus: usize, lookups_per_reader: u64, swaps: u64) -> Self {
+    pub fn new(rcu: &'static Rcu<C>, cpus: usize, lookups_per_reader: u64, swaps: u64) -> Self {
         assert!((1..=MAX_CPUS).contains(&cpus), "torture: cpus must be 1..={MAX_CPUS}");
-        Self::build(cpus, cpus.min(2), true, lookups_per_reader, swaps)
+        Self::build(rcu, cpus, cpus.min(2), true, lookups_per_reader, swaps)
     }
 
     /// The host layout: `readers` CPUs (threads calling [`Torture::run_reader`]) and
@@ -157,15 +161,26 @@ impl<C: CpuOps> Torture<C> {
     ///
     /// # Panics
     /// If `readers` is 0 or above `MAX_CPUS`, or `writers` is 0 or above `MAX_CPUS`.
-    pub fn with_threads(readers: usize, writers: usize, lookups_per_reader: u64, swaps: u64) -> Self {
+    pub fn with_threads(
+        rcu: &'static Rcu<C>,
+        readers: usize,
+        writers: usize,
+        lookups_per_reader: u64,
+        swaps: u64,
+    ) -> Self {
         assert!((1..=MAX_CPUS).contains(&readers), "torture: readers must be 1..={MAX_CPUS}");
         assert!((1..=MAX_CPUS).contains(&writers), "torture: writers must be 1..={MAX_CPUS}");
-        Self::build(readers, writers, false, lookups_per_reader, swaps)
+        Self::build(rcu, readers, writers, false, lookups_per_reader, swaps)
     }
 
-    fn build(readers: usize, writers: usize, writers_read: bool, lookups_per_reader: u64, swaps: u64) -> Self {
-        // One leaked domain per run: the cache borrows it for `'static`.
-        let rcu: &'static Rcu<C> = Box::leak(Box::new(Rcu::new()));
+    fn build(
+        rcu: &'static Rcu<C>,
+        readers: usize,
+        writers: usize,
+        writers_read: bool,
+        lookups_per_reader: u64,
+        swaps: u64,
+    ) -> Self {
         let keys: Vec<Key> = (0..HOOKS * KEYS_PER_HOOK)
             .map(|index| {
                 // Mixed lengths: 8-byte keys and 20-byte keys.
