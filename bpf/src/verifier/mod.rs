@@ -37,6 +37,8 @@ pub struct Options {
     pub max_insns_processed: u64,
     /// States remembered per jump target.
     pub max_states_per_insn: usize,
+    /// States remembered in total (bounds the verifier's memory; pruning just gets rarer).
+    pub max_states_total: u64,
     /// Replaces the program type's initial state (test hook for seeded preconditions).
     pub initial_state: Option<State>,
     /// Refuse divisions and modulos whose divisor may be zero (the ISA defines them, so off
@@ -52,6 +54,7 @@ impl Default for Options {
         Options {
             max_insns_processed: 1_000_000,
             max_states_per_insn: 64,
+            max_states_total: 100_000,
             initial_state: None,
             reject_division_by_zero: false,
             end_at_fall_off: false,
@@ -180,7 +183,7 @@ pub fn verify(
                         return Err(fail(ErrorKind::InfiniteLoop));
                     }
                 }
-                if visited[pc].len() < options.max_states_per_insn {
+                if visited[pc].len() < options.max_states_per_insn && stats.states_stored < options.max_states_total {
                     checkpoints.push(Checkpoint {
                         state: path.state.clone(),
                         parent: Some(path.checkpoint),

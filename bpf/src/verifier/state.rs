@@ -101,13 +101,14 @@ const SLOTS: usize = STACK_FRAME_BYTES / 8;
 pub struct Stack {
     /// Bit `i` set: byte at frame offset `i - 512` has been written.
     pub init: [u64; SLOTS / 8],
-    /// A value spilled by an aligned 8-byte store, or `Uninit` for plain data / nothing.
-    pub spill: [Value; SLOTS],
+    /// Values spilled by aligned 8-byte stores, by slot (sorted, sparse); other initialised
+    /// bytes are plain data.
+    spills: Vec<(u8, Value)>,
 }
 
 impl Default for Stack {
     fn default() -> Self {
-        Stack { init: [0; SLOTS / 8], spill: [Value::Uninit; SLOTS] }
+        Stack { init: [0; SLOTS / 8], spills: Vec::new() }
     }
 }
 
@@ -129,34 +130,55 @@ impl Stack {
         }
     }
 
+    /// The value spilled in 8-byte slot `slot` (0..64), or `Uninit` for data or nothing.
+    pub fn spill(&self, slot: usize) -> Value {
+        match self.spills.binary_search_by_key(&(slot as u8), |(s, _)| *s) {
+            Ok(i) => self.spills[i].1,
+            Err(_) => Value::Uninit,
+        }
+    }
+
+    /// Records (or, with `Uninit`, forgets) the value spilled in `slot`.
+    pub fn set_spill(&mut self, slot: usize, value: Value) {
+        match (self.spills.binary_search_by_key(&(slot as u8), |(s, _)| *s), value) {
+            (Ok(i), Value::Uninit) => {
+                self.spills.remove(i);
+            }
+            (Ok(i), v) => self.spills[i].1 = v,
+            (Err(_), Value::Uninit) => {}
+            (Err(i), v) => self.spills.insert(i, (slot as u8, v)),
+        }
+    }
+
+    fn for_each_spill(&mut self, f: &mut impl FnMut(&mut Value)) {
+        self.spills.iter_mut().for_each(|(_, v)| f(v));
+        self.spills.retain(|(_, v)| *v != Value::Uninit);
+    }
+
     fn contains(&self, o: &Stack) -> bool {
         for w in 0..self.init.len() {
             if self.init[w] & !o.init[w] != 0 {
                 return false;
             }
         }
-        for slot in 0..SLOTS {
-            let old = &self.spill[slot];
-            let cur = &o.spill[slot];
-            match old {
-                Value::Uninit => {
-                    // Old treated these bytes as data (or never read them): a current pointer
-                    // spill in an initialised byte would be read as data.
-                    let any_old_init = (0..8).any(|b| self.is_init(slot * 8 + b));
-                    if any_old_init && cur.is_pointer_like() {
-                        return false;
-                    }
+        for &(slot, old) in &self.spills {
+            let slot = slot as usize;
+            let cur = o.spill(slot);
+            if !old.contains(&cur) {
+                // A data slot with full init stands for an unknown scalar.
+                let cur_is_data = cur == Value::Uninit && (0..8).all(|b| o.is_init(slot * 8 + b));
+                if !(cur_is_data && old.contains(&Value::Scalar(Scalar::UNKNOWN))) {
+                    return false;
                 }
-                _ => {
-                    if !old.contains(cur) {
-                        // A data slot with full init stands for an unknown scalar.
-                        let cur_unknown = Value::Scalar(Scalar::UNKNOWN);
-                        let cur_is_data = matches!(cur, Value::Uninit) && (0..8).all(|b| o.is_init(slot * 8 + b));
-                        if !(cur_is_data && old.contains(&cur_unknown)) {
-                            return false;
-                        }
-                    }
-                }
+            }
+        }
+        for &(slot, cur) in &o.spills {
+            let slot = slot as usize;
+            // Old treated these bytes as data (or never read them): a current pointer spill in
+            // an initialised byte would be read as data.
+            if self.spill(slot) == Value::Uninit && cur.is_pointer_like() && (0..8).any(|b| self.is_init(slot * 8 + b))
+            {
+                return false;
             }
         }
         true
@@ -250,7 +272,7 @@ impl State {
     pub fn for_each_value(&mut self, mut f: impl FnMut(&mut Value)) {
         for frame in &mut self.frames {
             frame.regs.iter_mut().for_each(&mut f);
-            frame.stack.spill.iter_mut().for_each(&mut f);
+            frame.stack.for_each_spill(&mut f);
         }
     }
 

@@ -122,7 +122,7 @@ impl Facts<'_> {
         let stack = Self::stack_frame(state, frame);
         let (a, b) = (Stack::index(lo), Stack::index(hi));
         if exact && b - a == 8 && a % 8 == 0 {
-            let v = stack.spill[a / 8];
+            let v = stack.spill(a / 8);
             if v != Value::Uninit {
                 return Ok(Some(v));
             }
@@ -131,7 +131,7 @@ impl Facts<'_> {
             if !stack.is_init(byte) {
                 return Err(ErrorKind::StackReadBeforeWrite { off: byte as i32 - STACK_FRAME_BYTES as i32 });
             }
-            if stack.spill[byte / 8].is_pointer_like() {
+            if stack.spill(byte / 8).is_pointer_like() {
                 return Err(ErrorKind::PartialPointerAccess);
             }
         }
@@ -142,7 +142,7 @@ impl Facts<'_> {
         let stack = Self::stack_frame(state, frame);
         let (a, b) = (Stack::index(lo), Stack::index(hi));
         if exact && b - a == 8 && a % 8 == 0 {
-            stack.spill[a / 8] = value;
+            stack.set_spill(a / 8, value);
             for byte in a..b {
                 stack.set_init(byte, true);
             }
@@ -152,13 +152,13 @@ impl Facts<'_> {
             return Err(ErrorKind::PartialPointerAccess);
         }
         for slot in a / 8..=(b - 1) / 8 {
-            if stack.spill[slot].is_pointer_like() {
+            if stack.spill(slot).is_pointer_like() {
                 // The rest of a clobbered pointer is unreadable.
                 for byte in slot * 8..slot * 8 + 8 {
                     stack.set_init(byte, false);
                 }
             }
-            stack.spill[slot] = Value::Uninit;
+            stack.set_spill(slot, Value::Uninit);
         }
         if exact {
             for byte in a..b {
@@ -258,7 +258,7 @@ impl Facts<'_> {
                 Self::stack_write(state, frame, lo, hi, exact, Value::Scalar(Scalar::UNKNOWN))?;
                 if exact && size == Size::DW && Stack::index(lo).is_multiple_of(8) {
                     // The slot now holds an unknown scalar, not a spill.
-                    Self::stack_frame(state, frame).spill[Stack::index(lo) / 8] = Value::Uninit;
+                    Self::stack_frame(state, frame).set_spill(Stack::index(lo) / 8, Value::Uninit);
                 }
             }
             Region::Context if !self.context_size().1 => return Err(ErrorKind::ReadOnlyContext),
