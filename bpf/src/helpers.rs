@@ -194,7 +194,8 @@ pub const GET_SMP_PROCESSOR_ID: Helper = Helper {
 pub const CONFORMANCE_UNWIND: Helper = Helper {
     id: id::CONFORMANCE_UNWIND,
     name: "unwind",
-    proto: proto([Anything, Unused, Unused, Unused, Unused], RetType::Scalar),
+    // It returns its argument: a pointer passed in would come back as a number.
+    proto: proto([Scalar, Unused, Unused, Unused, Unused], RetType::Scalar),
     func: conformance_unwind,
 };
 

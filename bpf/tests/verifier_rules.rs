@@ -141,6 +141,15 @@ fn pointers_do_not_leak() {
         ErrorKind::ReadBeforeWrite(0),
     );
     reject("mov %r10, 0\nmov %r0, 0\nexit", &t, 0, ErrorKind::WriteToFramePointer);
+    // A callee's stack address spilled into the caller's frame is unreadable after return.
+    reject(
+        "mov %r1, %r10\nadd %r1, -8\ncall local +2\nldxdw %r0, [%r10-8]\nexit\nstxdw [%r1+0], %r10\nmov %r0, 0\nexit",
+        &t,
+        3,
+        ErrorKind::StackReadBeforeWrite { off: -8 },
+    );
+    // The conformance unwind helper returns its argument, so it only takes numbers.
+    reject("mov %r1, %r10\ncall 5\nexit", &t, 1, ErrorKind::HelperArgument { arg: 1 });
 }
 
 #[test]

@@ -276,6 +276,29 @@ impl State {
         }
     }
 
+    /// Forgets every pointer into frame `dead` or deeper (they dangle once it returns). A
+    /// spilled one becomes unreadable bytes, so its address cannot be read back as data.
+    pub fn forget_frame_pointers(&mut self, dead: u8) {
+        let dangling =
+            |v: &Value| matches!(v, Value::Ptr(Pointer { region: Region::Stack { frame }, .. }) if *frame >= dead);
+        for frame in &mut self.frames {
+            for (r, link) in frame.regs.iter_mut().zip(frame.links.iter_mut()) {
+                if dangling(r) {
+                    *r = Value::Uninit;
+                    *link = 0;
+                }
+            }
+            let stale: Vec<usize> =
+                frame.stack.spills.iter().filter(|(_, v)| dangling(v)).map(|(slot, _)| *slot as usize).collect();
+            for slot in stale {
+                frame.stack.set_spill(slot, Value::Uninit);
+                for byte in slot * 8..slot * 8 + 8 {
+                    frame.stack.set_init(byte, false);
+                }
+            }
+        }
+    }
+
     /// Whether `self` (a state already proven safe) covers `o`.
     pub fn contains(&self, o: &State) -> bool {
         if self.frames.len() != o.frames.len() || self.packet_range > o.packet_range {

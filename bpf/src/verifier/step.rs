@@ -438,13 +438,7 @@ impl Facts<'_> {
         let caller = state.frame_mut();
         caller.regs[0..6].copy_from_slice(&callee.regs[0..6]);
         caller.links[0..6].fill(0);
-        state.for_each_value(|v| {
-            if let Value::Ptr(Pointer { region: Region::Stack { frame }, .. }) = v {
-                if *frame >= dead {
-                    *v = Value::Uninit;
-                }
-            }
-        });
+        state.forget_frame_pointers(dead);
         Ok(Some(callee.return_pc))
     }
 
