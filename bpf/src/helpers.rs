@@ -86,7 +86,7 @@ pub mod id {
     pub const CONFORMANCE_UNWIND: u32 = 5;
 }
 
-use ArgType::{Anything, MapHandle, MapKey, MapValue, Scalar, Unused};
+use ArgType::{MapHandle, MapKey, MapValue, Scalar, Unused};
 
 const fn proto(args: [ArgType; 5], ret: RetType) -> HelperProto {
     HelperProto { args, ret }
