@@ -354,9 +354,8 @@ fn mixed(c: &mut Criterion, threads: usize) {
                                     let r = stream.next();
                                     let key = &keys[(r >> 20) as usize % MIXED_KEYS];
                                     let decision = Decision { value: r, expiry_ticks: NOW + TTL };
-                                    if r % 100 < REPLACE_PERCENT {
-                                        map.insert(*key, decision);
-                                    } else if map.lookup(key, NOW).is_none() {
+                                    // Replace, or look up and insert on a miss.
+                                    if r % 100 < REPLACE_PERCENT || map.lookup(key, NOW).is_none() {
                                         map.insert(*key, decision);
                                     }
                                 }

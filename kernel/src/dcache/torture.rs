@@ -241,7 +241,7 @@ impl<C: CpuOps> Torture<C> {
         let mut lookups_left = if cpu.is_some() { self.lookups_per_reader } else { 0 };
         let mut swaps_left = if writer.is_some() { self.swaps_per_writer } else { 0 };
         // Interleave writes evenly among reads on a CPU that does both.
-        let lookups_per_swap = if swaps_left > 0 { (lookups_left / swaps_left).max(1) } else { u64::MAX };
+        let lookups_per_swap = lookups_left.checked_div(swaps_left).map_or(u64::MAX, |n| n.max(1));
         let mut since_swap = 0;
         while lookups_left > 0 || swaps_left > 0 {
             if let Some(cpu) = cpu.filter(|_| lookups_left > 0) {
