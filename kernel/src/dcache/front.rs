@@ -152,7 +152,9 @@ impl Front {
         self.key_epochs[probe.epoch_index(KEY_EPOCHS)].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Fills CPU `cpu`'s L1 after a global hit (that CPU only).
+    /// Fills CPU `cpu`'s L1 after a global hit (that CPU only). Out of line: the aarch64
+    /// disassembly test uses its `dmb` to check that it can see one.
+    #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill(&self, cpu: usize, probe: &Probe, key: &Key, value: u64, expiry_ticks: u64, version: u64) {
         let local = &self.cpus[cpu];

@@ -39,6 +39,7 @@ pub(crate) struct Entry {
 
 impl Entry {
     /// Whether this entry has been freed (only possible if RCU is broken).
+    #[inline(always)]
     pub(crate) fn is_poisoned(&self) -> bool {
         self.magic.load(Ordering::Relaxed) != LIVE
     }

@@ -174,6 +174,7 @@ impl L1 {
     /// way of another tag was overwritten.
     ///
     /// A fill that finds its slot mid-fill (it interrupted a fill on the same CPU) gives up.
+    #[inline]
     pub fn fill(
         &self,
         probe: &Probe,
