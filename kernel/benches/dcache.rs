@@ -246,6 +246,25 @@ fn bench_reads(c: &mut Criterion, group_name: &str, present: &[Key], probe: &[Ke
             });
         });
     }
+    // Calibration, not a competitor: an unsynchronized std HashMap (read-only here) shows what
+    // a lookup costs on this machine with no concurrency control at all.
+    {
+        let mut map = std::collections::HashMap::with_hasher(foldhash::fast::RandomState::default());
+        for (index, key) in present.iter().enumerate() {
+            map.insert((HOOK, *key), Decision { value: index as u64, expiry_ticks: NOW + TTL });
+        }
+        let probe: Vec<BenchKey> = probe.iter().map(|key| (HOOK, *key)).collect();
+        group.bench_function("unsync_hashmap_reference", |b| {
+            let mut index = 0;
+            b.iter_custom(|iters| {
+                cpu_timed(iters, || {
+                    index = (index + 1) & mask;
+                    let found = map.get(black_box(&probe[index])).filter(|d| NOW < d.expiry_ticks);
+                    black_box(found.map(|d| d.value));
+                })
+            });
+        });
+    }
     run::<QuickCache>(&mut group, present, probe);
     run::<Papaya>(&mut group, present, probe);
     run::<SccIndex>(&mut group, present, probe);
