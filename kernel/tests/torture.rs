@@ -14,7 +14,8 @@ fn env_count(name: &str, default: u64) -> u64 {
 }
 
 fn run(rcu: &'static Rcu<HostCpu>, readers: usize, writers: usize, lookups: u64, swaps: u64) {
-    let torture = Arc::new(Torture::<HostCpu>::with_threads(rcu, readers, writers, lookups.div_ceil(readers as u64), swaps));
+    let torture =
+        Arc::new(Torture::<HostCpu>::with_threads(rcu, readers, writers, lookups.div_ceil(readers as u64), swaps));
     let mut threads = Vec::new();
     for cpu in 0..readers {
         let torture = torture.clone();
