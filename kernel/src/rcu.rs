@@ -97,6 +97,26 @@ pub(crate) mod sync {
         }
     }
 
+    /// Interrupts masked on this CPU until dropped: a lock that an interrupt handler may also
+    /// take (a writer lock, via `decide` in a timer hook) is only held with interrupts masked,
+    /// or the handler would spin on its own CPU's lock forever.
+    pub(crate) struct IrqsMasked<C: crate::cpu::CpuOps> {
+        state: usize,
+        _cpu: core::marker::PhantomData<C>,
+    }
+
+    impl<C: crate::cpu::CpuOps> IrqsMasked<C> {
+        pub(crate) fn new() -> Self {
+            Self { state: C::irq_save(), _cpu: core::marker::PhantomData }
+        }
+    }
+
+    impl<C: crate::cpu::CpuOps> Drop for IrqsMasked<C> {
+        fn drop(&mut self) {
+            C::irq_restore(self.state);
+        }
+    }
+
     /// Orders this CPU's accesses against an interrupt handler on the same CPU (no instruction).
     #[inline(always)]
     pub(crate) fn compiler_fence() {
@@ -404,6 +424,7 @@ impl<C: CpuOps> Rcu<C> {
     ///    have found the object has passed a quiescent state.
     #[allow(unsafe_code)]
     pub unsafe fn retire_raw(&self, address: *mut (), drop_fn: unsafe fn(*mut ())) {
+        let _irqs = sync::IrqsMasked::<C>::new();
         let mut garbage = self.garbage.lock();
         garbage.next.push(Retired { address, drop_fn });
         self.advance(&mut garbage);
@@ -412,6 +433,7 @@ impl<C: CpuOps> Rcu<C> {
     /// Frees what a completed grace period allows and starts the next grace period if garbage
     /// waits. Non-blocking apart from the garbage lock; the kernel calls it from idle.
     pub fn reclaim(&self) {
+        let _irqs = sync::IrqsMasked::<C>::new();
         if let Some(mut garbage) = self.garbage.try_lock() {
             self.advance(&mut garbage);
         }
@@ -437,6 +459,7 @@ impl<C: CpuOps> Rcu<C> {
     /// Counters for tests and `cache_stats`.
     pub fn stats(&self) -> RcuStats {
         let pending = {
+            let _irqs = sync::IrqsMasked::<C>::new();
             let garbage = self.garbage.lock();
             garbage.waiting.len() + garbage.next.len()
         };

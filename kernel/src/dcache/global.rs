@@ -1,11 +1,13 @@
 //! The global decision table: an open-addressing hash table of pointers to immutable entries,
 //! published through an RCU pointer. Readers probe without locks under an RCU guard; writers
 //! serialize on a lock, publish with `Release`, and retire what they unlink (a replaced entry, a
-//! removed entry, a table outgrown by a resize) to be freed after a grace period.
+//! removed entry, a table outgrown by a resize) to be freed after a grace period. The writer
+//! lock is held with interrupts masked (`CpuOps::irq_save`): `decide` may insert from a timer
+//! hook that interrupted a writer on the same CPU.
 
 use super::key::{HookId, Key};
 use crate::cpu::CpuOps;
-use crate::rcu::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::rcu::sync::{AtomicPtr, AtomicU64, IrqsMasked, Ordering};
 use crate::rcu::{Rcu, RcuReadGuard};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -218,6 +220,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
         on_replace: impl FnOnce(bool),
         live_generation: impl Fn(u8) -> u32,
     ) -> Result<(), InsertError> {
+        let _irqs = IrqsMasked::<C>::new();
         let mut state = self.writer.lock();
         if !still_valid() {
             return Err(InsertError::Stale);
@@ -308,6 +311,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
     /// Removes every entry `doomed` selects, then runs `after` still under the writer lock (so
     /// no insert slips in between); returns how many.
     pub(crate) fn remove_where_then(&self, doomed: impl Fn(&Entry) -> bool, after: impl FnOnce()) -> usize {
+        let _irqs = IrqsMasked::<C>::new();
         let mut state = self.writer.lock();
         let table = self.writer_table(&mut state);
         let mut removed = 0;
@@ -336,6 +340,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
 
     /// Runs `then` under the writer lock (so it orders with inserts' validity checks).
     pub(crate) fn with_writer_lock<R>(&self, then: impl FnOnce() -> R) -> R {
+        let _irqs = IrqsMasked::<C>::new();
         let _state = self.writer.lock();
         then()
     }
@@ -400,6 +405,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
     /// The (value, expiry, generation) of (`hook`, `key`), read under the writer lock (for
     /// callers without a CPU, e.g. a final check).
     pub(crate) fn get_locked(&self, hook: HookId, key: &Key, hash: u64) -> Option<(u64, u64, u32)> {
+        let _irqs = IrqsMasked::<C>::new();
         let mut state = self.writer.lock();
         let table = self.writer_table(&mut state);
         let mut index = hash as usize & table.mask;
@@ -425,7 +431,9 @@ impl<'r, C: CpuOps> Global<'r, C> {
 
     /// Live entries (approximate while writers run).
     pub(crate) fn len(&self) -> usize {
-        self.writer.lock().live
+        let _irqs = IrqsMasked::<C>::new();
+        let live = self.writer.lock().live;
+        live
     }
 }
 
