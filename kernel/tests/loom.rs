@@ -1,7 +1,8 @@
 //! Loom models of the decision cache's concurrency: the QSBR grace period (with a CPU coming
 //! online), RCU pointer swap + reclaim, L1 slot publish/validate, and generation invalidation.
 //!
-//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=/work/target-loom cargo test -p kingly-kernel --release --test loom`
+//! `RUSTFLAGS="--cfg loom" cargo test -p kingly-kernel --release --test loom` (preemption bound 5
+//! by default, about 5 s; `LOOM_MAX_PREEMPTIONS=10` explores more in about 25 s).
 //!
 //! The planted ordering bug (`--cfg kingly_planted_bug`: the quiescent-state store loses its
 //! `Release`) must be caught: with both flags, `planted_bug_is_caught` passes only if loom
@@ -36,7 +37,7 @@ impl CpuOps for LoomCpu {
 fn model(body: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
+        builder.preemption_bound = Some(5);
     }
     builder.max_branches = 100_000;
     builder.check(body);
