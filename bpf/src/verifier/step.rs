@@ -507,7 +507,7 @@ impl Facts<'_> {
             {
                 let null_on_taken = cond == JmpCond::Eq;
                 match p.region {
-                    Region::MapValue { id, nullable: true, map } => {
+                    Region::MapValue { id, nullable: true, .. } => {
                         let mut other = state.clone();
                         let (null_state, ok_state) =
                             if null_on_taken { (&mut other, &mut *state) } else { (&mut *state, &mut other) };
@@ -525,7 +525,6 @@ impl Facts<'_> {
                                 }
                             }
                         });
-                        let _ = map;
                         // `state` continues on the fall-through edge.
                         Ok(Step::Fork(fall, taken, other))
                     }
