@@ -249,6 +249,15 @@ mod tests {
     }
 
     #[test]
+    fn test_command_on_the_negative_files() {
+        // "50 passed, 10 failed": the 45 unused-field encodings and 5 files expecting an error
+        // pass; files expecting a result from text that does not assemble, the empty files and
+        // the runner self-test (deliberately wrong result) fail, as upstream's runner reports.
+        let args = BpfArgs { command: BpfCommand::Test { dir: shared("negative") } };
+        assert_eq!(run(args).unwrap(), 1);
+    }
+
+    #[test]
     fn verify_rejects_with_exit_2() {
         let dir = std::env::temp_dir().join(format!("kingly-bpf-cli-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
