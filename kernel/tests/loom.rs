@@ -183,7 +183,7 @@ fn l1_slot_publish_validate() {
         let l1 = Arc::new(L1::new());
         let key = Key::from_u64(3);
         let probe = Probe::for_key(HookId::SCHED_SLICE, &key);
-        l1.fill(&probe, &key, 1, u64::MAX, 1, 0);
+        l1.fill(&probe, &key, 1, u64::MAX, 1);
         let reader = {
             let l1 = l1.clone();
             thread::spawn(move || {
@@ -195,7 +195,7 @@ fn l1_slot_publish_validate() {
                 }
             })
         };
-        l1.fill(&probe, &key, 2, u64::MAX, 2, 0);
+        l1.fill(&probe, &key, 2, u64::MAX, 2);
         reader.join().unwrap();
         assert_eq!(l1.lookup(&probe, &key, 2, 0), L1Outcome::Hit(2));
     });

@@ -155,12 +155,10 @@ impl Front {
     /// Fills CPU `cpu`'s L1 after a global hit (that CPU only). Out of line: the aarch64
     /// disassembly test uses its `dmb` to check that it can see one.
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill(&self, cpu: usize, probe: &Probe, key: &Key, value: u64, expiry_ticks: u64, version: u64) {
         let local = &self.cpus[cpu];
         bump(&local.counters.global_hits);
-        let victim_hint = local.counters.global_hits.load(Ordering::Relaxed) as usize;
-        let evicted = local.l1.fill(probe, key, value, expiry_ticks, version, victim_hint);
+        let evicted = local.l1.fill(probe, key, value, expiry_ticks, version);
         if evicted {
             bump(&local.counters.l1_evictions);
         }

@@ -170,23 +170,17 @@ impl L1 {
     }
 
     /// Stores a decision; only the owning CPU calls this. The way: the one with the same tag
-    /// (likely the same key), else an empty one, else `victim_hint`. Returns whether an occupied
-    /// way of another tag was overwritten.
+    /// (likely the same key), else an empty one, else round-robin within the set (the sum of the
+    /// set's sequence numbers grows by 2 per fill, so it rotates without a counter to load).
+    /// Returns whether an occupied way of another tag was overwritten.
     ///
     /// A fill that finds its slot mid-fill (it interrupted a fill on the same CPU) gives up.
     #[inline]
-    pub fn fill(
-        &self,
-        probe: &Probe,
-        key: &Key,
-        value: u64,
-        expiry_ticks: u64,
-        version: u64,
-        victim_hint: usize,
-    ) -> bool {
+    pub fn fill(&self, probe: &Probe, key: &Key, value: u64, expiry_ticks: u64, version: u64) -> bool {
         let set = &self.sets[probe.set()];
         let mut same_tag = None;
         let mut empty = None;
+        let mut sequence_sum = 0u32;
         for (way, slot) in set.iter().enumerate() {
             let head = slot.head.load(Ordering::Relaxed);
             if (head >> 32) as u32 == probe.tag {
@@ -196,10 +190,11 @@ impl L1 {
             if head == 0 && empty.is_none() {
                 empty = Some(way);
             }
+            sequence_sum = sequence_sum.wrapping_add(head as u32);
         }
         let (way, evicted) = match (same_tag, empty) {
             (Some(way), _) | (None, Some(way)) => (way, false),
-            (None, None) => (victim_hint % L1_WAYS, true),
+            (None, None) => ((sequence_sum >> 1) as usize % L1_WAYS, true),
         };
         let slot = &set[way];
         let head = slot.head.load(Ordering::Relaxed);
