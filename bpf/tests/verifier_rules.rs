@@ -308,3 +308,14 @@ fn packet_length_is_a_number() {
         ErrorKind::PointerArithmetic(2),
     );
 }
+
+#[test]
+fn narrow_spills_keep_their_bounds() {
+    let t = ProgramType::conformance(4);
+    // A 4-byte spill of a bounded index, refilled and used to index the buffer.
+    let src = "ldxb %r2, [%r1+0]\nand %r2, 3\nstxw [%r10-4], %r2\nmov %r2, 0\nldxw %r3, [%r10-4]\n\
+               add %r1, %r3\nldxb %r0, [%r1+0]\nexit";
+    accept(src, &t);
+    // Overwriting one byte of it loses the bound.
+    reject(&src.replace("mov %r2, 0", "stb [%r10-2], 9"), &t, 6, ErrorKind::UnboundedOffset(1));
+}

@@ -104,11 +104,13 @@ pub struct Stack {
     /// Values spilled by aligned 8-byte stores, by slot (sorted, sparse); other initialised
     /// bytes are plain data.
     spills: Vec<(u8, Value)>,
+    /// Scalars stored by 1-, 2- or 4-byte stores at a constant offset: (first byte, size, value).
+    narrow: Vec<(u16, u8, Scalar)>,
 }
 
 impl Default for Stack {
     fn default() -> Self {
-        Stack { init: [0; SLOTS / 8], spills: Vec::new() }
+        Stack { init: [0; SLOTS / 8], spills: Vec::new(), narrow: Vec::new() }
     }
 }
 
@@ -150,6 +152,23 @@ impl Stack {
         }
     }
 
+    /// The scalar a narrow store left in exactly `[byte, byte + size)`, if still intact.
+    pub fn narrow(&self, byte: usize, size: usize) -> Option<Scalar> {
+        self.narrow.iter().find(|(b, s, _)| *b as usize == byte && *s as usize == size).map(|(_, _, v)| *v)
+    }
+
+    /// Forgets narrow stores overlapping `[a, b)`.
+    pub fn clear_narrow(&mut self, a: usize, b: usize) {
+        self.narrow.retain(|(byte, size, _)| (*byte as usize + *size as usize) <= a || *byte as usize >= b);
+    }
+
+    /// Records a narrow store of `value` to `[byte, byte + size)`.
+    pub fn set_narrow(&mut self, byte: usize, size: usize, value: Scalar) {
+        self.clear_narrow(byte, byte + size);
+        self.narrow.push((byte as u16, size as u8, value));
+        self.narrow.sort_unstable_by_key(|(b, _, _)| *b);
+    }
+
     fn for_each_spill(&mut self, f: &mut impl FnMut(&mut Value)) {
         self.spills.iter_mut().for_each(|(_, v)| f(v));
         self.spills.retain(|(_, v)| *v != Value::Uninit);
@@ -170,6 +189,12 @@ impl Stack {
                 if !(cur_is_data && old.contains(&Value::Scalar(Scalar::UNKNOWN))) {
                     return false;
                 }
+            }
+        }
+        for &(byte, size, old) in &self.narrow {
+            let any = Scalar::urange(0, u64::MAX >> (64 - 8 * size as u32));
+            if !old.contains(&o.narrow(byte as usize, size as usize).unwrap_or(any)) {
+                return false;
             }
         }
         for &(slot, cur) in &o.spills {

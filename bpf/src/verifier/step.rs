@@ -127,6 +127,11 @@ impl Facts<'_> {
                 return Ok(Some(v));
             }
         }
+        if exact {
+            if let Some(s) = stack.narrow(a, b - a) {
+                return Ok(Some(Value::Scalar(s)));
+            }
+        }
         for byte in a..b {
             if !stack.is_init(byte) {
                 return Err(ErrorKind::StackReadBeforeWrite { off: byte as i32 - STACK_FRAME_BYTES as i32 });
@@ -141,6 +146,7 @@ impl Facts<'_> {
     fn stack_write(state: &mut State, frame: u8, lo: i64, hi: i64, exact: bool, value: Value) -> R<()> {
         let stack = Self::stack_frame(state, frame);
         let (a, b) = (Stack::index(lo), Stack::index(hi));
+        stack.clear_narrow(a, b);
         if exact && b - a == 8 && a % 8 == 0 {
             stack.set_spill(a / 8, value);
             for byte in a..b {
@@ -163,6 +169,9 @@ impl Facts<'_> {
         if exact {
             for byte in a..b {
                 stack.set_init(byte, true);
+            }
+            if let Value::Scalar(s) = value {
+                stack.set_narrow(a, b - a, s);
             }
         }
         Ok(())
@@ -188,7 +197,13 @@ impl Facts<'_> {
         if let Region::Stack { frame } = ptr.region {
             let exact = ptr.off.as_const().is_some();
             if let Some(v) = Self::stack_read(state, frame, lo, hi, exact)? {
-                value = v;
+                value = match v {
+                    // A narrow store read back with sign extension.
+                    Value::Scalar(s) if sign_extend => {
+                        Value::Scalar(Scalar::alu64(AluOp::MovSx(size.bytes() * 8), &Scalar::UNKNOWN, &s))
+                    }
+                    v => v,
+                };
             }
         }
         write(state, dst, value)
@@ -255,7 +270,7 @@ impl Facts<'_> {
             Region::Stack { frame } => {
                 let exact = ptr.off.as_const().is_some();
                 Self::stack_read(state, frame, lo, hi, false)?;
-                Self::stack_write(state, frame, lo, hi, exact, Value::Scalar(Scalar::UNKNOWN))?;
+                Self::stack_write(state, frame, lo, hi, exact, Value::Scalar(loaded_scalar(size, false)))?;
                 if exact && size == Size::DW && Stack::index(lo).is_multiple_of(8) {
                     // The slot now holds an unknown scalar, not a spill.
                     Self::stack_frame(state, frame).set_spill(Stack::index(lo) / 8, Value::Uninit);
