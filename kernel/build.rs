@@ -7,6 +7,20 @@ fn main() {
     let virt = env::var_os("CARGO_FEATURE_BOARD_VIRT").is_some();
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=KINGLY_PUBKEY");
+    let hash = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rustc-env=KINGLY_BUILD_HASH={hash}");
+    for git_file in ["../.git/HEAD", "../.git/refs/heads"] {
+        if std::path::Path::new(git_file).exists() {
+            println!("cargo:rerun-if-changed={git_file}");
+        }
+    }
     if target_os != "none" {
         return;
     }

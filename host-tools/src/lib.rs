@@ -6,7 +6,13 @@
 
 pub mod board;
 pub mod boot;
+pub mod bpf_cli;
+pub mod call;
+pub mod client;
 pub mod kernel_build;
+pub mod mcp;
+pub mod mcp_rag;
 pub mod qemu;
+pub mod rag;
 pub mod raw_image;
 pub mod workspace;

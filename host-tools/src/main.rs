@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use kingly::boot;
+use kingly::{boot, bpf_cli, call, mcp};
 
 /// Kingly host tool: build and boot the kernel under QEMU, make SD card images, push verified
 /// eBPF extensions, and serve the kernel to AI clients over MCP.
@@ -18,12 +18,24 @@ struct Cli {
 enum Command {
     /// Build the kernel, run it under QEMU and stream its UART.
     Boot(boot::BootArgs),
+    /// Call one of a running kernel's tools and print the result as JSON.
+    Call(call::CallArgs),
+    /// Serve a kernel to AI clients as a standard MCP server on stdio.
+    Mcp(mcp::McpArgs),
+    /// Assemble, disassemble, verify, run and test eBPF programs.
+    Bpf(bpf_cli::BpfArgs),
+    /// Index Linux kernel knowledge (source, docs, fix history) and query it.
+    Rag(kingly::rag::RagArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Boot(args) => boot::run(args),
+    let result = match cli.command {
+        Command::Boot(args) => boot::run(&args),
+        Command::Call(args) => call::run(&args),
+        Command::Mcp(args) => mcp::run(&args),
+        Command::Bpf(args) => bpf_cli::run(args),
+        Command::Rag(args) => kingly::rag::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -38,4 +38,5 @@ pub mod fault;
 pub mod mm;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod platform;
+pub mod port;
 pub mod rcu;

@@ -76,6 +76,17 @@ impl Booted {
         Ok(Self { child, stream, output: String::new(), consumed: 0, _socket_dir: TempDir(dir), _image: image })
     }
 
+    /// Opens a message-port session on the same socket.
+    pub fn client(&self) -> Result<kingly::client::Client> {
+        let stream = self.stream.try_clone()?;
+        kingly::client::Client::handshake(Box::new(stream), Duration::from_secs(30))
+    }
+
+    /// A second handle on the UART socket (for a proxy).
+    pub fn stream(&self) -> Result<UnixStream> {
+        Ok(self.stream.try_clone()?)
+    }
+
     /// Sends raw bytes to the UART.
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
         self.stream.write_all(bytes).context("writing to the UART socket")
@@ -166,4 +177,73 @@ pub fn fields(line: &str) -> HashMap<String, u64> {
         .filter_map(|w| w.split_once('='))
         .filter_map(|(k, v)| v.parse().ok().map(|v| (k.to_string(), v)))
         .collect()
+}
+
+/// Faults a [`FaultProxy`] injects, each with probability `rate` per byte.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultRates {
+    pub flip: f64,
+    pub drop: f64,
+    pub duplicate: f64,
+}
+
+/// Counts of what the proxy did.
+#[derive(Debug, Default)]
+pub struct FaultCounts {
+    pub bytes: std::sync::atomic::AtomicU64,
+    pub flipped: std::sync::atomic::AtomicU64,
+    pub dropped: std::sync::atomic::AtomicU64,
+    pub duplicated: std::sync::atomic::AtomicU64,
+}
+
+/// A man in the middle between a host client and the kernel's UART socket that flips, drops
+/// and duplicates bytes in both directions.
+pub struct FaultProxy {
+    /// Give this end to the client.
+    pub client_end: UnixStream,
+    pub counts: std::sync::Arc<FaultCounts>,
+}
+
+impl FaultProxy {
+    pub fn new(kernel: UnixStream, rates: FaultRates, seed: u64) -> Result<Self> {
+        use rand::Rng;
+        let (client_end, proxy_end) = UnixStream::pair()?;
+        let counts = std::sync::Arc::new(FaultCounts::default());
+        let pipes = [(proxy_end.try_clone()?, kernel.try_clone()?, seed), (kernel, proxy_end, seed ^ 0x5555)];
+        for (mut from, mut to, seed) in pipes {
+            let counts = counts.clone();
+            from.set_read_timeout(None)?;
+            std::thread::spawn(move || {
+                use std::sync::atomic::Ordering::Relaxed;
+                let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let n = match from.read(&mut buffer) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let mut out = Vec::with_capacity(n + 8);
+                    for &byte in &buffer[..n] {
+                        counts.bytes.fetch_add(1, Relaxed);
+                        let roll: f64 = rng.gen();
+                        if roll < rates.drop {
+                            counts.dropped.fetch_add(1, Relaxed);
+                        } else if roll < rates.drop + rates.flip {
+                            counts.flipped.fetch_add(1, Relaxed);
+                            out.push(byte ^ (1 << rng.gen_range(0..8)));
+                        } else if roll < rates.drop + rates.flip + rates.duplicate {
+                            counts.duplicated.fetch_add(1, Relaxed);
+                            out.extend_from_slice(&[byte, byte]);
+                        } else {
+                            out.push(byte);
+                        }
+                    }
+                    if to.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(Self { client_end, counts })
+    }
 }

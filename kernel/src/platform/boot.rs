@@ -1,11 +1,10 @@
 //! The boot sequence, from the first Rust function to the ready line.
 
-use super::{devices, heap, irq, log, memory, smp, suites, uart};
+use super::{devices, heap, irq, log, memory, serve, smp, suites};
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::arch::aarch64::{exceptions, mmu, psci, semihosting};
 use crate::board::Board;
 use crate::bootargs::{self, BootArgs};
-use crate::console::{self, Command, LineAssembler};
 use crate::cpu::{CpuOps, MAX_CPUS};
 use crate::kprintln;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +37,12 @@ static KINGLY_BOOTARGS: [u8; bootargs::AREA_BYTES] = {
 static ARGS_TEXT: spin::Once<[u8; bootargs::AREA_BYTES]> = spin::Once::new();
 static SEMIHOSTING: AtomicBool = AtomicBool::new(false);
 static ENTRY_EL: AtomicU64 = AtomicU64::new(0);
+static RAM_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes of RAM found at boot.
+pub fn ram_bytes() -> u64 {
+    RAM_BYTES.load(Ordering::Relaxed)
+}
 
 fn boot_args() -> BootArgs<'static> {
     let text = ARGS_TEXT.call_once(|| {
@@ -86,6 +91,7 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
         gpio.route_uart0();
     }
     let kernel_end = core::ptr::addr_of!(__kernel_end) as u64;
+    RAM_BYTES.store(ram.size, Ordering::Relaxed);
     let (heap_start, heap_end) = memory::heap_range(&ram, kernel_end);
     let heap_bytes = (heap_end - heap_start) as usize;
     // SAFETY: `heap_range` excludes the kernel image and the device tree; the rest of the
@@ -120,7 +126,7 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     if let Some(name) = args.test {
         exit(suites::run(name));
     }
-    console_loop()
+    serve::run()
 }
 
 /// A secondary core's first Rust function, at EL1 with the MMU off.
@@ -176,85 +182,6 @@ fn blink_forever(status: u32) -> ! {
             delay.delay_ms(200);
         }
         delay.delay_ms(1000);
-    }
-}
-
-/// Error replies allowed per second; garbage on the line must not flood the output.
-const ERROR_REPLIES_PER_SECOND: u32 = 20;
-
-/// Limits error replies to [`ERROR_REPLIES_PER_SECOND`], counting the ones held back.
-struct ErrorLimiter {
-    window_start_ms: u64,
-    sent_in_window: u32,
-    suppressed: u64,
-}
-
-impl ErrorLimiter {
-    fn allow(&mut self) -> bool {
-        let now_ms = GenericTimer.uptime_ns() / 1_000_000;
-        if now_ms >= self.window_start_ms + 1000 {
-            self.window_start_ms = now_ms;
-            self.sent_in_window = 0;
-        }
-        if self.sent_in_window < ERROR_REPLIES_PER_SECOND {
-            self.sent_in_window += 1;
-            true
-        } else {
-            self.suppressed += 1;
-            false
-        }
-    }
-}
-
-fn console_loop() -> ! {
-    let mut assembler = LineAssembler::new();
-    let mut limiter = ErrorLimiter { window_start_ms: 0, sent_in_window: 0, suppressed: 0 };
-    let mut buffer = [0u8; 64];
-    loop {
-        let count = uart::read(&mut buffer);
-        if count == 0 {
-            cpu::wait_for_interrupt();
-            continue;
-        }
-        for byte in &buffer[..count] {
-            if let Some(line) = assembler.push(*byte) {
-                run_command(console::parse(&line), &assembler, &mut limiter);
-            }
-        }
-    }
-}
-
-fn run_command(command: Command<'_>, assembler: &LineAssembler, limiter: &mut ErrorLimiter) {
-    match command {
-        Command::Help => kprintln!("{}", console::HELP),
-        Command::Ping => kprintln!("pong"),
-        Command::Echo(text) => kprintln!("{text}"),
-        Command::Ticks => {
-            let t: [u64; MAX_CPUS] = core::array::from_fn(|i| irq::TICKS[i].load(Ordering::Relaxed));
-            kprintln!("ticks: 0={} 1={} 2={} 3={}", t[0], t[1], t[2], t[3]);
-        }
-        Command::Uart => {
-            let s = &uart::STATS;
-            let r = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-            kprintln!(
-                "uart: rx_bytes={} overruns={} framing_errors={} parity_errors={} breaks={} ring_drops={} non_text={} overlong_lines={} suppressed_errors={}",
-                r(&s.rx_bytes), r(&s.overruns), r(&s.framing_errors), r(&s.parity_errors), r(&s.breaks),
-                r(&s.ring_drops), assembler.non_text_bytes, assembler.overlong_lines, limiter.suppressed
-            );
-        }
-        Command::Info => kprintln!(
-            "info: board={} cpus={} uptime_ms={} heap={} heap_used={}",
-            board().name,
-            smp::online(),
-            GenericTimer.uptime_ns() / 1_000_000,
-            heap::size_bytes(),
-            heap::used_bytes()
-        ),
-        Command::Unknown(word) if limiter.allow() => {
-            let shown = &word[..word.len().min(32)];
-            kprintln!("error: unknown command '{shown}' (try help)")
-        }
-        Command::Unknown(_) => {}
     }
 }
 

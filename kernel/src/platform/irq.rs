@@ -37,6 +37,8 @@ fn tick() {
         GenericTimer.rearm_after(DEADLINE[core].load(Ordering::Relaxed), INTERVAL[core].load(Ordering::Relaxed));
     DEADLINE[core].store(deadline, Ordering::Relaxed);
     TICKS[core].store(TICKS[core].load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    // A no-op when the tick interrupted a read-side section (RCU counts nesting).
+    super::serve::RCU.quiescent_state(core);
     // Canary: clobber caller-saved SIMD registers on every tick. The `smoke` suite checks
     // that interrupted code never notices, i.e. that exception entry saves q0-q31.
     // SAFETY: the registers are declared clobbered; no memory is touched.

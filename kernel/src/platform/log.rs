@@ -30,9 +30,13 @@ fn uart() -> Pl011 {
     super::devices::early_uart(board)
 }
 
-/// Writes `args` as one uninterrupted piece of output.
+/// Writes `args` as one uninterrupted piece of output: a log frame while a host speaks the
+/// framed protocol, text on the UART otherwise.
 pub fn write_fmt(args: fmt::Arguments<'_>) {
     let uart = uart();
+    if LOCKS_USABLE.load(Ordering::Acquire) && super::serve::queue_log(args) {
+        return;
+    }
     if !LOCKS_USABLE.load(Ordering::Acquire) {
         let _ = UartWriter(&uart).write_fmt(args);
         return;
@@ -41,6 +45,19 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
     {
         let _guard = LOCK.lock();
         let _ = UartWriter(&uart).write_fmt(args);
+    }
+    Aarch64Cpu::irq_restore(irq);
+}
+
+/// Writes raw bytes (an encoded frame) without interleaving with other output.
+pub fn write_bytes(bytes: &[u8]) {
+    let uart = uart();
+    let irq = Aarch64Cpu::irq_save();
+    {
+        let _guard = LOCK.lock();
+        for byte in bytes {
+            uart.write_byte(*byte);
+        }
     }
     Aarch64Cpu::irq_restore(irq);
 }

@@ -8,6 +8,7 @@ pub mod heap;
 pub mod irq;
 pub mod log;
 pub mod memory;
+pub mod serve;
 pub mod smp;
 pub mod suites;
 pub mod uart;

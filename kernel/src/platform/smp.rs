@@ -92,6 +92,7 @@ pub fn secondary_idle(core: usize) -> ! {
             }
             JOB_DONE.fetch_add(1, Ordering::AcqRel);
         }
+        super::serve::RCU.quiescent_state(core);
         cpu::wait_for_event();
     }
 }

@@ -165,10 +165,12 @@ const TORTURE_LOOKUPS_PER_CORE: u64 = 1_000_000;
 const TORTURE_SWAPS: u64 = 10_000;
 
 static TORTURE: spin::Once<crate::dcache::torture::Torture<Aarch64Cpu>> = spin::Once::new();
+/// The torture run's own RCU domain (the kernel's keeps serving the port meanwhile).
+static TORTURE_RCU: crate::rcu::Rcu<Aarch64Cpu> = crate::rcu::Rcu::new();
 
 fn dcache_torture() -> u32 {
     let cpus = smp::online();
-    TORTURE.call_once(|| crate::dcache::torture::Torture::new(cpus, TORTURE_LOOKUPS_PER_CORE, TORTURE_SWAPS));
+    TORTURE.call_once(|| crate::dcache::torture::Torture::new(&TORTURE_RCU, cpus, TORTURE_LOOKUPS_PER_CORE, TORTURE_SWAPS));
     smp::run_on_all_cores(|_core| {
         if let Some(torture) = TORTURE.get() {
             torture.run_on_this_cpu();

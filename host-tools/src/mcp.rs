@@ -1,0 +1,439 @@
+//! `kingly mcp`: a standard MCP server on stdio (newline-delimited JSON-RPC 2.0) that bridges
+//! to a Kingly kernel's message port.
+//!
+//! Hand-written rather than built on an SDK crate: the bridge must answer both the 2025-11-25
+//! `initialize` handshake and the 2026-07-28 sessionless `server/discover`, answer unknown
+//! methods with -32601 at once, and map every request one-to-one onto a kernel message; the
+//! JSON-RPC framing that remains is a few dozen lines.
+
+use crate::client::{self, Client, ConnectTarget, RemoteError};
+use crate::qemu::{self, RunConfig, Serial};
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// Protocol revisions this server speaks, newest first.
+pub const SUPPORTED_VERSIONS: [&str; 5] = ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The revision `initialize` answers with when the client asks for one we do not know.
+pub const DEFAULT_VERSION: &str = "2025-11-25";
+
+const INSTRUCTIONS: &str = "Tools of a running Kingly kernel (bare-metal Rust on Raspberry Pi / QEMU). \
+    kernel_info describes the board; cache_stats and uart_stats report counters; bpf_* tools load and \
+    attach verified eBPF agents; rag_query searches Linux kernel knowledge on the host.";
+
+/// JSON-RPC error codes.
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const INTERNAL_ERROR: i64 = -32603;
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+}
+
+/// Options of `kingly mcp`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:\n  \
+    kingly mcp --boot virt                         # boot a kernel under QEMU and serve it\n  \
+    kingly mcp --connect unix:/tmp/kingly.sock     # serve a kernel started with kingly boot --serial unix:...\n  \
+    kingly mcp --connect /dev/ttyUSB0              # serve a real board\n\n\
+    An MCP client starts this as a stdio server, e.g. {\"command\": \"kingly\", \"args\": [\"mcp\", \"--boot\", \"virt\"]}.")]
+pub struct McpArgs {
+    /// The kernel's UART: unix:PATH, tcp:HOST:PORT or /dev/ttyXXX.
+    #[arg(long, value_name = "TARGET", conflicts_with = "boot", required_unless_present = "boot")]
+    pub connect: Option<String>,
+    /// Boot a kernel for this board under QEMU and serve it.
+    #[arg(long, value_enum, value_name = "BOARD")]
+    pub boot: Option<crate::board::Board>,
+    /// Baud rate for a serial device.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Index directory for the rag_query tool (default: target/kingly/rag).
+    #[arg(long, value_name = "DIR")]
+    pub rag_index: Option<std::path::PathBuf>,
+}
+
+/// Writes JSON-RPC messages to stdout, one per line, from any thread.
+#[derive(Clone)]
+pub struct Output(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Output {
+    pub fn new(writer: Box<dyn Write + Send>) -> Self {
+        Self(Arc::new(Mutex::new(writer)))
+    }
+
+    pub fn send(&self, message: &Value) {
+        let mut out = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(out, "{message}");
+        let _ = out.flush();
+    }
+}
+
+fn response(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+fn error(id: &Value, code: i64, message: impl Into<String>) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}})
+}
+
+/// A kernel to talk to: how to (re)connect, and the QEMU we started, if any.
+struct Kernel {
+    target: ConnectTarget,
+    client: Option<Client>,
+    _qemu: Option<BootedQemu>,
+}
+
+struct BootedQemu {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for BootedQemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Kernel {
+    fn client(&mut self) -> Result<&mut Client> {
+        if self.client.is_none() {
+            self.client = Some(Client::connect(&self.target, Duration::from_secs(30))?);
+        }
+        self.client.as_mut().context("no kernel session")
+    }
+
+    /// Runs `f` on the session; on a transport or session failure reconnects once and retries.
+    fn with_client<T>(&mut self, mut f: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
+        let first = f(self.client()?);
+        match first {
+            Err(e) if e.downcast_ref::<RemoteError>().is_none() && !e.to_string().contains("cancelled") => {
+                self.client = None;
+                f(self.client()?)
+            }
+            other => other,
+        }
+    }
+}
+
+fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)> {
+    qemu::check()?;
+    eprintln!("kingly mcp: building and booting the kernel for {board}");
+    let artifacts = crate::kernel_build::build(board, true)?;
+    let image = qemu::patched_image(&artifacts.image, "semihosting=1")?;
+    let dir = std::env::temp_dir().join(format!("kingly-mcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let moved = dir.join("kernel8.img");
+    std::fs::rename(&image, &moved)?;
+    let socket = dir.join("uart.sock");
+    let mut config = RunConfig::new(board, moved);
+    config.serial = Serial::Unix(socket.clone());
+    let child = config
+        .command()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .context("starting QEMU")?;
+    let qemu = BootedQemu { child, dir };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        if std::time::Instant::now() > deadline {
+            bail!("QEMU did not open {}", socket.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((ConnectTarget::Unix(socket), qemu))
+}
+
+/// The server state between requests.
+pub struct Server {
+    kernel: Kernel,
+    output: Output,
+    rag_index: std::path::PathBuf,
+    /// The request being served and whether the client cancelled it.
+    current: Arc<(AtomicU64, AtomicBool)>,
+}
+
+/// Runs `kingly mcp` on stdin/stdout until stdin closes.
+pub fn run(args: &McpArgs) -> Result<i32> {
+    let (target, qemu) = match (&args.connect, args.boot) {
+        (Some(connect), _) => (ConnectTarget::parse(connect, args.baud)?, None),
+        (None, Some(board)) => {
+            let (target, qemu) = boot_kernel(board)?;
+            (target, Some(qemu))
+        }
+        (None, None) => bail!("give --connect TARGET or --boot BOARD"),
+    };
+    let rag_index = match &args.rag_index {
+        Some(dir) => dir.clone(),
+        None => crate::workspace::output_dir(&crate::workspace::root()?).join("rag"),
+    };
+    let output = Output::new(Box::new(std::io::stdout()));
+    let mut server = Server {
+        kernel: Kernel { target, client: None, _qemu: qemu },
+        output: output.clone(),
+        rag_index,
+        current: Arc::new((AtomicU64::new(u64::MAX), AtomicBool::new(false))),
+    };
+    // Connect now so a bad target fails at start, not at the first tool call.
+    if let Err(e) = server.kernel.client() {
+        eprintln!("kingly mcp: cannot reach the kernel yet ({e:#}); will retry on the first request");
+    }
+
+    // A reader thread, so a cancellation can arrive while a call runs.
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let current = server.current.clone();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if let Ok(message) = serde_json::from_str::<Value>(&line) {
+                if message["method"] == "notifications/cancelled" {
+                    let id = message["params"]["requestId"].as_u64();
+                    if id.is_some() && id == Some(current.0.load(Ordering::SeqCst)) {
+                        current.1.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for line in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(reply) = server.handle_line(&line) {
+            output.send(&reply);
+        }
+    }
+    Ok(0)
+}
+
+impl Server {
+    /// Handles one line of input; returns the response, if the line was a request.
+    pub fn handle_line(&mut self, line: &str) -> Option<Value> {
+        let message: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => return Some(error(&Value::Null, code::PARSE_ERROR, format!("parse error: {e}"))),
+        };
+        let Some(object) = message.as_object() else {
+            return Some(error(&Value::Null, code::INVALID_REQUEST, "a JSON-RPC message must be an object"));
+        };
+        let id = object.get("id").cloned();
+        let Some(method) = object.get("method").and_then(Value::as_str) else {
+            // A response from the client (we send no requests) or garbage.
+            return id.map(|id| error(&id, code::INVALID_REQUEST, "missing method"));
+        };
+        let params = object.get("params").cloned().unwrap_or(json!({}));
+        let Some(id) = id else {
+            // Notifications: initialized, cancelled (handled by the reader), progress, roots...
+            return None;
+        };
+        Some(match self.dispatch(&id, method, &params) {
+            Ok(result) => response(&id, result),
+            Err(e) => match e.downcast::<RpcError>() {
+                Ok(rpc) => error(&id, rpc.code, rpc.message),
+                Err(e) => match e.downcast::<RemoteError>() {
+                    Ok(remote) => error(&id, i64::from(remote.code), remote.message),
+                    Err(e) => error(&id, code::INTERNAL_ERROR, format!("{e:#}")),
+                },
+            },
+        })
+    }
+
+    fn dispatch(&mut self, id: &Value, method: &str, params: &Value) -> Result<Value> {
+        match method {
+            "initialize" => {
+                let asked = params["protocolVersion"].as_str().unwrap_or(DEFAULT_VERSION);
+                let version = if SUPPORTED_VERSIONS[1..].contains(&asked) { asked } else { DEFAULT_VERSION };
+                Ok(json!({
+                    "protocolVersion": version,
+                    "capabilities": capabilities(),
+                    "serverInfo": server_info(),
+                    "instructions": INSTRUCTIONS,
+                }))
+            }
+            "server/discover" => Ok(json!({
+                "supportedVersions": SUPPORTED_VERSIONS,
+                "capabilities": capabilities(),
+                "instructions": INSTRUCTIONS,
+                "_meta": {"io.modelcontextprotocol/serverInfo": server_info()},
+            })),
+            "ping" => Ok(json!({})),
+            "logging/setLevel" => Ok(json!({})),
+            "tools/list" => {
+                let tools = self.kernel.with_client(|c| c.list_tools())?;
+                let mut list: Vec<Value> = tools
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "name": t.name,
+                            "description": t.description,
+                            "inputSchema": serde_json::from_str::<Value>(&t.input_schema)
+                                .unwrap_or(json!({"type": "object"})),
+                        })
+                    })
+                    .collect();
+                list.extend(host_tools());
+                Ok(json!({"tools": list}))
+            }
+            "tools/call" => self.call_tool(id, params),
+            "resources/list" => {
+                let resources = self.kernel.with_client(|c| c.list_resources())?;
+                let list: Vec<Value> = resources
+                    .iter()
+                    .map(|r| json!({"uri": r.uri, "name": r.name, "description": r.description, "mimeType": r.mime_type}))
+                    .collect();
+                Ok(json!({"resources": list}))
+            }
+            "resources/templates/list" => Ok(json!({"resourceTemplates": []})),
+            "resources/read" => {
+                let Some(uri) = params["uri"].as_str() else {
+                    return Err(RpcError::new(code::INVALID_PARAMS, "resources/read needs params.uri").into());
+                };
+                let contents = self.kernel.with_client(|c| c.read_resource(uri)).map_err(|e| {
+                    match e.downcast::<RemoteError>() {
+                        Ok(r) => anyhow::Error::from(RpcError::new(code::RESOURCE_NOT_FOUND, r.message)),
+                        Err(e) => e,
+                    }
+                })?;
+                let list: Vec<Value> = contents
+                    .iter()
+                    .map(|c| {
+                        let text = match &c.content {
+                            kingly_proto::Content::Json(t) | kingly_proto::Content::Text(t) => t.clone(),
+                            other => client::content_json(std::slice::from_ref(other)).to_string(),
+                        };
+                        json!({"uri": c.uri, "mimeType": "application/json", "text": text})
+                    })
+                    .collect();
+                Ok(json!({"contents": list}))
+            }
+            "prompts/list" => Ok(json!({"prompts": []})),
+            _ => Err(RpcError::new(code::METHOD_NOT_FOUND, format!("method not found: {method}")).into()),
+        }
+    }
+
+    fn call_tool(&mut self, id: &Value, params: &Value) -> Result<Value> {
+        let Some(name) = params["name"].as_str() else {
+            return Err(RpcError::new(code::INVALID_PARAMS, "tools/call needs params.name").into());
+        };
+        let arguments = params.get("arguments").cloned().unwrap_or(json!({}));
+        if !arguments.is_object() {
+            return Err(RpcError::new(code::INVALID_PARAMS, "params.arguments must be an object").into());
+        }
+        if name == "rag_query" {
+            return self.rag_query(&arguments);
+        }
+        let progress_token = params["_meta"]["progressToken"].clone();
+        let output = self.output.clone();
+        let current = self.current.clone();
+        current.0.store(id.as_u64().unwrap_or(u64::MAX - 1), Ordering::SeqCst);
+        current.1.store(false, Ordering::SeqCst);
+        let args = arguments.to_string();
+        let result = self.kernel.with_client(|c| {
+            if !progress_token.is_null() {
+                let output = output.clone();
+                let token = progress_token.clone();
+                c.on_send_progress = Some(Box::new(move |done, total| {
+                    output.send(&json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                        "params": {"progressToken": token, "progress": done, "total": total}}));
+                }));
+            }
+            c.cancel = Some(current.clone());
+            let result = c.call_tool(name, &args, None);
+            c.on_send_progress = None;
+            c.cancel = None;
+            result
+        });
+        current.0.store(u64::MAX, Ordering::SeqCst);
+        self.forward_logs();
+        let result = result.map_err(|e| match e.downcast::<RemoteError>() {
+            Ok(r) => anyhow::Error::from(RpcError::new(i64::from(r.code), r.message)),
+            Err(e) => e,
+        })?;
+        let mut content = Vec::new();
+        let mut structured = None;
+        for item in &result.content {
+            match item {
+                kingly_proto::Content::Json(text) => {
+                    if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(text) {
+                        structured.get_or_insert(value);
+                    }
+                    content.push(json!({"type": "text", "text": text}));
+                }
+                kingly_proto::Content::Text(text) => content.push(json!({"type": "text", "text": text})),
+                other => content.push(json!({"type": "text",
+                    "text": client::content_json(std::slice::from_ref(other)).to_string()})),
+            }
+        }
+        let mut reply = json!({"content": content, "isError": result.is_error});
+        if let Some(structured) = structured {
+            reply["structuredContent"] = structured;
+        }
+        Ok(reply)
+    }
+
+    fn forward_logs(&mut self) {
+        let Some(client) = self.kernel.client.as_mut() else { return };
+        for (level, text) in client.logs.drain(..) {
+            let level = format!("{level:?}").to_lowercase();
+            self.output.send(&json!({"jsonrpc": "2.0", "method": "notifications/message",
+                "params": {"level": level, "logger": "kernel", "data": text}}));
+        }
+    }
+
+    fn rag_query(&mut self, arguments: &Value) -> Result<Value> {
+        let Some(text) = arguments["query"].as_str() else {
+            return Err(RpcError::new(code::INVALID_PARAMS, "rag_query needs arguments.query (a string)").into());
+        };
+        let k = arguments["k"].as_u64().unwrap_or(5).clamp(1, 50) as usize;
+        match crate::mcp_rag::query(&self.rag_index, text, k) {
+            Ok(hits) => Ok(json!({"content": [{"type": "text", "text": hits.to_string()}],
+                                  "structuredContent": {"results": hits}, "isError": false})),
+            Err(e) => Ok(json!({"content": [{"type": "text", "text": format!("rag_query failed: {e:#}")}],
+                                "isError": true})),
+        }
+    }
+}
+
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}, "resources": {"subscribe": false, "listChanged": false}, "logging": {}})
+}
+
+fn server_info() -> Value {
+    json!({"name": "kingly", "title": "Kingly kernel", "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// Tools the bridge serves itself.
+fn host_tools() -> Vec<Value> {
+    vec![json!({
+        "name": "rag_query",
+        "description": "Search the Linux kernel knowledge index (source, docs, fix history) on the host",
+        "inputSchema": {"type": "object", "properties": {
+            "query": {"type": "string", "description": "identifier or question"},
+            "k": {"type": "integer", "minimum": 1, "maximum": 50}
+        }, "required": ["query"], "additionalProperties": false},
+    })]
+}
+
+/// A JSON-RPC error to send back as is.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}

@@ -1,0 +1,69 @@
+//! `kingly mcp`: the official Python MCP SDK as the client, plus raw JSON-RPC edge cases.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("KINGLY_PYTHON") {
+        return p.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py/bin/python");
+    assert!(
+        venv.exists(),
+        "the MCP test needs the Python SDK: run scripts/test-all.sh (it creates target/py with `pip install mcp`) \
+         or set KINGLY_PYTHON"
+    );
+    venv
+}
+
+#[test]
+fn the_python_mcp_sdk_drives_the_kernel_on_both_boards() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/mcp/mcp_client_check.py");
+    for board in ["raspi4b", "virt"] {
+        let out = Command::new(python())
+            .arg(&script)
+            .arg(env!("CARGO_BIN_EXE_kingly"))
+            .arg(board)
+            .output()
+            .expect("running python");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{board}:\n{text}");
+        assert!(text.contains(&format!("legacy session on {board}: ok")), "{text}");
+        assert!(text.contains("server/discover"), "{text}");
+    }
+}
+
+#[test]
+fn raw_json_rpc_edge_cases() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kingly"))
+        .args(["mcp", "--boot", "virt"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ask = |line: &str| -> serde_json::Value {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()
+    };
+    let unknown = ask(r#"{"jsonrpc":"2.0","id":1,"method":"frobnicate","params":{}}"#);
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    let garbage = ask("{this is not json");
+    assert_eq!(garbage["error"]["code"], -32700, "{garbage}");
+    let discover = ask(r#"{"jsonrpc":"2.0","id":2,"method":"server/discover","params":{}}"#);
+    assert!(discover["result"]["supportedVersions"].to_string().contains("2026-07-28"), "{discover}");
+    let init = ask(r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#);
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
+    let call = ask(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"kernel_info","arguments":{}}}"#);
+    assert_eq!(call["result"]["structuredContent"]["cpus"], 4, "{call}");
+    let missing = ask(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"arguments":{}}}"#);
+    assert_eq!(missing["error"]["code"], -32602, "{missing}");
+    let resource = ask(r#"{"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"kingly://nope"}}"#);
+    assert_eq!(resource["error"]["code"], -32002, "{resource}");
+    drop(stdin);
+    let _ = child.wait();
+}
