@@ -9,6 +9,7 @@ pub mod boot;
 pub mod bpf_cli;
 pub mod call;
 pub mod client;
+pub mod image;
 pub mod kernel_build;
 pub mod mcp;
 pub mod mcp_rag;

@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Build the kernel, run it under QEMU and stream its UART.
     Boot(boot::BootArgs),
+    /// Make a flashable SD card image for the Raspberry Pi 4 and/or 5, optionally write it to a card.
+    Image(kingly::image::ImageArgs),
     /// Call one of a running kernel's tools and print the result as JSON.
     Call(call::CallArgs),
     /// Serve a kernel to AI clients as a standard MCP server on stdio.
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Boot(args) => boot::run(&args),
+        Command::Image(args) => kingly::image::run(&args),
         Command::Call(args) => call::run(&args),
         Command::Mcp(args) => mcp::run(&args),
         Command::Bpf(args) => bpf_cli::run(args),

@@ -1,0 +1,58 @@
+//! `config.txt`, the Raspberry Pi firmware's boot configuration.
+//!
+//! # Resources
+//! - Raspberry Pi documentation, "config.txt": conditional filters (`[pi4]`, `[pi5]`, `[all]`),
+//!   `arm_64bit`, `kernel`, `kernel_address`, `enable_uart`, `os_check`.
+
+use super::Boards;
+
+/// The Pi 4 kernel file name on the card (the firmware's default for 64-bit kernels).
+pub const PI4_KERNEL: &str = "kernel8.img";
+/// The Pi 5 kernel file name on the card (the firmware's default on BCM2712).
+pub const PI5_KERNEL: &str = "kernel_2712.img";
+
+/// The text of `config.txt` for the selected boards: common settings, then one section per board.
+pub fn render(boards: Boards) -> String {
+    let mut text = String::from(
+        "# Kingly boot configuration, written by `kingly image`.\n\
+         [all]\n\
+         # 64-bit mode, the kernel's raw image at its link address, PL011 console on GPIO 14/15.\n\
+         arm_64bit=1\n\
+         kernel_address=0x80000\n\
+         enable_uart=1\n",
+    );
+    if boards.pi4 {
+        text.push_str(&format!("\n[pi4]\nkernel={PI4_KERNEL}\n"));
+    }
+    if boards.pi5 {
+        text.push_str(&format!(
+            "\n[pi5]\nkernel={PI5_KERNEL}\n\
+             # Boot a kernel that is not Linux without the downstream device tree's blessing.\n\
+             os_check=0\n"
+        ));
+    }
+    text.push_str("\n[all]\n");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_boards_have_their_sections() {
+        let text = render(Boards { pi4: true, pi5: true });
+        for line in ["arm_64bit=1", "kernel_address=0x80000", "enable_uart=1", "[pi4]", "kernel=kernel8.img"] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        let pi5 = text.split("[pi5]").nth(1).unwrap();
+        assert!(pi5.contains("kernel=kernel_2712.img\n") && pi5.contains("os_check=0\n"));
+        assert!(text.ends_with("[all]\n"), "later additions must apply to every board");
+    }
+
+    #[test]
+    fn one_board_has_only_its_section() {
+        assert!(!render(Boards { pi4: true, pi5: false }).contains("[pi5]"));
+        assert!(!render(Boards { pi4: false, pi5: true }).contains("[pi4]"));
+    }
+}
