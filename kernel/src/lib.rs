@@ -34,6 +34,7 @@ pub mod bootargs;
 pub mod console;
 pub mod cpu;
 pub mod dcache;
+pub mod dtb;
 pub mod fault;
 pub mod mm;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
