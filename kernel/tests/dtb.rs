@@ -156,7 +156,7 @@ mod fdt_writer {
                 push(structure, 1);
                 structure.extend(name.as_bytes());
                 structure.push(0);
-                while structure.len() % 4 != 0 {
+                while !structure.len().is_multiple_of(4) {
                     structure.push(0);
                 }
                 // Properties must come before child nodes.
@@ -169,7 +169,7 @@ mod fdt_writer {
                 push(structure, 2);
             }
         }
-        while structure.len() % 4 != 0 {
+        while !structure.len().is_multiple_of(4) {
             structure.push(0);
         }
     }
