@@ -93,7 +93,9 @@ pub fn parse_bpf_helpers(header: &str) -> Vec<BpfHelper> {
         row += 1;
         while row < lines.len() {
             let body = lines[row].strip_prefix(" *").unwrap_or("");
-            if body.starts_with(' ') && !body.starts_with(" \t") && !body.trim().is_empty() || lines[row].starts_with(" */") {
+            if body.starts_with(' ') && !body.starts_with(" \t") && !body.trim().is_empty()
+                || lines[row].starts_with(" */")
+            {
                 break; // the next prototype, or the end of the comment
             }
             match body.trim() {
@@ -141,8 +143,13 @@ pub fn bpf_helpers(root: &Path, retriever: Option<&Retriever>) -> Result<Vec<Bpf
             let hits = retriever.search(&helper.name, 5, Mode::Bm25)?;
             helper.defined_at = hits
                 .into_iter()
-                .find(|hit| hit.kind == "function" && hit.symbol == helper.name)
-                .map(|hit| Location { path: hit.path, start_line: hit.start_line, end_line: hit.end_line, symbol: hit.symbol });
+                .find(|hit| (hit.kind == "function" || hit.kind == "lines") && hit.symbol == helper.name)
+                .map(|hit| Location {
+                    path: hit.path,
+                    start_line: hit.start_line,
+                    end_line: hit.end_line,
+                    symbol: hit.symbol,
+                });
         }
     }
     Ok(helpers)
@@ -272,11 +279,18 @@ fn exemplars(retriever: &Retriever, query: &str, check: impl Fn(&str) -> bool) -
     let mut hits = retriever.search(query, 60, Mode::Bm25)?;
     hits.retain(|hit| hit.kind == "function" && hit.end_line - hit.start_line < MAX_EXEMPLAR_LINES);
     // Prefer core code over drivers: it is reviewed by the subsystem's maintainers.
-    hits.sort_by_key(|hit| (hit.path.starts_with("drivers/") || hit.path.starts_with("tools/"), hit.end_line - hit.start_line));
+    hits.sort_by_key(|hit| {
+        (hit.path.starts_with("drivers/") || hit.path.starts_with("tools/"), hit.end_line - hit.start_line)
+    });
     for hit in hits {
         let code = read_lines(retriever.source_root(), &hit.path, hit.start_line, hit.end_line);
         if check(&code) {
-            found.push(Location { path: hit.path, start_line: hit.start_line, end_line: hit.end_line, symbol: hit.symbol });
+            found.push(Location {
+                path: hit.path,
+                start_line: hit.start_line,
+                end_line: hit.end_line,
+                symbol: hit.symbol,
+            });
             if found.len() == EXEMPLARS {
                 break;
             }
@@ -346,7 +360,9 @@ pub fn error_idioms(retriever: &Retriever) -> Result<Vec<Idiom>> {
                 category: "errors",
                 summary,
                 calls,
-                exemplars: exemplars(retriever, query, |code| contains_in_order(code, calls) && unwind_labels(code).is_some())?,
+                exemplars: exemplars(retriever, query, |code| {
+                    contains_in_order(code, calls) && unwind_labels(code).is_some()
+                })?,
             })
         })
         .collect()

@@ -122,13 +122,15 @@ impl Embedder {
 
     pub fn load_from(dir: &Path) -> Result<Embedder> {
         let device = Device::Cpu;
-        let config_text = fs::read_to_string(dir.join("config.json")).with_context(|| format!("reading {}/config.json", dir.display()))?;
+        let config_text = fs::read_to_string(dir.join("config.json"))
+            .with_context(|| format!("reading {}/config.json", dir.display()))?;
         let config: Config = serde_json::from_str(&config_text).context("parsing the model's config.json")?;
-        let weights = fs::read(dir.join("model.safetensors")).with_context(|| format!("reading {}/model.safetensors", dir.display()))?;
+        let weights = fs::read(dir.join("model.safetensors"))
+            .with_context(|| format!("reading {}/model.safetensors", dir.display()))?;
         let builder = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
         let model = BertModel::load(builder, &config).context("loading MiniLM weights")?;
-        let mut tokenizer =
-            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| anyhow::anyhow!("loading tokenizer.json: {e}"))?;
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| anyhow::anyhow!("loading tokenizer.json: {e}"))?;
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
             .map_err(|e| anyhow::anyhow!("tokenizer truncation: {e}"))?;
@@ -141,7 +143,8 @@ impl Embedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        let encodings =
+            self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
         let rows = encodings.len();
         let width = encodings[0].get_ids().len();
         let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().to_vec()).collect();

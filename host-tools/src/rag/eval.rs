@@ -48,7 +48,11 @@ pub fn parse_queries(text: &str) -> Result<Vec<Labelled>> {
 
 /// Rank (1-based) of the first relevant path in `paths`, within [`MRR_DEPTH`].
 pub fn first_relevant(paths: &[String], relevant: &[String]) -> Option<usize> {
-    paths.iter().take(MRR_DEPTH).position(|path| relevant.iter().any(|prefix| path.starts_with(prefix.as_str()))).map(|i| i + 1)
+    paths
+        .iter()
+        .take(MRR_DEPTH)
+        .position(|path| relevant.iter().any(|prefix| path.starts_with(prefix.as_str())))
+        .map(|i| i + 1)
 }
 
 /// Quality of one system on one class of queries.

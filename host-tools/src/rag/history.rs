@@ -70,7 +70,9 @@ fn read_maybe_gzip(path: &Path) -> Result<String> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = String::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).with_context(|| format!("gunzip {}", path.display()))?;
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .with_context(|| format!("gunzip {}", path.display()))?;
         Ok(text)
     } else {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -145,7 +147,16 @@ fn git_fixes(root: &Path) -> Result<Vec<FixEntry>> {
     let output = Command::new("git")
         .arg("-C")
         .arg(root)
-        .args(["log", "--no-merges", "-i", "--grep=^Fixes:", "--grep=fix", "--format=%x1e%H%x1f%s%x1f%b%x1f", "-p", "--stat"])
+        .args([
+            "log",
+            "--no-merges",
+            "-i",
+            "--grep=^Fixes:",
+            "--grep=fix",
+            "--format=%x1e%H%x1f%s%x1f%b%x1f",
+            "-p",
+            "--stat",
+        ])
         .arg(format!("-n{MAX_GIT_FIXES}"))
         .output()
         .context("running git log")?;

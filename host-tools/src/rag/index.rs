@@ -53,8 +53,9 @@ impl Fields {
     fn schema() -> (Schema, Fields) {
         let mut builder = Schema::builder();
         let code = |stored: bool| {
-            let indexing =
-                TextFieldIndexing::default().set_tokenizer(CODE_TOKENIZER).set_index_option(IndexRecordOption::WithFreqs);
+            let indexing = TextFieldIndexing::default()
+                .set_tokenizer(CODE_TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs);
             let options = TextOptions::default().set_indexing_options(indexing);
             if stored {
                 options.set_stored()
@@ -108,7 +109,11 @@ impl IndexMeta {
             .with_context(|| format!("no index at {} (run `kingly rag index` first)", index_dir.display()))?;
         let meta: IndexMeta = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         if meta.format != FORMAT_VERSION {
-            bail!("index at {} has format {} (want {FORMAT_VERSION}): re-run `kingly rag index`", index_dir.display(), meta.format);
+            bail!(
+                "index at {} has format {} (want {FORMAT_VERSION}): re-run `kingly rag index`",
+                index_dir.display(),
+                meta.format
+            );
         }
         Ok(meta)
     }
@@ -203,14 +208,15 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
     }
 
     let mut report = IndexReport { source_root: root.clone(), files_total: files.len(), ..IndexReport::default() };
-    let changed: Vec<&SourceFile> = files
-        .iter()
-        .filter(|file| manifest.get(&file.path) != Some(&(file.size_bytes, file.mtime_ns)))
-        .collect();
+    let changed: Vec<&SourceFile> =
+        files.iter().filter(|file| manifest.get(&file.path) != Some(&(file.size_bytes, file.mtime_ns))).collect();
     report.files_unchanged = files.len() - changed.len();
     let present: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let removed: Vec<String> =
-        manifest.keys().filter(|path| !path.starts_with(HISTORY_PREFIX) && !present.contains(path.as_str())).cloned().collect();
+    let removed: Vec<String> = manifest
+        .keys()
+        .filter(|path| !path.starts_with(HISTORY_PREFIX) && !present.contains(path.as_str()))
+        .cloned()
+        .collect();
     for path in &removed {
         writer.delete_term(Term::from_field_text(fields.path_exact, path));
         manifest.remove(path);
@@ -263,7 +269,13 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
 
     let chunks_total = index.reader()?.searcher().num_docs();
     fs::write(options.index_dir.join(MANIFEST_FILE), serde_json::to_vec(&manifest)?)?;
-    let meta = IndexMeta { format: FORMAT_VERSION, source_root: root, files: files.len(), chunks: chunks_total, fixes: report.fixes };
+    let meta = IndexMeta {
+        format: FORMAT_VERSION,
+        source_root: root,
+        files: files.len(),
+        chunks: chunks_total,
+        fixes: report.fixes,
+    };
     fs::write(options.index_dir.join(META_FILE), serde_json::to_vec_pretty(&meta)?)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -282,7 +294,12 @@ fn chunk_document(fields: &Fields, path: &str, chunk: &Chunk) -> TantivyDocument
 }
 
 /// Re-indexes the fix history when its inputs changed; returns the number of fix entries.
-fn index_history(root: &Path, writer: &IndexWriter<TantivyDocument>, fields: &Fields, manifest: &mut Manifest) -> Result<usize> {
+fn index_history(
+    root: &Path,
+    writer: &IndexWriter<TantivyDocument>,
+    fields: &Fields,
+    manifest: &mut Manifest,
+) -> Result<usize> {
     let stamp = history::stamp(root);
     let stamp_key = format!("{HISTORY_PREFIX}stamp");
     let count_key = format!("{HISTORY_PREFIX}count");

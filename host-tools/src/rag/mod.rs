@@ -199,7 +199,16 @@ fn run_query(args: &QueryArgs) -> Result<i32> {
     }
     for (rank, hit) in hits.iter().enumerate() {
         let symbol = if hit.symbol.is_empty() { String::new() } else { format!(" {}", hit.symbol) };
-        println!("{:>2}. {}:{}-{} [{}{}] score {:.3}", rank + 1, hit.path, hit.start_line, hit.end_line, hit.kind, symbol, hit.score);
+        println!(
+            "{:>2}. {}:{}-{} [{}{}] score {:.3}",
+            rank + 1,
+            hit.path,
+            hit.start_line,
+            hit.end_line,
+            hit.kind,
+            symbol,
+            hit.score
+        );
         for line in hit.snippet.lines().take(6) {
             println!("      {line}");
         }

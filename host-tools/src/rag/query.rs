@@ -61,9 +61,51 @@ pub struct Retriever {
 
 /// Words that carry no retrieval signal in English questions.
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "is", "are", "be", "to", "of", "in", "on", "for", "and", "or", "how", "what", "where", "which",
-    "when", "why", "does", "do", "with", "by", "from", "it", "its", "that", "this", "as", "at", "can", "i", "should",
-    "defined", "define", "definition", "declared", "find", "show", "me", "about", "into", "use", "used", "using",
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "be",
+    "to",
+    "of",
+    "in",
+    "on",
+    "for",
+    "and",
+    "or",
+    "how",
+    "what",
+    "where",
+    "which",
+    "when",
+    "why",
+    "does",
+    "do",
+    "with",
+    "by",
+    "from",
+    "it",
+    "its",
+    "that",
+    "this",
+    "as",
+    "at",
+    "can",
+    "i",
+    "should",
+    "defined",
+    "define",
+    "definition",
+    "declared",
+    "find",
+    "show",
+    "me",
+    "about",
+    "into",
+    "use",
+    "used",
+    "using",
 ];
 
 impl Retriever {
@@ -148,15 +190,21 @@ impl Retriever {
             let number = |field| document.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
             let symbols = text_of(fields.symbol);
             let kind = text_of(fields.kind);
-            let defines = matches!(kind.as_str(), "function" | "struct" | "union" | "enum" | "typedef" | "macro" | "kconfig");
-            let named = symbols.split_whitespace().position(|name| identifiers.iter().any(|id| id.eq_ignore_ascii_case(name)));
+            let defines =
+                matches!(kind.as_str(), "function" | "struct" | "union" | "enum" | "typedef" | "macro" | "kconfig");
+            let named =
+                symbols.split_whitespace().position(|name| identifiers.iter().any(|id| id.eq_ignore_ascii_case(name)));
             let boost = match named {
                 Some(_) if defines => 4.0,
+                // Line windows are named only after column-0 definitions and `#define`s.
+                Some(_) if kind == "lines" => 3.0,
                 Some(_) => 1.5,
                 None => 1.0,
             };
             // Show the name the query asked about when the chunk defines several.
             let symbol = match named {
+                // Headings and fix tags are names in their own right, not lists.
+                _ if kind == "doc" || kind == "fix" => symbols,
                 Some(position) => symbols.split_whitespace().nth(position).unwrap_or_default().to_string(),
                 None => symbols.split_whitespace().next().unwrap_or_default().to_string(),
             };
@@ -186,10 +234,8 @@ impl Retriever {
         }
         for (rank, (entry, _similarity)) in dense.into_iter().enumerate() {
             let add = 1.0 / (RRF_K + rank as f32 + 1.0);
-            fused
-                .entry((entry.path.clone(), entry.start_line))
-                .and_modify(|hit| hit.score += add)
-                .or_insert_with(|| Hit {
+            fused.entry((entry.path.clone(), entry.start_line)).and_modify(|hit| hit.score += add).or_insert_with(
+                || Hit {
                     path: entry.path.clone(),
                     start_line: entry.start_line,
                     end_line: entry.end_line,
@@ -197,7 +243,8 @@ impl Retriever {
                     kind: entry.kind.clone(),
                     snippet: String::new(),
                     score: add,
-                });
+                },
+            );
         }
         let mut hits: Vec<Hit> = fused.into_values().collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.path.cmp(&b.path)));

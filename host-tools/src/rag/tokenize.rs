@@ -24,7 +24,14 @@ impl Tokenizer for CodeTokenizer {
     type TokenStream<'a> = CodeTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
-        CodeTokenStream { bytes: text.as_bytes(), pos: 0, word: None, part_pos: 0, position: 0, token: Token::default() }
+        CodeTokenStream {
+            bytes: text.as_bytes(),
+            pos: 0,
+            word: None,
+            part_pos: 0,
+            position: 0,
+            token: Token::default(),
+        }
     }
 }
 

@@ -1,0 +1,207 @@
+//! `kingly rag` over the small fixture tree written for these tests
+//! (`tests/fixtures/rag/tree`): indexing, re-indexing, ranking, history, catalogs and the CLI.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kingly::rag::catalog;
+use kingly::rag::index::{self, IndexOptions};
+use kingly::rag::{Mode, Retriever};
+
+fn fixture_tree() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rag/tree")
+}
+
+/// Copies the fixture tree somewhere writable, so tests can change it.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn build(source: &Path, index_dir: &Path) -> index::IndexReport {
+    index::build(&IndexOptions {
+        source: Some(source.to_path_buf()),
+        index_dir: index_dir.to_path_buf(),
+        progress: false,
+        history: true,
+        threads: Some(2),
+    })
+    .unwrap()
+}
+
+fn indexed_fixture() -> (tempfile::TempDir, Retriever) {
+    let dir = tempfile::tempdir().unwrap();
+    build(&fixture_tree(), dir.path());
+    let retriever = Retriever::open(dir.path()).unwrap();
+    (dir, retriever)
+}
+
+#[test]
+fn identifiers_find_their_definitions() {
+    let (_dir, retriever) = indexed_fixture();
+    let cases = [
+        ("toy_synchronize_rcu", "kernel/rcu/update.c", "function"),
+        // tree-sitter cannot parse `BPF_CALL_2(...) {`: the line window is named by a scan.
+        ("bpf_map_lookup_elem", "kernel/bpf/helpers.c", "lines"),
+        ("toy_spin_lock_irqsave", "include/linux/toy_spinlock.h", "macro"),
+        ("struct toy_rcu_node", "kernel/rcu/update.c", "struct"),
+        // `typedef struct {...} name;` is a type with a body: kind struct, named by the typedef.
+        ("toy_spinlock_t", "include/linux/toy_spinlock.h", "struct"),
+        ("CONFIG_TOY_BPF_JIT", "kernel/bpf/Kconfig", "kconfig"),
+        ("toy_device_register", "drivers/base/toy_core.c", "function"),
+    ];
+    for (query, path, kind) in cases {
+        let hits = retriever.search(query, 5, Mode::Bm25).unwrap();
+        let top = &hits[0];
+        assert_eq!((top.path.as_str(), top.kind.as_str()), (path, kind), "{query}: {hits:#?}");
+    }
+    let hits = retriever.search("toy_synchronize_rcu", 1, Mode::Bm25).unwrap();
+    // The kernel-doc comment above the function belongs to its chunk.
+    assert_eq!((hits[0].start_line, hits[0].end_line), (12, 27));
+    assert!(hits[0].snippet.starts_with("/**\n * toy_synchronize_rcu()"), "{:?}", hits[0].snippet);
+}
+
+#[test]
+fn code_after_a_parse_error_is_still_found() {
+    let (_dir, retriever) = indexed_fixture();
+    let hits = retriever.search("toy_after_the_storm", 3, Mode::Bm25).unwrap();
+    assert_eq!(hits[0].path, "kernel/locking/oddities.c");
+    assert!(hits[0].start_line <= 12 && hits[0].end_line >= 14, "{:?}", hits[0]);
+    let hits = retriever.search("toy_weird_setup", 3, Mode::Bm25).unwrap();
+    assert_eq!(hits[0].path, "kernel/locking/oddities.c");
+}
+
+#[test]
+fn english_questions_reach_documentation() {
+    let (_dir, retriever) = indexed_fixture();
+    let hits = retriever.search("what is a grace period", 3, Mode::Bm25).unwrap();
+    assert_eq!(hits[0].path, "Documentation/RCU/whatisRCU.rst", "{hits:#?}");
+    assert_eq!(hits[0].symbol, "Grace periods");
+}
+
+#[test]
+fn fix_history_is_searchable() {
+    let (_dir, retriever) = indexed_fixture();
+    let hits = retriever.search("use-after-free toyfs", 3, Mode::Bm25).unwrap();
+    assert_eq!(hits[0].path, "history:debian-changelog", "{hits:#?}");
+    assert_eq!(hits[0].kind, "fix");
+    assert_eq!(hits[0].start_line, 5);
+    assert!(hits[0].snippet.contains("CVE-2099-0001"));
+    let hits = retriever.search("CVE-2099-0002", 1, Mode::Bm25).unwrap();
+    assert!(hits[0].snippet.contains("loop forever"), "{hits:#?}");
+}
+
+#[test]
+fn reindex_skips_unchanged_files_and_follows_edits() {
+    let tree = tempfile::tempdir().unwrap();
+    copy_tree(&fixture_tree(), tree.path());
+    let index_dir = tempfile::tempdir().unwrap();
+    let first = build(tree.path(), index_dir.path());
+    assert_eq!(first.files_indexed, first.files_total);
+    assert!(first.files_total >= 9);
+
+    let second = build(tree.path(), index_dir.path());
+    assert_eq!((second.files_indexed, second.files_unchanged), (0, first.files_total));
+
+    // Rename a function in one file and delete another.
+    let slab = tree.path().join("mm/toy_slab.c");
+    let text = fs::read_to_string(&slab).unwrap().replace("toy_kmem_cache_alloc", "toy_kmem_cache_zalloc");
+    fs::write(&slab, text + "\n").unwrap();
+    fs::remove_file(tree.path().join("drivers/base/toy_core.c")).unwrap();
+    let third = build(tree.path(), index_dir.path());
+    assert_eq!((third.files_indexed, third.files_removed), (1, 1));
+
+    let retriever = Retriever::open(index_dir.path()).unwrap();
+    let hits = retriever.search("toy_kmem_cache_zalloc", 3, Mode::Bm25).unwrap();
+    assert_eq!(hits[0].path, "mm/toy_slab.c");
+    assert!(retriever
+        .search("toy_kmem_cache_alloc", 10, Mode::Bm25)
+        .unwrap()
+        .iter()
+        .all(|hit| hit.symbol != "toy_kmem_cache_alloc"));
+    assert!(retriever
+        .search("toy_device_register", 10, Mode::Bm25)
+        .unwrap()
+        .iter()
+        .all(|hit| hit.path != "drivers/base/toy_core.c"));
+}
+
+#[test]
+fn bpf_helper_catalog_has_ids_prototypes_and_definitions() {
+    let (_dir, retriever) = indexed_fixture();
+    let helpers = catalog::bpf_helpers(&fixture_tree(), Some(&retriever)).unwrap();
+    let names: Vec<(u32, &str)> = helpers.iter().map(|h| (h.id, h.name.as_str())).collect();
+    assert_eq!(names, [(1, "bpf_map_lookup_elem"), (2, "bpf_map_update_elem"), (5, "bpf_ktime_get_ns")]);
+    let lookup = &helpers[0];
+    assert_eq!(lookup.prototype, "void *bpf_map_lookup_elem(struct bpf_map *map, const void *key)");
+    assert!(lookup.description.starts_with("Perform a lookup in *map*"));
+    assert!(lookup.returns.contains("**NULL**"));
+    assert_eq!(lookup.documented_at.start_line, 9);
+    let defined = lookup.defined_at.as_ref().expect("BPF_CALL_2 definition located");
+    assert_eq!(defined.path, "kernel/bpf/helpers.c");
+    assert!(defined.start_line <= 5 && defined.end_line >= 9, "{defined:?}");
+}
+
+#[test]
+fn idiom_catalogs_point_at_real_exemplars() {
+    let (_dir, retriever) = indexed_fixture();
+    let idioms = catalog::locking_idioms(&retriever).unwrap();
+    let irqsave = idioms.iter().find(|idiom| idiom.name == "spin_lock_irqsave").unwrap();
+    assert_eq!(irqsave.exemplars[0].symbol, "toy_synchronize_rcu");
+    let reader = idioms.iter().find(|idiom| idiom.name == "rcu_read_lock + rcu_dereference").unwrap();
+    assert_eq!(reader.exemplars[0].symbol, "toy_lookup");
+    let errors = catalog::error_idioms(&retriever).unwrap();
+    assert_eq!(errors[0].exemplars[0].symbol, "toy_device_register");
+}
+
+#[test]
+fn cli_index_and_query_json() {
+    let index_dir = tempfile::tempdir().unwrap();
+    let kingly = env!("CARGO_BIN_EXE_kingly");
+    let output = Command::new(kingly)
+        .args(["rag", "index", "--quiet", "--source"])
+        .arg(fixture_tree())
+        .arg("--index")
+        .arg(index_dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("indexed 9 of 9 files"), "{stdout}");
+
+    let output = Command::new(kingly)
+        .args(["rag", "query", "bpf_ktime_get_ns", "-k", "2", "--json", "--index"])
+        .arg(index_dir.path())
+        .env("KINGLY_RAG_MODEL", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let hits = hits.as_array().unwrap();
+    assert!(!hits.is_empty() && hits.len() <= 2);
+    assert_eq!(hits[0]["path"], "kernel/bpf/helpers.c");
+    assert_eq!(hits[0]["symbol"], "bpf_ktime_get_ns");
+    for field in ["start_line", "end_line", "kind", "snippet", "score"] {
+        assert!(hits[0].get(field).is_some(), "{field} missing");
+    }
+    // Without the model the tool says it runs BM25-only.
+    assert!(String::from_utf8_lossy(&output.stderr).contains("BM25-only"));
+}
+
+#[test]
+fn query_function_for_the_mcp_bridge() {
+    let dir = tempfile::tempdir().unwrap();
+    build(&fixture_tree(), dir.path());
+    let hits = kingly::rag::query(dir.path(), "toy_lookup", 3).unwrap();
+    assert_eq!(hits[0].path, "kernel/rcu/update.c");
+    assert_eq!(hits[0].symbol, "toy_lookup");
+    assert!(kingly::rag::query(&dir.path().join("missing"), "x", 3).is_err());
+}

@@ -1,0 +1,131 @@
+//! End to end over the real Linux 6.1 source (Debian's `linux-source-6.1`): unpack a large
+//! subtree, index it, and check that labelled queries find their answers and that the
+//! catalogs come out of the real headers.
+//!
+//! Without the tarball the test is skipped locally and fails under CI (`CI` set), where
+//! `.ci/setup` must install it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use kingly::rag::eval::{self, Labelled};
+use kingly::rag::index::{self, IndexOptions};
+use kingly::rag::source::DEBIAN_TARBALL;
+use kingly::rag::{catalog, Mode, Retriever};
+
+/// The subtree taken: core kernel, memory management, headers, libraries, the driver core,
+/// and the documentation of the curated areas.
+const SUBTREE: &[&str] = &[
+    "kernel/",
+    "mm/",
+    "include/",
+    "lib/",
+    "drivers/base/",
+    "Documentation/RCU/",
+    "Documentation/locking/",
+    "Documentation/bpf/",
+    "Documentation/core-api/",
+    "Documentation/driver-api/driver-model/",
+    "Documentation/memory-barriers.txt",
+];
+
+/// Unpacks the subtree once into the target directory and returns its root.
+fn unpack_subtree(tarball: &Path) -> PathBuf {
+    let dest = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rag-linux-6.1-subtree");
+    let stamp = dest.join(".complete");
+    if stamp.exists() {
+        return dest;
+    }
+    let _ = fs::remove_dir_all(&dest);
+    fs::create_dir_all(&dest).unwrap();
+    let started = Instant::now();
+    let file = fs::File::open(tarball).unwrap();
+    let decoder = xz2::read::XzDecoder::new_multi_decoder(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut archive = tar::Archive::new(decoder);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().into_owned();
+        // Drop the tarball's top directory (linux-source-6.1/).
+        let relative: PathBuf = path.components().skip(1).collect();
+        let relative_text = relative.to_string_lossy();
+        if entry.header().entry_type().is_file() && SUBTREE.iter().any(|prefix| relative_text.starts_with(prefix)) {
+            let target = dest.join(&relative);
+            fs::create_dir_all(target.parent().unwrap()).unwrap();
+            entry.unpack(&target).unwrap();
+        }
+    }
+    fs::write(&stamp, "").unwrap();
+    eprintln!("unpacked the subtree in {:.1} s", started.elapsed().as_secs_f64());
+    dest
+}
+
+fn in_subtree(labelled: &Labelled) -> bool {
+    labelled.relevant.iter().all(|path| SUBTREE.iter().any(|prefix| path.starts_with(prefix)))
+}
+
+#[test]
+fn linux_subtree_end_to_end() {
+    let tarball = Path::new(DEBIAN_TARBALL);
+    if !tarball.exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install linux-source-6.1 ({DEBIAN_TARBALL} is missing)");
+        eprintln!("skipped: {DEBIAN_TARBALL} missing (apt-get install linux-source-6.1)");
+        return;
+    }
+    let root = unpack_subtree(tarball);
+    let index_dir = tempfile::tempdir().unwrap();
+    let options = IndexOptions {
+        source: Some(root.clone()),
+        index_dir: index_dir.path().to_path_buf(),
+        progress: false,
+        history: true,
+        threads: None,
+    };
+    let report = index::build(&options).unwrap();
+    eprintln!(
+        "indexed {} files, {} chunks, {} fixes in {:.1} s ({:.0} files/s)",
+        report.files_indexed,
+        report.chunks_added,
+        report.fixes,
+        report.seconds,
+        report.files_per_second()
+    );
+    assert!(report.files_indexed > 15_000, "{report:?}");
+    assert!(report.fixes > 1000, "the Debian changelog is installed with the package: {report:?}");
+
+    let retriever = Retriever::open(index_dir.path()).unwrap();
+    let queries: Vec<Labelled> =
+        eval::parse_queries(eval::BUILTIN_QUERIES).unwrap().into_iter().filter(in_subtree).collect();
+    let identifiers = queries.iter().filter(|q| q.kind == "ident").count();
+    let concepts = queries.len() - identifiers;
+    assert!(identifiers >= 30 && concepts >= 10, "{identifiers} identifiers, {concepts} concepts");
+    let result = eval::evaluate(&retriever, &queries, false).unwrap();
+    for quality in &result.quality {
+        eprintln!("{quality:?}");
+    }
+    for outcome in result.outcomes.iter().filter(|o| o.rank.is_none_or(|r| r > 5)) {
+        eprintln!("miss: {outcome:?}");
+    }
+    let recall = |kind: &str| result.quality.iter().find(|q| q.system == "bm25" && q.kind == kind).unwrap().recall_at_5;
+    assert!(recall("ident") >= 0.9, "identifier Recall@5 {}", recall("ident"));
+    assert!(recall("concept") >= 0.7, "concept Recall@5 {}", recall("concept"));
+
+    // The helper catalog from the real UAPI header, with definitions found in kernel/.
+    let helpers = catalog::bpf_helpers(&root, Some(&retriever)).unwrap();
+    assert!(helpers.len() >= 200, "{} helpers", helpers.len());
+    let lookup = helpers.iter().find(|h| h.name == "bpf_map_lookup_elem").unwrap();
+    assert_eq!(lookup.id, 1);
+    assert_eq!(lookup.defined_at.as_ref().unwrap().path, "kernel/bpf/helpers.c");
+    let ktime = helpers.iter().find(|h| h.name == "bpf_ktime_get_ns").unwrap();
+    assert_eq!((ktime.id, ktime.prototype.as_str()), (5, "u64 bpf_ktime_get_ns(void)"));
+
+    let idioms = catalog::locking_idioms(&retriever).unwrap();
+    let with_exemplars = idioms.iter().filter(|idiom| !idiom.exemplars.is_empty()).count();
+    assert!(with_exemplars >= idioms.len() - 1, "{idioms:#?}");
+    let errors = catalog::error_idioms(&retriever).unwrap();
+    assert!(!errors[0].exemplars.is_empty(), "{errors:#?}");
+
+    // A fix found by its CVE subject in the Debian changelog.
+    let hits = retriever.search("use-after-free io_uring", 10, Mode::Bm25).unwrap();
+    assert!(hits.iter().any(|hit| hit.path == "history:debian-changelog"), "{hits:#?}");
+}
