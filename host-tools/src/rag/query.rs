@@ -114,11 +114,14 @@ impl Retriever {
         let meta = IndexMeta::load(index_dir)?;
         let (index, fields): (Index, Fields) = index::open_tantivy(index_dir)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let (dense, dense_unavailable) = match (DenseIndex::load(index_dir), Embedder::load()) {
-            (Ok(Some(vectors)), Ok(embedder)) => (Some((vectors, embedder)), None),
-            (Ok(None), _) => (None, Some("no dense vectors in the index (run `kingly rag index --dense`)".to_string())),
-            (Err(error), _) => (None, Some(format!("dense vectors unreadable: {error:#}"))),
-            (_, Err(error)) => (None, Some(format!("{error:#}"))),
+        // The model is loaded only when there are vectors to compare against.
+        let (dense, dense_unavailable) = match DenseIndex::load(index_dir) {
+            Ok(Some(vectors)) => match Embedder::load() {
+                Ok(embedder) => (Some((vectors, embedder)), None),
+                Err(error) => (None, Some(format!("{error:#}"))),
+            },
+            Ok(None) => (None, Some("no dense vectors in the index (run `kingly rag index --dense`)".to_string())),
+            Err(error) => (None, Some(format!("dense vectors unreadable: {error:#}"))),
         };
         Ok(Retriever { reader, fields, meta, dense, dense_unavailable })
     }
