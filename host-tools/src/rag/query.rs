@@ -165,6 +165,9 @@ impl Retriever {
     fn bm25(&self, text: &str, limit: usize) -> Result<Vec<Hit>> {
         let fields = &self.fields;
         let identifiers = query_identifiers(text);
+        let lowered = text.to_ascii_lowercase();
+        let asks_for_fixes =
+            ["fix", "cve", "regression", "use-after-free", "bug"].iter().any(|word| lowered.contains(word));
         let mut seen = HashSet::new();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let term = |field, token: &str, boost: f32| -> (Occur, Box<dyn Query>) {
@@ -211,8 +214,14 @@ impl Retriever {
                 Some(position) => symbols.split_whitespace().nth(position).unwrap_or_default().to_string(),
                 None => symbols.split_whitespace().next().unwrap_or_default().to_string(),
             };
+            let path = text_of(fields.path_exact);
+            // tools/ holds userspace copies of kernel headers and selftests: the kernel's own
+            // definition is the answer. A question about fixes wants the fix history first.
+            let place = if path.starts_with("tools/") { 0.5 } else { 1.0 };
+            let fix = if asks_for_fixes && kind == "fix" { 2.0 } else { 1.0 };
+            let boost = boost * place * fix;
             hits.push(Hit {
-                path: text_of(fields.path_exact),
+                path,
                 start_line: number(fields.start_line),
                 end_line: number(fields.end_line),
                 symbol,
