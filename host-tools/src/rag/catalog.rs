@@ -16,6 +16,8 @@ use super::CatalogArgs;
 pub const BPF_HEADER: &str = "include/uapi/linux/bpf.h";
 /// Exemplars kept per catalog entry.
 const EXEMPLARS: usize = 3;
+/// Ranked chunks checked for exemplars per entry.
+const EXEMPLAR_CANDIDATES: usize = 200;
 /// Exemplar functions longer than this are poor examples to copy.
 const MAX_EXEMPLAR_LINES: u32 = 80;
 
@@ -244,8 +246,8 @@ const IDIOMS: &[IdiomSpec] = &[
     IdiomSpec {
         name: "list_add_rcu under lock",
         category: "rcu",
-        summary: "Writers serialise with a lock and publish list entries with list_add_rcu.",
-        calls: &["spin_lock", "list_add_rcu(", "spin_unlock"],
+        summary: "Writers serialise with a lock (spinlock or mutex) and publish entries with list_add_rcu.",
+        calls: &["_lock(", "list_add_rcu(", "_unlock("],
     },
 ];
 
@@ -276,7 +278,7 @@ fn read_lines(root: &Path, path: &str, start_line: u32, end_line: u32) -> String
 /// Short functions among the BM25 hits for `query` whose code passes `check`.
 fn exemplars(retriever: &Retriever, query: &str, check: impl Fn(&str) -> bool) -> Result<Vec<Location>> {
     let mut found = Vec::new();
-    let mut hits = retriever.search(query, 60, Mode::Bm25)?;
+    let mut hits = retriever.search(query, EXEMPLAR_CANDIDATES, Mode::Bm25)?;
     hits.retain(|hit| hit.kind == "function" && hit.end_line - hit.start_line < MAX_EXEMPLAR_LINES);
     // Prefer core code over drivers: it is reviewed by the subsystem's maintainers.
     hits.sort_by_key(|hit| {
