@@ -196,6 +196,7 @@ pub fn evaluate(retriever: &Retriever, queries: &[Labelled], baseline: bool) -> 
     measure("bm25", queries, LATENCY_REPEATS, rank(Mode::Bm25), &mut report)?;
     if retriever.has_dense() {
         measure("hybrid", queries, LATENCY_REPEATS, rank(Mode::Hybrid), &mut report)?;
+        measure("auto", queries, LATENCY_REPEATS, rank(Mode::Auto), &mut report)?;
     }
     if baseline {
         let root = retriever.source_root().to_path_buf();

@@ -25,6 +25,15 @@ const CANDIDATES: usize = 60;
 /// The `k` of reciprocal rank fusion (Cormack et al. 2009 use 60).
 const RRF_K: f32 = 60.0;
 
+/// Weight of the dense ranking in the fusion: it covers only the curated subset, so it refines
+/// BM25's ranking rather than overruling it.
+const DENSE_WEIGHT: f32 = 0.5;
+
+/// True for queries of three or more words with no identifier in them.
+pub fn is_english_question(text: &str) -> bool {
+    text.split_whitespace().count() >= 3 && query_identifiers(text).is_empty()
+}
+
 /// One result: where it is, what it defines, and a few of its lines.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Hit {
@@ -140,7 +149,9 @@ impl Retriever {
         let bm25 = self.bm25(text, CANDIDATES.max(k))?;
         let use_dense = match mode {
             Mode::Bm25 => false,
-            Mode::Auto => self.dense.is_some(),
+            // Identifiers are BM25's strength and MiniLM's weakness: Auto fuses only for
+            // English questions.
+            Mode::Auto => self.dense.is_some() && is_english_question(text),
             Mode::Hybrid => {
                 if self.dense.is_none() {
                     anyhow::bail!(
@@ -245,7 +256,7 @@ impl Retriever {
             fused.insert((hit.path.clone(), hit.start_line), hit);
         }
         for (rank, (entry, _similarity)) in dense.into_iter().enumerate() {
-            let add = 1.0 / (RRF_K + rank as f32 + 1.0);
+            let add = DENSE_WEIGHT / (RRF_K + rank as f32 + 1.0);
             fused.entry((entry.path.clone(), entry.start_line)).and_modify(|hit| hit.score += add).or_insert_with(
                 || Hit {
                     path: entry.path.clone(),
