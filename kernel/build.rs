@@ -29,11 +29,8 @@ fn main() {
         (true, false) => "raspi4b",
         (false, false) => panic!("select a board: --features board-raspi4b or board-virt"),
     };
-    let linker_dir =
-        std::path::Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("../linker");
-    let linker_dir = linker_dir
-        .canonicalize()
-        .expect("linker/ directory next to kernel/");
+    let linker_dir = std::path::Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("../linker");
+    let linker_dir = linker_dir.canonicalize().expect("linker/ directory next to kernel/");
     for f in ["kernel.ld", "raspi4b.ld", "virt.ld"] {
         println!("cargo:rerun-if-changed={}", linker_dir.join(f).display());
     }

@@ -3,8 +3,8 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use kingly_proto::{
-    CallTool, CallToolResult, Capabilities, Config, Endpoint, Event, LogLevel, Message, PeerInfo,
-    RequestId, ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor, PROTOCOL_VERSION,
+    CallTool, CallToolResult, Capabilities, Config, Endpoint, Event, LogLevel, Message, PeerInfo, RequestId,
+    ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor, PROTOCOL_VERSION,
 };
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -347,7 +347,9 @@ pub fn content_json(content: &[kingly_proto::Content]) -> serde_json::Value {
     let items: Vec<serde_json::Value> = content
         .iter()
         .map(|c| match c {
-            Content::Json(text) => serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.clone())),
+            Content::Json(text) => {
+                serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.clone()))
+            }
             Content::Text(text) => serde_json::Value::String(text.clone()),
             Content::Bytes { mime_type, data } => serde_json::json!({
                 "mime_type": mime_type,
@@ -370,7 +372,10 @@ mod tests {
     fn parses_connect_targets() {
         assert_eq!(ConnectTarget::parse("unix:/tmp/k", 115200).unwrap(), ConnectTarget::Unix("/tmp/k".into()));
         assert_eq!(ConnectTarget::parse("tcp:127.0.0.1:4555", 1).unwrap(), ConnectTarget::Tcp("127.0.0.1:4555".into()));
-        assert!(matches!(ConnectTarget::parse("/dev/ttyUSB0", 9600).unwrap(), ConnectTarget::Serial { baud: 9600, .. }));
+        assert!(matches!(
+            ConnectTarget::parse("/dev/ttyUSB0", 9600).unwrap(),
+            ConnectTarget::Serial { baud: 9600, .. }
+        ));
         for bad in ["unix:", "tcp:nohost", "tcp::1", "tcp:h:99999", "COM3", ""] {
             let error = ConnectTarget::parse(bad, 1).unwrap_err().to_string();
             assert!(error.contains("connect") || error.contains("tcp"), "{bad}: {error}");

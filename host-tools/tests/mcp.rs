@@ -56,7 +56,9 @@ fn raw_json_rpc_edge_cases() {
     assert_eq!(garbage["error"]["code"], -32700, "{garbage}");
     let discover = ask(r#"{"jsonrpc":"2.0","id":2,"method":"server/discover","params":{}}"#);
     assert!(discover["result"]["supportedVersions"].to_string().contains("2026-07-28"), "{discover}");
-    let init = ask(r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#);
+    let init = ask(
+        r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
     assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
     let call = ask(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"kernel_info","arguments":{}}}"#);
     assert_eq!(call["result"]["structuredContent"]["cpus"], 4, "{call}");

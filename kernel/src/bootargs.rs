@@ -109,7 +109,7 @@ mod tests {
     fn patches_an_image_and_round_trips() {
         let mut image = vec![0xAAu8; 64];
         image.extend_from_slice(MAGIC);
-        image.extend(core::iter::repeat(0).take(AREA_BYTES - MAGIC.len()));
+        image.extend(core::iter::repeat_n(0, AREA_BYTES - MAGIC.len()));
         image.extend_from_slice(&[0xBB; 16]);
         patch_image(&mut image, "test=smoke semihosting=1").unwrap();
         let start = 64 + MAGIC.len();

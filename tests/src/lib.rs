@@ -92,6 +92,16 @@ impl Booted {
         self.stream.write_all(bytes).context("writing to the UART socket")
     }
 
+    /// Sends a large amount of bytes in chunks, reading the kernel's output in between so
+    /// neither side's socket buffer fills up and stalls the other.
+    pub fn send_draining(&mut self, bytes: &[u8]) -> Result<()> {
+        for chunk in bytes.chunks(2048) {
+            self.send(chunk)?;
+            self.pump()?;
+        }
+        Ok(())
+    }
+
     /// Sends a command line.
     pub fn send_line(&mut self, line: &str) -> Result<()> {
         self.send(format!("{line}\n").as_bytes())

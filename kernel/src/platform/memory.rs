@@ -38,7 +38,7 @@ const FDT_MAX_BYTES: u32 = 2 << 20;
 
 /// A validated view of the device tree at `address`, if one is there.
 pub fn device_tree(address: usize) -> Option<fdt::Fdt<'static>> {
-    if address == 0 || address % 8 != 0 {
+    if address == 0 || !address.is_multiple_of(8) {
         return None;
     }
     // SAFETY: the firmware passed `address` in x0 as the DTB; it lies in RAM that is not

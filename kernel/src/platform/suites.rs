@@ -170,7 +170,9 @@ static TORTURE_RCU: crate::rcu::Rcu<Aarch64Cpu> = crate::rcu::Rcu::new();
 
 fn dcache_torture() -> u32 {
     let cpus = smp::online();
-    TORTURE.call_once(|| crate::dcache::torture::Torture::new(&TORTURE_RCU, cpus, TORTURE_LOOKUPS_PER_CORE, TORTURE_SWAPS));
+    TORTURE.call_once(|| {
+        crate::dcache::torture::Torture::new(&TORTURE_RCU, cpus, TORTURE_LOOKUPS_PER_CORE, TORTURE_SWAPS)
+    });
     smp::run_on_all_cores(|_core| {
         if let Some(torture) = TORTURE.get() {
             torture.run_on_this_cpu();

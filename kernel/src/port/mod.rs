@@ -153,11 +153,9 @@ impl Port {
                     None
                 }
                 Event::Message { message, .. } => self.answer(message, services),
-                Event::BadMessage { error, .. } => Some(Message::Error {
-                    id: None,
-                    code: error_code::INVALID_REQUEST,
-                    message: error.to_string(),
-                }),
+                Event::BadMessage { error, .. } => {
+                    Some(Message::Error { id: None, code: error_code::INVALID_REQUEST, message: error.to_string() })
+                }
                 _ => None,
             };
             if let Some(reply) = reply {

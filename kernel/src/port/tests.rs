@@ -72,7 +72,10 @@ fn unknown_tools_are_protocol_errors_and_bad_arguments_too() {
     let reply = round_trip(&mut port, &mut host, call("no_such_tool", "{}"));
     assert!(matches!(reply, Message::Error { code: error_code::INVALID_PARAMS, .. }), "{reply:?}");
     let reply = round_trip(&mut port, &mut host, call("kernel_info", r#"{"x":1}"#));
-    assert!(matches!(&reply, Message::Error { message, .. } if message.contains("unexpected argument 'x'")), "{reply:?}");
+    assert!(
+        matches!(&reply, Message::Error { message, .. } if message.contains("unexpected argument 'x'")),
+        "{reply:?}"
+    );
     let reply = round_trip(&mut port, &mut host, call("ping", "[1,2"));
     assert!(matches!(&reply, Message::Error { message, .. } if message.contains("not valid JSON")), "{reply:?}");
 }

@@ -18,14 +18,22 @@ pub fn builtin() -> Vec<ToolDescriptor> {
         input_schema: schema.to_string(),
     };
     alloc::vec![
-        t("kernel_info", "Board, cores, exception level, MMU state, memory, uptime, version and build hash", NO_ARGUMENTS),
+        t(
+            "kernel_info",
+            "Board, cores, exception level, MMU state, memory, uptime, version and build hash",
+            NO_ARGUMENTS
+        ),
         t(
             "ping",
             "Round trip through the kernel's message port; echoes `data` if given",
             r#"{"type":"object","properties":{"data":{"type":"string","maxLength":512}},"additionalProperties":false}"#
         ),
         t("uart_stats", "UART and link counters: bytes, overruns, framing errors, CRC errors, resyncs", NO_ARGUMENTS),
-        t("cache_stats", "Decision cache counters: L1 hits, global hits, misses, evictions, invalidations", NO_ARGUMENTS),
+        t(
+            "cache_stats",
+            "Decision cache counters: L1 hits, global hits, misses, evictions, invalidations",
+            NO_ARGUMENTS
+        ),
     ]
 }
 
