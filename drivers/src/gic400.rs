@@ -86,8 +86,15 @@ impl Gic400 {
     /// Secure-world setup a Pi firmware armstub performs before handing over: every interrupt
     /// in Group 1 (non-secure), both groups enabled. Run at EL3 on each core; the banked
     /// registers (IGROUPR0, the CPU interface) are per core, the rest is shared.
+    ///
+    /// A GIC without the Security Extensions (GICD_TYPER.SecurityExtn = 0, as QEMU's
+    /// raspi4b emulates it) has no secure world to leave: every interrupt stays in Group 0,
+    /// which the non-secure setup below enables, so nothing is changed.
     pub fn el3_route_all_to_non_secure(&self, core: usize) {
         let d = &self.distributor;
+        if d.TYPER.get() & (1 << 10) == 0 {
+            return;
+        }
         d.IGROUPR[0].set(!0);
         if core == 0 {
             let words = (self.lines() / 32) as usize;

@@ -56,8 +56,13 @@ impl Booted {
 
     /// Starts QEMU and connects, without waiting for anything.
     pub fn start(board: Board, args: &str) -> Result<Self> {
-        let artifacts = kernel(board);
-        let image = qemu::patched_image(&artifacts.image, &format!("semihosting=1 {args}"))?;
+        Self::start_file(board, &kernel(board).image, args)
+    }
+
+    /// Starts QEMU on `file` (the raw image, or the ELF for QEMU's ELF entry path) with boot
+    /// arguments patched in.
+    pub fn start_file(board: Board, file: &std::path::Path, args: &str) -> Result<Self> {
+        let image = qemu::patched_image(file, &format!("semihosting=1 {args}"))?;
         let dir = std::env::temp_dir().join(format!("kingly-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)?;
         let socket = dir.join("uart.sock");

@@ -98,3 +98,15 @@ fn the_in_kernel_smoke_suite_passes_on_both_boards() {
         assert_eq!(status, 0, "{board}:\n{}", kernel.output);
     }
 }
+
+#[test]
+fn the_elf_entry_path_starts_all_cores_at_el3_and_still_reaches_el1() {
+    // QEMU starts an ELF kernel on raspi4b with all four cores at EL3 and no DTB.
+    let elf = kingly_tests::kernel(Board::Raspi4b).elf;
+    let mut kernel = Booted::start_file(Board::Raspi4b, &elf, "test=smoke").unwrap();
+    let status = kernel.wait_exit(Duration::from_secs(120)).unwrap();
+    assert!(kernel.output.contains("(entered at EL3, dtb=0x0)"), "{}", kernel.output);
+    assert!(kernel.output.contains("kingly ready: board=raspi4b cpus=4 el=1 mmu=on"), "{}", kernel.output);
+    assert!(kernel.output.contains("smoke: 5 passed, 0 failed"), "{}", kernel.output);
+    assert_eq!(status, 0);
+}
