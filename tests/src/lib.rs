@@ -157,12 +157,9 @@ impl Booted {
         loop {
             let _ = self.pump();
             if let Some(status) = self.child.try_wait()? {
-                while matches!(self.pump(), Ok(true)) && self.output.len() < 1 << 24 {
-                    if self.stream.read(&mut [0u8; 0]).is_err() {
-                        break;
-                    }
-                    break;
-                }
+                // Collect what QEMU wrote before it exited.
+                let drain_until = Instant::now() + Duration::from_millis(200);
+                while Instant::now() < drain_until && matches!(self.pump(), Ok(true)) {}
                 return Ok(status.code().unwrap_or(128));
             }
             if Instant::now() > deadline {
