@@ -4,6 +4,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+/// Each test boots its own QEMU with four vCPUs; running them one at a time keeps a 2-core CI
+/// machine from starving the kernels.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("KINGLY_PYTHON") {
         return p.into();
@@ -19,6 +23,7 @@ fn python() -> PathBuf {
 
 #[test]
 fn the_python_mcp_sdk_drives_the_kernel_on_both_boards() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/mcp/mcp_client_check.py");
     for board in ["raspi4b", "virt"] {
         let out = Command::new(python())
@@ -36,6 +41,7 @@ fn the_python_mcp_sdk_drives_the_kernel_on_both_boards() {
 
 #[test]
 fn raw_json_rpc_edge_cases() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new(env!("CARGO_BIN_EXE_kingly"))
         .args(["mcp", "--boot", "virt"])
         .stdin(Stdio::piped())
