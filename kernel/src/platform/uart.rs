@@ -38,11 +38,16 @@ fn bump(counter: &AtomicU64) {
 
 /// UART interrupt: move every received byte into the ring. Runs with IRQs masked.
 pub fn handle_interrupt() {
-    let Some(devices) = super::devices::get() else {
-        return;
-    };
+    let Some(devices) = super::devices::get() else { return };
     bump(&STATS.interrupts);
-    let mut ring = RING.lock();
+    // Acknowledge first, then drain: a byte that lands after the last read raises a new
+    // interrupt instead of being acknowledged unseen (QEMU raises RX only when the FIFO level
+    // crosses the trigger, so a lost edge with a full FIFO would stall receive for good).
+    devices.uart.clear_interrupts();
+    drain(devices, &mut RING.lock());
+}
+
+fn drain(devices: &super::devices::Devices, ring: &mut Deque<u8, RING_BYTES>) {
     while let Some((byte, flags)) = devices.uart.read_byte() {
         bump(&STATS.rx_bytes);
         if flags.overrun {
@@ -64,7 +69,6 @@ pub fn handle_interrupt() {
             bump(&STATS.ring_drops);
         }
     }
-    devices.uart.clear_interrupts();
 }
 
 /// Takes up to `out.len()` received bytes; returns how many.
@@ -73,6 +77,12 @@ pub fn read(out: &mut [u8]) -> usize {
     let mut count = 0;
     {
         let mut ring = RING.lock();
+        if ring.is_empty() {
+            // Poll too, so receive keeps going even if an interrupt was missed.
+            if let Some(devices) = super::devices::get() {
+                drain(devices, &mut ring);
+            }
+        }
         while count < out.len() {
             match ring.pop_front() {
                 Some(byte) => {
