@@ -335,7 +335,8 @@ fn reply_id(message: &Message) -> Option<RequestId> {
 fn rand_u16() -> u16 {
     let mut bytes = [0u8; 2];
     if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
-        bytes = (Instant::now().elapsed().subsec_nanos() as u16).to_le_bytes();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        bytes = (nanos as u16).to_le_bytes();
     }
     u16::from_le_bytes(bytes)
 }

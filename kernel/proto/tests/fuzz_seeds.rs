@@ -1,5 +1,7 @@
-//! Writes a seed corpus for the `wire` fuzz target from real session transcripts:
-//! `cargo test -p kingly-proto --test fuzz_seeds -- --ignored` (the corpus is not committed).
+//! Writes a seed corpus for the `wire` fuzz target from real session transcripts. In the normal
+//! test run it writes to a temporary directory and checks the seeds; before fuzzing, point it at
+//! the corpus (relative to `kernel/proto`): `KINGLY_FUZZ_CORPUS=fuzz/corpus/wire cargo test -p kingly-proto --test fuzz_seeds`
+//! (the corpus is not committed).
 
 mod common;
 
@@ -7,10 +9,11 @@ use common::{test_config, Pair};
 use kingly_proto::{CallTool, FrameAccumulator, Message, ToolArgs};
 
 #[test]
-#[ignore = "writes files; run by hand before fuzzing"]
 fn write_fuzz_seeds() {
-    let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/wire");
-    std::fs::create_dir_all(directory).expect("corpus directory");
+    let directory = std::env::var("KINGLY_FUZZ_CORPUS").unwrap_or_else(|_| {
+        std::env::temp_dir().join(format!("kingly-proto-seeds-{}", std::process::id())).display().to_string()
+    });
+    std::fs::create_dir_all(&directory).expect("corpus directory");
 
     // Capture what each side puts on the line during a short session.
     let mut pair = Pair::new(test_config(), 0, 1);
@@ -58,6 +61,10 @@ fn write_fuzz_seeds() {
             structured.extend_from_slice(&(frame.payload.len() as u16).to_le_bytes());
             structured.extend_from_slice(frame.payload);
         }
+        assert!(structured.len() > 1, "transcript {index} held no whole frame");
         std::fs::write(format!("{directory}/structured-{index}"), structured).expect("seed written");
+    }
+    if std::env::var_os("KINGLY_FUZZ_CORPUS").is_none() {
+        let _ = std::fs::remove_dir_all(&directory);
     }
 }
