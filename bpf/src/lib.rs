@@ -21,6 +21,7 @@ pub mod disasm;
 pub mod elf;
 pub mod error;
 pub mod helpers;
+pub mod hooks;
 pub mod interp;
 pub mod isa;
 pub mod maps;
@@ -30,6 +31,7 @@ pub mod verifier;
 
 pub use error::{ErrorKind, VerifyError};
 pub use helpers::{Helper, HelperProto};
+pub use hooks::{Hook, Kind};
 pub use interp::{Env, FixedPlatform, Interpreter, Platform, RunError, RunErrorKind};
 pub use maps::{Map, MapDef, MapError, MapKind};
 pub use program::{ContextKind, Program, ProgramType, VerifiedProgram};
