@@ -101,7 +101,7 @@ pub struct Hook {
 
 /// `sched_slice`: the time slice, in microseconds, for the task about to run.
 pub const SCHED_SLICE: Hook = Hook {
-    id: 1,
+    id: 0,
     name: "sched_slice",
     returns: "time slice in microseconds (100..=100000)",
     fields: ["class", "task", "nice", "runnable"],
@@ -112,7 +112,7 @@ pub const SCHED_SLICE: Hook = Hook {
 
 /// `sched_cpu`: the core a woken task should run on.
 pub const SCHED_CPU: Hook = Hook {
-    id: 2,
+    id: 1,
     name: "sched_cpu",
     returns: "core index (taken modulo the number of cores)",
     fields: ["class", "task", "prev_cpu", "waker_cpu"],
@@ -123,7 +123,7 @@ pub const SCHED_CPU: Hook = Hook {
 
 /// `mcp_admit`: whether a tool call may run. Never cached: a rate limiter keeps state in maps.
 pub const MCP_ADMIT: Hook = Hook {
-    id: 3,
+    id: 2,
     name: "mcp_admit",
     returns: "0 = allow, 1 = deny, 2 = rate-limited",
     fields: ["tool", "client", "arg_bytes", ""],
@@ -205,6 +205,26 @@ pub fn decision_key(fields: [u64; DECISION_FIELDS]) -> [u8; 8 * DECISION_FIELDS]
     key
 }
 
+/// The bytes a `bpf_load` signature covers: a domain tag, the program type, the name, the maps
+/// and the bytecode, each length-prefixed so no two loads share a message.
+pub fn signed_message(kind: Kind, name: &str, maps: &[crate::MapDef], bytecode: &[u8]) -> alloc::vec::Vec<u8> {
+    let mut message = alloc::vec::Vec::with_capacity(64 + name.len() + 16 * maps.len() + bytecode.len());
+    message.extend_from_slice(b"kingly-bpf-load-v1\0");
+    for part in [kind.name().as_bytes(), name.as_bytes()] {
+        message.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        message.extend_from_slice(part);
+    }
+    message.extend_from_slice(&(maps.len() as u32).to_le_bytes());
+    for map in maps {
+        for word in [map.kind as u32, map.key_size_bytes, map.value_size_bytes, map.max_entries] {
+            message.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    message.extend_from_slice(&(bytecode.len() as u32).to_le_bytes());
+    message.extend_from_slice(bytecode);
+    message
+}
+
 /// Builds a `timer` context.
 pub fn timer_context(cpu: u32, period_ms: u32, now_ns: u64, runs: u64) -> [u8; TIMER_CTX_BYTES] {
     let mut ctx = [0u8; TIMER_CTX_BYTES];
@@ -277,6 +297,17 @@ mod tests {
     fn fnv_matches_reference_values() {
         assert_eq!(tool_name_hash(""), 0x811c_9dc5);
         assert_eq!(tool_name_hash("a"), 0xe40c_292c);
+    }
+
+    #[test]
+    fn signed_messages_differ_in_every_part() {
+        let map = crate::MapDef { kind: crate::MapKind::Hash, key_size_bytes: 4, value_size_bytes: 8, max_entries: 16 };
+        let base = signed_message(Kind::Tool, "crc", &[map], &[1, 2, 3]);
+        assert_ne!(base, signed_message(Kind::Decision, "crc", &[map], &[1, 2, 3]));
+        assert_ne!(base, signed_message(Kind::Tool, "crd", &[map], &[1, 2, 3]));
+        assert_ne!(base, signed_message(Kind::Tool, "crc", &[], &[1, 2, 3]));
+        assert_ne!(base, signed_message(Kind::Tool, "crc", &[map], &[1, 2, 4]));
+        assert_eq!(base, signed_message(Kind::Tool, "crc", &[map], &[1, 2, 3]));
     }
 
     #[test]
