@@ -28,6 +28,8 @@
 
 extern crate alloc;
 
+#[cfg(not(loom))]
+pub mod agents;
 pub mod arch;
 pub mod board;
 pub mod bootargs;

@@ -1,0 +1,620 @@
+//! The agent runtime: verified eBPF programs ("agents") loaded while the kernel runs, attached
+//! to hooks, their decisions served through the decision cache.
+//!
+//! ```text
+//! bpf_load   bytes ─► signature (signing.rs) ─► verifier (kingly-bpf, never trust the host)
+//!            ─► Agent { program, maps, stats }, listed by id
+//! bpf_attach hook slot ◄─ RCU publish (RcuPtr) ─► cache.invalidate(hook): no stale decision
+//!            survives; the replaced agent is freed only after a grace period
+//! decide     per-CPU L1 ─► global table ─► miss: run the attached agent inside an RCU
+//!            read-side section (or the hook's default policy) ─► insert with the hook's TTL
+//! ```
+//!
+//! Portable: generic over [`CpuOps`], so the same code runs on host threads in tests and on the
+//! cores in the kernel. Program runs take the CPU's interpreter and the agent's maps with
+//! interrupts masked, so a timer-tick decision cannot deadlock against the code it interrupted.
+
+pub mod signing;
+pub mod tools;
+
+use crate::cpu::{CpuOps, MAX_CPUS};
+use crate::dcache::{DecisionCache, HookId, Key, Lookup};
+use crate::rcu::sync::IrqsMasked;
+use crate::rcu::RcuPtr;
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kingly_bpf::hooks::{self, Hook, Kind, HOOKS};
+use kingly_bpf::{Env, Interpreter, Map, MapDef, Platform, Program, RunError, VerifiedProgram, VerifyError, VerifyStats};
+use signing::{SignatureError, Trust};
+
+/// Most programs loaded at once.
+pub const MAX_AGENTS: usize = 64;
+/// Largest program accepted, in bytes of bytecode (8 bytes per instruction slot).
+pub const MAX_BYTECODE_BYTES: usize = 64 * 1024;
+/// Longest agent name (tool programs are listed under it).
+pub const MAX_NAME_BYTES: usize = 48;
+/// Shortest and longest timer period.
+pub const TIMER_PERIOD_MS: core::ops::RangeInclusive<u32> = 1..=60_000;
+
+const ALIVE: u64 = 0x4b49_4e47_4c59_a11e;
+const POISON: u64 = 0xdead_beef_dead_beef;
+
+/// A compiled form of a program (the JIT's), run instead of the interpreter.
+pub trait Compiled: Send + Sync {
+    fn run(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError>;
+}
+
+/// A compiler the platform offers; `None` from `compile` means "interpret this one".
+pub trait Jit: Sync {
+    fn compile(&self, program: &VerifiedProgram) -> Option<Box<dyn Compiled>>;
+}
+
+/// Per-program accounting, updated after every run.
+#[derive(Default)]
+pub struct AgentStats {
+    pub runs: AtomicU64,
+    pub errors: AtomicU64,
+    pub total_insns: AtomicU64,
+    pub max_insns: AtomicU64,
+    pub total_ns: AtomicU64,
+}
+
+/// Where a `timer` agent runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerSlot {
+    pub period_ms: u32,
+    pub cpu: u32,
+}
+
+/// A loaded program.
+pub struct Agent {
+    pub id: u32,
+    pub name: String,
+    pub kind: Kind,
+    program: VerifiedProgram,
+    compiled: Option<Box<dyn Compiled>>,
+    maps: spin::Mutex<Vec<Map>>,
+    pub verify: VerifyStats,
+    pub stats: AgentStats,
+    /// [`ALIVE`] while the agent exists; [`POISON`] once dropped (the torture test's detector
+    /// for a program run after it was freed).
+    alive: AtomicU64,
+    /// Bit `h` set while attached to hook `h`; bit 31 while a timer.
+    attached: AtomicU32,
+    timer_runs: AtomicU64,
+    timer_next_ms: AtomicU64,
+    timer: spin::Mutex<Option<TimerSlot>>,
+}
+
+const TIMER_BIT: u32 = 1 << 31;
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Agent({} {} {})", self.id, self.kind.name(), self.name)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.alive.store(POISON, Ordering::SeqCst);
+    }
+}
+
+impl Agent {
+    /// Instructions (slots) in the program.
+    pub fn insns(&self) -> usize {
+        self.program.raw().len()
+    }
+
+    /// Which engine runs it.
+    pub fn engine(&self) -> &'static str {
+        if self.compiled.is_some() {
+            "jit"
+        } else {
+            "interpreter"
+        }
+    }
+
+    /// Map definitions, in the program's order.
+    pub fn map_defs(&self) -> &[MapDef] {
+        self.program.maps()
+    }
+
+    /// False once the agent was dropped (read by the torture test through a still-held pointer,
+    /// which only a broken grace period would allow).
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire) == ALIVE
+    }
+
+    /// Hooks (and "timer") it is attached to.
+    pub fn attachments(&self) -> Vec<&'static str> {
+        let bits = self.attached.load(Ordering::Relaxed);
+        let mut names: Vec<&'static str> =
+            HOOKS.iter().filter(|h| bits & (1 << h.id) != 0).map(|h| h.name).collect();
+        if bits & TIMER_BIT != 0 {
+            names.push("timer");
+        }
+        names
+    }
+
+    /// The timer slot, for a `timer` agent that is attached.
+    pub fn timer(&self) -> Option<TimerSlot> {
+        *self.timer.lock()
+    }
+
+    /// Reads a map: `f` sees the map with interrupts masked.
+    pub fn with_map<C: CpuOps, R>(&self, index: usize, f: impl FnOnce(&mut Map) -> R) -> Option<R> {
+        let _irqs = IrqsMasked::<C>::new();
+        let mut maps = self.maps.lock();
+        maps.get_mut(index).map(f)
+    }
+}
+
+/// What `bpf_load` receives.
+pub struct LoadRequest<'a> {
+    pub kind: Kind,
+    pub name: &'a str,
+    pub maps: &'a [MapDef],
+    pub bytecode: &'a [u8],
+    pub signature: Option<&'a [u8]>,
+}
+
+/// Why a load, attach, detach or unload was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentError {
+    Signature(SignatureError),
+    Verify(VerifyError),
+    TooLarge { bytes: usize },
+    Empty,
+    BadName,
+    NameTaken,
+    TooMany,
+    BadMap,
+    NoSuchAgent(u32),
+    NoSuchHook,
+    WrongKind { kind: Kind, hook: &'static str },
+    OverBudget { worst_case_insns: u64, budget_insns: u64, hook: &'static str },
+    StillAttached { hooks: String },
+    BadTimer,
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentError::Signature(e) => write!(f, "{e}"),
+            AgentError::Verify(e) => write!(f, "rejected by the kernel's verifier: {e}"),
+            AgentError::TooLarge { bytes } => {
+                write!(f, "program of {bytes} bytes is larger than the {MAX_BYTECODE_BYTES}-byte limit")
+            }
+            AgentError::Empty => f.write_str("empty program: bytecode must be a non-empty multiple of 8 bytes"),
+            AgentError::BadName => write!(
+                f,
+                "bad name: use 1-{MAX_NAME_BYTES} characters from a-z, 0-9 and '_', starting with a letter"
+            ),
+            AgentError::NameTaken => f.write_str("name taken: a loaded program or a built-in tool already has it"),
+            AgentError::TooMany => write!(f, "{MAX_AGENTS} programs are loaded already; bpf_unload one first"),
+            AgentError::BadMap => f.write_str("a map definition is invalid (zero sizes or too many entries)"),
+            AgentError::NoSuchAgent(id) => write!(f, "no program with id {id}; see bpf_list"),
+            AgentError::NoSuchHook => {
+                f.write_str("no such hook; hooks are sched_slice, sched_cpu, mcp_admit and timer")
+            }
+            AgentError::WrongKind { kind, hook } => {
+                write!(f, "a {} program cannot attach to {hook}", kind.name())
+            }
+            AgentError::OverBudget { worst_case_insns, budget_insns, hook } => write!(
+                f,
+                "too slow for {hook}: the verifier's worst case is {worst_case_insns} instructions, the hook allows {budget_insns}"
+            ),
+            AgentError::StillAttached { hooks } => write!(f, "still attached to {hooks}; bpf_detach it first"),
+            AgentError::BadTimer => write!(
+                f,
+                "timer needs period_ms in {}..={} and a cpu that exists",
+                TIMER_PERIOD_MS.start(),
+                TIMER_PERIOD_MS.end()
+            ),
+        }
+    }
+}
+
+/// Runtime-wide counters.
+#[derive(Default)]
+pub struct RuntimeStats {
+    /// Decisions answered by a hook's default policy (nothing attached).
+    pub defaults: AtomicU64,
+    /// Runs that failed or returned an out-of-range decision (the default policy answered).
+    pub fallbacks: AtomicU64,
+    pub swaps: AtomicU64,
+    /// Timer ticks skipped because interrupted code held the agent list.
+    pub timer_skips: AtomicU64,
+}
+
+/// The agent runtime.
+pub struct Runtime<'r, C: CpuOps> {
+    cache: &'r DecisionCache<'r, C>,
+    trust: Trust,
+    jit: Option<&'static dyn Jit>,
+    agents: spin::Mutex<Vec<Arc<Agent>>>,
+    next_id: AtomicU32,
+    hooks: [RcuPtr<'r, Arc<Agent>, C>; HOOKS.len()],
+    interpreters: [spin::Mutex<Option<Interpreter>>; MAX_CPUS],
+    /// Serializes attach/detach so that "replaced" is reported exactly.
+    writer: spin::Mutex<()>,
+    pub stats: RuntimeStats,
+}
+
+/// The answer of [`Runtime::decide`] and where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub value: u64,
+    pub source: Source,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Cache,
+    Agent(u32),
+    Default,
+    Fallback,
+}
+
+impl<'r, C: CpuOps> Runtime<'r, C> {
+    /// An empty runtime deciding through `cache` (whose RCU domain protects the hook slots).
+    pub fn new(cache: &'r DecisionCache<'r, C>, trust: Trust, jit: Option<&'static dyn Jit>) -> Self {
+        let rcu = cache.rcu();
+        Self {
+            cache,
+            trust,
+            jit,
+            agents: spin::Mutex::new(Vec::new()),
+            next_id: AtomicU32::new(1),
+            hooks: core::array::from_fn(|_| RcuPtr::new(rcu, None)),
+            interpreters: core::array::from_fn(|_| spin::Mutex::new(None)),
+            writer: spin::Mutex::new(()),
+            stats: RuntimeStats::default(),
+        }
+    }
+
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    pub fn cache(&self) -> &'r DecisionCache<'r, C> {
+        self.cache
+    }
+
+    /// Checks the signature, verifies and registers a program.
+    pub fn load(&self, request: &LoadRequest<'_>) -> Result<Arc<Agent>, AgentError> {
+        if request.bytecode.len() > MAX_BYTECODE_BYTES {
+            return Err(AgentError::TooLarge { bytes: request.bytecode.len() });
+        }
+        if request.bytecode.is_empty() {
+            return Err(AgentError::Empty);
+        }
+        if !valid_name(request.name) {
+            return Err(AgentError::BadName);
+        }
+        let message = hooks::signed_message(request.kind, request.name, request.maps, request.bytecode);
+        self.trust.check(&message, request.signature).map_err(AgentError::Signature)?;
+        let program = Program::load_with_maps(request.bytecode, &request.kind.program_type(), request.maps)
+            .map_err(AgentError::Verify)?;
+        let maps = request
+            .maps
+            .iter()
+            .map(|def| Map::new(*def, MAX_CPUS as u32))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| AgentError::BadMap)?;
+        let verify = program.stats().copied().unwrap_or_default();
+        let compiled = self.jit.and_then(|jit| jit.compile(&program));
+        let mut agents = self.agents.lock();
+        if agents.len() >= MAX_AGENTS {
+            return Err(AgentError::TooMany);
+        }
+        if agents.iter().any(|a| a.name == request.name) || tools::is_reserved(request.name) {
+            return Err(AgentError::NameTaken);
+        }
+        let agent = Arc::new(Agent {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            name: request.name.to_string(),
+            kind: request.kind,
+            program,
+            compiled,
+            maps: spin::Mutex::new(maps),
+            verify,
+            stats: AgentStats::default(),
+            alive: AtomicU64::new(ALIVE),
+            attached: AtomicU32::new(0),
+            timer_runs: AtomicU64::new(0),
+            timer_next_ms: AtomicU64::new(0),
+            timer: spin::Mutex::new(None),
+        });
+        agents.push(agent.clone());
+        Ok(agent)
+    }
+
+    /// The agent with this id.
+    pub fn get(&self, id: u32) -> Option<Arc<Agent>> {
+        self.agents.lock().iter().find(|a| a.id == id).cloned()
+    }
+
+    /// The `tool` agent named `name`.
+    pub fn tool(&self, name: &str) -> Option<Arc<Agent>> {
+        self.agents.lock().iter().find(|a| a.kind == Kind::Tool && a.name == name).cloned()
+    }
+
+    /// Every loaded agent, by id.
+    pub fn list(&self) -> Vec<Arc<Agent>> {
+        self.agents.lock().clone()
+    }
+
+    /// Attaches agent `id` to a decision hook, replacing what was there; returns the replaced
+    /// agent's id. Decisions of the old agent are invalidated before this returns.
+    pub fn attach(&self, id: u32, hook: &Hook) -> Result<Option<u32>, AgentError> {
+        let agent = self.get(id).ok_or(AgentError::NoSuchAgent(id))?;
+        if agent.kind != Kind::Decision {
+            return Err(AgentError::WrongKind { kind: agent.kind, hook: hook.name });
+        }
+        if agent.verify.worst_case_path_insns > hook.budget_insns {
+            return Err(AgentError::OverBudget {
+                worst_case_insns: agent.verify.worst_case_path_insns,
+                budget_insns: hook.budget_insns,
+                hook: hook.name,
+            });
+        }
+        let _writer = self.writer.lock();
+        let mut replaced = None;
+        agent.attached.fetch_or(1 << hook.id, Ordering::Relaxed);
+        self.slot(hook).replace_and(Some(Box::new(agent)), |old| {
+            old.attached.fetch_and(!(1 << hook.id), Ordering::Relaxed);
+            replaced = Some(old.id);
+        });
+        self.invalidate_hook(hook);
+        self.stats.swaps.fetch_add(1, Ordering::Relaxed);
+        Ok(replaced)
+    }
+
+    /// Detaches whatever runs at `hook`; returns its id. The default policy answers afterwards.
+    pub fn detach(&self, hook: &Hook) -> Option<u32> {
+        let _writer = self.writer.lock();
+        let mut detached = None;
+        self.slot(hook).replace_and(None, |old| {
+            old.attached.fetch_and(!(1 << hook.id), Ordering::Relaxed);
+            detached = Some(old.id);
+        });
+        self.invalidate_hook(hook);
+        detached
+    }
+
+    /// Makes a `timer` agent run every `slot.period_ms` on core `slot.cpu`.
+    pub fn attach_timer(&self, id: u32, slot: TimerSlot, now_ms: u64) -> Result<(), AgentError> {
+        let agent = self.get(id).ok_or(AgentError::NoSuchAgent(id))?;
+        if agent.kind != Kind::Timer {
+            return Err(AgentError::WrongKind { kind: agent.kind, hook: "timer" });
+        }
+        if !TIMER_PERIOD_MS.contains(&slot.period_ms) || slot.cpu as usize >= MAX_CPUS {
+            return Err(AgentError::BadTimer);
+        }
+        agent.timer_next_ms.store(now_ms + u64::from(slot.period_ms), Ordering::Relaxed);
+        *agent.timer.lock() = Some(slot);
+        agent.attached.fetch_or(TIMER_BIT, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stops a timer agent.
+    pub fn detach_timer(&self, id: u32) -> Result<(), AgentError> {
+        let agent = self.get(id).ok_or(AgentError::NoSuchAgent(id))?;
+        *agent.timer.lock() = None;
+        agent.attached.fetch_and(!TIMER_BIT, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes a detached agent; it is freed once no reader can hold it.
+    pub fn unload(&self, id: u32) -> Result<(), AgentError> {
+        let mut agents = self.agents.lock();
+        let index = agents.iter().position(|a| a.id == id).ok_or(AgentError::NoSuchAgent(id))?;
+        let hooks = agents[index].attachments();
+        if !hooks.is_empty() {
+            return Err(AgentError::StillAttached { hooks: hooks.join(", ") });
+        }
+        agents.remove(index);
+        Ok(())
+    }
+
+    /// The id of the agent attached at `hook`, if any.
+    pub fn attached(&self, cpu: usize, hook: &Hook) -> Option<u32> {
+        let guard = self.cache.rcu().read(cpu);
+        self.slot(hook).load(&guard).map(|a| a.id)
+    }
+
+    /// The hot path: the decision for `fields` at `hook` on CPU `cpu`.
+    #[inline]
+    pub fn decide(
+        &self,
+        cpu: usize,
+        hook: &Hook,
+        fields: [u64; hooks::DECISION_FIELDS],
+        now_ticks: u64,
+        platform: &mut dyn Platform,
+    ) -> Decision {
+        if hook.ttl_ticks == 0 {
+            return self.evaluate(cpu, hook, fields, platform);
+        }
+        let key = decision_key(fields);
+        match self.cache.lookup(cpu, hook_id(hook), &key, now_ticks) {
+            Lookup::Hit(value) => Decision { value, source: Source::Cache },
+            Lookup::Miss(ticket) => {
+                let decision = self.evaluate(cpu, hook, fields, platform);
+                // Refused when the hook changed since the lookup: the next caller re-runs it.
+                let _ = self.cache.insert(&ticket, decision.value, u64::from(hook.ttl_ticks));
+                decision
+            }
+        }
+    }
+
+    /// What is cached for `fields` at `hook`, without running anything.
+    pub fn cached(&self, cpu: usize, hook: &Hook, fields: [u64; hooks::DECISION_FIELDS], now_ticks: u64) -> Option<u64> {
+        match self.cache.lookup(cpu, hook_id(hook), &decision_key(fields), now_ticks) {
+            Lookup::Hit(value) => Some(value),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    /// Forgets every cached decision of `hook`.
+    pub fn invalidate_hook(&self, hook: &Hook) {
+        self.cache.invalidate(hook_id(hook));
+    }
+
+    /// Forgets the cached decision for `fields` at `hook`; true if one was cached globally.
+    pub fn invalidate_key(&self, hook: &Hook, fields: [u64; hooks::DECISION_FIELDS]) -> bool {
+        self.cache.invalidate_key(hook_id(hook), &decision_key(fields))
+    }
+
+    /// Runs the attached agent (or the default policy) without the cache.
+    pub fn evaluate(
+        &self,
+        cpu: usize,
+        hook: &Hook,
+        fields: [u64; hooks::DECISION_FIELDS],
+        platform: &mut dyn Platform,
+    ) -> Decision {
+        let guard = self.cache.rcu().read(cpu);
+        let Some(agent) = self.slot(hook).load(&guard) else {
+            self.stats.defaults.fetch_add(1, Ordering::Relaxed);
+            return Decision { value: default_policy(hook, fields), source: Source::Default };
+        };
+        let now_ns = platform.ktime_get_ns();
+        let mut ctx = hooks::decision_context(hook.id, cpu as u32, now_ns, fields);
+        match self.run(cpu, agent, &mut ctx, &mut [], platform) {
+            Ok(value) if value <= hook.max_decision => Decision { value, source: Source::Agent(agent.id) },
+            _ => {
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                Decision { value: default_policy(hook, fields), source: Source::Fallback }
+            }
+        }
+    }
+
+    /// Runs a `tool` agent on `input`; r0 is its result.
+    pub fn run_tool(&self, cpu: usize, agent: &Agent, input: &[u8], platform: &mut dyn Platform) -> Result<u64, RunError> {
+        let mut packet = input.to_vec();
+        let mut ctx = [0u8; hooks::TOOL_CTX_BYTES];
+        self.run(cpu, agent, &mut ctx, &mut packet, platform)
+    }
+
+    /// Runs the timer agents of `cpu` that are due at `now_ms` (from the tick; never blocks).
+    pub fn run_timers(&self, cpu: usize, now_ms: u64, platform: &mut dyn Platform) {
+        // Interrupted code on this core may hold the list (it is not taken with interrupts
+        // masked): skip this tick rather than spin on our own lock.
+        let Some(agents) = self.agents.try_lock() else {
+            self.stats.timer_skips.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let due: Vec<Arc<Agent>> = agents
+            .iter()
+            .filter(|a| {
+                a.kind == Kind::Timer
+                    && a.timer.try_lock().is_some_and(|t| t.is_some_and(|t| t.cpu as usize == cpu))
+                    && a.timer_next_ms.load(Ordering::Relaxed) <= now_ms
+            })
+            .cloned()
+            .collect();
+        drop(agents);
+        for agent in due {
+            let Some(period_ms) = agent.timer.try_lock().and_then(|t| t.map(|t| t.period_ms)) else { continue };
+            agent.timer_next_ms.store(now_ms + u64::from(period_ms), Ordering::Relaxed);
+            let runs = agent.timer_runs.fetch_add(1, Ordering::Relaxed);
+            let mut ctx = hooks::timer_context(cpu as u32, period_ms, platform.ktime_get_ns(), runs);
+            let _ = self.run(cpu, &agent, &mut ctx, &mut [], platform);
+        }
+    }
+
+    fn run(
+        &self,
+        cpu: usize,
+        agent: &Agent,
+        ctx: &mut [u8],
+        packet: &mut [u8],
+        platform: &mut dyn Platform,
+    ) -> Result<u64, RunError> {
+        let _irqs = IrqsMasked::<C>::new();
+        if !agent.is_alive() {
+            // Only a broken grace period gets here; refuse rather than run freed code.
+            agent.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return Err(RunError { pc: 0, kind: kingly_bpf::RunErrorKind::InvalidInstruction });
+        }
+        let start_ns = platform.ktime_get_ns();
+        let mut maps = agent.maps.lock();
+        let budget_insns = agent.verify.worst_case_path_insns.saturating_mul(2).max(1024);
+        let mut env = Env { maps: &mut maps, platform: &mut *platform, budget_insns };
+        let (result, insns) = match &agent.compiled {
+            Some(code) => (code.run(ctx, packet, &mut env), 0),
+            None => {
+                let mut slot = self.interpreters[cpu % MAX_CPUS].lock();
+                let interpreter = slot.get_or_insert_with(Interpreter::new);
+                let result = interpreter.run_with_packet(&agent.program, ctx, packet, &mut env);
+                (result, interpreter.last_run_insns())
+            }
+        };
+        drop(maps);
+        let elapsed_ns = platform.ktime_get_ns().saturating_sub(start_ns);
+        let s = &agent.stats;
+        s.runs.fetch_add(1, Ordering::Relaxed);
+        s.total_insns.fetch_add(insns, Ordering::Relaxed);
+        s.max_insns.fetch_max(insns, Ordering::Relaxed);
+        s.total_ns.fetch_add(elapsed_ns, Ordering::Relaxed);
+        if result.is_err() {
+            s.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn slot(&self, hook: &Hook) -> &RcuPtr<'r, Arc<Agent>, C> {
+        &self.hooks[hook.id as usize % HOOKS.len()]
+    }
+
+    /// Runs `f` on the agent attached at `hook` inside a read-side section (torture checks).
+    pub fn with_attached<R>(&self, cpu: usize, hook: &Hook, f: impl FnOnce(Option<&Agent>) -> R) -> R {
+        let guard = self.cache.rcu().read(cpu);
+        f(self.slot(hook).load(&guard).map(|a| &**a))
+    }
+}
+
+/// The policy each hook follows when no agent is attached (or the agent failed).
+pub fn default_policy(hook: &Hook, fields: [u64; hooks::DECISION_FIELDS]) -> u64 {
+    match hook.id {
+        id if id == hooks::SCHED_SLICE.id => DEFAULT_SLICE_US,
+        // Stay where the task ran last.
+        id if id == hooks::SCHED_CPU.id => fields[2],
+        _ => hooks::admit::ALLOW,
+    }
+}
+
+/// The `sched_slice` default: 10 ms for every task.
+pub const DEFAULT_SLICE_US: u64 = 10_000;
+
+fn hook_id(hook: &Hook) -> HookId {
+    // Hook ids are 0..3, far below MAX_HOOKS.
+    HookId::new(hook.id as usize).unwrap_or(HookId::MCP_ADMIT)
+}
+
+fn decision_key(fields: [u64; hooks::DECISION_FIELDS]) -> Key {
+    let bytes = hooks::decision_key(fields);
+    match Key::from_bytes(&bytes) {
+        Ok(key) => key,
+        Err(_) => unreachable!("decision keys are 32 bytes, exactly MAX_KEY_BYTES"),
+    }
+}
+
+/// Agent names: a letter, then letters, digits and '_'.
+pub fn valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_NAME_BYTES
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+#[cfg(test)]
+mod tests;
