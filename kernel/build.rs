@@ -16,6 +16,13 @@ fn main() {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=KINGLY_BUILD_HASH={hash}");
+    // The Ed25519 key that signs bpf_load requests (`kingly boot` passes the user's key).
+    let pubkey = env::var("KINGLY_PUBKEY").unwrap_or_default();
+    let pubkey = pubkey.trim();
+    if !pubkey.is_empty() && (pubkey.len() != 64 || !pubkey.bytes().all(|b| b.is_ascii_hexdigit())) {
+        panic!("KINGLY_PUBKEY must be 64 hex digits (an Ed25519 public key); got {pubkey:?}");
+    }
+    println!("cargo:rustc-env=KINGLY_PUBKEY_HEX={pubkey}");
     for git_file in ["../.git/HEAD", "../.git/refs/heads"] {
         if std::path::Path::new(git_file).exists() {
             println!("cargo:rerun-if-changed={git_file}");

@@ -34,6 +34,15 @@ pub fn build(board: Board, quiet: bool) -> Result<KernelArtifacts> {
     if quiet {
         command.arg("--quiet");
     }
+    let key_dir = crate::keys::default_dir();
+    let (public, created) = crate::keys::ensure(&key_dir)?;
+    if created {
+        eprintln!(
+            "kingly: made a signing key pair in {} (kingly keygen); this kernel accepts programs signed with it",
+            key_dir.display()
+        );
+    }
+    command.env("KINGLY_PUBKEY", crate::keys::public_hex(&public));
     let status = command.status().context("running cargo to build the kernel")?;
     if !status.success() {
         bail!(

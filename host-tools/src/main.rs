@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use kingly::{boot, bpf_cli, call, mcp};
+use kingly::{boot, bpf_cli, call, mcp, push};
 
 /// Kingly host tool: build and boot the kernel under QEMU, make SD card images, push verified
 /// eBPF extensions, and serve the kernel to AI clients over MCP.
@@ -28,6 +28,12 @@ enum Command {
     Bpf(bpf_cli::BpfArgs),
     /// Index Linux kernel knowledge (source, docs, fix history) and query it.
     Rag(kingly::rag::RagArgs),
+    /// Verify, sign, upload and attach an eBPF agent to a running kernel.
+    Push(push::PushArgs),
+    /// List the agents a running kernel has loaded, with their statistics.
+    Agents(push::AgentsArgs),
+    /// Make the Ed25519 key pair that signs agents (its public half is built into the kernel).
+    Keygen(push::KeygenArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +45,9 @@ fn main() -> ExitCode {
         Command::Mcp(args) => mcp::run(&args),
         Command::Bpf(args) => bpf_cli::run(args),
         Command::Rag(args) => kingly::rag::run(&args),
+        Command::Push(args) => push::run_push(&args),
+        Command::Agents(args) => push::run_agents(&args),
+        Command::Keygen(args) => push::run_keygen(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

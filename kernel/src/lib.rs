@@ -43,3 +43,4 @@ pub mod mm;
 pub mod platform;
 pub mod port;
 pub mod rcu;
+pub mod workload;

@@ -228,6 +228,8 @@ pub struct RuntimeStats {
     /// Runs that failed or returned an out-of-range decision (the default policy answered).
     pub fallbacks: AtomicU64,
     pub swaps: AtomicU64,
+    /// Runs refused because the agent was already freed (only a broken grace period allows it).
+    pub dead_runs: AtomicU64,
     /// Timer ticks skipped because interrupted code held the agent list.
     pub timer_skips: AtomicU64,
 }
@@ -541,7 +543,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         let _irqs = IrqsMasked::<C>::new();
         if !agent.is_alive() {
             // Only a broken grace period gets here; refuse rather than run freed code.
-            agent.stats.errors.fetch_add(1, Ordering::Relaxed);
+            self.stats.dead_runs.fetch_add(1, Ordering::Relaxed);
             return Err(RunError { pc: 0, kind: kingly_bpf::RunErrorKind::InvalidInstruction });
         }
         let start_ns = platform.ktime_get_ns();

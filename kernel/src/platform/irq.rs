@@ -39,6 +39,7 @@ fn tick() {
     TICKS[core].store(TICKS[core].load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     // A no-op when the tick interrupted a read-side section (RCU counts nesting).
     super::serve::RCU.quiescent_state(core);
+    super::agents::tick(core);
     // Canary: clobber caller-saved SIMD registers on every tick. The `smoke` suite checks
     // that interrupted code never notices, i.e. that exception entry saves q0-q31.
     // SAFETY: the registers are declared clobbered; no memory is touched.
@@ -48,11 +49,16 @@ fn tick() {
     }
 }
 
-fn irq() {
-    let Some(d) = devices::get() else { return };
+/// Handles every pending interrupt; true if one was the tick.
+fn irq() -> bool {
+    let Some(d) = devices::get() else { return false };
+    let mut ticked = false;
     while let Some(ack) = d.gic.acknowledge() {
         match ack.intid() {
-            CNTP_INTID => tick(),
+            CNTP_INTID => {
+                tick();
+                ticked = true;
+            }
             id if id == d.board.uart_intid => uart::handle_interrupt(),
             _ => {
                 UNHANDLED.fetch_add(1, Ordering::Relaxed);
@@ -60,14 +66,19 @@ fn irq() {
         }
         d.gic.end_of_interrupt(ack);
     }
+    ticked
 }
 
 /// Entry from `vectors.s`.
 pub fn handle_exception(frame: &mut TrapFrame, kind: usize) -> &mut TrapFrame {
     match kind {
         1 | 5 => {
-            irq();
-            frame
+            if irq() {
+                // The tick may switch this core to another task.
+                super::sched::switch(frame)
+            } else {
+                frame
+            }
         }
         _ => fault_report(frame, kind),
     }

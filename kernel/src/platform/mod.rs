@@ -2,12 +2,16 @@
 //! logging, heap, secondary cores, in-kernel test suites.
 #![allow(unsafe_code)]
 
+pub mod agents;
 pub mod boot;
+pub mod decide_bench;
 pub mod devices;
 pub mod heap;
+pub mod hotswap;
 pub mod irq;
 pub mod log;
 pub mod memory;
+pub mod sched;
 pub mod serve;
 pub mod smp;
 pub mod suites;

@@ -2,7 +2,13 @@
 //! framed protocol, the text console. Everything the UART receives goes to the port's frame
 //! accumulator; text that is not part of a frame also goes to the console.
 
-use super::{boot, heap, irq, log, smp, uart};
+use super::{agents, boot, heap, irq, log, smp, uart};
+use crate::agents::tools as agent_tools;
+use crate::port::ToolOutcome;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kingly_bpf::hooks;
+use kingly_proto::{ToolArgs, ToolDescriptor};
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::console::{self, Command, LineAssembler};
 use crate::cpu::{CpuOps, MAX_CPUS};
@@ -69,7 +75,7 @@ impl Services for KernelServices {
             uptime_ms: uptime_ms(),
             version: env!("CARGO_PKG_VERSION"),
             build_hash: BUILD_HASH,
-            signing: "enforced",
+            signing: super::agents::runtime().trust().describe(),
         }
     }
 
@@ -88,6 +94,40 @@ impl Services for KernelServices {
 
     fn cache_stats(&self) -> CacheStats {
         cache().stats()
+    }
+
+    fn extra_tools(&self) -> Vec<ToolDescriptor> {
+        agent_tools::descriptors(agents::runtime())
+    }
+
+    fn call_extra(&mut self, name: &str, args: &ToolArgs, _client: u32) -> Option<ToolOutcome> {
+        let mut platform = agents::KernelPlatform::here();
+        let mut workload = super::sched::run;
+        let mut cx = agent_tools::CallContext {
+            cpu: Aarch64Cpu::cpu_id(),
+            now_ticks: agents::now_ticks(),
+            now_ms: uptime_ms(),
+            cpus: smp::online(),
+            platform: &mut platform,
+            workload: &mut workload,
+        };
+        agent_tools::call(agents::runtime(), name, args, &mut cx)
+    }
+
+    fn admit(&mut self, tool: &str, client: u32, arg_bytes: usize) -> Result<(), String> {
+        let fields = [hooks::tool_name_hash(tool), u64::from(client), arg_bytes as u64, 0];
+        let decision = agents::runtime().decide(
+            Aarch64Cpu::cpu_id(),
+            &hooks::MCP_ADMIT,
+            fields,
+            agents::now_ticks(),
+            &mut agents::KernelPlatform::here(),
+        );
+        match decision.value {
+            hooks::admit::ALLOW => Ok(()),
+            hooks::admit::RATE_LIMITED => Err(alloc::format!("rate limited: too many calls from client {client}")),
+            _ => Err(alloc::format!("the policy denies {tool} to client {client}")),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ const SMOKE: &[Test] = &[
 ];
 
 /// Names `kingly boot --test` accepts.
-pub const SUITES: &[&str] = &["smoke", "fault", "panic", "dcache-torture"];
+pub const SUITES: &[&str] = &["smoke", "fault", "panic", "dcache-torture", "hotswap-torture", "decide-bench"];
 
 /// Runs suite `name`; returns the exit status.
 pub fn run(name: &str) -> u32 {
@@ -29,6 +29,8 @@ pub fn run(name: &str) -> u32 {
         "fault" => deliberate_fault(),
         "panic" => panic!("deliberate panic requested by --test panic"),
         "dcache-torture" => dcache_torture(),
+        "hotswap-torture" => super::hotswap::run(),
+        "decide-bench" => super::decide_bench::run(),
         _ => {
             kprintln!("error: no test suite named '{name}'; suites: {}", SUITES.join(", "));
             2

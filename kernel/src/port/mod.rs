@@ -68,8 +68,9 @@ pub trait Services {
     fn call_extra(&mut self, _name: &str, _args: &ToolArgs, _client: u32) -> Option<ToolOutcome> {
         None
     }
-    /// May a call of `tool` from `client` go ahead (the `mcp_admit` hook)? `Err` says why not.
-    fn admit(&mut self, _tool: &str, _client: u32) -> Result<(), String> {
+    /// May a call of `tool` from `client` with `arg_bytes` of arguments go ahead (the
+    /// `mcp_admit` hook)? `Err` says why not.
+    fn admit(&mut self, _tool: &str, _client: u32, _arg_bytes: usize) -> Result<(), String> {
         Ok(())
     }
 }
@@ -211,7 +212,14 @@ impl Port {
     fn call(&mut self, call: CallTool, services: &mut impl Services) -> Message {
         let id = call.id;
         let client = self.sessions;
-        if let Err(reason) = services.admit(&call.name, client) {
+        let arg_bytes = match &call.args {
+            ToolArgs::Json(text) => text.len(),
+            ToolArgs::Bytes(bytes) => bytes.len(),
+            ToolArgs::JsonAndBytes { json, bytes } => json.len() + bytes.len(),
+        };
+        // `bpf_detach` is never refused, so that a broken admission policy can be removed.
+        let admitted = if call.name == "bpf_detach" { Ok(()) } else { services.admit(&call.name, client, arg_bytes) };
+        if let Err(reason) = admitted {
             return result(id, alloc::vec![Content::Text(alloc::format!("denied by mcp_admit: {reason}"))], true);
         }
         let outcome = match tools::call_builtin(&call.name, &call.args, services, &self.stats()) {

@@ -4,5 +4,6 @@
 pub mod cpu;
 pub mod exceptions;
 pub mod mmu;
+pub mod pmu;
 pub mod psci;
 pub mod semihosting;

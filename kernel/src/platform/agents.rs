@@ -1,0 +1,66 @@
+//! The kernel's agent runtime instance: its trust root (the public key built into the image),
+//! the helpers' view of the machine, and the glue the message port and the tick call.
+
+use super::{irq, serve};
+use crate::agents::signing::Trust;
+use crate::agents::Runtime;
+use crate::arch::aarch64::cpu::Aarch64Cpu;
+use crate::cpu::CpuOps;
+use kingly_bpf::Platform;
+use kingly_drivers::generic_timer::GenericTimer;
+
+/// The Ed25519 public key `kingly boot` built in (64 hex digits; empty when none).
+const PUBKEY_HEX: &str = env!("KINGLY_PUBKEY_HEX");
+
+static RUNTIME: spin::Once<Runtime<'static, Aarch64Cpu>> = spin::Once::new();
+
+/// The agent runtime.
+pub fn runtime() -> &'static Runtime<'static, Aarch64Cpu> {
+    RUNTIME.call_once(|| {
+        let trust = Trust::from_build(PUBKEY_HEX, cfg!(feature = "unsigned-dev"));
+        Runtime::new(serve::cache(), trust, None)
+    })
+}
+
+/// Helpers' view of the machine on the calling core: the generic timer's clock, a per-call
+/// xorshift generator seeded from the counter, the core id.
+pub struct KernelPlatform {
+    cpu: u32,
+    rng: u64,
+}
+
+impl KernelPlatform {
+    pub fn here() -> Self {
+        let seed = GenericTimer.counter() ^ 0x9e37_79b9_7f4a_7c15;
+        KernelPlatform { cpu: Aarch64Cpu::cpu_id() as u32, rng: seed | 1 }
+    }
+}
+
+impl Platform for KernelPlatform {
+    fn ktime_get_ns(&mut self) -> u64 {
+        GenericTimer.uptime_ns()
+    }
+    fn prandom_u32(&mut self) -> u32 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        (x >> 32) as u32
+    }
+    fn smp_processor_id(&self) -> u32 {
+        self.cpu
+    }
+}
+
+/// Current time in ticks (the decision cache's TTL clock): milliseconds since boot.
+pub fn now_ticks() -> u64 {
+    GenericTimer.uptime_ns() / (1_000_000_000 / irq::TICK_HZ)
+}
+
+/// Called from every core's tick: runs the timer agents due on this core.
+pub fn tick(core: usize) {
+    if let Some(runtime) = RUNTIME.get() {
+        runtime.run_timers(core, now_ticks(), &mut KernelPlatform::here());
+    }
+}

@@ -1,0 +1,85 @@
+//! `kingly boot --test decide-bench --icount 0`: the cost of `decide()` in guest instructions
+//! (deterministic under QEMU -icount): an L1 hit, a global-table hit, and a miss that runs the
+//! attached agent in the interpreter; the bare interpreter run of the same agent for scale.
+
+use super::agents::KernelPlatform;
+use crate::agents::signing::Trust;
+use crate::agents::{LoadRequest, Runtime};
+use crate::arch::aarch64::cpu::Aarch64Cpu;
+use crate::arch::aarch64::pmu;
+use crate::cpu::CpuOps;
+use crate::dcache::{CacheConfig, DecisionCache};
+use crate::kprintln;
+use crate::rcu::Rcu;
+use alloc::vec::Vec;
+use kingly_bpf::hooks::{self, Kind, MCP_ADMIT, SCHED_SLICE};
+use kingly_bpf::{Env, Interpreter, Program};
+
+const CALLS: u64 = 1000;
+/// The slice_latency example's logic: three compares on the class field.
+const POLICY: &str =
+    "ldxdw %r2, [%r1+16]\nmov %r0, 500\njeq %r2, 2, +4\nmov %r0, 2000\njeq %r2, 1, +2\nmov %r0, 1000\nexit\nexit";
+
+static RCU: Rcu<Aarch64Cpu> = Rcu::new();
+static CACHE: spin::Once<DecisionCache<'static, Aarch64Cpu>> = spin::Once::new();
+
+/// Runs the benchmark; returns the exit status.
+pub fn run() -> u32 {
+    let Ok(slots) = kingly_bpf::asm::assemble(POLICY) else { return 1 };
+    let bytecode: Vec<u8> = slots.iter().flat_map(|s| s.to_bytes()).collect();
+    let cache = CACHE.call_once(|| DecisionCache::new(&RCU, CacheConfig::default()));
+    let runtime = Runtime::new(cache, Trust::Unsigned, None);
+    for (name, hook) in [("slice", SCHED_SLICE), ("admit", MCP_ADMIT)] {
+        let request = LoadRequest { kind: Kind::Decision, name, maps: &[], bytecode: &bytecode, signature: None };
+        let attached = runtime.load(&request).and_then(|agent| runtime.attach(agent.id, &hook));
+        if attached.is_err() {
+            kprintln!("error: could not attach the benchmark policy");
+            return 1;
+        }
+    }
+    let core = Aarch64Cpu::cpu_id();
+    let mut platform = KernelPlatform::here();
+    pmu::start_instruction_counter();
+    let per_call = |total: u64| total / CALLS;
+    // Warm the L1 and the global table.
+    for i in 0..256 {
+        runtime.decide(core, &SCHED_SLICE, [i % 3, i, 0, 0], 1, &mut platform);
+    }
+    let (_, l1) = pmu::count(|| {
+        for _ in 0..CALLS {
+            core::hint::black_box(runtime.decide(core, &SCHED_SLICE, [2, 7, 0, 1], 1, &mut platform));
+        }
+    });
+    let (_, global) = pmu::count(|| {
+        for i in 0..CALLS {
+            let i = i % 256;
+            core::hint::black_box(runtime.decide(core, &SCHED_SLICE, [i % 3, i, 0, 0], 1, &mut platform));
+        }
+    });
+    let (_, miss) = pmu::count(|| {
+        for _ in 0..CALLS {
+            core::hint::black_box(runtime.decide(core, &MCP_ADMIT, [2, 7, 0, 1], 1, &mut platform));
+        }
+    });
+    let Ok(program) = Program::load(&bytecode, &Kind::Decision.program_type()) else { return 1 };
+    let mut interpreter = Interpreter::new();
+    let (_, interp) = pmu::count(|| {
+        for _ in 0..CALLS {
+            let mut ctx = hooks::decision_context(0, 0, 0, [2, 7, 0, 1]);
+            let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 20 };
+            core::hint::black_box(interpreter.run(&program, &mut ctx, &mut env).ok());
+        }
+    });
+    if l1 == 0 {
+        kprintln!("error: the instruction counter reads 0; run under QEMU -icount (kingly boot --icount 0)");
+        return 1;
+    }
+    kprintln!(
+        "decide-bench: l1_hit={} global_hit={} miss_run={} interpreter_run={} (guest instructions per call)",
+        per_call(l1),
+        per_call(global),
+        per_call(miss),
+        per_call(interp)
+    );
+    0
+}

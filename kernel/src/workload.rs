@@ -1,0 +1,101 @@
+//! The synthetic workload's task classes and its report: per-class throughput and wake-up
+//! latency percentiles. Portable; the scheduler that runs the tasks is `platform::sched`.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use kingly_bpf::hooks::class;
+use serde_json::json;
+
+/// Tasks per worker core, by class: two CPU-bound, one sleeper, one latency-sensitive.
+pub const MIX: [(u64, usize); 3] = [(class::CPU_BOUND, 2), (class::SLEEPER, 1), (class::LATENCY, 1)];
+/// A sleeper works this long, then sleeps [`SLEEPER_SLEEP_MS`].
+pub const SLEEPER_WORK_US: u64 = 300;
+pub const SLEEPER_SLEEP_MS: u64 = 4;
+/// A latency-sensitive task sleeps this long between wake-ups.
+pub const LATENCY_SLEEP_MS: u64 = 2;
+
+/// What one task did.
+#[derive(Clone, Debug, Default)]
+pub struct TaskReport {
+    pub class: u64,
+    pub cpu_switches: u64,
+    pub iterations: u64,
+    /// Wake-up latencies in microseconds (deadline to running again).
+    pub latencies_us: Vec<u32>,
+}
+
+/// `p` (0..=100) percentile of sorted `values`, nearest rank.
+pub fn percentile(sorted: &[u32], p: u32) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (u64::from(p) * sorted.len() as u64).div_ceil(100).max(1) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// The `workload_run` report.
+pub fn report(ms: u64, worker_cores: usize, tasks: &[TaskReport], switches: u64, slice_policy: Option<u32>) -> String {
+    let mut classes = serde_json::Map::new();
+    for (class_id, name) in class::NAMES.iter().enumerate() {
+        let of_class: Vec<&TaskReport> = tasks.iter().filter(|t| t.class == class_id as u64).collect();
+        let iterations: u64 = of_class.iter().map(|t| t.iterations).sum();
+        let mut latencies: Vec<u32> = of_class.iter().flat_map(|t| t.latencies_us.iter().copied()).collect();
+        latencies.sort_unstable();
+        let mut entry = json!({
+            "tasks": of_class.len(),
+            "iterations": iterations,
+            "per_second": iterations * 1000 / ms.max(1),
+        });
+        if !latencies.is_empty() {
+            entry["wakeups"] = json!(latencies.len());
+            entry["latency_us"] = json!({
+                "p50": percentile(&latencies, 50),
+                "p90": percentile(&latencies, 90),
+                "p99": percentile(&latencies, 99),
+                "max": latencies.last().copied().unwrap_or(0),
+            });
+        }
+        classes.insert((*name).into(), entry);
+    }
+    json!({
+        "ms": ms,
+        "worker_cores": worker_cores,
+        "sched_slice": slice_policy.map_or(json!("default"), |id| json!(id)),
+        "context_switches": switches,
+        "classes": classes,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u32> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), 50);
+        assert_eq!(percentile(&v, 99), 99);
+        assert_eq!(percentile(&v, 100), 100);
+        assert_eq!(percentile(&[7], 99), 7);
+        assert_eq!(percentile(&[], 50), 0);
+        assert_eq!(percentile(&[1, 2, 3], 0), 1);
+    }
+
+    #[test]
+    fn report_groups_by_class() {
+        let tasks = [
+            TaskReport { class: class::CPU_BOUND, iterations: 10, ..Default::default() },
+            TaskReport { class: class::CPU_BOUND, iterations: 30, ..Default::default() },
+            TaskReport { class: class::LATENCY, iterations: 3, latencies_us: vec![500, 100, 900], ..Default::default() },
+        ];
+        let r: serde_json::Value = serde_json::from_str(&report(100, 3, &tasks, 42, Some(5))).unwrap();
+        assert_eq!(r["classes"]["cpu_bound"]["iterations"], 40);
+        assert_eq!(r["classes"]["cpu_bound"]["per_second"], 400);
+        assert_eq!(r["classes"]["latency"]["latency_us"]["p50"], 500);
+        assert_eq!(r["classes"]["latency"]["latency_us"]["max"], 900);
+        assert_eq!(r["classes"]["sleeper"]["tasks"], 0);
+        assert_eq!(r["sched_slice"], 5);
+        assert_eq!(r["context_switches"], 42);
+    }
+}
