@@ -163,9 +163,9 @@ impl Target {
         match name {
             "timer" => Ok(Target::Timer),
             "tool" => Ok(Target::Tool),
-            _ => Hook::by_name(name)
-                .map(Target::Decision)
-                .with_context(|| format!("unknown hook {name:?}; hooks: sched_slice, sched_cpu, mcp_admit, timer, tool")),
+            _ => Hook::by_name(name).map(Target::Decision).with_context(|| {
+                format!("unknown hook {name:?}; hooks: sched_slice, sched_cpu, mcp_admit, timer, tool")
+            }),
         }
     }
 
@@ -217,7 +217,8 @@ pub fn run_push(args: &PushArgs) -> Result<i32> {
     let target = Target::parse(&args.hook)?;
     let kind = match &args.kind {
         Some(name) => {
-            let kind = Kind::from_name(name).with_context(|| format!("unknown type {name:?}; types: decision, tool, timer"))?;
+            let kind = Kind::from_name(name)
+                .with_context(|| format!("unknown type {name:?}; types: decision, tool, timer"))?;
             if kind != target.kind() {
                 bail!("--type {name} does not fit --hook {}: it needs a {} program", args.hook, target.kind().name());
             }
@@ -442,7 +443,8 @@ mod tests {
 
     #[test]
     fn map_directives_parse_and_explain_mistakes() {
-        let maps = map_directives("#map hash key=4 value=16 max=64\nmov %r0, 0\n#map array key=4 value=8 max=1\nexit").unwrap();
+        let maps = map_directives("#map hash key=4 value=16 max=64\nmov %r0, 0\n#map array key=4 value=8 max=1\nexit")
+            .unwrap();
         assert_eq!(maps.len(), 2);
         assert_eq!(maps[0], MapDef { kind: MapKind::Hash, key_size_bytes: 4, value_size_bytes: 16, max_entries: 64 });
         assert!(map_directives("#map tree key=4 value=8 max=1").unwrap_err().to_string().contains("map kind"));

@@ -97,7 +97,8 @@ fn the_examples_pass_the_local_verifier() {
             examples.join(file)
         };
         // Verified locally, then the missing key stops it before any connection.
-        let out = kingly(&["push", path.to_str().unwrap(), "--hook", hook, "--connect", "unix:/x"], &dir.path().join("k"));
+        let out =
+            kingly(&["push", path.to_str().unwrap(), "--hook", hook, "--connect", "unix:/x"], &dir.path().join("k"));
         assert!(text(&out).contains("verified locally"), "{file}: {}", text(&out));
     }
 }

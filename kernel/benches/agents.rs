@@ -16,7 +16,8 @@ use kingly_kernel::rcu::Rcu;
 use std::hint::black_box;
 
 /// The slice_latency example's logic: three compares on the class field.
-const POLICY: &str = "ldxdw %r2, [%r1+16]\nmov %r0, 500\njeq %r2, 2, +4\nmov %r0, 2000\njeq %r2, 1, +2\nmov %r0, 1000\nexit\nexit";
+const POLICY: &str =
+    "ldxdw %r2, [%r1+16]\nmov %r0, 500\njeq %r2, 2, +4\nmov %r0, 2000\njeq %r2, 1, +2\nmov %r0, 1000\nexit\nexit";
 
 fn bytecode() -> Vec<u8> {
     kingly_bpf::asm::assemble(POLICY).unwrap().iter().flat_map(|s| s.to_bytes()).collect()

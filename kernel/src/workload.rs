@@ -87,7 +87,12 @@ mod tests {
         let tasks = [
             TaskReport { class: class::CPU_BOUND, iterations: 10, ..Default::default() },
             TaskReport { class: class::CPU_BOUND, iterations: 30, ..Default::default() },
-            TaskReport { class: class::LATENCY, iterations: 3, latencies_us: vec![500, 100, 900], ..Default::default() },
+            TaskReport {
+                class: class::LATENCY,
+                iterations: 3,
+                latencies_us: vec![500, 100, 900],
+                ..Default::default()
+            },
         ];
         let r: serde_json::Value = serde_json::from_str(&report(100, 3, &tasks, 42, Some(5))).unwrap();
         assert_eq!(r["classes"]["cpu_bound"]["iterations"], 40);

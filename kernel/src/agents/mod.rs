@@ -28,7 +28,9 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kingly_bpf::hooks::{self, Hook, Kind, HOOKS};
-use kingly_bpf::{Env, Interpreter, Map, MapDef, Platform, Program, RunError, VerifiedProgram, VerifyError, VerifyStats};
+use kingly_bpf::{
+    Env, Interpreter, Map, MapDef, Platform, Program, RunError, VerifiedProgram, VerifyError, VerifyStats,
+};
 use signing::{SignatureError, Trust};
 
 /// Most programs loaded at once.
@@ -133,8 +135,7 @@ impl Agent {
     /// Hooks (and "timer") it is attached to.
     pub fn attachments(&self) -> Vec<&'static str> {
         let bits = self.attached.load(Ordering::Relaxed);
-        let mut names: Vec<&'static str> =
-            HOOKS.iter().filter(|h| bits & (1 << h.id) != 0).map(|h| h.name).collect();
+        let mut names: Vec<&'static str> = HOOKS.iter().filter(|h| bits & (1 << h.id) != 0).map(|h| h.name).collect();
         if bits & TIMER_BIT != 0 {
             names.push("timer");
         }
@@ -457,7 +458,13 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
     }
 
     /// What is cached for `fields` at `hook`, without running anything.
-    pub fn cached(&self, cpu: usize, hook: &Hook, fields: [u64; hooks::DECISION_FIELDS], now_ticks: u64) -> Option<u64> {
+    pub fn cached(
+        &self,
+        cpu: usize,
+        hook: &Hook,
+        fields: [u64; hooks::DECISION_FIELDS],
+        now_ticks: u64,
+    ) -> Option<u64> {
         match self.cache.lookup(cpu, hook_id(hook), &decision_key(fields), now_ticks) {
             Lookup::Hit(value) => Some(value),
             Lookup::Miss(_) => None,
@@ -499,7 +506,13 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
     }
 
     /// Runs a `tool` agent on `input`; r0 is its result.
-    pub fn run_tool(&self, cpu: usize, agent: &Agent, input: &[u8], platform: &mut dyn Platform) -> Result<u64, RunError> {
+    pub fn run_tool(
+        &self,
+        cpu: usize,
+        agent: &Agent,
+        input: &[u8],
+        platform: &mut dyn Platform,
+    ) -> Result<u64, RunError> {
         let mut packet = input.to_vec();
         let mut ctx = [0u8; hooks::TOOL_CTX_BYTES];
         self.run(cpu, agent, &mut ctx, &mut packet, platform)

@@ -83,14 +83,23 @@ fn ttl_expires_decisions() {
     rt.attach(a.id, &SCHED_SLICE).unwrap();
     rt.decide(0, &SCHED_SLICE, [0; 4], 0, &mut p);
     assert_eq!(rt.decide(0, &SCHED_SLICE, [0; 4], u64::from(SCHED_SLICE.ttl_ticks) - 1, &mut p).source, Source::Cache);
-    assert_eq!(rt.decide(0, &SCHED_SLICE, [0; 4], u64::from(SCHED_SLICE.ttl_ticks), &mut p).source, Source::Agent(a.id));
+    assert_eq!(
+        rt.decide(0, &SCHED_SLICE, [0; 4], u64::from(SCHED_SLICE.ttl_ticks), &mut p).source,
+        Source::Agent(a.id)
+    );
 }
 
 #[test]
 fn signatures_are_enforced() {
     let rt = runtime();
     let code: &'static [u8] = Box::leak(bytecode("mov %r0, 1\nexit").into_boxed_slice());
-    let req = |signature: Option<&'static [u8]>| LoadRequest { kind: Kind::Decision, name: "p", maps: &[], bytecode: code, signature };
+    let req = |signature: Option<&'static [u8]>| LoadRequest {
+        kind: Kind::Decision,
+        name: "p",
+        maps: &[],
+        bytecode: code,
+        signature,
+    };
     assert_eq!(rt.load(&req(None)).err(), Some(AgentError::Signature(SignatureError::Missing)));
     assert_eq!(rt.load(&req(Some(&[1, 2, 3]))).err(), Some(AgentError::Signature(SignatureError::Malformed)));
     // Signed for another name: the signature covers the name too.
@@ -152,8 +161,15 @@ fn timers_run_on_their_cpu_when_due() {
     let src = "mov %r6, 0\nstxw [%r10-4], %r6\nlddw %r1, map:0\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, +3\nldxdw %r1, [%r0+0]\nadd %r1, 1\nstxdw [%r0+0], %r1\nmov %r0, 0\nexit";
     let code = bytecode(src);
     let signature = sign(Kind::Timer, "count", &maps, &code);
-    let agent =
-        rt.load(&LoadRequest { kind: Kind::Timer, name: "count", maps: &maps, bytecode: &code, signature: Some(&signature) }).unwrap();
+    let agent = rt
+        .load(&LoadRequest {
+            kind: Kind::Timer,
+            name: "count",
+            maps: &maps,
+            bytecode: &code,
+            signature: Some(&signature),
+        })
+        .unwrap();
     rt.attach_timer(agent.id, TimerSlot { period_ms: 10, cpu: 1 }, 0).unwrap();
     for now_ms in 0..=100 {
         rt.run_timers(0, now_ms, &mut p);

@@ -538,7 +538,7 @@ fn nibble(c: u8) -> Option<u8> {
 /// Decodes hex (either case) into a new vector.
 pub fn decode_hex(text: &str) -> Result<Vec<u8>, HexError> {
     let mut out = alloc::vec![0u8; text.len() / 2];
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(HexError::OddLength);
     }
     decode_hex_into(text, &mut out)?;
@@ -549,7 +549,7 @@ pub fn decode_hex(text: &str) -> Result<Vec<u8>, HexError> {
 pub fn decode_hex_into(text: &str, out: &mut [u8]) -> Result<(), HexError> {
     let digits = text.as_bytes();
     if digits.len() != out.len() * 2 {
-        return Err(if digits.len() % 2 == 0 { HexError::WrongLength } else { HexError::OddLength });
+        return Err(if digits.len().is_multiple_of(2) { HexError::WrongLength } else { HexError::OddLength });
     }
     for (i, byte) in out.iter_mut().enumerate() {
         let hi = nibble(digits[2 * i]).ok_or(HexError::BadDigit(2 * i))?;

@@ -50,7 +50,8 @@ struct CoreState {
     /// The core's own context (its idle loop), saved when a task first ran.
     idle_frame: usize,
     queue: VecDeque<Arc<Task>>,
-    slice_left_ticks: u64,
+    /// When the current task's slice ends (time, not a tick count: ticks can arrive late).
+    slice_end_ns: u64,
 }
 
 struct Sched {
@@ -100,8 +101,7 @@ fn schedule(sched: &mut Sched, core: usize, here: usize) -> usize {
         Some(task) => {
             task.frame.store(here, Ordering::Relaxed);
             match task.state.load(Ordering::Acquire) {
-                RUNNING if state.slice_left_ticks > 1 => {
-                    state.slice_left_ticks -= 1;
+                RUNNING if now < state.slice_end_ns => {
                     state.current = Some(task);
                     return here;
                 }
@@ -120,7 +120,8 @@ fn schedule(sched: &mut Sched, core: usize, here: usize) -> usize {
     let fields = [task.class, u64::from(task.id), 0, runnable];
     let decision = runtime().decide(core, &hooks::SCHED_SLICE, fields, now_ticks(), &mut KernelPlatform::here());
     let slice_us = decision.value.clamp(100, 100_000);
-    state.slice_left_ticks = slice_us.div_ceil(1000).max(1);
+    // The tick that ends the slice may come up to one period late; aim just before it.
+    state.slice_end_ns = now + slice_us * 1000 - 500_000.min(slice_us * 500);
     if task.last_cpu.swap(core as u32, Ordering::Relaxed) != core as u32 {
         task.migrations.fetch_add(1, Ordering::Relaxed);
     }
@@ -247,12 +248,8 @@ pub fn run(ms: u64) -> Result<String, String> {
     let workers = cpus - 1;
     let end_ns = now_ns() + ms * 1_000_000;
     let mut tasks = Vec::new();
-    let mut cores: [CoreState; MAX_CPUS] = core::array::from_fn(|_| CoreState {
-        current: None,
-        idle_frame: 0,
-        queue: VecDeque::new(),
-        slice_left_ticks: 0,
-    });
+    let mut cores: [CoreState; MAX_CPUS] =
+        core::array::from_fn(|_| CoreState { current: None, idle_frame: 0, queue: VecDeque::new(), slice_end_ns: 0 });
     for (core, state) in cores.iter_mut().enumerate().take(cpus).skip(1) {
         for (class, count) in workload::MIX {
             for _ in 0..count {

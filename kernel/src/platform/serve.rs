@@ -4,22 +4,22 @@
 
 use super::{agents, boot, heap, irq, log, smp, uart};
 use crate::agents::tools as agent_tools;
-use crate::port::ToolOutcome;
-use alloc::string::String;
-use alloc::vec::Vec;
-use kingly_bpf::hooks;
-use kingly_proto::{ToolArgs, ToolDescriptor};
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::console::{self, Command, LineAssembler};
 use crate::cpu::{CpuOps, MAX_CPUS};
 use crate::dcache::{CacheConfig, CacheStats, DecisionCache};
 use crate::kprintln;
+use crate::port::ToolOutcome;
 use crate::port::{KernelInfo, Port, Services, UartCounters};
 use crate::rcu::Rcu;
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
+use kingly_bpf::hooks;
 use kingly_drivers::generic_timer::GenericTimer;
 use kingly_proto::LogLevel;
+use kingly_proto::{ToolArgs, ToolDescriptor};
 
 /// The kernel's RCU domain: the tick and idle loops report quiescent states to it.
 pub static RCU: Rcu<Aarch64Cpu> = Rcu::new();
