@@ -11,3 +11,4 @@ pub mod gic400;
 pub mod mmio;
 pub mod pl011;
 pub mod videocore_mailbox;
+pub mod virtio_console;

@@ -63,6 +63,8 @@ pub enum Serial {
     Unix(PathBuf),
     /// A pseudo-terminal; QEMU prints its path.
     Pty,
+    /// Appended to a file (when the message port runs elsewhere and nobody reads the UART).
+    File(PathBuf),
 }
 
 impl std::str::FromStr for Serial {
@@ -71,9 +73,10 @@ impl std::str::FromStr for Serial {
         match s {
             "stdio" => Ok(Serial::Stdio),
             "pty" => Ok(Serial::Pty),
-            _ => match s.strip_prefix("unix:") {
-                Some(path) if !path.is_empty() => Ok(Serial::Unix(PathBuf::from(path))),
-                _ => Err(format!("unknown serial '{s}': expected stdio, pty or unix:PATH")),
+            _ => match (s.strip_prefix("unix:"), s.strip_prefix("file:")) {
+                (Some(path), _) if !path.is_empty() => Ok(Serial::Unix(PathBuf::from(path))),
+                (_, Some(path)) if !path.is_empty() => Ok(Serial::File(PathBuf::from(path))),
+                _ => Err(format!("unknown serial '{s}': expected stdio, pty, unix:PATH or file:PATH")),
             },
         }
     }
@@ -89,13 +92,16 @@ pub struct RunConfig {
     pub dtb: Option<PathBuf>,
     /// Deterministic instruction counting (`-icount shift=N`).
     pub icount_shift: Option<u32>,
+    /// `virt` only: a Unix socket for a virtio console (the kernel serves its message port
+    /// on it). QEMU does not wait for a client; nothing is lost, the kernel only answers.
+    pub port: Option<PathBuf>,
     /// Extra arguments appended as given.
     pub extra_args: Vec<String>,
 }
 
 impl RunConfig {
     pub fn new(board: Board, image: PathBuf) -> Self {
-        Self { board, image, serial: Serial::Stdio, dtb: None, icount_shift: None, extra_args: Vec::new() }
+        Self { board, image, serial: Serial::Stdio, dtb: None, icount_shift: None, port: None, extra_args: Vec::new() }
     }
 
     /// The full QEMU command line.
@@ -117,9 +123,42 @@ impl RunConfig {
             Serial::Stdio => c.args(["-serial", "stdio"]),
             Serial::Pty => c.args(["-serial", "pty"]),
             Serial::Unix(path) => c.args(["-serial", &format!("unix:{},server=on,wait=on", path.display())]),
+            Serial::File(path) => c.args(["-serial", &format!("file:{}", path.display())]),
         };
+        if let Some(path) = &self.port {
+            c.args(virtio_console_args(path));
+        }
         c.args(&self.extra_args);
         c
+    }
+}
+
+/// QEMU arguments for a virtio console on a Unix socket: a modern (version 2) virtio-mmio
+/// transport, QEMU's virtio-serial device and a console port on it. `virt` only (raspi4b has
+/// no virtio-mmio bus).
+pub fn virtio_console_args(socket: &Path) -> Vec<String> {
+    [
+        "-global",
+        "virtio-mmio.force-legacy=false",
+        "-chardev",
+        &format!("socket,id=kingly-port,path={},server=on,wait=off", socket.display()),
+        "-device",
+        "virtio-serial-device",
+        "-device",
+        "virtconsole,chardev=kingly-port",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Where the message port of a QEMU run is: the virtio console socket when there is one,
+/// else the UART socket.
+pub fn port_socket(config: &RunConfig) -> Option<&Path> {
+    match (&config.port, &config.serial) {
+        (Some(port), _) => Some(port),
+        (None, Serial::Unix(uart)) => Some(uart),
+        _ => None,
     }
 }
 
@@ -280,5 +319,12 @@ mod tests {
         let c = RunConfig::new(Board::Virt, "k.img".into()).command();
         let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args.windows(2).any(|w| w == ["-smp", "4"]));
+        assert!(!args.iter().any(|a| a.contains("virtconsole")));
+        let mut config = RunConfig::new(Board::Virt, "k.img".into());
+        config.port = Some("/tmp/p.sock".into());
+        let args: Vec<_> = config.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(args.windows(2).any(|w| w == ["-global", "virtio-mmio.force-legacy=false"]), "{args:?}");
+        assert!(args.iter().any(|a| a == "socket,id=kingly-port,path=/tmp/p.sock,server=on,wait=off"), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["-device", "virtconsole,chardev=kingly-port"]), "{args:?}");
     }
 }

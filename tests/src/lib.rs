@@ -26,13 +26,17 @@ pub fn kernel(board: Board) -> KernelArtifacts {
         .clone()
 }
 
-/// A kernel running under QEMU with its UART on a Unix socket.
+/// A kernel running under QEMU with its UART on a Unix socket and, on `virt`, its message
+/// port on a virtio console socket too.
 pub struct Booted {
     child: Child,
     stream: UnixStream,
+    /// `virt`: the virtio console socket and a connection to it.
+    port: Option<(PathBuf, UnixStream)>,
     /// Everything received so far, as text (lossy).
     pub output: String,
     consumed: usize,
+    socket: PathBuf,
     _socket_dir: TempDir,
     _image: PathBuf,
 }
@@ -68,28 +72,78 @@ impl Booted {
         let socket = dir.join("uart.sock");
         let mut config = RunConfig::new(board, image.clone());
         config.serial = Serial::Unix(socket.clone());
+        if board == Board::Virt {
+            config.port = Some(dir.join("port.sock"));
+        }
         let child = config.command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting QEMU")?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let stream = loop {
-            match UnixStream::connect(&socket) {
-                Ok(stream) => break stream,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => bail!("QEMU never opened {}: {e}", socket.display()),
+        // The UART first: QEMU waits for it before it opens anything else.
+        let stream = connect(&socket)?;
+        let port = match config.port {
+            Some(path) => {
+                let stream = connect(&path)?;
+                Some((path, stream))
             }
+            None => None,
         };
-        stream.set_read_timeout(Some(Duration::from_millis(50)))?;
-        Ok(Self { child, stream, output: String::new(), consumed: 0, _socket_dir: TempDir(dir), _image: image })
+        Ok(Self {
+            child,
+            stream,
+            port,
+            output: String::new(),
+            consumed: 0,
+            socket,
+            _socket_dir: TempDir(dir),
+            _image: image,
+        })
     }
 
-    /// Opens a message-port session on the same socket.
+    /// Closes the connection to the message-port socket and opens a new one, as a second
+    /// client process would; the kernel keeps running.
+    pub fn reconnect(&mut self) -> Result<()> {
+        match &mut self.port {
+            Some((path, stream)) => {
+                stream.shutdown(std::net::Shutdown::Both)?;
+                *stream = connect(path)?;
+            }
+            None => {
+                self.stream.shutdown(std::net::Shutdown::Both)?;
+                self.stream = connect(&self.socket)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a message-port session: over the virtio console on `virt`, the UART elsewhere.
     pub fn client(&self) -> Result<kingly::client::Client> {
-        let stream = self.stream.try_clone()?;
-        kingly::client::Client::handshake(Box::new(stream), Duration::from_secs(30))
+        kingly::client::Client::handshake(Box::new(self.stream()?), Duration::from_secs(30))
     }
 
-    /// A second handle on the UART socket (for a proxy).
+    /// Opens a message-port session over the UART (on `virt` too).
+    pub fn uart_client(&self) -> Result<kingly::client::Client> {
+        kingly::client::Client::handshake(Box::new(self.stream.try_clone()?), Duration::from_secs(30))
+    }
+
+    /// A second handle on the message-port socket (virtio console on `virt`, else the UART),
+    /// e.g. for a proxy.
     pub fn stream(&self) -> Result<UnixStream> {
-        Ok(self.stream.try_clone()?)
+        match &self.port {
+            Some((_, stream)) => Ok(stream.try_clone()?),
+            None => Ok(self.stream.try_clone()?),
+        }
+    }
+
+    /// The message port's socket path (for `--connect unix:PATH`).
+    pub fn port_socket(&self) -> &std::path::Path {
+        self.port.as_ref().map_or(&self.socket, |(path, _)| path)
+    }
+
+    /// Sends many raw bytes to the message port: on the UART as [`Self::send_draining`], on
+    /// the virtio console (which answers garbage with nothing) straight.
+    pub fn send_to_port(&mut self, bytes: &[u8]) -> Result<()> {
+        match &mut self.port {
+            Some((_, stream)) => stream.write_all(bytes).context("writing to the port socket"),
+            None => self.send_draining(bytes),
+        }
     }
 
     /// Sends raw bytes to the UART.
@@ -175,6 +229,20 @@ impl Drop for Booted {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self._image);
     }
+}
+
+/// Connects to QEMU's listening socket, waiting for QEMU to create it.
+fn connect(socket: &std::path::Path) -> Result<UnixStream> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stream = loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => break stream,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => bail!("QEMU never opened {}: {e}", socket.display()),
+        }
+    };
+    stream.set_read_timeout(Some(Duration::from_millis(50)))?;
+    Ok(stream)
 }
 
 fn unique() -> u64 {

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
     kingly boot                                  # raspi4b, UART on this terminal (Ctrl-C quits)\n  \
     kingly boot --board virt --until-ready       # exit 0 once all cores are up\n  \
     kingly boot --test smoke                     # run an in-kernel suite; exit with its status\n  \
-    kingly boot --serial unix:/tmp/kingly.sock   # UART on a socket for `kingly call`/`kingly mcp`\n\n\
+    kingly boot --serial unix:/tmp/kingly.sock   # UART on a socket for `kingly call`/`kingly mcp`\n  \
+    kingly boot --board virt --port unix:/tmp/port.sock  # message port on a virtio console\n\n\
     In-kernel suites: smoke, fault (deliberate fault: exits 3), panic (exits 101), dcache-torture,\n\
     hotswap-torture.")]
 pub struct BootArgs {
@@ -26,6 +27,10 @@ pub struct BootArgs {
     /// Where the UART goes: stdio, unix:PATH (QEMU listens; the kernel waits for a client), pty.
     #[arg(long, default_value = "stdio", value_parser = parse_serial)]
     pub serial: Serial,
+    /// virt only: a virtio console on unix:PATH carrying the message port (`kingly call
+    /// --connect unix:PATH`); the UART keeps the log and the text console.
+    #[arg(long, value_name = "unix:PATH", value_parser = parse_port)]
+    pub port: Option<PathBuf>,
     /// Run the named in-kernel test suite and exit with its status.
     #[arg(long, value_name = "NAME")]
     pub test: Option<String>,
@@ -50,6 +55,13 @@ fn parse_serial(s: &str) -> Result<Serial, String> {
     s.parse()
 }
 
+fn parse_port(s: &str) -> Result<PathBuf, String> {
+    match s.strip_prefix("unix:") {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => Err(format!("--port takes unix:PATH (a socket for the virtio console), not {s:?}")),
+    }
+}
+
 /// Exit code when the timeout passes (as `timeout(1)`).
 pub const EXIT_TIMEOUT: i32 = 124;
 
@@ -65,6 +77,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         if !(t.is_finite() && t > 0.0) {
             bail!("--timeout must be a positive number of seconds, not {t}");
         }
+    }
+    if args.port.is_some() && args.board != Board::Virt {
+        bail!("--port needs --board virt: the virtio console sits on virt's virtio-mmio bus ({} has none)", args.board);
     }
     qemu::check()?;
     let artifacts = match &args.kernel {
@@ -89,6 +104,10 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     config.dtb = args.dtb.clone();
     config.icount_shift = args.icount;
     config.extra_args = args.qemu_args.clone();
+    config.port = args.port.clone();
+    if let Some(port) = &args.port {
+        eprintln!("kingly: message port on unix:{} (virtio console)", port.display());
+    }
 
     let default_timeout = if args.until_ready || args.test.is_some() { Some(60.0) } else { None };
     let deadline = args.timeout.or(default_timeout).map(|s| Instant::now() + Duration::from_secs_f64(s));

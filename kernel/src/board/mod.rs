@@ -64,6 +64,16 @@ pub struct Board {
     pub secondary_start: SecondaryStart,
 }
 
+/// A row of virtio-mmio transports: slot n at `base + stride·n` with interrupt
+/// `first_intid + n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtioMmioWindow {
+    pub base: u64,
+    pub stride: u64,
+    pub count: u32,
+    pub first_intid: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +118,9 @@ mod tests {
         assert_eq!((b.uart_base, b.uart_intid), (0x0900_0000, 33));
         assert_eq!((b.gicd_base, b.gicc_base), (0x0800_0000, 0x0801_0000));
         assert_eq!(b.secondary_start, SecondaryStart::Psci);
+        // QEMU 10.0.2 `-M virt,dumpdtb=`: virtio_mmio@a003e00 has interrupts = <0 0x2f 1>.
+        let w = virt::VIRTIO_MMIO;
+        assert_eq!((w.base + 31 * w.stride, w.first_intid + 31), (0x0a00_3e00, 32 + 0x2f));
+        assert!(b.memory_map.iter().any(|r| r.kind == MemoryKind::Device && r.base <= w.base && w.base < r.end()));
     }
 }

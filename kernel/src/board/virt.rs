@@ -25,3 +25,9 @@ pub const BOARD: Board = Board {
     ],
     secondary_start: SecondaryStart::Psci,
 };
+
+/// The virtio-mmio transports QEMU `virt` always creates (hw/arm/virt.c `VIRT_MMIO`,
+/// `NUM_VIRTIO_TRANSPORTS`): slot n at `base + stride·n`, interrupt SPI 16 + n (INTID 48 + n),
+/// as QEMU's own device tree says. The first `-device` on the bus takes slot 31.
+pub const VIRTIO_MMIO: super::VirtioMmioWindow =
+    super::VirtioMmioWindow { base: 0x0a00_0000, stride: 0x200, count: 32, first_intid: 48 };

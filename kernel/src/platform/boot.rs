@@ -1,6 +1,6 @@
 //! The boot sequence, from the first Rust function to the ready line.
 
-use super::{devices, heap, irq, log, memory, serve, smp, suites};
+use super::{devices, heap, irq, log, memory, serve, smp, suites, virtio_port};
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::arch::aarch64::{exceptions, mmu, psci, semihosting};
 use crate::board::Board;
@@ -110,6 +110,7 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     devices.gic.init_cpu_interface();
     devices.gic.enable(board.uart_intid, 0x80, 0b1);
     devices.uart.enable_rx_interrupts();
+    virtio_port::init(devices);
     irq::start_tick();
     cpu::enable_irqs();
     smp::mark_online();

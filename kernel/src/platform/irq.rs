@@ -1,6 +1,6 @@
 //! Exception dispatch: interrupts through the GIC (timer tick, UART), faults to a report.
 
-use super::{boot, devices, uart};
+use super::{boot, devices, uart, virtio_port};
 use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::arch::aarch64::exceptions::TrapFrame;
 use crate::cpu::{CpuOps, MAX_CPUS};
@@ -60,6 +60,7 @@ fn irq() -> bool {
                 ticked = true;
             }
             id if id == d.board.uart_intid => uart::handle_interrupt(),
+            id if Some(id) == virtio_port::intid() => virtio_port::handle_interrupt(),
             _ => {
                 UNHANDLED.fetch_add(1, Ordering::Relaxed);
             }

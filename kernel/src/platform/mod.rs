@@ -9,6 +9,7 @@ pub mod devices;
 pub mod heap;
 pub mod hotswap;
 pub mod irq;
+pub mod link;
 pub mod log;
 pub mod memory;
 pub mod sched;
@@ -16,5 +17,6 @@ pub mod serve;
 pub mod smp;
 pub mod suites;
 pub mod uart;
+pub mod virtio_port;
 
 pub use irq::handle_exception;

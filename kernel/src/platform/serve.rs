@@ -1,8 +1,10 @@
 //! Core 0's main loop after the ready line: the message port and, while no host speaks the
 //! framed protocol, the text console. Everything the UART receives goes to the port's frame
-//! accumulator; text that is not part of a frame also goes to the console.
+//! accumulator; text that is not part of a frame also goes to the console. On QEMU `virt` a
+//! second port runs over the virtio console (see [`super::link`]).
 
-use super::{agents, boot, heap, irq, log, smp, uart};
+use super::link::{self, PortLink};
+use super::{agents, boot, heap, irq, log, smp, uart, virtio_port};
 use crate::agents::tools as agent_tools;
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::console::{self, Command, LineAssembler};
@@ -138,6 +140,7 @@ fn uptime_ms() -> u64 {
 /// Serves the port and the console forever.
 pub fn run() -> ! {
     let mut port = Port::new();
+    let mut virtio = virtio_port::present().then(|| PortLink::new(link::VirtioConsole));
     let mut services = KernelServices;
     let mut assembler = LineAssembler::new();
     let mut limiter = ErrorLimiter { window_start_ms: 0, sent_in_window: 0, suppressed: 0 };
@@ -170,8 +173,9 @@ pub fn run() -> ! {
         while let Some(frame) = port.poll_transmit(now) {
             log::write_bytes(frame);
         }
+        let virtio_count = virtio.as_mut().map_or(0, |v| v.run(&mut services, &mut buffer, now));
         RCU.quiescent_state(core);
-        if count == 0 {
+        if count == 0 && virtio_count == 0 {
             cpu::wait_for_interrupt();
         }
     }

@@ -122,6 +122,7 @@ pub fn uart_stats_json(uart: &UartCounters, link: &LinkStats) -> String {
         "parity_errors": uart.parity_errors,
         "breaks": uart.breaks,
         "ring_drops": uart.ring_drops,
+        "link_bytes": link.rx.bytes,
         "frames": link.rx.frames,
         "crc_errors": link.rx.crc_errors,
         "cobs_errors": link.rx.cobs_errors,
@@ -130,6 +131,8 @@ pub fn uart_stats_json(uart: &UartCounters, link: &LinkStats) -> String {
         "resyncs": link.rx.resyncs,
         "retransmits": link.session.retransmits,
         "duplicates": link.session.duplicates,
+        "bad_messages": link.session.bad_messages,
+        "protocol_errors": link.session.protocol_errors,
         "logs_dropped": link.session.logs_dropped,
     })
     .to_string()
