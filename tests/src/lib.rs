@@ -151,14 +151,22 @@ impl Booted {
         self.stream.write_all(bytes).context("writing to the UART socket")
     }
 
-    /// Sends a large amount of bytes in chunks, reading the kernel's output in between so
-    /// neither side's socket buffer fills up and stalls the other.
+    /// Sends a large amount of bytes from a second thread while this one keeps reading the
+    /// kernel's output. Reading between blocking writes is not enough: QEMU writes the PL011's
+    /// output one byte per syscall, so a few hundred unread bytes fill its socket send buffer
+    /// (each byte costs a whole socket buffer); its vCPU then waits for us with the big lock
+    /// held, stops reading our bytes, and our write blocks for good.
     pub fn send_draining(&mut self, bytes: &[u8]) -> Result<()> {
-        for chunk in bytes.chunks(2048) {
-            self.send(chunk)?;
+        let mut writer = self.stream.try_clone()?;
+        let bytes = bytes.to_vec();
+        let sender = std::thread::spawn(move || writer.write_all(&bytes));
+        while !sender.is_finished() {
             self.pump()?;
         }
-        Ok(())
+        match sender.join() {
+            Ok(result) => result.context("writing to the UART socket"),
+            Err(_) => bail!("the writer thread panicked"),
+        }
     }
 
     /// Sends a command line.
