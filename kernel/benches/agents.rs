@@ -3,7 +3,7 @@
 //! program is the baseline for the miss. `cargo bench -p kingly-kernel --bench agents`.
 //!
 //! The in-kernel figures (guest instructions under QEMU -icount) come from
-//! `kingly boot --test decide-bench`.
+//! `kingly boot --test decide-bench --icount 0`. Times are thread CPU time (see dcache.rs).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use kingly_bpf::hooks::{self, Kind, MCP_ADMIT, SCHED_SLICE};
@@ -14,6 +14,10 @@ use kingly_kernel::cpu::host::HostCpu;
 use kingly_kernel::dcache::{CacheConfig, DecisionCache};
 use kingly_kernel::rcu::Rcu;
 use std::hint::black_box;
+
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::cpu_timed;
 
 /// The slice_latency example's logic: three compares on the class field.
 const POLICY: &str =
@@ -42,27 +46,39 @@ fn decide(c: &mut Criterion) {
     let mut platform = FixedPlatform::default();
     let mut group = c.benchmark_group("decide");
     group.bench_function("l1_hit", |b| {
-        b.iter(|| rt.decide(0, &SCHED_SLICE, black_box([2, 7, 0, 1]), 10, &mut platform).value)
+        b.iter_custom(|n| {
+            cpu_timed(n, || {
+                black_box(rt.decide(0, &SCHED_SLICE, black_box([2, 7, 0, 1]), 10, &mut platform).value);
+            })
+        })
     });
     // 256 distinct keys round-robin: the 64-slot L1 misses, the global table answers.
     let mut i = 0u64;
     group.bench_function("global_hit", |b| {
-        b.iter(|| {
-            i = (i + 1) % 256;
-            rt.decide(0, &SCHED_SLICE, black_box([i % 3, i, 0, 0]), 10, &mut platform).value
+        b.iter_custom(|n| {
+            cpu_timed(n, || {
+                i = (i + 1) % 256;
+                black_box(rt.decide(0, &SCHED_SLICE, black_box([i % 3, i, 0, 0]), 10, &mut platform).value);
+            })
         })
     });
     // mcp_admit is never cached: every decide runs the agent.
     group.bench_function("miss_runs_agent", |b| {
-        b.iter(|| rt.decide(0, &MCP_ADMIT, black_box([2, 7, 0, 1]), 10, &mut platform).value)
+        b.iter_custom(|n| {
+            cpu_timed(n, || {
+                black_box(rt.decide(0, &MCP_ADMIT, black_box([2, 7, 0, 1]), 10, &mut platform).value);
+            })
+        })
     });
     let program = Program::load(&bytecode(), &Kind::Decision.program_type()).unwrap();
     let mut interpreter = Interpreter::new();
     group.bench_function("baseline_interpreter_run", |b| {
-        b.iter(|| {
-            let mut ctx = hooks::decision_context(0, 0, 0, black_box([2, 7, 0, 1]));
-            let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 20 };
-            interpreter.run(&program, &mut ctx, &mut env).unwrap()
+        b.iter_custom(|n| {
+            cpu_timed(n, || {
+                let mut ctx = hooks::decision_context(0, 0, 0, black_box([2, 7, 0, 1]));
+                let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 20 };
+                black_box(interpreter.run(&program, &mut ctx, &mut env).unwrap());
+            })
         })
     });
     group.finish();

@@ -26,6 +26,10 @@ use std::hint::black_box;
 use std::sync::RwLock;
 use std::time::Duration;
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::{cpu_timed, thread_cpu_time};
+
 const HOOK: HookId = HookId::SCHED_SLICE;
 const NOW: u64 = 1_000;
 const TTL: u64 = 1 << 40;
@@ -139,26 +143,6 @@ impl Baseline for RwLockMap {
     fn insert(&self, key: BenchKey, decision: Decision) {
         self.0.write().unwrap().insert(key, decision);
     }
-}
-
-/// CPU time of the calling thread: the build machine is shared and oversubscribed, and wall
-/// time would count the time this thread spends descheduled.
-fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `clock_gettime` writes the `timespec` it is given; the clock id is valid on Linux.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
-/// Times `iters` calls of `op` in thread CPU time.
-#[inline(always)]
-fn cpu_timed(iters: u64, mut op: impl FnMut()) -> Duration {
-    let start = thread_cpu_time();
-    for _ in 0..iters {
-        op();
-    }
-    thread_cpu_time() - start
 }
 
 fn keys(range: std::ops::Range<u64>) -> Vec<Key> {

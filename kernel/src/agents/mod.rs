@@ -614,12 +614,10 @@ fn hook_id(hook: &Hook) -> HookId {
     HookId::new(hook.id as usize).unwrap_or(HookId::MCP_ADMIT)
 }
 
+/// The cache key of a decision: its four fields (the bytes of `hooks::decision_key`).
+#[inline(always)]
 fn decision_key(fields: [u64; hooks::DECISION_FIELDS]) -> Key {
-    let bytes = hooks::decision_key(fields);
-    match Key::from_bytes(&bytes) {
-        Ok(key) => key,
-        Err(_) => unreachable!("decision keys are 32 bytes, exactly MAX_KEY_BYTES"),
-    }
+    Key::from_words(fields)
 }
 
 /// Agent names: a letter, then letters, digits and '_'.

@@ -200,3 +200,9 @@ fn replaced_agents_are_freed_after_a_grace_period() {
     rt.cache().rcu().reclaim();
     assert!(weak.upgrade().is_none());
 }
+
+#[test]
+fn decision_keys_are_the_fields_bytes() {
+    let fields = [1, 2, 3, u64::MAX];
+    assert_eq!(decision_key(fields), Key::from_bytes(&hooks::decision_key(fields)).unwrap());
+}

@@ -110,6 +110,11 @@ impl Key {
         Ok(Self { words, hash: hash_words(&words, len_bytes), len_bytes })
     }
 
+    /// A 32-byte key of four little-endian words (the same key as `from_bytes` of their bytes).
+    pub const fn from_words(words: [u64; 4]) -> Self {
+        Self { words, hash: hash_words(&words, 32), len_bytes: 32 }
+    }
+
     /// An 8-byte key holding `value` (e.g. a thread id).
     pub const fn from_u64(value: u64) -> Self {
         let words = [value, 0, 0, 0];
