@@ -23,6 +23,7 @@ pub mod error;
 pub mod helpers;
 pub mod hooks;
 pub mod interp;
+pub mod jit;
 pub mod isa;
 pub mod maps;
 pub mod memory;

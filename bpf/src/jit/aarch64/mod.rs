@@ -1,0 +1,423 @@
+//! Translates a verified eBPF program to A64 machine code (ARMv8.0: no LSE atomics).
+//!
+//! The output is position-independent words; the kernel copies them into executable memory
+//! and calls the entry (word 0) with the C ABI described in [`crate::jit`].
+//!
+//! Register mapping (Linux's arm64 JIT uses the same one):
+//!
+//! | eBPF | A64 | why |
+//! | --- | --- | --- |
+//! | r0 | x7 | not an argument register of the helper trampoline's result |
+//! | r1–r5 | x0–x4 | helper arguments arrive in argument registers |
+//! | r6–r9 | x19–x22 | callee-saved in AAPCS64, so helper calls keep them |
+//! | r10 | x25 | callee-saved frame pointer |
+//! | — | x9–x12 | scratch (address, immediate, atomic loop) |
+//! | — | x26, x27, x28 | helper bridge, trampoline address, sp at entry (for aborts) |
+//!
+//! Every eBPF function (the main program and each `call local` target) is entered with `bl`,
+//! so `exit` is a plain `ret`. A local call saves r6–r9, r10 and the link register on the
+//! native stack, moves r10 down one 512-byte frame and restores them afterwards, exactly as
+//! the interpreter's frame stack does. Division uses UDIV/SDIV, which already give 0 for a
+//! zero divisor and wrap `INT_MIN / -1`; modulo is `dst - (dst / src) * src` via MSUB, which
+//! leaves the dividend for a zero divisor and gives 0 for `INT_MIN % -1` (RFC 9669 4.1).
+//! There are no bounds checks: the verifier proved every access in range.
+
+pub mod encode;
+
+use alloc::vec::Vec;
+
+use self::encode::{self as a64, Cond, MemOp, PairMode, Reg, RegOp, LR, SP, XZR};
+use super::JitError;
+use crate::isa::{AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width};
+use crate::memory::{self, STACK_FRAME_BYTES};
+use crate::program::VerifiedProgram;
+
+/// A64 register holding each eBPF register r0..=r10.
+pub const REGISTER_MAP: [Reg; 11] = [7, 0, 1, 2, 3, 4, 19, 20, 21, 22, 25];
+
+const TMP_ADDR: Reg = 9;
+const TMP_IMM: Reg = 10;
+const TMP_OLD: Reg = 10;
+const TMP_NEW: Reg = 11;
+const TMP_STATUS: Reg = 12;
+const TMP_ID: Reg = 8;
+const BRIDGE: Reg = 26;
+const TRAMPOLINE: Reg = 27;
+const ENTRY_SP: Reg = 28;
+
+/// Bytes of the native frame the entry pushes.
+const ENTRY_FRAME_BYTES: i32 = 80;
+/// Largest code accepted: keeps every `b.cond` (±1 MiB) in range.
+pub const MAX_CODE_BYTES: usize = 1 << 20;
+
+/// Compiled code: A64 instruction words, entry at word 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Code {
+    pub words: Vec<u32>,
+    /// Word offset of each eBPF slot's translation (for disassembly listings).
+    pub slot_offsets: Vec<u32>,
+}
+
+impl Code {
+    /// The code as little-endian bytes, ready to copy into executable memory.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+}
+
+fn reg(r: u8) -> Reg {
+    REGISTER_MAP[(r as usize).min(10)]
+}
+
+#[derive(Clone, Copy)]
+enum Fixup {
+    /// `b.cond` to an eBPF slot.
+    Cond(Cond),
+    /// `b` to an eBPF slot.
+    Branch,
+    /// `bl` to an eBPF slot.
+    Call,
+}
+
+struct Emitter {
+    out: Vec<u32>,
+    fixups: Vec<(usize, usize, Fixup)>,
+    abort_at: usize,
+}
+
+impl Emitter {
+    fn emit(&mut self, word: u32) {
+        self.out.push(word);
+    }
+
+    fn here(&self) -> usize {
+        self.out.len()
+    }
+
+    fn mov_imm(&mut self, wide: bool, rd: Reg, value: u64) {
+        a64::mov_imm(&mut self.out, wide, rd, value);
+    }
+
+    /// Puts an operand's value in a register: the register itself, or the immediate in
+    /// `scratch` (sign-extended for 64-bit operations, as RFC 9669 says).
+    fn operand(&mut self, wide: bool, src: Operand, scratch: Reg) -> Reg {
+        match src {
+            Operand::Reg(r) => reg(r),
+            Operand::Imm(imm) => {
+                self.mov_imm(wide, scratch, imm as i64 as u64);
+                scratch
+            }
+        }
+    }
+
+    fn alu(&mut self, width: Width, op: AluOp, dst: u8, src: Operand) {
+        let wide = width == Width::W64;
+        let d = reg(dst);
+        match (op, src) {
+            (AluOp::Mov, Operand::Imm(imm)) => return self.mov_imm(wide, d, imm as i64 as u64),
+            (AluOp::Mov, Operand::Reg(s)) => return self.emit(a64::mov(wide, d, reg(s))),
+            (AluOp::Add | AluOp::Sub, Operand::Imm(imm)) if imm.unsigned_abs() < 4096 => {
+                let negate = (op == AluOp::Sub) != (imm < 0);
+                let magnitude = imm.unsigned_abs();
+                return self.emit(if negate {
+                    a64::sub_imm(wide, d, d, magnitude)
+                } else {
+                    a64::add_imm(wide, d, d, magnitude)
+                });
+            }
+            (AluOp::Neg, _) => return self.emit(a64::reg_op(RegOp::Sub, wide, d, XZR, d)),
+            _ => {}
+        }
+        let s = self.operand(wide, src, TMP_IMM);
+        match op {
+            AluOp::Add => self.emit(a64::reg_op(RegOp::Add, wide, d, d, s)),
+            AluOp::Sub => self.emit(a64::reg_op(RegOp::Sub, wide, d, d, s)),
+            AluOp::Mul => self.emit(a64::mul(wide, d, d, s)),
+            AluOp::Div => self.emit(a64::reg_op(RegOp::Udiv, wide, d, d, s)),
+            AluOp::SDiv => self.emit(a64::reg_op(RegOp::Sdiv, wide, d, d, s)),
+            AluOp::Mod | AluOp::SMod => {
+                let div = if op == AluOp::Mod { RegOp::Udiv } else { RegOp::Sdiv };
+                self.emit(a64::reg_op(div, wide, TMP_ADDR, d, s));
+                self.emit(a64::msub(wide, d, TMP_ADDR, s, d));
+            }
+            AluOp::Or => self.emit(a64::reg_op(RegOp::Orr, wide, d, d, s)),
+            AluOp::And => self.emit(a64::reg_op(RegOp::And, wide, d, d, s)),
+            AluOp::Xor => self.emit(a64::reg_op(RegOp::Eor, wide, d, d, s)),
+            // LSLV/LSRV/ASRV take the count modulo the register width: RFC 9669's masking.
+            AluOp::Lsh => self.emit(a64::reg_op(RegOp::Lslv, wide, d, d, s)),
+            AluOp::Rsh => self.emit(a64::reg_op(RegOp::Lsrv, wide, d, d, s)),
+            AluOp::Arsh => self.emit(a64::reg_op(RegOp::Asrv, wide, d, d, s)),
+            AluOp::MovSx(bits) => self.emit(a64::sbfm(wide, d, s, 0, u32::from(bits) - 1)),
+            AluOp::Neg | AluOp::Mov => {}
+        }
+    }
+
+    fn endian(&mut self, op: EndianOp, bits: u8, dst: u8) {
+        let d = reg(dst);
+        match (op, bits) {
+            (EndianOp::ToLe, 16) => self.emit(a64::ubfm(false, d, d, 0, 15)),
+            (EndianOp::ToLe, 32) => self.emit(a64::mov(false, d, d)),
+            (EndianOp::ToLe, _) => {}
+            (_, 16) => {
+                self.emit(a64::rev16_w(d, d));
+                self.emit(a64::ubfm(false, d, d, 0, 15));
+            }
+            (_, 32) => self.emit(a64::rev(false, d, d)),
+            (_, _) => self.emit(a64::rev(true, d, d)),
+        }
+    }
+
+    /// A load or store of `rt` at `[rn + off]`, in the shortest form that reaches `off`.
+    fn access(&mut self, op: MemOp, size: Size, rt: Reg, rn: Reg, off: i16) {
+        let log2 = match size {
+            Size::B => 0,
+            Size::H => 1,
+            Size::W => 2,
+            Size::DW => 3,
+        };
+        let off = i32::from(off);
+        if (-256..256).contains(&off) {
+            self.emit(a64::mem_unscaled(op, log2, rt, rn, off));
+        } else if off > 0 && off % (1 << log2) == 0 {
+            self.emit(a64::mem_scaled(op, log2, rt, rn, (off >> log2) as u32));
+        } else {
+            self.mov_imm(true, TMP_ADDR, off as i64 as u64);
+            self.emit(a64::mem_reg(op, log2, rt, rn, TMP_ADDR));
+        }
+    }
+
+    /// `TMP_ADDR = rn + off`.
+    fn address(&mut self, rn: Reg, off: i16) -> Reg {
+        let off = i32::from(off);
+        if off == 0 {
+            return rn;
+        }
+        if off > 0 && off < 4096 {
+            self.emit(a64::add_imm(true, TMP_ADDR, rn, off as u32));
+        } else if off < 0 && off > -4096 {
+            self.emit(a64::sub_imm(true, TMP_ADDR, rn, off.unsigned_abs()));
+        } else {
+            self.mov_imm(true, TMP_ADDR, off as i64 as u64);
+            self.emit(a64::reg_op(RegOp::Add, true, TMP_ADDR, rn, TMP_ADDR));
+        }
+        TMP_ADDR
+    }
+
+    /// An LDXR/STXR retry loop (the Cortex-A72 has no LSE atomics). Fetching forms are fully
+    /// ordered (STLXR + DMB ISH), as in Linux's arm64 JIT; the others are relaxed.
+    fn atomic(&mut self, size: Size, op: AtomicOp, fetch: bool, dst: u8, src: u8, off: i16) {
+        let wide = size == Size::DW;
+        let addr = self.address(reg(dst), off);
+        let s = reg(src);
+        let r0 = reg(0);
+        let ordered = fetch || matches!(op, AtomicOp::Xchg | AtomicOp::CmpXchg);
+        let retry = self.here();
+        self.emit(a64::ldxr(wide, TMP_OLD, addr));
+        let back = |e: &Emitter| retry as i32 - e.here() as i32;
+        if op == AtomicOp::CmpXchg {
+            self.emit(a64::reg_op(RegOp::Subs, wide, XZR, TMP_OLD, r0));
+            // Skip the store and retry branch when the values differ.
+            self.emit(a64::b_cond(Cond::Ne, 3));
+            self.emit(a64::stxr(wide, true, TMP_STATUS, s, addr));
+            let words = back(self);
+            self.emit(a64::cbz(false, true, TMP_STATUS, words));
+            self.emit(a64::DMB_ISH);
+            self.emit(a64::mov(true, r0, TMP_OLD));
+            return;
+        }
+        let value = match op {
+            AtomicOp::Add => Some(RegOp::Add),
+            AtomicOp::Or => Some(RegOp::Orr),
+            AtomicOp::And => Some(RegOp::And),
+            AtomicOp::Xor => Some(RegOp::Eor),
+            AtomicOp::Xchg | AtomicOp::CmpXchg => None,
+        };
+        let stored = match value {
+            Some(op) => {
+                self.emit(a64::reg_op(op, wide, TMP_NEW, TMP_OLD, s));
+                TMP_NEW
+            }
+            None => s,
+        };
+        self.emit(a64::stxr(wide, ordered, TMP_STATUS, stored, addr));
+        let words = back(self);
+        self.emit(a64::cbz(false, true, TMP_STATUS, words));
+        if ordered {
+            self.emit(a64::DMB_ISH);
+        }
+        if fetch {
+            self.emit(a64::mov(true, s, TMP_OLD));
+        }
+    }
+
+    fn compare(&mut self, width: Width, cond: JmpCond, dst: u8, src: Operand) -> Cond {
+        let wide = width == Width::W64;
+        let d = reg(dst);
+        let small = match src {
+            Operand::Imm(imm) if wide => (0..4096).contains(&imm),
+            Operand::Imm(imm) => (imm as u32) < 4096,
+            Operand::Reg(_) => false,
+        };
+        match (cond, src) {
+            (JmpCond::Set, _) => {
+                let s = self.operand(wide, src, TMP_IMM);
+                self.emit(a64::reg_op(RegOp::Ands, wide, XZR, d, s));
+            }
+            (_, Operand::Imm(imm)) if small => self.emit(a64::cmp_imm(wide, d, imm as u32)),
+            _ => {
+                let s = self.operand(wide, src, TMP_IMM);
+                self.emit(a64::reg_op(RegOp::Subs, wide, XZR, d, s));
+            }
+        }
+        match cond {
+            JmpCond::Eq => Cond::Eq,
+            JmpCond::Ne | JmpCond::Set => Cond::Ne,
+            JmpCond::Gt => Cond::Hi,
+            JmpCond::Ge => Cond::Hs,
+            JmpCond::Lt => Cond::Lo,
+            JmpCond::Le => Cond::Ls,
+            JmpCond::Sgt => Cond::Gt,
+            JmpCond::Sge => Cond::Ge,
+            JmpCond::Slt => Cond::Lt,
+            JmpCond::Sle => Cond::Le,
+        }
+    }
+
+    fn jump(&mut self, target: usize, kind: Fixup) {
+        self.fixups.push((self.here(), target, kind));
+        self.emit(a64::NOP);
+    }
+
+    /// Calls the helper trampoline: `(bridge, id, r1..r5, pc) -> (r0, stop)`.
+    fn call_helper(&mut self, id: Result<u32, u8>, pc: usize) {
+        if let Err(r) = id {
+            self.emit(a64::mov(true, TMP_ID, reg(r)));
+        }
+        self.emit(a64::str_pre(LR, SP, -16));
+        // r1..r5 (x0..x4) shift up to x2..x6, highest first so nothing is overwritten early.
+        for (to, from) in [(6, 4), (5, 3), (4, 2), (3, 1), (2, 0)] {
+            self.emit(a64::mov(true, to, from));
+        }
+        self.emit(a64::mov(true, 0, BRIDGE));
+        match id {
+            Ok(id) => self.mov_imm(true, 1, u64::from(id)),
+            Err(_) => self.emit(a64::mov(true, 1, TMP_ID)),
+        }
+        self.mov_imm(true, 7, pc as u64);
+        self.emit(a64::blr(TRAMPOLINE));
+        self.emit(a64::ldr_post(LR, SP, 16));
+        self.emit(a64::mov(true, reg(0), 0));
+        // A non-zero second result means stop: the bridge recorded an exit value or an error.
+        self.emit(a64::cbz(true, false, 1, 2));
+        let to_abort = self.abort_at as i32 - self.here() as i32;
+        self.emit(a64::b(to_abort));
+    }
+
+    fn call_local(&mut self, target: usize) {
+        let [r6, r7, r8, r9, r10] = [reg(6), reg(7), reg(8), reg(9), reg(10)];
+        self.emit(a64::stp(PairMode::PreIndex, r6, r7, SP, -48));
+        self.emit(a64::stp(PairMode::Offset, r8, r9, SP, 16));
+        self.emit(a64::stp(PairMode::Offset, r10, LR, SP, 32));
+        self.emit(a64::sub_imm(true, r10, r10, STACK_FRAME_BYTES as u32));
+        self.jump(target, Fixup::Call);
+        self.emit(a64::ldp(PairMode::Offset, r10, LR, SP, 32));
+        self.emit(a64::ldp(PairMode::Offset, r8, r9, SP, 16));
+        self.emit(a64::ldp(PairMode::PostIndex, r6, r7, SP, 48));
+    }
+
+    fn insn(&mut self, pc: usize, insn: &Insn) {
+        match *insn {
+            Insn::Alu { width, op, dst, src } => self.alu(width, op, dst, src),
+            Insn::Endian { op, bits, dst } => self.endian(op, bits, dst),
+            Insn::LoadImm64 { dst, kind, imm } => {
+                let value = match kind {
+                    ImmKind::Value => imm,
+                    ImmKind::MapIndex => memory::map_handle(imm as u32 as usize),
+                };
+                self.mov_imm(true, reg(dst), value);
+            }
+            Insn::LoadImm64Tail => {}
+            Insn::Load { size, sign_extend, dst, src, off } => {
+                let op = if sign_extend { MemOp::LoadSigned } else { MemOp::Load };
+                self.access(op, size, reg(dst), reg(src), off);
+            }
+            Insn::Store { size, dst, off, src } => {
+                let value = self.operand(true, src, TMP_IMM);
+                self.access(MemOp::Store, size, value, reg(dst), off);
+            }
+            Insn::Atomic { size, op, fetch, dst, src, off } => self.atomic(size, op, fetch, dst, src, off),
+            Insn::Ja { off } | Insn::JaLong { off } => {
+                self.jump((pc as i64 + 1 + off as i64) as usize, Fixup::Branch)
+            }
+            Insn::Jcond { width, cond, dst, src, off } => {
+                let cond = self.compare(width, cond, dst, src);
+                self.jump((pc as i64 + 1 + off as i64) as usize, Fixup::Cond(cond));
+            }
+            Insn::CallHelper { id } => self.call_helper(Ok(id), pc),
+            Insn::CallReg { reg } => self.call_helper(Err(reg), pc),
+            Insn::CallLocal { off } => self.call_local((pc as i64 + 1 + off as i64) as usize),
+            Insn::Exit => self.emit(a64::RET),
+        }
+    }
+}
+
+/// Translates `prog`. Refuses programs that were not verified: the code has no run-time checks.
+pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
+    if prog.stats().is_none() {
+        return Err(JitError::Unverified);
+    }
+    let insns = prog.insns();
+    let mut e = Emitter { out: Vec::with_capacity(insns.len() * 3 + 32), fixups: Vec::new(), abort_at: 0 };
+
+    // Entry: fn(r1, r2, bridge, r10, trampoline) -> r0, C ABI.
+    e.emit(a64::stp(PairMode::PreIndex, 29, LR, SP, -ENTRY_FRAME_BYTES));
+    e.emit(a64::mov_sp(29, SP));
+    e.emit(a64::stp(PairMode::Offset, 19, 20, SP, 16));
+    e.emit(a64::stp(PairMode::Offset, 21, 22, SP, 32));
+    e.emit(a64::stp(PairMode::Offset, 25, 26, SP, 48));
+    e.emit(a64::stp(PairMode::Offset, 27, 28, SP, 64));
+    e.emit(a64::mov(true, BRIDGE, 2));
+    e.emit(a64::mov(true, reg(10), 3));
+    e.emit(a64::mov(true, TRAMPOLINE, 4));
+    e.emit(a64::mov_sp(ENTRY_SP, SP));
+    // The interpreter starts r0 and r3..r9 at zero; so does the JIT.
+    for r in [0, 3, 4, 5, 6, 7, 8, 9] {
+        e.emit(a64::mov(true, reg(r), XZR));
+    }
+    let call_main = e.here();
+    e.emit(a64::NOP);
+    let epilogue = e.here();
+    e.emit(a64::mov(true, 0, reg(0)));
+    e.emit(a64::ldp(PairMode::Offset, 27, 28, SP, 64));
+    e.emit(a64::ldp(PairMode::Offset, 25, 26, SP, 48));
+    e.emit(a64::ldp(PairMode::Offset, 21, 22, SP, 32));
+    e.emit(a64::ldp(PairMode::Offset, 19, 20, SP, 16));
+    e.emit(a64::ldp(PairMode::PostIndex, 29, LR, SP, ENTRY_FRAME_BYTES));
+    e.emit(a64::RET);
+    // Abort (a helper asked to stop): drop every native frame the program pushed.
+    e.abort_at = e.here();
+    e.emit(a64::mov_sp(SP, ENTRY_SP));
+    let to_epilogue = epilogue as i32 - e.here() as i32;
+    e.emit(a64::b(to_epilogue));
+    let body = e.here();
+    e.out[call_main] = a64::bl((body - call_main) as i32);
+
+    let mut slot_offsets = Vec::with_capacity(insns.len());
+    for (pc, insn) in insns.iter().enumerate() {
+        slot_offsets.push(e.here() as u32);
+        e.insn(pc, insn);
+        if e.out.len() * 4 > MAX_CODE_BYTES {
+            return Err(JitError::TooLarge);
+        }
+    }
+    for &(at, target, kind) in &e.fixups {
+        let to = *slot_offsets.get(target).ok_or(JitError::BadJumpTarget { pc: target })? as i32;
+        let words = to - at as i32;
+        e.out[at] = match kind {
+            Fixup::Cond(cond) => a64::b_cond(cond, words),
+            Fixup::Branch => a64::b(words),
+            Fixup::Call => a64::bl(words),
+        };
+    }
+    Ok(Code { words: e.out, slot_offsets })
+}

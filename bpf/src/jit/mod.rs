@@ -1,0 +1,210 @@
+//! Native code for verified programs: the A64 translator and the safe half of running it.
+//!
+//! [`aarch64::compile`] turns a [`VerifiedProgram`] into position-independent A64 words. Running
+//! them needs executable memory and a call into it, which only the kernel (on an aarch64
+//! machine) can do; everything else a run needs is here, in safe code, so the interpreter and
+//! the JIT share one definition of the helper ABI:
+//!
+//! - [`prepare`] checks the maps, fills a `Packet` context's `data`/`data_end` fields and builds
+//!   a [`HelperBridge`]: the program's memory as real addresses, its helpers and its platform.
+//! - The generated entry is `extern "C" fn(r1, r2, bridge, r10, trampoline) -> r0`.
+//! - Helper calls go to the kernel's `extern "C"` trampoline with
+//!   `(bridge, helper id, r1..r5, pc) -> HelperReturn`, which only turns the bridge pointer back
+//!   into a reference and calls [`HelperBridge::call`]. That translates pointer arguments from
+//!   real addresses to the interpreter's tagged ones and `map_lookup_elem`'s result back, so
+//!   helpers run exactly the code the interpreter runs.
+//!
+//! The JIT has no instruction budget: a verified program's longest path is bounded by the
+//! verifier (`VerifyStats::worst_case_path_insns`).
+
+pub mod aarch64;
+
+use core::fmt;
+
+use crate::helpers::{ArgType, Helper, HelperEnv, HelperOutcome, RetType};
+use crate::interp::{Env, Platform, RunError, RunErrorKind};
+use crate::maps::Map;
+use crate::memory::{self, Memory, CTX_REGION, MAP_REGION_FIRST, PACKET_REGION, STACK_BYTES, STACK_REGION};
+use crate::program::{ContextKind, VerifiedProgram};
+
+/// Why a program could not be compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JitError {
+    /// Loaded with `--no-verify`: native code has no run-time checks, so it needs the proof.
+    Unverified,
+    /// The code would exceed [`aarch64::MAX_CODE_BYTES`].
+    TooLarge,
+    /// A jump or call target outside the program (the decoder prevents this).
+    BadJumpTarget { pc: usize },
+    /// No executable memory left (kernel side).
+    OutOfExecutableMemory,
+    /// Executable memory cannot be mapped on this machine (kernel side).
+    Unsupported,
+}
+
+impl fmt::Display for JitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JitError::Unverified => f.write_str("the JIT compiles only verified programs (load without --no-verify)"),
+            JitError::TooLarge => f.write_str("native code would exceed 1 MiB; use the interpreter"),
+            JitError::BadJumpTarget { pc } => write!(f, "jump target {pc} is outside the program"),
+            JitError::OutOfExecutableMemory => f.write_str("no executable memory left for JIT code"),
+            JitError::Unsupported => f.write_str("JIT code runs only on aarch64 (in the kernel)"),
+        }
+    }
+}
+
+impl core::error::Error for JitError {}
+
+/// The second result register of the helper trampoline: 0 continues, 1 stops the program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HelperReturn {
+    pub r0: u64,
+    pub stop: u64,
+}
+
+/// Real address and length of a memory region.
+#[derive(Clone, Copy, Debug, Default)]
+struct Span {
+    base: u64,
+    len: u64,
+}
+
+impl Span {
+    fn of(bytes: &[u8]) -> Span {
+        Span { base: bytes.as_ptr() as u64, len: bytes.len() as u64 }
+    }
+    fn offset_of(&self, addr: u64) -> Option<u64> {
+        let off = addr.wrapping_sub(self.base);
+        (off < self.len).then_some(off)
+    }
+}
+
+/// Everything a helper call from native code can reach; one per run.
+pub struct HelperBridge<'r> {
+    mem: Memory<'r>,
+    platform: &'r mut dyn Platform,
+    helpers: &'static [Helper],
+    /// How the program stopped early (helper exit or error), if it did.
+    outcome: Option<Result<u64, RunError>>,
+}
+
+impl HelperBridge<'_> {
+    fn tagged(&self, addr: u64) -> u64 {
+        let regions = [
+            (STACK_REGION, Span::of(self.mem.stack)),
+            (CTX_REGION, Span::of(self.mem.ctx)),
+            (PACKET_REGION, Span::of(self.mem.packet)),
+        ];
+        for (region, span) in regions {
+            if let Some(off) = span.offset_of(addr) {
+                return memory::region_base(region) + off;
+            }
+        }
+        for (index, map) in self.mem.maps.iter().enumerate() {
+            if let Some(off) = Span::of(map.value_bytes()).offset_of(addr) {
+                return memory::region_base(MAP_REGION_FIRST + index as u64) + off;
+            }
+        }
+        addr
+    }
+
+    fn real(&self, tagged: u64) -> u64 {
+        let region = tagged >> 32;
+        let off = tagged & 0xffff_ffff;
+        match region {
+            r if r >= MAP_REGION_FIRST => self
+                .mem
+                .maps
+                .get((r - MAP_REGION_FIRST) as usize)
+                .map_or(tagged, |m| Span::of(m.value_bytes()).base + off),
+            _ => tagged,
+        }
+    }
+
+    /// Runs helper `id` for native code: the same helper functions the interpreter calls, with
+    /// pointer arguments and results translated. `pc` is the call's slot, for errors.
+    pub fn call(&mut self, id: u32, args: [u64; 5], pc: usize) -> HelperReturn {
+        let stop = |bridge: &mut Self, outcome| {
+            bridge.outcome = Some(outcome);
+            HelperReturn { r0: 0, stop: 1 }
+        };
+        let Some(helper) = self.helpers.iter().find(|h| h.id == id) else {
+            return stop(self, Err(RunError { pc, kind: RunErrorKind::UnknownHelper(id) }));
+        };
+        let mut tagged_args = args;
+        for (arg, kind) in tagged_args.iter_mut().zip(helper.proto.args) {
+            if matches!(kind, ArgType::MapKey | ArgType::MapValue | ArgType::Anything) {
+                *arg = self.tagged(*arg);
+            }
+        }
+        let mut env = HelperEnv { mem: &mut self.mem, platform: &mut *self.platform };
+        match (helper.func)(&mut env, tagged_args) {
+            Ok(HelperOutcome::Return(v)) => {
+                let r0 = if helper.proto.ret == RetType::MapValueOrNull && v != 0 { self.real(v) } else { v };
+                HelperReturn { r0, stop: 0 }
+            }
+            Ok(HelperOutcome::Exit(v)) => stop(self, Ok(v)),
+            Err(kind) => stop(self, Err(RunError { pc, kind })),
+        }
+    }
+
+    /// The register values native code starts with: `(r1, r2, r10)`.
+    pub fn entry_registers(&mut self, context: ContextKind) -> (u64, u64, u64) {
+        let ctx = self.mem.ctx.as_mut_ptr() as u64;
+        let r10 = self.mem.stack.as_mut_ptr() as u64 + STACK_BYTES as u64;
+        let (r1, r2) = match context {
+            ContextKind::None => (0, 0),
+            ContextKind::Buffer { .. } if self.mem.ctx.is_empty() => (0, 0),
+            ContextKind::Buffer { .. } => (ctx, self.mem.ctx.len() as u64),
+            ContextKind::Struct { .. } | ContextKind::Packet { .. } => (ctx, 0),
+        };
+        (r1, r2, r10)
+    }
+
+    /// The final result once native code returned `r0`.
+    pub fn finish(self, r0: u64) -> Result<u64, RunError> {
+        self.outcome.unwrap_or(Ok(r0))
+    }
+}
+
+/// Fixed-size eBPF stack for one run (all frames), kept by the caller so it lives on its stack.
+pub type Stack = [u8; STACK_BYTES];
+
+/// Checks the environment and builds the bridge for one run of `prog`. Mirrors the checks at
+/// the start of [`crate::Interpreter::run_with_packet`], so errors are identical.
+pub fn prepare<'r>(
+    prog: &VerifiedProgram,
+    stack: &'r mut Stack,
+    ctx: &'r mut [u8],
+    packet: &'r mut [u8],
+    env: &'r mut Env<'_>,
+) -> Result<HelperBridge<'r>, RunError> {
+    if let ContextKind::Packet { data_offset, data_end_offset, .. } = prog.program_type().context {
+        let start = packet.as_ptr() as u64;
+        for (field, value) in [(data_offset, start), (data_end_offset, start + packet.len() as u64)] {
+            let field = field as usize;
+            match ctx.get_mut(field..field + 8) {
+                Some(bytes) => bytes.copy_from_slice(&value.to_le_bytes()),
+                None => {
+                    let kind = RunErrorKind::OutOfBounds { addr: field as u64, size: 8 };
+                    return Err(RunError { pc: 0, kind });
+                }
+            }
+        }
+    }
+    let maps: &'r mut [Map] = &mut *env.maps;
+    if maps.len() != prog.maps().len() || maps.iter().zip(prog.maps()).any(|(m, d)| m.def() != d) {
+        return Err(RunError { pc: 0, kind: RunErrorKind::MapMismatch });
+    }
+    Ok(HelperBridge {
+        mem: Memory { stack: &mut stack[..], ctx, packet, maps },
+        platform: &mut *env.platform,
+        helpers: prog.program_type().helpers,
+        outcome: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! Encoder words checked against `llvm-mc -triple=aarch64 -show-encoding` (LLVM 14), and
+//! translation checks that need no aarch64 machine.
+
+use alloc::vec::Vec;
+
+use super::aarch64::encode::{self as a64, Cond, MemOp, MovWide, PairMode, RegOp, LR, SP, XZR};
+use super::aarch64::{self, compile};
+use super::JitError;
+use crate::program::{Program, ProgramType};
+use crate::{asm, isa};
+
+#[test]
+fn encodings_match_llvm_mc() {
+    let cases: &[(&str, u32, u32)] = &[
+        ("add x7, x7, x0", a64::reg_op(RegOp::Add, true, 7, 7, 0), 0x8b00_00e7),
+        ("sub w1, w1, w2", a64::reg_op(RegOp::Sub, false, 1, 1, 2), 0x4b02_0021),
+        ("subs xzr, x3, x19", a64::reg_op(RegOp::Subs, true, XZR, 3, 19), 0xeb13_007f),
+        ("cmp w4, w7", a64::reg_op(RegOp::Subs, false, XZR, 4, 7), 0x6b07_009f),
+        ("ands xzr, x0, x10", a64::reg_op(RegOp::Ands, true, XZR, 0, 10), 0xea0a_001f),
+        ("tst w0, w10", a64::reg_op(RegOp::Ands, false, XZR, 0, 10), 0x6a0a_001f),
+        ("and x1, x1, x2", a64::reg_op(RegOp::And, true, 1, 1, 2), 0x8a02_0021),
+        ("orr w2, w2, w3", a64::reg_op(RegOp::Orr, false, 2, 2, 3), 0x2a03_0042),
+        ("eor x22, x22, x25", a64::reg_op(RegOp::Eor, true, 22, 22, 25), 0xca19_02d6),
+        ("udiv x9, x7, x10", a64::reg_op(RegOp::Udiv, true, 9, 7, 10), 0x9aca_08e9),
+        ("sdiv w9, w7, w10", a64::reg_op(RegOp::Sdiv, false, 9, 7, 10), 0x1aca_0ce9),
+        ("lsl x0, x0, x10", a64::reg_op(RegOp::Lslv, true, 0, 0, 10), 0x9aca_2000),
+        ("lsr w0, w0, w10", a64::reg_op(RegOp::Lsrv, false, 0, 0, 10), 0x1aca_2400),
+        ("asr x0, x0, x10", a64::reg_op(RegOp::Asrv, true, 0, 0, 10), 0x9aca_2800),
+        ("mov x7, x0", a64::mov(true, 7, 0), 0xaa00_03e7),
+        ("mov w7, w0", a64::mov(false, 7, 0), 0x2a00_03e7),
+        ("mov x29, sp", a64::mov_sp(29, SP), 0x9100_03fd),
+        ("mov sp, x28", a64::mov_sp(SP, 28), 0x9100_039f),
+        ("add x7, x7, #4095", a64::add_imm(true, 7, 7, 4095), 0x913f_fce7),
+        ("sub w7, w7, #1", a64::sub_imm(false, 7, 7, 1), 0x5100_04e7),
+        ("cmp x7, #12", a64::cmp_imm(true, 7, 12), 0xf100_30ff),
+        ("cmp w7, #4095", a64::cmp_imm(false, 7, 4095), 0x713f_fcff),
+        ("mul x7, x7, x10", a64::mul(true, 7, 7, 10), 0x9b0a_7ce7),
+        ("mul w7, w7, w10", a64::mul(false, 7, 7, 10), 0x1b0a_7ce7),
+        ("msub x7, x9, x10, x7", a64::msub(true, 7, 9, 10, 7), 0x9b0a_9d27),
+        ("msub w7, w9, w10, w7", a64::msub(false, 7, 9, 10, 7), 0x1b0a_9d27),
+        ("movz x7, #0x1234, lsl #16", a64::mov_wide(MovWide::Movz, true, 7, 0x1234, 1), 0xd2a2_4687),
+        ("movn x7, #0", a64::mov_wide(MovWide::Movn, true, 7, 0, 0), 0x9280_0007),
+        ("movk x7, #0xbeef, lsl #48", a64::mov_wide(MovWide::Movk, true, 7, 0xbeef, 3), 0xf2f7_dde7),
+        ("movz w7, #0xffff", a64::mov_wide(MovWide::Movz, false, 7, 0xffff, 0), 0x529f_ffe7),
+        ("movn w7, #0", a64::mov_wide(MovWide::Movn, false, 7, 0, 0), 0x1280_0007),
+        ("sxtb x7, w0", a64::sbfm(true, 7, 0, 0, 7), 0x9340_1c07),
+        ("sxth w7, w0", a64::sbfm(false, 7, 0, 0, 15), 0x1300_3c07),
+        ("sxtw x7, w0", a64::sbfm(true, 7, 0, 0, 31), 0x9340_7c07),
+        ("uxth w7, w7", a64::ubfm(false, 7, 7, 0, 15), 0x5300_3ce7),
+        ("rev x7, x7", a64::rev(true, 7, 7), 0xdac0_0ce7),
+        ("rev w7, w7", a64::rev(false, 7, 7), 0x5ac0_08e7),
+        ("rev16 w7, w7", a64::rev16_w(7, 7), 0x5ac0_04e7),
+        ("ldurb w7, [x0, #-1]", a64::mem_unscaled(MemOp::Load, 0, 7, 0, -1), 0x385f_f007),
+        ("ldurh w7, [x0, #255]", a64::mem_unscaled(MemOp::Load, 1, 7, 0, 255), 0x784f_f007),
+        ("ldur w7, [x0, #-256]", a64::mem_unscaled(MemOp::Load, 2, 7, 0, -256), 0xb850_0007),
+        ("ldur x7, [x0, #8]", a64::mem_unscaled(MemOp::Load, 3, 7, 0, 8), 0xf840_8007),
+        ("ldursb x7, [x0, #1]", a64::mem_unscaled(MemOp::LoadSigned, 0, 7, 0, 1), 0x3880_1007),
+        ("ldursh x7, [x0, #2]", a64::mem_unscaled(MemOp::LoadSigned, 1, 7, 0, 2), 0x7880_2007),
+        ("ldursw x7, [x0, #4]", a64::mem_unscaled(MemOp::LoadSigned, 2, 7, 0, 4), 0xb880_4007),
+        ("sturb w7, [x25, #-8]", a64::mem_unscaled(MemOp::Store, 0, 7, 25, -8), 0x381f_8327),
+        ("stur x7, [x25, #-256]", a64::mem_unscaled(MemOp::Store, 3, 7, 25, -256), 0xf810_0327),
+        ("ldr x7, [x0, #4088]", a64::mem_scaled(MemOp::Load, 3, 7, 0, 4088 / 8), 0xf947_fc07),
+        ("ldrh w7, [x0, #300]", a64::mem_scaled(MemOp::Load, 1, 7, 0, 150), 0x7942_5807),
+        ("str w7, [x0, #1024]", a64::mem_scaled(MemOp::Store, 2, 7, 0, 256), 0xb904_0007),
+        ("ldrb w7, [x0, x9]", a64::mem_reg(MemOp::Load, 0, 7, 0, 9), 0x3869_6807),
+        ("str x7, [x25, x9]", a64::mem_reg(MemOp::Store, 3, 7, 25, 9), 0xf829_6b27),
+        ("ldrsw x7, [x0, x9]", a64::mem_reg(MemOp::LoadSigned, 2, 7, 0, 9), 0xb8a9_6807),
+        ("str x30, [sp, #-16]!", a64::str_pre(LR, SP, -16), 0xf81f_0ffe),
+        ("ldr x30, [sp], #16", a64::ldr_post(LR, SP, 16), 0xf841_07fe),
+        ("stp x29, x30, [sp, #-80]!", a64::stp(PairMode::PreIndex, 29, LR, SP, -80), 0xa9bb_7bfd),
+        ("stp x19, x20, [sp, #16]", a64::stp(PairMode::Offset, 19, 20, SP, 16), 0xa901_53f3),
+        ("ldp x19, x20, [sp, #16]", a64::ldp(PairMode::Offset, 19, 20, SP, 16), 0xa941_53f3),
+        ("ldp x29, x30, [sp], #80", a64::ldp(PairMode::PostIndex, 29, LR, SP, 80), 0xa8c5_7bfd),
+        ("ldxr x10, [x9]", a64::ldxr(true, 10, 9), 0xc85f_7d2a),
+        ("ldxr w10, [x0]", a64::ldxr(false, 10, 0), 0x885f_7c0a),
+        ("stxr w12, x11, [x9]", a64::stxr(true, false, 12, 11, 9), 0xc80c_7d2b),
+        ("stlxr w12, w11, [x9]", a64::stxr(false, true, 12, 11, 9), 0x880c_fd2b),
+        ("dmb ish", a64::DMB_ISH, 0xd503_3bbf),
+        ("ret", a64::RET, 0xd65f_03c0),
+        ("blr x27", a64::blr(27), 0xd63f_0360),
+        ("cbnz w12, #-16", a64::cbz(false, true, 12, -4), 0x35ff_ff8c),
+        ("cbz x1, #8", a64::cbz(true, false, 1, 2), 0xb400_0041),
+        ("b #-4", a64::b(-1), 0x17ff_ffff),
+        ("bl #64", a64::bl(16), 0x9400_0010),
+        ("b.ne #12", a64::b_cond(Cond::Ne, 3), 0x5400_0061),
+        ("b.hi #-8", a64::b_cond(Cond::Hi, -2), 0x54ff_ffc8),
+        ("b.le #0", a64::b_cond(Cond::Le, 0), 0x5400_000d),
+    ];
+    for &(text, got, want) in cases {
+        assert_eq!(got, want, "{text}: got {got:#010x}, llvm-mc says {want:#010x}");
+    }
+}
+
+/// Evaluates a MOVZ/MOVN/MOVK sequence the way the CPU does.
+fn run_moves(words: &[u32]) -> u64 {
+    let mut value = 0u64;
+    for &w in words {
+        let wide = w >> 31 == 1;
+        let imm = u64::from((w >> 5) & 0xffff);
+        let shift = 16 * ((w >> 21) & 3);
+        assert_eq!((w >> 23) & 0x3f, 0x25, "not a wide move: {w:#x}");
+        value = match (w >> 29) & 3 {
+            0 => !(imm << shift),
+            2 => imm << shift,
+            3 => (value & !(0xffff << shift)) | (imm << shift),
+            _ => panic!("unallocated wide move {w:#x}"),
+        };
+        if !wide {
+            value &= 0xffff_ffff;
+        }
+    }
+    value
+}
+
+#[test]
+fn immediates_materialise_exactly_and_briefly() {
+    let values = [0, 1, 0xffff, 0x1_0000, u64::MAX, 0xffff_ffff, 0x8000_0000_0000_0000, 0xdead_beef_0000_1234];
+    for &v in &values {
+        for wide in [true, false] {
+            let mut out = Vec::new();
+            a64::mov_imm(&mut out, wide, 7, v);
+            let want = if wide { v } else { v & 0xffff_ffff };
+            assert_eq!(run_moves(&out), want, "{v:#x} wide={wide}: {out:x?}");
+            assert!(out.len() <= if wide { 4 } else { 2 });
+        }
+    }
+    let mut out = Vec::new();
+    a64::mov_imm(&mut out, true, 7, (-2i64) as u64);
+    assert_eq!(out, [a64::mov_wide(MovWide::Movn, true, 7, 1, 0)], "-2 is one MOVN");
+}
+
+fn compile_asm(src: &str) -> Result<aarch64::Code, JitError> {
+    let bytes = isa::slots_to_bytes(&asm::assemble(src).unwrap());
+    let prog = Program::load(&bytes, &ProgramType::conformance(16)).unwrap();
+    compile(&prog)
+}
+
+#[test]
+fn division_needs_no_branch_and_modulo_is_msub() {
+    let code = compile_asm("mov %r0, 7\nmov %r2, 0\ndiv %r0, %r2\nmod32 %r0, %r2\nexit").unwrap();
+    let body = &code.words[code.slot_offsets[2] as usize..code.slot_offsets[4] as usize];
+    // r0 = x7, r2 = x1: udiv x7, x7, x1; udiv w9, w7, w1; msub w7, w9, w1, w7.
+    assert_eq!(
+        body,
+        [
+            a64::reg_op(RegOp::Udiv, true, 7, 7, 1),
+            a64::reg_op(RegOp::Udiv, false, 9, 7, 1),
+            a64::msub(false, 7, 9, 1, 7)
+        ]
+    );
+}
+
+#[test]
+fn atomics_use_exclusive_pairs_not_lse() {
+    let code = compile_asm("mov %r0, 0\nstdw [%r1+0], 1\nmov %r2, 5\nlock fetch add [%r1+8], %r2\nexit").unwrap();
+    let words = &code.words[code.slot_offsets[3] as usize..code.slot_offsets[4] as usize];
+    // add x9, x0, #8; ldxr; add; stlxr; cbnz; dmb; mov r2, old.
+    assert_eq!(words[0], a64::add_imm(true, 9, 0, 8));
+    assert_eq!(words[1], a64::ldxr(true, 10, 9));
+    assert_eq!(words[3], a64::stxr(true, true, 12, 11, 9));
+    assert_eq!(words[4], a64::cbz(false, true, 12, -3));
+    // No LSE (LDADD/CAS/SWP: bits 29..24 = 0b111000 with bit 21 set and bits 11..10 = 0).
+    for &w in &code.words {
+        assert!(!((w >> 24) & 0x3f == 0x38 && (w >> 21) & 1 == 1 && (w >> 10) & 3 == 0), "LSE word {w:#x}");
+    }
+}
+
+#[test]
+fn unverified_programs_are_refused() {
+    let bytes = isa::slots_to_bytes(&asm::assemble("mov %r0, 1\nexit").unwrap());
+    let prog = Program::load_unverified(&bytes, &ProgramType::conformance(0), &[]).unwrap();
+    assert_eq!(compile(&prog), Err(JitError::Unverified));
+}
+
+#[test]
+fn branches_land_on_their_slots() {
+    let code = compile_asm("mov %r0, 0\nja +1\nmov %r0, 1\njeq %r0, 0, +0\nexit").unwrap();
+    let ja_at = code.slot_offsets[1] as usize;
+    assert_eq!(code.words[ja_at], a64::b(code.slot_offsets[3] as i32 - ja_at as i32));
+    let jeq_at = code.slot_offsets[4] as usize - 1;
+    assert_eq!(code.words[jeq_at], a64::b_cond(Cond::Eq, 1));
+}
