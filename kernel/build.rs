@@ -28,6 +28,7 @@ fn main() {
             println!("cargo:rerun-if-changed={git_file}");
         }
     }
+    embed_bpf_conformance();
     if target_os != "none" {
         return;
     }
@@ -43,4 +44,29 @@ fn main() {
     }
     println!("cargo:rustc-link-arg-bins=-L{}", linker_dir.display());
     println!("cargo:rustc-link-arg-bins=-T{board}.ld");
+}
+
+/// Writes `$OUT_DIR/bpf_conformance.rs`: the bpf_conformance suite's `tests/*.data`, read in
+/// place from `../shared` (next to the repository) with `include_str!`, for the in-kernel
+/// `bpf-jit-conformance` suite. Nothing is copied into the repository. Without the directory
+/// the list is empty and the suite says where it looked.
+fn embed_bpf_conformance() {
+    let manifest = std::path::PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let dir = manifest.join("../../shared/conformance/bpf_conformance/tests");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "data"));
+    files.sort();
+    let mut out = String::from("/// (file name, text) of every bpf_conformance test, embedded at build time.\n");
+    out.push_str("pub static TESTS: &[(&str, &str)] = &[\n");
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", file.canonicalize().unwrap().display().to_string()));
+    }
+    out.push_str("];\n");
+    out.push_str(&format!("/// Where the build looked for the tests.\npub const SOURCE_DIR: &str = {:?};\n", dir.display().to_string()));
+    let out_path = std::path::Path::new(&env::var("OUT_DIR").unwrap()).join("bpf_conformance.rs");
+    std::fs::write(out_path, out).expect("writing bpf_conformance.rs to OUT_DIR");
 }

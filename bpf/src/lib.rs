@@ -28,6 +28,7 @@ pub mod isa;
 pub mod maps;
 pub mod memory;
 pub mod program;
+pub mod testgen;
 pub mod verifier;
 
 pub use error::{ErrorKind, VerifyError};

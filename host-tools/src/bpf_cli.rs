@@ -49,6 +49,8 @@ pub enum BpfCommand {
     },
     /// Run every `.data` file in a directory.
     Test { dir: PathBuf },
+    /// Verify a program and print the AArch64 code the JIT makes for each instruction.
+    JitDisasm { file: PathBuf },
 }
 
 /// A program read from disk, with what it needs to load.
@@ -170,8 +172,15 @@ pub fn run(args: BpfArgs) -> Result<i32> {
             Ok(code)
         }
         BpfCommand::Run { file, engine, no_verify } => {
+            if engine == "jit" {
+                bail!(
+                    "the JIT emits AArch64 code, which runs only inside the kernel on aarch64; on this host use \
+                     --engine interp, `kingly bpf jit-disasm FILE` to see the code, or \
+                     `kingly boot --test bpf-jit-conformance` to run the conformance suite under the JIT in QEMU"
+                );
+            }
             if engine != "interp" {
-                bail!("engine {engine:?} is not available (only interp)");
+                bail!("engine {engine:?} is not available (interp, or jit inside the kernel)");
             }
             let p = read_programs(&file)?.into_iter().next().context("no program")?;
             let ty = program_type("conformance", p.mem.len())?;
@@ -184,6 +193,20 @@ pub fn run(args: BpfArgs) -> Result<i32> {
             };
             let r0 = execute(&prog, &p.mem)?;
             println!("{r0:#x}");
+            Ok(0)
+        }
+        BpfCommand::JitDisasm { file } => {
+            let p = read_programs(&file)?.into_iter().next().context("no program")?;
+            let ty = program_type("conformance", p.mem.len())?;
+            let prog = match load(&p, &ty, true) {
+                Ok(prog) => prog,
+                Err(e) => {
+                    eprintln!("rejected: {} (pc {})", e.kind, e.pc);
+                    return Ok(EXIT_REJECTED);
+                }
+            };
+            let code = kingly_bpf::jit::aarch64::compile(&prog)?;
+            print!("{}", kingly_bpf::jit::aarch64::listing(&prog, &code));
             Ok(0)
         }
         BpfCommand::Test { dir } => {

@@ -1,6 +1,6 @@
 //! Native code for verified programs: the A64 translator and the safe half of running it.
 //!
-//! [`aarch64::compile`] turns a [`VerifiedProgram`] into position-independent A64 words. Running
+//! [`aarch64::compile`] turns a [`crate::VerifiedProgram`] into position-independent A64 words. Running
 //! them needs executable memory and a call into it, which only the kernel (on an aarch64
 //! machine) can do; everything else a run needs is here, in safe code, so the interpreter and
 //! the JIT share one definition of the helper ABI:
@@ -23,9 +23,9 @@ use core::fmt;
 
 use crate::helpers::{ArgType, Helper, HelperEnv, HelperOutcome, RetType};
 use crate::interp::{Env, Platform, RunError, RunErrorKind};
-use crate::maps::Map;
+use crate::maps::{Map, MapDef};
 use crate::memory::{self, Memory, CTX_REGION, MAP_REGION_FIRST, PACKET_REGION, STACK_BYTES, STACK_REGION};
-use crate::program::{ContextKind, VerifiedProgram};
+use crate::program::{ContextKind, ProgramType};
 
 /// Why a program could not be compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,13 +175,14 @@ pub type Stack = [u8; STACK_BYTES];
 /// Checks the environment and builds the bridge for one run of `prog`. Mirrors the checks at
 /// the start of [`crate::Interpreter::run_with_packet`], so errors are identical.
 pub fn prepare<'r>(
-    prog: &VerifiedProgram,
+    prog_type: &ProgramType,
+    map_defs: &[MapDef],
     stack: &'r mut Stack,
     ctx: &'r mut [u8],
     packet: &'r mut [u8],
     env: &'r mut Env<'_>,
 ) -> Result<HelperBridge<'r>, RunError> {
-    if let ContextKind::Packet { data_offset, data_end_offset, .. } = prog.program_type().context {
+    if let ContextKind::Packet { data_offset, data_end_offset, .. } = prog_type.context {
         let start = packet.as_ptr() as u64;
         for (field, value) in [(data_offset, start), (data_end_offset, start + packet.len() as u64)] {
             let field = field as usize;
@@ -195,13 +196,13 @@ pub fn prepare<'r>(
         }
     }
     let maps: &'r mut [Map] = &mut *env.maps;
-    if maps.len() != prog.maps().len() || maps.iter().zip(prog.maps()).any(|(m, d)| m.def() != d) {
+    if maps.len() != map_defs.len() || maps.iter().zip(map_defs).any(|(m, d)| m.def() != d) {
         return Err(RunError { pc: 0, kind: RunErrorKind::MapMismatch });
     }
     Ok(HelperBridge {
         mem: Memory { stack: &mut stack[..], ctx, packet, maps },
         platform: &mut *env.platform,
-        helpers: prog.program_type().helpers,
+        helpers: prog_type.helpers,
         outcome: None,
     })
 }

@@ -130,8 +130,12 @@ fn immediates_materialise_exactly_and_briefly() {
 }
 
 fn compile_asm(src: &str) -> Result<aarch64::Code, JitError> {
+    compile_with_mem(src, 16)
+}
+
+fn compile_with_mem(src: &str, mem_bytes: u32) -> Result<aarch64::Code, JitError> {
     let bytes = isa::slots_to_bytes(&asm::assemble(src).unwrap());
-    let prog = Program::load(&bytes, &ProgramType::conformance(16)).unwrap();
+    let prog = Program::load(&bytes, &ProgramType::conformance(mem_bytes)).unwrap();
     compile(&prog)
 }
 
@@ -179,4 +183,18 @@ fn branches_land_on_their_slots() {
     assert_eq!(code.words[ja_at], a64::b(code.slot_offsets[3] as i32 - ja_at as i32));
     let jeq_at = code.slot_offsets[4] as usize - 1;
     assert_eq!(code.words[jeq_at], a64::b_cond(Cond::Eq, 1));
+}
+
+#[test]
+fn far_offsets_use_a_register() {
+    // ldxb at +4096 cannot be a scaled byte offset (imm12 tops out at 4095).
+    let code = compile_with_mem("ldxb %r0, [%r1+4096]\nldxdw %r0, [%r1+4096]\nexit", 8192);
+    let code = match code {
+        Ok(code) => code,
+        Err(e) => panic!("{e}"),
+    };
+    let first = &code.words[code.slot_offsets[0] as usize..code.slot_offsets[1] as usize];
+    assert_eq!(first.last(), Some(&a64::mem_reg(MemOp::Load, 0, 7, 0, 9)));
+    let second = &code.words[code.slot_offsets[1] as usize..code.slot_offsets[2] as usize];
+    assert_eq!(second, [a64::mem_scaled(MemOp::Load, 3, 7, 0, 512)]);
 }

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod sched;
 pub mod serve;
 pub mod smp;
+pub mod suite_jit;
 pub mod suites;
 pub mod uart;
 pub mod virtio_port;

@@ -20,7 +20,17 @@ const SMOKE: &[Test] = &[
 ];
 
 /// Names `kingly boot --test` accepts.
-pub const SUITES: &[&str] = &["smoke", "fault", "panic", "dcache-torture", "hotswap-torture", "decide-bench"];
+pub const SUITES: &[&str] = &[
+    "smoke",
+    "fault",
+    "panic",
+    "dcache-torture",
+    "hotswap-torture",
+    "decide-bench",
+    "bpf-jit-conformance",
+    "bpf-jit-diff",
+    "bpf-jit-bench",
+];
 
 /// Runs suite `name`; returns the exit status.
 pub fn run(name: &str) -> u32 {
@@ -31,6 +41,7 @@ pub fn run(name: &str) -> u32 {
         "dcache-torture" => dcache_torture(),
         "hotswap-torture" => super::hotswap::run(),
         "decide-bench" => super::decide_bench::run(),
+        jit if super::suite_jit::SUITES.contains(&jit) => super::suite_jit::run(jit),
         _ => {
             kprintln!("error: no test suite named '{name}'; suites: {}", SUITES.join(", "));
             2

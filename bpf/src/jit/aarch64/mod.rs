@@ -178,7 +178,7 @@ impl Emitter {
         let off = i32::from(off);
         if (-256..256).contains(&off) {
             self.emit(a64::mem_unscaled(op, log2, rt, rn, off));
-        } else if off > 0 && off % (1 << log2) == 0 {
+        } else if off > 0 && off % (1 << log2) == 0 && (off >> log2) < 4096 {
             self.emit(a64::mem_scaled(op, log2, rt, rn, (off >> log2) as u32));
         } else {
             self.mov_imm(true, TMP_ADDR, off as i64 as u64);
@@ -359,6 +359,29 @@ impl Emitter {
             Insn::Exit => self.emit(a64::RET),
         }
     }
+}
+
+/// A text listing: the entry sequence, then each eBPF instruction followed by its A64 words
+/// (hex, in memory order; feed them to `llvm-mc --disassemble -triple=aarch64` for mnemonics).
+pub fn listing(prog: &VerifiedProgram, code: &Code) -> alloc::string::String {
+    use core::fmt::Write;
+    let mut out = alloc::string::String::new();
+    let word = |out: &mut alloc::string::String, at: usize| {
+        let _ = writeln!(out, "    {:5x}: {:08x}", at * 4, code.words[at]);
+    };
+    let first_slot = code.slot_offsets.first().map_or(code.words.len(), |&o| o as usize);
+    let _ = writeln!(out, "entry, exit and abort paths:");
+    (0..first_slot).for_each(|at| word(&mut out, at));
+    for (pc, insn) in prog.insns().iter().enumerate() {
+        if *insn == Insn::LoadImm64Tail {
+            continue;
+        }
+        let start = code.slot_offsets[pc] as usize;
+        let end = code.slot_offsets.get(pc + 1).map_or(code.words.len(), |&o| o as usize);
+        let _ = writeln!(out, "{pc:4}: {}", crate::disasm::format_insn(insn));
+        (start..end).for_each(|at| word(&mut out, at));
+    }
+    out
 }
 
 /// Translates `prog`. Refuses programs that were not verified: the code has no run-time checks.

@@ -67,6 +67,15 @@ pub fn enable() {
     barrier::isb(barrier::SY);
 }
 
+/// Points level-1 entry `index` at a next-level table owned by the caller (the JIT's window,
+/// [`super::jit`]). MMU on; the entry must have been invalid, so no TLB entry can be stale.
+pub fn install_l1_table(index: usize, table_address: u64) {
+    const TABLE_DESCRIPTOR: u64 = 0b11;
+    L1.0[index].store(table_address | TABLE_DESCRIPTOR, Ordering::Release);
+    barrier::dsb(barrier::ISHST);
+    barrier::isb(barrier::SY);
+}
+
 /// True once the calling core runs with the MMU on.
 pub fn is_enabled() -> bool {
     SCTLR_EL1.is_set(SCTLR_EL1::M)

@@ -3,6 +3,7 @@
 
 pub mod cpu;
 pub mod exceptions;
+pub mod jit;
 pub mod mmu;
 pub mod pmu;
 pub mod psci;

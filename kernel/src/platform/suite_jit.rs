@@ -1,0 +1,300 @@
+//! In-kernel suites for the eBPF JIT: `bpf-jit-conformance` (the 313 bpf_conformance tests as
+//! native code), `bpf-jit-diff` (JIT against the interpreter on random verified programs) and
+//! `bpf-jit-bench` (retired instructions, JIT against interpreter; needs QEMU `-icount`).
+
+use crate::arch::aarch64::jit::{self, JitProgram};
+use crate::kprintln;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::arch::asm;
+use kingly_bpf::conformance::{self, Expect};
+use kingly_bpf::testgen::{self, Rng, CTX_BYTES, HASH, MAP};
+use kingly_bpf::verifier::Options;
+use kingly_bpf::{asm as bpf_asm, isa, ContextKind, Env, FixedPlatform, Interpreter, Map, Program, ProgramType};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/bpf_conformance.rs"));
+}
+
+/// Suite names this file answers to.
+pub const SUITES: &[&str] = &["bpf-jit-conformance", "bpf-jit-diff", "bpf-jit-bench"];
+
+/// Runs one of [`SUITES`]; returns the exit status.
+pub fn run(name: &str) -> u32 {
+    match name {
+        "bpf-jit-conformance" => conformance_suite(),
+        "bpf-jit-diff" => differential_suite(),
+        _ => bench_suite(),
+    }
+}
+
+fn conformance_case(text: &str) -> Result<(), String> {
+    let case = conformance::parse(text).map_err(|e| format!("parse: {e}"))?;
+    let Expect::Result(want) = case.expect else { return Err(String::from("no expected result")) };
+    let prog_type = ProgramType::conformance(case.mem.len() as u32);
+    let prog = Program::load_slots(case.program, &prog_type, &[], &Options::default())
+        .map_err(|e| format!("rejected: {e}"))?;
+    let jit = JitProgram::compile(&prog).map_err(|e| format!("compile: {e}"))?;
+    let mut mem = case.mem.clone();
+    let mut platform = FixedPlatform::default();
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 0 };
+    let got = jit.run(&mut mem, &mut [], &mut env).map_err(|e| format!("run error: {e}"))?;
+    if got != want {
+        return Err(format!("r0 = {got:#x}, want {want:#x}"));
+    }
+    Ok(())
+}
+
+fn conformance_suite() -> u32 {
+    let suite = "bpf-jit-conformance";
+    let (mut passed, mut failed) = (0u32, 0u32);
+    if embedded::TESTS.is_empty() {
+        kprintln!("error: no bpf_conformance tests were embedded: the build found none in {}", embedded::SOURCE_DIR);
+        kprintln!("{suite}: 0 passed, 1 failed");
+        return 1;
+    }
+    for (name, text) in embedded::TESTS {
+        match conformance_case(text) {
+            Ok(()) => {
+                passed += 1;
+                kprintln!("test {suite}::{name} ... ok");
+            }
+            Err(why) => {
+                failed += 1;
+                kprintln!("test {suite}::{name} ... FAILED: {why}");
+            }
+        }
+    }
+    match code_is_read_only_then_unmapped() {
+        Ok(()) => passed += 1,
+        Err(why) => {
+            failed += 1;
+            kprintln!("test {suite}::code_is_read_only_then_unmapped ... FAILED: {why}");
+        }
+    }
+    kprintln!("{suite}: {passed} passed, {failed} failed");
+    u32::from(failed > 0)
+}
+
+/// W^X: the window mapping of JIT code must refuse writes, allow reads, and vanish on drop.
+fn code_is_read_only_then_unmapped() -> Result<(), String> {
+    let bytes = isa::slots_to_bytes(&bpf_asm::assemble("mov %r0, 1\nexit").map_err(|e| format!("{e}"))?);
+    let prog = Program::load(&bytes, &ProgramType::conformance(0)).map_err(|e| format!("{e}"))?;
+    let program = JitProgram::compile(&prog).map_err(|e| format!("{e}"))?;
+    let entry = program.entry_address();
+    let (readable, writable) = (jit::probe(entry, false), jit::probe(entry, true));
+    drop(program);
+    let mapped_after_drop = jit::probe(entry, false);
+    match (readable, writable, mapped_after_drop) {
+        (true, false, false) => Ok(()),
+        _ => Err(format!(
+            "read={readable} write={writable} after drop={mapped_after_drop} (want true, false, false)"
+        )),
+    }
+}
+
+/// Programs generated for the differential run.
+const DIFF_PROGRAMS: u64 = 3000;
+
+fn fresh_maps() -> Vec<Map> {
+    let mut maps: Vec<Map> = Vec::new();
+    for def in [MAP, HASH] {
+        if let Ok(map) = Map::new(def, 2) {
+            maps.push(map);
+        }
+    }
+    for k in 0..3u32 {
+        let _ = maps[1].update(&k.to_le_bytes(), &[k as u8; 8], 0, 0);
+    }
+    maps
+}
+
+/// Everything a run can change that the caller can see.
+fn map_state(maps: &[Map]) -> Vec<u8> {
+    let mut state = Vec::new();
+    for map in maps {
+        state.extend_from_slice(&map.len().to_le_bytes());
+        state.extend_from_slice(map.value_bytes());
+        map.for_each(|k, v| {
+            state.extend_from_slice(k);
+            state.extend_from_slice(v);
+        });
+    }
+    state
+}
+
+fn differential_suite() -> u32 {
+    let buffer_type = ProgramType::conformance(CTX_BYTES);
+    let packet_type = ProgramType {
+        context: ContextKind::Packet { size_bytes: CTX_BYTES, data_offset: 0, data_end_offset: 8, writable_packet: true },
+        ..buffer_type
+    };
+    let mut rng = Rng(0x6a69_745f_6469_6666);
+    let mut interp = Interpreter::new();
+    let (mut accepted, mut runs, mut mismatches, mut stopped_early) = (0u64, 0u64, 0u64, 0u64);
+    for n in 0..DIFF_PROGRAMS {
+        let packet = n % 2 == 1;
+        let prog_type = if packet { packet_type } else { buffer_type };
+        let bytes = testgen::generate(&mut rng, packet);
+        let Ok(slots) = isa::slots_from_bytes(&bytes) else { continue };
+        let options = Options { max_insns_processed: 100_000, ..Options::default() };
+        let Ok(prog) = Program::load_slots(slots, &prog_type, &[MAP, HASH], &options) else { continue };
+        accepted += 1;
+        let jit = match JitProgram::compile(&prog) {
+            Ok(jit) => jit,
+            Err(e) => {
+                mismatches += 1;
+                kprintln!("program {n}: compile failed: {e}");
+                continue;
+            }
+        };
+        let bound = prog.stats().map_or(0, |s| s.worst_case_path_insns);
+        let (mut maps_i, mut maps_j) = (fresh_maps(), fresh_maps());
+        for round in 0..2u32 {
+            let ctx: Vec<u8> = (0..CTX_BYTES as u8).map(|b| b.wrapping_mul(37).wrapping_add(round as u8)).collect();
+            let packet_bytes: Vec<u8> = (0..rng.below(24) as u8).map(|b| b ^ 0x5a).collect();
+            let (mut ctx_i, mut ctx_j) = (ctx.clone(), ctx);
+            let (mut pkt_i, mut pkt_j) = (packet_bytes.clone(), packet_bytes);
+            let mut platform_i = FixedPlatform { cpu: round, ..FixedPlatform::default() };
+            let mut platform_j = platform_i.clone();
+            let mut env_i = Env { maps: &mut maps_i, platform: &mut platform_i, budget_insns: bound };
+            let mut env_j = Env { maps: &mut maps_j, platform: &mut platform_j, budget_insns: bound };
+            let want = interp.run_with_packet(&prog, &mut ctx_i, &mut pkt_i, &mut env_i);
+            let got = jit.run(&mut ctx_j, &mut pkt_j, &mut env_j);
+            runs += 1;
+            if matches!(want, Ok(0)) && got == want {
+                stopped_early += 1;
+            }
+            // A packet context's first 16 bytes are the data/data_end pointers: tagged in the
+            // interpreter, real in the JIT. Everything else must match byte for byte.
+            let skip = if packet { 16 } else { 0 };
+            let same_memory = ctx_i[skip..] == ctx_j[skip..] && pkt_i == pkt_j;
+            let same_maps = map_state(&maps_i) == map_state(&maps_j);
+            if got != want || !same_memory || !same_maps {
+                mismatches += 1;
+                if mismatches <= 5 {
+                    kprintln!(
+                        "program {n} round {round}: interpreter {want:x?}, JIT {got:x?}, memory same: {same_memory}, \
+                         maps same: {same_maps}"
+                    );
+                    kprintln!("{}", kingly_bpf::disasm::format_program(prog.insns()));
+                }
+            }
+        }
+    }
+    let _ = stopped_early;
+    kprintln!("bpf-jit-diff: programs={DIFF_PROGRAMS} accepted={accepted} runs={runs} mismatches={mismatches}");
+    let enough = accepted >= DIFF_PROGRAMS / 10;
+    if !enough {
+        kprintln!("error: too few programs were accepted ({accepted}) for the comparison to mean anything");
+    }
+    let failed = u32::from(mismatches > 0 || !enough);
+    kprintln!("bpf-jit-diff: {} passed, {failed} failed", 1 - failed);
+    failed
+}
+
+/// Retired instructions at EL1 so far (PMU event counter 0 counting INST_RETIRED, 0x08).
+/// QEMU counts instructions only with `-icount`; without it this stays 0.
+fn instructions_retired() -> u64 {
+    let value: u64;
+    // SAFETY: reads PMU event counter 0 (configured in `start_instruction_counter`).
+    unsafe { asm!("isb", "mrs {}, pmevcntr0_el0", out(reg) value, options(nostack, preserves_flags)) };
+    value
+}
+
+fn start_instruction_counter() {
+    const INST_RETIRED: u64 = 0x08;
+    // SAFETY: programs the PMU (PMCR.E enables counting, PMEVTYPER0 selects INST_RETIRED at
+    // EL1 and EL0, PMCNTENSET enables counter 0); only this suite uses the PMU.
+    unsafe {
+        asm!(
+            "msr pmevtyper0_el0, {event}",
+            "msr pmcntenset_el0, {enable}",
+            "mrs {tmp}, pmcr_el0",
+            "orr {tmp}, {tmp}, #1",
+            "msr pmcr_el0, {tmp}",
+            "isb",
+            event = in(reg) INST_RETIRED,
+            enable = in(reg) 1u64,
+            tmp = out(reg) _,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+fn count<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = instructions_retired();
+    let result = f();
+    (result, instructions_retired() - before)
+}
+
+const BENCHES: &[(&str, &str, usize)] = &[
+    (
+        "alu_loop",
+        "mov %r0, 0\nmov %r2, 1000\nloop:\nadd %r0, %r2\nxor %r0, 0x5a5a\nlsh %r0, 3\nrsh %r0, 1\nor %r0, 7\nsub %r2, 1\njne %r2, 0, loop\nexit",
+        0,
+    ),
+    (
+        "byte_load_loop",
+        "mov %r0, 0\nmov %r3, 0\nloop:\nmov %r4, %r1\nadd %r4, %r3\nldxb %r5, [%r4+0]\nadd %r0, %r5\nadd %r3, 1\njlt %r3, 256, loop\nexit",
+        256,
+    ),
+    (
+        "div_mul_loop",
+        "mov %r0, 1\nmov %r2, 1000\nloop:\nmul %r0, 7\nadd %r0, %r2\ndiv %r0, 3\nmod %r0, 1000003\nmul32 %r0, 13\ndiv32 %r0, 5\nsub %r2, 1\njne %r2, 0, loop\nexit",
+        0,
+    ),
+];
+
+fn bench_suite() -> u32 {
+    start_instruction_counter();
+    let (_, probe) = count(|| core::hint::black_box(0u64));
+    let (mut passed, mut failed) = (0u32, 0u32);
+    if probe == 0 {
+        kprintln!("error: the PMU counts no instructions; run QEMU with -icount (kingly boot --icount 0 --test bpf-jit-bench)");
+        kprintln!("bpf-jit-bench: 0 passed, 1 failed");
+        return 1;
+    }
+    for (name, source, mem_bytes) in BENCHES {
+        match bench_one(source, *mem_bytes) {
+            Ok(line) => {
+                passed += 1;
+                kprintln!("bench {name}: {line}");
+            }
+            Err(why) => {
+                failed += 1;
+                kprintln!("bench {name}: FAILED: {why}");
+            }
+        }
+    }
+    kprintln!("bpf-jit-bench: {passed} passed, {failed} failed");
+    u32::from(failed > 0)
+}
+
+fn bench_one(source: &str, mem_bytes: usize) -> Result<String, String> {
+    let bytes = isa::slots_to_bytes(&bpf_asm::assemble(source).map_err(|e| format!("{e}"))?);
+    let prog = Program::load(&bytes, &ProgramType::conformance(mem_bytes as u32)).map_err(|e| format!("{e}"))?;
+    let slots = prog.raw().len() as u64;
+    let (jit, compile_insns) = count(|| JitProgram::compile(&prog));
+    let jit = jit.map_err(|e| format!("compile: {e}"))?;
+    let mut interp = Interpreter::new();
+    let mem: Vec<u8> = (0..mem_bytes).map(|i| (i * 7) as u8).collect();
+    let mut platform = FixedPlatform::default();
+    let (mut mem_i, mut mem_j) = (mem.clone(), mem);
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 24 };
+    let (want, interp_insns) = count(|| interp.run(&prog, &mut mem_i, &mut env));
+    let bpf_insns = interp.last_run_insns();
+    let (got, jit_insns) = count(|| jit.run(&mut mem_j, &mut [], &mut env));
+    if want != got {
+        return Err(format!("interpreter {want:x?} but JIT {got:x?}"));
+    }
+    Ok(format!(
+        "bpf_insns={bpf_insns} interp_insns={interp_insns} jit_insns={jit_insns} speedup={}.{}x \
+         compile_insns={compile_insns} slots={slots} compile_insns_per_slot={} code_bytes={}",
+        interp_insns / jit_insns.max(1),
+        (interp_insns * 10 / jit_insns.max(1)) % 10,
+        compile_insns / slots.max(1),
+        jit.code_bytes(),
+    ))
+}
