@@ -57,6 +57,8 @@ enum Item {
 pub const MAP: MapDef = MapDef { kind: MapKind::Array, key_size_bytes: 4, value_size_bytes: 16, max_entries: 4 };
 /// Map 1 of generated programs.
 pub const HASH: MapDef = MapDef { kind: MapKind::Hash, key_size_bytes: 4, value_size_bytes: 8, max_entries: 4 };
+/// Stack slot where careful programs keep the context pointer (below the 8 data slots).
+const CTX_SPILL: i16 = -72;
 /// Context (or buffer) size generated programs expect.
 pub const CTX_BYTES: u32 = 16;
 
@@ -95,8 +97,8 @@ const CONDS: &[JmpCond] = &[
 const SIZES: &[Size] = &[Size::B, Size::H, Size::W, Size::DW];
 
 /// Mostly in-bounds offsets for the stack (first 64 bytes initialised) and the 16-byte context.
-fn mem_offset(rng: &mut Rng, base: u8) -> i16 {
-    match (base, rng.chance(92)) {
+fn mem_offset(rng: &mut Rng, base: u8, careful: bool) -> i16 {
+    match (base, careful || rng.chance(92)) {
         (10, true) => -(1 + rng.below(8) as i16) * 8 + rng.pick(&[0, 0, 0, 4]),
         (10, false) => -(rng.below(70) as i16) * 8 + rng.pick(&[0, 4, 7]),
         (_, true) => rng.below(9) as i16,
@@ -108,18 +110,43 @@ fn mem_offset(rng: &mut Rng, base: u8) -> i16 {
 /// sometimes a subprogram; with `packet`, also packet accesses (for a `Packet` context with
 /// `data` at 0 and `data_end` at 8). Many are rejected by the verifier, on purpose.
 pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
+    generate_with(rng, packet, false)
+}
+
+/// Like [`generate`], but avoids the constructs the verifier refuses (uninitialised registers
+/// and stack, wild bases and offsets, pointer arithmetic, unknown helpers), so most programs
+/// are accepted: for differential tests, where only accepted programs count.
+pub fn generate_careful(rng: &mut Rng, packet: bool) -> Vec<u8> {
+    generate_with(rng, packet, true)
+}
+
+/// A register: any (including r1 and r10) unless `careful`.
+fn any_reg(rng: &mut Rng, careful: bool) -> u8 {
+    if careful {
+        rng.pick(&[0, 2, 3, 4, 5, 6, 7, 8, 9])
+    } else {
+        rng.reg()
+    }
+}
+
+fn generate_with(rng: &mut Rng, packet: bool, careful: bool) -> Vec<u8> {
     let mut items: Vec<Item> = Vec::new();
     let plain = |i| Item::Plain(i);
     for r in 0..10u8 {
-        if r != 1 && rng.chance(95) {
+        if r != 1 && (careful || rng.chance(95)) {
             items.push(plain(Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: r, src: Operand::Imm(rng.imm()) }));
         }
     }
     for k in 1..=8i16 {
-        if rng.chance(80) {
+        if careful || rng.chance(80) {
             items.push(plain(Insn::Store { size: Size::DW, dst: 10, off: -8 * k, src: Operand::Imm(rng.imm()) }));
         }
     }
+    if careful {
+        // Keep the context pointer where a helper call cannot clobber it (see `restore_ctx`).
+        items.push(plain(Insn::Store { size: Size::DW, dst: 10, off: CTX_SPILL, src: Operand::Reg(1) }));
+    }
+    let restore_ctx = Insn::Load { size: Size::DW, sign_extend: false, dst: 1, src: 10, off: CTX_SPILL };
     let body = 4 + rng.below(24) as usize;
     let mut loop_starts: Vec<usize> = Vec::new();
     for _ in 0..body {
@@ -128,34 +155,44 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
             0..=3 => {
                 let width = if rng.chance(50) { Width::W64 } else { Width::W32 };
                 let op = rng.pick(ALU_OPS);
-                let src = if rng.chance(50) { Operand::Reg(rng.reg()) } else { Operand::Imm(rng.imm()) };
+                let src = if rng.chance(50) { Operand::Reg(any_reg(rng, careful)) } else { Operand::Imm(rng.imm()) };
                 let src = match (op, src) {
-                    (AluOp::MovSx(_), Operand::Imm(_)) => Operand::Reg(rng.reg()),
+                    (AluOp::MovSx(_), Operand::Imm(_)) => Operand::Reg(any_reg(rng, careful)),
                     (AluOp::Neg, _) => Operand::Imm(0),
                     _ => src,
                 };
-                items.push(plain(Insn::Alu { width, op, dst: rng.reg(), src }));
+                items.push(plain(Insn::Alu { width, op, dst: any_reg(rng, careful), src }));
             }
             4 => {
                 let op = rng.pick(&[EndianOp::ToLe, EndianOp::ToBe, EndianOp::Swap]);
-                items.push(plain(Insn::Endian { op, bits: rng.pick(&[16, 32, 64]), dst: rng.reg() }));
+                items.push(plain(Insn::Endian { op, bits: rng.pick(&[16, 32, 64]), dst: any_reg(rng, careful) }));
             }
             5 | 6 => {
                 // Store to the stack, the context or through a random register.
-                let any = rng.reg();
-                let base = if rng.chance(93) { rng.pick(&[10, 10, 1]) } else { any };
-                let off = mem_offset(rng, base);
-                let src = if rng.chance(50) { Operand::Reg(rng.reg()) } else { Operand::Imm(rng.imm()) };
+                let any = any_reg(rng, careful);
+                let base = match (careful, packet) {
+                    (true, true) => 10,
+                    (true, false) => rng.pick(&[10, 10, 1]),
+                    _ if rng.chance(93) => rng.pick(&[10, 10, 1]),
+                    _ => any,
+                };
+                let off = mem_offset(rng, base, careful);
+                let src = if rng.chance(50) { Operand::Reg(any_reg(rng, careful)) } else { Operand::Imm(rng.imm()) };
                 items.push(plain(Insn::Store { size: rng.pick(SIZES), dst: base, off, src }));
             }
             7 | 8 => {
-                let any = rng.reg();
-                let base = if rng.chance(93) { rng.pick(&[10, 10, 1]) } else { any };
-                let off = mem_offset(rng, base);
+                let any = any_reg(rng, careful);
+                let base = match (careful, packet) {
+                    (true, true) => 10,
+                    (true, false) => rng.pick(&[10, 10, 1]),
+                    _ if rng.chance(93) => rng.pick(&[10, 10, 1]),
+                    _ => any,
+                };
+                let off = mem_offset(rng, base, careful);
                 let size =
                     if base == 1 { rng.pick(&[Size::B, Size::H, Size::W, Size::DW, Size::B]) } else { rng.pick(SIZES) };
                 let sign_extend = size != Size::DW && rng.chance(20);
-                items.push(plain(Insn::Load { size, sign_extend, dst: rng.reg(), src: base, off }));
+                items.push(plain(Insn::Load { size, sign_extend, dst: any_reg(rng, careful), src: base, off }));
             }
             9 => {
                 // A bounded variable offset into the stack or context.
@@ -196,7 +233,7 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
                     items.push(plain(Insn::CallHelper { id: 2 }));
                 } else {
                     items.push(plain(Insn::CallHelper { id: 1 }));
-                    if rng.chance(85) {
+                    if careful || rng.chance(85) {
                         let skip = items.len() + 2;
                         items.push(Item::Jump {
                             cond: Some((Width::W64, JmpCond::Eq, 0, Operand::Imm(0))),
@@ -218,13 +255,13 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
                             op: AtomicOp::Add,
                             fetch: rng.chance(50),
                             dst: 0,
-                            src: rng.reg(),
+                            src: any_reg(rng, careful),
                             off,
                         }));
                     }
                 }
                 for r in 2..=5 {
-                    if rng.chance(80) {
+                    if careful || rng.chance(80) {
                         items.push(plain(Insn::Alu {
                             width: Width::W64,
                             op: AluOp::Mov,
@@ -233,18 +270,22 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
                         }));
                     }
                 }
+                if careful {
+                    items.push(plain(restore_ctx));
+                    items.push(plain(Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: 0, src: Operand::Imm(rng.imm()) }));
+                }
             }
             11 | 12 => {
                 // A forward conditional jump, sometimes backwards (a loop candidate).
                 let width = if rng.chance(50) { Width::W64 } else { Width::W32 };
-                let src = if rng.chance(60) { Operand::Imm(rng.imm()) } else { Operand::Reg(rng.reg()) };
+                let src = if rng.chance(60) { Operand::Imm(rng.imm()) } else { Operand::Reg(any_reg(rng, careful)) };
                 let backwards = rng.chance(25);
                 let target = if backwards && !loop_starts.is_empty() {
                     rng.pick(&loop_starts)
                 } else {
                     here + 1 + rng.below(6) as usize
                 };
-                items.push(Item::Jump { cond: Some((width, rng.pick(CONDS), rng.reg(), src)), target });
+                items.push(Item::Jump { cond: Some((width, rng.pick(CONDS), any_reg(rng, careful), src)), target });
             }
             13 => {
                 // A counted loop head: r8 counts, the back edge comes later.
@@ -269,7 +310,7 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
                     dst: tmp,
                     src: Operand::Imm(rng.below(12) as i32),
                 }));
-                if rng.chance(85) {
+                if careful || rng.chance(85) {
                     let skip = items.len() + 2;
                     let cond = rng.pick(&[JmpCond::Gt, JmpCond::Ge]);
                     items.push(Item::Jump { cond: Some((Width::W64, cond, tmp, Operand::Reg(end))), target: skip });
@@ -282,7 +323,7 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
                 }
             }
             14 => {
-                let id = rng.pick(&[5, 7, 8, 5, 99]);
+                let id = if careful { rng.pick(&[5, 7, 8]) } else { rng.pick(&[5, 7, 8, 5, 99]) };
                 items.push(plain(Insn::Alu {
                     width: Width::W64,
                     op: AluOp::Mov,
@@ -291,7 +332,9 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
                 }));
                 items.push(plain(Insn::CallHelper { id }));
                 for r in 1..=5 {
-                    if rng.chance(80) {
+                    if careful && r == 1 {
+                        items.push(plain(restore_ctx));
+                    } else if careful || rng.chance(80) {
                         items.push(plain(Insn::Alu {
                             width: Width::W64,
                             op: AluOp::Mov,
@@ -309,8 +352,8 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
                     size,
                     op,
                     fetch,
-                    dst: rng.pick(&[10, 1]),
-                    src: rng.reg(),
+                    dst: if careful && packet { 10 } else { rng.pick(&[10, 1]) },
+                    src: any_reg(rng, careful),
                     off: -(rng.below(6) as i16) * 8,
                 }));
             }
@@ -365,3 +408,39 @@ pub fn generate(rng: &mut Rng, packet: bool) -> Vec<u8> {
     isa::slots_to_bytes(&out)
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{ContextKind, Program, ProgramType};
+    use crate::verifier::Options;
+
+    #[test]
+    fn careful_programs_are_mostly_accepted() {
+        let buffer = ProgramType::conformance(CTX_BYTES);
+        let packet = ProgramType {
+            context: ContextKind::Packet {
+                size_bytes: CTX_BYTES,
+                data_offset: 0,
+                data_end_offset: 8,
+                writable_packet: true,
+            },
+            ..buffer
+        };
+        let mut rng = Rng(7);
+        let options = Options { max_insns_processed: 100_000, ..Options::default() };
+        let mut accepted = [0u32; 2];
+        for n in 0..400 {
+            let with_packet = n % 2 == 1;
+            let bytes = generate_careful(&mut rng, with_packet);
+            let ty = if with_packet { packet } else { buffer };
+            let slots = isa::slots_from_bytes(&bytes).unwrap();
+            if Program::load_slots(slots, &ty, &[MAP, HASH], &options).is_ok() {
+                accepted[with_packet as usize] += 1;
+            }
+        }
+        std::println!("careful: accepted {accepted:?} of 200 each");
+        // Plain `generate` gets about 5 % through; careful programs several times that.
+        assert!(accepted[0] >= 40 && accepted[1] >= 20, "{accepted:?}");
+    }
+}
