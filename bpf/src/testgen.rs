@@ -147,6 +147,7 @@ fn generate_with(rng: &mut Rng, packet: bool, careful: bool) -> Vec<u8> {
         items.push(plain(Insn::Store { size: Size::DW, dst: 10, off: CTX_SPILL, src: Operand::Reg(1) }));
     }
     let restore_ctx = Insn::Load { size: Size::DW, sign_extend: false, dst: 1, src: 10, off: CTX_SPILL };
+    let init_end = items.len();
     let body = 4 + rng.below(24) as usize;
     let mut loop_starts: Vec<usize> = Vec::new();
     for _ in 0..body {
@@ -362,18 +363,33 @@ fn generate_with(rng: &mut Rng, packet: bool, careful: bool) -> Vec<u8> {
     if rng.chance(70) {
         items.push(plain(Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: 0, src: Operand::Imm(rng.imm()) }));
     }
+    if careful && rng.chance(50) {
+        // Fold the callee-saved registers and a stack slot into r0, so a call that loses them
+        // (or a frame that overlaps the caller's) shows in the result.
+        for (op, r) in [(AluOp::Xor, 6), (AluOp::Add, 7), (AluOp::Xor, 8), (AluOp::Add, 9)] {
+            items.push(plain(Insn::Alu { width: Width::W64, op, dst: 0, src: Operand::Reg(r) }));
+        }
+        items.push(plain(Insn::Load { size: Size::DW, sign_extend: false, dst: 2, src: 10, off: -8 }));
+        items.push(plain(Insn::Alu { width: Width::W64, op: AluOp::Xor, dst: 0, src: Operand::Reg(2) }));
+    }
     items.push(plain(Insn::Exit));
     let mut main_exit = items.len() - 1;
-    if rng.chance(15) {
-        // A subprogram called from the start.
+    if rng.chance(if careful { 40 } else { 15 }) {
+        // A subprogram, called from the start (careful: after the registers and stack are set,
+        // and it clobbers r6-r9 and its own frame, which the call must not let through).
         let sub = items.len();
         for item in items.iter_mut() {
             if let Item::Jump { target, .. } = item {
                 *target += 1;
             }
         }
-        items.insert(0, Item::Call { target: sub + 1 });
+        items.insert(if careful { init_end } else { 0 }, Item::Call { target: sub + 1 });
         main_exit += 1;
+        if careful {
+            for r in 6..=9 {
+                items.push(plain(Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: r, src: Operand::Imm(rng.imm()) }));
+            }
+        }
         items.push(plain(Insn::Store { size: Size::DW, dst: 10, off: -8, src: Operand::Imm(3) }));
         items.push(plain(Insn::Load { size: Size::DW, sign_extend: false, dst: 0, src: 10, off: -8 }));
         items.push(plain(Insn::Exit));

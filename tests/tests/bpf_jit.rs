@@ -25,7 +25,7 @@ fn jit_and_interpreter_agree_on_random_verified_programs() {
     let output = run_suite(Board::Raspi4b, "bpf-jit-diff", Duration::from_secs(600));
     let summary = output.lines().find(|l| l.starts_with("bpf-jit-diff: programs=")).unwrap_or_default();
     let fields = kingly_tests::fields(summary);
-    assert!(fields.get("accepted").copied().unwrap_or(0) >= 200, "{output}");
+    assert!(fields.get("accepted").copied().unwrap_or(0) >= 150, "{output}");
     assert_eq!(fields.get("mismatches"), Some(&0), "{output}");
     assert!(output.contains("bpf-jit-diff: 1 passed, 0 failed"), "{output}");
 }

@@ -47,6 +47,8 @@ fn encodings_match_llvm_mc() {
         ("sxth w7, w0", a64::sbfm(false, 7, 0, 0, 15), 0x1300_3c07),
         ("sxtw x7, w0", a64::sbfm(true, 7, 0, 0, 31), 0x9340_7c07),
         ("uxth w7, w7", a64::ubfm(false, 7, 7, 0, 15), 0x5300_3ce7),
+        ("lsl x12, x9, #61", a64::ubfm(true, 12, 9, 3, 2), 0xd343_092c),
+        ("lsl x12, x9, #62", a64::ubfm(true, 12, 9, 2, 1), 0xd342_052c),
         ("rev x7, x7", a64::rev(true, 7, 7), 0xdac0_0ce7),
         ("rev w7, w7", a64::rev(false, 7, 7), 0x5ac0_08e7),
         ("rev16 w7, w7", a64::rev16_w(7, 7), 0x5ac0_04e7),
@@ -158,11 +160,17 @@ fn division_needs_no_branch_and_modulo_is_msub() {
 fn atomics_use_exclusive_pairs_not_lse() {
     let code = compile_asm("mov %r0, 0\nstdw [%r1+0], 1\nmov %r2, 5\nlock fetch add [%r1+8], %r2\nexit").unwrap();
     let words = &code.words[code.slot_offsets[3] as usize..code.slot_offsets[4] as usize];
-    // add x9, x0, #8; ldxr; add; stlxr; cbnz; dmb; mov r2, old.
+    // add x9, x0, #8; lsl x12, x9, #61; cbnz x12, slow; ldxr; add; stlxr; cbnz; dmb; mov r2, old;
+    // b done; slow: ldr; add; str; mov r2, old.
     assert_eq!(words[0], a64::add_imm(true, 9, 0, 8));
-    assert_eq!(words[1], a64::ldxr(true, 10, 9));
-    assert_eq!(words[3], a64::stxr(true, true, 12, 11, 9));
-    assert_eq!(words[4], a64::cbz(false, true, 12, -3));
+    assert_eq!(words[1], a64::ubfm(true, 12, 9, 3, 2));
+    assert_eq!(words[2], a64::cbz(true, true, 12, 8));
+    assert_eq!(words[3], a64::ldxr(true, 10, 9));
+    assert_eq!(words[5], a64::stxr(true, true, 12, 11, 9));
+    assert_eq!(words[6], a64::cbz(false, true, 12, -3));
+    assert_eq!(words[9], a64::b(5));
+    assert_eq!(words[10], a64::mem_unscaled(MemOp::Load, 3, 10, 9, 0));
+    assert_eq!(words.len(), 14);
     // No LSE (LDADD/CAS/SWP: bits 29..24 = 0b111000 with bit 21 set and bits 11..10 = 0).
     for &w in &code.words {
         assert!(!((w >> 24) & 0x3f == 0x38 && (w >> 21) & 1 == 1 && (w >> 10) & 3 == 0), "LSE word {w:#x}");

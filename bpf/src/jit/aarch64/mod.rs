@@ -205,23 +205,54 @@ impl Emitter {
 
     /// An LDXR/STXR retry loop (the Cortex-A72 has no LSE atomics). Fetching forms are fully
     /// ordered (STLXR + DMB ISH), as in Linux's arm64 JIT; the others are relaxed.
+    ///
+    /// The verifier does not require atomics to be aligned (nor can it: a context buffer may
+    /// start anywhere), but exclusives fault on a misaligned address. A misaligned address
+    /// takes a plain load/modify/store path instead, with the interpreter's result; such an
+    /// access cannot be single-copy atomic on any Arm core anyway.
     fn atomic(&mut self, size: Size, op: AtomicOp, fetch: bool, dst: u8, src: u8, off: i16) {
         let wide = size == Size::DW;
+        let align_bits = if wide { 3 } else { 2 };
         let addr = self.address(reg(dst), off);
+        // x12 = addr << (64 - align_bits): non-zero when misaligned.
+        self.emit(a64::ubfm(true, TMP_STATUS, addr, align_bits, align_bits - 1));
+        let to_slow = self.here();
+        self.emit(a64::NOP);
+        self.atomic_body(wide, op, fetch, src, addr, true);
+        let to_done = self.here();
+        self.emit(a64::NOP);
+        let slow = self.here();
+        self.out[to_slow] = a64::cbz(true, true, TMP_STATUS, (slow - to_slow) as i32);
+        self.atomic_body(wide, op, fetch, src, addr, false);
+        let done = self.here();
+        self.out[to_done] = a64::b((done - to_done) as i32);
+    }
+
+    fn atomic_body(&mut self, wide: bool, op: AtomicOp, fetch: bool, src: u8, addr: Reg, exclusive: bool) {
         let s = reg(src);
         let r0 = reg(0);
+        let size_log2 = if wide { 3 } else { 2 };
         let ordered = fetch || matches!(op, AtomicOp::Xchg | AtomicOp::CmpXchg);
         let retry = self.here();
-        self.emit(a64::ldxr(wide, TMP_OLD, addr));
+        self.emit(if exclusive {
+            a64::ldxr(wide, TMP_OLD, addr)
+        } else {
+            a64::mem_unscaled(MemOp::Load, size_log2, TMP_OLD, addr, 0)
+        });
         let back = |e: &Emitter| retry as i32 - e.here() as i32;
         if op == AtomicOp::CmpXchg {
             self.emit(a64::reg_op(RegOp::Subs, wide, XZR, TMP_OLD, r0));
-            // Skip the store and retry branch when the values differ.
-            self.emit(a64::b_cond(Cond::Ne, 3));
-            self.emit(a64::stxr(wide, true, TMP_STATUS, s, addr));
-            let words = back(self);
-            self.emit(a64::cbz(false, true, TMP_STATUS, words));
-            self.emit(a64::DMB_ISH);
+            if exclusive {
+                // Skip the store and retry branch when the values differ.
+                self.emit(a64::b_cond(Cond::Ne, 3));
+                self.emit(a64::stxr(wide, true, TMP_STATUS, s, addr));
+                let words = back(self);
+                self.emit(a64::cbz(false, true, TMP_STATUS, words));
+                self.emit(a64::DMB_ISH);
+            } else {
+                self.emit(a64::b_cond(Cond::Ne, 2));
+                self.emit(a64::mem_unscaled(MemOp::Store, size_log2, s, addr, 0));
+            }
             self.emit(a64::mov(true, r0, TMP_OLD));
             return;
         }
@@ -239,11 +270,15 @@ impl Emitter {
             }
             None => s,
         };
-        self.emit(a64::stxr(wide, ordered, TMP_STATUS, stored, addr));
-        let words = back(self);
-        self.emit(a64::cbz(false, true, TMP_STATUS, words));
-        if ordered {
-            self.emit(a64::DMB_ISH);
+        if exclusive {
+            self.emit(a64::stxr(wide, ordered, TMP_STATUS, stored, addr));
+            let words = back(self);
+            self.emit(a64::cbz(false, true, TMP_STATUS, words));
+            if ordered {
+                self.emit(a64::DMB_ISH);
+            }
+        } else {
+            self.emit(a64::mem_unscaled(MemOp::Store, size_log2, stored, addr, 0));
         }
         if fetch {
             self.emit(a64::mov(true, s, TMP_OLD));
