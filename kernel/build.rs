@@ -63,10 +63,16 @@ fn embed_bpf_conformance() {
     out.push_str("pub static TESTS: &[(&str, &str)] = &[\n");
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
-        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", file.canonicalize().unwrap().display().to_string()));
+        out.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            file.canonicalize().unwrap().display().to_string()
+        ));
     }
     out.push_str("];\n");
-    out.push_str(&format!("/// Where the build looked for the tests.\npub const SOURCE_DIR: &str = {:?};\n", dir.display().to_string()));
+    out.push_str(&format!(
+        "/// Where the build looked for the tests.\npub const SOURCE_DIR: &str = {:?};\n",
+        dir.display().to_string()
+    ));
     let out_path = std::path::Path::new(&env::var("OUT_DIR").unwrap()).join("bpf_conformance.rs");
     std::fs::write(out_path, out).expect("writing bpf_conformance.rs to OUT_DIR");
 }

@@ -11,7 +11,7 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         // splitmix64
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -21,7 +21,7 @@ impl Rng {
     }
     /// A number below `n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
@@ -34,7 +34,7 @@ impl Rng {
             0 => self.below(8) as i32,
             1 => self.below(64) as i32 - 32,
             2 => self.pick(&[0, 1, -1, 8, 16, 31, 32, 63, 64, i32::MIN, i32::MAX]),
-            _ => self.next() as i32,
+            _ => self.next_u64() as i32,
         }
     }
     fn reg(&mut self) -> u8 {
@@ -273,7 +273,12 @@ fn generate_with(rng: &mut Rng, packet: bool, careful: bool) -> Vec<u8> {
                 }
                 if careful {
                     items.push(plain(restore_ctx));
-                    items.push(plain(Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: 0, src: Operand::Imm(rng.imm()) }));
+                    items.push(plain(Insn::Alu {
+                        width: Width::W64,
+                        op: AluOp::Mov,
+                        dst: 0,
+                        src: Operand::Imm(rng.imm()),
+                    }));
                 }
             }
             11 | 12 => {
@@ -387,7 +392,12 @@ fn generate_with(rng: &mut Rng, packet: bool, careful: bool) -> Vec<u8> {
         main_exit += 1;
         if careful {
             for r in 6..=9 {
-                items.push(plain(Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: r, src: Operand::Imm(rng.imm()) }));
+                items.push(plain(Insn::Alu {
+                    width: Width::W64,
+                    op: AluOp::Mov,
+                    dst: r,
+                    src: Operand::Imm(rng.imm()),
+                }));
             }
         }
         items.push(plain(Insn::Store { size: Size::DW, dst: 10, off: -8, src: Operand::Imm(3) }));
@@ -423,7 +433,6 @@ fn generate_with(rng: &mut Rng, packet: bool, careful: bool) -> Vec<u8> {
     }
     isa::slots_to_bytes(&out)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use super::aarch64::encode::{self as a64, Cond, MemOp, MovWide, PairMode, RegOp, LR, SP, XZR};
+use super::aarch64::encode::{self as a64, Cond, LogicalImm, MemOp, MovWide, PairMode, RegOp, LR, SP, XZR};
 use super::aarch64::{self, compile};
 use super::JitError;
 use crate::program::{Program, ProgramType};
@@ -88,7 +88,26 @@ fn encodings_match_llvm_mc() {
         ("b.hi #-8", a64::b_cond(Cond::Hi, -2), 0x54ff_ffc8),
         ("b.le #0", a64::b_cond(Cond::Le, 0), 0x5400_000d),
     ];
-    for &(text, got, want) in cases {
+    let logical = |op, wide, value: u64| {
+        a64::logical_imm(op, wide, 7, 7, a64::bitmask_immediate(value, wide).expect("a bitmask immediate"))
+    };
+    let more: &[(&str, u32, u32)] = &[
+        ("and x7, x7, #7", logical(LogicalImm::And, true, 7), 0x9240_08e7),
+        ("orr w7, w7, #0xff00", logical(LogicalImm::Orr, false, 0xff00), 0x3218_1ce7),
+        ("eor x7, x7, #0x5555555555555555", logical(LogicalImm::Eor, true, 0x5555_5555_5555_5555), 0xd200_f0e7),
+        ("and w7, w7, #0xfffffffe", logical(LogicalImm::And, false, 0xffff_fffe), 0x121f_78e7),
+        ("orr x7, x7, #0xffff0000ffff0000", logical(LogicalImm::Orr, true, 0xffff_0000_ffff_0000), 0xb210_3ce7),
+        ("eor x7, x7, #0x8000000000000000", logical(LogicalImm::Eor, true, 1 << 63), 0xd241_00e7),
+        ("lsl x7, x7, #3", a64::ubfm(true, 7, 7, 61, 60), 0xd37d_f0e7),
+        ("lsr w7, w7, #1", a64::ubfm(false, 7, 7, 1, 31), 0x5301_7ce7),
+        ("asr x7, x7, #63", a64::sbfm(true, 7, 7, 63, 63), 0x937f_fce7),
+        ("lsl w7, w7, #31", a64::ubfm(false, 7, 7, 1, 0), 0x5301_00e7),
+    ];
+    assert_eq!(a64::bitmask_immediate(0x5a5a, true), None, "0x5a5a is not a rotated run of ones");
+    assert_eq!(a64::bitmask_immediate(0, true), None);
+    assert_eq!(a64::bitmask_immediate(u64::MAX, true), None);
+    assert_eq!(a64::bitmask_immediate(0xffff_ffff, false), None, "all ones in a W register");
+    for &(text, got, want) in cases.iter().chain(more) {
         assert_eq!(got, want, "{text}: got {got:#010x}, llvm-mc says {want:#010x}");
     }
 }
@@ -189,8 +208,11 @@ fn branches_land_on_their_slots() {
     let code = compile_asm("mov %r0, 0\nja +1\nmov %r0, 1\njeq %r0, 0, +0\nexit").unwrap();
     let ja_at = code.slot_offsets[1] as usize;
     assert_eq!(code.words[ja_at], a64::b(code.slot_offsets[3] as i32 - ja_at as i32));
-    let jeq_at = code.slot_offsets[4] as usize - 1;
-    assert_eq!(code.words[jeq_at], a64::b_cond(Cond::Eq, 1));
+    let jeq_at = code.slot_offsets[3] as usize;
+    // jeq r0, 0 is one cbz x7.
+    assert_eq!(code.words[jeq_at], a64::cbz(true, false, 7, 1));
+    let code = compile_asm("mov %r0, 0\njsgt %r0, 5, +0\nexit").unwrap();
+    assert_eq!(code.words[code.slot_offsets[2] as usize - 1], a64::b_cond(Cond::Gt, 1));
 }
 
 #[test]
@@ -205,4 +227,55 @@ fn far_offsets_use_a_register() {
     assert_eq!(first.last(), Some(&a64::mem_reg(MemOp::Load, 0, 7, 0, 9)));
     let second = &code.words[code.slot_offsets[1] as usize..code.slot_offsets[2] as usize];
     assert_eq!(second, [a64::mem_scaled(MemOp::Load, 3, 7, 0, 512)]);
+}
+
+/// Arm ARM `DecodeBitMasks` (the immediate half), as the CPU reads the fields.
+fn decode_bitmask(n: u32, immr: u32, imms: u32) -> Option<u64> {
+    let combined = (n << 6) | (!imms & 0x3f);
+    if combined == 0 {
+        return None;
+    }
+    let len = 31 - combined.leading_zeros();
+    if len < 1 {
+        return None;
+    }
+    let size = 1u32 << len;
+    let levels = size - 1;
+    let (s, r) = (imms & levels, immr & levels);
+    if s == levels {
+        return None;
+    }
+    let mask = if size == 64 { u64::MAX } else { (1u64 << size) - 1 };
+    let welem = (1u64 << (s + 1)) - 1;
+    let elem = if r == 0 { welem } else { ((welem >> r) | (welem << (size - r))) & mask };
+    let mut value = 0u64;
+    let mut shift = 0;
+    while shift < 64 {
+        value |= elem << shift;
+        shift += size;
+    }
+    Some(value)
+}
+
+#[test]
+fn every_bitmask_immediate_round_trips() {
+    let mut count = 0;
+    for n in 0..2 {
+        for immr in 0..64 {
+            for imms in 0..64 {
+                let Some(value) = decode_bitmask(n, immr, imms) else { continue };
+                let fields = a64::bitmask_immediate(value, true).expect("every decodable value encodes");
+                assert_eq!(decode_bitmask(fields.0, fields.1, fields.2), Some(value), "{value:#x}");
+                if n == 0 {
+                    let low = value & 0xffff_ffff;
+                    let w = a64::bitmask_immediate(low, false).expect("W form");
+                    assert_eq!(w.0, 0);
+                    assert_eq!(decode_bitmask(w.0, w.1, w.2).map(|v| v & 0xffff_ffff), Some(low), "{low:#x}");
+                }
+                count += 1;
+            }
+        }
+    }
+    // 5334 distinct 64-bit values; small element sizes ignore high immr bits, hence repeats.
+    assert_eq!(count, 7680);
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
     kingly boot --serial unix:/tmp/kingly.sock   # UART on a socket for `kingly call`/`kingly mcp`\n  \
     kingly boot --board virt --port unix:/tmp/port.sock  # message port on a virtio console\n\n\
     In-kernel suites: smoke, fault (deliberate fault: exits 3), panic (exits 101), dcache-torture,\n\
-    hotswap-torture.")]
+    hotswap-torture, bpf-jit-conformance, bpf-jit-diff, bpf-jit-bench (needs --icount 0).")]
 pub struct BootArgs {
     /// Board to build for and emulate.
     #[arg(long, value_enum, default_value_t = Board::Raspi4b)]

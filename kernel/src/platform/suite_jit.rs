@@ -88,9 +88,7 @@ fn code_is_read_only_then_unmapped() -> Result<(), String> {
     let mapped_after_drop = jit::probe(entry, false);
     match (readable, writable, mapped_after_drop) {
         (true, false, false) => Ok(()),
-        _ => Err(format!(
-            "read={readable} write={writable} after drop={mapped_after_drop} (want true, false, false)"
-        )),
+        _ => Err(format!("read={readable} write={writable} after drop={mapped_after_drop} (want true, false, false)")),
     }
 }
 
@@ -127,7 +125,12 @@ fn map_state(maps: &[Map]) -> Vec<u8> {
 fn differential_suite() -> u32 {
     let buffer_type = ProgramType::conformance(CTX_BYTES);
     let packet_type = ProgramType {
-        context: ContextKind::Packet { size_bytes: CTX_BYTES, data_offset: 0, data_end_offset: 8, writable_packet: true },
+        context: ContextKind::Packet {
+            size_bytes: CTX_BYTES,
+            data_offset: 0,
+            data_end_offset: 8,
+            writable_packet: true,
+        },
         ..buffer_type
     };
     let mut rng = Rng(0x6a69_745f_6469_6666);
@@ -226,6 +229,8 @@ fn count<T>(f: impl FnOnce() -> T) -> (T, u64) {
 }
 
 const BENCHES: &[(&str, &str, usize)] = &[
+    // Fixed cost of one run (checks, stack, entry and exit) for each engine.
+    ("empty_program", "mov %r0, 0\nexit", 0),
     (
         "alu_loop",
         "mov %r0, 0\nmov %r2, 1000\nloop:\nadd %r0, %r2\nxor %r0, 0x5a5a\nlsh %r0, 3\nrsh %r0, 1\nor %r0, 7\nsub %r2, 1\njne %r2, 0, loop\nexit",
@@ -264,6 +269,16 @@ fn bench_suite() -> u32 {
             }
         }
     }
+    match compile_cost_large() {
+        Ok(line) => {
+            passed += 1;
+            kprintln!("bench compile_large: {line}");
+        }
+        Err(why) => {
+            failed += 1;
+            kprintln!("bench compile_large: FAILED: {why}");
+        }
+    }
     kprintln!("bpf-jit-bench: {passed} passed, {failed} failed");
     u32::from(failed > 0)
 }
@@ -292,5 +307,28 @@ fn bench_one(source: &str, mem_bytes: usize) -> Result<String, String> {
         (interp_insns * 10 / jit_insns.max(1)) % 10,
         compile_insns / slots.max(1),
         jit.code_bytes(),
+    ))
+}
+
+/// Compile cost per slot on a 4001-slot straight-line program, where fixed costs (mapping,
+/// cache maintenance) no longer dominate; verification cost beside it for scale.
+fn compile_cost_large() -> Result<String, String> {
+    let mut source = String::from("mov %r0, 0\n");
+    for i in 0..1000 {
+        source.push_str(&format!("add %r0, {i}\nxor %r0, 0x5a5a\nlsh %r0, 1\nmod %r0, 1000003\n"));
+    }
+    source.push_str("exit\n");
+    let slots = bpf_asm::assemble(&source).map_err(|e| format!("{e}"))?;
+    let count_slots = slots.len() as u64;
+    let (prog, verify_insns) = count(|| Program::load(&isa::slots_to_bytes(&slots), &ProgramType::conformance(0)));
+    let prog = prog.map_err(|e| format!("{e}"))?;
+    let (jit, compile_insns) = count(|| JitProgram::compile(&prog));
+    let jit = jit.map_err(|e| format!("{e}"))?;
+    Ok(format!(
+        "slots={count_slots} compile_insns={compile_insns} compile_insns_per_slot={} verify_insns_per_slot={} \
+         code_bytes={}",
+        compile_insns / count_slots,
+        verify_insns / count_slots,
+        jit.code_bytes()
     ))
 }

@@ -124,6 +124,49 @@ pub fn ubfm(wide: bool, rd: Reg, rn: Reg, immr: u32, imms: u32) -> u32 {
     0x5300_0000 | sf(wide) | (u32::from(wide) << 22) | ((immr & 63) << 16) | ((imms & 63) << 10) | rd_rn(rd, rn)
 }
 
+/// Logical operations with a bitmask immediate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogicalImm {
+    And = 0x1200_0000,
+    Orr = 0x3200_0000,
+    Eor = 0x5200_0000,
+    Ands = 0x7200_0000,
+}
+
+/// The `(N, immr, imms)` fields encoding `value` as an A64 bitmask immediate (a rotated run of
+/// ones, replicated in elements of 2..=64 bits), if it is one. For the W form only the low 32
+/// bits count. Arm ARM C6.2 "DecodeBitMasks".
+pub fn bitmask_immediate(value: u64, wide: bool) -> Option<(u32, u32, u32)> {
+    let v = if wide { value } else { (value & 0xffff_ffff) | (value << 32) };
+    if v == 0 || v == u64::MAX {
+        return None;
+    }
+    let mut size = 64u32;
+    while size > 2 {
+        let half = size / 2;
+        let mask = (1u64 << half) - 1;
+        if v & mask != (v >> half) & mask {
+            break;
+        }
+        size = half;
+    }
+    let mask = if size == 64 { u64::MAX } else { (1u64 << size) - 1 };
+    let element = v & mask;
+    let ones = element.count_ones();
+    let run = if ones == 64 { u64::MAX } else { (1u64 << ones) - 1 };
+    let rotate_right = |x: u64, r: u32| if r == 0 { x } else { ((x >> r) | (x << (size - r))) & mask };
+    let r = (0..size).find(|&r| rotate_right(element, r) == run)?;
+    let immr = (size - r) % size;
+    let (n, imms) = if size == 64 { (1, ones - 1) } else { (0, (0x3f & !((size << 1) - 1)) | (ones - 1)) };
+    Some((n, immr, imms))
+}
+
+/// `and/orr/eor/ands Rd, Rn, #imm` for a value [`bitmask_immediate`] accepted.
+pub fn logical_imm(op: LogicalImm, wide: bool, rd: Reg, rn: Reg, fields: (u32, u32, u32)) -> u32 {
+    let (n, immr, imms) = fields;
+    op as u32 | sf(wide) | (n << 22) | (immr << 16) | (imms << 10) | rd_rn(rd, rn)
+}
+
 /// `rev Rd, Rn`: reverse the bytes of a W or X register.
 pub fn rev(wide: bool, rd: Reg, rn: Reg) -> u32 {
     if wide {

@@ -26,7 +26,7 @@ pub mod encode;
 
 use alloc::vec::Vec;
 
-use self::encode::{self as a64, Cond, MemOp, PairMode, Reg, RegOp, LR, SP, XZR};
+use self::encode::{self as a64, Cond, LogicalImm, MemOp, PairMode, Reg, RegOp, LR, SP, XZR};
 use super::JitError;
 use crate::isa::{AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width};
 use crate::memory::{self, STACK_FRAME_BYTES};
@@ -77,6 +77,8 @@ enum Fixup {
     Branch,
     /// `bl` to an eBPF slot.
     Call,
+    /// `cbz`/`cbnz` to an eBPF slot.
+    Zero { wide: bool, nonzero: bool, reg: Reg },
 }
 
 struct Emitter {
@@ -126,6 +128,26 @@ impl Emitter {
                 });
             }
             (AluOp::Neg, _) => return self.emit(a64::reg_op(RegOp::Sub, wide, d, XZR, d)),
+            (AluOp::Lsh | AluOp::Rsh | AluOp::Arsh, Operand::Imm(imm)) => {
+                // Shifts by a constant are bitfield moves; the count is masked as RFC 9669 says.
+                let bits = if wide { 64 } else { 32 };
+                let n = imm as u32 & (bits - 1);
+                return self.emit(match op {
+                    AluOp::Lsh => a64::ubfm(wide, d, d, (bits - n) % bits, bits - 1 - n),
+                    AluOp::Rsh => a64::ubfm(wide, d, d, n, bits - 1),
+                    _ => a64::sbfm(wide, d, d, n, bits - 1),
+                });
+            }
+            (AluOp::And | AluOp::Or | AluOp::Xor, Operand::Imm(imm)) => {
+                if let Some(fields) = a64::bitmask_immediate(imm as i64 as u64, wide) {
+                    let logical = match op {
+                        AluOp::And => LogicalImm::And,
+                        AluOp::Or => LogicalImm::Orr,
+                        _ => LogicalImm::Eor,
+                    };
+                    return self.emit(a64::logical_imm(logical, wide, d, d, fields));
+                }
+            }
             _ => {}
         }
         let s = self.operand(wide, src, TMP_IMM);
@@ -381,8 +403,11 @@ impl Emitter {
                 self.access(MemOp::Store, size, value, reg(dst), off);
             }
             Insn::Atomic { size, op, fetch, dst, src, off } => self.atomic(size, op, fetch, dst, src, off),
-            Insn::Ja { off } | Insn::JaLong { off } => {
-                self.jump((pc as i64 + 1 + off as i64) as usize, Fixup::Branch)
+            Insn::Ja { off } | Insn::JaLong { off } => self.jump((pc as i64 + 1 + off as i64) as usize, Fixup::Branch),
+            Insn::Jcond { width, cond: cond @ (JmpCond::Eq | JmpCond::Ne), dst, src: Operand::Imm(0), off } => {
+                // Compare with zero and branch in one instruction.
+                let kind = Fixup::Zero { wide: width == Width::W64, nonzero: cond == JmpCond::Ne, reg: reg(dst) };
+                self.jump((pc as i64 + 1 + off as i64) as usize, kind);
             }
             Insn::Jcond { width, cond, dst, src, off } => {
                 let cond = self.compare(width, cond, dst, src);
@@ -475,6 +500,7 @@ pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
             Fixup::Cond(cond) => a64::b_cond(cond, words),
             Fixup::Branch => a64::b(words),
             Fixup::Call => a64::bl(words),
+            Fixup::Zero { wide, nonzero, reg } => a64::cbz(wide, nonzero, reg, words),
         };
     }
     Ok(Code { words: e.out, slot_offsets })

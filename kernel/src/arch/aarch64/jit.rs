@@ -17,7 +17,8 @@
 //! the JIT has no instruction budget (`env.budget_insns` is ignored; the verifier bounds every
 //! path), it refuses unverified programs at `compile`, and a `Packet` context's
 //! `data`/`data_end` fields hold real addresses instead of the interpreter's tagged ones.
-//! `run` may be called on any core, concurrently: all per-run state lives on the caller's stack.
+//! `run` may be called on any core, concurrently: per-run state lives on the caller's stack and
+//! in this core's eBPF stack.
 //!
 //! # Executable memory
 //!
@@ -48,7 +49,9 @@ use kingly_bpf::jit::{self as bpf_jit, HelperBridge, HelperReturn, JitError, Sta
 use kingly_bpf::memory::STACK_BYTES;
 use kingly_bpf::{Env, MapDef, ProgramType, RunError, VerifiedProgram};
 
+use super::cpu::Aarch64Cpu;
 use super::mmu;
+use crate::cpu::{CpuOps, MAX_CPUS};
 
 const PAGE_BYTES: usize = 4096;
 const ENTRIES: usize = 512;
@@ -221,6 +224,9 @@ impl Drop for ExecRegion {
     }
 }
 
+/// One eBPF stack per core, reused across runs.
+static STACKS: [spin::Mutex<Stack>; MAX_CPUS] = [const { spin::Mutex::new([0; STACK_BYTES]) }; MAX_CPUS];
+
 /// The generated entry point: `(r1, r2, bridge, r10, trampoline) -> r0`.
 type Entry = unsafe extern "C" fn(u64, u64, *mut c_void, u64, usize) -> u64;
 
@@ -259,12 +265,7 @@ impl JitProgram {
         let code = bpf_jit::aarch64::compile(prog)?;
         let bytes = code.bytes();
         let region = ExecRegion::new(&bytes)?;
-        Ok(JitProgram {
-            region,
-            prog_type: *prog.program_type(),
-            maps: prog.maps().to_vec(),
-            code_bytes: bytes.len(),
-        })
+        Ok(JitProgram { region, prog_type: *prog.program_type(), maps: prog.maps().to_vec(), code_bytes: bytes.len() })
     }
 
     /// Address of the first instruction (in the JIT window).
@@ -278,19 +279,29 @@ impl JitProgram {
     }
 
     /// Runs the program; same contract and results as `Interpreter::run_with_packet`.
+    ///
+    /// The eBPF stack is this core's (a run nested on the same core, from an interrupt, gets
+    /// a fresh one on the kernel stack). It is not cleared between runs: the verifier proved
+    /// that no program reads a stack byte it did not write, as for the interpreter.
     pub fn run(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
-        let mut stack: Stack = [0; STACK_BYTES];
-        let mut bridge = bpf_jit::prepare(&self.prog_type, &self.maps, &mut stack, ctx, packet, env)?;
+        match STACKS.get(Aarch64Cpu::cpu_id()).and_then(|stack| stack.try_lock()) {
+            Some(mut stack) => self.run_on(&mut stack, ctx, packet, env),
+            None => self.run_on(&mut [0; STACK_BYTES], ctx, packet, env),
+        }
+    }
+
+    fn run_on(&self, stack: &mut Stack, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        let mut bridge = bpf_jit::prepare(&self.prog_type, &self.maps, stack, ctx, packet, env)?;
         let (r1, r2, r10) = bridge.entry_registers(self.prog_type.context);
         // SAFETY: `entry` is the start of code produced by `kingly_bpf::jit::aarch64::compile`
         // for this program, mapped executable until `self` is dropped; its signature is the
         // one the translator's prologue implements.
         let entry: Entry = unsafe { core::mem::transmute::<usize, Entry>(self.region.entry()) };
         let bridge_ptr = (&mut bridge as *mut HelperBridge<'_>).cast::<c_void>();
+        let trampoline: Trampoline = helper_trampoline;
         // SAFETY: the program was verified for this context: every memory access the code
         // makes stays inside the stack, context, packet and map storage that `bridge` borrows
         // for this call, and the code preserves the AAPCS64 callee-saved registers and sp.
-        let trampoline: Trampoline = helper_trampoline;
         let r0 = unsafe { entry(r1, r2, bridge_ptr, r10, trampoline as usize) };
         bridge.finish(r0)
     }
