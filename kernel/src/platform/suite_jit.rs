@@ -2,7 +2,9 @@
 //! native code), `bpf-jit-diff` (JIT against the interpreter on random verified programs) and
 //! `bpf-jit-bench` (retired instructions, JIT against interpreter; needs QEMU `-icount`).
 
+use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::arch::aarch64::jit::{self, JitProgram};
+use crate::cpu::CpuOps;
 use crate::kprintln;
 use alloc::format;
 use alloc::string::String;
@@ -66,11 +68,20 @@ fn conformance_suite() -> u32 {
             }
         }
     }
-    match code_is_read_only_then_unmapped() {
-        Ok(()) => passed += 1,
-        Err(why) => {
-            failed += 1;
-            kprintln!("test {suite}::code_is_read_only_then_unmapped ... FAILED: {why}");
+    let checks: [(&str, fn() -> Result<(), String>); 2] = [
+        ("code_is_read_only_then_unmapped", code_is_read_only_then_unmapped),
+        ("retired_code_is_freed_after_a_grace_period", retired_code_is_freed_after_a_grace_period),
+    ];
+    for (name, check) in checks {
+        match check() {
+            Ok(()) => {
+                passed += 1;
+                kprintln!("check {suite}::{name} ... passed");
+            }
+            Err(why) => {
+                failed += 1;
+                kprintln!("check {suite}::{name} ... FAILED: {why}");
+            }
         }
     }
     kprintln!("{suite}: {passed} passed, {failed} failed");
@@ -90,6 +101,34 @@ fn code_is_read_only_then_unmapped() -> Result<(), String> {
         (true, false, false) => Ok(()),
         _ => Err(format!("read={readable} write={writable} after drop={mapped_after_drop} (want true, false, false)")),
     }
+}
+
+/// `retire` keeps the code mapped for running cores until an RCU grace period has passed, then
+/// unmaps and frees it.
+fn retired_code_is_freed_after_a_grace_period() -> Result<(), String> {
+    let bytes = isa::slots_to_bytes(&bpf_asm::assemble("mov %r0, 2\nexit").map_err(|e| format!("{e}"))?);
+    let prog = Program::load(&bytes, &ProgramType::conformance(0)).map_err(|e| format!("{e}"))?;
+    let program = JitProgram::compile(&prog).map_err(|e| format!("{e}"))?;
+    let entry = program.entry_address();
+    let freed_before = super::serve::RCU.stats();
+    // With this core's interrupts masked it reports no quiescent state, so no grace period can
+    // end: the code must still be mapped right after `retire`.
+    let irqs = Aarch64Cpu::irq_save();
+    program.retire();
+    let mapped_while_waiting = jit::probe(entry, false);
+    Aarch64Cpu::irq_restore(irqs);
+    if !mapped_while_waiting {
+        return Err(String::from("unmapped before a grace period passed"));
+    }
+    // Two grace periods: the first moves the retired program to the waiting list's turn.
+    for _ in 0..3 {
+        super::serve::RCU.synchronize();
+    }
+    let freed_after = super::serve::RCU.stats();
+    if jit::probe(entry, false) {
+        return Err(format!("still mapped after three grace periods ({freed_before:?} -> {freed_after:?})"));
+    }
+    Ok(())
 }
 
 /// Programs generated for the differential run.
