@@ -48,6 +48,9 @@ fn conformance_case(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A named in-kernel check beside the conformance files.
+type Check = fn() -> Result<(), String>;
+
 fn conformance_suite() -> u32 {
     let suite = "bpf-jit-conformance";
     let (mut passed, mut failed) = (0u32, 0u32);
@@ -68,7 +71,7 @@ fn conformance_suite() -> u32 {
             }
         }
     }
-    let checks: [(&str, fn() -> Result<(), String>); 2] = [
+    let checks: [(&str, Check); 2] = [
         ("code_is_read_only_then_unmapped", code_is_read_only_then_unmapped),
         ("retired_code_is_freed_after_a_grace_period", retired_code_is_freed_after_a_grace_period),
     ];
