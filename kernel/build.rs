@@ -5,6 +5,7 @@ fn main() {
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let raspi4b = env::var_os("CARGO_FEATURE_BOARD_RASPI4B").is_some();
     let virt = env::var_os("CARGO_FEATURE_BOARD_VIRT").is_some();
+    let pi5 = env::var_os("CARGO_FEATURE_BOARD_PI5").is_some();
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=KINGLY_PUBKEY");
     let hash = std::process::Command::new("git")
@@ -32,14 +33,17 @@ fn main() {
     if target_os != "none" {
         return;
     }
-    let board = match (raspi4b, virt) {
-        (_, true) => "virt",
-        (true, false) => "raspi4b",
-        (false, false) => panic!("select a board: --features board-raspi4b or board-virt"),
+    // The default feature (raspi4b) stays on unless --no-default-features: the other boards win.
+    // `platform::boot` picks its board table in the same order.
+    let board = match (raspi4b, virt, pi5) {
+        (_, true, _) => "virt",
+        (_, false, true) => "pi5",
+        (true, false, false) => "raspi4b",
+        (false, false, false) => panic!("select a board: --features board-raspi4b, board-pi5 or board-virt"),
     };
     let linker_dir = std::path::Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("../linker");
     let linker_dir = linker_dir.canonicalize().expect("linker/ directory next to kernel/");
-    for f in ["kernel.ld", "raspi4b.ld", "virt.ld"] {
+    for f in ["kernel.ld", "raspi4b.ld", "pi5.ld", "virt.ld"] {
         println!("cargo:rerun-if-changed={}", linker_dir.join(f).display());
     }
     println!("cargo:rustc-link-arg-bins=-L{}", linker_dir.display());

@@ -10,6 +10,10 @@ pub enum Board {
     Raspi4b,
     /// QEMU `virt` with four Cortex-A72 cores.
     Virt,
+    /// Raspberry Pi 5 (BCM2712): built for SD card images only, no QEMU machine emulates it,
+    /// so `kingly boot --board` does not offer it.
+    #[value(skip)]
+    Pi5,
 }
 
 impl Board {
@@ -18,6 +22,7 @@ impl Board {
         match self {
             Board::Raspi4b => "raspi4b",
             Board::Virt => "virt",
+            Board::Pi5 => "pi5",
         }
     }
 
@@ -26,14 +31,24 @@ impl Board {
         match self {
             Board::Raspi4b => "board-raspi4b",
             Board::Virt => "board-virt",
+            Board::Pi5 => "board-pi5",
         }
     }
 
     /// Where the raw image must be loaded (must match `linker/<board>.ld`).
     pub fn load_address(self) -> u64 {
         match self {
-            Board::Raspi4b => 0x80000,
+            Board::Raspi4b | Board::Pi5 => 0x80000,
             Board::Virt => 0x4008_0000,
+        }
+    }
+
+    /// The QEMU machine options that emulate this board, if QEMU has one.
+    pub fn qemu_machine(self) -> Option<&'static [&'static str]> {
+        match self {
+            Board::Raspi4b => Some(&["-M", "raspi4b", "-m", "2G"]),
+            Board::Virt => Some(&["-M", "virt,gic-version=2", "-cpu", "cortex-a72", "-smp", "4", "-m", "2G"]),
+            Board::Pi5 => None,
         }
     }
 }
@@ -50,7 +65,8 @@ impl FromStr for Board {
         match s {
             "raspi4b" | "pi4" => Ok(Board::Raspi4b),
             "virt" => Ok(Board::Virt),
-            other => Err(format!("unknown board '{other}': expected raspi4b or virt")),
+            "pi5" => Ok(Board::Pi5),
+            other => Err(format!("unknown board '{other}': expected raspi4b, virt or pi5")),
         }
     }
 }

@@ -107,10 +107,8 @@ impl RunConfig {
     /// The full QEMU command line.
     pub fn command(&self) -> Command {
         let mut c = Command::new(binary());
-        match self.board {
-            Board::Raspi4b => c.args(["-M", "raspi4b", "-m", "2G"]),
-            Board::Virt => c.args(["-M", "virt,gic-version=2", "-cpu", "cortex-a72", "-smp", "4", "-m", "2G"]),
-        };
+        // A board without a machine (pi5) gets none: QEMU then refuses to start, and says so.
+        c.args(self.board.qemu_machine().unwrap_or_default());
         c.arg("-kernel").arg(&self.image);
         c.args(["-nodefaults", "-display", "none", "-monitor", "none", "-semihosting"]);
         if let Some(dtb) = &self.dtb {

@@ -4,6 +4,17 @@
 /// Most cores any supported board has (Pi 4 and Pi 5: four Cortex-A7x cores).
 pub const MAX_CPUS: usize = 4;
 
+/// MPIDR_EL1.MT: the lowest affinity level numbers threads, so Aff1 numbers the cores
+/// (Cortex-A76 on the Pi 5 sets it with Aff0 = 0; the Pi 4's Cortex-A72 and QEMU clear it).
+pub const MPIDR_MT: u64 = 1 << 24;
+
+/// The core index `boot/src/entry.s` (`core_index`) derives from MPIDR_EL1: Aff0, or Aff1
+/// when MT is set. Mirrored here so the board tables can be checked against it.
+pub const fn core_index(mpidr: u64) -> usize {
+    let affinity = if mpidr & MPIDR_MT != 0 { mpidr >> 8 } else { mpidr };
+    (affinity & 0xff) as usize
+}
+
 /// What portable code may ask of the CPU it runs on.
 ///
 /// Implemented by the aarch64 arch layer in the kernel and by [`host::HostCpu`] in host tests.

@@ -28,6 +28,8 @@ use dtoolkit::{Node, Property};
 pub const MAX_DEPTH: usize = 16;
 /// Most RAM regions kept (an 8 GB Pi 4's firmware writes four).
 pub const MAX_MEMORY_REGIONS: usize = 8;
+/// Most `/cpus` entries kept.
+pub const MAX_CPU_NODES: usize = 8;
 
 /// Why a device tree could not describe the board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,46 @@ pub struct TimerIntids {
     pub hypervisor: u32,
 }
 
+/// How a core is started, from its `/cpus` node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnableMethod {
+    /// `enable-method = "psci"`: PSCI `CPU_ON` with the node's `reg` as target.
+    Psci,
+    /// `enable-method = "spin-table"`: write the entry to `cpu-release-addr`.
+    SpinTable { release_address: u64 },
+    /// Absent (the boot core) or another method.
+    Other,
+}
+
+/// One `/cpus/cpu@N` node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuNode {
+    /// The `reg` value: the core's MPIDR_EL1 affinity fields (Aff3..Aff0).
+    pub affinity: u64,
+    pub enable_method: EnableMethod,
+}
+
+/// GPIO block layouts the kernel can drive, by `compatible`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpioController {
+    /// `brcm,bcm2711-gpio` (and the BCM2835 family).
+    Bcm2711,
+    /// `brcm,brcmstb-gpio` (BCM2712 `gio`, `gio_aon`).
+    Brcmstb,
+    Other,
+}
+
+/// The ACT LED: a `gpio-leds` child named `led-act` (or labelled "ACT").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedGpio {
+    pub controller: GpioController,
+    /// The controller's first `reg` entry as a CPU physical address.
+    pub controller_base: u64,
+    pub line: u32,
+    /// Flags cell bit 0 (`GPIO_ACTIVE_LOW`).
+    pub active_low: bool,
+}
+
 /// What the kernel needs to know about a board, read from its device tree. Addresses are CPU
 /// physical addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +160,11 @@ pub struct DtbBoard {
     /// RAM as (base, size) from every `device_type = "memory"` node, zero-sized ones dropped
     /// (a Pi 4 tree before the firmware fills it in has `reg = <0 0 0>`).
     pub memory: heapless::Vec<(u64, u64), MAX_MEMORY_REGIONS>,
+    /// The `device_type = "cpu"` nodes in tree order.
+    pub cpus: heapless::Vec<CpuNode, MAX_CPU_NODES>,
+    /// The ACT LED, when the tree describes it and its controller translates (optional
+    /// hardware: a malformed LED node leaves this `None` rather than failing the probe).
+    pub act_led: Option<LedGpio>,
 }
 
 /// Reads the board description from the device tree blob `dtb`.
@@ -134,6 +181,10 @@ pub fn probe(dtb: &[u8]) -> Result<DtbBoard, DtbError> {
     let uart = uart_from(fdt, &uart_node, gic.phandle)?;
     let timer_interrupts = found.timer.ok_or(DtbError::NoTimer)?;
     let timer = timer_from(&timer_interrupts, gic.phandle)?;
+    let act_led = match &found.act_led {
+        Some(led) => led_from(fdt, led).ok().flatten(),
+        None => None,
+    };
 
     let mut model = heapless::String::new();
     if let Some(text) = string_property(&root, "model")? {
@@ -154,7 +205,27 @@ pub fn probe(dtb: &[u8]) -> Result<DtbBoard, DtbError> {
         timer,
         psci: found.psci,
         memory: found.memory,
+        cpus: found.cpus,
+        act_led,
     })
+}
+
+/// The CPU physical (base, size) of the first `reg` entry of the node a `/__symbols__` label
+/// (a dts `label:`) names, e.g. `gio_aon` or `uart10`; `None` when the tree has no such label.
+pub fn reg_of_label(dtb: &[u8], label: &str) -> Result<Option<(u64, u64)>, DtbError> {
+    let fdt = Fdt::new(dtb).map_err(|_| DtbError::Malformed)?;
+    let Some(symbols) = fdt.find_node("/__symbols__") else {
+        return Ok(None);
+    };
+    let path = match value(&symbols, label).map(string_value) {
+        Some(Some(path)) if path.starts_with('/') => path,
+        Some(_) => return Err(DtbError::BadProperty { property: "__symbols__" }),
+        None => return Ok(None),
+    };
+    match resolve(fdt, path)? {
+        Some(node) => nth_reg(&node.node, &node.ancestors, 0),
+        None => Ok(None),
+    }
 }
 
 /// Address-space facts of one node, as seen by its children.
@@ -208,6 +279,8 @@ struct Found<'a> {
     timer: Option<Located<'a>>,
     psci: Option<PsciConduit>,
     memory: heapless::Vec<(u64, u64), MAX_MEMORY_REGIONS>,
+    cpus: heapless::Vec<CpuNode, MAX_CPU_NODES>,
+    act_led: Option<FdtNode<'a>>,
 }
 
 fn walk<'a>(node: &FdtNode<'a>, ancestors: &[Bus<'a>], found: &mut Found<'a>) -> Result<(), DtbError> {
@@ -258,6 +331,14 @@ fn visit<'a>(node: &FdtNode<'a>, ancestors: &[Bus<'a>], found: &mut Found<'a>) -
             _ => None,
         };
     }
+    if string_property(node, "device_type")? == Some("cpu") {
+        let cpu = cpu_from(node, ancestors)?;
+        // Trees with more cores than the kernel uses: keep the first ones.
+        let _ = found.cpus.push(cpu);
+    }
+    if found.act_led.is_none() && is_act_led(node) {
+        found.act_led = Some(*node);
+    }
     if string_property(node, "device_type")? == Some("memory") {
         let mut index = 0;
         while let Some((base, size)) = nth_reg(node, ancestors, index)? {
@@ -268,6 +349,82 @@ fn visit<'a>(node: &FdtNode<'a>, ancestors: &[Bus<'a>], found: &mut Found<'a>) -
         }
     }
     Ok(())
+}
+
+/// A `/cpus` child: `reg` in the parent's `#address-cells` (no translation: these are MPIDR
+/// values, not addresses), and how it is started.
+fn cpu_from(node: &FdtNode<'_>, ancestors: &[Bus<'_>]) -> Result<CpuNode, DtbError> {
+    let parent = ancestors.last().ok_or(DtbError::BadProperty { property: "reg" })?;
+    let reg = value(node, "reg").ok_or(DtbError::BadProperty { property: "reg" })?;
+    let width = 4 * parent.address_cells as usize;
+    if width == 0 || reg.len() < width {
+        return Err(DtbError::BadProperty { property: "reg" });
+    }
+    let affinity = u64::try_from(cells(&reg[..width])).map_err(|_| DtbError::BadProperty { property: "reg" })?;
+    let enable_method = match string_property(node, "enable-method")? {
+        Some("psci") => EnableMethod::Psci,
+        Some("spin-table") => match value(node, "cpu-release-addr") {
+            Some(bytes) if bytes.len() == 8 => EnableMethod::SpinTable { release_address: cells(bytes) as u64 },
+            _ => return Err(DtbError::BadProperty { property: "cpu-release-addr" }),
+        },
+        _ => EnableMethod::Other,
+    };
+    Ok(CpuNode { affinity, enable_method })
+}
+
+/// A `gpio-leds` child named `led-act` or labelled "ACT" (the parent's compatible is not
+/// checked: a node of that name with a `gpios` property means nothing else).
+fn is_act_led(node: &FdtNode<'_>) -> bool {
+    if value(node, "gpios").is_none() {
+        return false;
+    }
+    node.name_without_address() == "led-act" || matches!(string_property(node, "label"), Ok(Some("ACT")))
+}
+
+/// The LED's GPIO: `gpios = <&controller line flags>`, the controller found by phandle.
+fn led_from<'a>(fdt: Fdt<'a>, led: &FdtNode<'a>) -> Result<Option<LedGpio>, DtbError> {
+    let gpios = value(led, "gpios").ok_or(DtbError::BadProperty { property: "gpios" })?;
+    if gpios.len() < 12 {
+        return Err(DtbError::BadProperty { property: "gpios" });
+    }
+    let (phandle, line, flags) = (be32(&gpios[0..4]), be32(&gpios[4..8]), be32(&gpios[8..12]));
+    let Some(controller) = find_phandle(fdt, phandle)? else {
+        return Ok(None);
+    };
+    let Some((controller_base, _)) = nth_reg(&controller.node, &controller.ancestors, 0)? else {
+        return Ok(None);
+    };
+    let kind = if compatible_with(&controller.node, &["brcm,bcm2711-gpio", "brcm,bcm2835-gpio"])? {
+        GpioController::Bcm2711
+    } else if compatible_with(&controller.node, &["brcm,brcmstb-gpio"])? {
+        GpioController::Brcmstb
+    } else {
+        GpioController::Other
+    };
+    Ok(Some(LedGpio { controller: kind, controller_base, line, active_low: flags & 1 != 0 }))
+}
+
+/// The node whose `phandle` is `phandle`, with the buses above it.
+fn find_phandle<'a>(fdt: Fdt<'a>, phandle: u32) -> Result<Option<Located<'a>>, DtbError> {
+    fn search<'a>(
+        node: &FdtNode<'a>,
+        ancestors: &mut heapless::Vec<Bus<'a>, MAX_DEPTH>,
+        phandle: u32,
+    ) -> Result<Option<Located<'a>>, DtbError> {
+        let bus = Bus::of(node, ancestors.last())?;
+        ancestors.push(bus).map_err(|_| DtbError::TooDeep)?;
+        for child in node.children() {
+            if u32_property(&child, "phandle")? == Some(phandle) {
+                return located(&child, ancestors).map(Some);
+            }
+            if let Some(found) = search(&child, ancestors, phandle)? {
+                return Ok(Some(found));
+            }
+        }
+        ancestors.pop();
+        Ok(None)
+    }
+    search(&fdt.root(), &mut heapless::Vec::new(), phandle)
 }
 
 /// The console UART: `stdout-path`, then `serial0`, then the first enabled PL011.

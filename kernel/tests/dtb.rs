@@ -4,7 +4,11 @@
 //! The trees are fetched, not committed: run `scripts/fetch-dtbs.sh` (CI's setup does), or
 //! point `KINGLY_DTB_DIR` at a directory holding `bcm2711-rpi-4-b.dtb` and `bcm2712-rpi-5-b.dtb`.
 
-use kingly_kernel::dtb::{probe, DtbError, PsciConduit, TimerIntids};
+use kingly_kernel::board::device_tree::{ram_region, refine};
+use kingly_kernel::board::{pi5, raspi4b, MemoryKind, SecondaryStart};
+use kingly_kernel::dtb::{
+    probe, reg_of_label, CpuNode, DtbError, EnableMethod, GpioController, LedGpio, PsciConduit, TimerIntids,
+};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -56,6 +60,53 @@ fn pi5_debug_uart_and_gic_sit_above_4_gib() {
     assert_eq!(board.psci, Some(PsciConduit::Smc));
     assert_eq!(board.model.as_str(), "Raspberry Pi 5");
     assert_eq!(board.memory.as_slice(), &[(0, 0x2800_0000)]);
+}
+
+#[test]
+fn pi4_table_is_what_the_real_tree_says() {
+    let tree = probe(&fixture(PI4)).unwrap();
+    // Taking the tree's devices changes nothing: the table and the tree agree.
+    assert_eq!(refine(&raspi4b::BOARD, &tree), Ok(raspi4b::BOARD));
+    assert_eq!(
+        tree.act_led,
+        Some(LedGpio {
+            controller: GpioController::Bcm2711,
+            controller_base: 0xFE20_0000,
+            line: 42,
+            active_low: false
+        })
+    );
+    let spin = |release_address| EnableMethod::SpinTable { release_address };
+    let cpus: Vec<CpuNode> = tree.cpus.to_vec();
+    assert_eq!(
+        cpus,
+        [(0, 0xd8), (1, 0xe0), (2, 0xe8), (3, 0xf0)].map(|(a, r)| CpuNode { affinity: a, enable_method: spin(r) })
+    );
+    let SecondaryStart::SpinTable { release_slots } = raspi4b::BOARD.secondary_start else { panic!("spin table") };
+    assert_eq!(release_slots.map(|r| spin(r)).to_vec(), cpus[1..].iter().map(|c| c.enable_method).collect::<Vec<_>>());
+}
+
+#[test]
+fn pi5_table_is_what_the_real_tree_says() {
+    let blob = fixture(PI5);
+    let tree = probe(&blob).unwrap();
+    assert_eq!(refine(&pi5::BOARD, &tree), Ok(pi5::BOARD));
+    // PSCI targets: the `/cpus` reg values, core number in Aff1.
+    assert!(tree.cpus.iter().all(|c| c.enable_method == EnableMethod::Psci));
+    let affinities: Vec<u64> = tree.cpus.iter().map(|c| c.affinity).collect();
+    assert_eq!(affinities, [0x000, 0x100, 0x200, 0x300]);
+    let SecondaryStart::Psci { core_affinity } = pi5::BOARD.secondary_start else { panic!("PSCI") };
+    assert_eq!(core_affinity.as_slice(), &affinities[1..]);
+    // The ACT LED's block: Debian's upstream tree has no LED node, but it has `gio_aon`.
+    assert_eq!(tree.act_led, None);
+    let led = pi5::BOARD.act_led.unwrap();
+    assert_eq!(reg_of_label(&blob, "gio_aon").unwrap(), Some((led.block.base(), 0x40)));
+    assert_eq!(reg_of_label(&blob, "uart10").unwrap(), Some((pi5::BOARD.uart_base, 0x200)));
+    assert_eq!(reg_of_label(&blob, "no_such_label").unwrap(), None);
+    // The memory node is the placeholder the table falls back to.
+    let ram = ram_region(&pi5::BOARD, &tree, 0x80000).unwrap();
+    assert_eq!(ram, pi5::BOARD.default_ram);
+    assert_eq!(ram.kind, MemoryKind::Normal);
 }
 
 /// A tiny deterministic generator (xorshift64*), so a failure replays exactly.
@@ -300,6 +351,83 @@ fn nested_ranges_translate_rp1_through_pcie_and_axi() {
     assert_eq!(board.gicc_base, 0x10_7FFF_A000);
     assert_eq!(board.memory.as_slice(), &[(0, 0x3f80_0000), (0x1_0000_0000, 0x1_0000_0000)]);
     assert_eq!(board.model.as_str(), "nested ranges");
+}
+
+/// The Pi 5 as Raspberry Pi's own tree describes it: `gio_aon` under `/soc` and
+/// `led_act: led-act { gpios = <&gio_aon 9 GPIO_ACTIVE_LOW>; }`.
+fn pi5_tree_with_led() -> Vec<u8> {
+    blob(Node(
+        "",
+        vec![
+            Prop("#address-cells", cells(&[2])),
+            Prop("#size-cells", cells(&[2])),
+            Prop("interrupt-parent", cells(&[1])),
+            Node(
+                "soc@107c000000",
+                vec![
+                    Prop("#address-cells", cells(&[1])),
+                    Prop("#size-cells", cells(&[1])),
+                    Prop("ranges", cells(&[0, 0x10, 0, 0x8000_0000])),
+                    Node(
+                        "serial@7d001000",
+                        vec![
+                            Prop("compatible", string("arm,pl011")),
+                            Prop("reg", cells(&[0x7d00_1000, 0x200])),
+                            Prop("interrupts", cells(&[0, 121, 4])),
+                        ],
+                    ),
+                    Node(
+                        "gpio@7d517c00",
+                        vec![
+                            Prop("compatible", [string("brcm,bcm7445-gpio"), string("brcm,brcmstb-gpio")].concat()),
+                            Prop("reg", cells(&[0x7d51_7c00, 0x40])),
+                            Prop("phandle", cells(&[0x0c])),
+                        ],
+                    ),
+                    Node(
+                        "interrupt-controller@7fff9000",
+                        vec![
+                            Prop("compatible", string("arm,gic-400")),
+                            Prop("reg", cells(&[0x7fff_9000, 0x1000, 0x7fff_a000, 0x2000])),
+                            Prop("phandle", cells(&[1])),
+                        ],
+                    ),
+                ],
+            ),
+            Node(
+                "timer",
+                vec![
+                    Prop("compatible", string("arm,armv8-timer")),
+                    Prop("interrupts", cells(&[1, 13, 0xf08, 1, 14, 0xf08, 1, 11, 0xf08, 1, 10, 0xf08])),
+                ],
+            ),
+            Node(
+                "leds",
+                vec![
+                    Prop("compatible", string("gpio-leds")),
+                    Node("led-act", vec![Prop("label", string("ACT")), Prop("gpios", cells(&[0x0c, 9, 1]))]),
+                ],
+            ),
+        ],
+    ))
+}
+
+#[test]
+fn pi5_act_led_from_the_downstream_tree_is_the_tables() {
+    let tree = probe(&pi5_tree_with_led()).unwrap();
+    assert_eq!(
+        tree.act_led,
+        Some(LedGpio {
+            controller: GpioController::Brcmstb,
+            controller_base: 0x10_7D51_7C00,
+            line: 9,
+            active_low: true
+        })
+    );
+    let refined = refine(&pi5::BOARD, &tree).unwrap();
+    assert_eq!(refined.act_led, pi5::BOARD.act_led);
+    // The UART clock is not in this tree: the table's stays.
+    assert_eq!(refined, pi5::BOARD);
 }
 
 #[test]

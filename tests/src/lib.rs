@@ -66,6 +66,15 @@ impl Booted {
     /// Starts QEMU on `file` (the raw image, or the ELF for QEMU's ELF entry path) with boot
     /// arguments patched in.
     pub fn start_file(board: Board, file: &std::path::Path, args: &str) -> Result<Self> {
+        Self::start_with(board, file, args, None)
+    }
+
+    /// Starts QEMU on `board`'s raw image with `dtb` passed to the kernel (QEMU `-dtb`).
+    pub fn start_with_dtb(board: Board, dtb: &std::path::Path, args: &str) -> Result<Self> {
+        Self::start_with(board, &kernel(board).image, args, Some(dtb))
+    }
+
+    fn start_with(board: Board, file: &std::path::Path, args: &str, dtb: Option<&std::path::Path>) -> Result<Self> {
         let image = qemu::patched_image(file, &format!("semihosting=1 {args}"))?;
         let dir = std::env::temp_dir().join(format!("kingly-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)?;
@@ -75,6 +84,7 @@ impl Booted {
         if board == Board::Virt {
             config.port = Some(dir.join("port.sock"));
         }
+        config.dtb = dtb.map(std::path::Path::to_path_buf);
         let child = config.command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting QEMU")?;
         // The UART first: QEMU waits for it before it opens anything else.
         let stream = connect(&socket)?;

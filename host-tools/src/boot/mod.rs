@@ -78,6 +78,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
             bail!("--timeout must be a positive number of seconds, not {t}");
         }
     }
+    if args.board.qemu_machine().is_none() {
+        bail!("QEMU cannot emulate the {} board; make an SD card with `kingly image --board {0}`", args.board);
+    }
     if args.port.is_some() && args.board != Board::Virt {
         bail!("--port needs --board virt: the virtio console sits on virt's virtio-mmio bus ({} has none)", args.board);
     }

@@ -52,7 +52,8 @@ const MAX_KERNEL_BYTES: usize = 64 << 20;
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  \
     kingly image --board pi4 -o kingly.img                       # builds the Pi 4 kernel itself\n  \
-    kingly image --board both --kernel-pi5 k5.img -o kingly.img\n  \
+    kingly image --board both -o kingly.img                      # builds the Pi 4 and Pi 5 kernels\n  \
+    kingly image --board pi5 --kernel-pi5 k5.img -o kingly.img   # a kernel built elsewhere\n  \
     kingly image --board pi4 -o kingly.img --write /dev/sdX      # asks before erasing the card\n\n\
     Inputs: the Pi 4 firmware (start4.elf, fixup4.dat, licence) from Debian's raspi-firmware\n\
     package (non-free-firmware) or --firmware DIR; the device trees from scripts/fetch-dtbs.sh,\n\
@@ -74,7 +75,7 @@ pub struct ImageArgs {
     /// Pi 4 kernel (raw image or ELF linked at 0x80000) instead of building one.
     #[arg(long, value_name = "FILE")]
     pub kernel_pi4: Option<PathBuf>,
-    /// Pi 5 kernel (raw image or ELF linked at 0x80000).
+    /// Pi 5 kernel (raw image or ELF linked at 0x80000) instead of building one.
     #[arg(long, value_name = "FILE")]
     pub kernel_pi5: Option<PathBuf>,
     /// Where to write the image.
@@ -144,14 +145,7 @@ fn gather(args: &ImageArgs) -> Result<Vec<FileEntry>> {
     if boards.pi5 {
         let kernel = match &args.kernel_pi5 {
             Some(path) => kernel_file(path, 0x80000)?,
-            // A Pi 5 kernel can be built once the kernel knows a board called pi5.
-            None => match "pi5".parse::<Board>() {
-                Ok(board) => built_kernel(board)?,
-                Err(_) => bail!(
-                    "no Pi 5 kernel: this Kingly has no pi5 board to build for yet; pass --kernel-pi5 FILE \
-                     (a raw image or ELF linked at 0x80000)"
-                ),
-            },
+            None => built_kernel(Board::Pi5)?,
         };
         files.push(FileEntry { name: config_txt::PI5_KERNEL.into(), bytes: kernel });
     }

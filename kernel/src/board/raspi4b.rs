@@ -5,7 +5,7 @@
 //!   ARM local peripherals incl. GIC-400 0xFF800000-0xFFFFFFFF).
 //! - DESIGN.md "Boot facts": UART0 RX INTID 153 (SPI 121), GICD 0xFF841000, GICC 0xFF842000.
 
-use super::{Board, MemoryKind, Region, SecondaryStart};
+use super::{Board, GpioBlock, GpioLine, MemoryKind, Region, SecondaryStart};
 
 const GIB: u64 = 1 << 30;
 
@@ -16,8 +16,10 @@ pub const BOARD: Board = Board {
     uart_clock_hz: 48_000_000,
     gicd_base: 0xFF84_1000,
     gicc_base: 0xFF84_2000,
+    timer_intid: 30,
     gpio_base: Some(0xFE20_0000),
-    act_led_gpio: Some(42),
+    // `/leds/led-act` gpios = <&gpio 42 GPIO_ACTIVE_HIGH>.
+    act_led: Some(GpioLine { block: GpioBlock::Bcm2711 { base: 0xFE20_0000 }, line: 42, active_low: false }),
     mailbox_base: Some(0xFE00_B880),
     // QEMU raspi4b -m 2G reports 0x3c000000 bytes from the mailbox; this is the fallback.
     default_ram: Region { base: 0, size: 0x3c00_0000, kind: MemoryKind::Normal },

@@ -15,15 +15,17 @@ pub const BOARD: Board = Board {
     uart_clock_hz: 24_000_000,
     gicd_base: 0x0800_0000,
     gicc_base: 0x0801_0000,
+    timer_intid: 30,
     gpio_base: None,
-    act_led_gpio: None,
+    act_led: None,
     mailbox_base: None,
     default_ram: Region { base: GIB, size: GIB, kind: MemoryKind::Normal },
     memory_map: &[
         Region { base: 0, size: GIB, kind: MemoryKind::Device },
         Region { base: GIB, size: 8 * GIB, kind: MemoryKind::Normal },
     ],
-    secondary_start: SecondaryStart::Psci,
+    // QEMU numbers the cores in Aff0 (cortex-a72 clears MPIDR.MT).
+    secondary_start: SecondaryStart::Psci { core_affinity: [1, 2, 3] },
 };
 
 /// The virtio-mmio transports QEMU `virt` always creates (hw/arm/virt.c `VIRT_MMIO`,

@@ -123,7 +123,7 @@ pub fn lookup(tables: &Tables, l2_addresses: [u64; L2_TABLES], address: u64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::board::{raspi4b, virt};
+    use crate::board::{pi5, raspi4b, virt};
 
     const L2: [u64; L2_TABLES] = [0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000];
 
@@ -151,6 +151,23 @@ mod tests {
         assert_eq!(tables.l2_used, 0);
         assert_eq!(lookup(&tables, L2, 0x0900_0000), Some(MemoryKind::Device));
         assert_eq!(lookup(&tables, L2, 0x4008_0000), Some(MemoryKind::Normal));
+    }
+
+    #[test]
+    fn pi5_peripherals_above_64_gib_are_device_and_execute_never() {
+        let tables = build(pi5::BOARD.memory_map, L2).unwrap();
+        assert_eq!(tables.l2_used, 0, "RAM and MMIO never share a GiB on the BCM2712");
+        for address in [pi5::BOARD.uart_base, pi5::BOARD.gicd_base, pi5::BOARD.gicc_base, 0x10_7D51_7C00] {
+            assert_eq!(lookup(&tables, L2, address), Some(MemoryKind::Device), "{address:#x}");
+            let descriptor = tables.l1[(address / L1_BLOCK) as usize];
+            assert_ne!(descriptor & PXN, 0, "{address:#x} must not be executable");
+        }
+        assert_eq!(lookup(&tables, L2, 0x80000), Some(MemoryKind::Normal));
+        assert_eq!(lookup(&tables, L2, 0x3_ffff_ffff), Some(MemoryKind::Normal), "16 GiB of RAM");
+        assert_eq!(lookup(&tables, L2, 0x4_0000_0000), None);
+        assert_eq!(lookup(&tables, L2, 0x10_8000_0000), None, "the window ends at 66 GiB");
+        // The window's GiBs hold device block descriptors at level 1, entries 64 and 65.
+        assert_eq!(tables.l1[64] & !0xfff & 0x0000_ffff_ffff_ffff, 0x10_0000_0000 & !0xfff);
     }
 
     #[test]

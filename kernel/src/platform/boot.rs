@@ -3,21 +3,29 @@
 use super::{devices, heap, irq, log, memory, serve, smp, suites, virtio_port};
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::arch::aarch64::{exceptions, mmu, psci, semihosting};
-use crate::board::Board;
+use crate::board::{self, Board};
 use crate::bootargs::{self, BootArgs};
 use crate::cpu::{CpuOps, MAX_CPUS};
+use crate::dtb::{DtbBoard, DtbError};
 use crate::kprintln;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kingly_drivers::generic_timer::GenericTimer;
 
+// One board per build (build.rs picks the same one for the linker script: virt, then pi5).
 #[cfg(feature = "board-virt")]
-static BOARD: &Board = &crate::board::virt::BOARD;
-#[cfg(not(feature = "board-virt"))]
-static BOARD: &Board = &crate::board::raspi4b::BOARD;
+static TABLE: &Board = &board::virt::BOARD;
+#[cfg(all(feature = "board-pi5", not(feature = "board-virt")))]
+static TABLE: &Board = &board::pi5::BOARD;
+#[cfg(not(any(feature = "board-virt", feature = "board-pi5")))]
+static TABLE: &Board = &board::raspi4b::BOARD;
 
-/// The board this kernel was built for.
+/// The board table refined by the device tree, once core 0 has read it (MMU on).
+static REFINED: spin::Once<Board> = spin::Once::new();
+
+/// The board this kernel runs on: the table of the board it was built for, with the devices
+/// of the firmware's device tree once [`kingly_main`] has read it.
 pub fn board() -> &'static Board {
-    BOARD
+    REFINED.get().unwrap_or(TABLE)
 }
 
 /// The boot-argument area `kingly boot` patches (see [`crate::bootargs`]).
@@ -59,7 +67,46 @@ fn boot_args() -> BootArgs<'static> {
 }
 
 extern "C" {
+    static __kernel_start: u8;
     static __kernel_end: u8;
+}
+
+/// The board to run with: the table, or the table with the device tree's devices. Logs which.
+fn refine_board(table: &'static Board, tree: Option<(&[u8], &Result<DtbBoard, DtbError>)>) -> &'static Board {
+    let Some((blob, result)) = tree else {
+        kprintln!("devices: from the {} board table (no device tree)", table.name);
+        return table;
+    };
+    let address = blob.as_ptr() as usize;
+    let tree = match result {
+        Ok(tree) => tree,
+        Err(error) => {
+            kprintln!(
+                "devices: from the {} board table: the device tree at {address:#x} is unusable: {error}",
+                table.name
+            );
+            return table;
+        }
+    };
+    match board::device_tree::refine(table, tree) {
+        Ok(refined) => {
+            let board = REFINED.call_once(|| refined);
+            kprintln!(
+                "devices: from the device tree at {address:#x} ({}): uart {:#x} intid {}, gic {:#x}/{:#x}, timer intid {}",
+                tree.model,
+                board.uart_base,
+                board.uart_intid,
+                board.gicd_base,
+                board.gicc_base,
+                board.timer_intid
+            );
+            board
+        }
+        Err(refusal) => {
+            kprintln!("devices: from the {} board table: {refusal}", table.name);
+            table
+        }
+    }
 }
 
 /// Core 0's first Rust function, at EL1 with the MMU off.
@@ -75,7 +122,10 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
         board.name
     );
 
-    let ram = memory::discover(board, dtb);
+    // Both read memory the firmware wrote: the blob's header, and the mailbox's reply (the
+    // VideoCore sees memory, not our caches), so they run before the caches are on.
+    let blob = memory::device_tree_blob(dtb);
+    let mailbox_ram = memory::mailbox_ram(board);
     if let Err(error) = mmu::build_tables(board.memory_map) {
         kprintln!("FATAL: cannot build the translation tables: {error:?}");
         cpu::halt();
@@ -86,7 +136,17 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     let args = boot_args();
     SEMIHOSTING.store(args.semihosting, Ordering::Relaxed);
 
+    // Parsed with the MMU on: the parser may load unaligned, which device memory refuses.
+    let tree = blob.map(|blob| (blob, crate::dtb::probe(blob)));
+    let board = refine_board(board, tree.as_ref().map(|(blob, result)| (*blob, result)));
+    let kernel_start = core::ptr::addr_of!(__kernel_start) as u64;
+    let tree_board = tree.as_ref().and_then(|(_, result)| result.as_ref().ok());
+    let ram = memory::choose(board, tree_board, blob, mailbox_ram, kernel_start);
+
     let devices = devices::init(board);
+    if board.uart_base != TABLE.uart_base {
+        devices.uart.init(board.uart_clock_hz, 115_200);
+    }
     if let Some(gpio) = &devices.gpio {
         gpio.route_uart0();
     }
@@ -150,7 +210,7 @@ extern "C" fn kingly_secondary_main(core: usize) -> ! {
 /// armstub does. `.bss` is not zeroed yet, so this writes no statics.
 #[no_mangle]
 extern "C" fn kingly_el3_init(core: usize) {
-    devices::el3_gic(board()).el3_route_all_to_non_secure(core);
+    devices::el3_gic(TABLE).el3_route_all_to_non_secure(core);
 }
 
 /// Ends the kernel with `status`: through semihosting under `kingly boot`, PSCI SYSTEM_OFF
@@ -162,7 +222,7 @@ pub fn exit(status: u32) -> ! {
     if SEMIHOSTING.load(Ordering::Relaxed) {
         semihosting::exit(status);
     }
-    if board().act_led_gpio.is_none() && status == 0 {
+    if board().act_led.is_none() && status == 0 {
         psci::system_off(psci::Conduit::for_entry_el(ENTRY_EL.load(Ordering::Relaxed)));
     }
     blink_forever(status)
@@ -170,16 +230,14 @@ pub fn exit(status: u32) -> ! {
 
 fn blink_forever(status: u32) -> ! {
     use embedded_hal::delay::DelayNs;
-    use embedded_hal::digital::OutputPin;
     Aarch64Cpu::irq_save();
-    let (Some(d), Some(pin)) = (devices::get(), board().act_led_gpio) else { cpu::halt() };
-    let Some(Ok(mut led)) = d.gpio.as_ref().map(|g| g.output(pin)) else { cpu::halt() };
+    let Some(led) = devices::get().and_then(|d| d.act_led.as_ref()) else { cpu::halt() };
     let mut delay = GenericTimer;
     loop {
         for _ in 0..status.max(1) {
-            let _ = led.set_high();
+            led.set(true);
             delay.delay_ms(200);
-            let _ = led.set_low();
+            led.set(false);
             delay.delay_ms(200);
         }
         delay.delay_ms(1000);

@@ -6,7 +6,7 @@ use crate::arch::aarch64::exceptions::TrapFrame;
 use crate::cpu::{CpuOps, MAX_CPUS};
 use crate::fault;
 use core::sync::atomic::{AtomicU64, Ordering};
-use kingly_drivers::generic_timer::{GenericTimer, CNTP_INTID};
+use kingly_drivers::generic_timer::GenericTimer;
 
 /// Timer ticks per second on every core.
 pub const TICK_HZ: u64 = 1000;
@@ -27,7 +27,7 @@ pub fn start_tick() {
     DEADLINE[core].store(deadline, Ordering::Relaxed);
     INTERVAL[core].store(interval, Ordering::Relaxed);
     if let Some(d) = devices::get() {
-        d.gic.enable(CNTP_INTID, 0x80, 0);
+        d.gic.enable(d.board.timer_intid, 0x80, 0);
     }
 }
 
@@ -55,7 +55,7 @@ fn irq() -> bool {
     let mut ticked = false;
     while let Some(ack) = d.gic.acknowledge() {
         match ack.intid() {
-            CNTP_INTID => {
+            id if id == d.board.timer_intid => {
                 tick();
                 ticked = true;
             }

@@ -3,7 +3,7 @@
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::arch::aarch64::psci::{self, Conduit};
 use crate::board::{Board, SecondaryStart};
-use crate::cpu::{CpuOps, MAX_CPUS};
+use crate::cpu::CpuOps;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Cores that finished their setup (core 0 included once it counts itself).
@@ -27,14 +27,15 @@ pub fn start_secondaries(board: &Board, entry_el: u64) {
             cpu::clean_to_poc(release as usize);
             cpu::send_event();
         }
-        SecondaryStart::Psci => {
+        SecondaryStart::Psci { core_affinity } => {
             let conduit = Conduit::for_entry_el(entry_el);
-            // PSCI wants the affinity fields only (Aff3..Aff1 of this core, Aff0 = target).
-            let mpidr_base = cpu::mpidr() & 0xff_00ff_ff00;
-            for core in 1..MAX_CPUS as u64 {
-                let status = psci::cpu_on(conduit, mpidr_base | core, entry, core);
+            // Targets are the board's MPIDR affinities (Pi 5: the core number in Aff1), in the
+            // calling core's Aff3/Aff2 cluster.
+            let cluster = cpu::mpidr() & 0xff_00ff_0000;
+            for (core, affinity) in (1u64..).zip(core_affinity) {
+                let status = psci::cpu_on(conduit, cluster | affinity, entry, core);
                 if status != 0 {
-                    crate::kprintln!("warning: PSCI CPU_ON for core {core} returned {status}");
+                    crate::kprintln!("warning: PSCI CPU_ON for core {core} ({affinity:#x}) returned {status}");
                 }
             }
         }
