@@ -77,7 +77,6 @@ fn raspi4b_takes_devices_and_heap_from_the_real_device_tree() {
     assert!(memory.contains(&format!("{} MiB RAM at {ram_base:#x} (from device tree)", ram_size >> 20)), "{memory}");
     let page_up = |a: u64| a.div_ceil(4096) * 4096;
     let heap_start = page_up(dtb_address + passed.len() as u64);
-    assert_eq!(hex_field(memory, "at"), ram_base);
     assert!(memory.ends_with(&format!("at {heap_start:#x}")), "the heap starts right above the tree: {memory}");
     assert_eq!(fields(&ready)["heap"], ram_base + ram_size - heap_start, "{ready}");
     assert_eq!(fields(&ready)["cpus"], 4, "{ready}");
@@ -89,7 +88,7 @@ fn raspi4b_takes_devices_and_heap_from_the_real_device_tree() {
 #[test]
 fn without_a_usable_device_tree_the_board_table_is_used() {
     let _one = ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner());
-    let mut kernel = Booted::boot(Board::Raspi4b, "").unwrap();
+    let kernel = Booted::boot(Board::Raspi4b, "").unwrap();
     let devices = kernel.output.lines().find(|l| l.starts_with("devices:")).unwrap_or_default().to_string();
     assert_eq!(devices, "devices: from the raspi4b board table (no device tree)", "{}", kernel.output);
     assert!(kernel.output.contains("(from mailbox)"), "{}", kernel.output);
