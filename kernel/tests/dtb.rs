@@ -83,7 +83,7 @@ fn pi4_table_is_what_the_real_tree_says() {
         [(0, 0xd8), (1, 0xe0), (2, 0xe8), (3, 0xf0)].map(|(a, r)| CpuNode { affinity: a, enable_method: spin(r) })
     );
     let SecondaryStart::SpinTable { release_slots } = raspi4b::BOARD.secondary_start else { panic!("spin table") };
-    assert_eq!(release_slots.map(|r| spin(r)).to_vec(), cpus[1..].iter().map(|c| c.enable_method).collect::<Vec<_>>());
+    assert_eq!(release_slots.map(spin).to_vec(), cpus[1..].iter().map(|c| c.enable_method).collect::<Vec<_>>());
 }
 
 #[test]
