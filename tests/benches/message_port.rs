@@ -75,6 +75,7 @@ fn main() {
         let kernel = Booted::boot(board, "").expect("booting");
         match board {
             Board::Raspi4b => measure("raspi4b PL011", &mut kernel.client().expect("session"), pings),
+            Board::Pi5 => {} // not emulated; never in the list above
             Board::Virt => {
                 measure("virt virtio-console", &mut kernel.client().expect("session"), pings);
                 measure("virt PL011", &mut kernel.uart_client().expect("session"), pings);
