@@ -59,7 +59,9 @@ _secondary_start:
     bl      kingly_secondary_main        // (core) -> !
     b       halt
 
-// x0 = this core's index: MPIDR Aff0, or Aff1 on multithreaded-affinity cores (A76, Pi 5).
+// x0 = this core's index: MPIDR Aff0, or Aff1 when MPIDR.MT is set (Cortex-A76 on the Pi 5:
+// Aff0 = 0, Aff1 = core). kingly_kernel::cpu::core_index mirrors this; the board tables' PSCI
+// targets are checked against it and against the real device trees' /cpus reg values.
 // Cores beyond the stacks we have stop here.
 core_index:
     mrs     x0, mpidr_el1
