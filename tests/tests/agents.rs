@@ -105,6 +105,7 @@ fn a_pushed_policy_changes_the_workload_and_is_replaced_without_a_reboot() {
     let programs = list["programs"].as_array().unwrap();
     assert_eq!(programs.len(), 1, "{list}");
     assert_eq!(programs[0]["attached"], json!(["sched_slice"]), "{list}");
+    assert_eq!(programs[0]["engine"], "jit", "the JIT is the default engine: {list}");
     // The decision cache answers the hook: a lookup after a workload finds the policy's value.
     workload(&mut client, 100);
     let cached = call(&mut client, "cache_lookup", json!({"hook": "sched_slice", "fields": {"class": 2, "task": 4}}));

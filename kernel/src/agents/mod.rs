@@ -432,7 +432,8 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         self.slot(hook).load(&guard).map(|a| a.id)
     }
 
-    /// The hot path: the decision for `fields` at `hook` on CPU `cpu`.
+    /// The hot path: the decision for `fields` at `hook` on CPU `cpu`. A cache hit stays in
+    /// this small function; a miss (running the agent) is out of line.
     #[inline]
     pub fn decide(
         &self,
@@ -445,16 +446,26 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         if hook.ttl_ticks == 0 {
             return self.evaluate(cpu, hook, fields, platform);
         }
-        let key = decision_key(fields);
-        match self.cache.lookup(cpu, hook_id(hook), &key, now_ticks) {
+        match self.cache.lookup(cpu, hook_id(hook), &decision_key(fields), now_ticks) {
             Lookup::Hit(value) => Decision { value, source: Source::Cache },
-            Lookup::Miss(ticket) => {
-                let decision = self.evaluate(cpu, hook, fields, platform);
-                // Refused when the hook changed since the lookup: the next caller re-runs it.
-                let _ = self.cache.insert(&ticket, decision.value, u64::from(hook.ttl_ticks));
-                decision
-            }
+            Lookup::Miss(ticket) => self.decide_miss(cpu, hook, fields, &ticket, platform),
         }
+    }
+
+    #[inline(never)]
+    #[cold]
+    fn decide_miss(
+        &self,
+        cpu: usize,
+        hook: &Hook,
+        fields: [u64; hooks::DECISION_FIELDS],
+        ticket: &crate::dcache::Ticket,
+        platform: &mut dyn Platform,
+    ) -> Decision {
+        let decision = self.evaluate(cpu, hook, fields, platform);
+        // Refused when the hook changed since the lookup: the next caller re-runs it.
+        let _ = self.cache.insert(ticket, decision.value, u64::from(hook.ttl_ticks));
+        decision
     }
 
     /// What is cached for `fields` at `hook`, without running anything.
@@ -482,6 +493,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
     }
 
     /// Runs the attached agent (or the default policy) without the cache.
+    #[inline(never)]
     pub fn evaluate(
         &self,
         cpu: usize,
@@ -614,10 +626,17 @@ fn hook_id(hook: &Hook) -> HookId {
     HookId::new(hook.id as usize).unwrap_or(HookId::MCP_ADMIT)
 }
 
-/// The cache key of a decision: its four fields (the bytes of `hooks::decision_key`).
+/// The cache key of a decision: its four fields. When each fits in 16 bits (class, task ids,
+/// cores, small counts: the usual case) they pack into one 8-byte key, which takes the L1's
+/// one-word path; otherwise the key is all 32 bytes. The lengths differ, so the two forms never
+/// collide.
 #[inline(always)]
 fn decision_key(fields: [u64; hooks::DECISION_FIELDS]) -> Key {
-    Key::from_words(fields)
+    if (fields[0] | fields[1] | fields[2] | fields[3]) >> 16 == 0 {
+        Key::from_u64(fields[0] | fields[1] << 16 | fields[2] << 32 | fields[3] << 48)
+    } else {
+        Key::from_words(fields)
+    }
 }
 
 /// Agent names: a letter, then letters, digits and '_'.

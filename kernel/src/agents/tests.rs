@@ -202,7 +202,35 @@ fn replaced_agents_are_freed_after_a_grace_period() {
 }
 
 #[test]
-fn decision_keys_are_the_fields_bytes() {
-    let fields = [1, 2, 3, u64::MAX];
-    assert_eq!(decision_key(fields), Key::from_bytes(&hooks::decision_key(fields)).unwrap());
+fn decision_keys_are_distinct_for_distinct_fields() {
+    let wide = [1, 2, 3, u64::MAX];
+    assert_eq!(decision_key(wide), Key::from_bytes(&hooks::decision_key(wide)).unwrap());
+    assert_eq!(decision_key([1, 2, 3, 4]).len_bytes(), 8);
+    let samples = [
+        [0, 0, 0, 0],
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 0, 1],
+        [0xffff, 0, 0, 0],
+        [0x10000, 0, 0, 0],
+        [0, 0x10000, 0, 0],
+    ];
+    for (i, a) in samples.iter().enumerate() {
+        for b in &samples[i + 1..] {
+            assert_ne!(decision_key(*a), decision_key(*b), "{a:?} {b:?}");
+        }
+    }
+}
+
+#[test]
+fn wide_and_narrow_fields_both_cache() {
+    let rt = runtime();
+    let mut p = FixedPlatform::default();
+    let a = load(rt, Kind::Decision, "flat", &slice_field_prog(4321)).unwrap();
+    rt.attach(a.id, &SCHED_SLICE).unwrap();
+    for fields in [[1, 2, 3, 4], [1 << 40, 2, 3, 4]] {
+        assert_eq!(rt.decide(0, &SCHED_SLICE, fields, 0, &mut p).source, Source::Agent(a.id));
+        assert_eq!(rt.decide(0, &SCHED_SLICE, fields, 1, &mut p), Decision { value: 4321, source: Source::Cache });
+        assert_eq!(rt.cached(0, &SCHED_SLICE, fields, 2), Some(4321));
+    }
 }

@@ -3,10 +3,13 @@
 
 use super::{irq, serve};
 use crate::agents::signing::Trust;
-use crate::agents::Runtime;
+use crate::agents::{Compiled, Jit, Runtime};
 use crate::arch::aarch64::cpu::Aarch64Cpu;
+use crate::arch::aarch64::jit::JitProgram;
 use crate::cpu::CpuOps;
+use alloc::boxed::Box;
 use kingly_bpf::Platform;
+use kingly_bpf::{Env, RunError, VerifiedProgram};
 use kingly_drivers::generic_timer::GenericTimer;
 
 /// The Ed25519 public key `kingly boot` built in (64 hex digits; empty when none).
@@ -18,8 +21,25 @@ static RUNTIME: spin::Once<Runtime<'static, Aarch64Cpu>> = spin::Once::new();
 pub fn runtime() -> &'static Runtime<'static, Aarch64Cpu> {
     RUNTIME.call_once(|| {
         let trust = Trust::from_build(PUBKEY_HEX, cfg!(feature = "unsigned-dev"));
-        Runtime::new(serve::cache(), trust, None)
+        Runtime::new(serve::cache(), trust, Some(&KernelJit))
     })
+}
+
+/// The A64 JIT as the runtime's engine: every program it compiles runs natively; one it cannot
+/// compile runs in the interpreter. Compiled code is unmapped when its agent is freed, which is
+/// after a grace period once it was attached (the runtime's RCU slot holds it until then).
+pub struct KernelJit;
+
+impl Jit for KernelJit {
+    fn compile(&self, program: &VerifiedProgram) -> Option<Box<dyn Compiled>> {
+        JitProgram::compile(program).ok().map(|code| Box::new(code) as Box<dyn Compiled>)
+    }
+}
+
+impl Compiled for JitProgram {
+    fn run(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        JitProgram::run(self, ctx, packet, env)
+    }
 }
 
 /// Helpers' view of the machine on the calling core: the generic timer's clock, a per-call

@@ -1,8 +1,8 @@
 //! `kingly boot --test decide-bench --icount 0`: the cost of `decide()` in guest instructions
 //! (deterministic under QEMU -icount): an L1 hit, a global-table hit, and a miss that runs the
-//! attached agent in the interpreter; the bare interpreter run of the same agent for scale.
+//! attached agent (interpreter and JIT); the bare interpreter run of the same agent for scale.
 
-use super::agents::KernelPlatform;
+use super::agents::{KernelJit, KernelPlatform};
 use crate::agents::signing::Trust;
 use crate::agents::{LoadRequest, Runtime};
 use crate::arch::aarch64::cpu::Aarch64Cpu;
@@ -22,21 +22,34 @@ const POLICY: &str =
 
 static RCU: Rcu<Aarch64Cpu> = Rcu::new();
 static CACHE: spin::Once<DecisionCache<'static, Aarch64Cpu>> = spin::Once::new();
+static JIT_CACHE: spin::Once<DecisionCache<'static, Aarch64Cpu>> = spin::Once::new();
+
+/// A runtime with the benchmark policy attached at `sched_slice` and `mcp_admit` (never cached).
+fn runtime(
+    cache: &'static DecisionCache<'static, Aarch64Cpu>,
+    jit: bool,
+    bytecode: &[u8],
+) -> Option<Runtime<'static, Aarch64Cpu>> {
+    let engine: Option<&'static dyn crate::agents::Jit> = if jit { Some(&KernelJit) } else { None };
+    let runtime = Runtime::new(cache, Trust::Unsigned, engine);
+    for (name, hook) in [("slice", SCHED_SLICE), ("admit", MCP_ADMIT)] {
+        let request = LoadRequest { kind: Kind::Decision, name, maps: &[], bytecode, signature: None };
+        runtime.load(&request).and_then(|agent| runtime.attach(agent.id, &hook)).ok()?;
+    }
+    Some(runtime)
+}
 
 /// Runs the benchmark; returns the exit status.
 pub fn run() -> u32 {
     let Ok(slots) = kingly_bpf::asm::assemble(POLICY) else { return 1 };
     let bytecode: Vec<u8> = slots.iter().flat_map(|s| s.to_bytes()).collect();
     let cache = CACHE.call_once(|| DecisionCache::new(&RCU, CacheConfig::default()));
-    let runtime = Runtime::new(cache, Trust::Unsigned, None);
-    for (name, hook) in [("slice", SCHED_SLICE), ("admit", MCP_ADMIT)] {
-        let request = LoadRequest { kind: Kind::Decision, name, maps: &[], bytecode: &bytecode, signature: None };
-        let attached = runtime.load(&request).and_then(|agent| runtime.attach(agent.id, &hook));
-        if attached.is_err() {
-            kprintln!("error: could not attach the benchmark policy");
-            return 1;
-        }
-    }
+    let jit_cache = JIT_CACHE.call_once(|| DecisionCache::new(&RCU, CacheConfig::default()));
+    let (Some(runtime), Some(jit_runtime)) = (runtime(cache, false, &bytecode), runtime(jit_cache, true, &bytecode))
+    else {
+        kprintln!("error: could not attach the benchmark policy");
+        return 1;
+    };
     let core = Aarch64Cpu::cpu_id();
     let mut platform = KernelPlatform::here();
     pmu::start_instruction_counter();
@@ -61,6 +74,12 @@ pub fn run() -> u32 {
             core::hint::black_box(runtime.decide(core, &MCP_ADMIT, [2, 7, 0, 1], 1, &mut platform));
         }
     });
+    let (_, jit_miss) = pmu::count(|| {
+        for _ in 0..CALLS {
+            core::hint::black_box(jit_runtime.decide(core, &MCP_ADMIT, [2, 7, 0, 1], 1, &mut platform));
+        }
+    });
+    let jit_engine = jit_runtime.list().first().map_or("none", |a| a.engine());
     let Ok(program) = Program::load(&bytecode, &Kind::Decision.program_type()) else { return 1 };
     let mut interpreter = Interpreter::new();
     let (_, interp) = pmu::count(|| {
@@ -75,10 +94,11 @@ pub fn run() -> u32 {
         return 1;
     }
     kprintln!(
-        "decide-bench: l1_hit={} global_hit={} miss_run={} interpreter_run={} (guest instructions per call)",
+        "decide-bench: l1_hit={} global_hit={} miss_run_interpreter={} miss_run_jit={} interpreter_run={} (guest instructions per call; jit engine: {jit_engine})",
         per_call(l1),
         per_call(global),
         per_call(miss),
+        per_call(jit_miss),
         per_call(interp)
     );
     0

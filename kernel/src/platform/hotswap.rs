@@ -6,7 +6,7 @@
 //! default policy or a failed run is lost (an agent is attached throughout). A run of an agent
 //! that was already freed (its poison is seen) is counted by the runtime as a dead run.
 
-use super::agents::{now_ticks, KernelPlatform};
+use super::agents::{now_ticks, KernelJit, KernelPlatform};
 use super::smp;
 use crate::agents::signing::Trust;
 use crate::agents::{LoadRequest, Runtime, Source};
@@ -37,8 +37,9 @@ static LOAD_ERRORS: AtomicU64 = AtomicU64::new(0);
 fn runtime() -> &'static Runtime<'static, Aarch64Cpu> {
     RUNTIME.call_once(|| {
         let cache = CACHE.call_once(|| DecisionCache::new(&RCU, CacheConfig { max_entries: 1024 }));
-        // Its own runtime in development mode: the kernel has no signing key to sign with.
-        Runtime::new(cache, Trust::Unsigned, None)
+        // Its own runtime in development mode (the kernel has no signing key to sign with),
+        // with the JIT: every replacement also unmaps the old agent's native code.
+        Runtime::new(cache, Trust::Unsigned, Some(&KernelJit))
     })
 }
 
@@ -120,7 +121,11 @@ pub fn run() -> u32 {
     let (stale, lost) = (STALE.load(Ordering::Relaxed), LOST.load(Ordering::Relaxed));
     let load_errors = LOAD_ERRORS.load(Ordering::Relaxed);
     let violations = stale + lost + dead + load_errors;
-    kprintln!("  stale={stale} lost={lost} freed_runs={dead} load_errors={load_errors} deciders={}", cpus - 1);
+    let engine = runtime().list().first().map_or("none", |a| a.engine());
+    kprintln!(
+        "  stale={stale} lost={lost} freed_runs={dead} load_errors={load_errors} deciders={} engine={engine}",
+        cpus - 1
+    );
     kprintln!(
         "hotswap torture: swaps={} decisions={} violations={violations}",
         SWAPS_DONE.load(Ordering::Relaxed),

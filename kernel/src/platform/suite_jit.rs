@@ -4,12 +4,12 @@
 
 use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::arch::aarch64::jit::{self, JitProgram};
+use crate::arch::aarch64::pmu;
 use crate::cpu::CpuOps;
 use crate::kprintln;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::arch::asm;
 use kingly_bpf::conformance::{self, Expect};
 use kingly_bpf::testgen::{self, Rng, CTX_BYTES, HASH, MAP};
 use kingly_bpf::verifier::Options;
@@ -235,41 +235,6 @@ fn differential_suite() -> u32 {
     failed
 }
 
-/// Retired instructions at EL1 so far (PMU event counter 0 counting INST_RETIRED, 0x08).
-/// QEMU counts instructions only with `-icount`; without it this stays 0.
-fn instructions_retired() -> u64 {
-    let value: u64;
-    // SAFETY: reads PMU event counter 0 (configured in `start_instruction_counter`).
-    unsafe { asm!("isb", "mrs {}, pmevcntr0_el0", out(reg) value, options(nostack, preserves_flags)) };
-    value
-}
-
-fn start_instruction_counter() {
-    const INST_RETIRED: u64 = 0x08;
-    // SAFETY: programs the PMU (PMCR.E enables counting, PMEVTYPER0 selects INST_RETIRED at
-    // EL1 and EL0, PMCNTENSET enables counter 0); only this suite uses the PMU.
-    unsafe {
-        asm!(
-            "msr pmevtyper0_el0, {event}",
-            "msr pmcntenset_el0, {enable}",
-            "mrs {tmp}, pmcr_el0",
-            "orr {tmp}, {tmp}, #1",
-            "msr pmcr_el0, {tmp}",
-            "isb",
-            event = in(reg) INST_RETIRED,
-            enable = in(reg) 1u64,
-            tmp = out(reg) _,
-            options(nostack, preserves_flags),
-        );
-    }
-}
-
-fn count<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let before = instructions_retired();
-    let result = f();
-    (result, instructions_retired() - before)
-}
-
 const BENCHES: &[(&str, &str, usize)] = &[
     // Fixed cost of one run (checks, stack, entry and exit) for each engine.
     ("empty_program", "mov %r0, 0\nexit", 0),
@@ -291,8 +256,8 @@ const BENCHES: &[(&str, &str, usize)] = &[
 ];
 
 fn bench_suite() -> u32 {
-    start_instruction_counter();
-    let (_, probe) = count(|| core::hint::black_box(0u64));
+    pmu::start_instruction_counter();
+    let (_, probe) = pmu::count(|| core::hint::black_box(0u64));
     let (mut passed, mut failed) = (0u32, 0u32);
     if probe == 0 {
         kprintln!("error: the PMU counts no instructions; run QEMU with -icount (kingly boot --icount 0 --test bpf-jit-bench)");
@@ -329,16 +294,16 @@ fn bench_one(source: &str, mem_bytes: usize) -> Result<String, String> {
     let bytes = isa::slots_to_bytes(&bpf_asm::assemble(source).map_err(|e| format!("{e}"))?);
     let prog = Program::load(&bytes, &ProgramType::conformance(mem_bytes as u32)).map_err(|e| format!("{e}"))?;
     let slots = prog.raw().len() as u64;
-    let (jit, compile_insns) = count(|| JitProgram::compile(&prog));
+    let (jit, compile_insns) = pmu::count(|| JitProgram::compile(&prog));
     let jit = jit.map_err(|e| format!("compile: {e}"))?;
     let mut interp = Interpreter::new();
     let mem: Vec<u8> = (0..mem_bytes).map(|i| (i * 7) as u8).collect();
     let mut platform = FixedPlatform::default();
     let (mut mem_i, mut mem_j) = (mem.clone(), mem);
     let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 24 };
-    let (want, interp_insns) = count(|| interp.run(&prog, &mut mem_i, &mut env));
+    let (want, interp_insns) = pmu::count(|| interp.run(&prog, &mut mem_i, &mut env));
     let bpf_insns = interp.last_run_insns();
-    let (got, jit_insns) = count(|| jit.run(&mut mem_j, &mut [], &mut env));
+    let (got, jit_insns) = pmu::count(|| jit.run(&mut mem_j, &mut [], &mut env));
     if want != got {
         return Err(format!("interpreter {want:x?} but JIT {got:x?}"));
     }
@@ -362,9 +327,9 @@ fn compile_cost_large() -> Result<String, String> {
     source.push_str("exit\n");
     let slots = bpf_asm::assemble(&source).map_err(|e| format!("{e}"))?;
     let count_slots = slots.len() as u64;
-    let (prog, verify_insns) = count(|| Program::load(&isa::slots_to_bytes(&slots), &ProgramType::conformance(0)));
+    let (prog, verify_insns) = pmu::count(|| Program::load(&isa::slots_to_bytes(&slots), &ProgramType::conformance(0)));
     let prog = prog.map_err(|e| format!("{e}"))?;
-    let (jit, compile_insns) = count(|| JitProgram::compile(&prog));
+    let (jit, compile_insns) = pmu::count(|| JitProgram::compile(&prog));
     let jit = jit.map_err(|e| format!("{e}"))?;
     Ok(format!(
         "slots={count_slots} compile_insns={compile_insns} compile_insns_per_slot={} verify_insns_per_slot={} \
