@@ -124,8 +124,9 @@ fn simd_registers_survive_interrupts() -> Result<(), &'static str> {
     // The tick handler overwrites v16 and v31 on purpose; exception entry must restore them.
     let pattern: u64 = 0x0123_4567_89ab_cdef;
     let ticks_before = irq::TICKS[Aarch64Cpu::cpu_id()].load(Ordering::Relaxed);
-    // 200 ms of counter time: about 200 ticks, so many interrupts land inside the window.
-    let end = GenericTimer.counter() + GenericTimer.frequency_hz() / 5;
+    // 1 s of counter time: about 1000 ticks, so many interrupts land inside the window even
+    // when a loaded host runs this vCPU only a fraction of the time.
+    let end = GenericTimer.counter() + GenericTimer.frequency_hz();
     let (low16, low31): (u64, u64);
     // SAFETY: uses only the declared registers; spins on the counter with IRQs enabled.
     unsafe {
