@@ -41,16 +41,21 @@ impl Platform for FixedPlatform {
         self.now_ns
     }
     fn prandom_u32(&mut self) -> u32 {
-        let mut x = self.rng_state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng_state = x;
-        (x >> 32) as u32
+        xorshift_u32(&mut self.rng_state)
     }
     fn smp_processor_id(&self) -> u32 {
         self.cpu
     }
+}
+
+/// One step of Marsaglia's xorshift64 (13, 7, 17) on a non-zero `state`; the high half.
+pub fn xorshift_u32(state: &mut u64) -> u32 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    (x >> 32) as u32
 }
 
 /// What a run needs besides the program and its context.

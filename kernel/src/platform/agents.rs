@@ -61,12 +61,7 @@ impl Platform for KernelPlatform {
         GenericTimer.uptime_ns()
     }
     fn prandom_u32(&mut self) -> u32 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        (x >> 32) as u32
+        kingly_bpf::interp::xorshift_u32(&mut self.rng)
     }
     fn smp_processor_id(&self) -> u32 {
         self.cpu
