@@ -1,0 +1,505 @@
+//! The loop: Architect → Generator (K branches per round) → compile → Safety → Tester →
+//! Performance → Synthesis, with each round's failures fed into the next (self-reflection)
+//! and every attempt written as one JSON line.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use kingly_bpf::{VerifiedProgram, VerifyStats};
+use serde::Serialize;
+
+use crate::architect::{self, ContextSource, Spec};
+use crate::catalog::Family;
+use crate::dsl::Feature;
+use crate::stages::{self, Candidate, Compiled, Source, TestReport};
+use crate::synth::{self, Branch, Conditionals};
+use crate::task::Task;
+
+/// What a failed candidate teaches the next round.
+#[derive(Clone, Debug)]
+pub struct Feedback {
+    pub round: usize,
+    pub origin: String,
+    pub error_class: String,
+    pub message: String,
+    /// The candidate's source (for LLM prompts), empty when there was none.
+    pub source: String,
+    /// Examples the best term of an offline branch got right.
+    pub best_partial: usize,
+    /// Features of a rejected offline program.
+    pub features: Vec<Feature>,
+    pub families: Vec<Family>,
+}
+
+/// One generator output: a candidate, or why there is none.
+pub struct Generated {
+    pub candidate: Option<Candidate>,
+    pub origin: String,
+    pub error: Option<(String, String)>,
+    pub tokens: u64,
+    pub ms: u64,
+    /// Offline branches: the families searched and the most examples one term got right.
+    pub reflection: Option<(Vec<Family>, usize)>,
+}
+
+/// Writes candidates.
+pub trait Generator {
+    fn name(&self) -> &'static str;
+    /// Up to `k` candidates for `round` (1-based), given all earlier feedback.
+    fn generate(&mut self, task: &Task, spec: &Spec, round: usize, k: usize, feedback: &[Feedback]) -> Vec<Generated>;
+}
+
+/// The offline backend: the DSL synthesizer, one branch per candidate.
+#[derive(Default)]
+pub struct OfflineGenerator {
+    /// Families tried, with the best partial score seen.
+    partial: HashMap<Family, usize>,
+    tried: Vec<Vec<Family>>,
+}
+
+impl OfflineGenerator {
+    fn branch(families: Vec<Family>, round: usize) -> Branch {
+        let scale = 1u64 << (2 * (round.min(4) - 1));
+        let conditionals = if families == [Family::FieldTable] {
+            Conditionals::Table
+        } else if families == [Family::FieldArith] {
+            Conditionals::None
+        } else {
+            Conditionals::Full
+        };
+        Branch {
+            max_size: if round == 1 { 5 } else { 7 },
+            max_features: 24 << (round.min(3) - 1),
+            conditionals,
+            max_evals: 400_000 * scale,
+            time_limit: Duration::from_millis(400 * scale),
+            families,
+        }
+    }
+
+    /// The branches of a round: single families by retrieval rank, then (reflecting on the
+    /// partial scores) pairs of the closest families, then everything together.
+    fn plan(&mut self, spec: &Spec, round: usize, k: usize, feedback: &[Feedback]) -> Vec<Branch> {
+        for f in feedback {
+            for fam in &f.families {
+                let e = self.partial.entry(*fam).or_default();
+                *e = (*e).max(f.best_partial);
+            }
+        }
+        // Repeated inputs with different answers need map state, and nothing else can fit them;
+        // otherwise map state is tried only when the text asks for it (retrieval ranks it first).
+        let text_wants_state = spec.families.first().is_some_and(|(f, s)| *f == Family::MapState && *s > 0.0);
+        let ranked: Vec<Family> = spec
+            .families
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| if spec.stateful { *f == Family::MapState } else { *f != Family::MapState || text_wants_state })
+            .collect();
+        let with_length = |f: Family| -> Vec<Family> {
+            if spec.kind == kingly_bpf::Kind::Tool && f != Family::Length {
+                vec![f, Family::Length]
+            } else {
+                vec![f]
+            }
+        };
+        let mut out: Vec<Vec<Family>> = Vec::new();
+        match round {
+            1 => out.extend(ranked.iter().take(k).map(|f| with_length(*f))),
+            2 => {
+                // Untried single families first, then pairs of the families that came closest.
+                out.extend(ranked.iter().map(|f| with_length(*f)).filter(|b| !self.tried.contains(b)).take(k / 2 + 1));
+                let mut close: Vec<Family> = ranked.clone();
+                close.sort_by_key(|f| std::cmp::Reverse(self.partial.get(f).copied().unwrap_or(0)));
+                'pairs: for i in 0..close.len() {
+                    for j in i + 1..close.len() {
+                        if out.len() >= k {
+                            break 'pairs;
+                        }
+                        let mut pair = with_length(close[i]);
+                        pair.extend(with_length(close[j]));
+                        pair.dedup();
+                        if !self.tried.contains(&pair) {
+                            out.push(pair);
+                        }
+                    }
+                }
+            }
+            _ => {
+                out.push(ranked.clone());
+                out.extend(ranked.iter().map(|f| with_length(*f)).filter(|b| !self.tried.contains(b)).take(k.saturating_sub(1)));
+            }
+        }
+        out.truncate(k.max(1));
+        self.tried.extend(out.iter().cloned());
+        out.into_iter().map(|f| Self::branch(f, round)).collect()
+    }
+}
+
+impl Generator for OfflineGenerator {
+    fn name(&self) -> &'static str {
+        "offline"
+    }
+
+    fn generate(&mut self, task: &Task, spec: &Spec, round: usize, k: usize, feedback: &[Feedback]) -> Vec<Generated> {
+        let banned: Vec<Feature> = feedback.iter().flat_map(|f| f.features.clone()).collect();
+        let branches = self.plan(spec, round, k, feedback);
+        branches
+            .into_iter()
+            .map(|branch| {
+                let started = Instant::now();
+                let origin = format!("branch {}", branch.name());
+                let outcome = synth::synthesize(spec, &task.examples, &branch);
+                let ms = started.elapsed().as_millis() as u64;
+                let reflection = Some((branch.families.clone(), outcome.best_partial));
+                match outcome.program {
+                    Some(p) if p.features.iter().any(|f| banned.contains(f)) => Generated {
+                        candidate: None,
+                        origin,
+                        error: Some(("repeat".into(), "same shape as a rejected candidate".into())),
+                        tokens: 0,
+                        ms,
+                        reflection: reflection.clone(),
+                    },
+                    Some(p) => Generated {
+                        candidate: Some(Candidate {
+                            source: Source::Dsl(p),
+                            plausible: outcome.plausible,
+                            origin: origin.clone(),
+                            tokens: 0,
+                        }),
+                        origin,
+                        error: None,
+                        tokens: 0,
+                        ms,
+                        reflection: reflection.clone(),
+                    },
+                    None => Generated {
+                        candidate: None,
+                        origin,
+                        error: Some((
+                            "unsupported".into(),
+                            format!(
+                                "no program in this branch fits all {} examples ({}; {} terms tried; best single term right on {})",
+                                task.examples.len(),
+                                outcome.note,
+                                outcome.terms_evaluated,
+                                outcome.best_partial
+                            ),
+                        )),
+                        tokens: 0,
+                        ms,
+                        reflection: reflection.clone(),
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// One line of the attempt log.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    pub task: String,
+    pub round: usize,
+    pub origin: String,
+    pub candidate: String,
+    pub backend: String,
+    pub language: String,
+    /// ok | error | skipped
+    pub compile: String,
+    /// ok | rejected | skipped
+    pub verify: String,
+    /// pass | fail | skipped
+    pub test: String,
+    pub examples_passed: usize,
+    pub examples_total: usize,
+    pub worst_case_insns: Option<u64>,
+    pub budget_insns: u64,
+    pub error_class: Option<String>,
+    pub message: Option<String>,
+    pub ms: u64,
+    pub tokens: u64,
+}
+
+/// A candidate that passed every stage.
+#[derive(Clone, Debug)]
+pub struct Passing {
+    pub candidate: Candidate,
+    pub compiled: Compiled,
+    pub verified: VerifiedProgram,
+    pub stats: VerifyStats,
+    pub report: TestReport,
+    pub hash: String,
+    pub round: usize,
+    /// Position in the generator's output (offline: retrieval rank of the branch).
+    pub order: usize,
+}
+
+impl Passing {
+    /// Synthesis order: fewer edge-case warnings, simpler program, then cheaper worst case.
+    fn rank(&self) -> (usize, bool, usize, usize, u64) {
+        let complexity = match &self.candidate.source {
+            Source::Dsl(p) => p.body.size() + p.features.len(),
+            _ => 0,
+        };
+        (self.report.warnings.len(), !self.candidate.plausible, complexity, self.order, self.stats.worst_case_path_insns)
+    }
+
+    /// Why Synthesis chose it.
+    pub fn why(&self, passing: usize, budget: u64) -> String {
+        let mut s = format!(
+            "passes all {} examples and the verifier; worst case {} insns (budget {budget}); {} edge cases run clean",
+            self.report.total,
+            self.stats.worst_case_path_insns,
+            if self.report.warnings.is_empty() { "all" } else { "not all" }
+        );
+        if passing > 1 {
+            s += &format!("; best of {passing} passing candidates (fewest warnings, simplest, best-ranked branch, then cheapest worst case)");
+        }
+        for w in &self.report.warnings {
+            s += &format!("\nwarning: {w}");
+        }
+        s
+    }
+}
+
+/// Loop settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub candidates: usize,
+    pub max_rounds: usize,
+    /// Directory for the attempt log and compiled C.
+    pub out_dir: PathBuf,
+    /// Keep searching the whole round after a pass (Synthesis over all) — always true; the
+    /// loop stops after the first round that has a passing candidate.
+    pub log_name: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { candidates: 4, max_rounds: 3, out_dir: PathBuf::from("target/kingly-code"), log_name: "attempts.jsonl".into() }
+    }
+}
+
+/// Everything a run found.
+pub struct RunResult {
+    pub spec: Spec,
+    pub chosen: Option<Passing>,
+    pub passing_count: usize,
+    pub attempts: Vec<Attempt>,
+    pub rounds: usize,
+    pub first_verified_ms: Option<u64>,
+    pub total_ms: u64,
+    pub log_path: PathBuf,
+}
+
+impl RunResult {
+    /// Candidates generated, and how many of them were correct (for pass@k).
+    pub fn samples(&self) -> (usize, usize) {
+        let n = self.attempts.len();
+        let c = self.attempts.iter().filter(|a| a.test == "pass").count();
+        (n, c)
+    }
+}
+
+fn append_log(path: &Path, attempt: &Attempt) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening attempt log {}", path.display()))?;
+    writeln!(f, "{}", serde_json::to_string(attempt)?)?;
+    Ok(())
+}
+
+/// Runs the loop on one task.
+pub fn run(task: &Task, generator: &mut dyn Generator, settings: &Settings, extra: Option<&dyn ContextSource>) -> Result<RunResult> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&settings.out_dir)
+        .with_context(|| format!("creating output directory {}", settings.out_dir.display()))?;
+    let log_path = settings.out_dir.join(&settings.log_name);
+    let spec = architect::spec(task, extra);
+    let budget = spec.budget_insns;
+    let mut feedback: Vec<Feedback> = Vec::new();
+    let mut attempts = Vec::new();
+    let mut passing: Vec<Passing> = Vec::new();
+    let mut first_verified_ms = None;
+    let mut rounds = 0;
+    let work_dir = settings.out_dir.join("work");
+    for round in 1..=settings.max_rounds.max(1) {
+        rounds = round;
+        let generated = generator.generate(task, &spec, round, settings.candidates.max(1), &feedback);
+        for (order, g) in generated.into_iter().enumerate() {
+            let t0 = Instant::now();
+            let mut a = Attempt {
+                task: task.name.clone(),
+                round,
+                origin: g.origin.clone(),
+                candidate: String::new(),
+                backend: generator.name().into(),
+                language: String::new(),
+                compile: "skipped".into(),
+                verify: "skipped".into(),
+                test: "skipped".into(),
+                examples_passed: 0,
+                examples_total: task.examples.len(),
+                worst_case_insns: None,
+                budget_insns: budget,
+                error_class: None,
+                message: None,
+                ms: g.ms,
+                tokens: g.tokens,
+            };
+            let mut fb = Feedback {
+                round,
+                origin: g.origin.clone(),
+                error_class: String::new(),
+                message: String::new(),
+                source: String::new(),
+                best_partial: 0,
+                features: Vec::new(),
+                families: Vec::new(),
+            };
+            if let Some((families, best_partial)) = g.reflection.clone() {
+                fb.families = families;
+                fb.best_partial = best_partial;
+            }
+            let Some(candidate) = g.candidate else {
+                let (class, message) = g.error.unwrap_or(("unsupported".into(), "no candidate".into()));
+                a.error_class = Some(class.clone());
+                a.message = Some(message.clone());
+                fb.error_class = class;
+                fb.message = message;
+                append_log(&log_path, &a)?;
+                attempts.push(a);
+                feedback.push(fb);
+                continue;
+            };
+            a.language = candidate.source.language().into();
+            if let Source::Dsl(p) = &candidate.source {
+                fb.features = Vec::new();
+                fb.source = p.render(&task.layout);
+            }
+            let outcome = assess(task, &candidate, &work_dir, budget);
+            a.ms += t0.elapsed().as_millis() as u64;
+            match outcome {
+                Assessed::CompileError(msg, listing) => {
+                    a.compile = "error".into();
+                    a.error_class = Some("compile".into());
+                    a.message = Some(msg.clone());
+                    fb.error_class = "compile".into();
+                    fb.message = msg;
+                    fb.source = listing;
+                }
+                Assessed::Rejected { hash, class, message, listing } => {
+                    a.candidate = hash;
+                    a.compile = "ok".into();
+                    a.verify = "rejected".into();
+                    a.error_class = Some(class.clone());
+                    a.message = Some(message.clone());
+                    fb.error_class = class;
+                    fb.message = message;
+                    fb.source = listing;
+                    if let Source::Dsl(p) = &candidate.source {
+                        fb.features = p.features.clone();
+                    }
+                }
+                Assessed::Tested(boxed) => {
+                    let (compiled, verified, stats, report, hash) = *boxed;
+                    a.candidate = hash.clone();
+                    a.compile = "ok".into();
+                    a.verify = "ok".into();
+                    a.worst_case_insns = Some(stats.worst_case_path_insns);
+                    a.examples_passed = report.passed;
+                    first_verified_ms.get_or_insert(started.elapsed().as_millis() as u64);
+                    let over_budget = stats.worst_case_path_insns > budget;
+                    if report.ok() && !over_budget {
+                        a.test = "pass".into();
+                        passing.push(Passing { candidate, compiled, verified, stats, report, hash, round, order });
+                    } else {
+                        a.test = if report.ok() { "pass-over-budget".into() } else { "fail".into() };
+                        let (class, message) = if !report.ok() {
+                            let class = if report.runtime_error || report.edge_failures.iter().any(|e| e.contains("stopped")) {
+                                "test:runtime_error"
+                            } else if report.passed < report.total {
+                                "test:wrong_output"
+                            } else {
+                                "test:edge_case"
+                            };
+                            let mut lines = report.failures.clone();
+                            lines.extend(report.edge_failures.clone());
+                            (class.to_string(), format!("{}/{} examples pass; {}", report.passed, report.total, lines.join("; ")))
+                        } else {
+                            (
+                                "perf:over_budget".to_string(),
+                                format!(
+                                    "worst-case path is {} instructions, over the budget of {budget}: use fewer loop iterations or cheaper work per byte",
+                                    stats.worst_case_path_insns
+                                ),
+                            )
+                        };
+                        a.error_class = Some(class.clone());
+                        a.message = Some(message.clone());
+                        fb.error_class = class;
+                        fb.message = message;
+                        fb.source = compiled.listing.clone();
+                        if let Source::Dsl(p) = &candidate.source {
+                            fb.features = p.features.clone();
+                        }
+                    }
+                }
+            }
+            append_log(&log_path, &a)?;
+            let failed = a.test != "pass";
+            attempts.push(a);
+            if failed {
+                feedback.push(fb);
+            }
+        }
+        // Stop at the first round with a passing candidate the generator believes in.
+        if passing.iter().any(|p| p.candidate.plausible) {
+            break;
+        }
+    }
+    let passing_count = passing.len();
+    let chosen = passing.into_iter().min_by_key(|p| p.rank());
+    Ok(RunResult {
+        spec,
+        chosen,
+        passing_count,
+        attempts,
+        rounds,
+        first_verified_ms,
+        total_ms: started.elapsed().as_millis() as u64,
+        log_path,
+    })
+}
+
+enum Assessed {
+    CompileError(String, String),
+    Rejected { hash: String, class: String, message: String, listing: String },
+    Tested(Box<(Compiled, VerifiedProgram, VerifyStats, TestReport, String)>),
+}
+
+fn assess(task: &Task, candidate: &Candidate, work_dir: &Path, _budget: u64) -> Assessed {
+    let listing = match &candidate.source {
+        Source::Dsl(p) => p.render(&task.layout),
+        Source::Asm(t) | Source::C(t) => t.clone(),
+    };
+    let compiled = match stages::compile(candidate, &task.layout, work_dir) {
+        Ok(c) => c,
+        Err(e) => return Assessed::CompileError(e, listing),
+    };
+    let hash = stages::program_hash(&compiled.slots, &compiled.maps);
+    let verified = match stages::verify(&compiled, task.kind) {
+        Ok(v) => v,
+        Err((class, message)) => return Assessed::Rejected { hash, class, message, listing: compiled.listing },
+    };
+    let stats = verified.stats().copied().unwrap_or_default();
+    let report = stages::test(&verified, task);
+    Assessed::Tested(Box::new((compiled, verified, stats, report, hash)))
+}

@@ -1,0 +1,724 @@
+//! The offline synthesizer: enumerative, counterexample-guided search for a [`DslProgram`].
+//!
+//! 1. A branch names DSL families; each family contributes features (their values over the
+//!    examples are computed once, map features by replaying the examples as a call sequence).
+//! 2. Bottom-up enumeration of expressions over features and constants by size, keeping one
+//!    expression per distinct value vector (observational equivalence). CEGIS: the vectors
+//!    cover only an active subset of examples; a term that matches them is checked on all,
+//!    and the first example it gets wrong joins the subset and the enumeration restarts.
+//! 3. When no single expression fits, conditional unification: small terms that are right on
+//!    some examples become leaves of a decision tree whose tests (feature thresholds, equality
+//!    to values, boolean terms) are chosen greedily to separate them.
+//!
+//! Nothing here reads the task's name or matches its text against stored answers: the text
+//! only ranks families and contributes literals (numbers, quoted strings, named characters).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::architect::Spec;
+use crate::catalog::Family;
+use crate::dsl::{combine, DslProgram, Expr, Feature, Fold, Op, Pred, Ty};
+use crate::task::{Example, Input, Layout};
+
+/// How conditionals may be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conditionals {
+    None,
+    /// Tests are `field == value`, leaves constants (a lookup table).
+    Table,
+    Full,
+}
+
+/// One tree-of-thought branch: a structural hypothesis and how hard to search it.
+#[derive(Clone, Debug)]
+pub struct Branch {
+    pub families: Vec<Family>,
+    pub max_size: usize,
+    /// Features kept, most relevant first.
+    pub max_features: usize,
+    pub conditionals: Conditionals,
+    pub max_evals: u64,
+    pub time_limit: Duration,
+}
+
+impl Branch {
+    pub fn name(&self) -> String {
+        let f: Vec<&str> = self.families.iter().map(|f| f.name()).collect();
+        format!("{} (size<={}, {:?})", f.join("+"), self.max_size, self.conditionals)
+    }
+}
+
+/// What a branch produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub program: Option<DslProgram>,
+    /// The program's preference score is not negative (it uses what the text names, no
+    /// arbitrary constants or coincidental operations).
+    pub plausible: bool,
+    /// Most examples one single term got right (for reflection).
+    pub best_partial: usize,
+    pub terms_evaluated: u64,
+    pub note: String,
+}
+
+/// A named character class.
+pub fn class_pred(name: &str) -> Option<Pred> {
+    let ranges: &[(u8, u8)] = match name {
+        "digit" => &[(b'0', b'9')],
+        "alpha" => &[(b'A', b'Z'), (b'a', b'z')],
+        "upper" => &[(b'A', b'Z')],
+        "lower" => &[(b'a', b'z')],
+        "space" => &[(9, 13), (b' ', b' ')],
+        "print" => &[(0x20, 0x7e)],
+        "ascii" => &[(0, 0x7f)],
+        "alnum" => &[(b'0', b'9'), (b'A', b'Z'), (b'a', b'z')],
+        "xdigit" => &[(b'0', b'9'), (b'A', b'F'), (b'a', b'f')],
+        "vowel" => &[(b'a', b'a'), (b'e', b'e'), (b'i', b'i'), (b'o', b'o'), (b'u', b'u'), (b'A', b'A'), (b'E', b'E'), (b'I', b'I'), (b'O', b'O'), (b'U', b'U')],
+        "punct" => &[(0x21, 0x2f), (0x3a, 0x40), (0x5b, 0x60), (0x7b, 0x7e)],
+        "cntrl" => &[(0, 0x1f), (0x7f, 0x7f)],
+        _ => return None,
+    };
+    Some(Pred::class(name, ranges))
+}
+
+const ALL_CLASSES: [&str; 12] =
+    ["digit", "alpha", "upper", "lower", "space", "print", "ascii", "alnum", "xdigit", "vowel", "punct", "cntrl"];
+
+fn inputs_bytes(examples: &[Example]) -> Vec<&[u8]> {
+    examples
+        .iter()
+        .map(|e| match &e.input {
+            Input::Bytes(b) => b.as_slice(),
+            Input::Fields(_) => &[][..],
+        })
+        .collect()
+}
+
+/// Byte predicates worth trying, text-named first.
+fn predicates(spec: &Spec, examples: &[Example]) -> Vec<Pred> {
+    let mut preds: Vec<Pred> = Vec::new();
+    let push = |p: Pred, preds: &mut Vec<Pred>| {
+        if !preds.contains(&p) {
+            preds.push(p);
+        }
+    };
+    for c in &spec.classes {
+        if let Some(p) = class_pred(c) {
+            push(p.not(), &mut preds);
+            push(p, &mut preds);
+        }
+    }
+    for s in &spec.strings {
+        if s.len() == 1 {
+            push(Pred::byte(s[0]).not(), &mut preds);
+            push(Pred::byte(s[0]), &mut preds);
+        }
+    }
+    for c in ALL_CLASSES {
+        let p = class_pred(c).expect("known class");
+        push(p.clone(), &mut preds);
+        push(p.not(), &mut preds);
+    }
+    let mut freq: HashMap<u8, usize> = HashMap::new();
+    for b in inputs_bytes(examples) {
+        for &c in b {
+            *freq.entry(c).or_default() += 1;
+        }
+    }
+    let mut bytes: Vec<(u8, usize)> = freq.into_iter().collect();
+    bytes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (c, _) in bytes.into_iter().take(48) {
+        push(Pred::byte(c), &mut preds);
+    }
+    preds
+}
+
+/// Fields a decision may depend on: the hook's own, plus `cpu`/`now_ns` only when named.
+fn relevant_fields(spec: &Spec) -> Vec<usize> {
+    spec.layout
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| {
+            f.name != "hook"
+                && (spec.kind == kingly_bpf::Kind::Timer
+                    || !matches!(f.name, "cpu" | "now_ns")
+                    || spec.fields_named.contains(i))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The features a family contributes.
+pub fn family_features(family: Family, spec: &Spec, examples: &[Example]) -> Vec<Feature> {
+    let max_len = inputs_bytes(examples).iter().map(|b| b.len()).max().unwrap_or(0);
+    match family {
+        Family::Length => vec![Feature::Len],
+        Family::ByteFold => Fold::ALL.iter().map(|f| Feature::Fold(*f)).collect(),
+        Family::ByteCount => {
+            let mut out = Vec::new();
+            for p in predicates(spec, examples) {
+                out.push(Feature::Count(p.clone()));
+                out.push(Feature::Runs(p.clone()));
+                if p.ranges.len() <= 3 && !p.negate {
+                    out.push(Feature::SumIf(p));
+                }
+            }
+            out
+        }
+        Family::ByteSearch => predicates(spec, examples).into_iter().map(Feature::FirstIndex).collect(),
+        Family::Parse => vec![Feature::Decimal],
+        Family::Header => {
+            let mut out = Vec::new();
+            let mut prefixes: Vec<Vec<u8>> = spec.strings.iter().filter(|s| s.len() <= 16).cloned().collect();
+            // Longest common prefix of the inputs sharing an output.
+            let bytes = inputs_bytes(examples);
+            let mut outputs: Vec<u64> = examples.iter().map(|e| e.output).collect();
+            outputs.sort_unstable();
+            outputs.dedup();
+            for o in outputs {
+                let group: Vec<&[u8]> =
+                    examples.iter().zip(&bytes).filter(|(e, _)| e.output == o).map(|(_, b)| *b).collect();
+                if group.len() >= 2 {
+                    let mut lcp = group[0].len();
+                    for g in &group[1..] {
+                        lcp = lcp.min(g.iter().zip(group[0]).take_while(|(a, b)| a == b).count());
+                    }
+                    if (1..=16).contains(&lcp) {
+                        prefixes.push(group[0][..lcp].to_vec());
+                    }
+                }
+            }
+            for p in prefixes {
+                if !p.is_empty() && !out.contains(&Feature::Prefix(p.clone())) {
+                    out.push(Feature::Prefix(p));
+                }
+            }
+            for i in 0..max_len.min(16) as u8 {
+                out.push(Feature::ByteAt(i));
+            }
+            for size in [2u8, 4, 8] {
+                for offset in 0..16u8 {
+                    if offset % 8 + size <= 8 && (offset + size) as usize <= max_len.max(size as usize) {
+                        for big_endian in [false, true] {
+                            out.push(Feature::Word { offset, size, big_endian });
+                        }
+                    }
+                }
+            }
+            out
+        }
+        Family::FieldArith | Family::FieldRules | Family::FieldTable => {
+            relevant_fields(spec).into_iter().map(Feature::Field).collect()
+        }
+        Family::MapState => {
+            let fields = relevant_fields(spec);
+            let ty = |i: usize| crate::dsl::field_type(spec.layout.fields()[i].name);
+            let mut out: Vec<Feature> = fields.iter().map(|&i| Feature::Field(i)).collect();
+            // Keys identify something (a client, a core, a class); sums and last values are quantities.
+            let mut keys: Vec<Option<usize>> = fields.iter().filter(|&&i| ty(i) != Ty::Quantity).map(|&i| Some(i)).collect();
+            keys.push(None);
+            for &key in &keys {
+                out.push(Feature::MapCount { key });
+            }
+            for &key in &keys {
+                for &j in fields.iter().filter(|&&j| ty(j) == Ty::Quantity) {
+                    out.push(Feature::MapSum { key, add: j });
+                    out.push(Feature::MapPrev { key, store: j });
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Constants the enumeration may use: text numbers, outputs, then small common values.
+fn constants(spec: &Spec, examples: &[Example]) -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::new();
+    let push = |v: u64, out: &mut Vec<u64>| {
+        if !out.contains(&v) {
+            out.push(v)
+        }
+    };
+    for &n in &spec.numbers {
+        push(n, &mut out);
+    }
+    for e in examples {
+        push(e.output, &mut out);
+    }
+    for v in [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 16, 24, 32, 48, 63, 64, 100, 127, 128, 255, 256, 1000, 1024, 65535] {
+        push(v, &mut out);
+    }
+    out
+}
+
+struct Bank {
+    exprs: Vec<Expr>,
+    vals: Vec<Vec<u64>>,
+    by_size: HashMap<usize, Vec<usize>>,
+    seen: HashMap<Vec<u64>, usize>,
+    is_const: Vec<bool>,
+    tys: Vec<Ty>,
+    sizes: Vec<usize>,
+}
+
+impl Bank {
+    fn new() -> Bank {
+        Bank {
+            exprs: Vec::new(),
+            vals: Vec::new(),
+            by_size: HashMap::new(),
+            seen: HashMap::new(),
+            is_const: Vec::new(),
+            tys: Vec::new(),
+            sizes: Vec::new(),
+        }
+    }
+
+    /// Adds a term unless an equivalent one (same values) exists; an equally small equivalent
+    /// that `better` prefers replaces the kept one.
+    fn add(&mut self, e: Expr, v: Vec<u64>, size: usize, ty: Ty, better: impl Fn(&Expr, &Expr) -> bool) -> Option<usize> {
+        if let Some(&old) = self.seen.get(&v) {
+            if self.sizes[old] == size && self.tys[old] == ty && better(&e, &self.exprs[old]) {
+                self.exprs[old] = e;
+            }
+            return None;
+        }
+        self.seen.insert(v.clone(), self.exprs.len());
+        self.sizes.push(size);
+        self.exprs.push(e);
+        self.vals.push(v);
+        self.is_const.push(ty == Ty::Const);
+        self.tys.push(ty);
+        let id = self.exprs.len() - 1;
+        self.by_size.entry(size).or_default().push(id);
+        Some(id)
+    }
+}
+
+struct Search<'a> {
+    columns: &'a [Vec<u64>],
+    types: &'a [Ty],
+    /// How strongly the task's text names each feature.
+    grounding: &'a [i64],
+    text_numbers: &'a [u64],
+    outputs: Vec<u64>,
+    /// Constants that come with a named class (the bounds of its byte ranges).
+    natural: Vec<u64>,
+    /// The text speaks of bits (xor, shift, mask, flag): bit operations are not suspicious.
+    bitwise_text: bool,
+    /// The text speaks of dividing or sharing.
+    division_text: bool,
+    consts: &'a [u64],
+    target: Vec<u64>,
+    evals: u64,
+    max_evals: u64,
+    deadline: Instant,
+    best_partial: usize,
+}
+
+impl Search<'_> {
+    fn out_of_budget(&self) -> bool {
+        self.evals >= self.max_evals || Instant::now() >= self.deadline
+    }
+
+    /// Preference among equally small expressions: features and numbers the text names,
+    /// returned values, and no arbitrary constants.
+    fn score(&self, e: &Expr) -> i64 {
+        match e {
+            Expr::Feat(i) => (self.grounding[*i] > 0) as i64 - 1,
+            Expr::Const(c) if self.text_numbers.contains(c) => 2,
+            Expr::Const(c) if *c <= 1 || self.outputs.contains(c) || self.natural.contains(c) => 0,
+            Expr::Const(_) => -1,
+            Expr::Bin(op, a, b) => {
+                let both_vary = !matches!(**a, Expr::Const(_)) && !matches!(**b, Expr::Const(_));
+                let penalty = match op {
+                    // Two varying values compared, or bit tricks the text did not ask for.
+                    _ if op.is_cmp() && both_vary => 2,
+                    Op::Xor | Op::Or | Op::Shl | Op::Shr if !self.bitwise_text => 1,
+                    Op::And if !self.bitwise_text && !matches!(**b, Expr::Const(c) if (c + 1).is_power_of_two()) => 1,
+                    Op::Div | Op::Mod if both_vary && !self.division_text => 1,
+                    _ => 0,
+                };
+                self.score(a) + self.score(b) - penalty
+            }
+            Expr::If(c, a, b) => self.score(c) + self.score(a) + self.score(b),
+        }
+    }
+
+    fn best(&self, matches: Vec<Expr>) -> Option<Expr> {
+        matches.into_iter().enumerate().max_by_key(|(i, e)| (self.score(e), std::cmp::Reverse(*i))).map(|(_, e)| e)
+    }
+
+    /// Enumerates expressions up to `max_size` over the `active` examples; returns one that
+    /// matches the target there, or the bank if none does.
+    fn enumerate(&mut self, active: &[usize], max_size: usize) -> Result<Vec<Expr>, Bank> {
+        let mut bank = Bank::new();
+        let target: Vec<u64> = active.iter().map(|&i| self.target[i]).collect();
+        let total = self.target.len();
+        let partial = |v: &[u64]| v.iter().zip(&target).filter(|(a, b)| a == b).count();
+        let mut matches: Vec<Expr> = Vec::new();
+        for (i, col) in self.columns.iter().enumerate() {
+            let v: Vec<u64> = active.iter().map(|&k| col[k]).collect();
+            if v == target {
+                matches.push(Expr::Feat(i));
+            }
+            if active.len() == total {
+                self.best_partial = self.best_partial.max(partial(&v));
+            }
+            bank.add(Expr::Feat(i), v, 1, self.types[i], |_, _| false);
+        }
+        for &c in self.consts {
+            let v = vec![c; active.len()];
+            if v == target {
+                matches.push(Expr::Const(c));
+            }
+            bank.add(Expr::Const(c), v, 1, Ty::Const, |_, _| false);
+        }
+        if !matches.is_empty() {
+            return Ok(matches);
+        }
+        // After a first match, finish its size within this many more terms, to rank the matches.
+        let mut grace: Option<u64> = None;
+        let ops: Vec<Op> = Op::ARITH.iter().chain(Op::CMP.iter()).copied().collect();
+        let mut size = 3;
+        while size <= max_size {
+            // Pairs (big, small) of sizes; each big term meets each small one on both sides,
+            // so terms built from the most relevant features are combined first.
+            for big_size in ((size - 1) / 2..size - 1).rev().filter(|s| s % 2 == 1) {
+                let small_size = size - 1 - big_size;
+                let bigs = bank.by_size.get(&big_size).cloned().unwrap_or_default();
+                let smalls = bank.by_size.get(&small_size).cloned().unwrap_or_default();
+                for &t in &bigs {
+                    for &l in &smalls {
+                        for (a, b) in [(t, l), (l, t)] {
+                            if big_size == small_size && a > b && (a, b) == (l, t) {
+                                continue;
+                            }
+                            if bank.is_const[a] && bank.is_const[b] {
+                                continue;
+                            }
+                            for &op in &ops {
+                                if (a, b) == (l, t) && op.commutative() {
+                                    continue;
+                                }
+                                let Some(ty) = combine(op, bank.tys[a], bank.tys[b]) else { continue };
+                                // Bucketing an identifier only by a modulus the text names.
+                                if bank.tys[a] == Ty::Id
+                                    && !matches!(bank.exprs[b], Expr::Const(c) if self.text_numbers.contains(&c))
+                                {
+                                    continue;
+                                }
+                                if let Expr::Const(c) = bank.exprs[b] {
+                                    if (matches!(op, Op::Div | Op::Mod) && c == 0)
+                                        || (matches!(op, Op::Shl | Op::Shr) && c >= 64)
+                                    {
+                                        continue;
+                                    }
+                                }
+                                self.evals += 1;
+                                if self.evals % 4096 == 0 && self.out_of_budget() || grace.is_some_and(|g| self.evals > g) {
+                                    return if matches.is_empty() { Err(bank) } else { Ok(matches) };
+                                }
+                                let v: Vec<u64> =
+                                    bank.vals[a].iter().zip(&bank.vals[b]).map(|(x, y)| op.apply(*x, *y)).collect();
+                                if v == target {
+                                    matches.push(Expr::bin(op, bank.exprs[a].clone(), bank.exprs[b].clone()));
+                                    grace.get_or_insert(self.evals + 300_000);
+                                    continue;
+                                }
+                                if active.len() == total {
+                                    self.best_partial = self.best_partial.max(partial(&v));
+                                }
+                                let e = Expr::bin(op, bank.exprs[a].clone(), bank.exprs[b].clone());
+                                bank.add(e, v, size, ty, |new, old| self.score(new) > self.score(old));
+                            }
+                        }
+                    }
+                }
+            }
+            if !matches.is_empty() {
+                return Ok(matches);
+            }
+            size += 2;
+        }
+        Err(bank)
+    }
+
+    /// CEGIS around [`Search::enumerate`].
+    fn single_term(&mut self, max_size: usize) -> Option<Expr> {
+        let n = self.target.len();
+        let mut active: Vec<usize> = if n <= 2 { (0..n).collect() } else { vec![0, n - 1] };
+        loop {
+            match self.enumerate(&active, max_size) {
+                Ok(matches) => {
+                    let wrong = |e: &Expr| (0..n).find(|&i| e.eval(&row(self.columns, i)) != self.target[i]);
+                    let first_wrong = wrong(&matches[0]);
+                    let right: Vec<Expr> = matches.into_iter().filter(|e| wrong(e).is_none()).collect();
+                    if !right.is_empty() {
+                        return self.best(right);
+                    }
+                    if let Some(i) = first_wrong {
+                        active.push(i);
+                        active.sort_unstable();
+                    }
+                }
+                Err(_) => return None,
+            }
+            if self.out_of_budget() {
+                return None;
+            }
+        }
+    }
+}
+
+fn row(columns: &[Vec<u64>], i: usize) -> Vec<u64> {
+    columns.iter().map(|c| c[i]).collect()
+}
+
+/// A decision-tree test over examples.
+struct Test {
+    expr: Expr,
+    holds: Vec<bool>,
+}
+
+fn build_tree(
+    set: &[usize],
+    leaves: &[(Expr, Vec<u64>)],
+    tests: &[Test],
+    target: &[u64],
+    depth: usize,
+    leaf_count: &mut usize,
+) -> Option<Expr> {
+    // (examples covered, leaf index) of the best single leaf; ties go to the smaller leaf.
+    let cover = |s: &[usize]| -> (usize, usize) {
+        let mut best = (0, 0);
+        for (li, (e, v)) in leaves.iter().enumerate() {
+            let c = s.iter().filter(|&&i| v[i] == target[i]).count();
+            if c > best.0 || (c == best.0 && c > 0 && e.size() < leaves[best.1].0.size()) {
+                best = (c, li);
+            }
+        }
+        best
+    };
+    let (covered, leaf) = cover(set);
+    if covered == set.len() {
+        *leaf_count += 1;
+        return Some(leaves[leaf].0.clone());
+    }
+    if depth == 0 {
+        return None;
+    }
+    let mut best: Option<((usize, std::cmp::Reverse<usize>), usize)> = None;
+    for (ti, t) in tests.iter().enumerate() {
+        let (yes, no): (Vec<usize>, Vec<usize>) = set.iter().partition(|&&i| t.holds[i]);
+        if yes.is_empty() || no.is_empty() {
+            continue;
+        }
+        let (cy, ly) = cover(&yes);
+        let (cn, ln) = cover(&no);
+        let score = (cy + cn, std::cmp::Reverse(leaves[ly].0.size() + leaves[ln].0.size()));
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, ti));
+        }
+    }
+    let (_, ti) = best?;
+    let (yes, no): (Vec<usize>, Vec<usize>) = set.iter().partition(|&&i| tests[ti].holds[i]);
+    let a = build_tree(&yes, leaves, tests, target, depth - 1, leaf_count)?;
+    let b = build_tree(&no, leaves, tests, target, depth - 1, leaf_count)?;
+    Some(Expr::If(Box::new(tests[ti].expr.clone()), Box::new(a), Box::new(b)))
+}
+
+/// Conditional unification over all examples.
+fn conditional(search: &mut Search<'_>, mode: Conditionals, spec: &Spec) -> Option<Expr> {
+    let n = search.target.len();
+    let all: Vec<usize> = (0..n).collect();
+    let leaf_size = if mode == Conditionals::Table { 1 } else { 3 };
+    let bank = match search.enumerate(&all, leaf_size) {
+        Ok(matches) => return search.best(matches),
+        Err(bank) => bank,
+    };
+    let target = search.target.clone();
+    let leaves: Vec<(Expr, Vec<u64>)> = (0..bank.exprs.len())
+        .filter(|&i| mode != Conditionals::Table || bank.is_const[i])
+        .filter(|&i| bank.vals[i].iter().zip(&target).any(|(a, b)| a == b))
+        .map(|i| (bank.exprs[i].clone(), bank.vals[i].clone()))
+        .collect();
+    let mut tests: Vec<Test> = Vec::new();
+    let mut seen: HashSet<Vec<bool>> = HashSet::new();
+    let mut add = |expr: Expr, holds: Vec<bool>, tests: &mut Vec<Test>| {
+        if holds.iter().any(|h| *h) && holds.iter().any(|h| !*h) && seen.insert(holds.clone()) {
+            tests.push(Test { expr, holds });
+        }
+    };
+    // Tests in order of preference (ties go to the earlier): thresholds named in the text,
+    // zero tests, booleans, equality with example values, thresholds between example values.
+    let columns = search.columns;
+    let quantity = |i: usize| search.types[i] == Ty::Quantity;
+    let sorted_values = |col: &Vec<u64>| {
+        let mut values = col.clone();
+        values.sort_unstable();
+        values.dedup();
+        values
+    };
+    if mode != Conditionals::Table {
+        for (i, col) in columns.iter().enumerate().filter(|(i, _)| quantity(*i)) {
+            for &t in &spec.numbers {
+                let f = Expr::Feat(i);
+                add(Expr::bin(Op::Gt, f.clone(), Expr::Const(t)), col.iter().map(|v| *v > t).collect(), &mut tests);
+                add(Expr::bin(Op::Ge, f, Expr::Const(t)), col.iter().map(|v| *v >= t).collect(), &mut tests);
+            }
+        }
+        for (i, col) in columns.iter().enumerate() {
+            if search.types[i] != Ty::Category && search.types[i] != Ty::Id {
+                add(Expr::bin(Op::Eq, Expr::Feat(i), Expr::Const(0)), col.iter().map(|v| *v == 0).collect(), &mut tests);
+            }
+            if search.types[i] == Ty::Bool || col.iter().all(|v| *v <= 1) {
+                add(Expr::Feat(i), col.iter().map(|v| *v != 0).collect(), &mut tests);
+            }
+        }
+    }
+    for (i, col) in columns.iter().enumerate() {
+        for v in sorted_values(col) {
+            add(Expr::bin(Op::Eq, Expr::Feat(i), Expr::Const(v)), col.iter().map(|x| *x == v).collect(), &mut tests);
+        }
+    }
+    if mode != Conditionals::Table {
+        for (i, col) in columns.iter().enumerate().filter(|(i, _)| quantity(*i)) {
+            for w in sorted_values(col).windows(2) {
+                let f = Expr::Feat(i);
+                add(Expr::bin(Op::Gt, f, Expr::Const(w[0])), col.iter().map(|x| *x > w[0]).collect(), &mut tests);
+            }
+        }
+    }
+    if mode == Conditionals::Full {
+        for i in 0..bank.exprs.len() {
+            if bank.tys[i] == Ty::Bool {
+                if let Expr::Bin(..) = bank.exprs[i] {
+                    let holds = bank.vals[i].iter().map(|v| *v != 0).collect();
+                    add(bank.exprs[i].clone(), holds, &mut tests);
+                }
+            }
+        }
+    }
+    let mut leaf_count = 0;
+    let depth = if mode == Conditionals::Table { 4 } else { 3 };
+    let tree = build_tree(&all, &leaves, &tests, &target, depth, &mut leaf_count)?;
+    // A tree with nearly a leaf per example memorises; it explains nothing.
+    if leaf_count * 2 > n + 1 {
+        return None;
+    }
+    Some(tree)
+}
+
+/// Runs one branch.
+pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome {
+    let started = Instant::now();
+    if examples.is_empty() {
+        return Outcome {
+            program: None,
+            plausible: false,
+            best_partial: 0,
+            terms_evaluated: 0,
+            note: "no examples to search against".into(),
+        };
+    }
+    let layout: &Layout = &spec.layout;
+    let mut features: Vec<Feature> = Vec::new();
+    let mut columns: Vec<Vec<u64>> = Vec::new();
+    let mut types: Vec<Ty> = Vec::new();
+    let mut seen: HashSet<Vec<u64>> = HashSet::new();
+    for family in &branch.families {
+        for f in family_features(*family, spec, examples) {
+            if features.contains(&f) {
+                continue;
+            }
+            let v = f.values(examples, layout);
+            // One feature per distinct value vector; constant ones say nothing.
+            if v.iter().all(|x| *x == v[0]) && examples.len() > 1 {
+                continue;
+            }
+            if seen.insert(v.clone()) {
+                types.push(f.ty(layout));
+                features.push(f);
+                columns.push(v);
+            }
+        }
+    }
+    let consts = constants(spec, examples);
+    let text_tokens: HashSet<String> = crate::retrieval::tokens(&spec.description).into_iter().collect();
+    let named_pred = |p: &Pred| {
+        spec.classes.iter().any(|c| p.name.trim_start_matches("not ") == *c)
+            || (p.ranges.len() == 1 && p.ranges[0].0 == p.ranges[0].1 && spec.strings.contains(&vec![p.ranges[0].0]))
+    };
+    let grounding: Vec<i64> = features
+        .iter()
+        .map(|f| {
+            let named = crate::retrieval::tokens(&f.describe(layout)).iter().filter(|t| text_tokens.contains(*t)).count();
+            let pred_named = match f {
+                Feature::Count(p) | Feature::SumIf(p) | Feature::FirstIndex(p) | Feature::Runs(p) => named_pred(p),
+                _ => false,
+            };
+            (named.min(2) + 2 * pred_named as usize) as i64
+        })
+        .collect();
+    // Most relevant features first (stable), at most `max_features` of them.
+    let mut order: Vec<usize> = (0..features.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(grounding[i]));
+    order.truncate(branch.max_features);
+    let features: Vec<Feature> = order.iter().map(|&i| features[i].clone()).collect();
+    let columns: Vec<Vec<u64>> = order.iter().map(|&i| columns[i].clone()).collect();
+    let types: Vec<Ty> = order.iter().map(|&i| types[i]).collect();
+    let grounding: Vec<i64> = order.iter().map(|&i| grounding[i]).collect();
+    let natural: Vec<u64> = spec
+        .classes
+        .iter()
+        .filter_map(|c| class_pred(c))
+        .flat_map(|p| p.ranges.into_iter().flat_map(|(lo, hi)| [lo as u64, hi as u64]))
+        .collect();
+    let mut search = Search {
+        columns: &columns,
+        types: &types,
+        grounding: &grounding,
+        text_numbers: &spec.numbers,
+        outputs: examples.iter().map(|e| e.output).collect(),
+        natural,
+        bitwise_text: ["xor", "bit", "shift", "mask", "flag", "parity"].iter().any(|w| spec.description.to_ascii_lowercase().contains(w)),
+        division_text: ["divid", "modulo", "share", "per ", "average", "ratio"].iter().any(|w| spec.description.to_ascii_lowercase().contains(w)),
+        consts: &consts,
+        target: examples.iter().map(|e| e.output).collect(),
+        evals: 0,
+        max_evals: branch.max_evals,
+        deadline: started + branch.time_limit,
+        best_partial: 0,
+    };
+    let found = if branch.conditionals == Conditionals::Table {
+        conditional(&mut search, Conditionals::Table, spec)
+    } else {
+        let single = search.single_term(branch.max_size);
+        let plausible = single.as_ref().is_some_and(|e| search.score(e) >= 0);
+        if plausible || branch.conditionals != Conditionals::Full {
+            single
+        } else {
+            // No term, or only an implausible one: a decision tree may explain the examples better.
+            search.evals = 0;
+            search.deadline = Instant::now() + branch.time_limit / 2;
+            let tree = conditional(&mut search, Conditionals::Full, spec);
+            match (single, tree) {
+                (Some(s), Some(t)) => Some(if search.score(&t) > search.score(&s) { t } else { s }),
+                (s, t) => s.or(t),
+            }
+        }
+    };
+    let note = format!("{} features, {} constants", features.len(), consts.len());
+    let plausible = found.as_ref().is_some_and(|e| search.score(e) >= 0);
+    let program = found.map(|body| {
+        let mut used = Vec::new();
+        body.features(&mut used);
+        used.sort_unstable();
+        let body = body.remap(&|i| used.iter().position(|u| *u == i).expect("used feature"));
+        DslProgram { features: used.iter().map(|&i| features[i].clone()).collect(), body }
+    });
+    Outcome { program, plausible, best_partial: search.best_partial, terms_evaluated: search.evals, note }
+}
