@@ -8,6 +8,7 @@ pub mod board;
 pub mod boot;
 pub mod bpf_cli;
 pub mod call;
+pub mod code_cli;
 pub mod client;
 pub mod image;
 pub mod kernel_build;

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use kingly::{boot, bpf_cli, call, mcp, push};
+use kingly::{boot, bpf_cli, call, code_cli, mcp, push};
 
 /// Kingly host tool: build and boot the kernel under QEMU, make SD card images, push verified
 /// eBPF extensions, and serve the kernel to AI clients over MCP.
@@ -34,6 +34,8 @@ enum Command {
     Agents(push::AgentsArgs),
     /// Make the Ed25519 key pair that signs agents (its public half is built into the kernel).
     Keygen(push::KeygenArgs),
+    /// Turn a task in English (with examples) into a verified eBPF extension; --eval scores a task set.
+    Code(code_cli::CodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Push(args) => push::run_push(&args),
         Command::Agents(args) => push::run_agents(&args),
         Command::Keygen(args) => push::run_keygen(&args),
+        Command::Code(args) => code_cli::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -32,13 +32,13 @@ pub fn stem(word: &str) -> String {
     for suffix in ["ing", "ies", "es", "ed", "s"] {
         if w.len() > suffix.len() + 2 {
             if let Some(base) = w.strip_suffix(suffix) {
-                if suffix == "ies" {
-                    return format!("{base}y");
+                match suffix {
+                    "ies" => return format!("{base}y"),
+                    // "matches" -> "match", but "bytes" -> "byte" (the `s` rule below).
+                    "es" if !["s", "x", "z", "ch", "sh"].iter().any(|e| base.ends_with(e)) => continue,
+                    "s" if base.ends_with('s') => return w.to_string(),
+                    _ => return base.to_string(),
                 }
-                if suffix == "s" && base.ends_with('s') {
-                    return w.to_string();
-                }
-                return base.to_string();
             }
         }
     }
@@ -122,5 +122,7 @@ mod tests {
         assert!(index.top("zebra", 3).is_empty());
         assert_eq!(stem("counting"), "count");
         assert_eq!(stem("bytes"), "byte");
+        assert_eq!(stem("matches"), "match");
+        assert_eq!(stem("classes"), "class");
     }
 }

@@ -280,8 +280,9 @@ impl Bank {
     /// that `better` prefers replaces the kept one.
     fn add(&mut self, e: Expr, v: Vec<u64>, size: usize, ty: Ty, better: impl Fn(&Expr, &Expr) -> bool) -> Option<usize> {
         if let Some(&old) = self.seen.get(&v) {
-            if self.sizes[old] == size && self.tys[old] == ty && better(&e, &self.exprs[old]) {
+            if self.sizes[old] == size && better(&e, &self.exprs[old]) {
                 self.exprs[old] = e;
+                self.tys[old] = ty;
             }
             return None;
         }
@@ -302,6 +303,8 @@ struct Search<'a> {
     types: &'a [Ty],
     /// How strongly the task's text names each feature.
     grounding: &'a [i64],
+    /// Which features are context fields.
+    field: Vec<bool>,
     text_numbers: &'a [u64],
     outputs: Vec<u64>,
     /// Constants that come with a named class (the bounds of its byte ranges).
@@ -327,6 +330,8 @@ impl Search<'_> {
     /// returned values, and no arbitrary constants.
     fn score(&self, e: &Expr) -> i64 {
         match e {
+            // Context fields are few and all meaningful; a byte feature the text does not name is suspect.
+            Expr::Feat(i) if self.types[*i] != Ty::Quantity || self.field[*i] => 0,
             Expr::Feat(i) => (self.grounding[*i] > 0) as i64 - 1,
             Expr::Const(c) if self.text_numbers.contains(c) => 2,
             Expr::Const(c) if *c <= 1 || self.outputs.contains(c) || self.natural.contains(c) => 0,
@@ -656,11 +661,17 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
         .iter()
         .map(|f| {
             let named = crate::retrieval::tokens(&f.describe(layout)).iter().filter(|t| text_tokens.contains(*t)).count();
-            let pred_named = match f {
-                Feature::Count(p) | Feature::SumIf(p) | Feature::FirstIndex(p) | Feature::Runs(p) => named_pred(p),
-                _ => false,
-            };
-            (named.min(2) + 2 * pred_named as usize) as i64
+            // A feature over a byte class counts as named only when its class is.
+            match f {
+                Feature::Count(p) | Feature::SumIf(p) | Feature::FirstIndex(p) | Feature::Runs(p) => {
+                    if named_pred(p) {
+                        2 + named.min(2) as i64
+                    } else {
+                        0
+                    }
+                }
+                _ => named.min(2) as i64,
+            }
         })
         .collect();
     // Most relevant features first (stable), at most `max_features` of them.
@@ -681,6 +692,7 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
         columns: &columns,
         types: &types,
         grounding: &grounding,
+        field: features.iter().map(|f| matches!(f, Feature::Field(_))).collect(),
         text_numbers: &spec.numbers,
         outputs: examples.iter().map(|e| e.output).collect(),
         natural,

@@ -107,11 +107,14 @@ impl Input {
     pub fn describe(&self, layout: &Layout) -> String {
         match self {
             Input::Bytes(b) => {
-                let printable = b.iter().all(|c| (0x20..0x7f).contains(c));
+                const SHOWN: usize = 24;
+                let head = &b[..b.len().min(SHOWN)];
+                let more = if b.len() > SHOWN { format!("... ({} bytes)", b.len()) } else { String::new() };
+                let printable = head.iter().all(|c| (0x20..0x7f).contains(c));
                 if printable && !b.is_empty() {
-                    format!("{:?}", String::from_utf8_lossy(b))
+                    format!("{:?}{more}", String::from_utf8_lossy(head))
                 } else {
-                    format!("[{}]", b.iter().map(|c| format!("{c:02x}")).collect::<Vec<_>>().join(" "))
+                    format!("[{}]{more}", head.iter().map(|c| format!("{c:02x}")).collect::<Vec<_>>().join(" "))
                 }
             }
             Input::Fields(v) => layout

@@ -1,0 +1,152 @@
+//! `kingly code`: a task in English (plus examples) → a verified eBPF extension, through the
+//! coder loop of the `kingly-coder` crate; `--eval DIR` scores a directory of task files.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use kingly_bpf::hooks::{Hook, Kind};
+use kingly_bpf::isa;
+use kingly_coder::coder::{self, Generator, OfflineGenerator, Settings};
+use kingly_coder::task::{Layout, Task};
+use kingly_coder::{eval, stages, LlmConfig, LlmGenerator};
+
+#[derive(clap::Args, Debug)]
+pub struct CodeArgs {
+    /// The task in English, or a task file (`.toml`).
+    pub task: Option<String>,
+    /// Program type: tool, decision or timer [default: the task file's, else tool].
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Decision hook: sched_slice, sched_cpu or mcp_admit.
+    #[arg(long)]
+    pub hook: Option<String>,
+    /// A TOML file with `[[examples]]` (input/output pairs).
+    #[arg(long)]
+    pub examples: Option<PathBuf>,
+    /// Who writes candidates: offline (the DSL synthesizer, no network) or openai (a chat endpoint
+    /// from KINGLY_LLM_BASE_URL / KINGLY_LLM_MODEL / KINGLY_LLM_API_KEY).
+    #[arg(long, default_value = "offline")]
+    pub backend: String,
+    /// Candidates per round.
+    #[arg(long, default_value_t = 4)]
+    pub candidates: usize,
+    #[arg(long, default_value_t = 3)]
+    pub max_rounds: usize,
+    /// Where the attempt log (attempts.jsonl) and the chosen program go.
+    #[arg(long, default_value = "target/kingly-code")]
+    pub out: PathBuf,
+    /// Run every task file in this directory and print the scores.
+    #[arg(long)]
+    pub eval: Option<PathBuf>,
+    /// Hot-load the chosen program into a running kernel.
+    #[arg(long)]
+    pub push: bool,
+    /// The kernel to push to (unix:PATH, tcp:HOST:PORT or a serial device).
+    #[arg(long)]
+    pub connect: Option<String>,
+}
+
+fn generator(args: &CodeArgs) -> Result<Box<dyn Generator>> {
+    match args.backend.as_str() {
+        "offline" => Ok(Box::new(OfflineGenerator::default())),
+        "openai" => Ok(Box::new(LlmGenerator::new(LlmConfig::from_env()?))),
+        other => bail!("unknown backend `{other}`: use offline or openai"),
+    }
+}
+
+fn build_task(args: &CodeArgs) -> Result<Task> {
+    let Some(text) = &args.task else { bail!("give a task (text or a .toml file), or --eval DIR") };
+    let path = PathBuf::from(text);
+    let mut task = if text.ends_with(".toml") && path.is_file() {
+        Task::load(&path)?
+    } else {
+        let mut doc = toml::Table::new();
+        if let Some(file) = &args.examples {
+            let body = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            doc = toml::from_str(&body).with_context(|| format!("{} is not valid TOML", file.display()))?;
+        }
+        doc.insert("description".into(), toml::Value::String(text.clone()));
+        if let Some(kind) = &args.kind {
+            doc.insert("type".into(), toml::Value::String(kind.clone()));
+        }
+        if let Some(hook) = &args.hook {
+            doc.insert("hook".into(), toml::Value::String(hook.clone()));
+            if args.kind.is_none() && !doc.contains_key("type") {
+                doc.insert("type".into(), toml::Value::String("decision".into()));
+            }
+        }
+        Task::parse("task", &toml::to_string(&doc)?)?
+    };
+    if let Some(kind) = &args.kind {
+        let k = Kind::from_name(kind).with_context(|| format!("unknown --type `{kind}`: use tool, decision or timer"))?;
+        if k != task.kind {
+            bail!("--type {kind} contradicts the task file's type {}", task.kind.name());
+        }
+    }
+    if let Some(h) = &args.hook {
+        let hook = Hook::by_name(h).with_context(|| format!("unknown --hook `{h}`: use sched_slice, sched_cpu or mcp_admit"))?;
+        task.hook = Some(hook);
+        task.layout = Layout::for_kind(task.kind, task.hook);
+    }
+    if task.examples.is_empty() {
+        bail!("the task has no examples: pass --examples FILE with [[examples]] input/output pairs (see tasks/coder/)");
+    }
+    Ok(task)
+}
+
+/// Runs `kingly code`.
+pub fn run(args: &CodeArgs) -> Result<i32> {
+    let settings = Settings { candidates: args.candidates.max(1), max_rounds: args.max_rounds.max(1), out_dir: args.out.clone(), ..Settings::default() };
+    if let Some(dir) = &args.eval {
+        let tasks = Task::load_dir(dir)?;
+        let mut make = || generator(args).expect("backend was checked");
+        generator(args)?;
+        let report = eval::evaluate(&tasks, &mut make, &settings, |row| {
+            eprintln!("{:<28} {}", row.task, if row.solved { "solved" } else { "failed" })
+        })?;
+        print!("{}", report.render());
+        println!("attempts logged to {}", settings.out_dir.join(&settings.log_name).display());
+        return Ok(0);
+    }
+    if args.push && args.connect.is_none() {
+        bail!("--push needs --connect unix:PATH | tcp:HOST:PORT | /dev/ttyXXX");
+    }
+    let task = build_task(args)?;
+    let mut generator = generator(args)?;
+    let result = coder::run(&task, generator.as_mut(), &settings, None)?;
+    println!("spec: {}", result.spec.summary());
+    let Some(chosen) = &result.chosen else {
+        let classes: Vec<String> = result.attempts.iter().filter_map(|a| a.error_class.clone()).collect();
+        println!(
+            "unsupported: no candidate passed the verifier and every example in {} rounds ({} attempts: {})",
+            result.rounds,
+            result.attempts.len(),
+            classes.join(", ")
+        );
+        println!("attempts logged to {}", result.log_path.display());
+        return Ok(1);
+    };
+    println!("chosen: {} (round {}, {}, sha256 {})", chosen.candidate.origin, chosen.round, chosen.candidate.source.language(), chosen.hash);
+    println!("why: {}", chosen.why(result.passing_count, result.spec.budget_insns));
+    println!("--- source ---\n{}", chosen.compiled.listing.trim_end());
+    println!("--- disassembly ---\n{}", stages::disassembly(&chosen.verified).trim_end());
+    let bin = settings.out_dir.join("program.bin");
+    std::fs::write(&bin, isa::slots_to_bytes(&chosen.compiled.slots)).with_context(|| format!("writing {}", bin.display()))?;
+    let meta = serde_json::json!({
+        "type": task.kind.name(),
+        "hook": task.hook.map(|h| h.name),
+        "maps": chosen.compiled.maps.iter().map(|m| serde_json::json!({
+            "kind": m.kind as u32, "key_size": m.key_size_bytes, "value_size": m.value_size_bytes, "max_entries": m.max_entries
+        })).collect::<Vec<_>>(),
+        "sha256": chosen.hash,
+        "worst_case_insns": chosen.stats.worst_case_path_insns,
+    });
+    let meta_path = settings.out_dir.join("program.json");
+    std::fs::write(&meta_path, serde_json::to_string_pretty(&meta)?)?;
+    println!("bytecode written to {} ({})", bin.display(), meta_path.display());
+    println!("attempts logged to {} ({} attempts, {} rounds, {} ms)", result.log_path.display(), result.attempts.len(), result.rounds, result.total_ms);
+    if args.push {
+        bail!("--push is not available yet: the agent runtime's `kingly push` has not landed; push {} with it once it has", bin.display());
+    }
+    Ok(0)
+}
