@@ -154,9 +154,14 @@ T.append(decision("timer-delta", "Return the nanoseconds since the previous run 
 T.append(decision("timer-total-ms", "Total milliseconds of timer time so far: period_ms times runs.", None, lambda r, s: r["period_ms"] * r["runs"],
                   [{"period_ms": 10, "runs": 3}, {"period_ms": 1, "runs": 1000}, {"period_ms": 250, "runs": 0}, {"period_ms": 7, "runs": 9}], kind="timer"))
 
-out_dir = sys.argv[1]
-os.makedirs(out_dir, exist_ok=True)
-for name, text in T:
-    with open(os.path.join(out_dir, name + ".toml"), "w") as f:
-        f.write(text)
-print(len(T), "tasks")
+def main():
+    out_dir = sys.argv[1]
+    os.makedirs(out_dir, exist_ok=True)
+    for name, text in T:
+        with open(os.path.join(out_dir, name + ".toml"), "w") as f:
+            f.write(text)
+    print(len(T), "tasks")
+
+
+if __name__ == "__main__":
+    main()

@@ -78,13 +78,15 @@ fn build_task(args: &CodeArgs) -> Result<Task> {
         Task::parse("task", &toml::to_string(&doc)?)?
     };
     if let Some(kind) = &args.kind {
-        let k = Kind::from_name(kind).with_context(|| format!("unknown --type `{kind}`: use tool, decision or timer"))?;
+        let k =
+            Kind::from_name(kind).with_context(|| format!("unknown --type `{kind}`: use tool, decision or timer"))?;
         if k != task.kind {
             bail!("--type {kind} contradicts the task file's type {}", task.kind.name());
         }
     }
     if let Some(h) = &args.hook {
-        let hook = Hook::by_name(h).with_context(|| format!("unknown --hook `{h}`: use sched_slice, sched_cpu or mcp_admit"))?;
+        let hook = Hook::by_name(h)
+            .with_context(|| format!("unknown --hook `{h}`: use sched_slice, sched_cpu or mcp_admit"))?;
         task.hook = Some(hook);
         task.layout = Layout::for_kind(task.kind, task.hook);
     }
@@ -96,7 +98,12 @@ fn build_task(args: &CodeArgs) -> Result<Task> {
 
 /// Runs `kingly code`.
 pub fn run(args: &CodeArgs) -> Result<i32> {
-    let settings = Settings { candidates: args.candidates.max(1), max_rounds: args.max_rounds.max(1), out_dir: args.out.clone(), ..Settings::default() };
+    let settings = Settings {
+        candidates: args.candidates.max(1),
+        max_rounds: args.max_rounds.max(1),
+        out_dir: args.out.clone(),
+        ..Settings::default()
+    };
     if let Some(dir) = &args.eval {
         let tasks = Task::load_dir(dir)?;
         let mut make = || generator(args).expect("backend was checked");
@@ -126,12 +133,19 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
         println!("attempts logged to {}", result.log_path.display());
         return Ok(1);
     };
-    println!("chosen: {} (round {}, {}, sha256 {})", chosen.candidate.origin, chosen.round, chosen.candidate.source.language(), chosen.hash);
+    println!(
+        "chosen: {} (round {}, {}, sha256 {})",
+        chosen.candidate.origin,
+        chosen.round,
+        chosen.candidate.source.language(),
+        chosen.hash
+    );
     println!("why: {}", chosen.why(result.passing_count, result.spec.budget_insns));
     println!("--- source ---\n{}", chosen.compiled.listing.trim_end());
     println!("--- disassembly ---\n{}", stages::disassembly(&chosen.verified).trim_end());
     let bin = settings.out_dir.join("program.bin");
-    std::fs::write(&bin, isa::slots_to_bytes(&chosen.compiled.slots)).with_context(|| format!("writing {}", bin.display()))?;
+    std::fs::write(&bin, isa::slots_to_bytes(&chosen.compiled.slots))
+        .with_context(|| format!("writing {}", bin.display()))?;
     let meta = serde_json::json!({
         "type": task.kind.name(),
         "hook": task.hook.map(|h| h.name),
@@ -144,7 +158,13 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
     let meta_path = settings.out_dir.join("program.json");
     std::fs::write(&meta_path, serde_json::to_string_pretty(&meta)?)?;
     println!("bytecode written to {} ({})", bin.display(), meta_path.display());
-    println!("attempts logged to {} ({} attempts, {} rounds, {} ms)", result.log_path.display(), result.attempts.len(), result.rounds, result.total_ms);
+    println!(
+        "attempts logged to {} ({} attempts, {} rounds, {} ms)",
+        result.log_path.display(),
+        result.attempts.len(),
+        result.rounds,
+        result.total_ms
+    );
     if args.push {
         bail!("--push is not available yet: the agent runtime's `kingly push` has not landed; push {} with it once it has", bin.display());
     }

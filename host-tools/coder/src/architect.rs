@@ -194,9 +194,11 @@ pub fn spec(task: &Task, extra: Option<&dyn ContextSource>) -> Spec {
     exemplars.sort_by(|a, b| b.1.total_cmp(&a.1));
     exemplars.truncate(5);
 
-    let stateful = task.examples.iter().enumerate().any(|(i, a)| {
-        task.examples[..i].iter().any(|b| b.input == a.input && b.output != a.output)
-    });
+    let stateful = task
+        .examples
+        .iter()
+        .enumerate()
+        .any(|(i, a)| task.examples[..i].iter().any(|b| b.input == a.input && b.output != a.output));
     let mut families: Vec<(Family, f64)> = per_family
         .into_iter()
         .map(|(f, mut s)| {

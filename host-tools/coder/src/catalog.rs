@@ -4,8 +4,8 @@
 //! Exemplars describe idioms, not tasks: the synthesizer only learns from them which family of
 //! features to try first; the examples decide everything else.
 
-use kingly_bpf::hooks::{self, Kind};
 use kingly_bpf::helpers;
+use kingly_bpf::hooks::{self, Kind};
 
 /// A family of DSL features (a structural hypothesis the Generator can branch on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -375,7 +375,15 @@ impl Gen<'_> {
     }
 
     /// Compiles `a op b` for a comparison into a jump to `target` when it holds.
-    fn cond_jump(&mut self, program: &DslProgram, op: Op, a: &Expr, b: &Expr, depth: usize, target: &str) -> Result<()> {
+    fn cond_jump(
+        &mut self,
+        program: &DslProgram,
+        op: Op,
+        a: &Expr,
+        b: &Expr,
+        depth: usize,
+        target: &str,
+    ) -> Result<()> {
         let r = self.expr(program, a, depth)?;
         let j = Self::jump_cond(op);
         match Self::operand_imm(b) {
@@ -549,11 +557,10 @@ pub fn compile(program: &DslProgram, layout: &Layout) -> Result<Compiled> {
                 g.store_slot(s, 2);
             }
         }
-        for i in 0..all.len() {
-            let f = all[i].clone();
+        for (i, f) in all.iter().enumerate() {
             if !f.in_loop() {
                 let _ = writeln!(g.out, "    # {}", f.describe(layout));
-                g.derived(&f, g.slot[i]);
+                g.derived(f, g.slot[i]);
             }
         }
     } else {

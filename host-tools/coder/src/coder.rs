@@ -130,7 +130,13 @@ impl OfflineGenerator {
             }
             _ => {
                 out.push(ranked.clone());
-                out.extend(ranked.iter().map(|f| with_length(*f)).filter(|b| !self.tried.contains(b)).take(k.saturating_sub(1)));
+                out.extend(
+                    ranked
+                        .iter()
+                        .map(|f| with_length(*f))
+                        .filter(|b| !self.tried.contains(b))
+                        .take(k.saturating_sub(1)),
+                );
             }
         }
         out.truncate(k.max(1));
@@ -246,7 +252,13 @@ impl Passing {
             Source::Dsl(p) => p.body.size() + p.features.len(),
             _ => 0,
         };
-        (self.report.warnings.len(), !self.candidate.plausible, complexity, self.order, self.stats.worst_case_path_insns)
+        (
+            self.report.warnings.len(),
+            !self.candidate.plausible,
+            complexity,
+            self.order,
+            self.stats.worst_case_path_insns,
+        )
     }
 
     /// Why Synthesis chose it.
@@ -281,7 +293,12 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { candidates: 4, max_rounds: 3, out_dir: PathBuf::from("target/kingly-code"), log_name: "attempts.jsonl".into() }
+        Settings {
+            candidates: 4,
+            max_rounds: 3,
+            out_dir: PathBuf::from("target/kingly-code"),
+            log_name: "attempts.jsonl".into(),
+        }
     }
 }
 
@@ -317,7 +334,12 @@ fn append_log(path: &Path, attempt: &Attempt) -> Result<()> {
 }
 
 /// Runs the loop on one task.
-pub fn run(task: &Task, generator: &mut dyn Generator, settings: &Settings, extra: Option<&dyn ContextSource>) -> Result<RunResult> {
+pub fn run(
+    task: &Task,
+    generator: &mut dyn Generator,
+    settings: &Settings,
+    extra: Option<&dyn ContextSource>,
+) -> Result<RunResult> {
     let started = Instant::now();
     std::fs::create_dir_all(&settings.out_dir)
         .with_context(|| format!("creating output directory {}", settings.out_dir.display()))?;
@@ -423,16 +445,20 @@ pub fn run(task: &Task, generator: &mut dyn Generator, settings: &Settings, extr
                     } else {
                         a.test = if report.ok() { "pass-over-budget".into() } else { "fail".into() };
                         let (class, message) = if !report.ok() {
-                            let class = if report.runtime_error || report.edge_failures.iter().any(|e| e.contains("stopped")) {
-                                "test:runtime_error"
-                            } else if report.passed < report.total {
-                                "test:wrong_output"
-                            } else {
-                                "test:edge_case"
-                            };
+                            let class =
+                                if report.runtime_error || report.edge_failures.iter().any(|e| e.contains("stopped")) {
+                                    "test:runtime_error"
+                                } else if report.passed < report.total {
+                                    "test:wrong_output"
+                                } else {
+                                    "test:edge_case"
+                                };
                             let mut lines = report.failures.clone();
                             lines.extend(report.edge_failures.clone());
-                            (class.to_string(), format!("{}/{} examples pass; {}", report.passed, report.total, lines.join("; ")))
+                            (
+                                class.to_string(),
+                                format!("{}/{} examples pass; {}", report.passed, report.total, lines.join("; ")),
+                            )
                         } else {
                             (
                                 "perf:over_budget".to_string(),

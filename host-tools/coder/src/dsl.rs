@@ -136,7 +136,9 @@ pub fn combine(op: Op, a: Ty, b: Ty) -> Option<Ty> {
         (Eq | Ne, Quantity | Id | Category | Cpu, Const) => Some(Bool),
         (Eq | Ne, Cpu, Cpu) | (Eq | Ne, Quantity, Quantity) => Some(Bool),
         (Lt | Le | Gt | Ge, Quantity, Quantity | Const) | (Lt | Le | Gt | Ge, Const, Quantity) => Some(Bool),
-        (Add | Sub | Mul | Div | Mod | Min | Max | Shl | Shr | And | Or | Xor, Quantity, Quantity | Const) => Some(Quantity),
+        (Add | Sub | Mul | Div | Mod | Min | Max | Shl | Shr | And | Or | Xor, Quantity, Quantity | Const) => {
+            Some(Quantity)
+        }
         (Sub | Div | Shl | Shr, Const, Quantity) => Some(Quantity),
         // Bucketing an identifier (task % 4) gives an index, not an amount.
         (Mod, Id, Const) => Some(Cpu),
@@ -171,17 +173,29 @@ pub enum Feature {
     /// Byte `i` (0 past the end), `i < 16`.
     ByteAt(u8),
     /// An unsigned `size`-byte word at `offset` within one 8-byte head.
-    Word { offset: u8, size: u8, big_endian: bool },
+    Word {
+        offset: u8,
+        size: u8,
+        big_endian: bool,
+    },
     /// 1 when the input starts with these bytes (at most 16).
     Prefix(Vec<u8>),
     /// A context field (index into [`Layout::fields`]).
     Field(usize),
     /// Per-key call counter: adds one, yields the new count.
-    MapCount { key: KeyField },
+    MapCount {
+        key: KeyField,
+    },
     /// Per-key running sum of a field, yields the new sum.
-    MapSum { key: KeyField, add: usize },
+    MapSum {
+        key: KeyField,
+        add: usize,
+    },
     /// Per-key last value of a field: stores it, yields the previous one (0 the first time).
-    MapPrev { key: KeyField, store: usize },
+    MapPrev {
+        key: KeyField,
+        store: usize,
+    },
 }
 
 impl Feature {
@@ -314,7 +328,7 @@ impl Feature {
 
     pub fn describe(&self, layout: &Layout) -> String {
         let fname = |i: usize| layout.fields().get(i).map_or("?", |f| f.name).to_string();
-        let key = |k: &KeyField| k.map_or("global".to_string(), |i| fname(i));
+        let key = |k: &KeyField| k.map_or("global".to_string(), &fname);
         match self {
             Feature::Len => "len(input)".into(),
             Feature::Fold(f) => format!("{}(bytes)", f.name()),

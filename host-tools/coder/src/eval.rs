@@ -74,14 +74,24 @@ impl Report {
 
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "{:<28} {:<9} {:<7} {:>6} {:>8} {:>9} {:>8}  program", "task", "type", "result", "rounds", "ok/cand", "first_ms", "worst");
+        let _ = writeln!(
+            s,
+            "{:<28} {:<9} {:<7} {:>6} {:>8} {:>9} {:>8}  program",
+            "task", "type", "result", "rounds", "ok/cand", "first_ms", "worst"
+        );
         for r in &self.rows {
             let _ = writeln!(
                 s,
                 "{:<28} {:<9} {:<7} {:>6} {:>8} {:>9} {:>8}  {}",
                 r.task,
                 r.kind,
-                if r.false_positive { "FALSE+" } else if r.solved { "solved" } else { "failed" },
+                if r.false_positive {
+                    "FALSE+"
+                } else if r.solved {
+                    "solved"
+                } else {
+                    "failed"
+                },
                 r.rounds,
                 format!("{}/{}", r.correct, r.samples),
                 r.first_verified_ms.map_or("-".into(), |m| m.to_string()),
@@ -130,7 +140,12 @@ fn recheck(task: &Task, result: &RunResult) -> bool {
 }
 
 /// Runs every task; `make` builds a fresh generator per task.
-pub fn evaluate(tasks: &[Task], make: &mut dyn FnMut() -> Box<dyn Generator>, settings: &Settings, mut progress: impl FnMut(&Row)) -> Result<Report> {
+pub fn evaluate(
+    tasks: &[Task],
+    make: &mut dyn FnMut() -> Box<dyn Generator>,
+    settings: &Settings,
+    mut progress: impl FnMut(&Row),
+) -> Result<Report> {
     let mut report = Report { rows: Vec::new(), k: settings.candidates };
     for task in tasks {
         let mut generator = make();

@@ -104,7 +104,10 @@ impl LlmConfig {
             bail!("KINGLY_LLM_LANG must be `c` or `asm`, not `{}`", self.language);
         }
         if self.base_url.starts_with("https://") && !cfg!(feature = "https") {
-            bail!("{} needs TLS: build kingly with `--features kingly-coder/https`, or use an http:// endpoint", self.base_url);
+            bail!(
+                "{} needs TLS: build kingly with `--features kingly-coder/https`, or use an http:// endpoint",
+                self.base_url
+            );
         }
         if !self.base_url.starts_with("http://") && !self.base_url.starts_with("https://") {
             bail!("KINGLY_LLM_BASE_URL must start with http:// (got `{}`)", self.base_url);
@@ -164,7 +167,8 @@ pub fn system_prompt(language: &str) -> String {
          `ldxdw %r2, [%r1+0]`, `jgt %r3, %r4, label`, `lddw %r1, map:0`, `call 1`, `exit`)."
     } else {
         "Answer with exactly one ```c fenced block: restricted C for `clang -target bpf -O2`. Write one \
-         function in SEC(\"prog\") taking the context pointer and returning u64. The prelude below is \
+         function in SEC(\"prog\") taking the context pointer and returning u64, e.g. \
+         `SEC(\"prog\") u64 entry(struct tool_ctx *ctx)` (do not name it `prog`). The prelude below is \
          already included; do not repeat it. Loops need a constant bound; check every packet read \
          against data_end first; check map lookups for NULL."
     };
@@ -256,11 +260,12 @@ impl Generator for LlmGenerator {
                 let Some((tag, code)) = extract_code(&content) else {
                     return fail("llm:no_code", "the reply has no fenced code block".into(), tokens);
                 };
-                let source = if tag.starts_with("asm") || tag == "s" || (tag.is_empty() && self.config.language == "asm") {
-                    Source::Asm(code)
-                } else {
-                    Source::C(code)
-                };
+                let source =
+                    if tag.starts_with("asm") || tag == "s" || (tag.is_empty() && self.config.language == "asm") {
+                        Source::Asm(code)
+                    } else {
+                        Source::C(code)
+                    };
                 Generated {
                     candidate: Some(Candidate { source, plausible: true, origin: origin.clone(), tokens }),
                     origin,

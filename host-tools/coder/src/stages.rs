@@ -7,7 +7,9 @@ use std::process::Command;
 
 use kingly_bpf::hooks::{Kind, TOOL_MAX_INPUT_BYTES};
 use kingly_bpf::isa::RawInsn;
-use kingly_bpf::{asm, disasm, elf, isa, Env, FixedPlatform, Interpreter, Map, MapDef, Options, Program, VerifiedProgram};
+use kingly_bpf::{
+    asm, disasm, elf, isa, Env, FixedPlatform, Interpreter, Map, MapDef, Options, Program, VerifiedProgram,
+};
 use sha2::{Digest, Sha256};
 
 use crate::codegen;
@@ -119,7 +121,8 @@ pub fn compile(candidate: &Candidate, layout: &Layout, work_dir: &Path) -> Resul
             }
             let bytes = std::fs::read(&o_path).map_err(|e| format!("reading {}: {e}", o_path.display()))?;
             let object = elf::load(&bytes).map_err(|e| format!("ELF: {e}"))?;
-            let program = object.programs.first().ok_or("ELF: no program section (put the function in SEC(\"prog\"))")?;
+            let program =
+                object.programs.first().ok_or("ELF: no program section (put the function in SEC(\"prog\"))")?;
             Ok(Compiled { slots: program.slots.clone(), maps: object.map_defs(), listing: text.clone() })
         }
     }
@@ -132,15 +135,17 @@ fn program_hash_text(text: &str) -> String {
 
 /// Safety: the same verifier the kernel runs. On refusal, the message names the instruction.
 pub fn verify(compiled: &Compiled, kind: Kind) -> Result<VerifiedProgram, (String, String)> {
-    Program::load_slots(compiled.slots.clone(), &kind.program_type(), &compiled.maps, &Options::default()).map_err(|e| {
-        let class = format!("{:?}", e.kind);
-        let class: String = class.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        let insn = isa::decode_program(compiled.slots.clone())
-            .ok()
-            .and_then(|d| d.insns.get(e.pc).map(disasm::format_insn))
-            .unwrap_or_default();
-        (format!("verify:{class}"), format!("verifier rejected the program: {e} (instruction: `{insn}`)"))
-    })
+    Program::load_slots(compiled.slots.clone(), &kind.program_type(), &compiled.maps, &Options::default()).map_err(
+        |e| {
+            let class = format!("{:?}", e.kind);
+            let class: String = class.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            let insn = isa::decode_program(compiled.slots.clone())
+                .ok()
+                .and_then(|d| d.insns.get(e.pc).map(disasm::format_insn))
+                .unwrap_or_default();
+            (format!("verify:{class}"), format!("verifier rejected the program: {e} (instruction: `{insn}`)"))
+        },
+    )
 }
 
 /// The result of running a candidate on inputs.
@@ -169,7 +174,14 @@ fn fresh_maps(defs: &[MapDef]) -> Vec<Map> {
     defs.iter().filter_map(|d| Map::new(*d, 1).ok()).collect()
 }
 
-fn run_one(prog: &VerifiedProgram, input: &Input, layout: &Layout, maps: &mut [Map], budget: u64, cpu: u32) -> Result<(u64, u64), String> {
+fn run_one(
+    prog: &VerifiedProgram,
+    input: &Input,
+    layout: &Layout,
+    maps: &mut [Map],
+    budget: u64,
+    cpu: u32,
+) -> Result<(u64, u64), String> {
     let (mut ctx, mut packet) = input.context(layout);
     let mut platform = FixedPlatform { cpu, ..FixedPlatform::default() };
     let mut env = Env { maps, platform: &mut platform, budget_insns: budget };
@@ -276,8 +288,7 @@ pub fn test(prog: &VerifiedProgram, task: &Task) -> TestReport {
     }
     let stateless = prog.maps().is_empty();
     // Tasks whose examples set cpu or now_ns decide on them on purpose.
-    let uses_cpu_or_time =
-        task.examples.iter().any(|e| matches!(&e.input, Input::Fields(v) if v[1] != 0 || v[2] != 0));
+    let uses_cpu_or_time = task.examples.iter().any(|e| matches!(&e.input, Input::Fields(v) if v[1] != 0 || v[2] != 0));
     for input in edge_inputs(task) {
         let mut maps = fresh_maps(prog.maps());
         match run_one(prog, &input, &task.layout, &mut maps, budget, 0) {

@@ -74,7 +74,18 @@ pub fn class_pred(name: &str) -> Option<Pred> {
         "ascii" => &[(0, 0x7f)],
         "alnum" => &[(b'0', b'9'), (b'A', b'Z'), (b'a', b'z')],
         "xdigit" => &[(b'0', b'9'), (b'A', b'F'), (b'a', b'f')],
-        "vowel" => &[(b'a', b'a'), (b'e', b'e'), (b'i', b'i'), (b'o', b'o'), (b'u', b'u'), (b'A', b'A'), (b'E', b'E'), (b'I', b'I'), (b'O', b'O'), (b'U', b'U')],
+        "vowel" => &[
+            (b'a', b'a'),
+            (b'e', b'e'),
+            (b'i', b'i'),
+            (b'o', b'o'),
+            (b'u', b'u'),
+            (b'A', b'A'),
+            (b'E', b'E'),
+            (b'I', b'I'),
+            (b'O', b'O'),
+            (b'U', b'U'),
+        ],
         "punct" => &[(0x21, 0x2f), (0x3a, 0x40), (0x5b, 0x60), (0x7b, 0x7e)],
         "cntrl" => &[(0, 0x1f), (0x7f, 0x7f)],
         _ => return None,
@@ -217,7 +228,8 @@ pub fn family_features(family: Family, spec: &Spec, examples: &[Example]) -> Vec
             let ty = |i: usize| crate::dsl::field_type(spec.layout.fields()[i].name);
             let mut out: Vec<Feature> = fields.iter().map(|&i| Feature::Field(i)).collect();
             // Keys identify something (a client, a core, a class); sums and last values are quantities.
-            let mut keys: Vec<Option<usize>> = fields.iter().filter(|&&i| ty(i) != Ty::Quantity).map(|&i| Some(i)).collect();
+            let mut keys: Vec<Option<usize>> =
+                fields.iter().filter(|&&i| ty(i) != Ty::Quantity).map(|&i| Some(i)).collect();
             keys.push(None);
             for &key in &keys {
                 out.push(Feature::MapCount { key });
@@ -278,7 +290,14 @@ impl Bank {
 
     /// Adds a term unless an equivalent one (same values) exists; an equally small equivalent
     /// that `better` prefers replaces the kept one.
-    fn add(&mut self, e: Expr, v: Vec<u64>, size: usize, ty: Ty, better: impl Fn(&Expr, &Expr) -> bool) -> Option<usize> {
+    fn add(
+        &mut self,
+        e: Expr,
+        v: Vec<u64>,
+        size: usize,
+        ty: Ty,
+        better: impl Fn(&Expr, &Expr) -> bool,
+    ) -> Option<usize> {
         if let Some(&old) = self.seen.get(&v) {
             if self.sizes[old] == size && better(&e, &self.exprs[old]) {
                 self.exprs[old] = e;
@@ -358,7 +377,7 @@ impl Search<'_> {
 
     /// Enumerates expressions up to `max_size` over the `active` examples; returns one that
     /// matches the target there, or the bank if none does.
-    fn enumerate(&mut self, active: &[usize], max_size: usize) -> Result<Vec<Expr>, Bank> {
+    fn enumerate(&mut self, active: &[usize], max_size: usize) -> Result<Vec<Expr>, Box<Bank>> {
         let mut bank = Bank::new();
         let target: Vec<u64> = active.iter().map(|&i| self.target[i]).collect();
         let total = self.target.len();
@@ -423,8 +442,10 @@ impl Search<'_> {
                                     }
                                 }
                                 self.evals += 1;
-                                if self.evals % 4096 == 0 && self.out_of_budget() || grace.is_some_and(|g| self.evals > g) {
-                                    return if matches.is_empty() { Err(bank) } else { Ok(matches) };
+                                if self.evals.is_multiple_of(4096) && self.out_of_budget()
+                                    || grace.is_some_and(|g| self.evals > g)
+                                {
+                                    return if matches.is_empty() { Err(Box::new(bank)) } else { Ok(matches) };
                                 }
                                 let v: Vec<u64> =
                                     bank.vals[a].iter().zip(&bank.vals[b]).map(|(x, y)| op.apply(*x, *y)).collect();
@@ -448,7 +469,7 @@ impl Search<'_> {
             }
             size += 2;
         }
-        Err(bank)
+        Err(Box::new(bank))
     }
 
     /// CEGIS around [`Search::enumerate`].
@@ -577,7 +598,11 @@ fn conditional(search: &mut Search<'_>, mode: Conditionals, spec: &Spec) -> Opti
         }
         for (i, col) in columns.iter().enumerate() {
             if search.types[i] != Ty::Category && search.types[i] != Ty::Id {
-                add(Expr::bin(Op::Eq, Expr::Feat(i), Expr::Const(0)), col.iter().map(|v| *v == 0).collect(), &mut tests);
+                add(
+                    Expr::bin(Op::Eq, Expr::Feat(i), Expr::Const(0)),
+                    col.iter().map(|v| *v == 0).collect(),
+                    &mut tests,
+                );
             }
             if search.types[i] == Ty::Bool || col.iter().all(|v| *v <= 1) {
                 add(Expr::Feat(i), col.iter().map(|v| *v != 0).collect(), &mut tests);
@@ -660,7 +685,8 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
     let grounding: Vec<i64> = features
         .iter()
         .map(|f| {
-            let named = crate::retrieval::tokens(&f.describe(layout)).iter().filter(|t| text_tokens.contains(*t)).count();
+            let named =
+                crate::retrieval::tokens(&f.describe(layout)).iter().filter(|t| text_tokens.contains(*t)).count();
             // A feature over a byte class counts as named only when its class is.
             match f {
                 Feature::Count(p) | Feature::SumIf(p) | Feature::FirstIndex(p) | Feature::Runs(p) => {
@@ -696,8 +722,12 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
         text_numbers: &spec.numbers,
         outputs: examples.iter().map(|e| e.output).collect(),
         natural,
-        bitwise_text: ["xor", "bit", "shift", "mask", "flag", "parity"].iter().any(|w| spec.description.to_ascii_lowercase().contains(w)),
-        division_text: ["divid", "modulo", "share", "per ", "average", "ratio"].iter().any(|w| spec.description.to_ascii_lowercase().contains(w)),
+        bitwise_text: ["xor", "bit", "shift", "mask", "flag", "parity"]
+            .iter()
+            .any(|w| spec.description.to_ascii_lowercase().contains(w)),
+        division_text: ["divid", "modulo", "share", "per ", "average", "ratio"]
+            .iter()
+            .any(|w| spec.description.to_ascii_lowercase().contains(w)),
         consts: &consts,
         target: examples.iter().map(|e| e.output).collect(),
         evals: 0,

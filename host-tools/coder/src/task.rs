@@ -170,19 +170,19 @@ impl Task {
 
     pub fn parse(name: &str, text: &str) -> Result<Task> {
         let doc: toml::Table = toml::from_str(text).context("task file is not valid TOML")?;
-        let description = doc
-            .get("description")
-            .and_then(|v| v.as_str())
-            .context("task needs `description = \"...\"`")?
-            .to_string();
+        let description =
+            doc.get("description").and_then(|v| v.as_str()).context("task needs `description = \"...\"`")?.to_string();
         let kind_name = doc.get("type").and_then(|v| v.as_str()).unwrap_or("tool");
         let kind = Kind::from_name(kind_name)
             .with_context(|| format!("unknown type `{kind_name}`: use tool, decision or timer"))?;
         let hook = match doc.get("hook").and_then(|v| v.as_str()) {
-            Some(h) => Some(Hook::by_name(h).with_context(|| {
-                format!("unknown hook `{h}`: use one of sched_slice, sched_cpu, mcp_admit")
-            })?),
-            None if kind == Kind::Decision => bail!("a decision task needs `hook = \"sched_slice|sched_cpu|mcp_admit\"`"),
+            Some(h) => Some(
+                Hook::by_name(h)
+                    .with_context(|| format!("unknown hook `{h}`: use one of sched_slice, sched_cpu, mcp_admit"))?,
+            ),
+            None if kind == Kind::Decision => {
+                bail!("a decision task needs `hook = \"sched_slice|sched_cpu|mcp_admit\"`")
+            }
             None => None,
         };
         let max_insns = match doc.get("max_insns") {
@@ -249,7 +249,7 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>> {
         return Ok(literal.as_bytes().to_vec());
     }
     let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         bail!("hex input `{text}` has an odd number of digits");
     }
     (0..digits.len())
@@ -262,7 +262,8 @@ fn parse_example(table: &toml::Table, kind: Kind, layout: &Layout) -> Result<Exa
     let output = parse_u64(table.get("output").context("missing `output`")?).context("output")?;
     let input = match kind {
         Kind::Tool => {
-            let text = table.get("input").and_then(|v| v.as_str()).context("a tool example needs `input = \"hex bytes\"`")?;
+            let text =
+                table.get("input").and_then(|v| v.as_str()).context("a tool example needs `input = \"hex bytes\"`")?;
             let bytes = parse_hex(text)?;
             if bytes.len() > hooks::TOOL_MAX_INPUT_BYTES {
                 bail!("input is longer than {} bytes", hooks::TOOL_MAX_INPUT_BYTES);
@@ -276,8 +277,7 @@ fn parse_example(table: &toml::Table, kind: Kind, layout: &Layout) -> Result<Exa
                     continue;
                 }
                 let index = layout.field_index(key).filter(|_| key != "hook").with_context(|| {
-                    let names: Vec<&str> =
-                        layout.fields().iter().map(|f| f.name).filter(|n| *n != "hook").collect();
+                    let names: Vec<&str> = layout.fields().iter().map(|f| f.name).filter(|n| *n != "hook").collect();
                     format!("unknown field `{key}`: this context has {}", names.join(", "))
                 })?;
                 values[index] = parse_u64(value).with_context(|| format!("field `{key}`"))?;
@@ -294,7 +294,8 @@ mod tests {
 
     #[test]
     fn parses_tool_and_decision_tasks() {
-        let t = Task::parse("t", "description = \"x\"\ntype = \"tool\"\n[[examples]]\ninput = \"61 20\"\noutput = 1\n").unwrap();
+        let t = Task::parse("t", "description = \"x\"\ntype = \"tool\"\n[[examples]]\ninput = \"61 20\"\noutput = 1\n")
+            .unwrap();
         assert_eq!(t.examples[0].input, Input::Bytes(vec![0x61, 0x20]));
         let d = Task::parse(
             "d",
@@ -310,8 +311,11 @@ mod tests {
     fn bad_tasks_name_the_problem() {
         let e = Task::parse("d", "description = \"x\"\ntype = \"decision\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("hook"));
-        let e = Task::parse("d", "description = \"x\"\ntype = \"decision\"\nhook = \"sched_slice\"\n[[examples]]\nbogus = 1\noutput = 2\n")
-            .unwrap_err();
+        let e = Task::parse(
+            "d",
+            "description = \"x\"\ntype = \"decision\"\nhook = \"sched_slice\"\n[[examples]]\nbogus = 1\noutput = 2\n",
+        )
+        .unwrap_err();
         assert!(format!("{e:#}").contains("unknown field `bogus`"));
         assert!(Task::parse("t", "description = \"x\"\n[[examples]]\ninput = \"6\"\noutput = 1\n").is_err());
     }

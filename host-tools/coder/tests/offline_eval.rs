@@ -34,3 +34,11 @@ fn shipped_tasks() {
     assert!(report.rows.len() >= 30);
     check(&report);
 }
+
+/// Held-out tasks written after the synthesizer was frozen (see scripts/make_coder_unseen_tasks.py).
+#[test]
+fn unseen_tasks() {
+    let report = run_eval("tasks/coder-unseen");
+    assert!(report.rows.len() >= 20);
+    check(&report);
+}

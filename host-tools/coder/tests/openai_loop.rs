@@ -112,8 +112,9 @@ fn verifier_error_is_fed_back_and_the_loop_recovers() {
 
 #[test]
 fn truncated_replies_are_failed_candidates_and_c_compiles_with_clang() {
-    let truncated = "```c\nSEC(\"prog\") u64 prog(struct tool_ctx *ctx) {\n  u8 *p = (u8 *)(long)ctx->data;".to_string();
-    let good_c = "```c\nSEC(\"prog\") u64 prog(struct tool_ctx *ctx) {\n    u8 *p = (u8 *)(long)ctx->data;\n    u8 *end = (u8 *)(long)ctx->data_end;\n    if (p + 1 > end)\n        return 255;\n    return p[0];\n}\n```".to_string();
+    let truncated =
+        "```c\nSEC(\"prog\") u64 entry(struct tool_ctx *ctx) {\n  u8 *p = (u8 *)(long)ctx->data;".to_string();
+    let good_c = "```c\nSEC(\"prog\") u64 entry(struct tool_ctx *ctx) {\n    u8 *p = (u8 *)(long)ctx->data;\n    u8 *end = (u8 *)(long)ctx->data_end;\n    if (p + 1 > end)\n        return 255;\n    return p[0];\n}\n```".to_string();
     let (url, requests) = scripted_server(vec![(truncated, "length"), (good_c, "stop")]);
     let out = std::env::temp_dir().join(format!("kingly-coder-openai-c-{}", std::process::id()));
     let settings = Settings { candidates: 2, max_rounds: 1, out_dir: out.clone(), ..Settings::default() };
