@@ -8,7 +8,30 @@ use kingly_bpf::hooks::{Hook, Kind};
 use kingly_bpf::isa;
 use kingly_coder::coder::{self, Generator, OfflineGenerator, Settings};
 use kingly_coder::task::{Layout, Task};
-use kingly_coder::{eval, stages, LlmConfig, LlmGenerator};
+use kingly_coder::{eval, stages, ContextSource, LlmConfig, LlmGenerator};
+
+/// Linux kernel knowledge from the `kingly rag` index, for LLM prompts.
+struct RagContext {
+    index_dir: PathBuf,
+}
+
+impl ContextSource for RagContext {
+    fn passages(&self, query: &str, k: usize) -> Vec<String> {
+        match crate::rag::query(&self.index_dir, query, k) {
+            Ok(hits) => hits
+                .into_iter()
+                .map(|h| {
+                    let snippet: String = h.snippet.lines().take(6).collect::<Vec<_>>().join("\n");
+                    format!("{}:{} {}: {snippet}", h.path, h.start_line, h.symbol)
+                })
+                .collect(),
+            Err(e) => {
+                eprintln!("kingly code: RAG context unavailable ({e:#}); continuing without it");
+                Vec::new()
+            }
+        }
+    }
+}
 
 #[derive(clap::Args, Debug)]
 pub struct CodeArgs {
@@ -120,7 +143,11 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
     }
     let task = build_task(args)?;
     let mut generator = generator(args)?;
-    let result = coder::run(&task, generator.as_mut(), &settings, None)?;
+    // The chat backend also gets passages from the RAG index when one has been built.
+    let index_dir = crate::rag::default_index_dir();
+    let rag =
+        (args.backend == "openai" && index_dir.join("kingly-rag.json").exists()).then_some(RagContext { index_dir });
+    let result = coder::run(&task, generator.as_mut(), &settings, rag.as_ref().map(|r| r as &dyn ContextSource))?;
     println!("spec: {}", result.spec.summary());
     let Some(chosen) = &result.chosen else {
         let classes: Vec<String> = result.attempts.iter().filter_map(|a| a.error_class.clone()).collect();

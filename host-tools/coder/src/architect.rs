@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use kingly_bpf::hooks::{tool_name_hash, Hook, Kind};
 
 use crate::catalog::{catalog_entries, Family, EXEMPLARS};
-use crate::retrieval::Bm25;
+use crate::retrieval::{stem, Bm25};
 use crate::task::{Input, Layout, Task};
 
 /// Extra knowledge for the spec (e.g. the `kingly rag` index); its text goes into LLM prompts.
@@ -221,12 +221,20 @@ pub fn spec(task: &Task, extra: Option<&dyn ContextSource>) -> Spec {
     let extra = extra.map(|source| source.passages(text, 3)).unwrap_or_default();
 
     let (mut numbers, mut strings) = literals(text);
+    // Named characters and classes, singular or plural ("dash" or "dashes").
+    let stems: Vec<String> = words.iter().map(|w| stem(w)).collect();
+    let named = |word: &str| stems.contains(&stem(word));
     for (word, c) in CHAR_WORDS {
-        if words.contains(word) {
+        if named(word) && !strings.contains(&vec![*c]) {
             strings.push(vec![*c]);
         }
     }
-    let classes = CLASS_WORDS.iter().filter(|(w, _)| words.contains(w)).map(|(_, c)| *c).collect::<Vec<_>>();
+    let mut classes: Vec<&'static str> = Vec::new();
+    for (word, class) in CLASS_WORDS {
+        if named(word) && !classes.contains(class) {
+            classes.push(class);
+        }
+    }
     numbers.sort_unstable();
     numbers.dedup();
     strings.dedup();
