@@ -193,62 +193,50 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
         result.total_ms
     );
     if let (true, Some(connect)) = (args.push, &args.connect) {
-        return push_chosen(&task, chosen, connect, &settings.out_dir);
+        return push_chosen(&task, chosen, connect);
     }
     Ok(0)
 }
 
-/// Writes the chosen program as Kingly assembly (with `#map` lines) and hands it to `kingly push`.
-fn push_chosen(task: &Task, chosen: &coder::Passing, connect: &str, out_dir: &std::path::Path) -> Result<i32> {
-    let mut text = String::new();
-    for m in &chosen.compiled.maps {
-        let kind = match m.kind {
-            kingly_bpf::MapKind::Hash => "hash",
-            kingly_bpf::MapKind::Array => "array",
-            kingly_bpf::MapKind::PerCpuArray => "percpu_array",
-        };
-        text += &format!("#map {kind} key={} value={} max={}\n", m.key_size_bytes, m.value_size_bytes, m.max_entries);
-    }
-    for insn in chosen.verified.insns() {
-        if *insn != isa::Insn::LoadImm64Tail {
-            text += &kingly_bpf::disasm::format_insn(insn);
-            text.push('\n');
-        }
-    }
-    // The file must assemble to exactly the verified bytecode.
-    let slots =
-        kingly_bpf::asm::assemble(&text).map_err(|e| anyhow::anyhow!("re-assembling the chosen program: {e}"))?;
-    if isa::slots_to_bytes(&slots) != isa::slots_to_bytes(&chosen.compiled.slots) {
-        bail!(
-            "the chosen program does not round-trip through assembly; push {} by hand",
-            out_dir.join("program.bin").display()
-        );
-    }
+/// What `--push` sends: the program type, where it attaches, its agent name and the program.
+pub fn agent_for(
+    task: &Task,
+    chosen: &coder::Passing,
+) -> Result<(Kind, crate::push::Target, String, crate::push::AgentProgram)> {
     let mut name: String =
         task.name.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     if !kingly_kernel::agents::valid_name(&name) {
         name = "coder_agent".into();
     }
-    let file = out_dir.join(format!("{name}.s"));
-    std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
     let hook = match task.kind {
-        Kind::Decision => task.hook.map_or("sched_slice", |h| h.name).to_string(),
-        Kind::Tool => "tool".into(),
-        Kind::Timer => "timer".into(),
+        Kind::Decision => task.hook.map_or("sched_slice", |h| h.name),
+        Kind::Tool => "tool",
+        Kind::Timer => "timer",
     };
-    println!("pushing {} to {hook} as `{name}` over {connect}", file.display());
-    let args = crate::push::PushArgs {
-        file,
-        hook,
-        kind: None,
-        name: Some(name),
-        section: None,
-        period_ms: 100,
-        cpu: 0,
-        no_local_verify: false,
-        key_dir: None,
-        json: false,
-        connect: crate::call::ConnectArgs { connect: connect.to_string(), baud: 115_200, wait: 30.0 },
+    let target = crate::push::Target::parse(hook)?;
+    let program = crate::push::AgentProgram {
+        bytecode: isa::slots_to_bytes(&chosen.compiled.slots),
+        maps: chosen.compiled.maps.clone(),
     };
-    crate::push::run_push(&args)
+    Ok((task.kind, target, name, program))
+}
+
+/// Signs and hot-loads the chosen program into the kernel at `connect` (as `kingly push` does).
+fn push_chosen(task: &Task, chosen: &coder::Passing, connect: &str) -> Result<i32> {
+    let (kind, target, name, program) = agent_for(task, chosen)?;
+    let connect_args = crate::call::ConnectArgs { connect: connect.to_string(), baud: 115_200, wait: 30.0 };
+    let key = crate::keys::load_signing(&crate::keys::default_dir())?;
+    let mut client = connect_args.client()?;
+    println!("pushing `{name}` ({}) over {connect}", kind.name());
+    match crate::push::push(&mut client, &key, kind, target, &name, &program, 100, 0) {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(0)
+        }
+        Err(e) if e.downcast_ref::<crate::push::KernelRefused>().is_some() => {
+            eprintln!("{e}");
+            Ok(2)
+        }
+        Err(e) => Err(e),
+    }
 }
