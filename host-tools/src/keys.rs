@@ -42,16 +42,19 @@ pub fn generate(dir: &Path, force: bool) -> Result<VerifyingKey> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
-    write_secret(&secret_path, &kingly_kernel::agents::tools::encode_hex(&seed))?;
+    write_secret(&secret_path, &kingly_kernel::agents::tools::encode_hex(&seed), force)?;
     std::fs::write(dir.join(PUBLIC_FILE), format!("{}\n", public_hex(&key.verifying_key())))
         .with_context(|| format!("writing {}", dir.join(PUBLIC_FILE).display()))?;
     Ok(key.verifying_key())
 }
 
-fn write_secret(path: &Path, hex: &str) -> Result<()> {
+/// Writes the secret key file completely, then puts it in place: replacing an old one only when
+/// `replace`, otherwise failing with `AlreadyExists` if another process got there first.
+fn write_secret(path: &Path, hex: &str, replace: bool) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let temporary = path.with_extension("key.tmp");
+    // Unique per writer: the process and a prefix of the (random) key itself.
+    let temporary = path.with_extension(format!("key.{}.{}.tmp", std::process::id(), &hex[..hex.len().min(16)]));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -61,7 +64,9 @@ fn write_secret(path: &Path, hex: &str) -> Result<()> {
         .with_context(|| format!("creating {}", temporary.display()))?;
     writeln!(file, "{hex}")?;
     file.sync_all()?;
-    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
+    let placed = if replace { std::fs::rename(&temporary, path) } else { std::fs::hard_link(&temporary, path) };
+    let _ = std::fs::remove_file(&temporary);
+    placed.with_context(|| format!("writing {}", path.display()))
 }
 
 /// The signing key in `dir`.
@@ -81,7 +86,12 @@ pub fn ensure(dir: &Path) -> Result<(VerifyingKey, bool)> {
     if dir.join(SECRET_FILE).exists() {
         return Ok((load_signing(dir)?.verifying_key(), false));
     }
-    Ok((generate(dir, false)?, true))
+    match generate(dir, false) {
+        Ok(key) => Ok((key, true)),
+        // Another build (tests start several at once) made it first: use that one.
+        Err(_) if dir.join(SECRET_FILE).exists() => Ok((load_signing(dir)?.verifying_key(), false)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Signs a program the way `bpf_load` checks it.
@@ -106,6 +116,17 @@ mod tests {
         assert_eq!(ensure(dir.path()).unwrap(), (replaced, false));
         let text = std::fs::read_to_string(dir.path().join(PUBLIC_FILE)).unwrap();
         assert_eq!(text.trim(), public_hex(&replaced));
+    }
+
+    #[test]
+    fn concurrent_first_builds_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<VerifyingKey> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| ensure(dir.path()).unwrap().0)).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let on_disk = load_signing(dir.path()).unwrap().verifying_key();
+        assert!(keys.iter().all(|k| *k == on_disk), "builds embedded different keys");
     }
 
     #[test]
