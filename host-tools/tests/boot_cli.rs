@@ -51,7 +51,7 @@ fn bad_arguments_are_refused_with_a_reason() {
 
     let out = kingly(&["boot", "--serial", "tcp:1234"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("expected stdio, pty or unix:PATH"), "{}", text(&out));
+    assert!(text(&out).contains("expected stdio, pty, unix:PATH or file:PATH"), "{}", text(&out));
 
     let out = kingly(&["boot", "--until-ready", "--test", "smoke"]);
     assert_eq!(out.status.code(), Some(1));
