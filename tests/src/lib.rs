@@ -150,10 +150,13 @@ impl Booted {
     /// Sends many raw bytes to the message port: on the UART as [`Self::send_draining`], on
     /// the virtio console (which answers garbage with nothing) straight.
     pub fn send_to_port(&mut self, bytes: &[u8]) -> Result<()> {
-        match &mut self.port {
-            Some((_, stream)) => stream.write_all(bytes).context("writing to the port socket"),
-            None => self.send_draining(bytes),
-        }
+        // The UART is drained meanwhile either way: on virt the kernel still logs there, and
+        // an unread UART stalls QEMU (see `send_draining`).
+        let writer = match &self.port {
+            Some((_, stream)) => stream.try_clone()?,
+            None => self.stream.try_clone()?,
+        };
+        self.send_pumping(writer, bytes)
     }
 
     /// Sends raw bytes to the UART.
@@ -167,7 +170,12 @@ impl Booted {
     /// (each byte costs a whole socket buffer); its vCPU then waits for us with the big lock
     /// held, stops reading our bytes, and our write blocks for good.
     pub fn send_draining(&mut self, bytes: &[u8]) -> Result<()> {
-        let mut writer = self.stream.try_clone()?;
+        let writer = self.stream.try_clone()?;
+        self.send_pumping(writer, bytes)
+    }
+
+    /// Writes `bytes` to `writer` from a second thread while this one reads the UART.
+    fn send_pumping(&mut self, mut writer: UnixStream, bytes: &[u8]) -> Result<()> {
         let bytes = bytes.to_vec();
         let sender = std::thread::spawn(move || writer.write_all(&bytes));
         while !sender.is_finished() {
