@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-step() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+step() { printf '\n==> [%ds] %s\n' "$((SECONDS - started))" "$*"; }
 
 step "host and QEMU tests (cargo test --workspace)"
 cargo test --workspace
@@ -15,3 +16,4 @@ if [[ -x scripts/test-models.sh ]]; then
     step "model checking (loom) and Miri"
     scripts/test-models.sh
 fi
+step "all tests passed"

@@ -182,12 +182,19 @@ impl Client {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Moves bytes both ways once, waiting at most `wait` for input.
-    fn pump(&mut self, wait: Duration) -> Result<()> {
+    /// Writes every frame the endpoint has ready (acks included) without reading.
+    fn flush(&mut self) -> Result<()> {
         let now = self.now_ms();
         while let Some(frame) = self.endpoint.poll_transmit(now) {
             self.transport.send(frame).context("writing to the kernel")?;
         }
+        Ok(())
+    }
+
+    /// Moves bytes both ways once, waiting at most `wait` for input.
+    fn pump(&mut self, wait: Duration) -> Result<()> {
+        self.flush()?;
+        let now = self.now_ms();
         let mut buffer = [0u8; 4096];
         let wait = match self.endpoint.poll_timeout() {
             Some(at) => wait.min(Duration::from_millis(at.saturating_sub(now).max(1))),
@@ -259,6 +266,10 @@ impl Client {
         let deadline = Instant::now() + self.request_timeout;
         let cancel = self.cancel.clone();
         let reply = self.wait_for_or_cancel(deadline, id, cancel.as_deref())?;
+        // Acknowledge the reply now rather than with the next request: the kernel then stops
+        // its retransmission timer (and measures the round trip) even after a session's last
+        // call. The reply is in hand, so a failing write is the next call's error.
+        let _ = self.flush();
         if let Message::Error { code, message, .. } = reply {
             return Err(RemoteError { code, message }.into());
         }

@@ -30,6 +30,8 @@ pub fn kernel(board: Board) -> KernelArtifacts {
 /// port on a virtio console socket too.
 pub struct Booted {
     child: Child,
+    /// Kills QEMU if the test outlives [`qemu_time_limit`]; stopped on drop.
+    _watchdog: Watchdog,
     stream: UnixStream,
     /// `virt`: the virtio console socket and a connection to it.
     port: Option<(PathBuf, UnixStream)>,
@@ -86,6 +88,7 @@ impl Booted {
         }
         config.dtb = dtb.map(std::path::Path::to_path_buf);
         let child = config.command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting QEMU")?;
+        let watchdog = Watchdog::start(child.id(), qemu_time_limit());
         // The UART first: QEMU waits for it before it opens anything else.
         let stream = connect(&socket)?;
         let port = match config.port {
@@ -97,6 +100,7 @@ impl Booted {
         };
         Ok(Self {
             child,
+            _watchdog: watchdog,
             stream,
             port,
             output: String::new(),
@@ -174,12 +178,31 @@ impl Booted {
         self.send_pumping(writer, bytes)
     }
 
-    /// Writes `bytes` to `writer` from a second thread while this one reads the UART.
+    /// Writes `bytes` to `writer` from a second thread while this one reads the UART and the
+    /// message port (a kernel answering on an unread socket would stall QEMU just the same).
+    /// Gives up after [`SEND_LIMIT`]: QEMU is killed, which ends the blocked write, and the
+    /// error carries the kernel's output so far.
     fn send_pumping(&mut self, mut writer: UnixStream, bytes: &[u8]) -> Result<()> {
         let bytes = bytes.to_vec();
+        let total = bytes.len();
         let sender = std::thread::spawn(move || writer.write_all(&bytes));
+        let deadline = Instant::now() + SEND_LIMIT;
+        let mut discarded = 0usize;
         while !sender.is_finished() {
             self.pump()?;
+            if let Some((_, port)) = &mut self.port {
+                discarded += drain(port);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = sender.join();
+                bail!(
+                    "sending {total} bytes to the message port took over {SEND_LIMIT:?}: QEMU stopped reading \
+                     (the kernel no longer drains its receive side); {discarded} bytes came back on the port; \
+                     UART output so far:\n{}",
+                    self.output
+                );
+            }
         }
         match sender.join() {
             Ok(result) => result.context("writing to the UART socket"),
@@ -254,6 +277,47 @@ impl Drop for Booted {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self._image);
+    }
+}
+
+/// Longest a bulk send may take (1 MiB to the PL011 takes ~30 s under load).
+const SEND_LIMIT: Duration = Duration::from_secs(300);
+
+/// Reads whatever is waiting on `stream` (up to its read timeout) and returns the count.
+fn drain(stream: &mut UnixStream) -> usize {
+    let mut buffer = [0u8; 4096];
+    stream.read(&mut buffer).unwrap_or(0)
+}
+
+/// Longest a QEMU instance of a test may live: `KINGLY_TEST_QEMU_LIMIT` seconds, 20 minutes
+/// by default. A hung test then fails with the kernel's output instead of stalling CI.
+pub fn qemu_time_limit() -> Duration {
+    let seconds = std::env::var("KINGLY_TEST_QEMU_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(1200);
+    Duration::from_secs(seconds)
+}
+
+/// Kills a process when a time limit passes unless dropped first.
+struct Watchdog {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    fn start(pid: u32, limit: Duration) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(limit) {
+                eprintln!("QEMU (pid {pid}) ran past the test limit of {limit:?} (KINGLY_TEST_QEMU_LIMIT); killing it");
+                let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        });
+        Self { stop: Some(stop) }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        // Dropping the sender wakes the thread with `Disconnected`: nothing is killed.
+        self.stop.take();
     }
 }
 

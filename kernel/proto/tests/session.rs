@@ -121,9 +121,52 @@ fn a_lost_frame_is_retransmitted_after_the_timeout() {
     let again = host.poll_transmit(deadline).expect("retransmission").to_vec();
     assert_eq!(again, lost, "same frame, same seq");
     assert_eq!(host.stats().session.timeouts, 1);
-    assert_eq!(host.poll_timeout(), Some(deadline + 2 * config.retransmit_timeout_ms), "backoff doubles");
+    // Three timeouts in a row keep the timeout (a noisy line loses many frames)...
+    let rto = config.retransmit_timeout_ms;
+    let mut at = deadline;
+    for _ in 0..2 {
+        assert_eq!(host.poll_timeout(), Some(at + rto), "steady timeout");
+        at += rto;
+        assert_eq!(host.poll_transmit(at).map(<[u8]>::to_vec), Some(lost.clone()));
+    }
+    assert_eq!(host.poll_timeout(), Some(at + rto));
+    at += rto;
+    assert!(host.poll_transmit(at).is_some());
+    // ...then it backs off, doubling, for a peer that is busy or gone.
+    assert_eq!(host.poll_timeout(), Some(at + 2 * rto), "backoff doubles");
+    assert!(host.poll_transmit(at + 2 * rto).is_some());
+    assert_eq!(host.poll_timeout(), Some(at + 6 * rto), "and doubles again");
     kernel.handle_bytes(&again, deadline);
     assert!(matches!(kernel.poll_event(), Some(Event::SessionReset)));
+}
+
+#[test]
+fn a_repeated_request_brings_the_lost_answer_back_at_once() {
+    let config = test_config();
+    let mut host = Endpoint::new(config);
+    let mut kernel = Endpoint::new(config);
+    host.connect(hello("h"), 5).expect("queued");
+    deliver(&mut host, &mut kernel, 0);
+    answer(&mut kernel);
+    deliver(&mut kernel, &mut host, 0);
+    host.send(&Message::Ping { id: 1 }).expect("queued");
+    deliver(&mut host, &mut kernel, 1);
+    answer(&mut kernel);
+    // The Pong leaves 5 ms later (a slow tool) and is lost on the way to the host.
+    assert!(kernel.poll_transmit(6).is_some());
+    assert!(kernel.poll_transmit(6).is_none());
+    // The host times out and repeats the Ping; the kernel has it already, so its Pong (and
+    // the ack on it) must have been lost: it answers again now, not at its own timeout.
+    let deadline = host.poll_timeout().expect("armed");
+    deliver(&mut host, &mut kernel, deadline);
+    assert!(kernel.poll_timeout().expect("armed") > deadline, "the kernel's own timer has not fired");
+    assert_eq!(deliver(&mut kernel, &mut host, deadline), 1, "the Pong again");
+    assert!(matches!(host.poll_event(), Some(Event::Connected)));
+    let pongs = std::iter::from_fn(|| host.poll_event())
+        .filter(|event| matches!(event, Event::Message { message: Message::Pong { id: 1 }, .. }))
+        .count();
+    assert_eq!(pongs, 1);
+    assert_eq!(kernel.stats().session.fast_retransmits, 1);
 }
 
 #[test]
@@ -278,4 +321,82 @@ fn a_mebibyte_of_noise_then_a_call_succeeds_and_the_counters_show_it() {
     assert!(rx.bytes > 1 << 20);
     assert!(rx.resyncs > 1000 && rx.cobs_errors + rx.crc_errors + rx.oversize_frames > 1000, "{rx:?}");
     assert_eq!(pair.kernel.stats().session.refused_busy, 0);
+}
+
+/// Carries everything `from` has to send to `to` at `now_ms`; returns the frame count.
+fn deliver(from: &mut Endpoint, to: &mut Endpoint, now_ms: u64) -> usize {
+    let mut frames = 0;
+    while let Some(frame) = from.poll_transmit(now_ms) {
+        let frame = frame.to_vec();
+        to.handle_bytes(&frame, now_ms);
+        frames += 1;
+    }
+    frames
+}
+
+/// Answers Hello and Ping like a server, sending nothing yet.
+fn answer(kernel: &mut Endpoint) {
+    while let Some(event) = kernel.poll_event() {
+        match event {
+            Event::Message { message: Message::Hello(_), .. } => {
+                kernel.send(&Message::HelloAck(hello("k"))).expect("queued");
+            }
+            Event::Message { message: Message::Ping { id }, .. } => {
+                kernel.send(&Message::Pong { id }).expect("queued");
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn the_retransmission_timeout_follows_the_measured_round_trip() {
+    let config = Config { retransmit_timeout_ms: 1000, min_retransmit_timeout_ms: 1, ..test_config() };
+    let mut host = Endpoint::new(config);
+    let mut kernel = Endpoint::new(config);
+    assert_eq!(host.round_trip_ms(), None);
+    host.connect(hello("h"), 7).expect("queued");
+    let mut now = 0;
+    for id in 0..20 {
+        if id > 0 {
+            host.send(&Message::Ping { id }).expect("queued");
+        }
+        // Every exchange takes 10 ms there and back.
+        deliver(&mut host, &mut kernel, now);
+        answer(&mut kernel);
+        deliver(&mut kernel, &mut host, now + 10);
+        now += 100;
+    }
+    let (smoothed, variation) = host.round_trip_ms().expect("measured");
+    assert_eq!(smoothed, 10, "a steady 10 ms round trip");
+    assert!(variation <= 3, "steady samples shrink the variation: {variation}");
+    // The next frame's timeout is SRTT + 4 RTTVAR, far below the initial second.
+    host.send(&Message::Ping { id: 99 }).expect("queued");
+    assert!(host.poll_transmit(now).is_some());
+    let timeout = host.poll_timeout().expect("armed") - now;
+    assert!((11..=22).contains(&timeout), "timeout {timeout} ms for a 10 ms round trip");
+    assert!(host.poll_transmit(now + timeout).is_some(), "retransmitted at the adaptive timeout");
+    assert_eq!(host.poll_timeout(), Some(now + 2 * timeout), "the same timeout again");
+}
+
+#[test]
+fn a_retransmitted_frame_gives_no_round_trip_sample() {
+    let config = Config { retransmit_timeout_ms: 100, min_retransmit_timeout_ms: 1, ..test_config() };
+    let mut host = Endpoint::new(config);
+    let mut kernel = Endpoint::new(config);
+    host.connect(hello("h"), 7).expect("queued");
+    // The Hello is lost; its retransmission at 100 ms is answered at once. The ack cannot
+    // tell which copy it answers (Karn), so it is no sample: not 1 ms, not 101 ms.
+    assert!(host.poll_transmit(0).is_some());
+    deliver(&mut host, &mut kernel, 100);
+    answer(&mut kernel);
+    deliver(&mut kernel, &mut host, 101);
+    assert!(matches!(host.poll_event(), Some(Event::Connected)));
+    assert_eq!(host.round_trip_ms(), None);
+    // The next clean exchange is measured.
+    host.send(&Message::Ping { id: 1 }).expect("queued");
+    deliver(&mut host, &mut kernel, 200);
+    answer(&mut kernel);
+    deliver(&mut kernel, &mut host, 204);
+    assert_eq!(host.round_trip_ms(), Some((4, 2)));
 }

@@ -189,7 +189,7 @@ impl Port {
             }
             Message::CallTool(call) => self.call(call, services),
             Message::ListResources { id } => Message::ListResourcesResult { id, resources: resources() },
-            Message::ReadResource { id, uri } => match read_resource(&uri, services, &self.stats()) {
+            Message::ReadResource { id, uri } => match read_resource(&uri, services, &self.stats(), self.sessions) {
                 Some(text) => Message::ReadResourceResult {
                     id,
                     contents: alloc::vec![ResourceContents { uri, content: Content::Json(text) }],
@@ -227,7 +227,7 @@ impl Port {
         if let Err(reason) = admitted {
             return result(id, alloc::vec![Content::Text(alloc::format!("denied by mcp_admit: {reason}"))], true);
         }
-        let outcome = match tools::call_builtin(&call.name, &call.args, services, &self.stats()) {
+        let outcome = match tools::call_builtin(&call.name, &call.args, services, &self.stats(), self.sessions) {
             Some(outcome) => outcome,
             None => match services.call_extra(&call.name, &call.args, client) {
                 Some(outcome) => outcome,
@@ -269,10 +269,10 @@ pub fn resources() -> Vec<ResourceDescriptor> {
     ]
 }
 
-fn read_resource(uri: &str, services: &impl Services, link: &LinkStats) -> Option<String> {
+fn read_resource(uri: &str, services: &impl Services, link: &LinkStats, session: u32) -> Option<String> {
     match uri {
         "kingly://kernel/info" => Some(tools::kernel_info_json(&services.kernel_info())),
-        "kingly://uart/stats" => Some(tools::uart_stats_json(&services.uart_counters(), link)),
+        "kingly://uart/stats" => Some(tools::uart_stats_json(&services.uart_counters(), link, session)),
         "kingly://cache/stats" => Some(tools::cache_stats_json(&services.cache_stats())),
         _ => None,
     }

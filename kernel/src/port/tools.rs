@@ -62,7 +62,14 @@ fn no_arguments(args: &ToolArgs) -> Result<(), String> {
 }
 
 /// Runs a built-in tool; `None` when `name` is not one.
-pub fn call_builtin(name: &str, args: &ToolArgs, services: &impl Services, link: &LinkStats) -> Option<ToolOutcome> {
+/// `session` is the port's current session number (1 for the first since boot).
+pub fn call_builtin(
+    name: &str,
+    args: &ToolArgs,
+    services: &impl Services,
+    link: &LinkStats,
+    session: u32,
+) -> Option<ToolOutcome> {
     let json = |text: String| ToolOutcome::Done(alloc::vec![Content::Json(text)]);
     let outcome = match name {
         "kernel_info" => match no_arguments(args) {
@@ -70,7 +77,7 @@ pub fn call_builtin(name: &str, args: &ToolArgs, services: &impl Services, link:
             Err(e) => ToolOutcome::BadArguments(e),
         },
         "uart_stats" => match no_arguments(args) {
-            Ok(()) => json(uart_stats_json(&services.uart_counters(), link)),
+            Ok(()) => json(uart_stats_json(&services.uart_counters(), link, session)),
             Err(e) => ToolOutcome::BadArguments(e),
         },
         "cache_stats" => match no_arguments(args) {
@@ -114,8 +121,11 @@ pub fn kernel_info_json(info: &KernelInfo) -> String {
     .to_string()
 }
 
-pub fn uart_stats_json(uart: &UartCounters, link: &LinkStats) -> String {
+/// The port's counters; `session` counts the sessions opened since boot, so a client can
+/// tell a kernel that kept running (it grows) from one that rebooted (it starts again at 1).
+pub fn uart_stats_json(uart: &UartCounters, link: &LinkStats, session: u32) -> String {
     json!({
+        "session": session,
         "bytes": uart.rx_bytes,
         "overruns": uart.overruns,
         "framing_errors": uart.framing_errors,
@@ -134,6 +144,9 @@ pub fn uart_stats_json(uart: &UartCounters, link: &LinkStats) -> String {
         "bad_messages": link.session.bad_messages,
         "protocol_errors": link.session.protocol_errors,
         "logs_dropped": link.session.logs_dropped,
+        "timeouts": link.session.timeouts,
+        "round_trip_ms": link.session.round_trip_ms,
+        "retransmit_timeout_ms": link.session.retransmit_timeout_ms,
     })
     .to_string()
 }
