@@ -166,6 +166,14 @@ impl Pl011 {
             .modify(INT::RX::SET + INT::RT::SET + INT::OE::SET + INT::BE::SET + INT::FE::SET + INT::PE::SET);
     }
 
+    /// Masks the receive interrupts again. Bytes stay in the FIFO; once it is full, QEMU holds
+    /// the sender back, and real hardware counts overruns (or stops the sender with RTS/CTS).
+    pub fn disable_rx_interrupts(&self) {
+        self.registers.IMSC.modify(
+            INT::RX::CLEAR + INT::RT::CLEAR + INT::OE::CLEAR + INT::BE::CLEAR + INT::FE::CLEAR + INT::PE::CLEAR,
+        );
+    }
+
     /// Writes one byte, waiting while the transmit FIFO is full.
     pub fn write_byte(&self, byte: u8) {
         while self.registers.FR.is_set(FR::TXFF) {

@@ -91,6 +91,7 @@ impl Services for KernelServices {
             parity_errors: r(&s.parity_errors),
             breaks: r(&s.breaks),
             ring_drops: r(&s.ring_drops),
+            rx_holds: r(&s.rx_holds),
         }
     }
 

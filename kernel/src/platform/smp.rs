@@ -73,7 +73,6 @@ pub fn run_on_all_cores(job: fn(usize)) {
     *JOB.lock() = Some(job);
     JOB_DONE.store(0, Ordering::Release);
     JOB_GENERATION.fetch_add(1, Ordering::AcqRel);
-    cpu::send_event();
     job(Aarch64Cpu::cpu_id());
     while JOB_DONE.load(Ordering::Acquire) < others {
         Aarch64Cpu::relax();
@@ -94,6 +93,9 @@ pub fn secondary_idle(core: usize) -> ! {
             JOB_DONE.fetch_add(1, Ordering::AcqRel);
         }
         super::serve::RCU.quiescent_state(core);
-        cpu::wait_for_event();
+        // WFI, not WFE: the tick wakes it within a millisecond of a new job, and under QEMU a
+        // WFE does not sleep (TCG only yields), so three idle cores would each spin a host
+        // thread at 100%.
+        cpu::wait_for_interrupt();
     }
 }

@@ -1,12 +1,17 @@
 //! UART receive path: the interrupt handler drains the PL011 FIFO into a ring buffer and
 //! counts errors; the console takes bytes out of the ring.
+//!
+//! When the ring is full the receiver is held: bytes stay in the FIFO and the receive
+//! interrupts are masked until the console has taken bytes out. Under QEMU that stops the
+//! sender (its UART accepts no more than the FIFO holds), so nothing is lost however fast
+//! bytes come; on hardware the FIFO then overflows and the loss shows up as `overruns`.
 
 use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::cpu::CpuOps;
 use core::sync::atomic::{AtomicU64, Ordering};
 use heapless::Deque;
 
-/// Bytes the ring holds; more arriving before the console drains them are dropped and counted.
+/// Bytes the ring holds; the receiver is held while it is full.
 pub const RING_BYTES: usize = 8192;
 
 static RING: spin::Mutex<Deque<u8, RING_BYTES>> = spin::Mutex::new(Deque::new());
@@ -18,7 +23,10 @@ pub struct UartStats {
     pub framing_errors: AtomicU64,
     pub parity_errors: AtomicU64,
     pub breaks: AtomicU64,
+    /// Bytes lost between the FIFO and the ring; stays 0 since the receiver is held instead.
     pub ring_drops: AtomicU64,
+    /// Times the receiver was held because the ring was full.
+    pub rx_holds: AtomicU64,
     pub interrupts: AtomicU64,
 }
 
@@ -29,6 +37,7 @@ pub static STATS: UartStats = UartStats {
     parity_errors: AtomicU64::new(0),
     breaks: AtomicU64::new(0),
     ring_drops: AtomicU64::new(0),
+    rx_holds: AtomicU64::new(0),
     interrupts: AtomicU64::new(0),
 };
 
@@ -47,8 +56,19 @@ pub fn handle_interrupt() {
     drain(devices, &mut RING.lock());
 }
 
+/// True while the receiver is held (receive interrupts masked, bytes left in the FIFO).
+static HELD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 fn drain(devices: &super::devices::Devices, ring: &mut Deque<u8, RING_BYTES>) {
-    while let Some((byte, flags)) = devices.uart.read_byte() {
+    loop {
+        if ring.is_full() {
+            if !HELD.swap(true, Ordering::Relaxed) {
+                devices.uart.disable_rx_interrupts();
+                bump(&STATS.rx_holds);
+            }
+            return;
+        }
+        let Some((byte, flags)) = devices.uart.read_byte() else { return };
         bump(&STATS.rx_bytes);
         if flags.overrun {
             bump(&STATS.overruns);
@@ -78,9 +98,13 @@ pub fn read(out: &mut [u8]) -> usize {
     {
         let mut ring = RING.lock();
         if ring.is_empty() {
-            // Poll too, so receive keeps going even if an interrupt was missed.
+            // Poll too, so receive keeps going even if an interrupt was missed; a held
+            // receiver is released here, with the ring empty.
             if let Some(devices) = super::devices::get() {
                 drain(devices, &mut ring);
+                if !ring.is_full() && HELD.swap(false, Ordering::Relaxed) {
+                    devices.uart.enable_rx_interrupts();
+                }
             }
         }
         while count < out.len() {

@@ -42,6 +42,7 @@ pub struct UartCounters {
     pub parity_errors: u64,
     pub breaks: u64,
     pub ring_drops: u64,
+    pub rx_holds: u64,
 }
 
 /// How an extension tool call ended.

@@ -132,6 +132,7 @@ pub fn uart_stats_json(uart: &UartCounters, link: &LinkStats, session: u32) -> S
         "parity_errors": uart.parity_errors,
         "breaks": uart.breaks,
         "ring_drops": uart.ring_drops,
+        "rx_holds": uart.rx_holds,
         "link_bytes": link.rx.bytes,
         "frames": link.rx.frames,
         "crc_errors": link.rx.crc_errors,
