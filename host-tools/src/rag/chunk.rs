@@ -183,12 +183,84 @@ pub fn chunk_c<'a>(src: &'a str, parser: &mut Parser) -> Vec<Chunk<'a>> {
     }
     let mut items = Vec::new();
     if src.len() <= MAX_PARSE_BYTES {
-        if let Some(tree) = parser.parse(src, None) {
-            collect_items(tree.root_node(), src.as_bytes(), &mut items);
+        // Only top-level items matter, so the parser gets the file with function bodies
+        // emptied (rows kept): most of a C file's bytes are bodies, and skipping them makes
+        // parsing several times faster.
+        let outline = outline(src);
+        if let Some(tree) = parser.parse(outline.as_bytes(), None) {
+            collect_items(tree.root_node(), outline.as_bytes(), &mut items);
         }
     }
     items.sort_by_key(|item| item.first_row);
     assemble(&lines, items)
+}
+
+/// `src` with the insides of top-level bodies removed and every line kept. A body opens as
+/// [`opens_top_level_body`] says and closes at the next column-0 `}` that neither ends a table
+/// entry (`},`) nor continues a `#define`. What is left has the same rows, so items keep their
+/// line ranges (the chunks take their text from `src`). Code in another style keeps its
+/// bodies and is parsed whole.
+fn outline(src: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = String::new();
+    // Bytes of `src` before this offset are already in `out` (or dropped).
+    let mut copied = 0;
+    let mut previous_code_line = "";
+    let mut offset = 0;
+    let mut lines = src.split_inclusive('\n');
+    while let Some(line) = lines.next() {
+        offset += line.len();
+        let text = line.trim_end();
+        if !opens_top_level_body(text, previous_code_line) {
+            if !text.is_empty() {
+                previous_code_line = text;
+            }
+            continue;
+        }
+        // A body: find its closing line.
+        let body_start = offset;
+        let mut newlines = 0;
+        let mut end = None;
+        let mut scan = offset;
+        let mut continued = false;
+        for body_line in lines.by_ref() {
+            // `},` at column 0 ends an entry of a table, not the table; a `}` that continues a
+            // `#define` inside the body is part of the macro.
+            if body_line.starts_with('}') && !continued && !body_line[1..].trim_start().starts_with(',') {
+                end = Some(scan);
+                scan += body_line.len();
+                previous_code_line = body_line.trim_end();
+                break;
+            }
+            continued = body_line.trim_end().ends_with('\\');
+            newlines += 1;
+            scan += body_line.len();
+        }
+        offset = scan;
+        let Some(end) = end else { break };
+        if out.is_empty() {
+            out.reserve(src.len() / 2);
+        }
+        out.push_str(&src[copied..body_start]);
+        out.extend(std::iter::repeat_n('\n', newlines));
+        copied = end;
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(src);
+    }
+    out.push_str(&src[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// True when `line` opens a body at the top level in kernel style: `{` alone after a function
+/// head, or a column-0 line ending in `{` (a struct, enum or initializer table, or a function
+/// head on one line). `extern "C" {` wraps whole headers and is not a body.
+fn opens_top_level_body(line: &str, previous_code_line: &str) -> bool {
+    if line == "{" {
+        return previous_code_line.ends_with(')');
+    }
+    line.ends_with('{')
+        && line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && !line.starts_with("extern \"C\"")
 }
 
 /// Walks top-level items, descending into preprocessor conditionals and error nodes.
@@ -666,6 +738,27 @@ EXPORT_SYMBOL(foo_add);
                 assert_eq!(covering, 1, "line {line_no} {line:?} in {summary:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_outline_empties_function_bodies_and_keeps_every_row() {
+        let outlined = outline(SAMPLE);
+        assert_eq!(outlined.lines().count(), SAMPLE.lines().count());
+        assert!(!outlined.contains("return foo->n"), "{outlined}");
+        assert!(outlined.contains("static int foo_add(struct foo *foo, int n)\n{\n"), "{outlined}");
+        assert!(outlined.contains("struct foo {\n\n};"), "{outlined}");
+        // Table entries and macros inside a body do not close it.
+        let table = "static int t[] = {\n{\n\t1,\n},\n{\n\t2,\n},\n};\nint x;\n";
+        assert_eq!(outline(table), "static int t[] = {\n\n\n\n\n\n\n};\nint x;\n");
+        let with_macro = "void f(void)\n{\n#define M do { \\\n} while (0)\n\tM;\n}\n";
+        assert_eq!(outline(with_macro), "void f(void)\n{\n\n\n\n}\n");
+        // `extern "C"` wraps declarations, not a body.
+        assert_eq!(outline("extern \"C\" {\nint f(void);\n}\n"), "extern \"C\" {\nint f(void);\n}\n");
+        // A one-line head is a body too; an indented block is not top level.
+        assert_eq!(outline("int f(void) {\n\treturn 1;\n}\n"), "int f(void) {\n\n}\n");
+        assert_eq!(outline("\tif (x) {\n\treturn 1;\n\t}\n"), "\tif (x) {\n\treturn 1;\n\t}\n");
+        // An unterminated body is left alone too.
+        assert_eq!(outline("int f(void)\n{\n\treturn 1;\n"), "int f(void)\n{\n\treturn 1;\n");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use super::source::{self, SourceFile};
 use super::tokenize::{CodeTokenizer, CODE_TOKENIZER};
 
 /// Bumped whenever the schema or chunking changes; an older index is rebuilt from scratch.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const META_FILE: &str = "kingly-rag.json";
 const MANIFEST_FILE: &str = "manifest.json";
 const TANTIVY_DIR: &str = "bm25";
@@ -243,9 +243,10 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
                 let file_type = FileType::of(&file.path).unwrap_or(FileType::C);
                 let chunks = chunk::chunk_file(file_type, &text, parser);
                 chunks_added.fetch_add(chunks.len() as u64, Ordering::Relaxed);
+                let index_text = bytes.len() <= GENERATED_FILE_BYTES;
                 for chunk in &chunks {
                     // The only error is a closed channel, which `commit` reports below.
-                    let _ = writer.add_document(chunk_document(&fields, &file.path, chunk));
+                    let _ = writer.add_document(chunk_document(&fields, &file.path, chunk, index_text));
                 }
             }
             bar.inc(1);
@@ -281,13 +282,20 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
     Ok(report)
 }
 
-fn chunk_document(fields: &Fields, path: &str, chunk: &Chunk) -> TantivyDocument {
+/// Files larger than this are generated register tables (40 headers under
+/// `drivers/gpu/drm/amd/include/asic_reg` and the like, a quarter of the 6.1 tree's bytes):
+/// their chunks are indexed by the names they define, not by their text, which is nothing but
+/// those names and numbers. Code search engines skip such files outright (zoekt's default limit
+/// is 2 MiB); keeping the names means `mmGRBM_STATUS` still finds its header.
+const GENERATED_FILE_BYTES: usize = 2 << 20;
+
+fn chunk_document(fields: &Fields, path: &str, chunk: &Chunk, index_text: bool) -> TantivyDocument {
     doc!(
         fields.path => path,
         fields.path_exact => path,
         fields.symbol => chunk.symbol.as_str(),
         fields.kind => chunk.kind.as_str(),
-        fields.text => chunk.text,
+        fields.text => if index_text { chunk.text } else { "" },
         fields.start_line => u64::from(chunk.start_line),
         fields.end_line => u64::from(chunk.end_line),
     )
