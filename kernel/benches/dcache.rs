@@ -196,8 +196,10 @@ fn bench_reads(c: &mut Criterion, group_name: &str, present: &[Key], probe: &[Ke
     assert!(probe.len().is_power_of_two());
     let mask = probe.len() - 1;
     group.bench_function("kingly", |b| {
-        let mut index = 0;
         b.iter_custom(|iters| {
+            // A local, so the index stays in a register (a captured one is stored and reloaded
+            // around every `black_box`, which costs every row about a nanosecond).
+            let mut index = 0;
             let elapsed = cpu_timed(iters, || {
                 index = (index + 1) & mask;
                 let result = match cache.lookup(0, HOOK, black_box(&probe[index]), NOW) {
@@ -221,8 +223,8 @@ fn bench_reads(c: &mut Criterion, group_name: &str, present: &[Key], probe: &[Ke
         let probe: Vec<BenchKey> = probe.iter().map(|key| (HOOK, *key)).collect();
         let mask = probe.len() - 1;
         group.bench_function(B::NAME, |b| {
-            let mut index = 0;
             b.iter_custom(|iters| {
+                let mut index = 0;
                 cpu_timed(iters, || {
                     index = (index + 1) & mask;
                     black_box(map.lookup(black_box(&probe[index]), NOW));
@@ -230,6 +232,17 @@ fn bench_reads(c: &mut Criterion, group_name: &str, present: &[Key], probe: &[Ke
             });
         });
     }
+    // Calibration, not a competitor: the loop alone (next index, load the probe key, keep the
+    // result), which every row above and below includes.
+    group.bench_function("loop_only_reference", |b| {
+        b.iter_custom(|iters| {
+            let mut index = 0;
+            cpu_timed(iters, || {
+                index = (index + 1) & mask;
+                black_box(black_box(&probe[index]).hash_value());
+            })
+        });
+    });
     // Calibration, not a competitor: an unsynchronized std HashMap (read-only here) shows what
     // a lookup costs on this machine with no concurrency control at all.
     {
@@ -239,8 +252,8 @@ fn bench_reads(c: &mut Criterion, group_name: &str, present: &[Key], probe: &[Ke
         }
         let probe: Vec<BenchKey> = probe.iter().map(|key| (HOOK, *key)).collect();
         group.bench_function("unsync_hashmap_reference", |b| {
-            let mut index = 0;
             b.iter_custom(|iters| {
+                let mut index = 0;
                 cpu_timed(iters, || {
                     index = (index + 1) & mask;
                     let found = map.get(black_box(&probe[index])).filter(|d| NOW < d.expiry_ticks);

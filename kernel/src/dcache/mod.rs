@@ -136,7 +136,7 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
     /// Looks a decision up on CPU `cpu` (the caller's CPU).
     #[inline]
     pub fn lookup(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64) -> Lookup {
-        match self.front.l1_lookup(cpu, hook, key, now_ticks) {
+        match self.front.l1_lookup_inline(cpu, hook, key, now_ticks) {
             L1Outcome::Hit(value) => Lookup::Hit(value),
             outcome => self.lookup_global(cpu, hook, key, now_ticks, outcome),
         }
