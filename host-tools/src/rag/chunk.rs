@@ -121,7 +121,7 @@ impl<'a> Lines<'a> {
     fn new(src: &'a str) -> Self {
         let mut starts = Vec::with_capacity(src.len() / 32 + 1);
         starts.push(0);
-        starts.extend(memchr_newlines(src.as_bytes()).map(|i| i + 1).filter(|&i| i < src.len()));
+        starts.extend(memchr::memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1).filter(|&i| i < src.len()));
         Lines { src, starts }
     }
 
@@ -143,10 +143,6 @@ impl<'a> Lines<'a> {
     fn line(&self, row: usize) -> &'a str {
         self.text(row..row + 1).trim_end_matches(['\n', '\r'])
     }
-}
-
-fn memchr_newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i)
 }
 
 /// A parser set up for C; create one per thread and reuse it.
