@@ -131,15 +131,16 @@ impl L1 {
         if key.len_bytes <= 8 {
             self.lookup_words::<1>(probe, key, version, now_ticks)
         } else {
-            self.lookup_long(probe, key, version, now_ticks)
+            self.lookup_long(*probe, key, version, now_ticks)
         }
     }
 
     /// [`L1::lookup`] for keys longer than 8 bytes, out of line so that the short-key path
     /// keeps few registers live. Checked by `kernel/tests/l1_disasm.rs` too.
     #[inline(never)]
-    pub fn lookup_long(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
-        self.lookup_words::<4>(probe, key, version, now_ticks)
+    pub fn lookup_long(&self, probe: Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
+        // `probe` by value: by reference, the short path would store it to the stack first.
+        self.lookup_words::<4>(&probe, key, version, now_ticks)
     }
 
     #[inline(always)]
