@@ -15,9 +15,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
-};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED, STRING};
 use tantivy::{doc, Index, IndexWriter, TantivyDocument, Term};
 
 use super::chunk::{self, Chunk, ChunkKind, FileType};
@@ -26,7 +24,7 @@ use super::source::{self, SourceFile};
 use super::tokenize::{CodeTokenizer, CODE_TOKENIZER};
 
 /// Bumped whenever the schema or chunking changes; an older index is rebuilt from scratch.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const META_FILE: &str = "kingly-rag.json";
 const MANIFEST_FILE: &str = "manifest.json";
 const TANTIVY_DIR: &str = "bm25";
@@ -69,7 +67,7 @@ impl Fields {
             symbol: builder.add_text_field("symbol", code(true)),
             kind: builder.add_text_field("kind", STRING | STORED),
             text: builder.add_text_field("text", code(false)),
-            start_line: builder.add_u64_field("start_line", STORED | INDEXED | FAST),
+            start_line: builder.add_u64_field("start_line", STORED),
             end_line: builder.add_u64_field("end_line", STORED),
             body: builder.add_text_field("body", STORED),
         };
