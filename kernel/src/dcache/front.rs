@@ -160,9 +160,24 @@ impl Front {
     }
 
     /// Fills CPU `cpu`'s L1 after a global hit (that CPU only). Out of line: the aarch64
-    /// disassembly test uses its `dmb` to check that it can see one.
+    /// disassembly test uses its `dmb` to check that it can see one; the global hit path
+    /// inlines [`Front::fill_inline`], the same body.
     #[inline(never)]
-    pub(crate) fn fill(&self, cpu: usize, probe: &Probe, key: &Key, value: u64, expiry_ticks: u64, version: u64) {
+    pub fn fill(&self, cpu: usize, probe: &Probe, key: &Key, value: u64, expiry_ticks: u64, version: u64) {
+        self.fill_inline(cpu, probe, key, value, expiry_ticks, version);
+    }
+
+    /// [`Front::fill`], inlined into its caller.
+    #[inline(always)]
+    pub(crate) fn fill_inline(
+        &self,
+        cpu: usize,
+        probe: &Probe,
+        key: &Key,
+        value: u64,
+        expiry_ticks: u64,
+        version: u64,
+    ) {
         let local = &self.cpus[cpu];
         bump(&local.counters.global_hits);
         let evicted = local.l1.fill(probe, key, value, expiry_ticks, version);

@@ -164,7 +164,7 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
         }
         match found {
             Some((value, expiry_ticks)) => {
-                self.front.fill(cpu, &probe, key, value, expiry_ticks, version);
+                self.front.fill_inline(cpu, &probe, key, value, expiry_ticks, version);
                 Lookup::Hit(value)
             }
             None => {
