@@ -3,13 +3,13 @@
 //! with exemplar locations found through the index and checked against the code itself.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::query::{Mode, Retriever};
+use super::source;
 use super::CatalogArgs;
 
 /// The UAPI header that documents every helper.
@@ -263,18 +263,6 @@ fn contains_in_order(text: &str, calls: &[&str]) -> bool {
     true
 }
 
-fn read_lines(root: &Path, path: &str, start_line: u32, end_line: u32) -> String {
-    let Ok(file) = fs::File::open(root.join(path)) else { return String::new() };
-    let count = (end_line + 1).saturating_sub(start_line) as usize;
-    BufReader::new(file)
-        .lines()
-        .skip(start_line.saturating_sub(1) as usize)
-        .take(count)
-        .map_while(|line| line.ok())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Short functions among the BM25 hits for `query` whose code passes `check`.
 fn exemplars(retriever: &Retriever, query: &str, check: impl Fn(&str) -> bool) -> Result<Vec<Location>> {
     let mut found = Vec::new();
@@ -285,7 +273,8 @@ fn exemplars(retriever: &Retriever, query: &str, check: impl Fn(&str) -> bool) -
         (hit.path.starts_with("drivers/") || hit.path.starts_with("tools/"), hit.end_line - hit.start_line)
     });
     for hit in hits {
-        let code = read_lines(retriever.source_root(), &hit.path, hit.start_line, hit.end_line);
+        let code = source::read_lines(retriever.source_root(), &hit.path, hit.start_line, hit.end_line, usize::MAX)
+            .unwrap_or_default();
         if check(&code) {
             found.push(Location {
                 path: hit.path,

@@ -179,7 +179,7 @@ pub fn chunk_c<'a>(src: &'a str, parser: &mut Parser) -> Vec<Chunk<'a>> {
     }
     let mut items = Vec::new();
     if src.len() <= MAX_PARSE_BYTES {
-        // Only top-level items matter, so the parser gets the file with function bodies
+        // Only top-level items matter, so the parser gets the file with top-level bodies
         // emptied (rows kept): most of a C file's bytes are bodies, and skipping them makes
         // parsing several times faster.
         let outline = outline(src);
@@ -200,8 +200,9 @@ fn outline(src: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::new();
     // Bytes of `src` before this offset are already in `out` (or dropped).
     let mut copied = 0;
-    let mut previous_code_line = "";
+    // Offset of the line after the one just read.
     let mut offset = 0;
+    let mut previous_code_line = "";
     let mut lines = src.split_inclusive('\n');
     while let Some(line) = lines.next() {
         offset += line.len();
@@ -212,33 +213,27 @@ fn outline(src: &str) -> std::borrow::Cow<'_, str> {
             }
             continue;
         }
-        // A body: find its closing line.
         let body_start = offset;
-        let mut newlines = 0;
-        let mut end = None;
-        let mut scan = offset;
         let mut continued = false;
-        for body_line in lines.by_ref() {
+        let mut closed = false;
+        for (body_lines, body_line) in lines.by_ref().enumerate() {
             // `},` at column 0 ends an entry of a table, not the table; a `}` that continues a
             // `#define` inside the body is part of the macro.
             if body_line.starts_with('}') && !continued && !body_line[1..].trim_start().starts_with(',') {
-                end = Some(scan);
-                scan += body_line.len();
+                out.push_str(&src[copied..body_start]);
+                out.extend(std::iter::repeat_n('\n', body_lines));
+                copied = offset;
+                offset += body_line.len();
                 previous_code_line = body_line.trim_end();
+                closed = true;
                 break;
             }
             continued = body_line.trim_end().ends_with('\\');
-            newlines += 1;
-            scan += body_line.len();
+            offset += body_line.len();
         }
-        offset = scan;
-        let Some(end) = end else { break };
-        if out.is_empty() {
-            out.reserve(src.len() / 2);
+        if !closed {
+            break;
         }
-        out.push_str(&src[copied..body_start]);
-        out.extend(std::iter::repeat_n('\n', newlines));
-        copied = end;
     }
     if copied == 0 {
         return std::borrow::Cow::Borrowed(src);

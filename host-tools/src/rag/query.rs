@@ -2,8 +2,7 @@
 //! reciprocal rank with dense MiniLM retrieval when the model and vectors are there.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -14,6 +13,7 @@ use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
 use super::embed::{DenseIndex, Embedder};
 use super::index::{self, Fields, IndexMeta, HISTORY_PREFIX};
+use super::source;
 use super::tokenize;
 
 /// Lines of a chunk shown in a hit's snippet.
@@ -301,25 +301,11 @@ fn read_snippet(root: &Path, hit: &Hit) -> String {
     if hit.path.starts_with(HISTORY_PREFIX) {
         return String::new();
     }
-    let path: PathBuf = root.join(&hit.path);
-    // The whole file, then newlines found with memchr: reading line by line allocated a
-    // String per line up to the hit and took most of a query's time in big files.
-    let Ok(bytes) = fs::read(path) else { return String::new() };
-    let first = hit.start_line.saturating_sub(1) as usize;
-    let count = (hit.end_line as usize + 1).saturating_sub(hit.start_line as usize).min(SNIPPET_LINES);
-    let start = match first.checked_sub(1) {
-        None => 0,
-        Some(newlines) => match memchr::memchr_iter(b'\n', &bytes).nth(newlines) {
-            Some(index) => index + 1,
-            None => return String::new(),
-        },
+    let Some(lines) = source::read_lines(root, &hit.path, hit.start_line, hit.end_line, SNIPPET_LINES) else {
+        return String::new();
     };
-    let rest = &bytes[start..];
-    let end = count
-        .checked_sub(1)
-        .map_or(0, |newlines| memchr::memchr_iter(b'\n', rest).nth(newlines).map_or(rest.len(), |index| index + 1));
     let mut snippet = String::new();
-    for line in String::from_utf8_lossy(&rest[..end]).lines() {
+    for line in lines.lines() {
         if snippet.len() + line.len() > SNIPPET_BYTES {
             snippet.push_str("…\n");
             break;

@@ -221,8 +221,8 @@ fn run_command(command: Command<'_>, assembler: &LineAssembler, limiter: &mut Er
         Command::Uart => {
             let c = KernelServices.uart_counters();
             kprintln!(
-                "uart: rx_bytes={} overruns={} framing_errors={} parity_errors={} breaks={} ring_drops={} non_text={} overlong_lines={} suppressed_errors={}",
-                c.rx_bytes, c.overruns, c.framing_errors, c.parity_errors, c.breaks, c.ring_drops,
+                "uart: rx_bytes={} overruns={} framing_errors={} parity_errors={} breaks={} ring_drops={} rx_holds={} non_text={} overlong_lines={} suppressed_errors={}",
+                c.rx_bytes, c.overruns, c.framing_errors, c.parity_errors, c.breaks, c.ring_drops, c.rx_holds,
                 assembler.non_text_bytes, assembler.overlong_lines, limiter.suppressed
             );
         }

@@ -99,10 +99,11 @@ pub fn read(out: &mut [u8]) -> usize {
         let mut ring = RING.lock();
         if ring.is_empty() {
             // Poll too, so receive keeps going even if an interrupt was missed; a held
-            // receiver is released here, with the ring empty.
+            // receiver is released here (the drain above took at most a FIFO's worth, so the
+            // ring has room).
             if let Some(devices) = super::devices::get() {
                 drain(devices, &mut ring);
-                if !ring.is_full() && HELD.swap(false, Ordering::Relaxed) {
+                if HELD.swap(false, Ordering::Relaxed) {
                     devices.uart.enable_rx_interrupts();
                 }
             }
