@@ -177,7 +177,7 @@ fn l1_resident_keys(rcu: &Rcu<HostCpu>) -> Vec<Key> {
                 black_box(cache.lookup(0, HOOK, key, NOW));
             }
         }
-        if !resident.iter().all(|key| matches!(cache.front().l1_lookup(0, HOOK, key, NOW), L1Outcome::Hit(_))) {
+        if !resident.iter().all(|key| matches!(cache.front().l1_lookup(0, HOOK, key, NOW).outcome, L1Outcome::Hit(_))) {
             resident.pop();
         }
         if resident.len() == 16 {

@@ -10,7 +10,7 @@
 #![cfg(loom)]
 
 use kingly_kernel::cpu::CpuOps;
-use kingly_kernel::dcache::l1::{Probe, L1};
+use kingly_kernel::dcache::l1::{Cached, Probe, L1};
 use kingly_kernel::dcache::{CacheConfig, DecisionCache, HookId, Key, L1Outcome, Lookup};
 use kingly_kernel::rcu::{Rcu, RcuPtr};
 use loom::cell::UnsafeCell;
@@ -183,21 +183,21 @@ fn l1_slot_publish_validate() {
         let l1 = Arc::new(L1::new());
         let key = Key::from_u64(3);
         let probe = Probe::for_key(HookId::SCHED_SLICE, &key);
-        l1.fill(&probe, &key, 1, u64::MAX, 1);
+        l1.fill(&probe, &key, Cached { value: 1, expiry_ticks: u64::MAX, version: 1 });
         let reader = {
             let l1 = l1.clone();
             thread::spawn(move || {
                 for (version, value) in [(1, 1), (2, 2)] {
-                    match l1.lookup(&probe, &key, version, 0) {
+                    match l1.lookup(&probe, &key, version, 0).outcome {
                         L1Outcome::Hit(seen) => assert_eq!(seen, value, "torn slot"),
                         L1Outcome::Stale | L1Outcome::Absent => {}
                     }
                 }
             })
         };
-        l1.fill(&probe, &key, 2, u64::MAX, 2);
+        l1.fill(&probe, &key, Cached { value: 2, expiry_ticks: u64::MAX, version: 2 });
         reader.join().unwrap();
-        assert_eq!(l1.lookup(&probe, &key, 2, 0), L1Outcome::Hit(2));
+        assert_eq!(l1.lookup(&probe, &key, 2, 0).outcome, L1Outcome::Hit(2));
     });
 }
 

@@ -3,7 +3,7 @@
 //! (`kernel/tests/l1_disasm.rs`).
 
 use super::key::{HookId, Key, MAX_HOOKS};
-use super::l1::{L1Outcome, Probe, L1};
+use super::l1::{Cached, L1Lookup, L1Outcome, Probe, L1};
 use crate::cpu::MAX_CPUS;
 use crate::rcu::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::rcu::CachePadded;
@@ -119,21 +119,21 @@ impl Front {
     /// # Panics
     /// If `cpu >= MAX_CPUS`.
     #[inline(never)]
-    pub fn l1_lookup(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64) -> L1Outcome {
+    pub fn l1_lookup(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64) -> L1Lookup {
         self.l1_lookup_inline(cpu, hook, key, now_ticks)
     }
 
     /// [`Front::l1_lookup`], inlined into its caller: a call costs about a third of a hit.
     #[inline(always)]
-    pub fn l1_lookup_inline(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64) -> L1Outcome {
+    pub fn l1_lookup_inline(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64) -> L1Lookup {
         let local = &self.cpus[cpu];
         let probe = Probe::new(hook.index(), hook.salt(), key);
         let version = self.version(hook, &probe, Ordering::Relaxed);
-        let outcome = local.l1.lookup(&probe, key, version, now_ticks);
-        if let L1Outcome::Hit(_) = outcome {
+        let lookup = local.l1.lookup(&probe, key, version, now_ticks);
+        if let L1Outcome::Hit(_) = lookup.outcome {
             bump(&local.counters.l1_hits);
         }
-        outcome
+        lookup
     }
 
     /// The current version of (`hook`, the key of `probe`).
@@ -159,30 +159,30 @@ impl Front {
         self.key_epochs[probe.epoch_index(KEY_EPOCHS)].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Fills CPU `cpu`'s L1 after a global hit (that CPU only). Out of line: the aarch64
-    /// disassembly test uses its `dmb` to check that it can see one; the global hit path
-    /// inlines [`Front::fill_inline`], the same body.
+    /// Fills CPU `cpu`'s L1 after a global hit (that CPU only), choosing the way itself. Out
+    /// of line: the aarch64 disassembly test uses its `dmb` to check that it can see one; the
+    /// global hit path inlines [`Front::fill_hinted`], which takes the way its lookup chose.
     #[inline(never)]
-    pub fn fill(&self, cpu: usize, probe: &Probe, key: &Key, value: u64, expiry_ticks: u64, version: u64) {
-        self.fill_inline(cpu, probe, key, value, expiry_ticks, version);
-    }
-
-    /// [`Front::fill`], inlined into its caller.
-    #[inline(always)]
-    pub(crate) fn fill_inline(
-        &self,
-        cpu: usize,
-        probe: &Probe,
-        key: &Key,
-        value: u64,
-        expiry_ticks: u64,
-        version: u64,
-    ) {
+    pub fn fill(&self, cpu: usize, probe: &Probe, key: &Key, cached: Cached) {
         let local = &self.cpus[cpu];
         bump(&local.counters.global_hits);
-        let evicted = local.l1.fill(probe, key, value, expiry_ticks, version);
+        let evicted = local.l1.fill(probe, key, cached);
+        self.count_eviction(cpu, evicted);
+    }
+
+    /// [`Front::fill`] into the way `lookup` (this CPU's L1 miss) chose; inlined.
+    #[inline(always)]
+    pub(crate) fn fill_hinted(&self, cpu: usize, probe: &Probe, lookup: L1Lookup, key: &Key, cached: Cached) {
+        let local = &self.cpus[cpu];
+        bump(&local.counters.global_hits);
+        let evicted = local.l1.fill_hinted(probe, lookup, key, cached);
+        self.count_eviction(cpu, evicted);
+    }
+
+    #[inline(always)]
+    fn count_eviction(&self, cpu: usize, evicted: bool) {
         if evicted {
-            bump(&local.counters.l1_evictions);
+            bump(&self.cpus[cpu].counters.l1_evictions);
         }
     }
 

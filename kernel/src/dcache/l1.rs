@@ -29,6 +29,8 @@ pub const L1_WAYS: usize = 2;
 
 const _: () = assert!(L1_SETS.is_power_of_two() && L1_SETS > 1);
 const SET_SHIFT: u32 = 64 - L1_SETS.trailing_zeros();
+/// The bits of a slot head that a lookup compares: the tag and the sequence's odd bit.
+const TAG_AND_ODD: u64 = 0xFFFF_FFFF_0000_0001;
 
 /// One cached decision: exactly one 64-byte line.
 ///
@@ -67,6 +69,28 @@ pub enum L1Outcome {
     Absent,
 }
 
+/// What a lookup in a CPU's L1 saw, and the way a refill of the key should take: the way of
+/// its stale copy, else the set's round-robin victim. The hint only saves the refill a second
+/// scan of the set; [`L1::fill_way`] re-validates the way, so a fill by an interrupt between
+/// the lookup and the refill costs at most a duplicate copy, which the versions keep correct.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct L1Lookup {
+    /// What the lookup found.
+    pub outcome: L1Outcome,
+    way: u8,
+}
+
+/// A decision as an L1 slot holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cached {
+    /// The decision.
+    pub value: u64,
+    /// The tick from which it is expired.
+    pub expiry_ticks: u64,
+    /// The `(generation, epoch)` word it was made under.
+    pub version: u64,
+}
+
 /// The hashed position and tag of a (hook, key) pair, computed once per lookup.
 #[derive(Clone, Copy, Debug)]
 pub struct Probe {
@@ -99,7 +123,7 @@ impl Probe {
     }
 
     #[inline(always)]
-    fn set(&self) -> usize {
+    pub(crate) fn set(&self) -> usize {
         (self.key_hash >> SET_SHIFT) as usize
     }
 }
@@ -125,7 +149,7 @@ impl L1 {
     /// Looks `key` up. `version` is the hook's current `(generation, epoch)` word. No RMW, no
     /// barrier, no store.
     #[inline(always)]
-    pub fn lookup(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
+    pub fn lookup(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Lookup {
         // Keys of at most 8 bytes (the common case: ids) have zero words 1..4 in any consistent
         // slot with their tag (the tag holds the length), so one word decides.
         if key.len_bytes <= 8 {
@@ -138,17 +162,22 @@ impl L1 {
     /// [`L1::lookup`] for keys longer than 8 bytes, out of line so that the short-key path
     /// keeps few registers live. Checked by `kernel/tests/l1_disasm.rs` too.
     #[inline(never)]
-    pub fn lookup_long(&self, probe: Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
+    pub fn lookup_long(&self, probe: Probe, key: &Key, version: u64, now_ticks: u64) -> L1Lookup {
         // `probe` by value: by reference, the short path would store it to the stack first.
         self.lookup_words::<4>(&probe, key, version, now_ticks)
     }
 
     #[inline(always)]
-    fn lookup_words<const WORDS: usize>(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Outcome {
+    fn lookup_words<const WORDS: usize>(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Lookup {
         let set = &self.sets[probe.set()];
-        for slot in set {
+        let wanted = (probe.tag as u64) << 32;
+        // Only a miss uses this (a hit drops it, so the compiler sinks the adds there).
+        let mut sequence_sum = 0u32;
+        for (way, slot) in set.iter().enumerate() {
             let head = slot.head.load(Ordering::Acquire);
-            if (head >> 32) as u32 != probe.tag || head & 1 != 0 {
+            // Another tag, or a fill in progress (odd sequence), in one compare.
+            if head & TAG_AND_ODD != wanted {
+                sequence_sum = sequence_sum.wrapping_add(head as u32);
                 continue;
             }
             let mut difference = 0;
@@ -160,59 +189,75 @@ impl L1 {
             let slot_version = slot.version.load(Ordering::Acquire);
             // Ordered after the loads above by their `Acquire`.
             if slot.head.load(Ordering::Relaxed) != head || difference != 0 {
+                sequence_sum = sequence_sum.wrapping_add(head as u32);
                 continue;
             }
             if slot_version == version && now_ticks < expiry_ticks {
-                return L1Outcome::Hit(value);
+                return L1Lookup { outcome: L1Outcome::Hit(value), way: way as u8 };
             }
-            return L1Outcome::Stale;
+            return L1Lookup { outcome: L1Outcome::Stale, way: way as u8 };
         }
-        L1Outcome::Absent
+        L1Lookup { outcome: L1Outcome::Absent, way: round_robin(sequence_sum) }
     }
 
     /// Stores a decision; only the owning CPU calls this. The way: the one with the same tag
-    /// (likely the same key), else an empty one, else round-robin within the set (the sum of the
-    /// set's sequence numbers grows by 2 per fill, so it rotates without a counter to load).
-    /// Returns whether an occupied way of another tag was overwritten.
-    ///
-    /// A fill that finds its slot mid-fill (it interrupted a fill on the same CPU) gives up.
+    /// (likely the same key), else round-robin within the set. Returns whether a decision of
+    /// another key was overwritten.
     #[inline]
-    pub fn fill(&self, probe: &Probe, key: &Key, value: u64, expiry_ticks: u64, version: u64) -> bool {
+    pub fn fill(&self, probe: &Probe, key: &Key, cached: Cached) -> bool {
         let set = &self.sets[probe.set()];
-        let mut same_tag = None;
-        let mut empty = None;
         let mut sequence_sum = 0u32;
-        for (way, slot) in set.iter().enumerate() {
+        let mut way = None;
+        for (index, slot) in set.iter().enumerate() {
             let head = slot.head.load(Ordering::Relaxed);
             if (head >> 32) as u32 == probe.tag {
-                same_tag = Some(way);
+                way = Some(index as u8);
                 break;
-            }
-            if head == 0 && empty.is_none() {
-                empty = Some(way);
             }
             sequence_sum = sequence_sum.wrapping_add(head as u32);
         }
-        let (way, evicted) = match (same_tag, empty) {
-            (Some(way), _) | (None, Some(way)) => (way, false),
-            (None, None) => ((sequence_sum >> 1) as usize % L1_WAYS, true),
-        };
-        let slot = &set[way];
+        let way = way.unwrap_or_else(|| round_robin(sequence_sum));
+        self.fill_way(probe, way, key, cached)
+    }
+
+    /// [`L1::fill`] into the way a lookup chose (`lookup.way`), without scanning the set.
+    #[inline(always)]
+    pub fn fill_hinted(&self, probe: &Probe, lookup: L1Lookup, key: &Key, cached: Cached) -> bool {
+        self.fill_way(probe, lookup.way, key, cached)
+    }
+
+    /// Writes the decision into `way` of the key's set, seqlock-style. A fill that finds the
+    /// slot mid-fill (it interrupted a fill on the same CPU) gives up.
+    #[inline(always)]
+    fn fill_way(&self, probe: &Probe, way: u8, key: &Key, cached: Cached) -> bool {
+        let slot = &self.sets[probe.set()][way as usize % L1_WAYS];
         let head = slot.head.load(Ordering::Relaxed);
         if head & 1 != 0 {
             return false;
         }
+        let evicted = head != 0 && (head >> 32) as u32 != probe.tag;
         let sequence = head as u32;
         slot.head.store((head & !0xFFFF_FFFF) | sequence.wrapping_add(1) as u64, Ordering::Relaxed);
         // Orders the odd head before the payload stores for any reader that sees a new payload.
         fence(Ordering::Release);
-        for (word, value) in slot.key.iter().zip(key.words) {
+        // A key of at most 8 bytes is compared on its first word only (its tag holds its
+        // length, so no longer key's lookup matches this slot): the other words need no store.
+        let words = if key.len_bytes <= 8 { 1 } else { key.words.len() };
+        for (word, value) in slot.key.iter().zip(key.words).take(words) {
             word.store(value, Ordering::Relaxed);
         }
-        slot.value.store(value, Ordering::Relaxed);
-        slot.expiry_ticks.store(expiry_ticks, Ordering::Relaxed);
-        slot.version.store(version, Ordering::Relaxed);
+        slot.value.store(cached.value, Ordering::Relaxed);
+        slot.expiry_ticks.store(cached.expiry_ticks, Ordering::Relaxed);
+        slot.version.store(cached.version, Ordering::Relaxed);
         slot.head.store((probe.tag as u64) << 32 | sequence.wrapping_add(2) as u64, Ordering::Release);
         evicted
     }
+}
+
+/// The round-robin victim of a set whose sequence numbers sum to `sequence_sum`: every fill
+/// adds 2 to one sequence, so the sum counts the set's fills without a counter to keep (and
+/// an empty set fills its ways in order).
+#[inline(always)]
+fn round_robin(sequence_sum: u32) -> u8 {
+    ((sequence_sum >> 1) as usize % L1_WAYS) as u8
 }

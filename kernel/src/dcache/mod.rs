@@ -36,7 +36,7 @@ pub mod torture;
 pub use front::{CpuCacheStats, Front};
 pub use global::InsertError;
 pub use key::{HookId, Key, KeyError, MAX_HOOKS, MAX_KEY_BYTES};
-pub use l1::L1Outcome;
+pub use l1::{Cached, L1Lookup, L1Outcome};
 
 use crate::cpu::CpuOps;
 use crate::rcu::sync::Ordering;
@@ -136,15 +136,17 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
     /// Looks a decision up on CPU `cpu` (the caller's CPU).
     #[inline]
     pub fn lookup(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64) -> Lookup {
-        match self.front.l1_lookup_inline(cpu, hook, key, now_ticks) {
+        let l1 = self.front.l1_lookup_inline(cpu, hook, key, now_ticks);
+        match l1.outcome {
             L1Outcome::Hit(value) => Lookup::Hit(value),
-            outcome => self.lookup_global(cpu, hook, key, now_ticks, outcome),
+            _ => self.lookup_global(cpu, hook, key, now_ticks, l1),
         }
     }
 
-    /// The L1 miss path: the global table under an RCU guard, then an L1 fill.
-    #[inline(never)]
-    fn lookup_global(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64, l1_outcome: L1Outcome) -> Lookup {
+    /// The L1 miss path: the global table under an RCU guard, then an L1 fill. Inlined: as a
+    /// call, its prologue and spills cost a global hit about 0.9 ns of 12.
+    #[inline(always)]
+    fn lookup_global(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64, l1: L1Lookup) -> Lookup {
         let probe = Probe::new(hook.index(), hook.salt(), key);
         // `Acquire`: an entry removed before this version was published is not found below.
         let version = self.front.version(hook, &probe, Ordering::Acquire);
@@ -159,12 +161,12 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
                 live.then_some((entry.value, entry.expiry_ticks))
             })
         };
-        if l1_outcome == L1Outcome::Stale {
+        if l1.outcome == L1Outcome::Stale {
             self.front.count_stale(cpu);
         }
         match found {
             Some((value, expiry_ticks)) => {
-                self.front.fill_inline(cpu, &probe, key, value, expiry_ticks, version);
+                self.front.fill_hinted(cpu, &probe, l1, key, Cached { value, expiry_ticks, version });
                 Lookup::Hit(value)
             }
             None => {

@@ -29,9 +29,9 @@ fn miss_insert_then_global_hit_then_l1_hit() {
     let ticket = miss(cache.lookup(0, HOOK, &key, 10));
     cache.insert(&ticket, 42, 100).unwrap();
     assert_eq!(hit(cache.lookup(0, HOOK, &key, 11)), 42);
-    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 12), L1Outcome::Hit(42));
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 12).outcome, L1Outcome::Hit(42));
     assert_eq!(hit(cache.lookup(0, HOOK, &key, 12)), 42);
-    assert_eq!(cache.front().l1_lookup(1, HOOK, &key, 12), L1Outcome::Absent, "L1s are per CPU");
+    assert_eq!(cache.front().l1_lookup(1, HOOK, &key, 12).outcome, L1Outcome::Absent, "L1s are per CPU");
     miss(cache.lookup(0, OTHER, &key, 12));
     let stats = cache.stats();
     assert_eq!(stats.cpus.misses, 2);
@@ -48,8 +48,8 @@ fn ttl_expires_in_l1_and_global() {
     let ticket = miss(cache.lookup(0, HOOK, &key, 100));
     cache.insert(&ticket, 1, 10).unwrap();
     assert_eq!(hit(cache.lookup(0, HOOK, &key, 109)), 1);
-    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 109), L1Outcome::Hit(1));
-    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 110), L1Outcome::Stale);
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 109).outcome, L1Outcome::Hit(1));
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &key, 110).outcome, L1Outcome::Stale);
     let ticket = miss(cache.lookup(0, HOOK, &key, 110));
     cache.insert(&ticket, 2, 10).unwrap();
     assert_eq!(hit(cache.lookup(0, HOOK, &key, 111)), 2);
@@ -72,7 +72,7 @@ fn hook_invalidation_reaches_every_cpu_and_refuses_old_tickets() {
     let in_flight = miss(cache.lookup(0, HOOK, &Key::from_u64(11), 1));
     cache.invalidate(HOOK);
     for cpu in 0..4 {
-        assert_eq!(cache.front().l1_lookup(cpu, HOOK, &key, 2), L1Outcome::Stale);
+        assert_eq!(cache.front().l1_lookup(cpu, HOOK, &key, 2).outcome, L1Outcome::Stale);
         miss(cache.lookup(cpu, HOOK, &key, 2));
     }
     assert_eq!(cache.insert(&in_flight, 1, 5), Err(InsertError::Stale));
@@ -96,9 +96,9 @@ fn key_invalidation_keeps_other_keys() {
     let in_flight_other = miss(cache.lookup(1, HOOK, &Key::from_u64(3), 0));
     assert!(cache.invalidate_key(HOOK, &a));
     assert!(!cache.invalidate_key(HOOK, &Key::from_u64(99)));
-    assert_eq!(cache.front().l1_lookup(0, HOOK, &a, 1), L1Outcome::Stale);
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &a, 1).outcome, L1Outcome::Stale);
     miss(cache.lookup(0, HOOK, &a, 1));
-    assert_eq!(cache.front().l1_lookup(0, HOOK, &b, 1), L1Outcome::Hit(20), "b's L1 copy survives");
+    assert_eq!(cache.front().l1_lookup(0, HOOK, &b, 1).outcome, L1Outcome::Hit(20), "b's L1 copy survives");
     assert_eq!(cache.insert(&in_flight_a, 1, 5), Err(InsertError::Stale));
     assert_eq!(cache.insert(&in_flight_other, 3, 5), Ok(()), "other keys' tickets stay valid");
 }
@@ -178,4 +178,50 @@ fn retired_entries_are_freed_after_quiescent_states() {
     let stats = rcu.stats();
     assert_eq!(stats.pending, 0, "{stats:?}");
     assert!(stats.freed >= 50);
+}
+
+/// A refill goes where the L1 lookup said: into the way of the key's stale copy (so no second
+/// copy appears), else the set's round-robin victim, empty ways first. A fill that lands
+/// between the lookup and the refill (an interrupt on the same CPU) costs a duplicate copy,
+/// never a wrong answer.
+#[test]
+fn refill_takes_the_way_the_lookup_chose() {
+    use l1::{Cached, L1, L1_WAYS};
+    let l1 = L1::new();
+    let set = Probe::for_key(HOOK, &Key::from_u64(0)).set();
+    let keys: Vec<Key> =
+        (0..).map(Key::from_u64).filter(|key| Probe::for_key(HOOK, key).set() == set).take(L1_WAYS + 1).collect();
+    let lookup = |key: &Key, version: u64| l1.lookup(&Probe::for_key(HOOK, key), key, version, 0);
+    let refill = |key: &Key, value: u64, version: u64| {
+        let hint = lookup(key, version);
+        l1.fill_hinted(&Probe::for_key(HOOK, key), hint, key, Cached { value, expiry_ticks: 100, version })
+    };
+
+    for (value, key) in keys[..L1_WAYS].iter().enumerate() {
+        assert!(!refill(key, value as u64, 1), "an empty way is taken first");
+    }
+    for (value, key) in keys[..L1_WAYS].iter().enumerate() {
+        assert_eq!(lookup(key, 1).outcome, L1Outcome::Hit(value as u64));
+    }
+
+    // A new version of keys[0] replaces its copy in place: the other keys stay cached.
+    assert_eq!(lookup(&keys[0], 2).outcome, L1Outcome::Stale);
+    assert!(!refill(&keys[0], 10, 2), "replacing the key's own copy evicts nothing");
+    assert_eq!(lookup(&keys[0], 2).outcome, L1Outcome::Hit(10));
+    for (value, key) in keys[..L1_WAYS].iter().enumerate().skip(1) {
+        assert_eq!(lookup(key, 1).outcome, L1Outcome::Hit(value as u64));
+    }
+
+    // A fifth key evicts one of the four.
+    let last = &keys[L1_WAYS];
+    let hint = lookup(last, 1);
+    assert_eq!(hint.outcome, L1Outcome::Absent);
+    // An interrupt fills the same key (choosing its way by scanning) before the refill runs.
+    let probe = Probe::for_key(HOOK, last);
+    l1.fill(&probe, last, Cached { value: 40, expiry_ticks: 100, version: 1 });
+    l1.fill_hinted(&probe, hint, last, Cached { value: 41, expiry_ticks: 100, version: 1 });
+    assert!(matches!(lookup(last, 1).outcome, L1Outcome::Hit(40 | 41)));
+    let cached = keys.iter().filter(|key| matches!(lookup(key, 1).outcome, L1Outcome::Hit(_))).count()
+        + usize::from(matches!(lookup(&keys[0], 2).outcome, L1Outcome::Hit(10)));
+    assert!(cached >= L1_WAYS - 1, "at most one copy is a duplicate");
 }
