@@ -25,6 +25,7 @@ impl Tokenizer for CodeTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
         CodeTokenStream {
+            text,
             bytes: text.as_bytes(),
             pos: 0,
             word: None,
@@ -37,6 +38,7 @@ impl Tokenizer for CodeTokenizer {
 
 /// Streaming state: the current identifier, and how far its parts have been emitted.
 pub struct CodeTokenStream<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     /// Byte range of the identifier whose parts are still being emitted.
@@ -46,8 +48,20 @@ pub struct CodeTokenStream<'a> {
     token: Token,
 }
 
+/// Which bytes make up identifiers and numbers (a table: this runs for every byte indexed).
+const WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_alphanumeric() || byte as u8 == b'_';
+        byte += 1;
+    }
+    table
+};
+
+#[inline(always)]
 fn is_word_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_'
+    WORD_BYTES[byte as usize]
 }
 
 /// True when the run is a number worth dropping (too long to be a meaningful constant).
@@ -57,10 +71,10 @@ fn is_long_number(word: &[u8]) -> bool {
 
 impl CodeTokenStream<'_> {
     fn set_token(&mut self, start: usize, end: usize) {
+        // Tokens are runs of ASCII word bytes, so `start..end` lies on character boundaries.
         self.token.text.clear();
-        for &byte in &self.bytes[start..end] {
-            self.token.text.push(byte.to_ascii_lowercase() as char);
-        }
+        self.token.text.push_str(&self.text[start..end]);
+        self.token.text.make_ascii_lowercase();
         self.token.offset_from = start;
         self.token.offset_to = end;
         self.token.position = self.position;
