@@ -161,7 +161,7 @@ impl Front {
 
     /// Fills CPU `cpu`'s L1 after a global hit (that CPU only), choosing the way itself. Out
     /// of line: the aarch64 disassembly test uses its `dmb` to check that it can see one; the
-    /// global hit path inlines [`Front::fill_hinted`], which takes the way its lookup chose.
+    /// global hit path inlines `Front::fill_hinted`, which takes the way its lookup chose.
     #[inline(never)]
     pub fn fill(&self, cpu: usize, probe: &Probe, key: &Key, cached: Cached) {
         let local = &self.cpus[cpu];

@@ -71,7 +71,7 @@ pub enum L1Outcome {
 
 /// What a lookup in a CPU's L1 saw, and the way a refill of the key should take: the way of
 /// its stale copy, else the set's round-robin victim. The hint only saves the refill a second
-/// scan of the set; [`L1::fill_way`] re-validates the way, so a fill by an interrupt between
+/// scan of the set; the refill re-reads the way's head, so a fill by an interrupt between
 /// the lookup and the refill costs at most a duplicate copy, which the versions keep correct.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct L1Lookup {
