@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::query::{Mode, Retriever};
+use super::query::{Hit, Mode, Retriever};
 use super::source;
 use super::CatalogArgs;
 
@@ -173,6 +173,8 @@ struct IdiomSpec {
     name: &'static str,
     category: &'static str,
     summary: &'static str,
+    /// Calls an exemplar makes, in order. One that starts with `_` is a suffix (`_lock(`
+    /// matches `spin_lock(` and `mutex_lock(`), checked in the code but not searched for.
     calls: &'static [&'static str],
 }
 
@@ -263,10 +265,9 @@ fn contains_in_order(text: &str, calls: &[&str]) -> bool {
     true
 }
 
-/// Short functions among the BM25 hits for `query` whose code passes `check`.
-fn exemplars(retriever: &Retriever, query: &str, check: impl Fn(&str) -> bool) -> Result<Vec<Location>> {
+/// Short functions among `hits` whose code passes `check`.
+fn exemplars(retriever: &Retriever, mut hits: Vec<Hit>, check: impl Fn(&str) -> bool) -> Result<Vec<Location>> {
     let mut found = Vec::new();
-    let mut hits = retriever.search(query, EXEMPLAR_CANDIDATES, Mode::Bm25)?;
     hits.retain(|hit| hit.kind == "function" && hit.end_line - hit.start_line < MAX_EXEMPLAR_LINES);
     // Prefer core code over drivers: it is reviewed by the subsystem's maintainers.
     hits.sort_by_key(|hit| {
@@ -295,13 +296,19 @@ pub fn locking_idioms(retriever: &Retriever) -> Result<Vec<Idiom>> {
     IDIOMS
         .iter()
         .map(|spec| {
-            let query = spec.calls.iter().map(|call| call.trim_end_matches('(')).collect::<Vec<_>>().join(" ");
+            let names: Vec<&str> = spec
+                .calls
+                .iter()
+                .filter(|call| !call.starts_with('_'))
+                .map(|call| call.trim_end_matches('('))
+                .collect();
+            let hits = retriever.using(&names, EXEMPLAR_CANDIDATES)?;
             Ok(Idiom {
                 name: spec.name,
                 category: spec.category,
                 summary: spec.summary,
                 calls: spec.calls,
-                exemplars: exemplars(retriever, &query, |code| contains_in_order(code, spec.calls))?,
+                exemplars: exemplars(retriever, hits, |code| contains_in_order(code, spec.calls))?,
             })
         })
         .collect()
@@ -351,7 +358,7 @@ pub fn error_idioms(retriever: &Retriever) -> Result<Vec<Idiom>> {
                 category: "errors",
                 summary,
                 calls,
-                exemplars: exemplars(retriever, query, |code| {
+                exemplars: exemplars(retriever, retriever.search(query, EXEMPLAR_CANDIDATES, Mode::Bm25)?, |code| {
                     contains_in_order(code, calls) && unwind_labels(code).is_some()
                 })?,
             })

@@ -196,9 +196,37 @@ impl Retriever {
         if clauses.is_empty() {
             return Ok(Vec::new());
         }
-        let query = BooleanQuery::new(clauses);
+        self.ranked(&BooleanQuery::new(clauses), limit, &identifiers, asks_for_fixes)
+    }
+
+    /// Chunks whose text uses every one of `identifiers` (whole), best BM25 first: where the
+    /// catalogs look for exemplars of an idiom.
+    pub fn using(&self, identifiers: &[&str], limit: usize) -> Result<Vec<Hit>> {
+        let clauses: Vec<(Occur, Box<dyn Query>)> = identifiers
+            .iter()
+            .map(|identifier| {
+                let term = Term::from_field_text(self.fields.text, &identifier.to_ascii_lowercase());
+                (Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as Box<dyn Query>)
+            })
+            .collect();
+        if clauses.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ranked(&BooleanQuery::new(clauses), limit, &[], false)
+    }
+
+    /// The top `limit` chunks for `query`, re-ranked so that a chunk defining one of
+    /// `identifiers` comes first (and fixes, when `asks_for_fixes`).
+    fn ranked(
+        &self,
+        query: &dyn Query,
+        limit: usize,
+        identifiers: &[String],
+        asks_for_fixes: bool,
+    ) -> Result<Vec<Hit>> {
+        let fields = &self.fields;
         let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let top = searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let document: TantivyDocument = searcher.doc(address)?;
