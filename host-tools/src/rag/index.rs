@@ -21,10 +21,10 @@ use tantivy::{doc, Index, IndexWriter, TantivyDocument, Term};
 use super::chunk::{self, Chunk, ChunkKind, FileType};
 use super::history::{self, FixEntry};
 use super::source::{self, SourceFile};
-use super::tokenize::{CodeTokenizer, CODE_TOKENIZER, WHOLE_TOKENIZER};
+use super::tokenize::{CodeTokenizer, CODE_TOKENIZER};
 
 /// Bumped whenever the schema or chunking changes; an older index is rebuilt from scratch.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 3;
 const META_FILE: &str = "kingly-rag.json";
 const MANIFEST_FILE: &str = "manifest.json";
 const TANTIVY_DIR: &str = "bm25";
@@ -50,9 +50,10 @@ pub struct Fields {
 impl Fields {
     fn schema() -> (Schema, Fields) {
         let mut builder = Schema::builder();
-        let code = |tokenizer: &str, stored: bool| {
-            let indexing =
-                TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqs);
+        let code = |stored: bool| {
+            let indexing = TextFieldIndexing::default()
+                .set_tokenizer(CODE_TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs);
             let options = TextOptions::default().set_indexing_options(indexing);
             if stored {
                 options.set_stored()
@@ -61,11 +62,11 @@ impl Fields {
             }
         };
         let fields = Fields {
-            path: builder.add_text_field("path", code(CODE_TOKENIZER, false)),
+            path: builder.add_text_field("path", code(false)),
             path_exact: builder.add_text_field("path_exact", STRING | STORED),
-            symbol: builder.add_text_field("symbol", code(CODE_TOKENIZER, true)),
+            symbol: builder.add_text_field("symbol", code(true)),
             kind: builder.add_text_field("kind", STRING | STORED),
-            text: builder.add_text_field("text", code(WHOLE_TOKENIZER, false)),
+            text: builder.add_text_field("text", code(false)),
             start_line: builder.add_u64_field("start_line", STORED),
             end_line: builder.add_u64_field("end_line", STORED),
             body: builder.add_text_field("body", STORED),
@@ -116,16 +117,11 @@ impl IndexMeta {
     }
 }
 
-fn register_tokenizers(index: &Index) {
-    index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer::with_parts());
-    index.tokenizers().register(WHOLE_TOKENIZER, CodeTokenizer::whole());
-}
-
-/// Opens the tantivy index in `index_dir` with the code tokenizers registered.
+/// Opens the tantivy index in `index_dir` with the code tokenizer registered.
 pub fn open_tantivy(index_dir: &Path) -> Result<(Index, Fields)> {
     let index = Index::open_in_dir(index_dir.join(TANTIVY_DIR))
         .with_context(|| format!("opening the BM25 index in {}", index_dir.display()))?;
-    register_tokenizers(&index);
+    index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
     let fields = Fields::from_schema(&index.schema())?;
     Ok((index, fields))
 }
@@ -197,7 +193,7 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
             fs::create_dir_all(&tantivy_dir)?;
             let (schema, fields) = Fields::schema();
             let index = Index::create_in_dir(&tantivy_dir, schema)?;
-            register_tokenizers(&index);
+            index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
             (index, fields, Manifest::new())
         }
     };

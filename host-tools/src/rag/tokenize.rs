@@ -1,51 +1,30 @@
 //! The code-aware tokenizer shared by the index and the queries.
 //!
 //! C identifiers are the currency of kernel questions, so an identifier is kept whole
-//! (`spin_lock_irqsave`) *and*, in the names a chunk defines and in paths, split at underscores
-//! (`spin`, `lock`, `irqsave`): the whole token makes an identifier query precise, the parts let
-//! English questions ("lock with irqs saved") reach the code that defines the name. Chunk text
-//! keeps identifiers whole only ([`CodeTokenizer::whole`]): there the parts matched nearly every
-//! body (`lock`, `dev`) and cost 8% of the full-tree index time, while the labelled queries
-//! kept their Recall@5 without them (MRR 0.900 → 0.893 for identifiers). Everything is ASCII-lowercased. Long numeric literals (register dumps, magic
-//! numbers) carry no retrieval value and are dropped to keep the index small.
+//! (`spin_lock_irqsave`) *and* split at underscores (`spin`, `lock`, `irqsave`): the whole
+//! token makes an identifier query precise, the parts let English questions ("lock with irqs
+//! saved") reach the same code. Everything is ASCII-lowercased. Long numeric literals (register
+//! dumps, magic numbers) carry no retrieval value and are dropped to keep the index small.
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
-/// Name under which [`CodeTokenizer::with_parts`] is registered with tantivy.
+/// Name under which [`CodeTokenizer`] is registered with tantivy.
 pub const CODE_TOKENIZER: &str = "kingly_code";
-/// Name under which [`CodeTokenizer::whole`] is registered with tantivy.
-pub const WHOLE_TOKENIZER: &str = "kingly_code_whole";
 
 /// Longest token kept; longer runs are generated data, not names.
 const MAX_TOKEN_BYTES: usize = 64;
 /// Numeric literals longer than this (in bytes, `0x` prefix included) are dropped.
 const MAX_NUMBER_BYTES: usize = 4;
 
-/// Splits text into lowercase identifier tokens, plus their underscore-separated parts unless
-/// made by [`CodeTokenizer::whole`].
-#[derive(Clone)]
-pub struct CodeTokenizer {
-    parts: bool,
-}
-
-impl CodeTokenizer {
-    /// Identifiers whole and split (for defined names, paths and queries).
-    pub fn with_parts() -> Self {
-        Self { parts: true }
-    }
-
-    /// Identifiers whole only (for chunk text).
-    pub fn whole() -> Self {
-        Self { parts: false }
-    }
-}
+/// Splits text into lowercase identifier tokens plus their underscore-separated parts.
+#[derive(Clone, Default)]
+pub struct CodeTokenizer;
 
 impl Tokenizer for CodeTokenizer {
     type TokenStream<'a> = CodeTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
         CodeTokenStream {
-            parts: self.parts,
             text,
             bytes: text.as_bytes(),
             pos: 0,
@@ -59,7 +38,6 @@ impl Tokenizer for CodeTokenizer {
 
 /// Streaming state: the current identifier, and how far its parts have been emitted.
 pub struct CodeTokenStream<'a> {
-    parts: bool,
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
@@ -158,7 +136,7 @@ impl TokenStream for CodeTokenStream<'_> {
                 continue;
             }
             self.set_token(start, end);
-            if self.parts && (trimmed.len() != word.len() || trimmed.contains(&b'_')) {
+            if trimmed.len() != word.len() || trimmed.contains(&b'_') {
                 self.word = Some((start, end));
                 self.part_pos = start;
                 // A word with only edge underscores (`__init`) yields the bare name as a part.
@@ -178,7 +156,7 @@ impl TokenStream for CodeTokenStream<'_> {
 
 /// Tokenizes `text` into owned strings (used for queries and tests).
 pub fn tokens(text: &str) -> Vec<String> {
-    let mut tokenizer = CodeTokenizer::with_parts();
+    let mut tokenizer = CodeTokenizer;
     let mut stream = tokenizer.token_stream(text);
     let mut out = Vec::new();
     while let Some(token) = stream.next() {
@@ -203,17 +181,6 @@ mod tests {
     #[test]
     fn keeps_identifier_whole_and_split() {
         assert_eq!(tokens("spin_lock_irqsave(&x)"), ["spin_lock_irqsave", "spin", "lock", "irqsave", "x"]);
-    }
-
-    #[test]
-    fn whole_keeps_identifiers_unsplit() {
-        let mut tokenizer = CodeTokenizer::whole();
-        let mut stream = tokenizer.token_stream("spin_lock_irqsave(&x, __init)");
-        let mut out = Vec::new();
-        while let Some(token) = stream.next() {
-            out.push(token.text.clone());
-        }
-        assert_eq!(out, ["spin_lock_irqsave", "x", "__init"]);
     }
 
     #[test]
