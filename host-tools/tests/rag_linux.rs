@@ -115,7 +115,16 @@ fn linux_subtree_end_to_end() {
     assert!(helpers.len() >= 200, "{} helpers", helpers.len());
     let lookup = helpers.iter().find(|h| h.name == "bpf_map_lookup_elem").unwrap();
     assert_eq!(lookup.id, 1);
-    assert_eq!(lookup.defined_at.as_ref().unwrap().path, "kernel/bpf/helpers.c");
+    // Defined through `BPF_CALL_2(bpf_map_lookup_elem, ...)`: found as that function, not as a
+    // line window around it.
+    let defined = lookup.defined_at.as_ref().unwrap();
+    assert_eq!(defined.path, "kernel/bpf/helpers.c");
+    let code = kingly::rag::source::read_lines(&root, &defined.path, defined.start_line, defined.end_line, usize::MAX)
+        .unwrap();
+    assert!(code.contains("BPF_CALL_2(bpf_map_lookup_elem,") && defined.end_line - defined.start_line < 20, "{code}");
+    // A system call is found by its `sys_` name as the `SYSCALL_DEFINE` function.
+    let hits = retriever.search("sys_bpf", 5, Mode::Bm25).unwrap();
+    assert_eq!((hits[0].path.as_str(), hits[0].kind.as_str()), ("kernel/bpf/syscall.c", "function"), "{hits:#?}");
     let ktime = helpers.iter().find(|h| h.name == "bpf_ktime_get_ns").unwrap();
     assert_eq!((ktime.id, ktime.prototype.as_str()), (5, "u64 bpf_ktime_get_ns(void)"));
 

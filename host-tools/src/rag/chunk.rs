@@ -196,6 +196,10 @@ pub fn chunk_c<'a>(src: &'a str, parser: &mut Parser) -> Vec<Chunk<'a>> {
 /// entry (`},`) nor continues a `#define`. What is left has the same rows, so items keep their
 /// line ranges (the chunks take their text from `src`). Code in another style keeps its
 /// bodies and is parsed whole.
+///
+/// A definition wrapped in a macro with no return type before it (`BPF_CALL_2(name, ...)`,
+/// `SYSCALL_DEFINE3(open, ...)`) is not C to tree-sitter, which would leave it to a line
+/// window; its head gets an `int ` in front, so it parses as a function named by the macro.
 fn outline(src: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::new();
     // Bytes of `src` before this offset are already in `out` (or dropped).
@@ -203,15 +207,38 @@ fn outline(src: &str) -> std::borrow::Cow<'_, str> {
     // Offset of the line after the one just read.
     let mut offset = 0;
     let mut previous_code_line = "";
+    // Where the definition head being read started: a column-0 line since the last
+    // statement, directive, blank line or body.
+    let mut head: Option<usize> = None;
     let mut lines = src.split_inclusive('\n');
     while let Some(line) = lines.next() {
+        let line_start = offset;
         offset += line.len();
         let text = line.trim_end();
+        let column_0_name = text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
         if !opens_top_level_body(text, previous_code_line) {
+            if text.is_empty() || text.starts_with('#') || text.ends_with(';') || text.ends_with('}') {
+                head = None;
+            } else if column_0_name && head.is_none() {
+                head = Some(line_start);
+            }
             if !text.is_empty() {
                 previous_code_line = text;
             }
             continue;
+        }
+        // The head of a function body (`{` alone), or the opening line itself when it is the
+        // whole head (`BPF_CALL_1(name, u64, x) {`); not a table or struct after a macro line.
+        let head_start = if text == "{" {
+            head.filter(|&start| is_macro_wrapped_head(&src[start..line_start]))
+        } else {
+            Some(line_start).filter(|_| is_macro_wrapped_head(&text[..text.len() - 1]))
+        };
+        head = None;
+        if let Some(start) = head_start {
+            out.push_str(&src[copied..start]);
+            out.push_str("int ");
+            copied = start;
         }
         let body_start = offset;
         let mut continued = false;
@@ -235,11 +262,35 @@ fn outline(src: &str) -> std::borrow::Cow<'_, str> {
             break;
         }
     }
-    if copied == 0 {
+    if out.is_empty() {
         return std::borrow::Cow::Borrowed(src);
     }
     out.push_str(&src[copied..]);
     std::borrow::Cow::Owned(out)
+}
+
+/// True when `head`, a definition's head up to its `{`, is one macro call and nothing else
+/// (`BPF_CALL_2(name, ...)`), where C would have a type and a declarator.
+fn is_macro_wrapped_head(head: &str) -> bool {
+    let head = head.trim_end();
+    let name_end = head.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(head.len());
+    if !head[name_end..].starts_with('(') || !is_macro_like(&head[..name_end]) {
+        return false;
+    }
+    let mut depth = 0usize;
+    for (at, byte) in head.bytes().enumerate().skip(name_end) {
+        match byte {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return at + 1 == head.len();
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// True when `line` opens a body at the top level in kernel style: `{` alone after a function
@@ -754,10 +805,73 @@ EXPORT_SYMBOL(foo_add);
 
     #[test]
     fn macro_wrapped_definitions_are_named_by_argument() {
-        let src = "BPF_CALL_2(bpf_map_lookup_elem, struct bpf_map *, map, void *, key)\n{\n\treturn 0;\n}\n";
+        let src = "#include <linux/bpf.h>\n\n/* Look up. */\nBPF_CALL_2(bpf_map_lookup_elem, struct bpf_map *, map, void *, key)\n{\n\treturn 0;\n}\n\n\
+                   SYSCALL_DEFINE3(open, const char __user *, filename, int, flags,\n\t\tumode_t, mode)\n{\n\treturn 0;\n}\n";
         let chunks = chunk_c(src, &mut c_parser());
-        assert!(matches!(chunks[0].kind, ChunkKind::Function | ChunkKind::Lines));
-        assert!(chunks[0].symbol.starts_with("bpf_map_lookup_elem"), "{:?}", chunks[0]);
+        let functions: Vec<_> = chunks
+            .iter()
+            .filter(|chunk| chunk.kind == ChunkKind::Function)
+            .map(|chunk| (chunk.symbol.as_str(), chunk.start_line, chunk.end_line))
+            .collect();
+        assert_eq!(
+            functions,
+            [("bpf_map_lookup_elem BPF_CALL_2", 3, 7), ("open sys_open SYSCALL_DEFINE3", 9, 13)],
+            "{chunks:#?}"
+        );
+        // Rows are kept: the head only gains a type in front.
+        assert_eq!(outline(src).lines().count(), src.lines().count());
+    }
+
+    /// Files are outside input: random mixes of C fragments (wrapped heads, unbalanced braces,
+    /// open comments, continuations) never panic the chunkers, and chunks stay in order within
+    /// the file.
+    #[test]
+    fn chunkers_survive_fragment_soup() {
+        const FRAGMENTS: &[&str] = &[
+            "BPF_CALL_2(f, u64, a, u64, b)\n",
+            "SYSCALL_DEFINE1(x, int,\n",
+            "{\n",
+            "}\n",
+            "},\n",
+            "int f(void)\n",
+            "static int g(int a) {\n",
+            "#define M(a) \\\n",
+            "/* open comment\n",
+            "*/\n",
+            "\"str { \\\"\n",
+            "struct s {\n",
+            "\treturn 0;\n",
+            "\n",
+            "(\n",
+            ")\n",
+            "X(\u{e9}) {\n",
+            "ENTRY(sym)\n",
+            "label:\n",
+        ];
+        let mut parser = c_parser();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2_000 {
+            let mut src = String::new();
+            for _ in 0..next() % 40 {
+                src.push_str(FRAGMENTS[(next() % FRAGMENTS.len() as u64) as usize]);
+            }
+            let rows = src.lines().count() as u32;
+            for file_type in [FileType::C, FileType::Asm] {
+                let mut previous_end = 0;
+                for chunk in chunk_file(file_type, &src, &mut parser) {
+                    assert!(chunk.start_line >= 1 && chunk.start_line <= chunk.end_line, "{chunk:?} in {src:?}");
+                    assert!(chunk.end_line <= rows && chunk.start_line > previous_end, "{chunk:?} in {src:?}");
+                    previous_end = chunk.end_line;
+                }
+            }
+            assert_eq!(outline(&src).lines().count(), src.lines().count(), "{src:?}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::source::{self, SourceFile};
 use super::tokenize::{CodeTokenizer, CODE_TOKENIZER};
 
 /// Bumped whenever the schema or chunking changes; an older index is rebuilt from scratch.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 const META_FILE: &str = "kingly-rag.json";
 const MANIFEST_FILE: &str = "manifest.json";
 const TANTIVY_DIR: &str = "bm25";
