@@ -13,7 +13,7 @@ step "host and QEMU tests (cargo test --workspace)"
 cargo test --workspace
 
 step "benchmarks, each case run once as a smoke test (criterion --test; timings come from cargo bench)"
-cargo bench -p kingly-kernel -p kingly-bpf --benches -- --test
+cargo bench -p kingly-kernel -p kingly-bpf -- --test
 
 if [[ -x scripts/test-models.sh ]]; then
     step "model checking (loom) and Miri"

@@ -24,22 +24,13 @@ impl Tokenizer for CodeTokenizer {
     type TokenStream<'a> = CodeTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
-        CodeTokenStream {
-            text,
-            bytes: text.as_bytes(),
-            pos: 0,
-            word: None,
-            part_pos: 0,
-            position: 0,
-            token: Token::default(),
-        }
+        CodeTokenStream { text, pos: 0, word: None, part_pos: 0, position: 0, token: Token::default() }
     }
 }
 
 /// Streaming state: the current identifier, and how far its parts have been emitted.
 pub struct CodeTokenStream<'a> {
     text: &'a str,
-    bytes: &'a [u8],
     pos: usize,
     /// Byte range of the identifier whose parts are still being emitted.
     word: Option<(usize, usize)>,
@@ -88,11 +79,11 @@ impl CodeTokenStream<'_> {
         while self.part_pos < end {
             let start = self.part_pos;
             let mut stop = start;
-            while stop < end && self.bytes[stop] != b'_' {
+            while stop < end && self.text.as_bytes()[stop] != b'_' {
                 stop += 1;
             }
             self.part_pos = stop + 1;
-            if stop - start >= 2 && !self.bytes[start].is_ascii_digit() {
+            if stop - start >= 2 && !self.text.as_bytes()[start].is_ascii_digit() {
                 self.set_token(start, stop);
                 return true;
             }
@@ -107,7 +98,7 @@ impl TokenStream for CodeTokenStream<'_> {
         if self.next_part() {
             return true;
         }
-        let bytes = self.bytes;
+        let bytes = self.text.as_bytes();
         loop {
             while self.pos < bytes.len() && !is_word_byte(bytes[self.pos]) {
                 self.pos += 1;

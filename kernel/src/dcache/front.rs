@@ -164,25 +164,24 @@ impl Front {
     /// global hit path inlines `Front::fill_hinted`, which takes the way its lookup chose.
     #[inline(never)]
     pub fn fill(&self, cpu: usize, probe: &Probe, key: &Key, cached: Cached) {
-        let local = &self.cpus[cpu];
-        bump(&local.counters.global_hits);
-        let evicted = local.l1.fill(probe, key, cached);
-        self.count_eviction(cpu, evicted);
+        let evicted = self.cpus[cpu].l1.fill(probe, key, cached);
+        self.count_fill(cpu, evicted);
     }
 
     /// [`Front::fill`] into the way `lookup` (this CPU's L1 miss) chose; inlined.
     #[inline(always)]
     pub(crate) fn fill_hinted(&self, cpu: usize, probe: &Probe, lookup: L1Lookup, key: &Key, cached: Cached) {
-        let local = &self.cpus[cpu];
-        bump(&local.counters.global_hits);
-        let evicted = local.l1.fill_hinted(probe, lookup, key, cached);
-        self.count_eviction(cpu, evicted);
+        let evicted = self.cpus[cpu].l1.fill_hinted(probe, lookup, key, cached);
+        self.count_fill(cpu, evicted);
     }
 
+    /// Counts a global hit that filled CPU `cpu`'s L1, and the eviction it caused.
     #[inline(always)]
-    fn count_eviction(&self, cpu: usize, evicted: bool) {
+    fn count_fill(&self, cpu: usize, evicted: bool) {
+        let counters = &self.cpus[cpu].counters;
+        bump(&counters.global_hits);
         if evicted {
-            bump(&self.cpus[cpu].counters.l1_evictions);
+            bump(&counters.l1_evictions);
         }
     }
 
