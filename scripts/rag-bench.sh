@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks `kingly rag` on the whole Linux 6.1 tree: a cold BM25 index build (timed), a
 # re-index with nothing changed, then the labelled query set (Recall@5, MRR, latency) against
-# the ripgrep baseline. Optional first argument: the tree (directory or .tar.xz).
+# the ripgrep baseline, and last the same tree through cheaper pipelines (tantivy alone, ...;
+# host-tools/examples/index_floor.rs) so each stage's cost shows against the timed build.
+# Optional first argument: the tree (directory or .tar.xz).
 # Set DENSE=1 to embed the curated subset too and evaluate hybrid ranking.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +11,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 source="${1:-/usr/src/linux-source-6.1.tar.xz}"
 index="${RAG_INDEX:-${CARGO_TARGET_DIR:-target}/rag-index-6.1}"
 
-cargo build --release -p kingly
+cargo build --release -p kingly --bin kingly --example index_floor
 kingly="${CARGO_TARGET_DIR:-target}/release/kingly"
 
 if [[ "$source" == *.tar.xz ]]; then
@@ -29,3 +31,5 @@ if [[ "${DENSE:-0}" == 1 ]]; then
 fi
 echo "==> labelled queries vs ripgrep"
 "$kingly" rag eval --index "$index"
+echo "==> the same files through cheaper pipelines, for comparison with the cold index"
+"${CARGO_TARGET_DIR:-target}/release/examples/index_floor" "$source"

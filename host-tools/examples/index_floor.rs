@@ -1,0 +1,133 @@
+//! What a whole-tree index costs, stage by stage, measured in one run against tantivy alone.
+//!
+//! `kingly rag index` reads, chunks (tree-sitter) and tokenizes (whole identifiers and their
+//! parts) every file. This example times the same files through cheaper pipelines, so the cost
+//! of each stage is a difference between two rows of one run:
+//!
+//! 1. tantivy alone: one document per file, tantivy's default tokenizer;
+//! 2. the same with Kingly's code tokenizer;
+//! 3. Kingly's tokenizer over 30-line windows (a document per window, path and line stored);
+//! 4. Kingly's chunking alone (tree-sitter and line windows), no index.
+//!
+//! Every row reads in parallel on all cores and, like `kingly rag index`, leaves out the text
+//! of generated files over 2 MiB. Run: `cargo run --release -p kingly --example index_floor --
+//! DIR` (`scripts/rag-bench.sh` does, after its timed index).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use kingly::rag::chunk::{self, FileType};
+use kingly::rag::source;
+use kingly::rag::tokenize::{CodeTokenizer, CODE_TOKENIZER};
+use rayon::prelude::*;
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED, STRING, TEXT};
+use tantivy::{doc, Index, IndexWriter, TantivyDocument};
+
+// The allocator `kingly` itself uses, so the rows compare pipelines, not allocators.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Files whose text `kingly rag index` leaves out (its `GENERATED_FILE_BYTES`).
+const GENERATED_FILE_BYTES: usize = 2 << 20;
+const WINDOW_LINES: usize = 30;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    TantivyAlone,
+    CodeTokenizer,
+    Windows,
+    ChunkOnly,
+}
+
+impl Stage {
+    fn label(self) -> &'static str {
+        match self {
+            Stage::TantivyAlone => "tantivy alone (a document per file, default tokenizer)",
+            Stage::CodeTokenizer => "+ Kingly's code tokenizer",
+            Stage::Windows => "+ 30-line windows as documents",
+            Stage::ChunkOnly => "Kingly's chunking alone (tree-sitter), no index",
+        }
+    }
+}
+
+struct Fields {
+    path: Field,
+    path_text: Field,
+    body: Field,
+    start_line: Field,
+}
+
+fn main() -> Result<()> {
+    let root = std::env::args().nth(1).map(PathBuf::from).context("usage: index_floor KERNEL_TREE_DIR")?;
+    let files = source::list_files(&root)?;
+    let scratch = tempfile::tempdir()?;
+    println!("{} files under {}", files.len(), root.display());
+    for stage in [Stage::TantivyAlone, Stage::CodeTokenizer, Stage::Windows, Stage::ChunkOnly] {
+        let started = Instant::now();
+        let documents = run(stage, &root, &files, &scratch.path().join("index"))?;
+        println!("{:>7.2} s  {:>9} documents  {}", started.elapsed().as_secs_f64(), documents, stage.label());
+    }
+    Ok(())
+}
+
+/// Runs one stage over every file; returns how many documents (or chunks) it made.
+fn run(stage: Stage, root: &Path, files: &[source::SourceFile], dir: &Path) -> Result<u64> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let code = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer(CODE_TOKENIZER).set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let mut builder = Schema::builder();
+    let fields = Fields {
+        path: builder.add_text_field("path", STRING | STORED),
+        path_text: builder.add_text_field("path_text", code.clone()),
+        body: if stage == Stage::TantivyAlone {
+            builder.add_text_field("body", TEXT)
+        } else {
+            builder.add_text_field("body", code)
+        },
+        start_line: builder.add_u64_field("start_line", STORED),
+    };
+    let index = Index::create_in_dir(dir, builder.build())?;
+    index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut writer: IndexWriter<TantivyDocument> = index.writer_with_num_threads(threads, 1_536 * 1024 * 1024)?;
+    writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+    let documents = std::sync::atomic::AtomicU64::new(0);
+    let add = |document: TantivyDocument| {
+        documents.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The only error is a closed channel, which `commit` reports.
+        let _ = writer.add_document(document);
+    };
+    files.par_iter().for_each_init(chunk::c_parser, |parser, file| {
+        let Ok(bytes) = std::fs::read(root.join(&file.path)) else { return };
+        if bytes.len() > GENERATED_FILE_BYTES {
+            return;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        match stage {
+            Stage::TantivyAlone | Stage::CodeTokenizer => {
+                add(doc!(fields.path => file.path.as_str(), fields.body => text.as_ref()));
+            }
+            Stage::Windows => {
+                let lines: Vec<&str> = text.split_inclusive('\n').collect();
+                for (at, window) in lines.chunks(WINDOW_LINES).enumerate() {
+                    add(doc!(
+                        fields.path => file.path.as_str(),
+                        fields.path_text => file.path.as_str(),
+                        fields.body => window.concat(),
+                        fields.start_line => (at * WINDOW_LINES + 1) as u64,
+                    ));
+                }
+            }
+            Stage::ChunkOnly => {
+                let file_type = FileType::of(&file.path).unwrap_or(FileType::C);
+                let chunks = chunk::chunk_file(file_type, &text, parser);
+                documents.fetch_add(chunks.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    writer.commit()?;
+    Ok(documents.into_inner())
+}
