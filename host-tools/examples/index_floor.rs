@@ -7,10 +7,13 @@
 //! 1. tantivy alone: one document per file, tantivy's default tokenizer;
 //! 2. the same with Kingly's code tokenizer;
 //! 3. Kingly's tokenizer over 30-line windows (a document per window, path and line stored);
-//! 4. Kingly's chunking alone (tree-sitter and line windows), no index.
+//! 4. Kingly's chunking alone (tree-sitter and line windows), no index;
+//! 5. Kingly's chunks as documents with the code tokenizer: path, text and line, but not the
+//!    symbol, kind and end-line fields, the generated files' names or the fix history that
+//!    `kingly rag index` adds.
 //!
-//! Every row reads in parallel on all cores and, like `kingly rag index`, leaves out the text
-//! of generated files over 2 MiB. Run: `cargo run --release -p kingly --example index_floor --
+//! Every row reads in parallel on all cores and leaves out the generated files over 2 MiB
+//! (whose text `kingly rag index` leaves out too; it keeps their names). Run: `cargo run --release -p kingly --example index_floor --
 //! DIR` (`scripts/rag-bench.sh` does, after its timed index).
 
 use std::path::{Path, PathBuf};
@@ -28,7 +31,7 @@ use tantivy::{doc, Index, IndexWriter, TantivyDocument};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Files whose text `kingly rag index` leaves out (its `GENERATED_FILE_BYTES`).
+/// Files whose text `kingly rag index` leaves out (its `GENERATED_FILE_BYTES`); left out here.
 const GENERATED_FILE_BYTES: usize = 2 << 20;
 const WINDOW_LINES: usize = 30;
 
@@ -38,6 +41,7 @@ enum Stage {
     CodeTokenizer,
     Windows,
     ChunkOnly,
+    Chunks,
 }
 
 impl Stage {
@@ -47,6 +51,7 @@ impl Stage {
             Stage::CodeTokenizer => "+ Kingly's code tokenizer",
             Stage::Windows => "+ 30-line windows as documents",
             Stage::ChunkOnly => "Kingly's chunking alone (tree-sitter), no index",
+            Stage::Chunks => "Kingly's chunks as documents, code tokenizer",
         }
     }
 }
@@ -63,7 +68,7 @@ fn main() -> Result<()> {
     let files = source::list_files(&root)?;
     let scratch = tempfile::tempdir()?;
     println!("{} files under {}", files.len(), root.display());
-    for stage in [Stage::TantivyAlone, Stage::CodeTokenizer, Stage::Windows, Stage::ChunkOnly] {
+    for stage in [Stage::TantivyAlone, Stage::CodeTokenizer, Stage::Windows, Stage::ChunkOnly, Stage::Chunks] {
         let started = Instant::now();
         let documents = run(stage, &root, &files, &scratch.path().join("index"))?;
         println!("{:>7.2} s  {:>9} documents  {}", started.elapsed().as_secs_f64(), documents, stage.label());
@@ -113,12 +118,7 @@ fn run(stage: Stage, root: &Path, files: &[source::SourceFile], dir: &Path) -> R
             Stage::Windows => {
                 let lines: Vec<&str> = text.split_inclusive('\n').collect();
                 for (at, window) in lines.chunks(WINDOW_LINES).enumerate() {
-                    add(doc!(
-                        fields.path => file.path.as_str(),
-                        fields.path_text => file.path.as_str(),
-                        fields.body => window.concat(),
-                        fields.start_line => (at * WINDOW_LINES + 1) as u64,
-                    ));
+                    add(part(&fields, &file.path, &window.concat(), at * WINDOW_LINES + 1));
                 }
             }
             Stage::ChunkOnly => {
@@ -126,8 +126,24 @@ fn run(stage: Stage, root: &Path, files: &[source::SourceFile], dir: &Path) -> R
                 let chunks = chunk::chunk_file(file_type, &text, parser);
                 documents.fetch_add(chunks.len() as u64, std::sync::atomic::Ordering::Relaxed);
             }
+            Stage::Chunks => {
+                let file_type = FileType::of(&file.path).unwrap_or(FileType::C);
+                for chunk in chunk::chunk_file(file_type, &text, parser) {
+                    add(part(&fields, &file.path, chunk.text, chunk.start_line as usize));
+                }
+            }
         }
     });
     writer.commit()?;
     Ok(documents.into_inner())
+}
+
+/// A document for part of a file: its path (stored, and tokenized), text and first line.
+fn part(fields: &Fields, path: &str, text: &str, start_line: usize) -> TantivyDocument {
+    doc!(
+        fields.path => path,
+        fields.path_text => path,
+        fields.body => text,
+        fields.start_line => start_line as u64,
+    )
 }
