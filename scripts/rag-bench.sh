@@ -12,7 +12,8 @@ source="${1:-/usr/src/linux-source-6.1.tar.xz}"
 index="${RAG_INDEX:-${CARGO_TARGET_DIR:-target}/rag-index-6.1}"
 
 cargo build --release -p kingly --bin kingly --example index_floor
-kingly="${CARGO_TARGET_DIR:-target}/release/kingly"
+release="${CARGO_TARGET_DIR:-target}/release"
+kingly="$release/kingly"
 
 if [[ "$source" == *.tar.xz ]]; then
     # Unpack once (kingly rag index would too) so the timed run measures indexing alone.
@@ -32,4 +33,4 @@ fi
 echo "==> labelled queries vs ripgrep"
 "$kingly" rag eval --index "$index"
 echo "==> the same files through cheaper pipelines, for comparison with the cold index"
-"${CARGO_TARGET_DIR:-target}/release/examples/index_floor" "$source"
+"$release/examples/index_floor" "$source"

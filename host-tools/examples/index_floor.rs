@@ -17,10 +17,12 @@
 //! DIR` (`scripts/rag-bench.sh` does, after its timed index).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use kingly::rag::chunk::{self, FileType};
+use kingly::rag::index::GENERATED_FILE_BYTES;
 use kingly::rag::source;
 use kingly::rag::tokenize::{CodeTokenizer, CODE_TOKENIZER};
 use rayon::prelude::*;
@@ -31,8 +33,6 @@ use tantivy::{doc, Index, IndexWriter, TantivyDocument};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Files whose text `kingly rag index` leaves out (its `GENERATED_FILE_BYTES`); left out here.
-const GENERATED_FILE_BYTES: usize = 2 << 20;
 const WINDOW_LINES: usize = 30;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -96,14 +96,20 @@ fn run(stage: Stage, root: &Path, files: &[source::SourceFile], dir: &Path) -> R
     };
     let index = Index::create_in_dir(dir, builder.build())?;
     index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut writer: IndexWriter<TantivyDocument> = index.writer_with_num_threads(threads, 1_536 * 1024 * 1024)?;
-    writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
-    let documents = std::sync::atomic::AtomicU64::new(0);
+    // The chunking-only row makes no writer: its time is chunking and nothing else.
+    let mut writer: Option<IndexWriter<TantivyDocument>> = None;
+    if stage != Stage::ChunkOnly {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let new = writer.insert(index.writer_with_num_threads(threads, 1_536 * 1024 * 1024)?);
+        new.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+    }
+    let documents = AtomicU64::new(0);
     let add = |document: TantivyDocument| {
-        documents.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // The only error is a closed channel, which `commit` reports.
-        let _ = writer.add_document(document);
+        documents.fetch_add(1, Ordering::Relaxed);
+        if let Some(writer) = &writer {
+            // The only error is a closed channel, which `commit` reports.
+            let _ = writer.add_document(document);
+        }
     };
     files.par_iter().for_each_init(chunk::c_parser, |parser, file| {
         let Ok(bytes) = std::fs::read(root.join(&file.path)) else { return };
@@ -121,20 +127,22 @@ fn run(stage: Stage, root: &Path, files: &[source::SourceFile], dir: &Path) -> R
                     add(part(&fields, &file.path, &window.concat(), at * WINDOW_LINES + 1));
                 }
             }
-            Stage::ChunkOnly => {
+            Stage::ChunkOnly | Stage::Chunks => {
                 let file_type = FileType::of(&file.path).unwrap_or(FileType::C);
                 let chunks = chunk::chunk_file(file_type, &text, parser);
-                documents.fetch_add(chunks.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            Stage::Chunks => {
-                let file_type = FileType::of(&file.path).unwrap_or(FileType::C);
-                for chunk in chunk::chunk_file(file_type, &text, parser) {
-                    add(part(&fields, &file.path, chunk.text, chunk.start_line as usize));
+                if stage == Stage::ChunkOnly {
+                    documents.fetch_add(chunks.len() as u64, Ordering::Relaxed);
+                } else {
+                    for chunk in chunks {
+                        add(part(&fields, &file.path, chunk.text, chunk.start_line as usize));
+                    }
                 }
             }
         }
     });
-    writer.commit()?;
+    if let Some(mut writer) = writer {
+        writer.commit()?;
+    }
     Ok(documents.into_inner())
 }
 

@@ -285,7 +285,7 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
 /// their chunks are indexed by the names they define, not by their text, which is nothing but
 /// those names and numbers. Code search engines skip such files outright (zoekt's default limit
 /// is 2 MiB); keeping the names means `mmGRBM_STATUS` still finds its header.
-const GENERATED_FILE_BYTES: usize = 2 << 20;
+pub const GENERATED_FILE_BYTES: usize = 2 << 20;
 
 fn chunk_document(fields: &Fields, path: &str, chunk: &Chunk, index_text: bool) -> TantivyDocument {
     doc!(
