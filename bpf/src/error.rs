@@ -80,6 +80,9 @@ pub enum ErrorKind {
     AtomicOnPointer,
     // Values.
     PointerArithmetic(u8),
+    UnboundedPointerArithmetic(u8),
+    PointerOffsetRange(u8),
+    PointerSubtraction(u8),
     PointerComparison(u8),
     PointerLeak(u8),
     ReturnOutOfRange,
@@ -126,7 +129,23 @@ impl fmt::Display for ErrorKind {
             ErrorKind::PointerStore(region) => write!(f, "pointer stored into {region}"),
             ErrorKind::AtomicOnPointer => f.write_str("atomic operation on a pointer"),
             ErrorKind::PointerArithmetic(r) => write!(f, "prohibited pointer arithmetic on R{r}"),
-            ErrorKind::PointerComparison(r) => write!(f, "prohibited pointer comparison on R{r}"),
+            ErrorKind::UnboundedPointerArithmetic(r) => write!(
+                f,
+                "R{r} is not known to lie within ±2^29, so it cannot be added to or subtracted from a pointer"
+            ),
+            ErrorKind::PointerOffsetRange(r) => {
+                write!(f, "R{r} would point more than 2^29 bytes away from its object")
+            }
+            ErrorKind::PointerSubtraction(r) => write!(
+                f,
+                "R{r}: pointer - pointer is only allowed within one object (one lookup's value, one stack frame, \
+                 the context, the packet) or as data_end - data"
+            ),
+            ErrorKind::PointerComparison(r) => write!(
+                f,
+                "R{r}: this pointer comparison would depend on the address; only a map value that may be NULL \
+                 may be compared with 0, and a packet pointer at or after data with data_end"
+            ),
             ErrorKind::PointerLeak(r) => write!(f, "R{r} leaks a pointer"),
             ErrorKind::ReturnOutOfRange => f.write_str("R0 is outside the program type's return range"),
             ErrorKind::DivisionByZero => f.write_str("possible division by zero"),

@@ -396,8 +396,8 @@ fn seed(pre: &[String], maps: &mut Vec<MapDef>) -> Option<State> {
                 }
                 Value::Scalar(s)
             }
-            Some("ctx") => Value::Ptr(Pointer { region: Region::Context, off: offset(&f, 0)? }),
-            Some("stack") => Value::Ptr(Pointer { region: Region::Stack { frame: 0 }, off: offset(&f, frame_top)? }),
+            Some("ctx") => Value::Ptr(Pointer::new(Region::Context, offset(&f, 0)?)),
+            Some("stack") => Value::Ptr(Pointer::new(Region::Stack { frame: 0 }, offset(&f, frame_top)?)),
             Some("shared") => {
                 let size = f.region_size?;
                 maps.push(MapDef {
@@ -409,10 +409,10 @@ fn seed(pre: &[String], maps: &mut Vec<MapDef>) -> Option<State> {
                 let map = maps.len() as u32 - 1;
                 // A shared pointer whose value may be 0 is a maybe-NULL map value.
                 let nullable = f.svalue.is_none_or(|(lo, _)| lo <= 0);
-                Value::Ptr(Pointer { region: Region::MapValue { map, id: 1000 + map, nullable }, off: offset(&f, 0)? })
+                Value::Ptr(Pointer::new(Region::MapValue { map, id: 1000 + map, nullable }, offset(&f, 0)?))
             }
             Some("map_fd") => Value::MapHandle(0),
-            Some("packet") => Value::Ptr(Pointer { region: Region::Packet, off: offset(&f, 0)? }),
+            Some("packet") => Value::Ptr(Pointer::new(Region::Packet, offset(&f, 0)?)),
             Some(_) => return None,
         };
         state.set_reg(r, value);

@@ -73,7 +73,7 @@ fn accesses_stay_inside_their_region() {
     accept("ldxw %r0, [%r1+0]\nexit", &t);
     reject("ldxb %r0, [%r1-1]\nexit", &t, 0, ErrorKind::OutOfBounds { region: RegionKind::Context, off: -1, size: 1 });
     // An unbounded index into the context.
-    reject("ldxw %r2, [%r1+0]\nadd %r1, %r2\nldxb %r0, [%r1+0]\nexit", &t, 2, ErrorKind::UnboundedOffset(1));
+    reject("ldxw %r2, [%r1+0]\nadd %r1, %r2\nldxb %r0, [%r1+0]\nexit", &t, 1, ErrorKind::UnboundedPointerArithmetic(2));
     // A bounded index is fine.
     accept("ldxb %r2, [%r1+0]\nand %r2, 3\nadd %r1, %r2\nldxb %r0, [%r1+0]\nexit", &t);
     // A bound checked on a copy applies to the original (linked scalars).
@@ -305,7 +305,7 @@ fn packet_length_is_a_number() {
         "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nsub %r2, %r3\nmov %r0, 0\nexit",
         &t,
         2,
-        ErrorKind::PointerArithmetic(2),
+        ErrorKind::PointerSubtraction(2),
     );
 }
 
@@ -317,5 +317,5 @@ fn narrow_spills_keep_their_bounds() {
                add %r1, %r3\nldxb %r0, [%r1+0]\nexit";
     accept(src, &t);
     // Overwriting one byte of it loses the bound.
-    reject(&src.replace("mov %r2, 0", "stb [%r10-2], 9"), &t, 6, ErrorKind::UnboundedOffset(1));
+    reject(&src.replace("mov %r2, 0", "stb [%r10-2], 9"), &t, 5, ErrorKind::UnboundedPointerArithmetic(3));
 }

@@ -54,42 +54,65 @@ fn uses_defs(insn: &Insn) -> (RegSet, RegSet) {
     }
 }
 
+/// Where control may go after `pc` (at most two places).
+fn successors(insns: &[Insn], pc: usize) -> [Option<usize>; 2] {
+    let n = insns.len();
+    let at = |t: i64| (t >= 0 && (t as usize) < n).then_some(t as usize);
+    let insn = &insns[pc];
+    match *insn {
+        Insn::Exit | Insn::LoadImm64Tail => [None, None],
+        Insn::Ja { .. } | Insn::JaLong { .. } => [insn.jump_target(pc).and_then(at), None],
+        Insn::Jcond { .. } => [at(pc as i64 + 1), insn.jump_target(pc).and_then(at)],
+        _ => [at((pc + insn.slots()) as i64), None],
+    }
+}
+
 /// Live-in registers per instruction, or `None` when the program has local calls.
+///
+/// A worklist over predecessors: an instruction is revisited only when a successor's set
+/// grew, so the work is linear in the program for each of the 11 bits a set can gain.
 pub fn live_in(insns: &[Insn]) -> Option<Vec<RegSet>> {
     if insns.iter().any(|i| matches!(i, Insn::CallLocal { .. })) {
         return None;
     }
     let n = insns.len();
-    let mut live = vec![0 as RegSet; n];
     let facts: Vec<(RegSet, RegSet)> = insns.iter().map(uses_defs).collect();
-    let live_at = |live: &[RegSet], pc: i64| -> RegSet {
-        if pc >= 0 && (pc as usize) < n {
-            live[pc as usize]
-        } else {
-            0
-        }
-    };
-    loop {
-        let mut changed = false;
-        for pc in (0..n).rev() {
-            let insn = &insns[pc];
-            let out = match *insn {
-                Insn::Exit | Insn::LoadImm64Tail => 0,
-                Insn::Ja { .. } | Insn::JaLong { .. } => insn.jump_target(pc).map_or(0, |t| live_at(&live, t)),
-                Insn::Jcond { .. } => {
-                    live_at(&live, pc as i64 + 1) | insn.jump_target(pc).map_or(0, |t| live_at(&live, t))
-                }
-                _ => live_at(&live, (pc + insn.slots()) as i64),
-            };
-            let (uses, defs) = facts[pc];
-            let new = (uses | (out & !defs)) | bit(10);
-            if new != live[pc] {
-                live[pc] = new;
-                changed = true;
-            }
-        }
-        if !changed {
-            return Some(live);
+    // Predecessors in compressed form: `preds[starts[pc]..starts[pc + 1]]`.
+    let mut starts = vec![0usize; n + 1];
+    for pc in 0..n {
+        for s in successors(insns, pc).into_iter().flatten() {
+            starts[s + 1] += 1;
         }
     }
+    for pc in 0..n {
+        starts[pc + 1] += starts[pc];
+    }
+    let mut fill = starts.clone();
+    let mut preds = vec![0usize; starts[n]];
+    for pc in 0..n {
+        for s in successors(insns, pc).into_iter().flatten() {
+            preds[fill[s]] = pc;
+            fill[s] += 1;
+        }
+    }
+    let mut live = vec![0 as RegSet; n];
+    // Every instruction starts on the list, last first, so straight code settles in one pass.
+    let mut work: Vec<usize> = (0..n).collect();
+    let mut queued = vec![true; n];
+    while let Some(pc) = work.pop() {
+        queued[pc] = false;
+        let out = successors(insns, pc).into_iter().flatten().fold(0, |acc, s| acc | live[s]);
+        let (uses, defs) = facts[pc];
+        let new = (uses | (out & !defs)) | bit(10);
+        if new != live[pc] {
+            live[pc] = new;
+            for &p in &preds[starts[pc]..starts[pc + 1]] {
+                if !queued[p] {
+                    queued[p] = true;
+                    work.push(p);
+                }
+            }
+        }
+    }
+    Some(live)
 }

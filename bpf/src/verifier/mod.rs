@@ -39,6 +39,9 @@ pub struct Options {
     pub max_states_per_insn: usize,
     /// States remembered in total (bounds the verifier's memory; pruning just gets rarer).
     pub max_states_total: u64,
+    /// Work before giving up: instructions plus the size of every state copied or compared,
+    /// so the time to a verdict is bounded for any program, not just its instruction count.
+    pub max_work_units: u64,
     /// Replaces the program type's initial state (test hook for seeded preconditions).
     pub initial_state: Option<State>,
     /// Refuse divisions and modulos whose divisor may be zero (the ISA defines them, so off
@@ -55,6 +58,7 @@ impl Default for Options {
             max_insns_processed: 1_000_000,
             max_states_per_insn: 64,
             max_states_total: 100_000,
+            max_work_units: 4_000_000,
             initial_state: None,
             reject_division_by_zero: false,
             end_at_fall_off: false,
@@ -73,6 +77,8 @@ pub struct VerifyStats {
     pub paths_pruned: u64,
     /// Longest execution any input can cause, in instructions (main program and calls).
     pub worst_case_path_insns: u64,
+    /// Work done (see [`Options::max_work_units`]).
+    pub work_units: u64,
 }
 
 struct Checkpoint {
@@ -93,7 +99,7 @@ struct Path {
 /// The initial abstract state a program type promises.
 pub fn initial_state(prog_type: &ProgramType) -> State {
     let mut state = State::empty();
-    let ctx = Value::Ptr(Pointer { region: Region::Context, off: Scalar::constant(0) });
+    let ctx = Value::Ptr(Pointer::new(Region::Context, Scalar::constant(0)));
     match prog_type.context {
         ContextKind::None => state.set_reg(1, Value::Scalar(Scalar::constant(0))),
         ContextKind::Buffer { len_bytes } => {
@@ -140,6 +146,15 @@ fn finish(checkpoints: &mut [Checkpoint], mut c: usize, total_len: u64) {
     }
 }
 
+/// Counts `units` of work against the budget.
+fn charge(stats: &mut VerifyStats, units: u64, options: &Options) -> Result<(), ErrorKind> {
+    stats.work_units += units;
+    if stats.work_units > options.max_work_units {
+        return Err(ErrorKind::TooComplex);
+    }
+    Ok(())
+}
+
 /// Verifies decoded instructions for `prog_type` with `maps`.
 pub fn verify(
     insns: &[Insn],
@@ -170,8 +185,10 @@ pub fn verify(
                         }
                     }
                 }
+                let weight = path.state.weight();
                 for &c in &visited[pc] {
                     let cp = &checkpoints[c];
+                    charge(&mut stats, weight, options).map_err(fail)?;
                     if cp.branches == 0 {
                         if cp.state.contains(&path.state) {
                             let total = path.len + cp.max_tail;
@@ -179,11 +196,15 @@ pub fn verify(
                             finish(&mut checkpoints, path.checkpoint, total);
                             continue 'paths;
                         }
-                    } else if cp.state.frames == path.state.frames && cp.state.packet_range == path.state.packet_range {
+                    } else if cp.state.frames == path.state.frames
+                        && cp.state.packet_range == path.state.packet_range
+                        && cp.state.var_ranges == path.state.var_ranges
+                    {
                         return Err(fail(ErrorKind::InfiniteLoop));
                     }
                 }
                 if visited[pc].len() < options.max_states_per_insn && stats.states_stored < options.max_states_total {
+                    charge(&mut stats, weight, options).map_err(fail)?;
                     checkpoints.push(Checkpoint {
                         state: path.state.clone(),
                         parent: Some(path.checkpoint),
@@ -200,6 +221,7 @@ pub fn verify(
             if stats.insns_processed > options.max_insns_processed {
                 return Err(fail(ErrorKind::TooComplex));
             }
+            charge(&mut stats, 1, options).map_err(fail)?;
             path.len += 1;
             let step = match facts.step(&mut path.state, pc) {
                 Err(ErrorKind::FallOffEnd) if options.end_at_fall_off => Step::End,
@@ -208,6 +230,7 @@ pub fn verify(
             match step {
                 Step::Next(n) => path.pc = n,
                 Step::Fork(first, second, other) => {
+                    charge(&mut stats, other.weight(), options).map_err(fail)?;
                     checkpoints[path.checkpoint].branches += 1;
                     pending.push(Path { pc: second, state: other, checkpoint: path.checkpoint, len: path.len });
                     path.pc = first;

@@ -155,6 +155,10 @@ impl Scalar {
         if self.smin >= lo && self.smax <= hi {
             return *self;
         }
+        if let Some(c) = self.as_const() {
+            let shift = 64 - u32::from(bits);
+            return Scalar::constant((((c << shift) as i64) >> shift) as u64);
+        }
         Scalar::srange(lo, hi)
     }
 

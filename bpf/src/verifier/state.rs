@@ -45,10 +45,49 @@ impl Region {
 }
 
 /// A pointer: a region plus a (possibly variable) byte offset.
+///
+/// Packet pointers also say which variable part their offset holds: `var` names one unknown
+/// value shared by every copy (0: none), and `fixed` is the constant added to it since. A
+/// `data_end` comparison proves a length for the variable part's owner ([`State::var_range`]),
+/// so `p = data + i; if p + 1 > data_end ...` lets `*p` through whatever `i` is, as in Linux.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Pointer {
     pub region: Region,
     pub off: Scalar,
+    pub var: u32,
+    pub fixed: i64,
+}
+
+impl Pointer {
+    /// A pointer with no shared variable part.
+    pub fn new(region: Region, off: Scalar) -> Pointer {
+        Pointer { region, off, var: 0, fixed: off.as_const().map_or(0, |c| c as i64) }
+    }
+}
+
+/// How the identities of a proven state map to a new state's while one is compared with the
+/// other: every id the old proof relied on (a lookup's map value, a packet pointer's variable
+/// part) must stand for one id on the new path, or facts about it would be applied to
+/// another object.
+#[derive(Default)]
+pub struct IdMap {
+    pairs: Vec<(u32, u32)>,
+}
+
+impl IdMap {
+    /// Records that old id `old` is `new` here; false if `old` already stood for another.
+    pub fn link(&mut self, old: u32, new: u32) -> bool {
+        if old == 0 || new == 0 {
+            return old == new;
+        }
+        match self.pairs.iter().find(|(o, _)| *o == old) {
+            Some(&(_, n)) => n == new,
+            None => {
+                self.pairs.push((old, new));
+                true
+            }
+        }
+    }
 }
 
 /// The abstract value of a register or spilled stack slot.
@@ -73,8 +112,9 @@ impl Value {
     }
 
     /// Whether every concrete value `other` may stand for is allowed by `self` on a path that
-    /// was already proven safe.
-    pub fn contains(&self, other: &Value) -> bool {
+    /// was already proven safe, with `ids` mapping the identities of `self`'s state to
+    /// `other`'s.
+    pub fn contains(&self, other: &Value, ids: &mut IdMap) -> bool {
         match (self, other) {
             (Value::Uninit, _) => true,
             (Value::Scalar(a), Value::Scalar(b)) => a.contains(b),
@@ -83,10 +123,12 @@ impl Value {
                     (
                         Region::MapValue { map: m1, id: i1, nullable: n1 },
                         Region::MapValue { map: m2, id: i2, nullable: n2 },
-                    ) => m1 == m2 && n1 == n2 && (!n1 || i1 == i2),
+                    ) => m1 == m2 && n1 == n2 && ids.link(i1, i2),
                     (x, y) => x == y,
                 };
-                same && a.off.contains(&b.off)
+                // A packet pointer's proven length belongs to its variable part.
+                let var_kept = a.var == 0 || (a.fixed == b.fixed && ids.link(a.var, b.var));
+                same && var_kept && a.off.contains(&b.off)
             }
             (Value::MapHandle(a), Value::MapHandle(b)) => a == b,
             _ => false,
@@ -154,19 +196,38 @@ impl Stack {
 
     /// The scalar a narrow store left in exactly `[byte, byte + size)`, if still intact.
     pub fn narrow(&self, byte: usize, size: usize) -> Option<Scalar> {
-        self.narrow.iter().find(|(b, s, _)| *b as usize == byte && *s as usize == size).map(|(_, _, v)| *v)
+        // Records never overlap, so they are sorted by first byte and one search finds it.
+        let i = self.narrow.binary_search_by_key(&(byte as u16), |(b, _, _)| *b).ok()?;
+        let (_, s, v) = self.narrow[i];
+        (s as usize == size).then_some(v)
     }
 
     /// Forgets narrow stores overlapping `[a, b)`.
     pub fn clear_narrow(&mut self, a: usize, b: usize) {
-        self.narrow.retain(|(byte, size, _)| (*byte as usize + *size as usize) <= a || *byte as usize >= b);
+        // Records are at most 4 bytes long: only those starting in `[a - 3, b)` can overlap.
+        let from = self.narrow.partition_point(|(byte, _, _)| (*byte as usize) + 3 < a);
+        let to = self.narrow.partition_point(|(byte, _, _)| (*byte as usize) < b);
+        let mut keep = from;
+        for i in from..to {
+            let (byte, size, _) = self.narrow[i];
+            if byte as usize + size as usize <= a {
+                self.narrow[keep] = self.narrow[i];
+                keep += 1;
+            }
+        }
+        self.narrow.drain(keep..to);
     }
 
     /// Records a narrow store of `value` to `[byte, byte + size)`.
     pub fn set_narrow(&mut self, byte: usize, size: usize, value: Scalar) {
         self.clear_narrow(byte, byte + size);
-        self.narrow.push((byte as u16, size as u8, value));
-        self.narrow.sort_unstable_by_key(|(b, _, _)| *b);
+        let at = self.narrow.partition_point(|(b, _, _)| (*b as usize) < byte);
+        self.narrow.insert(at, (byte as u16, size as u8, value));
+    }
+
+    /// Tracked records (spills and narrow stores): what a copy or comparison costs.
+    pub fn records(&self) -> usize {
+        self.spills.len() + self.narrow.len()
     }
 
     fn for_each_spill(&mut self, f: &mut impl FnMut(&mut Value)) {
@@ -174,7 +235,7 @@ impl Stack {
         self.spills.retain(|(_, v)| *v != Value::Uninit);
     }
 
-    fn contains(&self, o: &Stack) -> bool {
+    fn contains(&self, o: &Stack, ids: &mut IdMap) -> bool {
         for w in 0..self.init.len() {
             if self.init[w] & !o.init[w] != 0 {
                 return false;
@@ -183,10 +244,10 @@ impl Stack {
         for &(slot, old) in &self.spills {
             let slot = slot as usize;
             let cur = o.spill(slot);
-            if !old.contains(&cur) {
+            if !old.contains(&cur, ids) {
                 // A data slot with full init stands for an unknown scalar.
                 let cur_is_data = cur == Value::Uninit && (0..8).all(|b| o.is_init(slot * 8 + b));
-                if !(cur_is_data && old.contains(&Value::Scalar(Scalar::UNKNOWN))) {
+                if !(cur_is_data && old.contains(&Value::Scalar(Scalar::UNKNOWN), ids)) {
                     return false;
                 }
             }
@@ -229,18 +290,50 @@ pub struct State {
     pub next_id: u32,
     /// Packet bytes `[0, packet_range)` are proven to exist on this path.
     pub packet_range: i64,
+    /// `(var, end)`, sorted: for packet pointers with variable part `var`, bytes up to
+    /// `fixed < end` are proven to exist (see [`Pointer`]).
+    pub var_ranges: Vec<(u32, i64)>,
 }
 
 impl State {
     /// Main frame with every register uninitialised except r10.
     pub fn empty() -> State {
         let mut regs = [Value::Uninit; REGISTER_COUNT];
-        regs[10] = Value::Ptr(Pointer { region: Region::Stack { frame: 0 }, off: Scalar::constant(0) });
+        regs[10] = Value::Ptr(Pointer::new(Region::Stack { frame: 0 }, Scalar::constant(0)));
         State {
             frames: vec![FrameState { regs, stack: Stack::default(), return_pc: 0, links: [0; REGISTER_COUNT] }],
             next_id: 1,
             packet_range: 0,
+            var_ranges: Vec::new(),
         }
+    }
+
+    /// A fresh identity (for a lookup result or a packet pointer's variable part).
+    pub fn fresh_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// The proven end (see [`State::var_ranges`]) for variable part `var`; 0 when none.
+    pub fn var_range(&self, var: u32) -> i64 {
+        match self.var_ranges.binary_search_by_key(&var, |(v, _)| *v) {
+            Ok(i) => self.var_ranges[i].1,
+            Err(_) => 0,
+        }
+    }
+
+    /// Records that packet bytes up to `fixed < end` exist for variable part `var`.
+    pub fn prove_var_range(&mut self, var: u32, end: i64) {
+        match self.var_ranges.binary_search_by_key(&var, |(v, _)| *v) {
+            Ok(i) => self.var_ranges[i].1 = self.var_ranges[i].1.max(end),
+            Err(i) => self.var_ranges.insert(i, (var, end)),
+        }
+    }
+
+    /// What copying or comparing this state costs, in verifier work units.
+    pub fn weight(&self) -> u64 {
+        self.frames.iter().map(|f| 1 + f.stack.records() as u64 / 4).sum::<u64>() + self.var_ranges.len() as u64
     }
 
     pub fn frame(&self) -> &FrameState {
@@ -271,8 +364,7 @@ impl State {
     pub fn link_copy(&mut self, dst: u8, src: u8) {
         let mut id = self.frame().links[src as usize];
         if id == 0 {
-            id = self.next_id;
-            self.next_id += 1;
+            id = self.fresh_id();
         }
         let frame = self.frame_mut();
         frame.links[src as usize] = id;
@@ -329,7 +421,8 @@ impl State {
         if self.frames.len() != o.frames.len() || self.packet_range > o.packet_range {
             return false;
         }
-        self.frames.iter().zip(&o.frames).all(|(a, b)| {
+        let mut ids = IdMap::default();
+        let frames_covered = self.frames.iter().zip(&o.frames).all(|(a, b)| {
             // Equalities the old proof may have used must still hold.
             let links_kept = (0..REGISTER_COUNT).all(|i| {
                 a.links[i] == 0
@@ -342,9 +435,11 @@ impl State {
             });
             links_kept
                 && a.return_pc == b.return_pc
-                && a.regs.iter().zip(&b.regs).all(|(x, y)| x.contains(y))
-                && a.stack.contains(&b.stack)
-        })
+                && a.regs.iter().zip(&b.regs).all(|(x, y)| x.contains(y, &mut ids))
+                && a.stack.contains(&b.stack, &mut ids)
+        });
+        // Every length the old proof had for a variable part holds for the one it maps to.
+        frames_covered && ids.pairs.iter().all(|&(old, new)| self.var_range(old) <= o.var_range(new))
     }
 
     pub fn can_call(&self) -> bool {

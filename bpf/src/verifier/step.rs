@@ -30,6 +30,19 @@ pub(crate) enum Step {
 
 type R<T> = Result<T, ErrorKind>;
 
+/// A pointer's offset stays within this many bytes of its object, and a scalar added to it
+/// within this range (Linux's `BPF_MAX_VAR_OFF`): no arithmetic can wrap an address around,
+/// so no comparison or access can depend on where the object really is.
+pub(crate) const MAX_POINTER_OFFSET: i64 = 1 << 29;
+
+/// The largest packet a range proof may assume (Linux's `MAX_PACKET_OFF`): a comparison of
+/// `data + off` with `data_end` proves nothing for `off` above it.
+pub(crate) const MAX_PACKET_OFFSET: i64 = 0xffff;
+
+fn within_offset_limit(s: &Scalar) -> bool {
+    s.smin >= -MAX_POINTER_OFFSET && s.smax <= MAX_POINTER_OFFSET
+}
+
 fn read(state: &State, r: u8) -> R<Value> {
     match state.reg(r) {
         Value::Uninit => Err(ErrorKind::ReadBeforeWrite(r)),
@@ -88,12 +101,18 @@ impl Facts<'_> {
         if let Region::MapValue { nullable: true, .. } = ptr.region {
             return Err(ErrorKind::PossiblyNull(reg));
         }
-        const LIMIT: i64 = 1 << 29;
-        if ptr.off.smin < -LIMIT || ptr.off.smax > LIMIT {
+        if ptr.off.smin < -MAX_POINTER_OFFSET || ptr.off.smax > MAX_POINTER_OFFSET {
             return Err(ErrorKind::UnboundedOffset(reg));
         }
         let lo = ptr.off.smin + off as i64;
         let hi = ptr.off.smax + off as i64 + size as i64;
+        if ptr.region == Region::Packet && ptr.var != 0 && lo >= 0 {
+            // Bytes proven for this pointer's variable part, whatever its value.
+            let end = ptr.fixed + off as i64 + size as i64;
+            if end <= state.var_range(ptr.var) {
+                return Ok((lo, hi));
+            }
+        }
         let region_size = self.region_size(&ptr.region, state.packet_range)? as i64;
         let (start, end) = match ptr.region {
             Region::Stack { .. } => (-region_size, 0),
@@ -190,7 +209,7 @@ impl Facts<'_> {
                     if (lo, hi) != (field, field + 8) || size != Size::DW {
                         return Err(ErrorKind::PartialPointerAccess);
                     }
-                    value = Value::Ptr(Pointer { region, off: Scalar::constant(0) });
+                    value = Value::Ptr(Pointer::new(region, Scalar::constant(0)));
                 }
             }
         }
@@ -333,35 +352,62 @@ impl Facts<'_> {
         let result = match (a, b) {
             (Value::Scalar(x), Value::Scalar(y)) => Value::Scalar(Scalar::alu(width, op, &x, &y)),
             (Value::Ptr(p), Value::Scalar(y)) if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) => {
-                if let Region::MapValue { nullable: true, .. } | Region::PacketEnd = p.region {
-                    return Err(ErrorKind::PointerArithmetic(dst));
-                }
-                Value::Ptr(Pointer { region: p.region, off: Scalar::alu64(op, &p.off, &y) })
+                Value::Ptr(self.pointer_offset(state, dst, p, op, &y, src_reg)?)
             }
             (Value::Scalar(x), Value::Ptr(p)) if width == Width::W64 && op == AluOp::Add => {
-                if let Region::MapValue { nullable: true, .. } | Region::PacketEnd = p.region {
-                    return Err(ErrorKind::PointerArithmetic(src_reg));
-                }
-                Value::Ptr(Pointer { region: p.region, off: Scalar::alu64(op, &p.off, &x) })
-            }
-            (Value::Ptr(p), Value::Ptr(q))
-                if width == Width::W64
-                    && op == AluOp::Sub
-                    && (p.region, q.region) == (Region::PacketEnd, Region::Packet) =>
-            {
-                // `data_end - data`: a length, a plain number (negative if `data` ran past the end).
-                Value::Scalar(Scalar::UNKNOWN)
+                Value::Ptr(self.pointer_offset(state, src_reg, p, op, &x, dst)?)
             }
             (Value::Ptr(p), Value::Ptr(q)) if width == Width::W64 && op == AluOp::Sub => {
-                if !p.region.same_object(&q.region) {
-                    return Err(ErrorKind::PointerArithmetic(dst));
-                }
-                Value::Scalar(Scalar::alu64(AluOp::Sub, &p.off, &q.off))
+                Value::Scalar(self.pointer_difference(state, &p, &q).ok_or(ErrorKind::PointerSubtraction(dst))?)
             }
             (Value::Scalar(_), _) => return Err(ErrorKind::PointerArithmetic(src_reg)),
             _ => return Err(ErrorKind::PointerArithmetic(dst)),
         };
         write(state, dst, result)
+    }
+
+    /// `p ± y`, for `p` in register `reg` and the scalar `y` from register `y_reg`: only a
+    /// bounded scalar, and only while the offset stays within [`MAX_POINTER_OFFSET`].
+    fn pointer_offset(&self, state: &mut State, reg: u8, p: Pointer, op: AluOp, y: &Scalar, y_reg: u8) -> R<Pointer> {
+        if let Region::MapValue { nullable: true, .. } | Region::PacketEnd = p.region {
+            return Err(ErrorKind::PointerArithmetic(reg));
+        }
+        if !within_offset_limit(y) {
+            return Err(ErrorKind::UnboundedPointerArithmetic(y_reg));
+        }
+        let off = Scalar::alu64(op, &p.off, y);
+        if !within_offset_limit(&off) {
+            return Err(ErrorKind::PointerOffsetRange(reg));
+        }
+        let (var, fixed) = match y.as_const() {
+            Some(c) if op == AluOp::Add => (p.var, p.fixed.wrapping_add(c as i64)),
+            Some(c) => (p.var, p.fixed.wrapping_sub(c as i64)),
+            // A new unknown part: it shares nothing with earlier pointers.
+            None if p.region == Region::Packet => (state.fresh_id(), 0),
+            None => (0, 0),
+        };
+        Ok(Pointer { region: p.region, off, var, fixed })
+    }
+
+    /// `p - q` as a number, when it does not depend on where memory is: two pointers into one
+    /// object (the same lookup's map value, the same stack frame, the context, the packet),
+    /// computed from their offsets; or `data_end - data`, the packet's length less `q`'s
+    /// offset.
+    fn pointer_difference(&self, state: &State, p: &Pointer, q: &Pointer) -> Option<Scalar> {
+        let nullable = |r: &Region| matches!(r, Region::MapValue { nullable: true, .. });
+        if nullable(&p.region) || nullable(&q.region) {
+            return None;
+        }
+        match (p.region, q.region) {
+            (Region::PacketEnd, Region::Packet) => {
+                // The length is at least what was proven; the packet itself may be any size.
+                let len = Scalar::urange(state.packet_range.max(0) as u64, i64::MAX as u64);
+                Some(Scalar::alu64(AluOp::Sub, &len, &q.off))
+            }
+            (Region::PacketEnd, _) | (_, Region::PacketEnd) => None,
+            (a, b) if a.same_object(&b) => Some(Scalar::alu64(AluOp::Sub, &p.off, &q.off)),
+            _ => None,
+        }
     }
 
     fn endian(&self, state: &mut State, op: EndianOp, bits: u8, dst: u8) -> R<()> {
@@ -399,7 +445,10 @@ impl Facts<'_> {
             match arg {
                 ArgType::Unused => {}
                 ArgType::Anything => {
-                    read(state, reg)?;
+                    if read(state, reg)?.is_pointer_like() {
+                        // Whatever the helper does with it, an address would leave the program.
+                        return Err(ErrorKind::PointerLeak(reg));
+                    }
                 }
                 ArgType::Scalar => {
                     if !matches!(read(state, reg)?, Value::Scalar(_)) {
@@ -426,9 +475,8 @@ impl Facts<'_> {
             RetType::ScalarRange(lo, hi) => Value::Scalar(Scalar::urange(lo, hi)),
             RetType::MapValueOrNull => {
                 let map = map.ok_or(ErrorKind::HelperArgument { arg: 1 })?;
-                let id = state.next_id;
-                state.next_id += 1;
-                Value::Ptr(Pointer { region: Region::MapValue { map, id, nullable: true }, off: Scalar::constant(0) })
+                let id = state.fresh_id();
+                Value::Ptr(Pointer::new(Region::MapValue { map, id, nullable: true }, Scalar::constant(0)))
             }
         };
         state.set_reg(0, r0);
@@ -521,6 +569,7 @@ impl Facts<'_> {
                 if y.as_const() == Some(0) && width == Width::W64 && matches!(cond, JmpCond::Eq | JmpCond::Ne) =>
             {
                 let null_on_taken = cond == JmpCond::Eq;
+                let ptr_reg = if matches!(a, Value::Ptr(_)) { dst } else { b_reg.unwrap_or(dst) };
                 match p.region {
                     Region::MapValue { id, nullable: true, .. } => {
                         let mut other = state.clone();
@@ -543,7 +592,10 @@ impl Facts<'_> {
                         // `state` continues on the fall-through edge.
                         Ok(Step::Fork(fall, taken, other))
                     }
-                    _ => Ok(Step::Next(if null_on_taken { fall } else { taken })),
+                    // A pointer inside (or just past) its object is a real, non-zero address;
+                    // anywhere else `ptr == 0` would depend on where the object is.
+                    _ if self.inside_object(state, &p)? => Ok(Step::Next(if null_on_taken { fall } else { taken })),
+                    _ => Err(ErrorKind::PointerComparison(ptr_reg)),
                 }
             }
             (Value::Ptr(p), Value::Ptr(q))
@@ -553,10 +605,23 @@ impl Facts<'_> {
                         (Region::Packet, Region::PacketEnd) | (Region::PacketEnd, Region::Packet)
                     ) =>
             {
-                // Which edge proves `data + off <= data_end` (range smin) or `<` (smin + 1).
                 let packet_first = p.region == Region::Packet;
-                let off = if packet_first { p.off.smin } else { q.off.smin };
-                let (on_taken, bonus) = match (cond, packet_first) {
+                let (packet, packet_reg) = if packet_first { (p, dst) } else { (q, b_reg.unwrap_or(dst)) };
+                // Below `data` the address could wrap around zero: the outcome would depend on it.
+                if packet.off.smin < 0 {
+                    return Err(ErrorKind::PointerComparison(packet_reg));
+                }
+                // Addresses are below 2^63, so signed and unsigned orders agree.
+                let unsigned = match cond {
+                    JmpCond::Sgt => JmpCond::Gt,
+                    JmpCond::Sge => JmpCond::Ge,
+                    JmpCond::Slt => JmpCond::Lt,
+                    JmpCond::Sle => JmpCond::Le,
+                    JmpCond::Set => return Err(ErrorKind::PointerComparison(packet_reg)),
+                    c => c,
+                };
+                // Which edge proves `data + off <= data_end` (bonus 0) or `<` (bonus 1).
+                let (on_taken, bonus) = match (unsigned, packet_first) {
                     (JmpCond::Gt, true) | (JmpCond::Lt, false) => (false, 0),
                     (JmpCond::Ge, true) | (JmpCond::Le, false) => (false, 1),
                     (JmpCond::Lt, true) | (JmpCond::Gt, false) => (true, 1),
@@ -565,15 +630,28 @@ impl Facts<'_> {
                 };
                 let mut other = state.clone();
                 let proven = if on_taken { &mut other } else { &mut *state };
-                if off >= 0 {
-                    proven.packet_range = proven.packet_range.max(off.saturating_add(bonus));
+                // No proof from an offset beyond the largest packet.
+                if packet.off.smax.saturating_add(bonus) <= MAX_PACKET_OFFSET {
+                    proven.packet_range = proven.packet_range.max(packet.off.smin + bonus);
+                    if packet.var != 0 {
+                        proven.prove_var_range(packet.var, packet.fixed + bonus);
+                    }
                 }
                 Ok(Step::Fork(fall, taken, other))
             }
-            (Value::Ptr(p), Value::Ptr(q)) if p.region.same_object(&q.region) => both(state),
             (Value::Ptr(_) | Value::MapHandle(_), _) => Err(ErrorKind::PointerComparison(dst)),
             _ => Err(ErrorKind::PointerComparison(b_reg.unwrap_or(dst))),
         }
+    }
+
+    /// Whether every value `p` may stand for points into its object or one past its end.
+    fn inside_object(&self, state: &State, p: &Pointer) -> R<bool> {
+        let size = self.region_size(&p.region, state.packet_range)? as i64;
+        let (start, end) = match p.region {
+            Region::Stack { .. } => (-size, 0),
+            _ => (0, size),
+        };
+        Ok(p.off.smin >= start && p.off.smax <= end)
     }
 
     /// Executes one instruction abstractly.
@@ -647,7 +725,7 @@ impl Facts<'_> {
                 }
                 let depth = state.frames.len() as u8;
                 let mut regs = state.frame().regs;
-                regs[10] = Value::Ptr(Pointer { region: Region::Stack { frame: depth }, off: Scalar::constant(0) });
+                regs[10] = Value::Ptr(Pointer::new(Region::Stack { frame: depth }, Scalar::constant(0)));
                 state.frames.push(FrameState { regs, stack: Stack::default(), return_pc: pc + 1, links: [0; 11] });
                 next((pc as i64 + 1 + off as i64) as usize)
             }
