@@ -1,5 +1,9 @@
 //! Verifier time against program size: straight-line programs of 100, 1k, 10k and 100k
 //! instructions mixing ALU work with stack spills and fills. Target: 10k in under 10 ms.
+//!
+//! `verify_worst_case`: the shapes of `kingly_bpf::verifier::shapes` (wide states at forks,
+//! identities at joins, a branchy loop against the budget, a backward-jump chain), each at the
+//! kernel's 64 KiB load limit. Target: a verdict (accept or refuse) in under 1 s for each.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kingly_bpf::isa::{self, AluOp, Insn, Operand, Size, Width};
@@ -56,5 +60,25 @@ fn verifier(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verifier);
+fn worst_case(c: &mut Criterion) {
+    use kingly_bpf::verifier::{shapes, Options};
+    let mut group = c.benchmark_group("verify_worst_case");
+    group.sample_size(10);
+    let mut all: Vec<shapes::Shape> = shapes::all().into();
+    // Beyond the kernel's limit (the host tool takes larger programs): a 64k-slot chain.
+    let mut long = shapes::backward_jump_chain(65_536);
+    long.name = "backward_jump_chain_64k";
+    all.push(long);
+    for shape in all {
+        let slots = kingly_bpf::asm::assemble(&shape.asm).unwrap();
+        let verdict = Program::load_slots(slots.clone(), &shape.prog_type, shape.maps, &Options::default());
+        eprintln!("{}: {} slots, {:?}", shape.name, slots.len(), verdict.as_ref().map(|p| *p.stats().unwrap()));
+        group.bench_function(shape.name, |b| {
+            b.iter(|| Program::load_slots(slots.clone(), &shape.prog_type, shape.maps, &Options::default()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, verifier, worst_case);
 criterion_main!(benches);

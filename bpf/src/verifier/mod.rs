@@ -12,6 +12,7 @@
 
 mod liveness;
 mod scalar;
+pub mod shapes;
 mod state;
 mod step;
 mod tnum;

@@ -80,10 +80,10 @@ impl IdMap {
         if old == 0 || new == 0 {
             return old == new;
         }
-        match self.pairs.iter().find(|(o, _)| *o == old) {
-            Some(&(_, n)) => n == new,
-            None => {
-                self.pairs.push((old, new));
+        match self.pairs.binary_search_by_key(&old, |(o, _)| *o) {
+            Ok(i) => self.pairs[i].1 == new,
+            Err(i) => {
+                self.pairs.insert(i, (old, new));
                 true
             }
         }
@@ -252,9 +252,13 @@ impl Stack {
                 }
             }
         }
+        // Both record lists are sorted by first byte: walk them together.
+        let mut cur = o.narrow.iter().peekable();
         for &(byte, size, old) in &self.narrow {
+            while cur.next_if(|(b, _, _)| *b < byte).is_some() {}
+            let same = cur.peek().filter(|(b, s, _)| *b == byte && *s == size).map(|(_, _, v)| *v);
             let any = Scalar::urange(0, u64::MAX >> (64 - 8 * size as u32));
-            if !old.contains(&o.narrow(byte as usize, size as usize).unwrap_or(any)) {
+            if !old.contains(&same.unwrap_or(any)) {
                 return false;
             }
         }
@@ -333,7 +337,7 @@ impl State {
 
     /// What copying or comparing this state costs, in verifier work units.
     pub fn weight(&self) -> u64 {
-        self.frames.iter().map(|f| 1 + f.stack.records() as u64 / 4).sum::<u64>() + self.var_ranges.len() as u64
+        self.frames.iter().map(|f| 1 + f.stack.records() as u64 / 2).sum::<u64>() + self.var_ranges.len() as u64
     }
 
     pub fn frame(&self) -> &FrameState {
