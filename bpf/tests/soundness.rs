@@ -194,3 +194,19 @@ fn pointer_subtraction_needs_one_object() {
     let r0 = Interpreter::new().run(&prog, &mut ctx, &mut env);
     assert_eq!(r0, Ok(8));
 }
+
+#[test]
+fn pointers_into_one_object_compare_by_offset() {
+    // Sum four stack bytes with a pointer loop: `p < end` inside one frame is address-free.
+    let src = "stdw [%r10-8], 0x04030201\nmov %r1, %r10\nadd %r1, -8\nmov %r2, %r10\nadd %r2, -4\nmov %r0, 0\n\
+               loop:\nldxb %r3, [%r1+0]\nadd %r0, %r3\nadd %r1, 1\njlt %r1, %r2, loop\nexit";
+    let prog = accept(src, &decision());
+    let mut maps = vec![Map::new(ARRAY, 1).unwrap()];
+    let mut platform = FixedPlatform::default();
+    let mut env = Env { maps: &mut maps, platform: &mut platform, budget_insns: 100 };
+    assert_eq!(Interpreter::new().run(&prog, &mut [0u8; 48], &mut env), Ok(10));
+    // Once a pointer may be outside its object the same comparison could wrap.
+    reject(&src.replace("add %r2, -4", "add %r2, 8"), &decision(), 9, ErrorKind::PointerComparison(1));
+    // Bit tests on two stack pointers depend on the address.
+    reject(&src.replace("jlt %r1, %r2, loop", "jset %r1, %r2, loop"), &decision(), 9, ErrorKind::PointerComparison(1));
+}

@@ -639,8 +639,67 @@ impl Facts<'_> {
                 }
                 Ok(Step::Fork(fall, taken, other))
             }
+            (Value::Ptr(p), Value::Ptr(q))
+                if width == Width::W64
+                    && p.region.same_object(&q.region)
+                    && !matches!(p.region, Region::MapValue { nullable: true, .. })
+                    && self.inside_object(state, &p)?
+                    && self.inside_object(state, &q)? =>
+            {
+                self.compare_in_object(state, pc, cond, dst, p, b_reg.unwrap_or(dst), q)
+            }
             (Value::Ptr(_) | Value::MapHandle(_), _) => Err(ErrorKind::PointerComparison(dst)),
             _ => Err(ErrorKind::PointerComparison(b_reg.unwrap_or(dst))),
+        }
+    }
+
+    /// Two pointers inside one object: their addresses are `base + off` with no wrap-around,
+    /// so the addresses compare exactly as the (signed) offsets do, whatever `base` is.
+    #[allow(clippy::too_many_arguments)] // two registers and their values, spelled out
+    fn compare_in_object(
+        &self,
+        state: &mut State,
+        pc: usize,
+        cond: JmpCond,
+        dst: u8,
+        p: Pointer,
+        src: u8,
+        q: Pointer,
+    ) -> R<Step> {
+        let signed = match cond {
+            JmpCond::Gt | JmpCond::Sgt => JmpCond::Sgt,
+            JmpCond::Ge | JmpCond::Sge => JmpCond::Sge,
+            JmpCond::Lt | JmpCond::Slt => JmpCond::Slt,
+            JmpCond::Le | JmpCond::Sle => JmpCond::Sle,
+            JmpCond::Eq | JmpCond::Ne => cond,
+            JmpCond::Set => return Err(ErrorKind::PointerComparison(dst)),
+        };
+        let Insn::Jcond { off, .. } = self.insns[pc] else { return Err(ErrorKind::PointerComparison(dst)) };
+        let (fall, taken) = (pc + 1, (pc as i64 + 1 + off as i64) as usize);
+        let t = Scalar::refine64(Relation::Cond(signed), &p.off, &q.off);
+        let f = Scalar::refine64(Relation::negate(signed), &p.off, &q.off);
+        let apply = |state: &mut State, (np, nq): (Scalar, Scalar)| {
+            state.set_reg(dst, Value::Ptr(Pointer { off: np, ..p }));
+            if src != dst {
+                state.set_reg(src, Value::Ptr(Pointer { off: nq, ..q }));
+            }
+        };
+        match (t, f) {
+            (Some(t), Some(f)) => {
+                let mut other = state.clone();
+                apply(&mut other, t);
+                apply(state, f);
+                Ok(Step::Fork(fall, taken, other))
+            }
+            (Some(t), None) => {
+                apply(state, t);
+                Ok(Step::Next(taken))
+            }
+            (None, Some(f)) => {
+                apply(state, f);
+                Ok(Step::Next(fall))
+            }
+            (None, None) => Ok(Step::End),
         }
     }
 
