@@ -18,6 +18,7 @@ pub mod smp;
 pub mod suite_jit;
 pub mod suites;
 pub mod uart;
+pub mod verify_bench;
 pub mod virtio_port;
 
 pub use irq::handle_exception;

@@ -30,6 +30,7 @@ pub const SUITES: &[&str] = &[
     "bpf-jit-conformance",
     "bpf-jit-diff",
     "bpf-jit-bench",
+    "verify-bench",
 ];
 
 /// Runs suite `name`; returns the exit status.
@@ -41,6 +42,7 @@ pub fn run(name: &str) -> u32 {
         "dcache-torture" => dcache_torture(),
         "hotswap-torture" => super::hotswap::run(),
         "decide-bench" => super::decide_bench::run(),
+        "verify-bench" => super::verify_bench::run(),
         jit if super::suite_jit::SUITES.contains(&jit) => super::suite_jit::run(jit),
         _ => {
             kprintln!("error: no test suite named '{name}'; suites: {}", SUITES.join(", "));
