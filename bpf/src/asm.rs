@@ -2,13 +2,15 @@
 //!
 //! One instruction per line, `label:` lines, `#` comments, jump targets as labels or `+N`/`-N`.
 //! `exit` as a target with no `exit:` label means the first `exit` instruction.
-//! Map handles are written `lddw %r1, map:N`.
+//! Map handles are written `lddw %r1, map:N`; [`map_directives`] reads the maps themselves from
+//! `#map KIND key=N value=N max=N` lines (comments to the assembler), map 0 first.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
 use crate::isa::{self, AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, RawInsn, Size, Width};
+use crate::maps::{MapDef, MapKind};
 
 /// Why a line did not assemble.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -422,6 +424,83 @@ pub fn assemble(source: &str) -> Result<Vec<RawInsn>, AsmError> {
     Ok(out)
 }
 
+/// Why a `#map` line did not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapDirectiveErrorKind {
+    /// The kind is not `hash`, `array` or `percpu_array`.
+    UnknownKind,
+    /// A word after the kind is not `name=number`.
+    NotAField,
+    /// A field other than `key`, `value` and `max`.
+    UnknownField,
+    /// A field's value is not a 32-bit decimal or `0x` hex number.
+    InvalidNumber,
+    /// `key=`, `value=` or `max=` is missing.
+    MissingField,
+}
+
+/// A `#map` error at a 1-based source line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapDirectiveError {
+    pub line: usize,
+    pub kind: MapDirectiveErrorKind,
+}
+
+impl fmt::Display for MapDirectiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            MapDirectiveErrorKind::UnknownKind => "map kind must be hash, array or percpu_array",
+            MapDirectiveErrorKind::NotAField => "map fields look like key=4",
+            MapDirectiveErrorKind::UnknownField => "unknown map field (key, value, max)",
+            MapDirectiveErrorKind::InvalidNumber => "a map field needs a 32-bit number",
+            MapDirectiveErrorKind::MissingField => "a map needs key=, value= and max=",
+        };
+        write!(f, "line {}: {what} (write `#map hash key=4 value=8 max=64`)", self.line)
+    }
+}
+
+impl core::error::Error for MapDirectiveError {}
+
+/// The maps an assembly file declares with `#map KIND key=N value=N max=N` lines, in order: the
+/// first is `map:0`. KIND is `hash`, `array` or `percpu_array`; sizes are in bytes.
+pub fn map_directives(source: &str) -> Result<Vec<MapDef>, MapDirectiveError> {
+    let mut maps = Vec::new();
+    for (index, line) in source.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("#map") {
+            continue;
+        }
+        let fail = |kind| MapDirectiveError { line: index + 1, kind };
+        let kind = match words.next() {
+            Some("hash") => MapKind::Hash,
+            Some("array") => MapKind::Array,
+            Some("percpu_array") => MapKind::PerCpuArray,
+            _ => return Err(fail(MapDirectiveErrorKind::UnknownKind)),
+        };
+        let (mut key, mut value, mut max) = (None, None, None);
+        for word in words {
+            let (name, number) = word.split_once('=').ok_or(fail(MapDirectiveErrorKind::NotAField))?;
+            let n = match parse_int(number) {
+                Some((n, _)) => u32::try_from(n).map_err(|_| fail(MapDirectiveErrorKind::InvalidNumber))?,
+                None => return Err(fail(MapDirectiveErrorKind::InvalidNumber)),
+            };
+            match name {
+                "key" => key = Some(n),
+                "value" => value = Some(n),
+                "max" => max = Some(n),
+                _ => return Err(fail(MapDirectiveErrorKind::UnknownField)),
+            }
+        }
+        match (key, value, max) {
+            (Some(key_size_bytes), Some(value_size_bytes), Some(max_entries)) => {
+                maps.push(MapDef { kind, key_size_bytes, value_size_bytes, max_entries })
+            }
+            _ => return Err(fail(MapDirectiveErrorKind::MissingField)),
+        }
+    }
+    Ok(maps)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,5 +571,28 @@ mod tests {
         assert!(assemble("mov32 %r0, 0xffffffff").is_ok());
         assert_eq!(assemble("ldxb %r0, [%r1+0x10000]").unwrap_err().kind, AsmErrorKind::OffsetRange);
         assert_eq!(assemble("lock").unwrap_err().kind, AsmErrorKind::OperandCount);
+    }
+
+    #[test]
+    fn map_directives_parse_and_explain_mistakes() {
+        let maps =
+            map_directives("#map hash key=4 value=16 max=64\nmov %r0, 0\n#map array key=4 value=0x8 max=1\nexit")
+                .unwrap();
+        assert_eq!(
+            maps,
+            [
+                MapDef { kind: MapKind::Hash, key_size_bytes: 4, value_size_bytes: 16, max_entries: 64 },
+                MapDef { kind: MapKind::Array, key_size_bytes: 4, value_size_bytes: 8, max_entries: 1 },
+            ]
+        );
+        assert_eq!(map_directives("# a comment\n#mapping is not a map\nexit").unwrap(), []);
+        let error = |text| map_directives(text).unwrap_err();
+        assert_eq!(error("exit\n#map tree key=4 value=8 max=1").line, 2);
+        assert!(error("#map tree key=4 value=8 max=1").to_string().contains("map kind"));
+        assert_eq!(error("#map hash key=4 value=8").kind, MapDirectiveErrorKind::MissingField);
+        assert!(error("#map hash key=4 value=8").to_string().contains("max="));
+        assert_eq!(error("#map hash key=4 value=8 max=-1").kind, MapDirectiveErrorKind::InvalidNumber);
+        assert_eq!(error("#map hash key=4 value=8 max=1 flags=0").kind, MapDirectiveErrorKind::UnknownField);
+        assert_eq!(error("#map hash key 4").kind, MapDirectiveErrorKind::NotAField);
     }
 }

@@ -6,7 +6,7 @@ use crate::client::{content_json, Client};
 use crate::keys;
 use anyhow::{bail, Context, Result};
 use kingly_bpf::hooks::{Hook, Kind};
-use kingly_bpf::{asm, isa, MapDef, MapKind, Program};
+use kingly_bpf::{asm, isa, MapDef, Program};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -111,43 +111,11 @@ pub fn read_program(path: &Path, section: Option<&str>) -> Result<AgentProgram> 
         "s" | "asm" => {
             let text = String::from_utf8(bytes).context("assembly is not UTF-8")?;
             let slots = asm::assemble(&text).with_context(|| path.display().to_string())?;
-            Ok(AgentProgram { bytecode: isa::slots_to_bytes(&slots), maps: map_directives(&text)? })
+            let maps = asm::map_directives(&text).with_context(|| path.display().to_string())?;
+            Ok(AgentProgram { bytecode: isa::slots_to_bytes(&slots), maps })
         }
         _ => Ok(AgentProgram { bytecode: bytes, maps: Vec::new() }),
     }
-}
-
-/// `#map KIND key=N value=N max=N` lines of an assembly file, in order (map 0, 1, …).
-pub fn map_directives(text: &str) -> Result<Vec<MapDef>> {
-    let mut maps = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let Some(rest) = line.trim().strip_prefix("#map") else { continue };
-        let mut words = rest.split_whitespace();
-        let kind = match words.next() {
-            Some("hash") => MapKind::Hash,
-            Some("array") => MapKind::Array,
-            Some("percpu_array") => MapKind::PerCpuArray,
-            other => bail!("line {}: map kind must be hash, array or percpu_array, not {other:?}", number + 1),
-        };
-        let (mut key, mut value, mut max) = (None, None, None);
-        for word in words {
-            let (name, number_text) = word.split_once('=').context("map fields look like key=4")?;
-            let n: u32 = number_text.parse().with_context(|| format!("line {}: {word}", number + 1))?;
-            match name {
-                "key" => key = Some(n),
-                "value" => value = Some(n),
-                "max" => max = Some(n),
-                _ => bail!("line {}: unknown map field {name} (key, value, max)", number + 1),
-            }
-        }
-        match (key, value, max) {
-            (Some(key_size_bytes), Some(value_size_bytes), Some(max_entries)) => {
-                maps.push(MapDef { kind, key_size_bytes, value_size_bytes, max_entries })
-            }
-            _ => bail!("line {}: a map needs key=, value= and max=", number + 1),
-        }
-    }
-    Ok(maps)
 }
 
 /// What `--hook` means: a decision hook, a timer or a tool.
@@ -442,13 +410,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn map_directives_parse_and_explain_mistakes() {
-        let maps = map_directives("#map hash key=4 value=16 max=64\nmov %r0, 0\n#map array key=4 value=8 max=1\nexit")
+    fn assembly_declares_its_maps_with_map_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("counter.s");
+        std::fs::write(&path, "#map hash key=4 value=16 max=64\n#map array key=4 value=8 max=1\nmov %r0, 0\nexit\n")
             .unwrap();
-        assert_eq!(maps.len(), 2);
-        assert_eq!(maps[0], MapDef { kind: MapKind::Hash, key_size_bytes: 4, value_size_bytes: 16, max_entries: 64 });
-        assert!(map_directives("#map tree key=4 value=8 max=1").unwrap_err().to_string().contains("map kind"));
-        assert!(map_directives("#map hash key=4 value=8").unwrap_err().to_string().contains("max="));
+        let program = read_program(&path, None).unwrap();
+        assert_eq!(program.maps.len(), 2);
+        let hash = MapDef { kind: kingly_bpf::MapKind::Hash, key_size_bytes: 4, value_size_bytes: 16, max_entries: 64 };
+        assert_eq!(program.maps[0], hash);
+        assert_eq!(program.bytecode.len(), 16);
+        std::fs::write(&path, "#map tree key=4 value=8 max=1\nexit\n").unwrap();
+        let error = format!("{:#}", read_program(&path, None).unwrap_err());
+        assert!(error.contains("counter.s") && error.contains("map kind"), "{error}");
     }
 
     #[test]
