@@ -210,3 +210,19 @@ fn pointers_into_one_object_compare_by_offset() {
     // Bit tests on two stack pointers depend on the address.
     reject(&src.replace("jlt %r1, %r2, loop", "jset %r1, %r2, loop"), &decision(), 9, ErrorKind::PointerComparison(1));
 }
+
+#[test]
+fn unsigned_comparisons_with_zero_are_null_tests() {
+    // `ptr > 0` is `ptr != 0`: a NULL check for a lookup's value.
+    let lookup = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map:0\ncall 1\n";
+    accept(&format!("{lookup}jgt %r0, 0, +2\nmov %r0, 0\nexit\nldxdw %r0, [%r0+0]\nexit"), &decision());
+    // `ptr <= 0` is `ptr == 0`: the fall-through has the value.
+    accept(&format!("{lookup}jle %r0, 0, +1\nldxdw %r0, [%r0+0]\nmov %r0, 0\nexit"), &decision());
+    // `ptr < 0` is never true; `ptr >= 0` always.
+    let never = "mov %r0, 0\njlt %r10, 0, +1\nexit\nmov %r0, %r10\nexit";
+    let prog = accept(never, &decision());
+    assert_eq!(prog.stats().unwrap().worst_case_path_insns, 3);
+    reject(&never.replace("jlt %r10, 0", "jge %r10, 0"), &decision(), 4, ErrorKind::PointerLeak(0));
+    // Signed comparisons would depend on the address's top bit.
+    reject(&never.replace("jlt", "jslt"), &decision(), 1, ErrorKind::PointerComparison(10));
+}

@@ -35,6 +35,27 @@ type R<T> = Result<T, ErrorKind>;
 /// so no comparison or access can depend on where the object really is.
 pub(crate) const MAX_POINTER_OFFSET: i64 = 1 << 29;
 
+/// What an unsigned comparison of a pointer with 0 asks, whatever the address.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NullTest {
+    IsNull,
+    NotNull,
+    Always,
+    Never,
+}
+
+/// `cond` with the pointer on the left (`pointer_first`) or right and 0 on the other side.
+fn null_test(cond: JmpCond, pointer_first: bool) -> Option<NullTest> {
+    use JmpCond::*;
+    Some(match (cond, pointer_first) {
+        (Eq, _) | (Le, true) | (Ge, false) => NullTest::IsNull,
+        (Ne, _) | (Gt, true) | (Lt, false) => NullTest::NotNull,
+        (Ge, true) | (Le, false) => NullTest::Always,
+        (Lt, true) | (Gt, false) => NullTest::Never,
+        _ => return None,
+    })
+}
+
 /// The largest packet a range proof may assume (Linux's `MAX_PACKET_OFF`): a comparison of
 /// `data + off` with `data_end` proves nothing for `off` above it.
 pub(crate) const MAX_PACKET_OFFSET: i64 = 0xffff;
@@ -566,10 +587,14 @@ impl Facts<'_> {
                 }
             }
             (Value::Ptr(p), Value::Scalar(y)) | (Value::Scalar(y), Value::Ptr(p))
-                if y.as_const() == Some(0) && width == Width::W64 && matches!(cond, JmpCond::Eq | JmpCond::Ne) =>
+                if y.as_const() == Some(0) && width == Width::W64 && null_test(cond, a.is_pointer_like()).is_some() =>
             {
-                let null_on_taken = cond == JmpCond::Eq;
                 let ptr_reg = if matches!(a, Value::Ptr(_)) { dst } else { b_reg.unwrap_or(dst) };
+                let null_on_taken = match null_test(cond, a.is_pointer_like()) {
+                    Some(NullTest::Always) => return Ok(Step::Next(taken)),
+                    Some(NullTest::Never) => return Ok(Step::Next(fall)),
+                    test => test == Some(NullTest::IsNull),
+                };
                 match p.region {
                     Region::MapValue { id, nullable: true, .. } => {
                         let mut other = state.clone();
