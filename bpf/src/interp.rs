@@ -1,14 +1,15 @@
 //! The interpreter: exact RFC 9669 semantics over pre-decoded slots, with bounds-checked memory,
 //! 512-byte frames for bpf-to-bpf calls and an instruction budget as a second line of defence.
+//! An opt-in strict mode ([`Interpreter::set_strict`]) checks the verifier's finer promises.
 
 use alloc::boxed::Box;
 use core::fmt;
 
 use crate::alu::{self, imm64};
-use crate::helpers::{HelperEnv, HelperOutcome};
+use crate::helpers::{ArgType, HelperEnv, HelperOutcome, RetType};
 use crate::isa::{AluOp, EndianOp, JmpCond, Width, PSEUDO_MAP_INDEX};
 use crate::maps::Map;
-use crate::memory::{self, Memory, MAX_FRAMES, STACK_BYTES};
+use crate::memory::{self, Memory, StrictLayout, MAX_FRAMES, STACK_BYTES};
 use crate::program::{ContextKind, VerifiedProgram};
 
 /// Default instruction budget per run.
@@ -120,6 +121,10 @@ struct Frame {
 pub struct Interpreter {
     stack: Box<[u8; STACK_BYTES]>,
     last_run_insns: u64,
+    /// Strict mode's layout, when on.
+    strict: Option<StrictLayout>,
+    /// Hash of the pcs the last strict run executed.
+    last_run_trace: u64,
 }
 
 impl Default for Interpreter {
@@ -130,7 +135,20 @@ impl Default for Interpreter {
 
 impl Interpreter {
     pub fn new() -> Self {
-        Interpreter { stack: Box::new([0; STACK_BYTES]), last_run_insns: 0 }
+        Interpreter { stack: Box::new([0; STACK_BYTES]), last_run_insns: 0, strict: None, last_run_trace: 0 }
+    }
+
+    /// Turns strict mode on with `layout`, or off with `None` (the default). Strict runs fault
+    /// (`OutOfBounds`) on any access that leaves one object, including helper arguments; see
+    /// [`StrictLayout`]. For fuzzing the verifier: strict runs are slower.
+    pub fn set_strict(&mut self, layout: Option<StrictLayout>) {
+        self.strict = layout;
+    }
+
+    /// Hash of the sequence of pcs the last strict run executed (0 after a normal run), so two
+    /// runs that took different paths can be told apart.
+    pub fn last_run_trace(&self) -> u64 {
+        self.last_run_trace
     }
 
     /// Instructions executed by the last [`Interpreter::run`] (however it ended).
@@ -153,7 +171,10 @@ impl Interpreter {
         env: &mut Env<'_>,
     ) -> Result<u64, RunError> {
         if let ContextKind::Packet { data_offset, data_end_offset, .. } = prog.prog_type.context {
-            let start = memory::region_base(memory::PACKET_REGION);
+            let start = match &self.strict {
+                Some(layout) => layout.base(memory::PACKET_REGION),
+                None => memory::region_base(memory::PACKET_REGION),
+            };
             for (field, value) in [(data_offset, start), (data_end_offset, start + packet.len() as u64)] {
                 let field = field as usize;
                 match ctx.get_mut(field..field + 8) {
@@ -166,18 +187,47 @@ impl Interpreter {
             }
         }
         let mut budget = env.budget_insns;
-        let result = self.execute(prog, ctx, packet, env, &mut budget);
+        let mut trace = 0;
+        let result = match self.strict {
+            // Two copies of the loop: the normal one has no strict code at all.
+            None => self.execute::<false>(prog, ctx, packet, env, &mut budget, &StrictLayout::tagged(), &mut trace),
+            Some(layout) => self.execute_strict(prog, ctx, packet, env, &mut budget, &layout, &mut trace),
+        };
         self.last_run_insns = env.budget_insns - budget;
+        self.last_run_trace = trace;
         result
     }
 
-    fn execute(
+    /// A strict run, out of line so that the normal loop is compiled as if strict mode did not
+    /// exist.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)] // the run's parts, spelled out
+    fn execute_strict(
         &mut self,
         prog: &VerifiedProgram,
         ctx: &mut [u8],
         packet: &mut [u8],
         env: &mut Env<'_>,
         budget: &mut u64,
+        layout: &StrictLayout,
+        trace: &mut u64,
+    ) -> Result<u64, RunError> {
+        layout.fill_stack(&mut self.stack[..]);
+        self.execute::<true>(prog, ctx, packet, env, budget, layout, trace)
+    }
+
+    /// The interpreter loop; with `STRICT`, addresses are `layout`'s and each access must stay
+    /// inside one object, and `trace` hashes the executed pcs.
+    #[allow(clippy::too_many_arguments)] // the run's parts, spelled out
+    fn execute<const STRICT: bool>(
+        &mut self,
+        prog: &VerifiedProgram,
+        ctx: &mut [u8],
+        packet: &mut [u8],
+        env: &mut Env<'_>,
+        budget: &mut u64,
+        layout: &StrictLayout,
+        trace: &mut u64,
     ) -> Result<u64, RunError> {
         let err = |pc: usize, kind| RunError { pc, kind };
         if env.maps.len() != prog.maps.len() || env.maps.iter().zip(&prog.maps).any(|(m, d)| m.def() != d) {
@@ -188,17 +238,18 @@ impl Interpreter {
             // could observe a previous run's data, so only they pay for clearing it.
             self.stack.fill(0);
         }
+        let frame_pointer =
+            |depth: usize| if STRICT { layout.frame_pointer(depth) } else { memory::frame_pointer(depth) };
+        let ctx_base = if STRICT { layout.base(memory::CTX_REGION) } else { memory::region_base(memory::CTX_REGION) };
         let mut regs = [0u64; 16];
-        regs[10] = memory::frame_pointer(0);
+        regs[10] = frame_pointer(0);
         match prog.prog_type.context {
             ContextKind::None => {}
             ContextKind::Buffer { .. } => {
-                regs[1] = if ctx.is_empty() { 0 } else { memory::region_base(memory::CTX_REGION) };
+                regs[1] = if ctx.is_empty() { 0 } else { ctx_base };
                 regs[2] = ctx.len() as u64;
             }
-            ContextKind::Struct { .. } | ContextKind::Packet { .. } => {
-                regs[1] = memory::region_base(memory::CTX_REGION)
-            }
+            ContextKind::Struct { .. } | ContextKind::Packet { .. } => regs[1] = ctx_base,
         }
         let mut mem = Memory { stack: &mut self.stack[..], ctx, packet, maps: env.maps };
         let code = &prog.raw[..];
@@ -216,6 +267,9 @@ impl Interpreter {
             *budget -= 1;
             let this_pc = pc;
             pc += 1;
+            if STRICT {
+                *trace = (*trace ^ this_pc as u64).wrapping_mul(0x0100_0000_01b3);
+            }
             let d = (insn.dst & 15) as usize;
             let s = (insn.src & 15) as usize;
             let imm = imm64(insn.imm);
@@ -238,10 +292,24 @@ impl Interpreter {
                     }
                 };
             }
+            // In strict mode an address is first resolved to the tagged one the regions use.
+            macro_rules! strict_addr {
+                ($addr:expr, $size:expr) => {{
+                    let addr = $addr;
+                    if STRICT {
+                        match layout.resolve(&mem, addr, $size, depth) {
+                            Some(tagged) => tagged,
+                            None => return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: $size as u8 })),
+                        }
+                    } else {
+                        addr
+                    }
+                }};
+            }
             macro_rules! load {
                 ($size:expr) => {{
                     let addr = regs[s].wrapping_add(off as u64);
-                    match mem.load(addr, $size) {
+                    match mem.load(strict_addr!(addr, $size), $size) {
                         Some(v) => v,
                         None => return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: $size as u8 })),
                     }
@@ -250,7 +318,7 @@ impl Interpreter {
             macro_rules! store {
                 ($size:expr, $value:expr) => {{
                     let addr = regs[d].wrapping_add(off as u64);
-                    if mem.store(addr, $size, $value).is_none() {
+                    if mem.store(strict_addr!(addr, $size), $size, $value).is_none() {
                         return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: $size as u8 }));
                     }
                 }};
@@ -356,7 +424,7 @@ impl Interpreter {
                 0x7b => store!(8, regs[s]),
                 0xc3 | 0xdb => {
                     let size = if insn.opcode == 0xdb { 8 } else { 4 };
-                    let addr = regs[d].wrapping_add(off as u64);
+                    let addr = strict_addr!(regs[d].wrapping_add(off as u64), size);
                     let Some(old) = mem.load(addr, size) else {
                         return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: size as u8 }));
                     };
@@ -438,7 +506,7 @@ impl Interpreter {
                     }
                     frames[depth] = Frame { return_pc: pc, saved: [regs[6], regs[7], regs[8], regs[9], regs[10]] };
                     depth += 1;
-                    regs[10] = memory::frame_pointer(depth);
+                    regs[10] = frame_pointer(depth);
                     pc = (pc as i64 + insn.imm as i64) as usize;
                 }
                 0x85 | 0x8d => {
@@ -446,9 +514,27 @@ impl Interpreter {
                     let Some(helper) = helpers.iter().find(|h| h.id == id) else {
                         return Err(err(this_pc, RunErrorKind::UnknownHelper(id)));
                     };
-                    let args = [regs[1], regs[2], regs[3], regs[4], regs[5]];
+                    let mut args = [regs[1], regs[2], regs[3], regs[4], regs[5]];
+                    if STRICT {
+                        // Memory arguments must lie inside one object too; helpers see tagged
+                        // addresses and return them (map values), so translate both ways.
+                        let map = memory::map_index_of_handle(args[0]).and_then(|i| mem.maps.get(i));
+                        for (arg, kind) in args.iter_mut().zip(helper.proto.args) {
+                            let size = match (kind, map) {
+                                (ArgType::MapKey, Some(m)) => m.def().key_size_bytes as usize,
+                                (ArgType::MapValue, Some(m)) => m.def().value_size_bytes as usize,
+                                _ => continue,
+                            };
+                            *arg = strict_addr!(*arg, size);
+                        }
+                    }
                     let mut henv = HelperEnv { mem: &mut mem, platform: &mut *env.platform };
                     match (helper.func)(&mut henv, args) {
+                        Ok(HelperOutcome::Return(v))
+                            if STRICT && v != 0 && helper.proto.ret == RetType::MapValueOrNull =>
+                        {
+                            regs[0] = layout.from_tagged(mem.maps, v)
+                        }
                         Ok(HelperOutcome::Return(v)) => regs[0] = v,
                         Ok(HelperOutcome::Exit(v)) => return Ok(v),
                         Err(kind) => return Err(err(this_pc, kind)),

@@ -28,6 +28,7 @@ pub mod jit;
 pub mod maps;
 pub mod memory;
 pub mod program;
+pub mod ptrgen;
 pub mod testgen;
 pub mod verifier;
 
