@@ -127,11 +127,8 @@ fn saved_findings_parse_and_still_misbehave_when_run() {
     assert!(files > 0, "no findings saved in {}", findings_dir().display());
 }
 
-// TODO(verifier): put `all_findings_are_refused` in CI (remove its #[ignore]). It was written
-// while the verifier still accepted every file in tests/fuzz_findings; it passes since the
-// pointer rules of 0dcf766, and the verifier's owner decides when it becomes a gate.
+/// Every program the fuzzer ever caught the verifier accepting stays refused.
 #[test]
-#[ignore = "not in CI yet: every file in tests/fuzz_findings must be refused (the verifier's owner enables it)"]
 fn all_findings_are_refused() {
     let mut accepted = Vec::new();
     for entry in std::fs::read_dir(findings_dir()).unwrap() {
