@@ -548,8 +548,14 @@ impl Gen<'_> {
                 let cond =
                     if hostile { self.rng.one_of(&["jsgt", "jge", "jlt"]) } else { self.rng.one_of(&["jgt", "jge"]) };
                 self.e(format!("{cond} %r{dst}, {n}, {skip}"));
-                let hi = if cond == "jge" { n - 1 } else { n };
-                (0, hi, Some(skip))
+                // What the fall-through knows; `jsgt` leaves it unbounded below, which the
+                // model ignores (a hostile choice).
+                let (lo, hi) = match cond {
+                    "jge" => (0, n - 1),
+                    "jlt" => (n, max.min(i64::MAX as u64) as i64),
+                    _ => (0, n),
+                };
+                (lo, hi, Some(skip))
             }
             3 => {
                 let n = self.rng.within(1, 24);
