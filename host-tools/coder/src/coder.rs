@@ -153,57 +153,172 @@ impl Generator for OfflineGenerator {
     fn generate(&mut self, task: &Task, spec: &Spec, round: usize, k: usize, feedback: &[Feedback]) -> Vec<Generated> {
         let banned: Vec<Feature> = feedback.iter().flat_map(|f| f.features.clone()).collect();
         let branches = self.plan(spec, round, k, feedback);
-        branches
-            .into_iter()
-            .map(|branch| {
-                let started = Instant::now();
-                let origin = format!("branch {}", branch.name());
-                let outcome = synth::synthesize(spec, &task.examples, &branch);
-                let ms = started.elapsed().as_millis() as u64;
-                let reflection = Some((branch.families.clone(), outcome.best_partial));
-                match outcome.program {
-                    Some(p) if p.features.iter().any(|f| banned.contains(f)) => Generated {
-                        candidate: None,
-                        origin,
-                        error: Some(("repeat".into(), "same shape as a rejected candidate".into())),
-                        tokens: 0,
-                        ms,
-                        reflection: reflection.clone(),
-                    },
-                    Some(p) => Generated {
+        let mut out = Vec::new();
+        // A length clause in the text ("or 0 if the input is shorter than four bytes") splits
+        // the task: the rest is searched on the examples the clause does not decide.
+        let guard =
+            if task.kind == kingly_bpf::Kind::Tool { length_guard(&spec.description, &task.examples) } else { None };
+        let mut plan: Vec<(Branch, Option<&LengthGuard>)> = Vec::new();
+        if let Some(g) = &guard {
+            plan.extend(branches.iter().cloned().map(|b| (b, Some(g))));
+        }
+        plan.extend(branches.into_iter().map(|b| (b, None)));
+        for (branch, guard) in plan {
+            let started = Instant::now();
+            let (origin, outcome) = match guard {
+                None => (format!("branch {}", branch.name()), synth::synthesize(spec, &task.examples, &branch)),
+                Some(g) => {
+                    let long: Vec<_> = task.examples.iter().filter(|e| g.holds(&e.input)).cloned().collect();
+                    let mut outcome = synth::synthesize(spec, &long, &branch);
+                    outcome.program = outcome.program.map(|p| g.wrap(p));
+                    outcome.alternatives = outcome.alternatives.into_iter().map(|p| g.wrap(p)).collect();
+                    (format!("branch {} under len >= {}", branch.name(), g.min_len), outcome)
+                }
+            };
+            let ms = started.elapsed().as_millis() as u64;
+            let reflection = Some((branch.families.clone(), outcome.best_partial));
+            match outcome.program {
+                Some(p) if p.features.iter().any(|f| banned.contains(f)) => out.push(Generated {
+                    candidate: None,
+                    origin,
+                    error: Some(("repeat".into(), "same shape as a rejected candidate".into())),
+                    tokens: 0,
+                    ms,
+                    reflection,
+                }),
+                Some(p) => {
+                    out.push(Generated {
                         candidate: Some(Candidate {
                             source: Source::Dsl(p),
                             plausible: outcome.plausible,
                             origin: origin.clone(),
                             tokens: 0,
                         }),
-                        origin,
+                        origin: origin.clone(),
                         error: None,
                         tokens: 0,
                         ms,
                         reflection: reflection.clone(),
-                    },
-                    None => Generated {
-                        candidate: None,
-                        origin,
-                        error: Some((
-                            "unsupported".into(),
-                            format!(
-                                "no program in this branch fits all {} examples ({}; {} terms tried; best single term right on {})",
-                                task.examples.len(),
-                                outcome.note,
-                                outcome.terms_evaluated,
-                                outcome.best_partial
-                            ),
-                        )),
-                        tokens: 0,
-                        ms,
-                        reflection: reflection.clone(),
-                    },
+                    });
+                    // Equally good fits go through every stage too: they may disagree elsewhere.
+                    for (i, alt) in outcome.alternatives.into_iter().enumerate() {
+                        let origin = format!("{origin} alternative {}", i + 1);
+                        out.push(Generated {
+                            candidate: Some(Candidate {
+                                source: Source::Dsl(alt),
+                                plausible: outcome.plausible,
+                                origin: origin.clone(),
+                                tokens: 0,
+                            }),
+                            origin,
+                            error: None,
+                            tokens: 0,
+                            ms: 0,
+                            reflection: None,
+                        });
+                    }
                 }
-            })
-            .collect()
+                None => out.push(Generated {
+                    candidate: None,
+                    origin,
+                    error: Some((
+                        "unsupported".into(),
+                        format!(
+                            "no program in this branch fits all {} examples ({}; {} terms tried; best single term right on {})",
+                            task.examples.len(),
+                            outcome.note,
+                            outcome.terms_evaluated,
+                            outcome.best_partial
+                        ),
+                    )),
+                    tokens: 0,
+                    ms,
+                    reflection,
+                }),
+            }
+        }
+        out
     }
+}
+
+/// "V if the input is shorter than N bytes": inputs shorter than `min_len` give `otherwise`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LengthGuard {
+    pub min_len: u64,
+    pub otherwise: u64,
+}
+
+impl LengthGuard {
+    fn holds(&self, input: &crate::task::Input) -> bool {
+        matches!(input, crate::task::Input::Bytes(b) if b.len() as u64 >= self.min_len)
+    }
+
+    /// `if len(input) >= min_len then p else otherwise`.
+    pub fn wrap(&self, mut p: crate::dsl::DslProgram) -> crate::dsl::DslProgram {
+        use crate::dsl::{Expr, Op};
+        let len = match p.features.iter().position(|f| *f == Feature::Len) {
+            Some(i) => i,
+            None => {
+                p.features.push(Feature::Len);
+                p.features.len() - 1
+            }
+        };
+        let test = Expr::bin(Op::Ge, Expr::Feat(len), Expr::Const(self.min_len));
+        p.body = Expr::If(Box::new(test), Box::new(p.body), Box::new(Expr::Const(self.otherwise)));
+        p
+    }
+}
+
+/// `p` is `if len(input) >= min_len then … else otherwise`.
+fn is_guarded(p: &crate::dsl::DslProgram, g: &LengthGuard) -> bool {
+    use crate::dsl::{Expr, Op};
+    let Expr::If(test, _, otherwise) = &p.body else { return false };
+    let Expr::Bin(Op::Ge, a, b) = &**test else { return false };
+    matches!(**a, Expr::Feat(i) if p.features.get(i) == Some(&Feature::Len))
+        && **b == Expr::Const(g.min_len)
+        && **otherwise == Expr::Const(g.otherwise)
+}
+
+/// A length clause of the text: "shorter than N", "fewer than N", "at least N" bytes, or "for
+/// an empty input". The value for short inputs is what the short examples agree on (0 when
+/// there are none); the clause is dropped when they disagree or too few examples remain.
+pub fn length_guard(description: &str, examples: &[crate::task::Example]) -> Option<LengthGuard> {
+    const WORDS: [(&str, u64); 16] = [
+        ("one", 1),
+        ("two", 2),
+        ("three", 3),
+        ("four", 4),
+        ("five", 5),
+        ("six", 6),
+        ("seven", 7),
+        ("eight", 8),
+        ("nine", 9),
+        ("ten", 10),
+        ("eleven", 11),
+        ("twelve", 12),
+        ("sixteen", 16),
+        ("twenty", 20),
+        ("thirty-two", 32),
+        ("sixty-four", 64),
+    ];
+    let text = description.to_ascii_lowercase();
+    let number_after = |phrase: &str| -> Option<u64> {
+        let rest = &text[text.find(phrase)? + phrase.len()..];
+        let word: String = rest.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        word.parse().ok().or_else(|| WORDS.iter().find(|(w, _)| *w == word).map(|(_, v)| *v))
+    };
+    let min_len = ["shorter than", "fewer than", "less than", "at least"]
+        .iter()
+        .find_map(|p| number_after(p))
+        .or_else(|| (text.contains("empty input") || text.contains("is empty")).then_some(1))?;
+    let short: Vec<u64> = examples
+        .iter()
+        .filter(|e| matches!(&e.input, crate::task::Input::Bytes(b) if (b.len() as u64) < min_len))
+        .map(|e| e.output)
+        .collect();
+    let otherwise = short.first().copied().unwrap_or(0);
+    let long = examples.len() - short.len();
+    (short.iter().all(|o| *o == otherwise) && long >= 2 && min_len > 0).then_some(LengthGuard { min_len, otherwise })
 }
 
 /// One line of the attempt log.
@@ -227,6 +342,10 @@ pub struct Attempt {
     pub budget_insns: u64,
     pub error_class: Option<String>,
     pub message: Option<String>,
+    /// Why a passing candidate fits only by memorising example values.
+    pub memorising: Option<String>,
+    /// The candidate's source (DSL listing, assembly or C).
+    pub source: String,
     pub ms: u64,
     pub tokens: u64,
 }
@@ -243,19 +362,37 @@ pub struct Passing {
     pub round: usize,
     /// Position in the generator's output (offline: retrieval rank of the branch).
     pub order: usize,
+    /// Why it fits only by memorising example values ([`synth::memorises`]).
+    pub memorising: Option<String>,
+    /// How well the text supports it ([`synth::score_program`]; 0 for LLM programs).
+    pub score: i64,
+    /// The text has a length clause and this program is built around it.
+    pub follows_clause: bool,
 }
 
 impl Passing {
     /// Synthesis order: fewer edge-case warnings, simpler program, then cheaper worst case.
-    fn rank(&self) -> (usize, bool, usize, usize, u64) {
+    /// Description length: the program's size, less twice the support the text gives it.
+    pub fn cost(&self) -> i64 {
         let complexity = match &self.candidate.source {
-            Source::Dsl(p) => p.body.size() + p.features.len(),
+            // A guard from the text's clause costs nothing: only what it guards counts.
+            Source::Dsl(p) if self.follows_clause => match &p.body {
+                crate::dsl::Expr::If(_, inner, _) => (inner.size() + p.features.len()) as i64,
+                body => (body.size() + p.features.len()) as i64,
+            },
+            Source::Dsl(p) => (p.body.size() + p.features.len()) as i64,
             _ => 0,
         };
+        complexity - 2 * self.score
+    }
+
+    fn rank(&self) -> (bool, bool, bool, usize, i64, usize, u64) {
         (
-            self.report.warnings.len(),
             !self.candidate.plausible,
-            complexity,
+            self.memorising.is_some(),
+            !self.follows_clause,
+            self.report.warnings.len(),
+            self.cost(),
             self.order,
             self.stats.worst_case_path_insns,
         )
@@ -302,9 +439,52 @@ impl Default for Settings {
     }
 }
 
+/// What a run concluded (DESIGN.md, `kingly code --json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Does what the task says, as far as every check can tell.
+    Solved,
+    /// Programs that fit the examples disagree elsewhere: the questions say where.
+    Ambiguous,
+    /// A program fits, but only by memorising or without support from the text.
+    Unsure,
+    /// No program fits the examples.
+    Unsupported,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Solved => "solved",
+            Status::Ambiguous => "ambiguous",
+            Status::Unsure => "unsure",
+            Status::Unsupported => "unsupported",
+        }
+    }
+
+    /// `kingly code`'s exit status: 0 solved, 1 unsupported, 3 ambiguous, 4 unsure
+    /// (2 stays the verifier's "rejected" and a refused push).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Solved => 0,
+            Status::Unsupported => 1,
+            Status::Ambiguous => 3,
+            Status::Unsure => 4,
+        }
+    }
+}
+
 /// Everything a run found.
 pub struct RunResult {
     pub spec: Spec,
+    pub status: Status,
+    /// Why the status (one line per reason).
+    pub status_why: Vec<String>,
+    /// When ambiguous: inputs on which the surviving candidates disagree.
+    pub questions: Vec<String>,
+    /// 0..1: how much the checks support the chosen program.
+    pub confidence: f64,
     pub chosen: Option<Passing>,
     pub passing_count: usize,
     pub attempts: Vec<Attempt>,
@@ -346,6 +526,8 @@ pub fn run(
     let log_path = settings.out_dir.join(&settings.log_name);
     let spec = architect::spec(task, extra);
     let budget = spec.budget_insns;
+    let clause =
+        if task.kind == kingly_bpf::Kind::Tool { length_guard(&spec.description, &task.examples) } else { None };
     let mut feedback: Vec<Feedback> = Vec::new();
     let mut attempts = Vec::new();
     let mut passing: Vec<Passing> = Vec::new();
@@ -373,6 +555,8 @@ pub fn run(
                 budget_insns: budget,
                 error_class: None,
                 message: None,
+                memorising: None,
+                source: String::new(),
                 ms: g.ms,
                 tokens: g.tokens,
             };
@@ -402,6 +586,10 @@ pub fn run(
                 continue;
             };
             a.language = candidate.source.language().into();
+            a.source = match &candidate.source {
+                Source::Dsl(p) => p.render(&task.layout),
+                Source::Asm(t) | Source::C(t) => t.clone(),
+            };
             if let Source::Dsl(p) = &candidate.source {
                 fb.features = Vec::new();
                 fb.source = p.render(&task.layout);
@@ -441,7 +629,32 @@ pub fn run(
                     let over_budget = stats.worst_case_path_insns > budget;
                     if report.ok() && !over_budget {
                         a.test = "pass".into();
-                        passing.push(Passing { candidate, compiled, verified, stats, report, hash, round, order });
+                        let memorising = match &candidate.source {
+                            Source::Dsl(p) => synth::memorises(p, &spec, &task.layout, &task.examples),
+                            _ => None,
+                        };
+                        a.memorising = memorising.clone();
+                        let follows_clause = match (&clause, &candidate.source) {
+                            (Some(g), Source::Dsl(p)) => is_guarded(p, g),
+                            _ => false,
+                        };
+                        let score = match &candidate.source {
+                            Source::Dsl(p) => synth::score_program(p, &spec, &task.examples),
+                            _ => 0,
+                        };
+                        passing.push(Passing {
+                            candidate,
+                            compiled,
+                            verified,
+                            stats,
+                            report,
+                            hash,
+                            round,
+                            order,
+                            memorising,
+                            score,
+                            follows_clause,
+                        });
                     } else {
                         a.test = if report.ok() { "pass-over-budget".into() } else { "fail".into() };
                         let (class, message) = if !report.ok() {
@@ -487,14 +700,20 @@ pub fn run(
             }
         }
         // Stop at the first round with a passing candidate the generator believes in.
-        if passing.iter().any(|p| p.candidate.plausible) {
+        if passing.iter().any(|p| p.candidate.plausible && p.memorising.is_none()) {
             break;
         }
     }
     let passing_count = passing.len();
-    let chosen = passing.into_iter().min_by_key(|p| p.rank());
+    passing.sort_by_key(|p| p.rank());
+    let verdict = conclude(task, &spec, &passing);
+    let chosen = passing.into_iter().next();
     Ok(RunResult {
         spec,
+        status: verdict.status,
+        status_why: verdict.why,
+        questions: verdict.questions,
+        confidence: verdict.confidence,
         chosen,
         passing_count,
         attempts,
@@ -503,6 +722,126 @@ pub fn run(
         total_ms: started.elapsed().as_millis() as u64,
         log_path,
     })
+}
+
+/// What the checks say about the best-ranked passing candidate.
+struct Verdict {
+    status: Status,
+    why: Vec<String>,
+    questions: Vec<String>,
+    confidence: f64,
+}
+
+/// Solved only when the best candidate is supported by the text, does not memorise, and every
+/// other candidate that is as well supported answers every probe the same way.
+fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
+    let Some(best) = ranked.first() else {
+        return Verdict {
+            status: Status::Unsupported,
+            why: vec!["no candidate passed the verifier and every example".into()],
+            questions: Vec::new(),
+            confidence: 0.0,
+        };
+    };
+    if !best.candidate.plausible {
+        return Verdict {
+            status: Status::Unsure,
+            why: vec!["it fits the examples only with constants or operations the text does not support".into()],
+            questions: Vec::new(),
+            confidence: 0.2,
+        };
+    }
+    if let Some(why) = &best.memorising {
+        return Verdict {
+            status: Status::Unsure,
+            why: vec![format!("it {why}")],
+            questions: Vec::new(),
+            confidence: 0.2,
+        };
+    }
+    let Source::Dsl(best_program) = &best.candidate.source else {
+        return Verdict {
+            status: Status::Solved,
+            why: vec!["passes the verifier and every example".into()],
+            questions: Vec::new(),
+            confidence: 0.6,
+        };
+    };
+    let ungrounded = synth::ungrounded_features(best_program, spec);
+    if !ungrounded.is_empty() {
+        return Verdict {
+            status: Status::Unsure,
+            why: vec![format!("it reads {}, which the text does not mention", ungrounded.join(", "))],
+            questions: Vec::new(),
+            confidence: 0.3,
+        };
+    }
+    // "index 0, 2, 4, ..." goes on past the examples; reads at fixed offsets stop.
+    let fixed_reads = best_program.features.iter().filter(|f| matches!(f, Feature::ByteAt(_))).count();
+    if fixed_reads >= 3 && (spec.description.contains("...") || spec.description.contains('\u{2026}')) {
+        return Verdict {
+            status: Status::Unsure,
+            why: vec![format!(
+                "the text's pattern goes on (\"...\"), but the program reads {fixed_reads} fixed offsets"
+            )],
+            questions: Vec::new(),
+            confidence: 0.3,
+        };
+    }
+    let unused = synth::unused_text_numbers(best_program, spec);
+    if !unused.is_empty() {
+        return Verdict {
+            status: Status::Unsure,
+            why: vec![format!("it never uses the numbers the text names ({unused:?})")],
+            questions: Vec::new(),
+            confidence: 0.3,
+        };
+    }
+    let extra: Vec<u8> = spec.strings.iter().flatten().copied().collect();
+    let probes = crate::probe::inputs(task, &extra);
+    let mut questions = Vec::new();
+    let mut seen: Vec<String> = vec![best_program.render(&task.layout)];
+    for other in &ranked[1..] {
+        let Source::Dsl(p) = &other.candidate.source else { continue };
+        let listing = p.render(&task.layout);
+        // Rivals are the candidates the text supports as well as the chosen one.
+        if !other.candidate.plausible
+            || other.memorising.is_some()
+            || other.cost() > best.cost()
+            || seen.contains(&listing)
+        {
+            continue;
+        }
+        seen.push(listing.clone());
+        if let Some((input, a, b)) = crate::probe::separating(best_program, p, task, &probes) {
+            questions.push(format!(
+                "what should {} return? A gives {a}, B gives {b} (A: {}; B: {listing})",
+                crate::probe::show(&input, &task.layout),
+                seen[0]
+            ));
+        }
+        if questions.len() >= 3 {
+            break;
+        }
+    }
+    if !questions.is_empty() {
+        return Verdict {
+            status: Status::Ambiguous,
+            why: vec![format!("{} candidates fit every example but disagree on other inputs", questions.len() + 1)],
+            questions,
+            confidence: 1.0 / (seen.len() as f64),
+        };
+    }
+    Verdict {
+        status: Status::Solved,
+        why: vec![format!(
+            "supported by the text, no memorised values, and the {} other fitting candidates agree on {} probes",
+            seen.len() - 1,
+            probes.len()
+        )],
+        questions: Vec::new(),
+        confidence: 0.9,
+    }
 }
 
 enum Assessed {

@@ -1,22 +1,37 @@
 //! `kingly code --eval DIR`: every task in a directory, one line each, then the summary.
+//!
+//! Honest by construction: the coder sees only part of each task's examples ([`held_back`]);
+//! a `solved` task counts as correct only when the chosen program also gets the held-back
+//! examples and the task file's `[[reference]]` examples (a reference implementation on
+//! random inputs) right. Solved but wrong is a `wrong`, the number that must stay 0.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anyhow::Result;
 
-use crate::coder::{self, Generator, RunResult, Settings};
+use crate::coder::{self, Generator, Settings, Status};
 use crate::stages;
-use crate::task::Task;
+use crate::task::{Example, Task};
 
 /// One task's row.
 #[derive(Clone, Debug)]
 pub struct Row {
     pub task: String,
     pub kind: String,
+    pub status: Status,
     pub solved: bool,
-    /// The chosen program failed an example when re-checked (must never happen).
+    /// Solved, but the chosen program fails a held-back example, a reference example or a
+    /// re-check: the coder claimed what is not true (must never happen).
     pub false_positive: bool,
+    /// The chosen program (whatever the status) passed every held-back and reference example;
+    /// `None` when there was no program.
+    pub right: Option<bool>,
+    /// The first check the chosen program failed.
+    pub wrong_because: Option<String>,
+    pub examples_seen: usize,
+    pub examples_held: usize,
+    pub reference_examples: usize,
     pub rounds: usize,
     pub samples: usize,
     pub correct: usize,
@@ -24,6 +39,7 @@ pub struct Row {
     pub total_ms: u64,
     pub worst_case_insns: Option<u64>,
     pub program: String,
+    pub questions: Vec<String>,
     pub error_classes: Vec<String>,
 }
 
@@ -64,6 +80,29 @@ impl Report {
     pub fn false_positives(&self) -> usize {
         self.rows.iter().filter(|r| r.false_positive).count()
     }
+    /// Solved and right on every held-back and reference example.
+    pub fn correct(&self) -> usize {
+        self.rows.iter().filter(|r| r.solved && r.right == Some(true)).count()
+    }
+    pub fn with_status(&self, status: Status) -> usize {
+        self.rows.iter().filter(|r| r.status == status).count()
+    }
+    pub fn median_total_ms(&self) -> Option<u64> {
+        median(self.rows.iter().map(|r| r.total_ms).collect())
+    }
+    /// `solved N/M, correct K, wrong W, ambiguous A, unsure U, unsupported X`.
+    pub fn summary(&self) -> String {
+        format!(
+            "solved {}/{}, correct {}, wrong {}, ambiguous {}, unsure {}, unsupported {}",
+            self.solved(),
+            self.rows.len(),
+            self.correct(),
+            self.false_positives(),
+            self.with_status(Status::Ambiguous),
+            self.with_status(Status::Unsure),
+            self.with_status(Status::Unsupported)
+        )
+    }
     pub fn pass_at(&self, k: usize) -> f64 {
         let n = self.rows.len().max(1) as f64;
         self.rows.iter().map(|r| pass_at_k(r.samples, r.correct, k.min(r.samples.max(1)))).sum::<f64>() / n
@@ -76,22 +115,16 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<28} {:<9} {:<7} {:>6} {:>8} {:>9} {:>8}  program",
+            "{:<28} {:<11} {:<11} {:>6} {:>8} {:>9} {:>8}  program",
             "task", "type", "result", "rounds", "ok/cand", "first_ms", "worst"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<28} {:<9} {:<7} {:>6} {:>8} {:>9} {:>8}  {}",
+                "{:<28} {:<11} {:<11} {:>6} {:>8} {:>9} {:>8}  {}",
                 r.task,
                 r.kind,
-                if r.false_positive {
-                    "FALSE+"
-                } else if r.solved {
-                    "solved"
-                } else {
-                    "failed"
-                },
+                if r.false_positive { "WRONG" } else { r.status.name() },
                 r.rounds,
                 format!("{}/{}", r.correct, r.samples),
                 r.first_verified_ms.map_or("-".into(), |m| m.to_string()),
@@ -99,9 +132,24 @@ impl Report {
                 r.program.chars().take(90).collect::<String>()
             );
         }
+        for r in &self.rows {
+            if let Some(why) = &r.wrong_because {
+                let _ = writeln!(s, "{}: {} program is wrong: {why}", r.task, r.status.name());
+            }
+            for q in &r.questions {
+                let _ = writeln!(s, "{}: question: {q}", r.task);
+            }
+        }
         let total = self.rows.len();
-        let _ = writeln!(s, "solved {}/{}", self.solved(), total);
-        let _ = writeln!(s, "false positives {}", self.false_positives());
+        let _ = writeln!(s, "{}", self.summary());
+        let right_unclaimed = self.rows.iter().filter(|r| !r.solved && r.right == Some(true)).count();
+        let _ = writeln!(s, "unclaimed but right {right_unclaimed}");
+        let _ = writeln!(
+            s,
+            "time per task: median {} ms, max {} ms",
+            self.median_total_ms().map_or("-".into(), |m| m.to_string()),
+            self.rows.iter().map(|r| r.total_ms).max().map_or("-".into(), |m| m.to_string())
+        );
         let _ = writeln!(s, "pass@1 {:.3}", self.pass_at(1));
         let _ = writeln!(s, "pass@{} {:.3}", self.k, self.pass_at(self.k));
         let mean_rounds = self.rows.iter().map(|r| r.rounds).sum::<usize>() as f64 / total.max(1) as f64;
@@ -127,19 +175,57 @@ impl Report {
     }
 }
 
-/// Re-checks a chosen program independently of the loop: verify again, run every example.
-fn recheck(task: &Task, result: &RunResult) -> bool {
-    let Some(chosen) = &result.chosen else { return true };
-    match stages::verify(&chosen.compiled, task.kind) {
-        Ok(v) => {
-            let report = stages::test(&v, task);
-            report.passed == report.total
-        }
-        Err(_) => false,
+/// Examples held back from the coder: every fourth of a tool task (indices 3, 7, ...); for
+/// decision and timer tasks, whose examples may be a call sequence, the last quarter.
+pub fn held_back(task: &Task) -> Vec<usize> {
+    let n = task.examples.len();
+    if n < 4 {
+        return Vec::new();
+    }
+    match task.kind {
+        kingly_bpf::Kind::Tool => (0..n).filter(|i| i % 4 == 3).collect(),
+        _ => (n - n / 4..n).collect(),
     }
 }
 
-/// Runs every task; `make` builds a fresh generator per task.
+/// The task as the coder sees it: without the held-back examples.
+pub fn coder_view(task: &Task) -> Task {
+    let held = held_back(task);
+    let mut seen = task.clone();
+    seen.examples =
+        task.examples.iter().enumerate().filter(|(i, _)| !held.contains(i)).map(|(_, e)| e.clone()).collect();
+    seen
+}
+
+/// Runs a chosen program on `examples` (in order, as one call sequence); the first failure.
+fn check_on(task: &Task, chosen: &coder::Passing, examples: &[Example], what: &str) -> Result<(), String> {
+    if examples.is_empty() {
+        return Ok(());
+    }
+    let verified = stages::verify(&chosen.compiled, task.kind).map_err(|(_, m)| format!("re-verify: {m}"))?;
+    let mut t = task.clone();
+    t.examples = examples.to_vec();
+    let report = stages::test(&verified, &t);
+    if report.passed == report.total {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}/{} {what} examples pass; {}",
+            report.passed,
+            report.total,
+            report.failures.first().cloned().unwrap_or_default()
+        ))
+    }
+}
+
+/// Every check `--eval` has on a chosen program: re-verify, every example of the task file
+/// (the held-back ones included, in order), then the reference examples.
+pub fn check_program(task: &Task, reference: &[Example], chosen: &coder::Passing) -> Result<(), String> {
+    check_on(task, chosen, &task.examples, "task")?;
+    check_on(task, chosen, reference, "reference")
+}
+
+/// Runs every task on its coder view; `make` builds a fresh generator per task.
 pub fn evaluate(
     tasks: &[Task],
     make: &mut dyn FnMut() -> Box<dyn Generator>,
@@ -148,15 +234,24 @@ pub fn evaluate(
 ) -> Result<Report> {
     let mut report = Report { rows: Vec::new(), k: settings.candidates };
     for task in tasks {
+        let reference = task.reference_examples()?;
+        let seen = coder_view(task);
         let mut generator = make();
-        let result = coder::run(task, generator.as_mut(), settings, None)?;
+        let result = coder::run(&seen, generator.as_mut(), settings, None)?;
         let (samples, correct) = result.samples();
-        let fine = recheck(task, &result);
+        let checked = result.chosen.as_ref().map(|c| check_program(task, &reference, c));
+        let solved = result.status == Status::Solved && result.chosen.is_some();
         let row = Row {
             task: task.name.clone(),
             kind: task.hook.map_or(task.kind.name().to_string(), |h| h.name.to_string()),
-            solved: result.chosen.is_some() && fine,
-            false_positive: result.chosen.is_some() && !fine,
+            status: result.status,
+            solved,
+            false_positive: solved && !matches!(checked, Some(Ok(()))),
+            right: checked.as_ref().map(|c| c.is_ok()),
+            wrong_because: checked.and_then(|c| c.err()),
+            examples_seen: seen.examples.len(),
+            examples_held: task.examples.len() - seen.examples.len(),
+            reference_examples: reference.len(),
             rounds: result.rounds,
             samples,
             correct,
@@ -167,6 +262,7 @@ pub fn evaluate(
                 stages::Source::Dsl(p) => p.render(&task.layout),
                 other => format!("({} program)", other.language()),
             }),
+            questions: result.questions.clone(),
             error_classes: result.attempts.iter().filter_map(|a| a.error_class.clone()).collect(),
         };
         progress(&row);

@@ -22,6 +22,7 @@ pub mod coder;
 pub mod dsl;
 pub mod eval;
 pub mod llm;
+pub mod probe;
 pub mod retrieval;
 pub mod stages;
 pub mod synth;

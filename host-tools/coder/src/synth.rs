@@ -53,6 +53,8 @@ impl Branch {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub program: Option<DslProgram>,
+    /// Other programs that fit every example and score as well as `program`.
+    pub alternatives: Vec<DslProgram>,
     /// The program's preference score is not negative (it uses what the text names, no
     /// arbitrary constants or coincidental operations).
     pub plausible: bool,
@@ -350,9 +352,13 @@ impl Search<'_> {
     fn score(&self, e: &Expr) -> i64 {
         match e {
             // Context fields are few and all meaningful; a byte feature the text does not name is suspect.
-            Expr::Feat(i) if self.types[*i] != Ty::Quantity || self.field[*i] => 0,
-            Expr::Feat(i) => (self.grounding[*i] > 0) as i64 - 1,
-            Expr::Const(c) if self.text_numbers.contains(c) => 2,
+            Expr::Feat(i) if self.field[*i] => 0,
+            Expr::Feat(i) if self.grounding[*i] > 0 => 1,
+            Expr::Feat(i) if self.types[*i] != Ty::Quantity => 0,
+            Expr::Feat(_) => -1,
+            Expr::Const(c) if self.text_numbers.contains(c) && *c > 1 => 2,
+            // 0 and 1 are every yes/no task's outputs: naming them supports less.
+            Expr::Const(c) if self.text_numbers.contains(c) => 1,
             Expr::Const(c) if *c <= 1 || self.outputs.contains(c) || self.natural.contains(c) => 0,
             Expr::Const(_) => -1,
             Expr::Bin(op, a, b) => {
@@ -360,14 +366,18 @@ impl Search<'_> {
                 let penalty = match op {
                     // Two varying values compared, or bit tricks the text did not ask for.
                     _ if op.is_cmp() && both_vary => 2,
-                    Op::Xor | Op::Or | Op::Shl | Op::Shr if !self.bitwise_text => 1,
+                    Op::Xor | Op::Or | Op::Shl | Op::Shr if !self.bitwise_text => 2,
                     Op::And if !self.bitwise_text && !matches!(**b, Expr::Const(c) if (c + 1).is_power_of_two()) => 1,
                     Op::Div | Op::Mod if both_vary && !self.division_text => 1,
                     _ => 0,
                 };
                 self.score(a) + self.score(b) - penalty
             }
-            Expr::If(c, a, b) => self.score(c) + self.score(a) + self.score(b),
+            // An identifier returned as a decision is a coincidence of the examples.
+            Expr::If(c, a, b) => {
+                let id_leaf = |e: &Expr| matches!(e, Expr::Feat(i) if self.types[*i] == Ty::Id);
+                self.score(c) + self.score(a) + self.score(b) - 2 * (id_leaf(a) || id_leaf(b)) as i64
+            }
         }
     }
 
@@ -473,7 +483,7 @@ impl Search<'_> {
     }
 
     /// CEGIS around [`Search::enumerate`].
-    fn single_term(&mut self, max_size: usize) -> Option<Expr> {
+    fn single_term(&mut self, max_size: usize) -> Vec<Expr> {
         let n = self.target.len();
         let mut active: Vec<usize> = if n <= 2 { (0..n).collect() } else { vec![0, n - 1] };
         loop {
@@ -483,17 +493,19 @@ impl Search<'_> {
                     let first_wrong = wrong(&matches[0]);
                     let right: Vec<Expr> = matches.into_iter().filter(|e| wrong(e).is_none()).collect();
                     if !right.is_empty() {
-                        return self.best(right);
+                        let mut ranked: Vec<(usize, Expr)> = right.into_iter().enumerate().collect();
+                        ranked.sort_by_key(|(i, e)| (std::cmp::Reverse(self.score(e)), *i));
+                        return ranked.into_iter().map(|(_, e)| e).collect();
                     }
                     if let Some(i) = first_wrong {
                         active.push(i);
                         active.sort_unstable();
                     }
                 }
-                Err(_) => return None,
+                Err(_) => return Vec::new(),
             }
             if self.out_of_budget() {
-                return None;
+                return Vec::new();
             }
         }
     }
@@ -642,12 +654,259 @@ fn conditional(search: &mut Search<'_>, mode: Conditionals, spec: &Spec) -> Opti
     Some(tree)
 }
 
+/// Words in feature listings that every byte task's text uses ("the bytes of the input"):
+/// they name no feature in particular.
+const GENERIC_WORDS: [&str; 6] = ["byte", "input", "b", "in", "value", "bit"];
+
+/// How strongly the text names a feature that is not a byte-class feature: by the words that
+/// mean it (not the generic words of its listing), its offsets and widths among the numbers.
+fn feature_grounding(f: &Feature, spec: &Spec, text: &HashSet<String>, layout: &Layout) -> i64 {
+    let says = |words: &[&str]| words.iter().any(|w| text.contains(&crate::retrieval::stem(w)));
+    let number = |n: u64| spec.numbers.contains(&n);
+    let offset_named = |offset: u8| {
+        number(offset as u64)
+            || (offset == 0 && says(&["first", "start", "begin", "beginning", "leading", "head", "header"]))
+    };
+    // Unnamed byte order: either; named: only that one.
+    let endian_ok = |big: bool| if big { !says(&["little"]) } else { !says(&["big", "network"]) };
+    match f {
+        Feature::Len => {
+            says(&["length", "long", "longer", "short", "shorter", "size", "len", "empty", "least", "fewer"]) as i64 * 2
+        }
+        Feature::Fold(fold) => {
+            let words: &[&str] = match fold {
+                Fold::Sum => &["sum", "add", "total", "checksum"],
+                Fold::Xor => &["xor", "parity"],
+                Fold::Or => &["bitwise"],
+                Fold::And => &["bitwise"],
+                Fold::Max => &["max", "maximum", "largest", "biggest", "highest", "greatest"],
+                Fold::Min => &["min", "minimum", "smallest", "lowest"],
+                Fold::Last => &["last", "final", "trailing", "end"],
+                Fold::Fnv1a32 => &["fnv", "fnv1a", "fnv-1a"],
+                Fold::Djb2 => &["djb2"],
+            };
+            says(words) as i64 * 2
+        }
+        Feature::Decimal => says(&["decimal", "number", "parse", "integer", "atoi", "numeral"]) as i64 * 2,
+        Feature::Head(_) => 0,
+        Feature::ByteAt(i) => {
+            if *i == 0 && says(&["first", "leading", "start"])
+                || number(*i as u64) && says(&["byte", "offset", "index"])
+            {
+                2
+            } else {
+                0
+            }
+        }
+        Feature::Word { offset, size, big_endian } => {
+            let width = number(*size as u64 * 8)
+                || says(&[match size {
+                    2 => "short",
+                    4 => "word",
+                    _ => "quad",
+                }]);
+            (width && offset_named(*offset) && endian_ok(*big_endian)) as i64 * 2
+        }
+        Feature::Prefix(p) => spec.strings.contains(p) as i64 * 3,
+        _ => {
+            let named = crate::retrieval::tokens(&f.describe(layout))
+                .iter()
+                .filter(|t| text.contains(*t) && !GENERIC_WORDS.contains(&t.as_str()))
+                .count();
+            named.min(2) as i64
+        }
+    }
+}
+
+/// How strongly the text names a feature (0: not at all).
+fn grounding_of(f: &Feature, spec: &Spec, text_tokens: &HashSet<String>, layout: &Layout) -> i64 {
+    let named_pred = |p: &Pred| {
+        spec.classes.iter().any(|c| p.name.trim_start_matches("not ") == *c)
+            || (p.ranges.len() == 1 && p.ranges[0].0 == p.ranges[0].1 && spec.strings.contains(&vec![p.ranges[0].0]))
+    };
+    match f {
+        // A feature over a byte class counts as named only when its class is.
+        Feature::Count(p) | Feature::SumIf(p) | Feature::FirstIndex(p) | Feature::Runs(p) => {
+            if named_pred(p) {
+                let named = crate::retrieval::tokens(&f.describe(layout))
+                    .iter()
+                    .filter(|t| text_tokens.contains(*t) && !GENERIC_WORDS.contains(&t.as_str()))
+                    .count();
+                2 + named.min(2) as i64
+            } else {
+                0
+            }
+        }
+        _ => feature_grounding(f, spec, text_tokens, layout),
+    }
+}
+
+fn natural_constants(spec: &Spec) -> Vec<u64> {
+    spec.classes
+        .iter()
+        .filter_map(|c| class_pred(c))
+        .flat_map(|p| p.ranges.into_iter().flat_map(|(lo, hi)| [lo as u64, hi as u64]))
+        .collect()
+}
+
+fn text_has(spec: &Spec, words: &[&str]) -> bool {
+    let lower = spec.description.to_ascii_lowercase();
+    words.iter().any(|w| lower.contains(w))
+}
+
+const BITWISE_WORDS: [&str; 6] = ["xor", "bit", "shift", "mask", "flag", "parity"];
+const DIVISION_WORDS: [&str; 6] = ["divid", "modulo", "share", "per ", "average", "ratio"];
+
+/// The synthesizer's preference score of a whole program (higher is better supported by the
+/// text; negative means it leans on constants or operations the text does not ask for).
+pub fn score_program(p: &DslProgram, spec: &Spec, examples: &[Example]) -> i64 {
+    let layout = &spec.layout;
+    let text_tokens: HashSet<String> = crate::retrieval::tokens(&spec.description).into_iter().collect();
+    let types: Vec<Ty> = p.features.iter().map(|f| f.ty(layout)).collect();
+    let grounding: Vec<i64> = p.features.iter().map(|f| grounding_of(f, spec, &text_tokens, layout)).collect();
+    let search = Search {
+        columns: &[],
+        types: &types,
+        grounding: &grounding,
+        field: p.features.iter().map(|f| matches!(f, Feature::Field(_))).collect(),
+        text_numbers: &spec.numbers,
+        outputs: examples.iter().map(|e| e.output).collect(),
+        natural: natural_constants(spec),
+        bitwise_text: text_has(spec, &BITWISE_WORDS),
+        division_text: text_has(spec, &DIVISION_WORDS),
+        consts: &[],
+        target: Vec::new(),
+        evals: 0,
+        max_evals: 0,
+        deadline: Instant::now(),
+        best_partial: 0,
+    };
+    // A length guard from the text's clause neither supports nor weakens what it guards.
+    match &p.body {
+        Expr::If(test, inner, otherwise)
+            if matches!(**otherwise, Expr::Const(_))
+                && matches!(&**test, Expr::Bin(Op::Ge, a, b)
+                if matches!(**a, Expr::Feat(i) if p.features[i] == Feature::Len) && matches!(**b, Expr::Const(_))) =>
+        {
+            search.score(inner)
+        }
+        body => search.score(body),
+    }
+}
+
+/// Amounts the program reads that the text never mentions (byte classes it does not name,
+/// folds it does not ask for): a program built on them explains the examples by coincidence.
+pub fn ungrounded_features(p: &DslProgram, spec: &Spec) -> Vec<String> {
+    let text_tokens: HashSet<String> = crate::retrieval::tokens(&spec.description).into_iter().collect();
+    let mut out = Vec::new();
+    for f in &p.features {
+        let structural =
+            matches!(f, Feature::Field(_) | Feature::Head(_)) || f.uses_map() || f.ty(&spec.layout) != Ty::Quantity;
+        if !structural && grounding_of(f, spec, &text_tokens, &spec.layout) == 0 {
+            out.push(f.describe(&spec.layout));
+        }
+    }
+    out
+}
+
+/// Numbers the text names (above 1, not the hashes of quoted names) that a program never uses,
+/// as a constant or as an offset, index or width of what it reads.
+pub fn unused_text_numbers(p: &DslProgram, spec: &Spec) -> Vec<u64> {
+    let hashes: Vec<u64> =
+        spec.strings.iter().map(|s| kingly_bpf::hooks::tool_name_hash(&String::from_utf8_lossy(s))).collect();
+    let wanted: Vec<u64> = spec.numbers.iter().copied().filter(|n| *n > 1 && !hashes.contains(n)).collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let mut used: Vec<u64> = Vec::new();
+    fn consts(e: &Expr, out: &mut Vec<u64>) {
+        match e {
+            Expr::Const(c) => out.push(*c),
+            Expr::Bin(_, a, b) => {
+                consts(a, out);
+                consts(b, out);
+            }
+            Expr::If(c, a, b) => {
+                consts(c, out);
+                consts(a, out);
+                consts(b, out);
+            }
+            Expr::Feat(_) => {}
+        }
+    }
+    consts(&p.body, &mut used);
+    for f in &p.features {
+        match f {
+            Feature::ByteAt(i) => used.push(*i as u64),
+            Feature::Word { offset, size, .. } => used.extend([*offset as u64, *size as u64, *size as u64 * 8]),
+            Feature::Prefix(bytes) => used.push(bytes.len() as u64),
+            _ => {}
+        }
+    }
+    if wanted.iter().any(|n| used.contains(n)) {
+        Vec::new()
+    } else {
+        wanted
+    }
+}
+
+/// A decision made on exact example values rather than on anything the text says: an `if`
+/// whose test compares an amount with a constant the text does not name, or a constant copied
+/// from an example output. Such a program fits by memorising; it is at best `unsure`.
+pub fn memorises(p: &DslProgram, spec: &Spec, layout: &Layout, examples: &[Example]) -> Option<String> {
+    let outputs: Vec<u64> = examples.iter().map(|e| e.output).collect();
+    let named = |c: u64| c <= 1 || spec.numbers.contains(&c);
+    fn walk(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+        f(e);
+        match e {
+            Expr::Bin(_, a, b) => {
+                walk(a, f);
+                walk(b, f);
+            }
+            Expr::If(c, a, b) => {
+                walk(c, f);
+                walk(a, f);
+                walk(b, f);
+            }
+            _ => {}
+        }
+    }
+    let mut why = None;
+    walk(&p.body, &mut |e| {
+        if why.is_some() {
+            return;
+        }
+        match e {
+            Expr::If(test, _, _) => {
+                if let Expr::Bin(op, a, b) = &**test {
+                    if let (Expr::Feat(i), Expr::Const(c)) = (&**a, &**b) {
+                        let ty = p.features[*i].ty(layout);
+                        if op.is_cmp() && ty == Ty::Quantity && !named(*c) {
+                            why = Some(format!(
+                                "branches on {} {} {c}, a value from the examples, not the text",
+                                p.features[*i].describe(layout),
+                                op.symbol()
+                            ));
+                        }
+                    }
+                }
+            }
+            Expr::Const(c) if !named(*c) && outputs.contains(c) && *c > 16 => {
+                why = Some(format!("returns {c}, copied from an example output, not the text"));
+            }
+            _ => {}
+        }
+    });
+    why
+}
+
 /// Runs one branch.
 pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome {
     let started = Instant::now();
     if examples.is_empty() {
         return Outcome {
             program: None,
+            alternatives: Vec::new(),
             plausible: false,
             best_partial: 0,
             terms_evaluated: 0,
@@ -658,62 +917,57 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
     let mut features: Vec<Feature> = Vec::new();
     let mut columns: Vec<Vec<u64>> = Vec::new();
     let mut types: Vec<Ty> = Vec::new();
-    let mut seen: HashSet<Vec<u64>> = HashSet::new();
+    let text_tokens: HashSet<String> = crate::retrieval::tokens(&spec.description).into_iter().collect();
+    // One feature per distinct value vector, the one the text names most strongly (the first
+    // on ties); equally named twins are kept aside, since they may disagree on other inputs.
+    let mut grounding: Vec<i64> = Vec::new();
+    let mut twins: Vec<Vec<Feature>> = Vec::new();
+    let mut by_values: HashMap<Vec<u64>, usize> = HashMap::new();
     for family in &branch.families {
         for f in family_features(*family, spec, examples) {
-            if features.contains(&f) {
+            if features.contains(&f) || twins.iter().any(|t| t.contains(&f)) {
                 continue;
             }
             let v = f.values(examples, layout);
-            // One feature per distinct value vector; constant ones say nothing.
+            // Constant ones say nothing.
             if v.iter().all(|x| *x == v[0]) && examples.len() > 1 {
                 continue;
             }
-            if seen.insert(v.clone()) {
-                types.push(f.ty(layout));
-                features.push(f);
-                columns.push(v);
+            let g = grounding_of(&f, spec, &text_tokens, layout);
+            match by_values.get(&v) {
+                Some(&k) if g > grounding[k] => {
+                    twins[k].clear();
+                    types[k] = f.ty(layout);
+                    features[k] = f;
+                    grounding[k] = g;
+                }
+                Some(&k) => {
+                    if g == grounding[k] {
+                        twins[k].push(f);
+                    }
+                }
+                None => {
+                    by_values.insert(v.clone(), features.len());
+                    types.push(f.ty(layout));
+                    features.push(f);
+                    columns.push(v);
+                    grounding.push(g);
+                    twins.push(Vec::new());
+                }
             }
         }
     }
     let consts = constants(spec, examples);
-    let text_tokens: HashSet<String> = crate::retrieval::tokens(&spec.description).into_iter().collect();
-    let named_pred = |p: &Pred| {
-        spec.classes.iter().any(|c| p.name.trim_start_matches("not ") == *c)
-            || (p.ranges.len() == 1 && p.ranges[0].0 == p.ranges[0].1 && spec.strings.contains(&vec![p.ranges[0].0]))
-    };
-    let grounding: Vec<i64> = features
-        .iter()
-        .map(|f| {
-            let named =
-                crate::retrieval::tokens(&f.describe(layout)).iter().filter(|t| text_tokens.contains(*t)).count();
-            // A feature over a byte class counts as named only when its class is.
-            match f {
-                Feature::Count(p) | Feature::SumIf(p) | Feature::FirstIndex(p) | Feature::Runs(p) => {
-                    if named_pred(p) {
-                        2 + named.min(2) as i64
-                    } else {
-                        0
-                    }
-                }
-                _ => named.min(2) as i64,
-            }
-        })
-        .collect();
     // Most relevant features first (stable), at most `max_features` of them.
     let mut order: Vec<usize> = (0..features.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(grounding[i]));
     order.truncate(branch.max_features);
     let features: Vec<Feature> = order.iter().map(|&i| features[i].clone()).collect();
+    let twins: Vec<Vec<Feature>> = order.iter().map(|&i| twins[i].clone()).collect();
     let columns: Vec<Vec<u64>> = order.iter().map(|&i| columns[i].clone()).collect();
     let types: Vec<Ty> = order.iter().map(|&i| types[i]).collect();
     let grounding: Vec<i64> = order.iter().map(|&i| grounding[i]).collect();
-    let natural: Vec<u64> = spec
-        .classes
-        .iter()
-        .filter_map(|c| class_pred(c))
-        .flat_map(|p| p.ranges.into_iter().flat_map(|(lo, hi)| [lo as u64, hi as u64]))
-        .collect();
+    let natural = natural_constants(spec);
     let mut search = Search {
         columns: &columns,
         types: &types,
@@ -722,12 +976,8 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
         text_numbers: &spec.numbers,
         outputs: examples.iter().map(|e| e.output).collect(),
         natural,
-        bitwise_text: ["xor", "bit", "shift", "mask", "flag", "parity"]
-            .iter()
-            .any(|w| spec.description.to_ascii_lowercase().contains(w)),
-        division_text: ["divid", "modulo", "share", "per ", "average", "ratio"]
-            .iter()
-            .any(|w| spec.description.to_ascii_lowercase().contains(w)),
+        bitwise_text: text_has(spec, &BITWISE_WORDS),
+        division_text: text_has(spec, &DIVISION_WORDS),
         consts: &consts,
         target: examples.iter().map(|e| e.output).collect(),
         evals: 0,
@@ -735,10 +985,17 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
         deadline: started + branch.time_limit,
         best_partial: 0,
     };
+    let mut alternatives: Vec<Expr> = Vec::new();
     let found = if branch.conditionals == Conditionals::Table {
         conditional(&mut search, Conditionals::Table, spec)
     } else {
-        let single = search.single_term(branch.max_size);
+        let mut all = search.single_term(branch.max_size);
+        let single = if all.is_empty() { None } else { Some(all.remove(0)) };
+        if let Some(best) = &single {
+            // Equally good fits are kept: if they disagree elsewhere, the task is ambiguous.
+            let top = search.score(best);
+            alternatives = all.into_iter().filter(|e| search.score(e) == top).take(2).collect();
+        }
         let plausible = single.as_ref().is_some_and(|e| search.score(e) >= 0);
         if plausible || branch.conditionals != Conditionals::Full {
             single
@@ -748,19 +1005,38 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
             search.deadline = Instant::now() + branch.time_limit / 2;
             let tree = conditional(&mut search, Conditionals::Full, spec);
             match (single, tree) {
-                (Some(s), Some(t)) => Some(if search.score(&t) > search.score(&s) { t } else { s }),
+                (Some(s), Some(t)) => Some(if search.score(&t) > search.score(&s) {
+                    alternatives.clear();
+                    t
+                } else {
+                    s
+                }),
                 (s, t) => s.or(t),
             }
         }
     };
     let note = format!("{} features, {} constants", features.len(), consts.len());
     let plausible = found.as_ref().is_some_and(|e| search.score(e) >= 0);
-    let program = found.map(|body| {
+    let to_program = |body: Expr| {
         let mut used = Vec::new();
         body.features(&mut used);
         used.sort_unstable();
         let body = body.remap(&|i| used.iter().position(|u| *u == i).expect("used feature"));
         DslProgram { features: used.iter().map(|&i| features[i].clone()).collect(), body }
-    });
-    Outcome { program, plausible, best_partial: search.best_partial, terms_evaluated: search.evals, note }
+    };
+    let program = found.map(to_program);
+    let mut alternatives: Vec<DslProgram> =
+        if program.is_some() { alternatives.into_iter().map(to_program).collect() } else { Vec::new() };
+    // The chosen program with one feature swapped for an equally named twin.
+    if let Some(p) = &program {
+        for (k, f) in p.features.iter().enumerate() {
+            let Some(i) = features.iter().position(|x| x == f) else { continue };
+            for twin in twins[i].iter().take(2) {
+                let mut alt = p.clone();
+                alt.features[k] = twin.clone();
+                alternatives.push(alt);
+            }
+        }
+    }
+    Outcome { program, alternatives, plausible, best_partial: search.best_partial, terms_evaluated: search.evals, note }
 }

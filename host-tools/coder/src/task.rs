@@ -209,6 +209,23 @@ impl Task {
         Ok(task)
     }
 
+    /// The task file's `[[reference]]` examples: checked by `kingly code --eval` only, never
+    /// shown to the coder (a large set from a reference implementation on random inputs).
+    pub fn reference_examples(&self) -> Result<Vec<Example>> {
+        let Some(path) = &self.path else { return Ok(Vec::new()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let doc: toml::Table = toml::from_str(&text).context("task file is not valid TOML")?;
+        let Some(list) = doc.get("reference") else { return Ok(Vec::new()) };
+        let list = list.as_array().context("`reference` must be an array of tables ([[reference]])")?;
+        list.iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let table = e.as_table().with_context(|| format!("reference {} is not a table", i + 1))?;
+                parse_example(table, self.kind, &self.layout).with_context(|| format!("reference {}", i + 1))
+            })
+            .collect()
+    }
+
     /// Every `*.toml` in a directory, by name.
     pub fn load_dir(dir: &Path) -> Result<Vec<Task>> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)

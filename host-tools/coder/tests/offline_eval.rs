@@ -1,5 +1,7 @@
-//! The offline synthesizer on the shipped tasks (tasks/coder) and the held-out set
-//! (tasks/coder-unseen): at least 80% solved, and no chosen program ever fails an example.
+//! The offline synthesizer on the shipped tasks (tasks/coder) and two held-out sets
+//! (tasks/coder-unseen, tasks/coder-heldout), scored by `--eval`'s honest rules: the coder sees
+//! only part of each task's examples, and a `solved` task must also be right on the held-back
+//! examples and the reference examples. No task may be solved but wrong.
 
 use std::path::PathBuf;
 
@@ -16,23 +18,32 @@ fn run_eval(dir: &str) -> Report {
     let out = std::env::temp_dir().join(format!("kingly-coder-eval-{}-{}", dir.replace('/', "_"), std::process::id()));
     let settings = Settings { out_dir: out.clone(), ..Settings::default() };
     let mut make = || Box::new(OfflineGenerator::default()) as Box<dyn Generator>;
-    let report = eval::evaluate(&tasks, &mut make, &settings, |row| eprintln!("{} {}", row.task, row.solved)).unwrap();
+    let report = eval::evaluate(&tasks, &mut make, &settings, |row| {
+        eprintln!("{} {} right={:?} {} ms", row.task, row.status.name(), row.right, row.total_ms)
+    })
+    .unwrap();
     println!("{}", report.render());
     let _ = std::fs::remove_dir_all(out);
     report
 }
 
-fn check(report: &Report) {
-    let total = report.rows.len();
-    assert_eq!(report.false_positives(), 0, "a chosen program failed an example");
-    assert!(report.solved() * 10 >= total * 8, "solved {}/{} is below 80%", report.solved(), total);
+/// No wrong-but-solved task, and at least `min_correct` of them correct.
+fn check(report: &Report, min_correct: usize) {
+    let wrong: Vec<String> = report
+        .rows
+        .iter()
+        .filter(|r| r.false_positive)
+        .map(|r| format!("{}: {}", r.task, r.wrong_because.clone().unwrap_or_default()))
+        .collect();
+    assert!(wrong.is_empty(), "solved but wrong: {wrong:#?}\n{}", report.summary());
+    assert!(report.correct() >= min_correct, "{} (want at least {min_correct} correct)", report.summary());
 }
 
 #[test]
 fn shipped_tasks() {
     let report = run_eval("tasks/coder");
     assert!(report.rows.len() >= 30);
-    check(&report);
+    check(&report, 29);
 }
 
 /// Held-out tasks written after the synthesizer was frozen (see scripts/make_coder_unseen_tasks.py).
@@ -40,5 +51,15 @@ fn shipped_tasks() {
 fn unseen_tasks() {
     let report = run_eval("tasks/coder-unseen");
     assert!(report.rows.len() >= 20);
-    check(&report);
+    check(&report, 17);
+}
+
+/// Held-out tasks with reference implementations (tasks/make_coder_heldout.py), written before
+/// the issue-17 ranking changes.
+#[test]
+fn heldout_tasks() {
+    let report = run_eval("tasks/coder-heldout");
+    assert!(report.rows.len() >= 20);
+    assert!(report.rows.iter().all(|r| r.reference_examples >= 64), "every heldout task has a reference set");
+    check(&report, 12);
 }
