@@ -108,11 +108,6 @@ fn findings_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_findings")
 }
 
-/// Reproducers of holes still open: moved up to `findings_dir()` once the verifier refuses them.
-fn open_findings_dir() -> PathBuf {
-    findings_dir().join("open")
-}
-
 /// The `.s` files of `dir`, parsed: (file name, type, maps, slots).
 fn saved(dir: &Path) -> Vec<(String, Target, Vec<MapDef>, Vec<RawInsn>)> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
@@ -143,7 +138,7 @@ fn accepted(dir: &Path) -> Vec<String> {
 #[test]
 fn saved_findings_parse_and_still_misbehave_when_run() {
     // Each saved file still shows its bug when run unverified (so it stays a real reproducer).
-    let files: Vec<_> = saved(&findings_dir()).into_iter().chain(saved(&open_findings_dir())).collect();
+    let files = saved(&findings_dir());
     for (name, target, maps, slots) in &files {
         let bytes = kingly_bpf::isa::slots_to_bytes(slots);
         let prog = Program::load_unverified(&bytes, &target.program_type(), maps).unwrap();
@@ -158,15 +153,5 @@ fn saved_findings_parse_and_still_misbehave_when_run() {
 #[test]
 fn all_findings_are_refused() {
     let accepted = accepted(&findings_dir());
-    assert!(accepted.is_empty(), "the verifier still accepts {accepted:?}");
-}
-
-// TODO(verifier): `open_findings_are_refused` fails until the verifier refuses the files in
-// tests/fuzz_findings/open; then move them up to tests/fuzz_findings (all_findings_are_refused
-// keeps them refused) and delete this test, or remove its #[ignore] to keep the directory.
-#[test]
-#[ignore = "fails until the verifier refuses tests/fuzz_findings/open/*.s (open holes)"]
-fn open_findings_are_refused() {
-    let accepted = accepted(&open_findings_dir());
     assert!(accepted.is_empty(), "the verifier still accepts {accepted:?}");
 }

@@ -226,3 +226,13 @@ fn unsigned_comparisons_with_zero_are_null_tests() {
     // Signed comparisons would depend on the address's top bit.
     reject(&never.replace("jlt", "jslt"), &decision(), 1, ErrorKind::PointerComparison(10));
 }
+
+#[test]
+fn a_variable_packet_part_without_a_proof_proves_nothing() {
+    // Found by the pointer fuzzer: data + r1 (r1 >= 21, never checked against data_end) read
+    // at -2. Only data + 10 was proven; no proof for r1's part means no bytes, not zero bytes.
+    let src = "ldxdw %r7, [%r1+0]\nldxdw %r2, [%r1+8]\nmov %r5, %r7\nadd %r5, 10\njlt %r2, %r5, out\n\
+               ldxb %r1, [%r7+9]\njlt %r1, 21, out\nmov %r0, %r7\nadd %r0, %r1\nldxh %r0, [%r0-2]\nexit\n\
+               out:\nmov %r0, 0\nexit";
+    reject(src, &tool(), 9, ErrorKind::OutOfBounds { region: RegionKind::Packet, off: 253, size: 2 });
+}

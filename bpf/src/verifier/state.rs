@@ -319,12 +319,11 @@ impl State {
         id
     }
 
-    /// The proven end (see [`State::var_ranges`]) for variable part `var`; 0 when none.
-    pub fn var_range(&self, var: u32) -> i64 {
-        match self.var_ranges.binary_search_by_key(&var, |(v, _)| *v) {
-            Ok(i) => self.var_ranges[i].1,
-            Err(_) => 0,
-        }
+    /// The proven end (see [`State::var_ranges`]) for variable part `var`, if one was proven.
+    /// With none, nothing is known: not even that the variable part itself is in the packet.
+    pub fn var_range(&self, var: u32) -> Option<i64> {
+        let i = self.var_ranges.binary_search_by_key(&var, |(v, _)| *v).ok()?;
+        Some(self.var_ranges[i].1)
     }
 
     /// Records that packet bytes up to `fixed < end` exist for variable part `var`.
@@ -443,7 +442,12 @@ impl State {
                 && a.stack.contains(&b.stack, &mut ids)
         });
         // Every length the old proof had for a variable part holds for the one it maps to.
-        frames_covered && ids.pairs.iter().all(|&(old, new)| self.var_range(old) <= o.var_range(new))
+        frames_covered
+            && ids.pairs.iter().all(|&(old, new)| match (self.var_range(old), o.var_range(new)) {
+                (None, _) => true,
+                (Some(a), Some(b)) => a <= b,
+                (Some(_), None) => false,
+            })
     }
 
     pub fn can_call(&self) -> bool {

@@ -130,7 +130,7 @@ impl Facts<'_> {
         if ptr.region == Region::Packet && ptr.var != 0 && lo >= 0 {
             // Bytes proven for this pointer's variable part, whatever its value.
             let end = ptr.fixed + off as i64 + size as i64;
-            if end <= state.var_range(ptr.var) {
+            if state.var_range(ptr.var).is_some_and(|proven| end <= proven) {
                 return Ok((lo, hi));
             }
         }
