@@ -1,5 +1,9 @@
 //! `kingly code`: a task in English (plus examples) → a verified eBPF extension, through the
 //! coder loop of the `kingly-coder` crate; `--eval DIR` scores a directory of task files.
+//!
+//! Exit status: 0 `solved`, 1 `unsupported` (no program fits), 3 `ambiguous` (programs that
+//! fit disagree: see the questions), 4 `unsure` (a program fits only by memorising or without
+//! support from the text); 2 is a refused push. `--eval` exits 1 when a task is solved but wrong.
 
 use std::path::PathBuf;
 
@@ -61,7 +65,11 @@ pub struct CodeArgs {
     /// Run every task file in this directory and print the scores.
     #[arg(long)]
     pub eval: Option<PathBuf>,
-    /// Hot-load the chosen program into a running kernel.
+    /// Print one JSON object (status, program, type, source, asm, confidence, rounds,
+    /// candidates, checks, questions) on stdout instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    /// Hot-load the chosen program into a running kernel (only when the status is `solved`).
     #[arg(long)]
     pub push: bool,
     /// The kernel to push to (unix:PATH, tcp:HOST:PORT or a serial device).
@@ -132,11 +140,18 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
         let mut make = || generator(args).expect("backend was checked");
         generator(args)?;
         let report = eval::evaluate(&tasks, &mut make, &settings, |row| {
-            eprintln!("{:<28} {}", row.task, if row.solved { "solved" } else { "failed" })
+            let verdict = match row.right {
+                _ if row.false_positive => "WRONG",
+                Some(true) => "right",
+                Some(false) => "not right",
+                None => "-",
+            };
+            eprintln!("{:<28} {:<11} {verdict} ({} ms)", row.task, row.status.name(), row.total_ms)
         })?;
         print!("{}", report.render());
         println!("attempts logged to {}", settings.out_dir.join(&settings.log_name).display());
-        return Ok(0);
+        // A solved task whose program is wrong is the one result that must never happen.
+        return Ok(if report.false_positives() > 0 { 1 } else { 0 });
     }
     if args.push && args.connect.is_none() {
         bail!("--push needs --connect unix:PATH | tcp:HOST:PORT | /dev/ttyXXX");
@@ -148,43 +163,109 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
     let rag =
         (args.backend == "openai" && index_dir.join("kingly-rag.json").exists()).then_some(RagContext { index_dir });
     let result = coder::run(&task, generator.as_mut(), &settings, rag.as_ref().map(|r| r as &dyn ContextSource))?;
+    let bin = settings.out_dir.join("program.bin");
+    let _ = std::fs::remove_file(&bin);
+    if let Some(chosen) = &result.chosen {
+        std::fs::write(&bin, isa::slots_to_bytes(&chosen.compiled.slots))
+            .with_context(|| format!("writing {}", bin.display()))?;
+        let meta = serde_json::json!({
+            "type": task.kind.name(),
+            "hook": task.hook.map(|h| h.name),
+            "status": result.status.name(),
+            "maps": chosen.compiled.maps.iter().map(|m| serde_json::json!({
+                "kind": m.kind as u32, "key_size": m.key_size_bytes, "value_size": m.value_size_bytes, "max_entries": m.max_entries
+            })).collect::<Vec<_>>(),
+            "sha256": chosen.hash,
+            "worst_case_insns": chosen.stats.worst_case_path_insns,
+        });
+        std::fs::write(settings.out_dir.join("program.json"), serde_json::to_string_pretty(&meta)?)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result_json(&task, &result, &bin))?);
+    } else {
+        print_report(&result, &bin);
+    }
+    let status = result.status;
+    let Some(chosen) = &result.chosen else { return Ok(status.exit_code()) };
+    if status != coder::Status::Solved {
+        if args.push {
+            eprintln!("kingly code: not pushing: the status is {}, not solved", status.name());
+        }
+        return Ok(status.exit_code());
+    }
+    if let (true, Some(connect)) = (args.push, &args.connect) {
+        return push_chosen(&task, chosen, connect);
+    }
+    Ok(0)
+}
+
+/// The `--json` object (DESIGN.md): only `solved` means "does what the task says, as far as
+/// every check can tell".
+fn result_json(task: &Task, result: &coder::RunResult, bin: &std::path::Path) -> serde_json::Value {
+    let chosen = result.chosen.as_ref();
+    let candidates: Vec<serde_json::Value> = result
+        .attempts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "origin": a.origin,
+                "source": a.source,
+                "verdict": if a.test == "pass" { "pass" } else if a.verify == "rejected" { "rejected" } else if a.test == "skipped" { "no program" } else { "fail" },
+                "why": a.memorising.clone().or_else(|| a.message.clone()),
+                "sha256": a.candidate,
+            })
+        })
+        .collect();
+    let mut checks = Vec::new();
+    if let Some(c) = chosen {
+        checks.push(serde_json::json!({"check": "verifier", "ok": true, "detail": format!("worst case {} insns (budget {})", c.stats.worst_case_path_insns, result.spec.budget_insns)}));
+        checks.push(serde_json::json!({"check": "examples", "ok": c.report.passed == c.report.total, "detail": format!("{}/{} pass", c.report.passed, c.report.total)}));
+        checks.push(serde_json::json!({"check": "edge cases", "ok": c.report.warnings.is_empty(), "detail": c.report.warnings.join("; ")}));
+    }
+    checks.push(serde_json::json!({"check": "generalisation", "ok": result.status == coder::Status::Solved, "detail": result.status_why.join("; ")}));
+    serde_json::json!({
+        "status": result.status.name(),
+        "program": chosen.map(|_| bin.display().to_string()),
+        "type": task.kind.name(),
+        "hook": task.hook.map(|h| h.name),
+        "source": chosen.map(|c| c.compiled_source(&task.layout)),
+        "asm": chosen.map(|c| stages::disassembly(&c.verified)),
+        "confidence": result.confidence,
+        "rounds": result.rounds,
+        "candidates": candidates,
+        "checks": checks,
+        "questions": result.questions,
+        "log": result.log_path.display().to_string(),
+    })
+}
+
+fn print_report(result: &coder::RunResult, bin: &std::path::Path) {
     println!("spec: {}", result.spec.summary());
-    let Some(chosen) = &result.chosen else {
+    println!("status: {} ({})", result.status.name(), result.status_why.join("; "));
+    for q in &result.questions {
+        println!("question: {q}");
+    }
+    if let Some(chosen) = &result.chosen {
+        println!(
+            "chosen: {} (round {}, {}, sha256 {})",
+            chosen.candidate.origin,
+            chosen.round,
+            chosen.candidate.source.language(),
+            chosen.hash
+        );
+        println!("why: {}", chosen.why(result.passing_count, result.spec.budget_insns));
+        println!("--- source ---\n{}", chosen.compiled.listing.trim_end());
+        println!("--- disassembly ---\n{}", stages::disassembly(&chosen.verified).trim_end());
+        println!("bytecode written to {} (run it: kingly bpf run --type <type> --input HEX {0})", bin.display());
+    } else {
         let classes: Vec<String> = result.attempts.iter().filter_map(|a| a.error_class.clone()).collect();
         println!(
-            "unsupported: no candidate passed the verifier and every example in {} rounds ({} attempts: {})",
+            "no candidate passed the verifier and every example in {} rounds ({} attempts: {})",
             result.rounds,
             result.attempts.len(),
             classes.join(", ")
         );
-        println!("attempts logged to {}", result.log_path.display());
-        return Ok(1);
-    };
-    println!(
-        "chosen: {} (round {}, {}, sha256 {})",
-        chosen.candidate.origin,
-        chosen.round,
-        chosen.candidate.source.language(),
-        chosen.hash
-    );
-    println!("why: {}", chosen.why(result.passing_count, result.spec.budget_insns));
-    println!("--- source ---\n{}", chosen.compiled.listing.trim_end());
-    println!("--- disassembly ---\n{}", stages::disassembly(&chosen.verified).trim_end());
-    let bin = settings.out_dir.join("program.bin");
-    std::fs::write(&bin, isa::slots_to_bytes(&chosen.compiled.slots))
-        .with_context(|| format!("writing {}", bin.display()))?;
-    let meta = serde_json::json!({
-        "type": task.kind.name(),
-        "hook": task.hook.map(|h| h.name),
-        "maps": chosen.compiled.maps.iter().map(|m| serde_json::json!({
-            "kind": m.kind as u32, "key_size": m.key_size_bytes, "value_size": m.value_size_bytes, "max_entries": m.max_entries
-        })).collect::<Vec<_>>(),
-        "sha256": chosen.hash,
-        "worst_case_insns": chosen.stats.worst_case_path_insns,
-    });
-    let meta_path = settings.out_dir.join("program.json");
-    std::fs::write(&meta_path, serde_json::to_string_pretty(&meta)?)?;
-    println!("bytecode written to {} ({})", bin.display(), meta_path.display());
+    }
     println!(
         "attempts logged to {} ({} attempts, {} rounds, {} ms)",
         result.log_path.display(),
@@ -192,10 +273,6 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
         result.rounds,
         result.total_ms
     );
-    if let (true, Some(connect)) = (args.push, &args.connect) {
-        return push_chosen(&task, chosen, connect);
-    }
-    Ok(0)
 }
 
 /// What `--push` sends: the program type, where it attaches, its agent name and the program.

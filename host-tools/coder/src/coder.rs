@@ -346,6 +346,8 @@ pub struct Attempt {
     pub memorising: Option<String>,
     /// The candidate's source (DSL listing, assembly or C).
     pub source: String,
+    /// What was compiled: the eBPF assembly listing (empty when it did not compile).
+    pub asm: String,
     pub ms: u64,
     pub tokens: u64,
 }
@@ -396,6 +398,14 @@ impl Passing {
             self.order,
             self.stats.worst_case_path_insns,
         )
+    }
+
+    /// Its source as written: the DSL listing, or the assembly or C an LLM wrote.
+    pub fn compiled_source(&self, layout: &crate::task::Layout) -> String {
+        match &self.candidate.source {
+            Source::Dsl(p) => p.render(layout),
+            Source::Asm(t) | Source::C(t) => t.clone(),
+        }
     }
 
     /// Why Synthesis chose it.
@@ -557,6 +567,7 @@ pub fn run(
                 message: None,
                 memorising: None,
                 source: String::new(),
+                asm: String::new(),
                 ms: g.ms,
                 tokens: g.tokens,
             };
@@ -607,6 +618,7 @@ pub fn run(
                 }
                 Assessed::Rejected { hash, class, message, listing } => {
                     a.candidate = hash;
+                    a.asm = listing.clone();
                     a.compile = "ok".into();
                     a.verify = "rejected".into();
                     a.error_class = Some(class.clone());
@@ -621,6 +633,7 @@ pub fn run(
                 Assessed::Tested(boxed) => {
                     let (compiled, verified, stats, report, hash) = *boxed;
                     a.candidate = hash.clone();
+                    a.asm = compiled.listing.clone();
                     a.compile = "ok".into();
                     a.verify = "ok".into();
                     a.worst_case_insns = Some(stats.worst_case_path_insns);
@@ -808,6 +821,7 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
         if !other.candidate.plausible
             || other.memorising.is_some()
             || other.cost() > best.cost()
+            || (best.follows_clause && !other.follows_clause)
             || seen.contains(&listing)
         {
             continue;

@@ -732,7 +732,13 @@ fn grounding_of(f: &Feature, spec: &Spec, text_tokens: &HashSet<String>, layout:
                     .iter()
                     .filter(|t| text_tokens.contains(*t) && !GENERIC_WORDS.contains(&t.as_str()))
                     .count();
-                2 + named.min(2) as i64
+                // Runs of a class are words, groups or sequences; without such a word, the
+                // plain count is what the text means.
+                let runs_unasked = matches!(f, Feature::Runs(_))
+                    && !["word", "run", "group", "sequence", "block", "field", "token", "any", "contain"]
+                        .iter()
+                        .any(|w| text_tokens.contains(&crate::retrieval::stem(w)));
+                2 + named.min(2) as i64 - runs_unasked as i64
             } else {
                 0
             }
@@ -814,7 +820,22 @@ pub fn ungrounded_features(p: &DslProgram, spec: &Spec) -> Vec<String> {
 pub fn unused_text_numbers(p: &DslProgram, spec: &Spec) -> Vec<u64> {
     let hashes: Vec<u64> =
         spec.strings.iter().map(|s| kingly_bpf::hooks::tool_name_hash(&String::from_utf8_lossy(s))).collect();
-    let wanted: Vec<u64> = spec.numbers.iter().copied().filter(|n| *n > 1 && !hashes.contains(n)).collect();
+    // Numbers in a range ("0-9") describe a class, not a value to use.
+    let text = spec.description.as_bytes();
+    let mut in_range: Vec<u64> = Vec::new();
+    for (i, &c) in text.iter().enumerate() {
+        if c == b'-' && i > 0 && text[i - 1].is_ascii_digit() && text.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+            let before = text[..i].iter().rev().take_while(|d| d.is_ascii_digit()).count();
+            let after = text[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+            for digits in [&text[i - before..i], &text[i + 1..i + 1 + after]] {
+                if let Ok(n) = std::str::from_utf8(digits).unwrap_or("").parse::<u64>() {
+                    in_range.push(n);
+                }
+            }
+        }
+    }
+    let wanted: Vec<u64> =
+        spec.numbers.iter().copied().filter(|n| *n > 1 && !hashes.contains(n) && !in_range.contains(n)).collect();
     if wanted.is_empty() {
         return Vec::new();
     }
@@ -840,6 +861,9 @@ pub fn unused_text_numbers(p: &DslProgram, spec: &Spec) -> Vec<u64> {
             Feature::ByteAt(i) => used.push(*i as u64),
             Feature::Word { offset, size, .. } => used.extend([*offset as u64, *size as u64, *size as u64 * 8]),
             Feature::Prefix(bytes) => used.push(bytes.len() as u64),
+            // A named hash brings its width and constants.
+            Feature::Fold(Fold::Fnv1a32) => used.extend([32, 0x811c_9dc5, 16_777_619]),
+            Feature::Fold(Fold::Djb2) => used.extend([32, 5381, 33]),
             _ => {}
         }
     }
