@@ -4,7 +4,8 @@
 # finding: per-variable range test accepts `fixed + off + size <= var_range` with fixed + off +
 # finding: size = 0 and var_range = 0 for a variable part never compared. Only data + 10 was
 # finding: proven, so the read lands up to 245 bytes past a 10-byte packet. (ptrgen, seed 12,
-# finding: program 1462549 of a 10^7-program run at 56c338c, the only finding; minimized by hand)
+# finding: program 1462549 of a 10^7-program run at 56c338c, whose 3 findings were all this
+# finding: class; minimized by hand)
     ldxdw %r7, [%r1+0]
     ldxdw %r2, [%r1+8]
     mov %r5, %r7
