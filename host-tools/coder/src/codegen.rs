@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use kingly_bpf::hooks::TOOL_MAX_INPUT_BYTES;
 use kingly_bpf::{MapDef, MapKind};
 
-use crate::dsl::{size_mask, DslProgram, Expr, Feature, Fold, Op, Pred};
+use crate::dsl::{size_mask, DslProgram, Expr, Feature, Fold, Op, PairCmp, Pred};
 use crate::task::Layout;
 
 /// Compiled output: assembly text and the maps `map:N` refers to.
@@ -195,6 +195,91 @@ impl Gen<'_> {
                 self.line("add %r3, %r7");
                 self.store_slot(s, 3);
             }
+            Feature::LastIndex(p) => {
+                // found' = found | m; s' = m ? i : (found ? s : i + 1), without branches.
+                self.pred(p, 5, 6, 7);
+                self.load_slot(6, aux);
+                self.load_slot(3, s);
+                self.line("mul %r3, %r6");
+                self.line("mov %r7, %r2");
+                self.line("add %r7, 1");
+                self.line("mov %r0, 1");
+                self.line("sub %r0, %r6");
+                self.line("mul %r7, %r0");
+                self.line("add %r3, %r7");
+                self.line("mov %r0, 1");
+                self.line("sub %r0, %r5");
+                self.line("mul %r3, %r0");
+                self.line("mov %r7, %r2");
+                self.line("mul %r7, %r5");
+                self.line("add %r3, %r7");
+                self.store_slot(s, 3);
+                self.line("or %r6, %r5");
+                self.store_slot(aux, 6);
+            }
+            Feature::Bits => {
+                // x = b - ((b >> 1) & 0x55); x = (x & 0x33) + ((x >> 2) & 0x33); (x + (x >> 4)) & 0xf
+                self.line("mov %r5, %r4");
+                self.line("rsh %r5, 1");
+                self.line("and %r5, 0x55");
+                self.line("mov %r6, %r4");
+                self.line("sub %r6, %r5");
+                self.line("mov %r5, %r6");
+                self.line("and %r5, 0x33");
+                self.line("rsh %r6, 2");
+                self.line("and %r6, 0x33");
+                self.line("add %r5, %r6");
+                self.line("mov %r6, %r5");
+                self.line("rsh %r6, 4");
+                self.line("add %r5, %r6");
+                self.line("and %r5, 0xf");
+                self.load_slot(3, s);
+                self.line("add %r3, %r5");
+                self.store_slot(s, 3);
+            }
+            Feature::Strided { fold, odd } => {
+                // in = (i & 1) == odd; acc op= b * in (0 leaves a sum or an xor unchanged)
+                self.line("mov %r5, %r2");
+                self.line("and %r5, 1");
+                if !*odd {
+                    self.line("xor %r5, 1");
+                }
+                self.line("mul %r5, %r4");
+                self.load_slot(3, s);
+                match fold {
+                    Fold::Xor => self.line("xor %r3, %r5"),
+                    _ => self.line("add %r3, %r5"),
+                }
+                self.store_slot(s, 3);
+            }
+            Feature::Pairs(cmp) => {
+                // have = i > 0; count += have * cmp(prev, b); prev = b
+                self.load_slot(6, aux);
+                match cmp {
+                    PairCmp::Equal => {
+                        self.line("mov %r5, %r6");
+                        self.line("xor %r5, %r4");
+                        self.line("sub %r5, 1");
+                    }
+                    PairCmp::Rising => {
+                        self.line("mov %r5, %r6");
+                        self.line("sub %r5, %r4");
+                    }
+                    PairCmp::Falling => {
+                        self.line("mov %r5, %r4");
+                        self.line("sub %r5, %r6");
+                    }
+                }
+                self.line("rsh %r5, 63");
+                self.line("mov %r7, 0");
+                self.line("sub %r7, %r2");
+                self.line("rsh %r7, 63");
+                self.line("and %r5, %r7");
+                self.load_slot(3, s);
+                self.line("add %r3, %r5");
+                self.store_slot(s, 3);
+                self.store_slot(aux, 4);
+            }
             Feature::Head(k) => {
                 // d = j - 8k; in = (d >> 3) == 0; head |= (b << 8 (d & 7)) * in
                 self.line("mov %r5, %r2");
@@ -218,7 +303,7 @@ impl Gen<'_> {
 
     fn loop_init(&mut self, f: &Feature, s: i32, aux: i32) {
         let init = match f {
-            Feature::Fold(fold) => fold.init(),
+            Feature::Fold(fold) | Feature::Strided { fold, .. } => fold.init(),
             _ => 0,
         };
         self.mov_imm(3, init);
@@ -228,7 +313,7 @@ impl Gen<'_> {
                 self.line("mov %r3, 1");
                 self.store_slot(aux, 3);
             }
-            Feature::Runs(_) => self.store_slot(aux, 3),
+            Feature::Runs(_) | Feature::LastIndex(_) | Feature::Pairs(_) => self.store_slot(aux, 3),
             _ => {}
         }
     }
@@ -500,7 +585,10 @@ pub fn compile(program: &DslProgram, layout: &Layout) -> Result<Compiled> {
     for f in &all {
         let s = g.alloc()?;
         g.slot.push(s);
-        let needs_aux = matches!(f, Feature::FirstIndex(_) | Feature::Runs(_) | Feature::Decimal);
+        let needs_aux = matches!(
+            f,
+            Feature::FirstIndex(_) | Feature::Runs(_) | Feature::Decimal | Feature::LastIndex(_) | Feature::Pairs(_)
+        );
         aux.push(if needs_aux { g.alloc()? } else { 0 });
     }
     let mut maps = Vec::new();
@@ -581,4 +669,51 @@ pub fn compile(program: &DslProgram, layout: &Layout) -> Result<Compiled> {
     g.expr(program, &program.body, 0)?;
     g.line("exit");
     Ok(Compiled { asm: g.out, maps })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dsl::{DslProgram, Expr, Feature, Fold, PairCmp, Pred};
+    use crate::stages::{self, Candidate, Source};
+    use crate::task::{Example, Input, Task};
+
+    /// The compiled loop of each newer byte feature agrees with the evaluator on the VM.
+    #[test]
+    fn loop_features_match_the_evaluator() {
+        let inputs: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![7],
+            vec![1, 1, 2],
+            vec![0xff, 0x0f, 0xf0, 0x2f, 0x2f, 0x00, 9],
+            b"usr/lib/x".to_vec(),
+            vec![3, 2, 1, 5, 5, 5, 0, 200, 201],
+        ];
+        let features = [
+            Feature::LastIndex(Pred::byte(b'/')),
+            Feature::LastIndex(Pred::byte(5)),
+            Feature::Bits,
+            Feature::Strided { fold: Fold::Sum, odd: false },
+            Feature::Strided { fold: Fold::Xor, odd: true },
+            Feature::Pairs(PairCmp::Equal),
+            Feature::Pairs(PairCmp::Rising),
+            Feature::Pairs(PairCmp::Falling),
+        ];
+        let work = std::env::temp_dir().join(format!("kingly-codegen-test-{}", std::process::id()));
+        for f in features {
+            let program = DslProgram { features: vec![f.clone()], body: Expr::Feat(0) };
+            let mut task = Task::parse("t", "description = \"x\"\n").unwrap();
+            task.examples = inputs.iter().map(|b| Example { input: Input::Bytes(b.clone()), output: 0 }).collect();
+            let outputs = program.eval_all(&task.examples, &task.layout);
+            for (e, o) in task.examples.iter_mut().zip(outputs) {
+                e.output = o;
+            }
+            let candidate =
+                Candidate { source: Source::Dsl(program), plausible: true, origin: "test".into(), tokens: 0 };
+            let compiled = stages::compile(&candidate, &task.layout, &work).unwrap();
+            let verified = stages::verify(&compiled, task.kind).unwrap_or_else(|e| panic!("{f:?}: {e:?}"));
+            let report = stages::test(&verified, &task);
+            assert_eq!(report.passed, report.total, "{f:?}: {:?}", report.failures);
+        }
+        let _ = std::fs::remove_dir_all(work);
+    }
 }

@@ -103,6 +103,36 @@ impl Fold {
     }
 }
 
+/// How an adjacent pair of bytes compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PairCmp {
+    Equal,
+    /// The next byte is larger.
+    Rising,
+    /// The next byte is smaller.
+    Falling,
+}
+
+impl PairCmp {
+    pub const ALL: [PairCmp; 3] = [PairCmp::Equal, PairCmp::Rising, PairCmp::Falling];
+
+    pub fn holds(self, prev: u8, next: u8) -> bool {
+        match self {
+            PairCmp::Equal => prev == next,
+            PairCmp::Rising => next > prev,
+            PairCmp::Falling => next < prev,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PairCmp::Equal => "equal",
+            PairCmp::Rising => "rising",
+            PairCmp::Falling => "falling",
+        }
+    }
+}
+
 /// What a value means, which decides the operations that make sense on it: identifiers and
 /// categories are only compared with constants (or bucketed), quantities get arithmetic,
 /// core numbers stay core numbers. The typing keeps the search from "explaining" examples with
@@ -168,6 +198,17 @@ pub enum Feature {
     Runs(Pred),
     /// The number written in leading decimal digits.
     Decimal,
+    /// Index of the last byte in the set (the length when none is).
+    LastIndex(Pred),
+    /// Set bits over all bytes (population count).
+    Bits,
+    /// A sum or xor over the bytes at even (`odd: false`) or odd positions only.
+    Strided {
+        fold: Fold,
+        odd: bool,
+    },
+    /// Adjacent pairs `(b[i-1], b[i])` that compare this way.
+    Pairs(PairCmp),
     /// Bytes `8k..8k+8` as a little-endian word (0 past the end); the base of the fixed-offset reads.
     Head(u8),
     /// Byte `i` (0 past the end), `i < 16`.
@@ -211,6 +252,10 @@ impl Feature {
                 | Feature::Runs(_)
                 | Feature::Decimal
                 | Feature::Head(_)
+                | Feature::LastIndex(_)
+                | Feature::Bits
+                | Feature::Strided { .. }
+                | Feature::Pairs(_)
         )
     }
 
@@ -297,6 +342,14 @@ impl Feature {
                 acc
             }
             Feature::Head(k) => head(bytes, *k),
+            Feature::LastIndex(p) => bytes.iter().rposition(|&b| p.holds(b)).unwrap_or(bytes.len()) as u64,
+            Feature::Bits => bytes.iter().map(|b| b.count_ones() as u64).sum(),
+            Feature::Strided { fold, odd } => bytes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i % 2 == 1) == *odd)
+                .fold(fold.init(), |acc, (_, &b)| fold.step(acc, b as u64)),
+            Feature::Pairs(cmp) => bytes.windows(2).filter(|w| cmp.holds(w[0], w[1])).count() as u64,
             Feature::ByteAt(i) => bytes.get(*i as usize).copied().unwrap_or(0) as u64,
             Feature::Word { offset, size, big_endian } => {
                 let le = (head(bytes, offset / 8) >> (8 * (offset % 8) as u32)) & size_mask(*size);
@@ -338,6 +391,12 @@ impl Feature {
             Feature::Runs(p) => format!("runs(b in {})", p.name),
             Feature::Decimal => "leading_decimal(input)".into(),
             Feature::Head(k) => format!("le64(input[{}..{}])", 8 * k, 8 * k + 8),
+            Feature::LastIndex(p) => format!("index_of_last(b in {})", p.name),
+            Feature::Bits => "popcount(bytes)".into(),
+            Feature::Strided { fold, odd } => {
+                format!("{}(bytes at {} positions)", fold.name(), if *odd { "odd" } else { "even" })
+            }
+            Feature::Pairs(cmp) => format!("adjacent_pairs({})", cmp.name()),
             Feature::ByteAt(i) => format!("input[{i}]"),
             Feature::Word { offset, size, big_endian } => {
                 format!("{}{}(input[{offset}..{}])", if *big_endian { "be" } else { "le" }, size * 8, offset + size)

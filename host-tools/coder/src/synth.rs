@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::architect::Spec;
 use crate::catalog::Family;
-use crate::dsl::{combine, DslProgram, Expr, Feature, Fold, Op, Pred, Ty};
+use crate::dsl::{combine, DslProgram, Expr, Feature, Fold, Op, PairCmp, Pred, Ty};
 use crate::task::{Example, Input, Layout};
 
 /// How conditionals may be used.
@@ -168,7 +168,16 @@ pub fn family_features(family: Family, spec: &Spec, examples: &[Example]) -> Vec
     let max_len = inputs_bytes(examples).iter().map(|b| b.len()).max().unwrap_or(0);
     match family {
         Family::Length => vec![Feature::Len],
-        Family::ByteFold => Fold::ALL.iter().map(|f| Feature::Fold(*f)).collect(),
+        Family::ByteFold => {
+            let mut out: Vec<Feature> = Fold::ALL.iter().map(|f| Feature::Fold(*f)).collect();
+            out.push(Feature::Bits);
+            for fold in [Fold::Sum, Fold::Xor] {
+                for odd in [false, true] {
+                    out.push(Feature::Strided { fold, odd });
+                }
+            }
+            out
+        }
         Family::ByteCount => {
             let mut out = Vec::new();
             for p in predicates(spec, examples) {
@@ -178,9 +187,13 @@ pub fn family_features(family: Family, spec: &Spec, examples: &[Example]) -> Vec
                     out.push(Feature::SumIf(p));
                 }
             }
+            out.extend(PairCmp::ALL.iter().map(|c| Feature::Pairs(*c)));
             out
         }
-        Family::ByteSearch => predicates(spec, examples).into_iter().map(Feature::FirstIndex).collect(),
+        Family::ByteSearch => predicates(spec, examples)
+            .into_iter()
+            .flat_map(|p| [Feature::FirstIndex(p.clone()), Feature::LastIndex(p)])
+            .collect(),
         Family::Parse => vec![Feature::Decimal],
         Family::Header => {
             let mut out = Vec::new();
@@ -689,6 +702,24 @@ fn feature_grounding(f: &Feature, spec: &Spec, text: &HashSet<String>, layout: &
         }
         Feature::Decimal => says(&["decimal", "number", "parse", "integer", "atoi", "numeral"]) as i64 * 2,
         Feature::Head(_) => 0,
+        Feature::Bits => says(&["popcount", "population", "bit"]) as i64 * 2,
+        Feature::Strided { fold, odd } => {
+            let position = says(&[if *odd { "odd" } else { "even" }]);
+            let op = match fold {
+                Fold::Xor => says(&["xor"]),
+                _ => says(&["sum", "add", "total"]),
+            };
+            (position && op) as i64 * 2
+        }
+        Feature::Pairs(cmp) => {
+            let pair = says(&["adjacent", "pair", "consecutive", "neighbor", "neighbour"]);
+            let how = says(match cmp {
+                PairCmp::Equal => &["equal", "same", "repeat", "identical", "duplicate"],
+                PairCmp::Rising => &["larger", "greater", "bigger", "rising", "increase", "higher"],
+                PairCmp::Falling => &["smaller", "lower", "falling", "decrease"],
+            });
+            (pair && how) as i64 * 2
+        }
         Feature::ByteAt(i) => {
             if *i == 0 && says(&["first", "leading", "start"])
                 || number(*i as u64) && says(&["byte", "offset", "index"])
@@ -726,8 +757,16 @@ fn grounding_of(f: &Feature, spec: &Spec, text_tokens: &HashSet<String>, layout:
     };
     match f {
         // A feature over a byte class counts as named only when its class is.
-        Feature::Count(p) | Feature::SumIf(p) | Feature::FirstIndex(p) | Feature::Runs(p) => {
-            if named_pred(p) {
+        Feature::Count(p) | Feature::SumIf(p) | Feature::FirstIndex(p) | Feature::Runs(p) | Feature::LastIndex(p) => {
+            let says = |w: &str| text_tokens.contains(&crate::retrieval::stem(w));
+            let last = says("last") || says("final");
+            // Which end the search starts from is named by the text ("last", "first").
+            let wrong_end = match f {
+                Feature::LastIndex(_) => !last,
+                Feature::FirstIndex(_) => last && !says("first"),
+                _ => false,
+            };
+            if named_pred(p) && !wrong_end {
                 let named = crate::retrieval::tokens(&f.describe(layout))
                     .iter()
                     .filter(|t| text_tokens.contains(*t) && !GENERIC_WORDS.contains(&t.as_str()))
