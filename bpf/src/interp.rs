@@ -234,9 +234,16 @@ impl Interpreter {
             return Err(err(0, RunErrorKind::MapMismatch));
         }
         if prog.stats.is_none() {
-            // Verified programs never read stack bytes they did not write; only unverified ones
-            // could observe a previous run's data, so only they pay for clearing it.
+            // Unverified programs may touch the whole stack region.
             self.stack.fill(0);
+        } else if !STRICT {
+            // Verified programs never read stack bytes they did not write; should the verifier
+            // be wrong, they read zeros, never an earlier run's data. Zero the frames they can
+            // use: the top one, or all of them with bpf-to-bpf calls (strict runs keep their
+            // layout's fill).
+            let calls = prog.insns.iter().any(|insn| matches!(insn, crate::isa::Insn::CallLocal { .. }));
+            let used = if calls { STACK_BYTES } else { memory::STACK_FRAME_BYTES };
+            self.stack[STACK_BYTES - used..].fill(0);
         }
         let frame_pointer =
             |depth: usize| if STRICT { layout.frame_pointer(depth) } else { memory::frame_pointer(depth) };

@@ -7,24 +7,35 @@
 //!
 //! - [`prepare`] checks the maps, fills a `Packet` context's `data`/`data_end` fields and builds
 //!   a [`HelperBridge`]: the program's memory as real addresses, its helpers and its platform.
-//! - The generated entry is `extern "C" fn(r1, r2, bridge, r10, trampoline) -> r0`.
+//! - The generated entry is `extern "C" fn(r1, r2, bridge, r10, trampoline, budget) -> r0`.
 //! - Helper calls go to the kernel's `extern "C"` trampoline with
 //!   `(bridge, helper id, r1..r5, pc) -> HelperReturn`, which only turns the bridge pointer back
 //!   into a reference and calls [`HelperBridge::call`]. That translates pointer arguments from
 //!   real addresses to the interpreter's tagged ones and `map_lookup_elem`'s result back, so
 //!   helpers run exactly the code the interpreter runs.
+//! - [`stack_bytes_used`] says how much of the eBPF stack a run can touch; the kernel zeroes
+//!   that much before every run.
 //!
-//! The JIT has no instruction budget: a verified program's longest path is bounded by the
-//! verifier (`VerifyStats::worst_case_path_insns`).
+//! Native code has no run-time checks, so it does not rely on the verifier alone where a
+//! mistake would cost the most. A verifier bug could accept a loop that never ends: programs
+//! with back-edges or calls carry a budget counter (`budget` = `Env::budget_insns`, see
+//! [`aarch64`]) that stops them with `BudgetExhausted` like the interpreter, never earlier
+//! than the interpreter would (it counts back-edges and calls, not instructions). It could also
+//! accept a read of a stack byte the program never wrote: the stack is cleared before each
+//! run, so such a read sees zero, never another agent's data.
 
 pub mod aarch64;
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use crate::helpers::{ArgType, Helper, HelperEnv, HelperOutcome, RetType};
 use crate::interp::{Env, Platform, RunError, RunErrorKind};
+use crate::isa::Insn;
 use crate::maps::{Map, MapDef};
-use crate::memory::{self, Memory, CTX_REGION, MAP_REGION_FIRST, PACKET_REGION, STACK_BYTES, STACK_REGION};
+use crate::memory::{
+    self, Memory, CTX_REGION, MAP_REGION_FIRST, MAX_FRAMES, PACKET_REGION, STACK_BYTES, STACK_FRAME_BYTES, STACK_REGION,
+};
 use crate::program::{ContextKind, ProgramType};
 
 /// Why a program could not be compiled.
@@ -55,6 +66,29 @@ impl fmt::Display for JitError {
 }
 
 impl core::error::Error for JitError {}
+
+/// The helper id JIT code passes to the trampoline when a budget guard finds no budget left:
+/// above every `u32` helper id (native code zero-extends a `callx` id from 32 bits).
+pub const BUDGET_EXHAUSTED_ID: u64 = 1 << 32;
+
+/// Bytes at the top of the eBPF stack a run of `insns` can use: the main program's 512-byte
+/// frame plus one per level of bpf-to-bpf call nesting. Every live frame runs a different
+/// function unless the program recurses (which the verifier rejects, and which would run past
+/// the stack anyway), so the nesting is at most the number of distinct call targets; counting
+/// them needs no trust in the function boundaries the verifier derived.
+pub fn stack_bytes_used(insns: &[Insn]) -> usize {
+    let mut targets: Vec<i64> = insns
+        .iter()
+        .enumerate()
+        .filter_map(|(pc, insn)| match *insn {
+            Insn::CallLocal { off } => Some(pc as i64 + 1 + off as i64),
+            _ => None,
+        })
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    (1 + targets.len()).min(MAX_FRAMES) * STACK_FRAME_BYTES
+}
 
 /// The second result register of the helper trampoline: 0 continues, 1 stops the program.
 #[repr(C)]
@@ -125,11 +159,17 @@ impl HelperBridge<'_> {
 
     /// Runs helper `id` for native code: the same helper functions the interpreter calls, with
     /// pointer arguments and results translated. `pc` is the call's slot, for errors.
-    pub fn call(&mut self, id: u32, args: [u64; 5], pc: usize) -> HelperReturn {
+    /// [`BUDGET_EXHAUSTED_ID`] is no helper: it stops the run with `BudgetExhausted` at `pc`.
+    pub fn call(&mut self, id: u64, args: [u64; 5], pc: usize) -> HelperReturn {
         let stop = |bridge: &mut Self, outcome| {
             bridge.outcome = Some(outcome);
             HelperReturn { r0: 0, stop: 1 }
         };
+        if id == BUDGET_EXHAUSTED_ID {
+            return stop(self, Err(RunError { pc, kind: RunErrorKind::BudgetExhausted }));
+        }
+        // Native code passes 32-bit ids otherwise (a `callx` register is zero-extended).
+        let id = id as u32;
         let Some(helper) = self.helpers.iter().find(|h| h.id == id) else {
             return stop(self, Err(RunError { pc, kind: RunErrorKind::UnknownHelper(id) }));
         };

@@ -5,8 +5,10 @@ use alloc::vec::Vec;
 
 use super::aarch64::encode::{self as a64, Cond, LogicalImm, MemOp, MovWide, PairMode, RegOp, LR, SP, XZR};
 use super::aarch64::{self, compile};
-use super::JitError;
+use super::{JitError, BUDGET_EXHAUSTED_ID};
+use crate::interp::{Env, FixedPlatform, Interpreter, RunError, RunErrorKind};
 use crate::program::{Program, ProgramType};
+use crate::verifier::VerifyStats;
 use crate::{asm, isa};
 
 #[test]
@@ -33,6 +35,11 @@ fn encodings_match_llvm_mc() {
         ("add x7, x7, #4095", a64::add_imm(true, 7, 7, 4095), 0x913f_fce7),
         ("sub w7, w7, #1", a64::sub_imm(false, 7, 7, 1), 0x5100_04e7),
         ("cmp x7, #12", a64::cmp_imm(true, 7, 12), 0xf100_30ff),
+        ("subs x24, x24, #1", a64::subs_imm(true, 24, 24, 1), 0xf100_0718),
+        ("str x24, [sp, #80]", a64::mem_scaled(MemOp::Store, 3, 24, SP, 10), 0xf900_2bf8),
+        ("ldr x24, [sp, #80]", a64::mem_scaled(MemOp::Load, 3, 24, SP, 10), 0xf940_2bf8),
+        ("b.lo #8", a64::b_cond(Cond::Lo, 2), 0x5400_0043),
+        ("mov w8, w1", a64::mov(false, 8, 1), 0x2a01_03e8),
         ("cmp w7, #4095", a64::cmp_imm(false, 7, 4095), 0x713f_fcff),
         ("mul x7, x7, x10", a64::mul(true, 7, 7, 10), 0x9b0a_7ce7),
         ("mul w7, w7, w10", a64::mul(false, 7, 7, 10), 0x1b0a_7ce7),
@@ -278,4 +285,167 @@ fn every_bitmask_immediate_round_trips() {
     }
     // 5334 distinct 64-bit values; small element sizes ignore high immr bits, hence repeats.
     assert_eq!(count, 7680);
+}
+
+/// `subs x24, x24, #1`: one unit of the run's budget.
+const TAKE_ONE: u32 = 0xf100_0718;
+
+/// The words of slot `pc`.
+fn slot(code: &aarch64::Code, pc: usize) -> &[u32] {
+    let end = code.slot_offsets.get(pc + 1).map_or(code.stubs_offset as usize, |&o| o as usize);
+    &code.words[code.slot_offsets[pc] as usize..end]
+}
+
+/// Where a `b`/`bl` (imm26), `b.cond` or `cbz`/`cbnz` (imm19) word at `at` goes.
+fn branch_destination(words: &[u32], at: usize) -> usize {
+    let w = words[at];
+    let words_off = if (w >> 26) & 0x1f == 0b00101 {
+        ((w << 6) as i32) >> 6
+    } else {
+        assert!(w >> 24 == 0x54 || (w >> 25) & 0x3f == 0x1a, "not a branch: {w:#010x}");
+        ((w << 8) as i32) >> 13
+    };
+    (at as i64 + i64::from(words_off)) as usize
+}
+
+/// Checks the guard at the start of slot `pc`: take one unit, else go to a stub that reports
+/// `pc` to the trampoline as [`BUDGET_EXHAUSTED_ID`] and unwinds.
+fn assert_guarded(code: &aarch64::Code, pc: usize) {
+    let at = code.slot_offsets[pc] as usize;
+    assert_eq!(code.words[at], TAKE_ONE, "slot {pc} starts with the guard");
+    assert_eq!(code.words[at + 1] & 0xff00_001f, 0x5400_0003, "then b.lo");
+    let stub = branch_destination(&code.words, at + 1);
+    assert!(stub >= code.stubs_offset as usize, "the stub is out of line, after every slot");
+    // mov x7, #pc; b budget_exit.
+    let moves: Vec<u32> = code.words[stub..].iter().copied().take_while(|w| (w >> 23) & 0x3f == 0x25).collect();
+    assert_eq!(run_moves(&moves), pc as u64, "the stub reports the guard's pc");
+    assert!(moves.iter().all(|w| w & 31 == 7), "in x7, the trampoline's pc argument");
+    let exit = branch_destination(&code.words, stub + moves.len());
+    // budget exit: mov sp, x28; mov x0, x26; x1 = BUDGET_EXHAUSTED_ID; blr x27; b epilogue.
+    assert_eq!(code.words[exit], a64::mov_sp(SP, 28));
+    assert_eq!(code.words[exit + 1], a64::mov(true, 0, 26));
+    let id: Vec<u32> = code.words[exit + 2..].iter().copied().take_while(|w| (w >> 23) & 0x3f == 0x25).collect();
+    assert_eq!(run_moves(&id), BUDGET_EXHAUSTED_ID);
+    assert_eq!(code.words[exit + 2 + id.len()], a64::blr(27));
+    assert!(exit < code.slot_offsets[0] as usize, "one shared exit before the body");
+}
+
+#[test]
+fn forward_only_programs_get_no_guard() {
+    let code = compile_asm("mov %r0, 0\njeq %r1, 0, +1\nmov %r0, 1\nja +0\nexit").unwrap();
+    assert_eq!(code.words[0], a64::stp(PairMode::PreIndex, 29, LR, SP, -80), "the 80-byte frame, no x24");
+    assert_eq!(code.stubs_offset as usize, code.words.len(), "no stubs");
+    let x24 = [TAKE_ONE, a64::mem_scaled(MemOp::Store, 3, 24, SP, 10), a64::mov(true, 24, 5)];
+    assert!(code.words.iter().all(|w| !x24.contains(w)), "x24 is neither saved, loaded nor counted");
+    // Entry (19 words), exit (7), abort (2), then the slots: nothing else.
+    assert_eq!(code.slot_offsets[0], 28);
+}
+
+#[test]
+fn back_edges_are_guarded_with_x24() {
+    // pc 4 is the back-edge (cbnz), pc 5 a forward jump that stays unguarded.
+    let src = "mov %r0, 0\nmov %r2, 10\nloop:\nadd %r0, 1\nsub %r2, 1\njne %r2, 0, loop\njeq %r0, 3, +0\nexit";
+    let code = compile_asm(src).unwrap();
+    // Entry: a 96-byte frame saving x24, then x24 = the budget argument (x5).
+    assert_eq!(code.words[0], a64::stp(PairMode::PreIndex, 29, LR, SP, -96));
+    assert!(code.words[..8].contains(&a64::mem_scaled(MemOp::Store, 3, 24, SP, 10)));
+    assert!(code.words[..8].contains(&a64::mov(true, 24, 5)));
+    let restore = code.words.iter().position(|&w| w == a64::mem_scaled(MemOp::Load, 3, 24, SP, 10));
+    let restore = restore.expect("the epilogue restores x24");
+    assert_eq!(code.words[restore + 1], a64::ldp(PairMode::PostIndex, 29, LR, SP, 96));
+    assert_guarded(&code, 4);
+    let back_edge = slot(&code, 4);
+    assert_eq!(back_edge.len(), 3, "guard (2 words) + cbnz");
+    assert_eq!(branch_destination(&code.words, code.slot_offsets[4] as usize + 2), code.slot_offsets[2] as usize);
+    assert_ne!(slot(&code, 5)[0], TAKE_ONE, "forward jumps are not counted");
+    assert_eq!(code.words.iter().filter(|&&w| w == TAKE_ONE).count(), 1);
+    // A conditional back-edge with a compare: the guard comes first, since SUBS sets the flags.
+    let code = compile_asm("mov %r3, 0\nloop:\nadd %r3, 1\njlt %r3, 300, loop\nmov %r0, %r3\nexit").unwrap();
+    assert_guarded(&code, 2);
+    assert_eq!(slot(&code, 2)[2], a64::cmp_imm(true, 2, 300), "cmp x2 (r3), #300");
+    // A jump to itself is a back-edge too.
+    let code = compile_asm("mov %r0, 0\nself:\njeq %r0, 1, self\nexit").unwrap();
+    assert_guarded(&code, 1);
+}
+
+#[test]
+fn calls_are_guarded() {
+    let src =
+        "mov %r6, 0\ncall local f\nadd %r6, %r0\ncall local f\nadd %r6, %r0\nmov %r0, %r6\nexit\nf:\nmov %r0, 1\nexit";
+    let code = compile_asm(src).unwrap();
+    assert_guarded(&code, 1);
+    assert_guarded(&code, 3);
+    // The guard, then the frame push, as before.
+    assert_eq!(slot(&code, 1)[2], a64::stp(PairMode::PreIndex, 19, 20, SP, -48));
+    assert_eq!(code.words.iter().filter(|&&w| w == TAKE_ONE).count(), 2);
+}
+
+#[test]
+fn callx_ids_are_32_bits() {
+    let code = compile_asm("mov %r1, 1\nmov %r2, 5\ncall %r2\nexit").unwrap();
+    // r2 is x1: mov w8, w1 zero-extends, as the interpreter reads `regs[d] as u32`, so no
+    // program can name BUDGET_EXHAUSTED_ID.
+    assert_eq!(slot(&code, 2)[0], a64::mov(false, 8, 1));
+}
+
+#[test]
+fn the_bridge_turns_the_budget_id_into_budget_exhausted() {
+    let prog_type = ProgramType::conformance(0);
+    let mut stack = [0; crate::memory::STACK_BYTES];
+    let mut platform = FixedPlatform::default();
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 0 };
+    let mut bridge = super::prepare(&prog_type, &[], &mut stack, &mut [], &mut [], &mut env).unwrap();
+    let stopped = bridge.call(BUDGET_EXHAUSTED_ID, [0; 5], 17);
+    assert_eq!(stopped.stop, 1);
+    assert_eq!(bridge.finish(99), Err(RunError { pc: 17, kind: RunErrorKind::BudgetExhausted }));
+    // Only that exact id: the same low 32 bits with other high bits is an unknown helper.
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 0 };
+    let mut bridge = super::prepare(&prog_type, &[], &mut stack, &mut [], &mut [], &mut env).unwrap();
+    bridge.call(u64::from(u32::MAX), [0; 5], 3);
+    assert_eq!(bridge.finish(0), Err(RunError { pc: 3, kind: RunErrorKind::UnknownHelper(u32::MAX) }));
+}
+
+#[test]
+fn stack_bytes_used_counts_one_frame_per_call_target() {
+    let used = |src: &str| {
+        let slots = asm::assemble(src).unwrap();
+        let prog = Program::load_unverified(&isa::slots_to_bytes(&slots), &ProgramType::conformance(0), &[]).unwrap();
+        super::stack_bytes_used(prog.insns())
+    };
+    assert_eq!(used("mov %r0, 0\nexit"), 512);
+    // Two call sites, one target: main + f.
+    assert_eq!(used("call local f\ncall local f\nexit\nf:\nmov %r0, 0\nexit"), 1024);
+    // f calls g: three frames deep at most.
+    assert_eq!(used("call local f\nexit\nf:\ncall local g\nexit\ng:\nmov %r0, 0\nexit"), 1536);
+    // Never more than the whole stack.
+    let mut many = String::new();
+    for i in 0..10 {
+        many.push_str(&format!("call local f{i}\n"));
+    }
+    many.push_str("exit\n");
+    for i in 0..10 {
+        many.push_str(&format!("f{i}:\nmov %r0, 0\nexit\n"));
+    }
+    assert_eq!(used(&many), crate::memory::STACK_BYTES);
+}
+
+/// A program the verifier should have rejected (it reads a stack byte it never wrote) but, as
+/// if the verifier had a bug, carries verifier statistics: the interpreter must show it zeros,
+/// not what the previous run left.
+#[test]
+fn the_interpreter_clears_the_frame_even_for_verified_programs() {
+    let load = |src: &str| {
+        let slots = asm::assemble(src).unwrap();
+        let mut prog =
+            Program::load_unverified(&isa::slots_to_bytes(&slots), &ProgramType::conformance(0), &[]).unwrap();
+        prog.stats = Some(VerifyStats::default());
+        prog
+    };
+    let writer = load("stdw [%r10-8], 0x5a5a\nstdw [%r10-512], 0x5a5a\nmov %r0, 0\nexit");
+    let reader = load("ldxdw %r0, [%r10-8]\nldxdw %r1, [%r10-512]\nor %r0, %r1\nexit");
+    let mut interp = Interpreter::new();
+    let mut platform = FixedPlatform::default();
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 100 };
+    assert_eq!(interp.run(&writer, &mut [], &mut env), Ok(0));
+    assert_eq!(interp.run(&reader, &mut [], &mut env), Ok(0), "the writer's bytes are gone");
 }

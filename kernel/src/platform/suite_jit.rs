@@ -1,7 +1,9 @@
 //! In-kernel suites for the eBPF JIT: `bpf-jit-conformance` (the 313 bpf_conformance tests as
-//! native code), `bpf-jit-diff` (JIT against the interpreter on random verified programs) and
+//! native code), `bpf-jit-diff` (JIT against the interpreter on random verified programs, then
+//! the defences that do not trust the verifier: the budget guard and the cleared stack) and
 //! `bpf-jit-bench` (retired instructions, JIT against interpreter; needs QEMU `-icount`).
 
+use crate::agents::Compiled;
 use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::arch::aarch64::jit::{self, JitProgram};
 use crate::arch::aarch64::pmu;
@@ -11,9 +13,14 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kingly_bpf::conformance::{self, Expect};
+use kingly_bpf::interp::DEFAULT_BUDGET_INSNS;
+use kingly_bpf::memory::STACK_BYTES;
 use kingly_bpf::testgen::{self, Rng, CTX_BYTES, HASH, MAP};
 use kingly_bpf::verifier::Options;
-use kingly_bpf::{asm as bpf_asm, isa, ContextKind, Env, FixedPlatform, Interpreter, Map, Program, ProgramType};
+use kingly_bpf::{
+    asm as bpf_asm, isa, ContextKind, Env, FixedPlatform, Interpreter, Map, Program, ProgramType, RunError,
+    RunErrorKind, VerifiedProgram,
+};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/bpf_conformance.rs"));
@@ -40,7 +47,7 @@ fn conformance_case(text: &str) -> Result<(), String> {
     let jit = JitProgram::compile(&prog).map_err(|e| format!("compile: {e}"))?;
     let mut mem = case.mem.clone();
     let mut platform = FixedPlatform::default();
-    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 0 };
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: DEFAULT_BUDGET_INSNS };
     let got = jit.run(&mut mem, &mut [], &mut env).map_err(|e| format!("run error: {e}"))?;
     if got != want {
         return Err(format!("r0 = {got:#x}, want {want:#x}"));
@@ -230,9 +237,135 @@ fn differential_suite() -> u32 {
     if !enough {
         kprintln!("error: too few programs were accepted ({accepted}) for the comparison to mean anything");
     }
-    let failed = u32::from(mismatches > 0 || !enough);
+    let defences_failed = defence_checks();
+    let failed = u32::from(mismatches > 0 || !enough || defences_failed > 0);
     kprintln!("bpf-jit-diff: {} passed, {failed} failed", 1 - failed);
     failed
+}
+
+/// The JIT's defences against a verifier mistake, checked as part of `bpf-jit-diff` (they
+/// compare the JIT with the interpreter's contract); returns how many failed.
+fn defence_checks() -> u32 {
+    let checks: [(&str, Check); 3] = [
+        ("budget_stops_a_loop_at_its_back_edge", budget_stops_a_loop_at_its_back_edge),
+        ("budget_counts_calls", budget_counts_calls),
+        ("each_run_starts_with_its_frames_zeroed", each_run_starts_with_its_frames_zeroed),
+    ];
+    let mut failed = 0;
+    for (name, check) in checks {
+        match check() {
+            Ok(()) => kprintln!("check bpf-jit-diff::{name} ... passed"),
+            Err(why) => {
+                failed += 1;
+                kprintln!("check bpf-jit-diff::{name} ... FAILED: {why}");
+            }
+        }
+    }
+    failed
+}
+
+fn load(source: &str) -> Result<VerifiedProgram, String> {
+    let bytes = isa::slots_to_bytes(&bpf_asm::assemble(source).map_err(|e| format!("{e}"))?);
+    Program::load(&bytes, &ProgramType::conformance(0)).map_err(|e| format!("{e}"))
+}
+
+fn run_with_budget(jit: &JitProgram, budget_insns: u64) -> Result<u64, RunError> {
+    let mut platform = FixedPlatform::default();
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns };
+    jit.run(&mut [], &mut [], &mut env)
+}
+
+/// A verified loop run with less budget than it needs stops with `BudgetExhausted` at its
+/// back-edge; with enough, it returns what the interpreter returns. The budget counts each
+/// execution of the back-edge, so 100 iterations need exactly 100.
+fn budget_stops_a_loop_at_its_back_edge() -> Result<(), String> {
+    let source = "mov %r0, 0\nmov %r2, 100\nloop:\nadd %r0, %r2\nsub %r2, 1\njne %r2, 0, loop\nexit";
+    let prog = load(source)?;
+    let jit = JitProgram::compile(&prog).map_err(|e| format!("{e}"))?;
+    let exhausted = Err(RunError { pc: 4, kind: RunErrorKind::BudgetExhausted });
+    for budget in [0, 1, 50, 99] {
+        let got = run_with_budget(&jit, budget);
+        if got != exhausted {
+            return Err(format!("budget {budget}: {got:?}, want {exhausted:?}"));
+        }
+    }
+    let mut platform = FixedPlatform::default();
+    let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: DEFAULT_BUDGET_INSNS };
+    let want = Interpreter::new().run(&prog, &mut [], &mut env);
+    for budget in [100, DEFAULT_BUDGET_INSNS] {
+        let got = run_with_budget(&jit, budget);
+        if got != want || want != Ok(5050) {
+            return Err(format!("budget {budget}: JIT {got:?}, interpreter {want:?}, want Ok(5050)"));
+        }
+    }
+    Ok(())
+}
+
+/// Each bpf-to-bpf call takes one unit of budget (pc 1, 3 and 5 here); a program without
+/// back-edges or calls has no guard and runs even with no budget.
+fn budget_counts_calls() -> Result<(), String> {
+    let source = "mov %r6, 0\ncall local f\nadd %r6, %r0\ncall local f\nadd %r6, %r0\ncall local f\n\
+                  add %r6, %r0\nmov %r0, %r6\nexit\nf:\nmov %r0, 1\nexit";
+    let jit = JitProgram::compile(&load(source)?).map_err(|e| format!("{e}"))?;
+    for (budget, want) in [
+        (0, Err(RunError { pc: 1, kind: RunErrorKind::BudgetExhausted })),
+        (2, Err(RunError { pc: 5, kind: RunErrorKind::BudgetExhausted })),
+        (3, Ok(3)),
+    ] {
+        let got = run_with_budget(&jit, budget);
+        if got != want {
+            return Err(format!("budget {budget}: {got:?}, want {want:?}"));
+        }
+    }
+    let straight =
+        JitProgram::compile(&load("mov %r0, 7\njeq %r0, 7, +1\nmov %r0, 0\nexit")?).map_err(|e| format!("{e}"))?;
+    match run_with_budget(&straight, 0) {
+        Ok(7) => Ok(()),
+        other => Err(format!("a forward-only program with budget 0: {other:?}, want Ok(7)")),
+    }
+}
+
+/// What a run leaves on this core's eBPF stack is gone before the next run, in every frame the
+/// next program can use (and only there).
+fn each_run_starts_with_its_frames_zeroed() -> Result<(), String> {
+    // Marks the top doubleword of frames 0 and 1 (frame 1 from inside the call).
+    let writer = "stdw [%r10-8], 0x5a5a\ncall local f\nmov %r0, 0\nexit\nf:\nstdw [%r10-8], 0x5a5a\nmov %r0, 0\nexit";
+    let quiet = "mov %r0, 0\nexit";
+    let quiet_call = "call local f\nmov %r0, 0\nexit\nf:\nmov %r0, 0\nexit";
+    let [writer, quiet, quiet_call] = [writer, quiet, quiet_call]
+        .map(|source| load(source).and_then(|p| JitProgram::compile(&p).map_err(|e| format!("{e}"))));
+    let (writer, quiet, quiet_call) = (writer?, quiet?, quiet_call?);
+    if (writer.stack_bytes(), quiet.stack_bytes(), quiet_call.stack_bytes()) != (1024, 512, 1024) {
+        return Err(format!(
+            "stack bytes {} {} {}, want 1024 512 1024",
+            writer.stack_bytes(),
+            quiet.stack_bytes(),
+            quiet_call.stack_bytes()
+        ));
+    }
+    let marks = || -> Result<[u64; 2], String> {
+        let stack = jit::this_core_stack().ok_or("this core's stack is busy")?;
+        let word = |at: usize| u64::from_le_bytes(stack[at..at + 8].try_into().unwrap_or_default());
+        Ok([word(STACK_BYTES - 8), word(STACK_BYTES - 512 - 8)])
+    };
+    // Interrupts off: nothing else may run JIT code on this core between the steps.
+    let irqs = Aarch64Cpu::irq_save();
+    let steps = (|| {
+        run_with_budget(&writer, 16).map_err(|e| format!("writer: {e}"))?;
+        let after_writer = marks()?;
+        run_with_budget(&quiet, 16).map_err(|e| format!("quiet: {e}"))?;
+        let after_quiet = marks()?;
+        run_with_budget(&quiet_call, 16).map_err(|e| format!("quiet_call: {e}"))?;
+        Ok::<_, String>((after_writer, after_quiet, marks()?))
+    })();
+    Aarch64Cpu::irq_restore(irqs);
+    match steps? {
+        ([0x5a5a, 0x5a5a], [0, 0x5a5a], [0, 0]) => Ok(()),
+        (w, q, c) => Err(format!(
+            "frame marks after the writer {w:x?}, a one-frame run {q:x?}, a two-frame run {c:x?}; \
+             want [5a5a, 5a5a], [0, 5a5a], [0, 0]"
+        )),
+    }
 }
 
 const BENCHES: &[(&str, &str, usize)] = &[
@@ -251,6 +384,12 @@ const BENCHES: &[(&str, &str, usize)] = &[
     (
         "div_mul_loop",
         "mov %r0, 1\nmov %r2, 1000\nloop:\nmul %r0, 7\nadd %r0, %r2\ndiv %r0, 3\nmod %r0, 1000003\nmul32 %r0, 13\ndiv32 %r0, 5\nsub %r2, 1\njne %r2, 0, loop\nexit",
+        0,
+    ),
+    // A bpf-to-bpf call per iteration: 1000 calls and 1000 back-edges.
+    (
+        "call_loop",
+        "mov %r6, 0\nmov %r7, 1000\nloop:\ncall local add1\nadd %r6, %r0\nsub %r7, 1\njne %r7, 0, loop\nmov %r0, %r6\nexit\nadd1:\nmov %r0, 1\nexit",
         0,
     ),
 ];
@@ -274,6 +413,16 @@ fn bench_suite() -> u32 {
                 failed += 1;
                 kprintln!("bench {name}: FAILED: {why}");
             }
+        }
+    }
+    match stack_clear_cost() {
+        Ok(line) => {
+            passed += 1;
+            kprintln!("bench stack_clear: {line}");
+        }
+        Err(why) => {
+            failed += 1;
+            kprintln!("bench stack_clear: FAILED: {why}");
         }
     }
     match compile_cost_large() {
@@ -301,9 +450,21 @@ fn bench_one(source: &str, mem_bytes: usize) -> Result<String, String> {
     let mut platform = FixedPlatform::default();
     let (mut mem_i, mut mem_j) = (mem.clone(), mem);
     let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 24 };
-    let (want, interp_insns) = pmu::count(|| interp.run(&prog, &mut mem_i, &mut env));
+    // Interrupts masked, the fewest of three runs: a timer tick that lands in a measurement
+    // would add its handler to the count.
+    let fewest = |run: &mut dyn FnMut() -> Result<u64, RunError>| {
+        let irqs = Aarch64Cpu::irq_save();
+        let counts = [(); 3].map(|()| pmu::count(&mut *run));
+        Aarch64Cpu::irq_restore(irqs);
+        counts.into_iter().min_by_key(|&(_, insns)| insns).unwrap_or((Ok(0), 0))
+    };
+    let (want, interp_insns) = fewest(&mut || interp.run(&prog, &mut mem_i, &mut env));
     let bpf_insns = interp.last_run_insns();
-    let (got, jit_insns) = pmu::count(|| jit.run(&mut mem_j, &mut [], &mut env));
+    // Through `dyn Compiled`, as the agent runtime calls it: inlined here, the run's cost moved
+    // by up to 250 instructions with how the compiler happened to split the kernel into
+    // codegen units.
+    let engine: &dyn Compiled = core::hint::black_box(&jit);
+    let (got, jit_insns) = fewest(&mut || engine.run(&mut mem_j, &mut [], &mut env));
     if want != got {
         return Err(format!("interpreter {want:x?} but JIT {got:x?}"));
     }
@@ -315,6 +476,46 @@ fn bench_one(source: &str, mem_bytes: usize) -> Result<String, String> {
         compile_insns / slots.max(1),
         jit.code_bytes(),
     ))
+}
+
+/// What zeroing a run's frames costs: `jit::zero_top` (`dc zva`, what runs use) against plain
+/// stores (`fill`), for one frame and for the whole stack.
+fn stack_clear_cost() -> Result<String, String> {
+    #[repr(C, align(512))]
+    struct Aligned([u8; STACK_BYTES]);
+    let mut stack = alloc::boxed::Box::new(Aligned([1; STACK_BYTES]));
+    let mut cost = |bytes: usize, zva: bool| {
+        stack.0.fill(1);
+        let irqs = Aarch64Cpu::irq_save();
+        let (_, insns) = pmu::count(|| {
+            let stack = core::hint::black_box(&mut stack.0);
+            if zva {
+                jit::zero_top(stack, bytes);
+            } else {
+                stack[STACK_BYTES - bytes..].fill(0);
+            }
+        });
+        Aarch64Cpu::irq_restore(irqs);
+        (
+            insns,
+            stack.0[STACK_BYTES - bytes..].iter().all(|&b| b == 0)
+                && stack.0[..STACK_BYTES - bytes].iter().all(|&b| b == 1),
+        )
+    };
+    let mut line = String::new();
+    for (name, bytes, zva) in [
+        ("frame_zva", 512, true),
+        ("frame_fill", 512, false),
+        ("stack_zva", STACK_BYTES, true),
+        ("stack_fill", STACK_BYTES, false),
+    ] {
+        let (insns, exact) = cost(bytes, zva);
+        if !exact {
+            return Err(format!("{name} did not zero exactly the top {bytes} bytes"));
+        }
+        line.push_str(&format!("{name}_insns={insns} "));
+    }
+    Ok(String::from(line.trim_end()))
 }
 
 /// Compile cost per slot on a 4001-slot straight-line program, where fixed costs (mapping,

@@ -86,9 +86,14 @@ pub fn sub_imm(wide: bool, rd: Reg, rn: Reg, imm12: u32) -> u32 {
     0x5100_0000 | sf(wide) | ((imm12 & 0xfff) << 10) | rd_rn(rd, rn)
 }
 
+/// `subs Rd, Rn, #imm12`: subtract and set the flags (C clear means it borrowed).
+pub fn subs_imm(wide: bool, rd: Reg, rn: Reg, imm12: u32) -> u32 {
+    0x7100_0000 | sf(wide) | ((imm12 & 0xfff) << 10) | rd_rn(rd, rn)
+}
+
 /// `cmp Rn, #imm12` (SUBS to the zero register).
 pub fn cmp_imm(wide: bool, rn: Reg, imm12: u32) -> u32 {
-    0x7100_0000 | sf(wide) | ((imm12 & 0xfff) << 10) | rd_rn(XZR, rn)
+    subs_imm(wide, XZR, rn, imm12)
 }
 
 /// `mul Rd, Rn, Rm` (MADD with the zero register as addend).

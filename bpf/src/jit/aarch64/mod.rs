@@ -13,6 +13,7 @@
 //! | r10 | x25 | callee-saved frame pointer |
 //! | — | x9–x12 | scratch (address, immediate, atomic loop) |
 //! | — | x26, x27, x28 | helper bridge, trampoline address, sp at entry (for aborts) |
+//! | — | x24 | instruction budget left (only in programs with back-edges or calls) |
 //!
 //! Every eBPF function (the main program and each `call local` target) is entered with `bl`,
 //! so `exit` is a plain `ret`. A local call saves r6–r9, r10 and the link register on the
@@ -21,6 +22,23 @@
 //! zero divisor and wrap `INT_MIN / -1`; modulo is `dst - (dst / src) * src` via MSUB, which
 //! leaves the dividend for a zero divisor and gives 0 for `INT_MIN % -1` (RFC 9669 4.1).
 //! There are no bounds checks: the verifier proved every access in range.
+//!
+//! # Termination guard
+//!
+//! Native code runs with interrupts off, so a loop the verifier wrongly accepted would hang
+//! the core. Every program with a backward jump (target slot ≤ its own slot, conditional or
+//! not) or a bpf-to-bpf call therefore keeps a counter in x24, loaded at entry with the run's
+//! budget (`Env::budget_insns`, the sixth entry argument). Each execution of a backward jump
+//! or call first runs `subs x24, x24, #1; b.lo stub`: when the counter was already zero, an
+//! out-of-line stub puts the instruction's pc in x7 and calls the helper trampoline with
+//! [`BUDGET_EXHAUSTED_ID`](crate::jit::BUDGET_EXHAUSTED_ID), which records
+//! `RunErrorKind::BudgetExhausted` at that pc, and the abort path unwinds. Counting back-edges
+//! and calls (taken or not) counts a subset of the instructions executed, so the JIT never stops
+//! a run the interpreter, with the same budget, would finish; a program made only of `ja -1`
+//! stops at the same execution in both. A guard costs two instructions each time it runs and
+//! a guarded program three more per run (x24 saved, loaded, restored). Programs with only
+//! forward jumps and no calls get no guard code at all: they end after at most one pass over
+//! their slots.
 
 pub mod encode;
 
@@ -44,9 +62,14 @@ const TMP_ID: Reg = 8;
 const BRIDGE: Reg = 26;
 const TRAMPOLINE: Reg = 27;
 const ENTRY_SP: Reg = 28;
+const BUDGET: Reg = 24;
+/// Where eBPF r0's register holds the pc while the budget stub calls the trampoline.
+const STUB_PC: Reg = 7;
 
-/// Bytes of the native frame the entry pushes.
+/// Bytes of the native frame the entry pushes: x29, x30, x19–x22, x25–x28.
 const ENTRY_FRAME_BYTES: i32 = 80;
+/// The same with x24 saved at [`ENTRY_FRAME_BYTES`], for programs with a budget guard.
+const GUARDED_FRAME_BYTES: i32 = ENTRY_FRAME_BYTES + 16;
 /// Largest code accepted: keeps every `b.cond` (±1 MiB) in range.
 pub const MAX_CODE_BYTES: usize = 1 << 20;
 
@@ -56,6 +79,9 @@ pub struct Code {
     pub words: Vec<u32>,
     /// Word offset of each eBPF slot's translation (for disassembly listings).
     pub slot_offsets: Vec<u32>,
+    /// Word offset of the out-of-line budget stubs after the last slot (`words.len()` when the
+    /// program needs no guard).
+    pub stubs_offset: u32,
 }
 
 impl Code {
@@ -85,6 +111,10 @@ struct Emitter {
     out: Vec<u32>,
     fixups: Vec<(usize, usize, Fixup)>,
     abort_at: usize,
+    /// Whether the program counts back-edges and calls in [`BUDGET`].
+    guarded: bool,
+    /// Each guard's `b.lo` placeholder and the pc its stub reports.
+    guards: Vec<(usize, usize)>,
 }
 
 impl Emitter {
@@ -345,10 +375,23 @@ impl Emitter {
         self.emit(a64::NOP);
     }
 
+    /// The termination guard before a backward jump or a call at `pc`: one unit of budget,
+    /// or the stub that stops the run when none is left (see the module documentation).
+    fn guard(&mut self, pc: usize) {
+        if !self.guarded {
+            return;
+        }
+        self.emit(a64::subs_imm(true, BUDGET, BUDGET, 1));
+        self.guards.push((self.here(), pc));
+        self.emit(a64::NOP);
+    }
+
     /// Calls the helper trampoline: `(bridge, id, r1..r5, pc) -> (r0, stop)`.
     fn call_helper(&mut self, id: Result<u32, u8>, pc: usize) {
         if let Err(r) = id {
-            self.emit(a64::mov(true, TMP_ID, reg(r)));
+            // The low 32 bits, as the interpreter reads a `callx` id; so no program can pass
+            // the trampoline an id above `u32::MAX`, which the budget stub uses.
+            self.emit(a64::mov(false, TMP_ID, reg(r)));
         }
         self.emit(a64::str_pre(LR, SP, -16));
         // r1..r5 (x0..x4) shift up to x2..x6, highest first so nothing is overwritten early.
@@ -370,7 +413,8 @@ impl Emitter {
         self.emit(a64::b(to_abort));
     }
 
-    fn call_local(&mut self, target: usize) {
+    fn call_local(&mut self, pc: usize, target: usize) {
+        self.guard(pc);
         let [r6, r7, r8, r9, r10] = [reg(6), reg(7), reg(8), reg(9), reg(10)];
         self.emit(a64::stp(PairMode::PreIndex, r6, r7, SP, -48));
         self.emit(a64::stp(PairMode::Offset, r8, r9, SP, 16));
@@ -383,6 +427,12 @@ impl Emitter {
     }
 
     fn insn(&mut self, pc: usize, insn: &Insn) {
+        if let Some(target) = jump_target(pc, insn) {
+            if target <= pc {
+                // Before the compare: the guard's SUBS sets the flags too.
+                self.guard(pc);
+            }
+        }
         match *insn {
             Insn::Alu { width, op, dst, src } => self.alu(width, op, dst, src),
             Insn::Endian { op, bits, dst } => self.endian(op, bits, dst),
@@ -415,10 +465,27 @@ impl Emitter {
             }
             Insn::CallHelper { id } => self.call_helper(Ok(id), pc),
             Insn::CallReg { reg } => self.call_helper(Err(reg), pc),
-            Insn::CallLocal { off } => self.call_local((pc as i64 + 1 + off as i64) as usize),
+            Insn::CallLocal { off } => self.call_local(pc, (pc as i64 + 1 + off as i64) as usize),
             Insn::Exit => self.emit(a64::RET),
         }
     }
+}
+
+/// The slot a jump at `pc` goes to, if `insn` is a jump.
+fn jump_target(pc: usize, insn: &Insn) -> Option<usize> {
+    match *insn {
+        Insn::Ja { off } | Insn::JaLong { off } => Some((pc as i64 + 1 + off as i64) as usize),
+        Insn::Jcond { off, .. } => Some((pc as i64 + 1 + off as i64) as usize),
+        _ => None,
+    }
+}
+
+/// Whether `insns` can run longer than one pass over their slots: a backward jump or a
+/// bpf-to-bpf call. Only such programs get the termination guard.
+pub fn needs_budget_guard(insns: &[Insn]) -> bool {
+    insns.iter().enumerate().any(|(pc, insn)| {
+        matches!(insn, Insn::CallLocal { .. }) || jump_target(pc, insn).is_some_and(|target| target <= pc)
+    })
 }
 
 /// A text listing: the entry sequence, then each eBPF instruction followed by its A64 words
@@ -437,9 +504,13 @@ pub fn listing(prog: &VerifiedProgram, code: &Code) -> alloc::string::String {
             continue;
         }
         let start = code.slot_offsets[pc] as usize;
-        let end = code.slot_offsets.get(pc + 1).map_or(code.words.len(), |&o| o as usize);
+        let end = code.slot_offsets.get(pc + 1).map_or(code.stubs_offset as usize, |&o| o as usize);
         let _ = writeln!(out, "{pc:4}: {}", crate::disasm::format_insn(insn));
         (start..end).for_each(|at| word(&mut out, at));
+    }
+    if (code.stubs_offset as usize) < code.words.len() {
+        let _ = writeln!(out, "budget stubs (pc in x7, then the budget exit):");
+        (code.stubs_offset as usize..code.words.len()).for_each(|at| word(&mut out, at));
     }
     out
 }
@@ -450,15 +521,27 @@ pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
         return Err(JitError::Unverified);
     }
     let insns = prog.insns();
-    let mut e = Emitter { out: Vec::with_capacity(insns.len() * 3 + 32), fixups: Vec::new(), abort_at: 0 };
+    let guarded = needs_budget_guard(insns);
+    let mut e = Emitter {
+        out: Vec::with_capacity(insns.len() * 3 + 32),
+        fixups: Vec::new(),
+        abort_at: 0,
+        guarded,
+        guards: Vec::new(),
+    };
+    let frame_bytes = if guarded { GUARDED_FRAME_BYTES } else { ENTRY_FRAME_BYTES };
 
-    // Entry: fn(r1, r2, bridge, r10, trampoline) -> r0, C ABI.
-    e.emit(a64::stp(PairMode::PreIndex, 29, LR, SP, -ENTRY_FRAME_BYTES));
+    // Entry: fn(r1, r2, bridge, r10, trampoline, budget) -> r0, C ABI.
+    e.emit(a64::stp(PairMode::PreIndex, 29, LR, SP, -frame_bytes));
     e.emit(a64::mov_sp(29, SP));
     e.emit(a64::stp(PairMode::Offset, 19, 20, SP, 16));
     e.emit(a64::stp(PairMode::Offset, 21, 22, SP, 32));
     e.emit(a64::stp(PairMode::Offset, 25, 26, SP, 48));
     e.emit(a64::stp(PairMode::Offset, 27, 28, SP, 64));
+    if guarded {
+        e.emit(a64::mem_scaled(MemOp::Store, 3, BUDGET, SP, ENTRY_FRAME_BYTES as u32 / 8));
+        e.emit(a64::mov(true, BUDGET, 5));
+    }
     e.emit(a64::mov(true, BRIDGE, 2));
     e.emit(a64::mov(true, reg(10), 3));
     e.emit(a64::mov(true, TRAMPOLINE, 4));
@@ -475,13 +558,27 @@ pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
     e.emit(a64::ldp(PairMode::Offset, 25, 26, SP, 48));
     e.emit(a64::ldp(PairMode::Offset, 21, 22, SP, 32));
     e.emit(a64::ldp(PairMode::Offset, 19, 20, SP, 16));
-    e.emit(a64::ldp(PairMode::PostIndex, 29, LR, SP, ENTRY_FRAME_BYTES));
+    if guarded {
+        e.emit(a64::mem_scaled(MemOp::Load, 3, BUDGET, SP, ENTRY_FRAME_BYTES as u32 / 8));
+    }
+    e.emit(a64::ldp(PairMode::PostIndex, 29, LR, SP, frame_bytes));
     e.emit(a64::RET);
     // Abort (a helper asked to stop): drop every native frame the program pushed.
     e.abort_at = e.here();
     e.emit(a64::mov_sp(SP, ENTRY_SP));
     let to_epilogue = epilogue as i32 - e.here() as i32;
     e.emit(a64::b(to_epilogue));
+    // Budget exit (a guard found no budget left; x7 = its pc): the trampoline records
+    // `BudgetExhausted` at that pc, then the run unwinds like an abort.
+    let budget_exit = e.here();
+    if guarded {
+        e.emit(a64::mov_sp(SP, ENTRY_SP));
+        e.emit(a64::mov(true, 0, BRIDGE));
+        e.mov_imm(true, 1, super::BUDGET_EXHAUSTED_ID);
+        e.emit(a64::blr(TRAMPOLINE));
+        let to_epilogue = epilogue as i32 - e.here() as i32;
+        e.emit(a64::b(to_epilogue));
+    }
     let body = e.here();
     e.out[call_main] = a64::bl((body - call_main) as i32);
 
@@ -493,6 +590,18 @@ pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
             return Err(JitError::TooLarge);
         }
     }
+    // One cold stub per guard, after the last slot: `mov x7, #pc; b budget_exit`.
+    let stubs_offset = e.here() as u32;
+    for (at, pc) in core::mem::take(&mut e.guards) {
+        let stub = e.here();
+        e.out[at] = a64::b_cond(Cond::Lo, (stub - at) as i32);
+        e.mov_imm(true, STUB_PC, pc as u64);
+        let to_exit = budget_exit as i32 - e.here() as i32;
+        e.emit(a64::b(to_exit));
+    }
+    if e.out.len() * 4 > MAX_CODE_BYTES {
+        return Err(JitError::TooLarge);
+    }
     for &(at, target, kind) in &e.fixups {
         let to = *slot_offsets.get(target).ok_or(JitError::BadJumpTarget { pc: target })? as i32;
         let words = to - at as i32;
@@ -503,5 +612,5 @@ pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
             Fixup::Zero { wide, nonzero, reg } => a64::cbz(wide, nonzero, reg, words),
         };
     }
-    Ok(Code { words: e.out, slot_offsets })
+    Ok(Code { words: e.out, slot_offsets, stubs_offset })
 }
