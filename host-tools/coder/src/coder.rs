@@ -163,13 +163,20 @@ impl Generator for OfflineGenerator {
             plan.extend(branches.iter().cloned().map(|b| (b, Some(g))));
         }
         plan.extend(branches.into_iter().map(|b| (b, None)));
+        // Once the clause-split search has a believable program, unsplit branches could only
+        // add rivals that ignore the clause, which never outrank it.
+        let mut guarded_ok = false;
         for (branch, guard) in plan {
+            if guard.is_none() && guarded_ok {
+                continue;
+            }
             let started = Instant::now();
             let (origin, outcome) = match guard {
                 None => (format!("branch {}", branch.name()), synth::synthesize(spec, &task.examples, &branch)),
                 Some(g) => {
                     let long: Vec<_> = task.examples.iter().filter(|e| g.holds(&e.input)).cloned().collect();
                     let mut outcome = synth::synthesize(spec, &long, &branch);
+                    guarded_ok |= outcome.program.is_some() && outcome.plausible;
                     outcome.program = outcome.program.map(|p| g.wrap(p));
                     outcome.alternatives = outcome.alternatives.into_iter().map(|p| g.wrap(p)).collect();
                     (format!("branch {} under len >= {}", branch.name(), g.min_len), outcome)

@@ -903,6 +903,8 @@ pub fn unused_text_numbers(p: &DslProgram, spec: &Spec) -> Vec<u64> {
             // A named hash brings its width and constants.
             Feature::Fold(Fold::Fnv1a32) => used.extend([32, 0x811c_9dc5, 16_777_619]),
             Feature::Fold(Fold::Djb2) => used.extend([32, 5381, 33]),
+            // "index 1, 3, 5, ...": the positions a stride visits.
+            Feature::Strided { odd, .. } => used.extend((0..16).filter(|i| (i % 2 == 1) == *odd)),
             _ => {}
         }
     }
