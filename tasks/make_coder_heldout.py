@@ -180,13 +180,68 @@ TASKS = [
 ]
 
 
+# A second set, written after the DSL additions for the set above (so never used to tune
+# them): fresh wording and combinations. Written to tasks/coder-fresh/.
+FRESH = [
+    ("second-byte-guarded",
+     "Return the second byte of the packet, or 0 if the packet has fewer than two bytes.",
+     lambda b: b[1] if len(b) >= 2 else 0, gen_bytes,
+     [[1, 2], [5], [], [9, 8, 7], [0, 0xff], [0x41, 0x42, 0x43, 0x44], [7, 0], [3, 3]]),
+    ("count-ff",
+     "Count how many bytes are equal to 0xff.",
+     lambda b: b.count(0xff), gen_small_alphabet,
+     [[0xff], [], [1, 2], [0xff, 0xff, 0], [0, 0xff, 0x41], [0x41] * 3, [0xff] * 5, [2, 0xff]]),
+    ("le16-at-0-guarded",
+     "Little-endian 16-bit length at offset 0; 0 if the input is shorter than 2 bytes.",
+     lambda b: le(b, 0, 2) if len(b) >= 2 else 0, gen_bytes,
+     [[1, 0], [5], [], [0x34, 0x12, 9], [0, 1], [0xff, 0xff, 0xff], [7, 0, 0, 0], [0x10, 0x20]]),
+    ("last-space",
+     "Position of the last space, or the input length if there is no space.",
+     lambda b: last_index(b, 0x20), lambda r: rand_text(r, "ab c ", 0, 14),
+     [list(b"a b c"), list(b"abc"), [], list(b" "), list(b"ab  "), list(b" xy"), list(b"x y"), list(b"hello world")]),
+    ("falling-pairs",
+     "Number of places where a byte is followed by a smaller byte.",
+     lambda b: sum(1 for i in range(len(b) - 1) if b[i + 1] < b[i]), gen_bytes,
+     [[3, 2, 1], [1, 2, 3], [], [5], [2, 1, 2, 1], [4, 4], [0xff, 0], [1, 9, 3, 3]]),
+    ("xor-even-positions",
+     "Xor of the bytes at even positions.",
+     lambda b: __import__("functools").reduce(lambda x, y: x ^ y, b[0::2], 0), gen_bytes,
+     [[1, 2, 3], [7], [], [0xf0, 1, 0x0f], [5, 5, 5, 5], [0xff, 0, 0xff, 0, 1], [9, 9], [1, 2, 4, 8, 16]]),
+    ("is-empty",
+     "Return 1 if the input is empty, otherwise 0.",
+     lambda b: int(len(b) == 0), lambda r: rand_bytes(r, 0, 3),
+     [[], [0], [1, 2], [0xff], [0, 0, 0], [5], [9, 9, 9, 9], [0x41]]),
+    ("max-mod-16",
+     "The largest byte, modulo 16.",
+     lambda b: (max(b) if b else 0) % 16, gen_bytes,
+     [[1, 2, 3], [0x1f], [], [0x20, 0x05], [0xff, 0], [16, 17], [9], [0x80, 0x7f]]),
+    ("ends-with-newline",
+     "Return 1 if the message ends with a newline, otherwise 0.",
+     lambda b: int(len(b) > 0 and b[-1] == 10), lambda r: rand_text(r, "ab\n", 0, 6),
+     [list(b"a\n"), list(b"ab"), [], list(b"\n"), list(b"\nx"), list(b"x\n\n"), list(b" "), list(b"hi\n")]),
+    ("sum-odd-positions",
+     "Sum of the bytes at odd positions.",
+     lambda b: sum(b[1::2]), gen_bytes,
+     [[1, 2, 3, 4], [7], [], [0, 100, 0, 100], [1, 1, 1], [0xff, 0xff], [5, 6, 7], [9, 0, 9, 0, 9, 1]]),
+    ("length-capped",
+     "Length of the input in bytes, capped at 100.",
+     lambda b: min(len(b), 100), lambda r: rand_bytes(r, 0, 160),
+     [[0] * 5, [], [0] * 100, [0] * 120, [1], [0] * 99, [0] * 101, [0] * 50]),
+    ("be32-at-2-guarded",
+     "Return the big-endian 32-bit value at offset 2, or 0 if the input is shorter than 6 bytes.",
+     lambda b: be(b, 2, 4) if len(b) >= 6 else 0, gen_bytes,
+     [[0, 0, 0, 0, 0, 1], [1, 2, 3, 4, 5], [], [9, 9, 0x12, 0x34, 0x56, 0x78, 1], [0] * 6, [1] * 3,
+      [0xff, 0xff, 0, 0, 1, 0], [0, 0, 0xde, 0xad, 0xbe, 0xef]]),
+]
+
+
 def hexs(b):
     return " ".join(f"{x:02x}" for x in b)
 
 
-def main():
-    os.makedirs(OUT, exist_ok=True)
-    for name, desc, ref, gen, shown in TASKS:
+def write(out, tasks):
+    os.makedirs(out, exist_ok=True)
+    for name, desc, ref, gen, shown in tasks:
         rng = random.Random(name)
         escaped = desc.replace("\\", "\\\\").replace('"', '\\"')
         lines = [f'description = "{escaped}"', 'type = "tool"', ""]
@@ -196,9 +251,14 @@ def main():
         for _ in range(64):
             b = gen(rng)
             lines += ["[[reference]]", f'input = "{hexs(b)}"', f"output = {ref(b)}", ""]
-        with open(os.path.join(OUT, name + ".toml"), "w") as f:
+        with open(os.path.join(out, name + ".toml"), "w") as f:
             f.write("\n".join(lines).rstrip() + "\n")
-    print(f"wrote {len(TASKS)} tasks to {OUT}")
+    print(f"wrote {len(tasks)} tasks to {out}")
+
+
+def main():
+    write(OUT, TASKS)
+    write(os.path.join(os.path.dirname(OUT), "coder-fresh"), FRESH)
 
 
 if __name__ == "__main__":
