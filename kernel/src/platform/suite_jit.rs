@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 use kingly_bpf::conformance::{self, Expect};
 use kingly_bpf::interp::DEFAULT_BUDGET_INSNS;
 use kingly_bpf::memory::STACK_BYTES;
+use kingly_bpf::ptrgen;
 use kingly_bpf::testgen::{self, Rng, CTX_BYTES, HASH, MAP};
 use kingly_bpf::verifier::Options;
 use kingly_bpf::{
@@ -237,10 +238,80 @@ fn differential_suite() -> u32 {
     if !enough {
         kprintln!("error: too few programs were accepted ({accepted}) for the comparison to mean anything");
     }
+    let pointers_ok = pointer_differential(&mut interp);
     let defences_failed = defence_checks();
-    let failed = u32::from(mismatches > 0 || !enough || defences_failed > 0);
+    let failed = u32::from(mismatches > 0 || !enough || !pointers_ok || defences_failed > 0);
     kprintln!("bpf-jit-diff: {} passed, {failed} failed", 1 - failed);
     failed
+}
+
+/// Pointer-heavy programs for the differential run (`kingly_bpf::ptrgen`).
+const POINTER_DIFF_PROGRAMS: u64 = 600;
+
+/// The pointer fuzzer's programs (lookups, pointer arithmetic and comparisons, spills, joins,
+/// packet checks), JIT against interpreter on the same inputs and maps. Real addresses in the
+/// JIT and tagged ones in the interpreter: any difference in r0, errors, the context, the
+/// packet or the maps means an accepted program saw an address.
+fn pointer_differential(interp: &mut Interpreter) -> bool {
+    let mut rng = Rng(0x7074_725f_6469_6666);
+    let (mut accepted, mut runs, mut mismatches) = (0u64, 0u64, 0u64);
+    for n in 0..POINTER_DIFF_PROGRAMS {
+        let target = ptrgen::Target::ALL[n as usize % ptrgen::Target::ALL.len()];
+        let shape = ptrgen::Shape::random(&mut rng, target);
+        let generated = ptrgen::generate(&mut rng, &shape);
+        let options = Options { max_insns_processed: 100_000, ..Options::default() };
+        let prog_type = target.program_type();
+        let Ok(prog) = Program::load_slots(generated.slots, &prog_type, &generated.maps, &options) else { continue };
+        accepted += 1;
+        let jit = match JitProgram::compile(&prog) {
+            Ok(jit) => jit,
+            Err(e) => {
+                mismatches += 1;
+                kprintln!("pointer program {n}: compile failed: {e}");
+                continue;
+            }
+        };
+        let bound = prog.stats().map_or(0, |s| s.worst_case_path_insns);
+        for round in 0..2u32 {
+            let inputs = ptrgen::Inputs::random(&mut rng, target);
+            let (Ok(mut maps_i), Ok(mut maps_j)) = (
+                ptrgen::filled_maps(&generated.maps, inputs.map_seed),
+                ptrgen::filled_maps(&generated.maps, inputs.map_seed),
+            ) else {
+                continue;
+            };
+            let (mut ctx_i, mut ctx_j) = (inputs.ctx.clone(), inputs.ctx);
+            let (mut pkt_i, mut pkt_j) = (inputs.packet.clone(), inputs.packet);
+            let mut platform_i = FixedPlatform { cpu: round, ..FixedPlatform::default() };
+            let mut platform_j = platform_i.clone();
+            let mut env_i = Env { maps: &mut maps_i, platform: &mut platform_i, budget_insns: bound };
+            let mut env_j = Env { maps: &mut maps_j, platform: &mut platform_j, budget_insns: bound };
+            let want = interp.run_with_packet(&prog, &mut ctx_i, &mut pkt_i, &mut env_i);
+            let got = jit.run(&mut ctx_j, &mut pkt_j, &mut env_j);
+            runs += 1;
+            let skip = if target == ptrgen::Target::Tool { 16 } else { 0 };
+            let same_memory = ctx_i[skip..] == ctx_j[skip..] && pkt_i == pkt_j;
+            let same_maps = map_state(&maps_i) == map_state(&maps_j);
+            if got != want || !same_memory || !same_maps {
+                mismatches += 1;
+                if mismatches <= 5 {
+                    kprintln!(
+                        "pointer program {n} round {round}: interpreter {want:x?}, JIT {got:x?}, memory same: \
+                         {same_memory}, maps same: {same_maps}\n{}",
+                        generated.source
+                    );
+                }
+            }
+        }
+    }
+    kprintln!(
+        "bpf-jit-diff: pointer programs={POINTER_DIFF_PROGRAMS} accepted={accepted} runs={runs} mismatches={mismatches}"
+    );
+    let enough = accepted >= POINTER_DIFF_PROGRAMS / 8;
+    if !enough {
+        kprintln!("error: too few pointer programs were accepted ({accepted})");
+    }
+    mismatches == 0 && enough
 }
 
 /// The JIT's defences against a verifier mistake, checked as part of `bpf-jit-diff` (they
