@@ -712,7 +712,7 @@ fn feature_grounding(f: &Feature, spec: &Spec, text: &HashSet<String>, layout: &
             (position && op) as i64 * 2
         }
         Feature::Pairs(cmp) => {
-            let pair = says(&["adjacent", "pair", "consecutive", "neighbor", "neighbour"]);
+            let pair = says(&["adjacent", "pair", "consecutive", "neighbor", "neighbour", "followed", "next"]);
             let how = says(match cmp {
                 PairCmp::Equal => &["equal", "same", "repeat", "identical", "duplicate"],
                 PairCmp::Rising => &["larger", "greater", "bigger", "rising", "increase", "higher"],
@@ -721,7 +721,10 @@ fn feature_grounding(f: &Feature, spec: &Spec, text: &HashSet<String>, layout: &
             (pair && how) as i64 * 2
         }
         Feature::ByteAt(i) => {
+            const ORDINALS: [&str; 8] = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"];
+            let ordinal = ORDINALS.get(*i as usize).is_some_and(|w| says(&[w]) && says(&["byte"]));
             if *i == 0 && says(&["first", "leading", "start"])
+                || ordinal
                 || number(*i as u64) && says(&["byte", "offset", "index"])
             {
                 2
@@ -751,9 +754,11 @@ fn feature_grounding(f: &Feature, spec: &Spec, text: &HashSet<String>, layout: &
 
 /// How strongly the text names a feature (0: not at all).
 fn grounding_of(f: &Feature, spec: &Spec, text_tokens: &HashSet<String>, layout: &Layout) -> i64 {
+    let lower = spec.description.to_ascii_lowercase();
     let named_pred = |p: &Pred| {
+        let single = (p.ranges.len() == 1 && p.ranges[0].0 == p.ranges[0].1).then_some(p.ranges[0].0);
         spec.classes.iter().any(|c| p.name.trim_start_matches("not ") == *c)
-            || (p.ranges.len() == 1 && p.ranges[0].0 == p.ranges[0].1 && spec.strings.contains(&vec![p.ranges[0].0]))
+            || single.is_some_and(|c| spec.strings.contains(&vec![c]) || lower.contains(&format!("0x{c:02x}")))
     };
     match f {
         // A feature over a byte class counts as named only when its class is.
