@@ -96,6 +96,13 @@ pub struct Select {
     /// ELF section of the program, needed when the object has several.
     #[arg(long, value_name = "NAME")]
     pub section: Option<String>,
+    /// The context: name=value,… for decision and timer; hex bytes for generic and conformance
+    /// (a conformance program is verified for a buffer of that many bytes).
+    #[arg(long, value_name = "CTX")]
+    pub ctx: Option<String>,
+    /// The input bytes, as hex, of a tool or packet program (at most 4096 bytes).
+    #[arg(long, value_name = "HEX")]
+    pub input: Option<String>,
 }
 
 /// Options of `kingly bpf run`.
@@ -111,12 +118,6 @@ pub struct RunArgs {
     pub no_verify: bool,
     #[command(flatten)]
     pub select: Select,
-    /// The context: name=value,… for decision and timer; hex bytes for generic and conformance.
-    #[arg(long, value_name = "CTX")]
-    pub ctx: Option<String>,
-    /// The input bytes, as hex, of a tool or packet program (at most 4096 bytes).
-    #[arg(long, value_name = "HEX")]
-    pub input: Option<String>,
 }
 
 /// The program types `kingly bpf` knows: the kernel's three and three for testing.
@@ -511,12 +512,8 @@ fn run_input(target: Target, program: &Loaded, ctx: Option<&str>, input: Option<
             Ok(RunInput { ctx: vec![0; ctx_bytes], packet, ..Default::default() })
         }
         TypeName::Decision => {
-            let Some(hook) = target.hook else {
-                bail!(
-                    "a decision program runs at a hook: add --hook ({}), or build it with SEC(\"decision/HOOK\")",
-                    hook_names()
-                );
-            };
+            // Without a hook the context is sched_slice's: its field names and hook id 0.
+            let hook = target.hook.unwrap_or(hooks::SCHED_SLICE);
             let mut names: Vec<&str> = hook.fields.iter().copied().filter(|f| !f.is_empty()).collect();
             names.extend(["cpu", "now_ns"]);
             let values = parse_fields(ctx.unwrap_or(""), &names, hook.name)?;
@@ -568,7 +565,7 @@ pub fn run_program(args: &RunArgs) -> Result<RunOutcome> {
     }
     let program = pick_one(&args.file, args.select.section.as_deref())?;
     let target = resolve(&args.select, &program)?;
-    let mut input = run_input(target, &program, args.ctx.as_deref(), args.input.as_deref())?;
+    let mut input = run_input(target, &program, args.select.ctx.as_deref(), args.select.input.as_deref())?;
     let prog_type = program_type(target.kind, input.ctx.len())?;
     let prog = match load(&program, &prog_type, !args.no_verify) {
         Ok(prog) => prog,
@@ -669,7 +666,8 @@ pub fn run(args: BpfArgs) -> Result<i32> {
             let mut code = 0;
             for p in pick_programs(&file, select.section.as_deref())? {
                 let target = resolve(&select, &p)?;
-                let ty = program_type(target.kind, p.mem.len())?;
+                let input = run_input(target, &p, select.ctx.as_deref(), select.input.as_deref())?;
+                let ty = program_type(target.kind, input.ctx.len())?;
                 match load(&p, &ty, true) {
                     Ok(prog) => {
                         if let Some(reason) = over_budget(target, &prog) {
@@ -710,7 +708,8 @@ pub fn run(args: BpfArgs) -> Result<i32> {
         BpfCommand::JitDisasm { file, select } => {
             let p = pick_one(&file, select.section.as_deref())?;
             let target = resolve(&select, &p)?;
-            let ty = program_type(target.kind, p.mem.len())?;
+            let input = run_input(target, &p, select.ctx.as_deref(), select.input.as_deref())?;
+            let ty = program_type(target.kind, input.ctx.len())?;
             let prog = match load(&p, &ty, true) {
                 Ok(prog) => prog,
                 Err(e) => {
@@ -1102,6 +1101,29 @@ mod tests {
     }
 
     #[test]
+    fn a_decision_without_a_hook_gets_sched_slice_fields() {
+        let dir = scratch("no_hook");
+        let nice = write(&dir, "nice.s", "ldxdw %r0, [%r1+32]\nexit\n");
+        match run_line(&["--type", "decision", "--ctx", "nice=7", &nice]).unwrap() {
+            RunOutcome::Returned { r0, .. } => assert_eq!(r0, 7),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn verify_takes_the_run_inputs_too() {
+        // A conformance program is verified for the buffer --ctx gives, as `run` would run it.
+        let dir = scratch("verify_inputs");
+        let leak = write(&dir, "leak.s", "mov %r0, %r1\ndiv %r0, 1\nexit\n");
+        let verify = |extra: &[&str]| {
+            let args: Vec<&str> = [&["verify", "--type", "conformance"][..], extra, &[&leak[..]]].concat();
+            exit_code(&args)
+        };
+        assert_eq!(verify(&[]), 0, "without memory r1 is the number 0");
+        assert_eq!(verify(&["--ctx", "0000000000000000"]), EXIT_REJECTED, "with memory r1 is an address");
+    }
+
+    #[test]
     fn bad_inputs_and_contexts_are_explained() {
         let dir = scratch("bad_inputs");
         let exit = write(&dir, "exit.s", "mov %r0, 0\nexit\n");
@@ -1122,8 +1144,6 @@ mod tests {
         assert!(error.contains("--input is for tool") && error.contains("--ctx"), "{error}");
         let error = error_of(&["--type", "tool", "--ctx", "00", &exit]);
         assert!(error.contains("--input HEX"), "{error}");
-        let error = error_of(&["--type", "decision", &exit]);
-        assert!(error.contains("--hook") && error.contains("sched_slice, sched_cpu, mcp_admit"), "{error}");
         let error = error_of(&["--hook", "sched_slice", &exit]);
         assert!(error.contains("needs --type decision"), "{error}");
         let error = error_of(&["--type", "tool", "--hook", "sched_slice", &exit]);
