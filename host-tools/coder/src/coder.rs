@@ -276,6 +276,14 @@ impl LengthGuard {
     }
 }
 
+/// The text asks for a yes/no answer: "1 if …, otherwise 0" (or "else 0", "0 otherwise").
+pub fn says_yes_no(description: &str) -> bool {
+    let text = description.to_ascii_lowercase();
+    let one_if = text.contains("1 if") || text.contains("1 when") || text.contains("1 for");
+    let zero_else = ["otherwise 0", "else 0", "0 otherwise", "or 0 if", "0 else"].iter().any(|p| text.contains(p));
+    one_if && zero_else
+}
+
 /// `p` is `if len(input) >= min_len then … else otherwise`.
 fn is_guarded(p: &crate::dsl::DslProgram, g: &LengthGuard) -> bool {
     use crate::dsl::{Expr, Op};
@@ -819,6 +827,25 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
     }
     let extra: Vec<u8> = spec.strings.iter().flatten().copied().collect();
     let probes = crate::probe::inputs(task, &extra);
+    // "1 if …, otherwise 0": a yes/no answer on every input, not only on the examples.
+    let yes_no = says_yes_no(&spec.description);
+    let breaks_yes_no = |p: &crate::dsl::DslProgram| {
+        if !yes_no {
+            return None;
+        }
+        probes
+            .iter()
+            .find(|i| crate::probe::answer(p, &task.examples, i, &task.layout) > 1)
+            .map(|i| crate::probe::show(i, &task.layout))
+    };
+    if let Some(input) = breaks_yes_no(best_program) {
+        return Verdict {
+            status: Status::Unsure,
+            why: vec![format!("the text asks for 1 or 0, but on {input} it answers something else")],
+            questions: Vec::new(),
+            confidence: 0.2,
+        };
+    }
     let mut questions = Vec::new();
     let mut seen: Vec<String> = vec![best_program.render(&task.layout)];
     for other in &ranked[1..] {
@@ -829,6 +856,7 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
             || other.memorising.is_some()
             || other.cost() > best.cost()
             || (best.follows_clause && !other.follows_clause)
+            || breaks_yes_no(p).is_some()
             || seen.contains(&listing)
         {
             continue;
@@ -888,4 +916,23 @@ fn assess(task: &Task, candidate: &Candidate, work_dir: &Path, _budget: u64) -> 
     let stats = verified.stats().copied().unwrap_or_default();
     let report = stages::test(&verified, task);
     Assessed::Tested(Box::new((compiled, verified, stats, report, hash)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_length_and_yes_no_clauses() {
+        assert!(says_yes_no("Return 1 if the input is longer than 10 bytes, otherwise 0."));
+        assert!(!says_yes_no("Count the set bits in all input bytes."));
+        let ex = |b: &[u8], o| crate::task::Example { input: crate::task::Input::Bytes(b.to_vec()), output: o };
+        let examples = [ex(&[1, 2, 3, 4], 0x0403), ex(&[7], 0), ex(&[0, 0, 5, 0, 9], 5)];
+        let g = length_guard("Read the value at offset 2, or 0 if the input is shorter than four bytes.", &examples);
+        assert_eq!(g, Some(LengthGuard { min_len: 4, otherwise: 0 }));
+        // Short examples that disagree: no clause to split on.
+        let mixed = [ex(&[1], 0), ex(&[2], 1), ex(&[1, 2, 3, 4], 5), ex(&[1, 2, 3, 4, 5], 6)];
+        assert_eq!(length_guard("0 if shorter than 4 bytes", &mixed), None);
+        assert_eq!(length_guard("Count the spaces.", &examples), None);
+    }
 }

@@ -502,9 +502,24 @@ impl Search<'_> {
         loop {
             match self.enumerate(&active, max_size) {
                 Ok(matches) => {
-                    let wrong = |e: &Expr| (0..n).find(|&i| e.eval(&row(self.columns, i)) != self.target[i]);
+                    let (columns, target) = (self.columns, self.target.clone());
+                    let wrong = |e: &Expr| (0..n).find(|&i| e.eval(&row(columns, i)) != target[i]);
                     let first_wrong = wrong(&matches[0]);
-                    let right: Vec<Expr> = matches.into_iter().filter(|e| wrong(e).is_none()).collect();
+                    let mut right: Vec<Expr> = matches.into_iter().filter(|e| wrong(e).is_none()).collect();
+                    if !right.is_empty() && active.len() < n {
+                        // On a few examples many values coincide (a count that is 0 on both
+                        // looks like the constant 0); enumerate once more on all of them at
+                        // the size found, so better-supported fits of that size compete too.
+                        let size = right.iter().map(|e| e.size()).min().unwrap_or(max_size);
+                        let all: Vec<usize> = (0..n).collect();
+                        if let Ok(more) = self.enumerate(&all, size) {
+                            for e in more {
+                                if wrong(&e).is_none() && !right.contains(&e) {
+                                    right.push(e);
+                                }
+                            }
+                        }
+                    }
                     if !right.is_empty() {
                         let mut ranked: Vec<(usize, Expr)> = right.into_iter().enumerate().collect();
                         ranked.sort_by_key(|(i, e)| (std::cmp::Reverse(self.score(e)), *i));
