@@ -9,10 +9,19 @@
 //!    synthesizer ([`synth`] over the [`dsl`], compiled by [`codegen`]) or a chat model ([`llm`]).
 //! 3. Safety, Tester, Performance ([`stages`]) — kingly-bpf's verifier (the kernel's), the host
 //!    VM on the examples and generated edge cases, the worst-case path against the hook budget.
-//! 4. Synthesis — the best passing candidate (fewest warnings, simplest, cheapest worst case);
-//!    failures become feedback for the next round. Every attempt is a JSON line.
+//! 4. Synthesis — the best passing candidate (supported by the text, not memorising, following
+//!    the text's length clause, fewest warnings, then shortest description); failures become
+//!    feedback for the next round. Every candidate (source, assembly, verdict, why) is a JSON
+//!    line of the attempt log.
+//! 5. Verdict ([`coder::Status`]) — `solved` only when the chosen program is supported by the
+//!    text, memorises nothing, honours the text's clauses on [`probe`] inputs, and every equally
+//!    supported candidate answers those probes the same way; `ambiguous` (with questions naming
+//!    a separating input) when they disagree; `unsure` when it fits only by coincidence;
+//!    `unsupported` when nothing fits.
 //!
-//! [`eval`] runs a directory of [`task`] files and reports solved, pass@k and timings.
+//! [`eval`] runs a directory of [`task`] files on part of their examples and checks each solved
+//! program on the held-back examples and the task file's reference examples: `solved`,
+//! `correct`, `wrong` (solved but wrong: must stay 0), `ambiguous`, `unsure`, `unsupported`.
 #![forbid(unsafe_code)]
 
 pub mod architect;

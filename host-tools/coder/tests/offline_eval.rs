@@ -1,7 +1,9 @@
-//! The offline synthesizer on the shipped tasks (tasks/coder) and two held-out sets
-//! (tasks/coder-unseen, tasks/coder-heldout), scored by `--eval`'s honest rules: the coder sees
-//! only part of each task's examples, and a `solved` task must also be right on the held-back
-//! examples and the reference examples. No task may be solved but wrong.
+//! The offline synthesizer on the shipped tasks (tasks/coder) and three held-out sets
+//! (tasks/coder-unseen, tasks/coder-heldout, tasks/coder-fresh), scored by `--eval`'s honest
+//! rules: the coder sees only part of each task's examples, and a `solved` task must also be
+//! right on the held-back examples and the reference examples (a reference implementation on
+//! random inputs). No task may be solved but wrong; the floors on `correct` sit a little below
+//! the measured counts (33, 20, 23, 9) because the search has time limits.
 
 use std::path::PathBuf;
 
@@ -43,7 +45,7 @@ fn check(report: &Report, min_correct: usize) {
 fn shipped_tasks() {
     let report = run_eval("tasks/coder");
     assert!(report.rows.len() >= 30);
-    check(&report, 31);
+    check(&report, 30);
 }
 
 /// Held-out tasks written after the synthesizer was frozen (see scripts/make_coder_unseen_tasks.py).
@@ -51,7 +53,7 @@ fn shipped_tasks() {
 fn unseen_tasks() {
     let report = run_eval("tasks/coder-unseen");
     assert!(report.rows.len() >= 20);
-    check(&report, 19);
+    check(&report, 18);
 }
 
 /// Held-out tasks with reference implementations (tasks/make_coder_heldout.py), written before
@@ -61,7 +63,7 @@ fn heldout_tasks() {
     let report = run_eval("tasks/coder-heldout");
     assert!(report.rows.len() >= 20);
     assert!(report.rows.iter().all(|r| r.reference_examples >= 64), "every heldout task has a reference set");
-    check(&report, 19);
+    check(&report, 20);
 }
 
 /// A second reference-checked set, written after the DSL additions the heldout set asked for
