@@ -74,3 +74,26 @@ fn fresh_tasks() {
     assert!(report.rows.len() >= 12);
     check(&report, 7);
 }
+
+/// The check can fail: a task whose reference examples contradict its shown examples (count
+/// the spaces, but the reference counts them twice) must come out solved-but-wrong.
+#[test]
+fn a_wrong_solved_program_is_caught() {
+    let dir = std::env::temp_dir().join(format!("kingly-coder-planted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = String::from("description = \"Count the spaces in the input.\"\ntype = \"tool\"\n");
+    for (input, spaces) in [("61 20 62", 1), ("20 20", 2), ("", 0), ("61", 0), ("20 61 20 61 20", 3), ("62 20", 1)] {
+        text += &format!("\n[[examples]]\ninput = \"{input}\"\noutput = {spaces}\n");
+    }
+    text += "\n[[reference]]\ninput = \"20 61 20\"\noutput = 4\n";
+    std::fs::write(dir.join("planted.toml"), text).unwrap();
+    let tasks = Task::load_dir(&dir).unwrap();
+    let settings = Settings { out_dir: dir.join("out"), ..Settings::default() };
+    let mut make = || Box::new(OfflineGenerator::default()) as Box<dyn Generator>;
+    let report = eval::evaluate(&tasks, &mut make, &settings, |_| {}).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let row = &report.rows[0];
+    assert!(row.solved, "count(b in ' ') is the plain reading: {}", report.render());
+    assert!(row.false_positive && report.false_positives() == 1, "{}", report.render());
+    assert!(row.wrong_because.as_deref().unwrap_or("").contains("reference"), "{:?}", row.wrong_because);
+}
