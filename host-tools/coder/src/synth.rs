@@ -353,6 +353,8 @@ struct Search<'a> {
     max_evals: u64,
     deadline: Instant,
     best_partial: usize,
+    /// The text asks for 1 or 0 ("1 if …, otherwise 0"): only yes/no terms answer it.
+    want_bool: bool,
 }
 
 impl Search<'_> {
@@ -408,7 +410,7 @@ impl Search<'_> {
         let mut matches: Vec<Expr> = Vec::new();
         for (i, col) in self.columns.iter().enumerate() {
             let v: Vec<u64> = active.iter().map(|&k| col[k]).collect();
-            if v == target {
+            if v == target && (!self.want_bool || self.types[i] == Ty::Bool) {
                 matches.push(Expr::Feat(i));
             }
             if active.len() == total {
@@ -418,7 +420,7 @@ impl Search<'_> {
         }
         for &c in self.consts {
             let v = vec![c; active.len()];
-            if v == target {
+            if v == target && !self.want_bool {
                 matches.push(Expr::Const(c));
             }
             bank.add(Expr::Const(c), v, 1, Ty::Const, |_, _| false);
@@ -472,7 +474,7 @@ impl Search<'_> {
                                 }
                                 let v: Vec<u64> =
                                     bank.vals[a].iter().zip(&bank.vals[b]).map(|(x, y)| op.apply(*x, *y)).collect();
-                                if v == target {
+                                if v == target && (!self.want_bool || ty == Ty::Bool) {
                                     matches.push(Expr::bin(op, bank.exprs[a].clone(), bank.exprs[b].clone()));
                                     grace.get_or_insert(self.evals + 300_000);
                                     continue;
@@ -845,6 +847,7 @@ pub fn score_program(p: &DslProgram, spec: &Spec, examples: &[Example]) -> i64 {
         max_evals: 0,
         deadline: Instant::now(),
         best_partial: 0,
+        want_bool: false,
     };
     // A length guard from the text's clause neither supports nor weakens what it guards.
     match &p.body {
@@ -1069,6 +1072,7 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
         max_evals: branch.max_evals,
         deadline: started + branch.time_limit,
         best_partial: 0,
+        want_bool: crate::coder::says_yes_no(&spec.description),
     };
     let mut alternatives: Vec<Expr> = Vec::new();
     let found = if branch.conditionals == Conditionals::Table {
