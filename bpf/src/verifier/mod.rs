@@ -84,6 +84,8 @@ pub struct VerifyStats {
 
 struct Checkpoint {
     state: State,
+    /// [`loop_key`] of `state`, so a loop head's many unfinished states are told apart cheaply.
+    key: u64,
     parent: Option<usize>,
     branches: u32,
     len_at: u64,
@@ -147,6 +149,57 @@ fn finish(checkpoints: &mut [Checkpoint], mut c: usize, total_len: u64) {
     }
 }
 
+/// Whether two states are the same as far as a loop is concerned (ids may have grown).
+fn same_loop_state(a: &State, b: &State) -> bool {
+    a.frames == b.frames && a.packet_range == b.packet_range && a.var_ranges == b.var_ranges
+}
+
+/// A hash of what [`same_loop_state`] compares (FNV-style multiply-xor, a word at a time,
+/// over the derived `Hash`).
+fn loop_key(state: &State) -> u64 {
+    use core::hash::{Hash, Hasher};
+    struct Mix(u64);
+    impl Mix {
+        fn word(&mut self, w: u64) {
+            self.0 = (self.0 ^ w).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+        }
+    }
+    impl Hasher for Mix {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            let mut chunks = bytes.chunks_exact(8);
+            for c in &mut chunks {
+                self.word(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+            }
+            for &b in chunks.remainder() {
+                self.word(u64::from(b));
+            }
+        }
+        fn write_u8(&mut self, v: u8) {
+            self.word(u64::from(v));
+        }
+        fn write_u16(&mut self, v: u16) {
+            self.word(u64::from(v));
+        }
+        fn write_u32(&mut self, v: u32) {
+            self.word(u64::from(v));
+        }
+        fn write_u64(&mut self, v: u64) {
+            self.word(v);
+        }
+        fn write_usize(&mut self, v: usize) {
+            self.word(v as u64);
+        }
+    }
+    let mut h = Mix(0xcbf2_9ce4_8422_2325);
+    state.frames.hash(&mut h);
+    state.packet_range.hash(&mut h);
+    state.var_ranges.hash(&mut h);
+    h.finish()
+}
+
 /// Counts `units` of work against the budget.
 fn charge(stats: &mut VerifyStats, units: u64, options: &Options) -> Result<(), ErrorKind> {
     stats.work_units += units;
@@ -168,8 +221,14 @@ pub fn verify(
     let live = liveness::live_in(insns);
     let mut visited: Vec<Vec<usize>> = vec![Vec::new(); insns.len()];
     let initial = options.initial_state.clone().unwrap_or_else(|| initial_state(prog_type));
-    let mut checkpoints =
-        vec![Checkpoint { state: initial.clone(), parent: None, branches: 1, len_at: 0, max_tail: 0 }];
+    let mut checkpoints = vec![Checkpoint {
+        key: loop_key(&initial),
+        state: initial.clone(),
+        parent: None,
+        branches: 1,
+        len_at: 0,
+        max_tail: 0,
+    }];
     let mut stats = VerifyStats::default();
     let mut pending = vec![Path { pc: 0, state: initial, checkpoint: 0, len: 0 }];
 
@@ -187,26 +246,33 @@ pub fn verify(
                     }
                 }
                 let weight = path.state.weight();
+                // The state's loop key, computed once per visit (its cost is the state's size).
+                charge(&mut stats, weight, options).map_err(fail)?;
+                let key = loop_key(&path.state);
                 for &c in &visited[pc] {
                     let cp = &checkpoints[c];
-                    charge(&mut stats, weight, options).map_err(fail)?;
                     if cp.branches == 0 {
+                        // A full containment test: it costs what the state weighs.
+                        charge(&mut stats, weight, options).map_err(fail)?;
                         if cp.state.contains(&path.state) {
                             let total = path.len + cp.max_tail;
                             stats.paths_pruned += 1;
                             finish(&mut checkpoints, path.checkpoint, total);
                             continue 'paths;
                         }
-                    } else if cp.state.frames == path.state.frames
-                        && cp.state.packet_range == path.state.packet_range
-                        && cp.state.var_ranges == path.state.var_ranges
-                    {
-                        return Err(fail(ErrorKind::InfiniteLoop));
+                    } else if cp.key == key {
+                        // Unfinished states (the loop heads on this path) differ in their key
+                        // almost always: only a match costs a full comparison.
+                        charge(&mut stats, weight, options).map_err(fail)?;
+                        if same_loop_state(&cp.state, &path.state) {
+                            return Err(fail(ErrorKind::InfiniteLoop));
+                        }
                     }
                 }
                 if visited[pc].len() < options.max_states_per_insn && stats.states_stored < options.max_states_total {
                     charge(&mut stats, weight, options).map_err(fail)?;
                     checkpoints.push(Checkpoint {
+                        key,
                         state: path.state.clone(),
                         parent: Some(path.checkpoint),
                         branches: 1,
