@@ -58,7 +58,7 @@ impl Default for Options {
         Options {
             max_insns_processed: 1_000_000,
             max_states_per_insn: 64,
-            max_states_total: 100_000,
+            max_states_total: 8_192,
             max_work_units: 4_000_000,
             initial_state: None,
             reject_division_by_zero: false,
@@ -200,6 +200,9 @@ fn loop_key(state: &State) -> u64 {
     h.finish()
 }
 
+/// Work units a stored state costs besides its weight (an allocation and its bookkeeping).
+const STORE_UNITS: u64 = 32;
+
 /// Counts `units` of work against the budget.
 fn charge(stats: &mut VerifyStats, units: u64, options: &Options) -> Result<(), ErrorKind> {
     stats.work_units += units;
@@ -269,8 +272,12 @@ pub fn verify(
                         }
                     }
                 }
+                // Unfinished states cost a key comparison each: cheap, but not free.
+                let unfinished = visited[pc].iter().filter(|&&c| checkpoints[c].branches != 0).count() as u64;
+                charge(&mut stats, unfinished / 16, options).map_err(fail)?;
                 if visited[pc].len() < options.max_states_per_insn && stats.states_stored < options.max_states_total {
-                    charge(&mut stats, weight, options).map_err(fail)?;
+                    // Storing allocates; in the kernel's heap that is what a stored state costs most.
+                    charge(&mut stats, weight + STORE_UNITS, options).map_err(fail)?;
                     checkpoints.push(Checkpoint {
                         key,
                         state: path.state.clone(),
