@@ -60,6 +60,36 @@ fn null_test(cond: JmpCond, pointer_first: bool) -> Option<NullTest> {
 /// `data + off` with `data_end` proves nothing for `off` above it.
 pub(crate) const MAX_PACKET_OFFSET: i64 = 0xffff;
 
+/// Where a branch goes given the refined operands on its taken (`t`) and fall-through (`f`)
+/// edges (`None`: that edge is infeasible); `apply` writes them into a state.
+fn split(
+    state: &mut State,
+    fall: usize,
+    taken: usize,
+    t: Option<(Scalar, Scalar)>,
+    f: Option<(Scalar, Scalar)>,
+    apply: impl Fn(&mut State, (Scalar, Scalar)),
+) -> Step {
+    match (t, f) {
+        (Some(t), Some(f)) => {
+            let mut other = state.clone();
+            apply(&mut other, t);
+            apply(state, f);
+            Step::Fork(fall, taken, other)
+        }
+        (Some(t), None) => {
+            apply(state, t);
+            Step::Next(taken)
+        }
+        (None, Some(f)) => {
+            apply(state, f);
+            Step::Next(fall)
+        }
+        // Contradictory facts: the path itself is infeasible.
+        (None, None) => Step::End,
+    }
+}
+
 fn within_offset_limit(s: &Scalar) -> bool {
     s.smin >= -MAX_POINTER_OFFSET && s.smax <= MAX_POINTER_OFFSET
 }
@@ -567,24 +597,7 @@ impl Facts<'_> {
                         }
                     }
                 };
-                match (t, f) {
-                    (Some(t), Some(f)) => {
-                        let mut other = state.clone();
-                        apply(&mut other, t);
-                        apply(state, f);
-                        Ok(Step::Fork(fall, taken, other))
-                    }
-                    (Some(t), None) => {
-                        apply(state, t);
-                        Ok(Step::Next(taken))
-                    }
-                    (None, Some(f)) => {
-                        apply(state, f);
-                        Ok(Step::Next(fall))
-                    }
-                    // Contradictory facts: the path itself is infeasible.
-                    (None, None) => Ok(Step::End),
-                }
+                Ok(split(state, fall, taken, t, f, apply))
             }
             (Value::Ptr(p), Value::Scalar(y)) | (Value::Scalar(y), Value::Ptr(p))
                 if y.as_const() == Some(0) && width == Width::W64 && null_test(cond, a.is_pointer_like()).is_some() =>
@@ -709,23 +722,7 @@ impl Facts<'_> {
                 state.set_reg(src, Value::Ptr(Pointer { off: nq, ..q }));
             }
         };
-        match (t, f) {
-            (Some(t), Some(f)) => {
-                let mut other = state.clone();
-                apply(&mut other, t);
-                apply(state, f);
-                Ok(Step::Fork(fall, taken, other))
-            }
-            (Some(t), None) => {
-                apply(state, t);
-                Ok(Step::Next(taken))
-            }
-            (None, Some(f)) => {
-                apply(state, f);
-                Ok(Step::Next(fall))
-            }
-            (None, None) => Ok(Step::End),
-        }
+        Ok(split(state, fall, taken, t, f, apply))
     }
 
     /// Whether every value `p` may stand for points into its object or one past its end.
