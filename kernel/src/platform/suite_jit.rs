@@ -207,20 +207,11 @@ fn differential_suite() -> u32 {
         for round in 0..2u32 {
             let ctx: Vec<u8> = (0..CTX_BYTES as u8).map(|b| b.wrapping_mul(37).wrapping_add(round as u8)).collect();
             let packet_bytes: Vec<u8> = (0..rng.below(24) as u8).map(|b| b ^ 0x5a).collect();
-            let (mut ctx_i, mut ctx_j) = (ctx.clone(), ctx);
-            let (mut pkt_i, mut pkt_j) = (packet_bytes.clone(), packet_bytes);
-            let mut platform_i = FixedPlatform { cpu: round, ..FixedPlatform::default() };
-            let mut platform_j = platform_i.clone();
-            let mut env_i = Env { maps: &mut maps_i, platform: &mut platform_i, budget_insns: bound };
-            let mut env_j = Env { maps: &mut maps_j, platform: &mut platform_j, budget_insns: bound };
-            let want = interp.run_with_packet(&prog, &mut ctx_i, &mut pkt_i, &mut env_i);
-            let got = jit.run(&mut ctx_j, &mut pkt_j, &mut env_j);
-            runs += 1;
-            // A packet context's first 16 bytes are the data/data_end pointers: tagged in the
-            // interpreter, real in the JIT. Everything else must match byte for byte.
             let skip = if packet { 16 } else { 0 };
-            let same_memory = ctx_i[skip..] == ctx_j[skip..] && pkt_i == pkt_j;
-            let same_maps = map_state(&maps_i) == map_state(&maps_j);
+            let run = Both { cpu: round, bound, skip };
+            let (want, got, same_memory, same_maps) =
+                run.compare(&mut interp, &prog, &jit, ctx, packet_bytes, &mut maps_i, &mut maps_j);
+            runs += 1;
             if got != want || !same_memory || !same_maps {
                 mismatches += 1;
                 if mismatches <= 5 {
@@ -243,6 +234,42 @@ fn differential_suite() -> u32 {
     let failed = u32::from(mismatches > 0 || !enough || !pointers_ok || defences_failed > 0);
     kprintln!("bpf-jit-diff: {} passed, {failed} failed", 1 - failed);
     failed
+}
+
+/// One input run by the interpreter and by the JIT, each on its own copy of the memory.
+struct Both {
+    cpu: u32,
+    bound: u64,
+    /// Leading context bytes not compared: a packet context's data/data_end pointers are tagged
+    /// in the interpreter and real in the JIT.
+    skip: usize,
+}
+
+impl Both {
+    /// (interpreter result, JIT result, same context and packet after, same maps after).
+    #[allow(clippy::too_many_arguments)] // the program twice, its input and both engines' maps
+    fn compare(
+        &self,
+        interp: &mut Interpreter,
+        prog: &VerifiedProgram,
+        jit: &JitProgram,
+        ctx: Vec<u8>,
+        packet: Vec<u8>,
+        maps_i: &mut [Map],
+        maps_j: &mut [Map],
+    ) -> (Result<u64, RunError>, Result<u64, RunError>, bool, bool) {
+        let (mut ctx_i, mut ctx_j) = (ctx.clone(), ctx);
+        let (mut pkt_i, mut pkt_j) = (packet.clone(), packet);
+        let mut platform_i = FixedPlatform { cpu: self.cpu, ..FixedPlatform::default() };
+        let mut platform_j = platform_i.clone();
+        let mut env_i = Env { maps: maps_i, platform: &mut platform_i, budget_insns: self.bound };
+        let want = interp.run_with_packet(prog, &mut ctx_i, &mut pkt_i, &mut env_i);
+        let mut env_j = Env { maps: maps_j, platform: &mut platform_j, budget_insns: self.bound };
+        let got = jit.run(&mut ctx_j, &mut pkt_j, &mut env_j);
+        let same_memory = ctx_i[self.skip..] == ctx_j[self.skip..] && pkt_i == pkt_j;
+        let same_maps = map_state(env_i.maps) == map_state(env_j.maps);
+        (want, got, same_memory, same_maps)
+    }
 }
 
 /// Pointer-heavy programs for the differential run (`kingly_bpf::ptrgen`).
@@ -280,18 +307,11 @@ fn pointer_differential(interp: &mut Interpreter) -> bool {
             ) else {
                 continue;
             };
-            let (mut ctx_i, mut ctx_j) = (inputs.ctx.clone(), inputs.ctx);
-            let (mut pkt_i, mut pkt_j) = (inputs.packet.clone(), inputs.packet);
-            let mut platform_i = FixedPlatform { cpu: round, ..FixedPlatform::default() };
-            let mut platform_j = platform_i.clone();
-            let mut env_i = Env { maps: &mut maps_i, platform: &mut platform_i, budget_insns: bound };
-            let mut env_j = Env { maps: &mut maps_j, platform: &mut platform_j, budget_insns: bound };
-            let want = interp.run_with_packet(&prog, &mut ctx_i, &mut pkt_i, &mut env_i);
-            let got = jit.run(&mut ctx_j, &mut pkt_j, &mut env_j);
-            runs += 1;
             let skip = if target == ptrgen::Target::Tool { 16 } else { 0 };
-            let same_memory = ctx_i[skip..] == ctx_j[skip..] && pkt_i == pkt_j;
-            let same_maps = map_state(&maps_i) == map_state(&maps_j);
+            let run = Both { cpu: round, bound, skip };
+            let (want, got, same_memory, same_maps) =
+                run.compare(interp, &prog, &jit, inputs.ctx, inputs.packet, &mut maps_i, &mut maps_j);
+            runs += 1;
             if got != want || !same_memory || !same_maps {
                 mismatches += 1;
                 if mismatches <= 5 {
