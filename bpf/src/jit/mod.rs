@@ -31,7 +31,7 @@ use core::fmt;
 
 use crate::helpers::{ArgType, Helper, HelperEnv, HelperOutcome, RetType};
 use crate::interp::{Env, Platform, RunError, RunErrorKind};
-use crate::isa::Insn;
+use crate::isa::{Insn, Operand};
 use crate::maps::{Map, MapDef};
 use crate::memory::{
     self, Memory, CTX_REGION, MAP_REGION_FIRST, MAX_FRAMES, PACKET_REGION, STACK_BYTES, STACK_FRAME_BYTES, STACK_REGION,
@@ -71,12 +71,22 @@ impl core::error::Error for JitError {}
 /// above every `u32` helper id (native code zero-extends a `callx` id from 32 bits).
 pub const BUDGET_EXHAUSTED_ID: u64 = 1 << 32;
 
-/// Bytes at the top of the eBPF stack a run of `insns` can use: the main program's 512-byte
-/// frame plus one per level of bpf-to-bpf call nesting. Every live frame runs a different
-/// function unless the program recurses (which the verifier rejects, and which would run past
-/// the stack anyway), so the nesting is at most the number of distinct call targets; counting
-/// them needs no trust in the function boundaries the verifier derived.
+/// Bytes at the top of the eBPF stack a run of `insns` can use.
+///
+/// A program without bpf-to-bpf calls can reach the stack only through r10, so when r10
+/// appears nowhere but as the base of loads, stores and atomics at negative constant offsets,
+/// it reaches exactly the deepest such offset (0 for a program that never names r10: the
+/// empty program and most decision programs need no stack clearing at all). Any other use of
+/// r10 (copied, compared, passed to a helper) could take the pointer anywhere in the frame:
+/// the whole 512-byte frame then. With calls, the main program's frame plus one per level of
+/// call nesting. Every live frame runs a different function unless the program recurses
+/// (which the verifier rejects, and which would run past the stack anyway), so the nesting is
+/// at most the number of distinct call targets; counting them needs no trust in the function
+/// boundaries the verifier derived.
 pub fn stack_bytes_used(insns: &[Insn]) -> usize {
+    if !insns.iter().any(|insn| matches!(insn, Insn::CallLocal { .. })) {
+        return frame_bytes_reached(insns).unwrap_or(STACK_FRAME_BYTES);
+    }
     let mut targets: Vec<i64> = insns
         .iter()
         .enumerate()
@@ -88,6 +98,45 @@ pub fn stack_bytes_used(insns: &[Insn]) -> usize {
     targets.sort_unstable();
     targets.dedup();
     (1 + targets.len()).min(MAX_FRAMES) * STACK_FRAME_BYTES
+}
+
+/// How far below r10 the accesses of `insns` (one function) reach, or `None` when r10 is used
+/// other than as the base of a load, store or atomic at a negative constant offset.
+fn frame_bytes_reached(insns: &[Insn]) -> Option<usize> {
+    const R10: u8 = 10;
+    let mut deepest = 0;
+    for insn in insns {
+        let base_offset = match *insn {
+            Insn::Load { dst, src: R10, off, .. } if dst != R10 => off,
+            Insn::Store { dst: R10, off, src, .. } if src != Operand::Reg(R10) => off,
+            Insn::Atomic { dst: R10, src, off, .. } if src != R10 => off,
+            _ if names_register(insn, R10) => return None,
+            _ => continue,
+        };
+        if base_offset >= 0 {
+            return None;
+        }
+        deepest = deepest.max(base_offset.unsigned_abs() as usize);
+    }
+    Some(deepest.min(STACK_FRAME_BYTES))
+}
+
+/// Whether `insn` reads or writes register `r` in any role.
+fn names_register(insn: &Insn, r: u8) -> bool {
+    let operand = |src: Operand| src == Operand::Reg(r);
+    match *insn {
+        Insn::Alu { dst, src, .. } | Insn::Jcond { dst, src, .. } => dst == r || operand(src),
+        Insn::Store { dst, src, .. } => dst == r || operand(src),
+        Insn::Endian { dst, .. } | Insn::LoadImm64 { dst, .. } => dst == r,
+        Insn::Load { dst, src, .. } | Insn::Atomic { dst, src, .. } => dst == r || src == r,
+        Insn::CallReg { reg } => reg == r,
+        Insn::LoadImm64Tail
+        | Insn::Ja { .. }
+        | Insn::JaLong { .. }
+        | Insn::CallHelper { .. }
+        | Insn::CallLocal { .. }
+        | Insn::Exit => false,
+    }
 }
 
 /// The second result register of the helper trampoline: 0 continues, 1 stops the program.
@@ -190,10 +239,12 @@ impl HelperBridge<'_> {
         }
     }
 
-    /// The register values native code starts with: `(r1, r2, r10)`.
+    /// The register values native code starts with: `(r1, r2, r10)`; r10 is the end of the
+    /// stack given to [`prepare`].
+    #[inline]
     pub fn entry_registers(&mut self, context: ContextKind) -> (u64, u64, u64) {
         let ctx = self.mem.ctx.as_mut_ptr() as u64;
-        let r10 = self.mem.stack.as_mut_ptr() as u64 + STACK_BYTES as u64;
+        let r10 = self.mem.stack.as_mut_ptr() as u64 + self.mem.stack.len() as u64;
         let (r1, r2) = match context {
             ContextKind::None => (0, 0),
             ContextKind::Buffer { .. } if self.mem.ctx.is_empty() => (0, 0),
@@ -204,6 +255,7 @@ impl HelperBridge<'_> {
     }
 
     /// The final result once native code returned `r0`.
+    #[inline]
     pub fn finish(self, r0: u64) -> Result<u64, RunError> {
         self.outcome.unwrap_or(Ok(r0))
     }
@@ -213,11 +265,15 @@ impl HelperBridge<'_> {
 pub type Stack = [u8; STACK_BYTES];
 
 /// Checks the environment and builds the bridge for one run of `prog`. Mirrors the checks at
-/// the start of [`crate::Interpreter::run_with_packet`], so errors are identical.
+/// the start of [`crate::Interpreter::run_with_packet`], so errors are identical. `stack` is
+/// the top of the eBPF stack the program can reach (all [`Stack`] unless
+/// [`stack_bytes_used`] says less; empty for a program that never names r10). Inlined: as a
+/// call, its result is copied through memory three times per run.
+#[inline]
 pub fn prepare<'r>(
     prog_type: &ProgramType,
     map_defs: &[MapDef],
-    stack: &'r mut Stack,
+    stack: &'r mut [u8],
     ctx: &'r mut [u8],
     packet: &'r mut [u8],
     env: &'r mut Env<'_>,

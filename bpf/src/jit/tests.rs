@@ -406,13 +406,18 @@ fn the_bridge_turns_the_budget_id_into_budget_exhausted() {
 }
 
 #[test]
-fn stack_bytes_used_counts_one_frame_per_call_target() {
+fn stack_bytes_used_counts_what_r10_reaches_or_one_frame_per_call_target() {
     let used = |src: &str| {
         let slots = asm::assemble(src).unwrap();
         let prog = Program::load_unverified(&isa::slots_to_bytes(&slots), &ProgramType::conformance(0), &[]).unwrap();
         super::stack_bytes_used(prog.insns())
     };
-    assert_eq!(used("mov %r0, 0\nexit"), 512);
+    // Without calls: as deep as the r10-based accesses reach; the whole frame once r10 escapes.
+    assert_eq!(used("mov %r0, 0\nexit"), 0);
+    assert_eq!(used("stb [%r10-3], 1\nldxdw %r0, [%r10-16]\nexit"), 16);
+    assert_eq!(used("stdw [%r10-8], 1\nmov %r2, %r10\nmov %r0, 0\nexit"), 512);
+    assert_eq!(used("mov %r0, 0\njeq %r10, 0, +0\nexit"), 512);
+    assert_eq!(used("stxdw [%r10-8], %r10\nmov %r0, 0\nexit"), 512);
     // Two call sites, one target: main + f.
     assert_eq!(used("call local f\ncall local f\nexit\nf:\nmov %r0, 0\nexit"), 1024);
     // f calls g: three frames deep at most.

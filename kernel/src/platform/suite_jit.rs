@@ -416,23 +416,21 @@ fn budget_counts_calls() -> Result<(), String> {
     }
 }
 
-/// What a run leaves on this core's eBPF stack is gone before the next run, in every frame the
-/// next program can use (and only there).
+/// What a run leaves on this core's eBPF stack is gone before the next run, in every byte the
+/// next program can reach (and only there: a program that never names r10 clears nothing).
 fn each_run_starts_with_its_frames_zeroed() -> Result<(), String> {
     // Marks the top doubleword of frames 0 and 1 (frame 1 from inside the call).
     let writer = "stdw [%r10-8], 0x5a5a\ncall local f\nmov %r0, 0\nexit\nf:\nstdw [%r10-8], 0x5a5a\nmov %r0, 0\nexit";
     let quiet = "mov %r0, 0\nexit";
+    // Reaches 16 bytes of frame 0 (cleared in a 256-byte group), not the mark's bytes itself.
+    let toucher = "stb [%r10-16], 7\nmov %r0, 0\nexit";
     let quiet_call = "call local f\nmov %r0, 0\nexit\nf:\nmov %r0, 0\nexit";
-    let [writer, quiet, quiet_call] = [writer, quiet, quiet_call]
+    let [writer, quiet, toucher, quiet_call] = [writer, quiet, toucher, quiet_call]
         .map(|source| load(source).and_then(|p| JitProgram::compile(&p).map_err(|e| format!("{e}"))));
-    let (writer, quiet, quiet_call) = (writer?, quiet?, quiet_call?);
-    if (writer.stack_bytes(), quiet.stack_bytes(), quiet_call.stack_bytes()) != (1024, 512, 1024) {
-        return Err(format!(
-            "stack bytes {} {} {}, want 1024 512 1024",
-            writer.stack_bytes(),
-            quiet.stack_bytes(),
-            quiet_call.stack_bytes()
-        ));
+    let (writer, quiet, toucher, quiet_call) = (writer?, quiet?, toucher?, quiet_call?);
+    let bytes = (writer.stack_bytes(), quiet.stack_bytes(), toucher.stack_bytes(), quiet_call.stack_bytes());
+    if bytes != (1024, 0, 256, 1024) {
+        return Err(format!("stack bytes {bytes:?}, want (1024, 0, 256, 1024)"));
     }
     let marks = || -> Result<[u64; 2], String> {
         let stack = jit::this_core_stack().ok_or("this core's stack is busy")?;
@@ -446,15 +444,18 @@ fn each_run_starts_with_its_frames_zeroed() -> Result<(), String> {
         let after_writer = marks()?;
         run_with_budget(&quiet, 16).map_err(|e| format!("quiet: {e}"))?;
         let after_quiet = marks()?;
+        run_with_budget(&toucher, 16).map_err(|e| format!("toucher: {e}"))?;
+        let after_toucher = marks()?;
         run_with_budget(&quiet_call, 16).map_err(|e| format!("quiet_call: {e}"))?;
-        Ok::<_, String>((after_writer, after_quiet, marks()?))
+        Ok::<_, String>((after_writer, after_quiet, after_toucher, marks()?))
     })();
     Aarch64Cpu::irq_restore(irqs);
     match steps? {
-        ([0x5a5a, 0x5a5a], [0, 0x5a5a], [0, 0]) => Ok(()),
-        (w, q, c) => Err(format!(
-            "frame marks after the writer {w:x?}, a one-frame run {q:x?}, a two-frame run {c:x?}; \
-             want [5a5a, 5a5a], [0, 5a5a], [0, 0]"
+        ([0x5a5a, 0x5a5a], [0x5a5a, 0x5a5a], [0, 0x5a5a], [0, 0]) => Ok(()),
+        (w, q, t, c) => Err(format!(
+            "frame marks after the writer {w:x?}, a run that never names r10 {q:x?}, a one-frame \
+             run reaching 16 bytes {t:x?}, a two-frame run {c:x?}; \
+             want [5a5a, 5a5a], [5a5a, 5a5a], [0, 5a5a], [0, 0]"
         )),
     }
 }

@@ -19,8 +19,8 @@
 //! jump's or call's pc) no earlier than the interpreter would; it refuses unverified programs at
 //! `compile`; and a `Packet` context's `data`/`data_end` fields hold real addresses instead of
 //! the interpreter's tagged ones. `run` may be called on any core, concurrently: per-run state
-//! lives on the caller's stack and in this core's eBPF stack, whose usable frames are zeroed
-//! before every run (`dc zva`).
+//! lives on the caller's stack and in this core's eBPF stack, whose bytes the program can reach
+//! are zeroed before every run (`dc zva`; none for a program that never names r10).
 //!
 //! # Executable memory
 //!
@@ -334,7 +334,8 @@ impl JitProgram {
             prog_type: *prog.program_type(),
             maps: prog.maps().to_vec(),
             code_bytes: bytes.len(),
-            stack_bytes: bpf_jit::stack_bytes_used(prog.insns()),
+            // Whole groups of four 64-byte blocks, which `zero_top` clears with `dc zva`.
+            stack_bytes: bpf_jit::stack_bytes_used(prog.insns()).next_multiple_of(256).min(STACK_BYTES),
         })
     }
 
@@ -348,7 +349,9 @@ impl JitProgram {
         self.code_bytes
     }
 
-    /// Bytes of the eBPF stack zeroed before each run (512 per frame the program can use).
+    /// Bytes of the eBPF stack zeroed before each run: what the program can reach (see
+    /// `kingly_bpf::jit::stack_bytes_used`) in whole 256-byte groups, 0 for a program that
+    /// never names r10.
     pub fn stack_bytes(&self) -> usize {
         self.stack_bytes
     }
@@ -359,17 +362,33 @@ impl JitProgram {
     /// verifier proved that no program reads a stack byte it did not write, and should it be
     /// wrong, the program reads zeros rather than an earlier run's data. A run nested on the
     /// same core (from an interrupt) gets a fresh zeroed stack on the kernel stack.
+    ///
+    /// A program that cannot reach the stack at all (`stack_bytes` 0: it never names r10) runs
+    /// without one: no per-core stack to take, nothing to clear.
+    #[inline]
     pub fn run(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        if self.stack_bytes == 0 {
+            return self.run_on(&mut [], ctx, packet, env);
+        }
         match STACKS.get(Aarch64Cpu::cpu_id()).and_then(|stack| stack.try_lock()) {
             Some(mut stack) => {
                 zero_top(&mut stack.0, self.stack_bytes);
                 self.run_on(&mut stack.0, ctx, packet, env)
             }
-            None => self.run_on(&mut [0; STACK_BYTES], ctx, packet, env),
+            None => self.run_nested(ctx, packet, env),
         }
     }
 
-    fn run_on(&self, stack: &mut Stack, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+    /// [`JitProgram::run`] nested in another run on this core: on a fresh zeroed stack. Out of
+    /// line, so that the usual run does not reserve 4 KiB of kernel stack for it.
+    #[cold]
+    #[inline(never)]
+    fn run_nested(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        self.run_on(&mut [0; STACK_BYTES], ctx, packet, env)
+    }
+
+    #[inline(always)]
+    fn run_on(&self, stack: &mut [u8], ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
         let budget = env.budget_insns;
         let mut bridge = bpf_jit::prepare(&self.prog_type, &self.maps, stack, ctx, packet, env)?;
         let (r1, r2, r10) = bridge.entry_registers(self.prog_type.context);
