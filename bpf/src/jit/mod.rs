@@ -110,7 +110,7 @@ fn frame_bytes_reached(insns: &[Insn]) -> Option<usize> {
             Insn::Load { dst, src: R10, off, .. } if dst != R10 => off,
             Insn::Store { dst: R10, off, src, .. } if src != Operand::Reg(R10) => off,
             Insn::Atomic { dst: R10, src, off, .. } if src != R10 => off,
-            _ if names_register(insn, R10) => return None,
+            _ if registers_named(insn) & 1 << R10 != 0 => return None,
             _ => continue,
         };
         if base_offset >= 0 {
@@ -121,21 +121,26 @@ fn frame_bytes_reached(insns: &[Insn]) -> Option<usize> {
     Some(deepest.min(STACK_FRAME_BYTES))
 }
 
-/// Whether `insn` reads or writes register `r` in any role.
-fn names_register(insn: &Insn, r: u8) -> bool {
-    let operand = |src: Operand| src == Operand::Reg(r);
+/// The registers `insn` reads or writes in any role: bit `r` for register `r`.
+pub(crate) fn registers_named(insn: &Insn) -> u16 {
+    let bit = |r: u8| 1u16 << (r & 15);
+    let operand = |src: Operand| match src {
+        Operand::Reg(r) => bit(r),
+        Operand::Imm(_) => 0,
+    };
     match *insn {
-        Insn::Alu { dst, src, .. } | Insn::Jcond { dst, src, .. } => dst == r || operand(src),
-        Insn::Store { dst, src, .. } => dst == r || operand(src),
-        Insn::Endian { dst, .. } | Insn::LoadImm64 { dst, .. } => dst == r,
-        Insn::Load { dst, src, .. } | Insn::Atomic { dst, src, .. } => dst == r || src == r,
-        Insn::CallReg { reg } => reg == r,
+        Insn::Alu { dst, src, .. } | Insn::Jcond { dst, src, .. } | Insn::Store { dst, src, .. } => {
+            bit(dst) | operand(src)
+        }
+        Insn::Endian { dst, .. } | Insn::LoadImm64 { dst, .. } => bit(dst),
+        Insn::Load { dst, src, .. } | Insn::Atomic { dst, src, .. } => bit(dst) | bit(src),
+        Insn::CallReg { reg } => bit(reg),
         Insn::LoadImm64Tail
         | Insn::Ja { .. }
         | Insn::JaLong { .. }
         | Insn::CallHelper { .. }
         | Insn::CallLocal { .. }
-        | Insn::Exit => false,
+        | Insn::Exit => 0,
     }
 }
 

@@ -332,13 +332,43 @@ fn assert_guarded(code: &aarch64::Code, pc: usize) {
 
 #[test]
 fn forward_only_programs_get_no_guard() {
-    let code = compile_asm("mov %r0, 0\njeq %r1, 0, +1\nmov %r0, 1\nja +0\nexit").unwrap();
+    // With a helper call: not a leaf, so the full 80-byte frame, but still no x24.
+    let code = compile_asm("mov %r0, 0\njeq %r1, 0, +1\ncall 7\nja +0\nexit").unwrap();
     assert_eq!(code.words[0], a64::stp(PairMode::PreIndex, 29, LR, SP, -80), "the 80-byte frame, no x24");
     assert_eq!(code.stubs_offset as usize, code.words.len(), "no stubs");
     let x24 = [TAKE_ONE, a64::mem_scaled(MemOp::Store, 3, 24, SP, 10), a64::mov(true, 24, 5)];
     assert!(code.words.iter().all(|w| !x24.contains(w)), "x24 is neither saved, loaded nor counted");
     // Entry (19 words), exit (7), abort (2), then the slots: nothing else.
     assert_eq!(code.slot_offsets[0], 28);
+    // Without it, a leaf: x29/x30 only, r0 zeroed; entry (4 words), exit (3), no abort path.
+    let code = compile_asm("mov %r0, 0\njeq %r1, 0, +1\nmov %r0, 1\nja +0\nexit").unwrap();
+    assert_eq!(code.words[0], a64::stp(PairMode::PreIndex, 29, LR, SP, -16));
+    assert_eq!(code.slot_offsets[0], 7);
+    assert!(code.words.iter().all(|w| !x24.contains(w)));
+}
+
+#[test]
+fn leaves_save_and_zero_only_the_registers_they_name() {
+    // No helper, no local call, no back-edge: r6 (x19) saved, zeroed and restored; r0 zeroed;
+    // the bridge, trampoline and entry sp (x26-x28) untouched.
+    let code = compile_asm("mov %r6, 1\nmov %r0, %r6\nexit").unwrap();
+    let entry_and_exit = [
+        a64::stp(PairMode::PreIndex, 29, LR, SP, -32),
+        a64::mov_sp(29, SP),
+        a64::mem_scaled(MemOp::Store, 3, 19, SP, 2),
+        a64::mov(true, 7, XZR),
+        a64::mov(true, 19, XZR),
+        a64::bl(5),
+        a64::mov(true, 0, 7),
+        a64::mem_scaled(MemOp::Load, 3, 19, SP, 2),
+        a64::ldp(PairMode::PostIndex, 29, LR, SP, 32),
+        a64::RET,
+    ];
+    assert_eq!(code.words[..code.slot_offsets[0] as usize], entry_and_exit);
+    // r10 named: saved (x25, paired with x19 when r6 is named too) and loaded from x3.
+    let code = compile_asm("stdw [%r10-8], 1\nmov %r6, 2\nmov %r0, %r6\nexit").unwrap();
+    assert_eq!(code.words[2], a64::stp(PairMode::Offset, 19, 25, SP, 16));
+    assert_eq!(code.words[3], a64::mov(true, 25, 3));
 }
 
 #[test]
