@@ -248,15 +248,7 @@ impl HelperBridge<'_> {
     /// stack given to [`prepare`].
     #[inline]
     pub fn entry_registers(&mut self, context: ContextKind) -> (u64, u64, u64) {
-        let ctx = self.mem.ctx.as_mut_ptr() as u64;
-        let r10 = self.mem.stack.as_mut_ptr() as u64 + self.mem.stack.len() as u64;
-        let (r1, r2) = match context {
-            ContextKind::None => (0, 0),
-            ContextKind::Buffer { .. } if self.mem.ctx.is_empty() => (0, 0),
-            ContextKind::Buffer { .. } => (ctx, self.mem.ctx.len() as u64),
-            ContextKind::Struct { .. } | ContextKind::Packet { .. } => (ctx, 0),
-        };
-        (r1, r2, r10)
+        entry_registers(context, self.mem.ctx, self.mem.stack)
     }
 
     /// The final result once native code returned `r0`.
@@ -283,6 +275,26 @@ pub fn prepare<'r>(
     packet: &'r mut [u8],
     env: &'r mut Env<'_>,
 ) -> Result<HelperBridge<'r>, RunError> {
+    check(prog_type, map_defs, ctx, packet, env.maps)?;
+    Ok(HelperBridge {
+        mem: Memory { stack: &mut stack[..], ctx, packet, maps: &mut *env.maps },
+        platform: &mut *env.platform,
+        helpers: prog_type.helpers,
+        outcome: None,
+    })
+}
+
+/// The checks of [`prepare`] without the bridge (a `Packet` context's `data`/`data_end` fields
+/// filled in, the maps compared with the program's), for a leaf (see
+/// [`aarch64::is_leaf`]): it calls no helper and cannot stop early, so it never uses a bridge.
+#[inline]
+pub fn check(
+    prog_type: &ProgramType,
+    map_defs: &[MapDef],
+    ctx: &mut [u8],
+    packet: &[u8],
+    maps: &[Map],
+) -> Result<(), RunError> {
     if let ContextKind::Packet { data_offset, data_end_offset, .. } = prog_type.context {
         let start = packet.as_ptr() as u64;
         for (field, value) in [(data_offset, start), (data_end_offset, start + packet.len() as u64)] {
@@ -296,16 +308,25 @@ pub fn prepare<'r>(
             }
         }
     }
-    let maps: &'r mut [Map] = &mut *env.maps;
     if maps.len() != map_defs.len() || maps.iter().zip(map_defs).any(|(m, d)| m.def() != d) {
         return Err(RunError { pc: 0, kind: RunErrorKind::MapMismatch });
     }
-    Ok(HelperBridge {
-        mem: Memory { stack: &mut stack[..], ctx, packet, maps },
-        platform: &mut *env.platform,
-        helpers: prog_type.helpers,
-        outcome: None,
-    })
+    Ok(())
+}
+
+/// The register values native code starts with, `(r1, r2, r10)`, for context `ctx` and the
+/// eBPF stack `stack` (r10 is its end).
+#[inline]
+pub fn entry_registers(context: ContextKind, ctx: &mut [u8], stack: &mut [u8]) -> (u64, u64, u64) {
+    let ctx_address = ctx.as_mut_ptr() as u64;
+    let r10 = stack.as_mut_ptr() as u64 + stack.len() as u64;
+    let (r1, r2) = match context {
+        ContextKind::None => (0, 0),
+        ContextKind::Buffer { .. } if ctx.is_empty() => (0, 0),
+        ContextKind::Buffer { .. } => (ctx_address, ctx.len() as u64),
+        ContextKind::Struct { .. } | ContextKind::Packet { .. } => (ctx_address, 0),
+    };
+    (r1, r2, r10)
 }
 
 #[cfg(test)]

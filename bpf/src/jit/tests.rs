@@ -340,10 +340,12 @@ fn forward_only_programs_get_no_guard() {
     assert!(code.words.iter().all(|w| !x24.contains(w)), "x24 is neither saved, loaded nor counted");
     // Entry (19 words), exit (7), abort (2), then the slots: nothing else.
     assert_eq!(code.slot_offsets[0], 28);
+    assert!(!code.leaf, "a helper call needs the bridge");
     // Without it, a leaf: x29/x30 only, r0 zeroed; entry (4 words), exit (3), no abort path.
     let code = compile_asm("mov %r0, 0\njeq %r1, 0, +1\nmov %r0, 1\nja +0\nexit").unwrap();
     assert_eq!(code.words[0], a64::stp(PairMode::PreIndex, 29, LR, SP, -16));
     assert_eq!(code.slot_offsets[0], 7);
+    assert!(code.leaf);
     assert!(code.words.iter().all(|w| !x24.contains(w)));
 }
 

@@ -87,6 +87,8 @@ pub struct Code {
     /// Word offset of the out-of-line budget stubs after the last slot (`words.len()` when the
     /// program needs no guard).
     pub stubs_offset: u32,
+    /// Whether the program is a leaf ([`is_leaf`]): its runs need no helper bridge.
+    pub leaf: bool,
 }
 
 impl Code {
@@ -485,6 +487,14 @@ fn jump_target(pc: usize, insn: &Insn) -> Option<usize> {
     }
 }
 
+/// Whether `insns` is a leaf: no helper call, no local call, no back-edge. Its code has the
+/// short entry and exit, never calls the trampoline and never stops early, so a run needs no
+/// [`HelperBridge`](crate::jit::HelperBridge) ([`crate::jit::check`] is enough).
+pub fn is_leaf(insns: &[Insn]) -> bool {
+    !needs_budget_guard(insns)
+        && !insns.iter().any(|insn| matches!(insn, Insn::CallHelper { .. } | Insn::CallReg { .. }))
+}
+
 /// Whether `insns` can run longer than one pass over their slots: a backward jump or a
 /// bpf-to-bpf call. Only such programs get the termination guard.
 pub fn needs_budget_guard(insns: &[Insn]) -> bool {
@@ -636,7 +646,7 @@ pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
         guarded,
         guards: Vec::new(),
     };
-    let leaf = !guarded && !insns.iter().any(|insn| matches!(insn, Insn::CallHelper { .. } | Insn::CallReg { .. }));
+    let leaf = is_leaf(insns);
     let (call_main, budget_exit) = if leaf { leaf_entry(&mut e, insns) } else { full_entry(&mut e) };
     let body = e.here();
     e.out[call_main] = a64::bl((body - call_main) as i32);
@@ -671,5 +681,5 @@ pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
             Fixup::Zero { wide, nonzero, reg } => a64::cbz(wide, nonzero, reg, words),
         };
     }
-    Ok(Code { words: e.out, slot_offsets, stubs_offset })
+    Ok(Code { words: e.out, slot_offsets, stubs_offset, leaf })
 }

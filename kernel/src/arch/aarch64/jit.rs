@@ -321,6 +321,8 @@ pub struct JitProgram {
     code_bytes: usize,
     /// Bytes at the top of the eBPF stack the program can use, zeroed before each run.
     stack_bytes: usize,
+    /// A leaf (`kingly_bpf::jit::aarch64::is_leaf`): runs without a helper bridge.
+    leaf: bool,
 }
 
 impl JitProgram {
@@ -336,6 +338,7 @@ impl JitProgram {
             code_bytes: bytes.len(),
             // Whole groups of four 64-byte blocks, which `zero_top` clears with `dc zva`.
             stack_bytes: bpf_jit::stack_bytes_used(prog.insns()).next_multiple_of(256).min(STACK_BYTES),
+            leaf: code.leaf,
         })
     }
 
@@ -390,12 +393,20 @@ impl JitProgram {
     #[inline(always)]
     fn run_on(&self, stack: &mut [u8], ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
         let budget = env.budget_insns;
-        let mut bridge = bpf_jit::prepare(&self.prog_type, &self.maps, stack, ctx, packet, env)?;
-        let (r1, r2, r10) = bridge.entry_registers(self.prog_type.context);
         // SAFETY: `entry` is the start of code produced by `kingly_bpf::jit::aarch64::compile`
         // for this program, mapped executable until `self` is dropped; its signature is the
         // one the translator's prologue implements.
         let entry: Entry = unsafe { core::mem::transmute::<usize, Entry>(self.region.entry()) };
+        if self.leaf {
+            bpf_jit::check(&self.prog_type, &self.maps, ctx, packet, env.maps)?;
+            let (r1, r2, r10) = bpf_jit::entry_registers(self.prog_type.context, ctx, stack);
+            // SAFETY: as below. A leaf calls no helper and never stops early (the translator
+            // gives it no trampoline call and no abort path), so its code never reads the
+            // bridge and trampoline arguments, which are null here.
+            return Ok(unsafe { entry(r1, r2, core::ptr::null_mut(), r10, 0, budget) });
+        }
+        let mut bridge = bpf_jit::prepare(&self.prog_type, &self.maps, stack, ctx, packet, env)?;
+        let (r1, r2, r10) = bridge.entry_registers(self.prog_type.context);
         let bridge_ptr = (&mut bridge as *mut HelperBridge<'_>).cast::<c_void>();
         let trampoline: Trampoline = helper_trampoline;
         // SAFETY: the program was verified for this context: every memory access the code
