@@ -69,6 +69,11 @@ pub struct CodeArgs {
     /// candidates, checks, questions) on stdout instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// When the examples do not decide between programs, ask on the terminal what the separating
+    /// input should return and run again with the answer as a new example (up to 5 questions;
+    /// an empty answer or `q` stops asking). Questions go to stderr, answers come from stdin.
+    #[arg(long)]
+    pub ask: bool,
     /// Hot-load the chosen program into a running kernel (only when the status is `solved`).
     #[arg(long)]
     pub push: bool,
@@ -156,13 +161,25 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
     if args.push && args.connect.is_none() {
         bail!("--push needs --connect unix:PATH | tcp:HOST:PORT | /dev/ttyXXX");
     }
-    let task = build_task(args)?;
-    let mut generator = generator(args)?;
+    let mut task = build_task(args)?;
+    generator(args)?;
+    let mut make = || generator(args).expect("backend was checked");
     // The chat backend also gets passages from the RAG index when one has been built.
     let index_dir = crate::rag::default_index_dir();
     let rag =
         (args.backend == "openai" && index_dir.join("kingly-rag.json").exists()).then_some(RagContext { index_dir });
-    let result = coder::run(&task, generator.as_mut(), &settings, rag.as_ref().map(|r| r as &dyn ContextSource))?;
+    let mut stdin = std::io::stdin().lock();
+    let mut ask_terminal = |q: &coder::Question| ask_on_terminal(q, &mut stdin);
+    let mut never = |_: &coder::Question| None;
+    let ask: &mut dyn FnMut(&coder::Question) -> Option<u64> = if args.ask { &mut ask_terminal } else { &mut never };
+    let (result, answered) = coder::run_asking(
+        &mut task,
+        &mut make,
+        &settings,
+        rag.as_ref().map(|r| r as &dyn ContextSource),
+        ask,
+        MAX_QUESTIONS,
+    )?;
     let bin = settings.out_dir.join("program.bin");
     let _ = std::fs::remove_file(&bin);
     if let Some(chosen) = &result.chosen {
@@ -181,8 +198,11 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
         std::fs::write(settings.out_dir.join("program.json"), serde_json::to_string_pretty(&meta)?)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result_json(&task, &result, &bin))?);
+        println!("{}", serde_json::to_string_pretty(&result_json(&task, &result, &answered, &bin))?);
     } else {
+        for a in &answered {
+            println!("answered: {} returns {}", coder_input(&a.question), a.answer);
+        }
         print_report(&result, &bin);
     }
     let status = result.status;
@@ -199,9 +219,63 @@ pub fn run(args: &CodeArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Questions `--ask` (and the MCP `code` tool) put before giving up.
+pub const MAX_QUESTIONS: usize = 5;
+
+fn coder_input(q: &coder::Question) -> String {
+    if q.input.is_empty() {
+        "the empty input".into()
+    } else {
+        q.input.clone()
+    }
+}
+
+/// Parses an answer to a question: a decimal or `0x` hex number.
+pub fn parse_answer(text: &str) -> Option<u64> {
+    let t = text.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => t.parse().ok(),
+    }
+}
+
+/// `--ask`: the question on stderr, the answer from stdin; `None` on an empty line, `q` or EOF.
+fn ask_on_terminal(q: &coder::Question, input: &mut dyn std::io::BufRead) -> Option<u64> {
+    eprintln!("kingly code: the examples do not decide between two programs.");
+    for a in &q.answers {
+        eprintln!("  {}: {}", a.candidate, a.program);
+    }
+    loop {
+        eprint!(
+            "What should {} return? (A gives {}, B gives {}; a number, or empty to stop) ",
+            coder_input(q),
+            q.answers[0].shown(),
+            q.answers[1].shown()
+        );
+        let mut line = String::new();
+        if input.read_line(&mut line).ok()? == 0 {
+            eprintln!();
+            return None;
+        }
+        let t = line.trim();
+        if t.is_empty() || t.eq_ignore_ascii_case("q") {
+            return None;
+        }
+        match parse_answer(t) {
+            Some(n) => return Some(n),
+            None => eprintln!("`{t}` is not a number: type a decimal or 0x-hex value, or press Enter to stop"),
+        }
+    }
+}
+
 /// The `--json` object (DESIGN.md): only `solved` means "does what the task says, as far as
 /// every check can tell".
-fn result_json(task: &Task, result: &coder::RunResult, bin: &std::path::Path) -> serde_json::Value {
+pub fn result_json(
+    task: &Task,
+    result: &coder::RunResult,
+    answered: &[coder::Answered],
+    bin: &std::path::Path,
+) -> serde_json::Value {
     let chosen = result.chosen.as_ref();
     let candidates: Vec<serde_json::Value> = result
         .attempts
@@ -234,7 +308,10 @@ fn result_json(task: &Task, result: &coder::RunResult, bin: &std::path::Path) ->
         "rounds": result.rounds,
         "candidates": candidates,
         "checks": checks,
-        "questions": result.questions,
+        "questions": result.questions.iter().map(|q| q.text.clone()).collect::<Vec<_>>(),
+        "question_details": result.questions,
+        "answered": answered,
+        "examples": task.examples.len(),
         "log": result.log_path.display().to_string(),
     })
 }
@@ -243,7 +320,7 @@ fn print_report(result: &coder::RunResult, bin: &std::path::Path) {
     println!("spec: {}", result.spec.summary());
     println!("status: {} ({})", result.status.name(), result.status_why.join("; "));
     for q in &result.questions {
-        println!("question: {q}");
+        println!("question: {}", q.text);
     }
     if let Some(chosen) = &result.chosen {
         println!(

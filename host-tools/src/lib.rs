@@ -14,6 +14,7 @@ pub mod image;
 pub mod kernel_build;
 pub mod keys;
 pub mod mcp;
+pub mod mcp_code;
 pub mod mcp_rag;
 pub mod push;
 pub mod qemu;

@@ -22,7 +22,9 @@ pub const DEFAULT_VERSION: &str = "2025-11-25";
 
 const INSTRUCTIONS: &str = "Tools of a running Kingly kernel (bare-metal Rust on Raspberry Pi / QEMU). \
     kernel_info describes the board; cache_stats and uart_stats report counters; bpf_* tools load and \
-    attach verified eBPF agents; rag_query searches Linux kernel knowledge on the host.";
+    attach verified eBPF agents; rag_query searches Linux kernel knowledge on the host; code turns a task \
+    in English plus examples into a verified eBPF program, asking (by elicitation) when the examples \
+    do not decide.";
 
 /// JSON-RPC error codes.
 pub mod code {
@@ -165,6 +167,13 @@ pub struct Server {
     rag_index: std::path::PathBuf,
     /// The request being served and whether the client cancelled it.
     current: Arc<(AtomicU64, AtomicBool)>,
+    /// The client declared `elicitation` in `initialize`: the `code` tool may ask it questions.
+    client_elicits: bool,
+    /// Lines from the client, and lines read while waiting for a reply to our own request.
+    inbox: Option<mpsc::Receiver<String>>,
+    pending: std::collections::VecDeque<String>,
+    /// Requests the server sent the client (elicitations), and `code` runs served.
+    sent: u64,
 }
 
 /// Runs `kingly mcp` on stdin/stdout until stdin closes.
@@ -187,6 +196,10 @@ pub fn run(args: &McpArgs) -> Result<i32> {
         output: output.clone(),
         rag_index,
         current: Arc::new((AtomicU64::new(u64::MAX), AtomicBool::new(false))),
+        client_elicits: false,
+        inbox: None,
+        pending: std::collections::VecDeque::new(),
+        sent: 0,
     };
     // Connect now so a bad target fails at start, not at the first tool call.
     if let Err(e) = server.kernel.client() {
@@ -212,7 +225,8 @@ pub fn run(args: &McpArgs) -> Result<i32> {
             }
         }
     });
-    for line in lines {
+    server.inbox = Some(lines);
+    while let Some(line) = server.next_line() {
         if line.trim().is_empty() {
             continue;
         }
@@ -224,6 +238,48 @@ pub fn run(args: &McpArgs) -> Result<i32> {
 }
 
 impl Server {
+    /// The next line from the client: first those set aside while we waited for a reply.
+    fn next_line(&mut self) -> Option<String> {
+        self.pending.pop_front().or_else(|| self.inbox.as_ref()?.recv().ok())
+    }
+
+    /// Sends the client a request and waits for its reply, setting other lines aside; `None`
+    /// when the client goes away or does not answer within `wait`.
+    fn request_client(&mut self, method: &str, params: Value, wait: Duration) -> Option<Value> {
+        self.sent += 1;
+        let id = format!("kingly-{}", self.sent);
+        self.output.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            let line = self.inbox.as_ref()?.recv_timeout(left).ok()?;
+            if let Ok(message) = serde_json::from_str::<Value>(&line) {
+                if message.get("method").is_none() && message["id"] == id.as_str() {
+                    return Some(message);
+                }
+            }
+            self.pending.push_back(line);
+        }
+    }
+
+    /// The `code` tool, asking the client's user through elicitation when it can.
+    fn code(&mut self, arguments: &Value) -> Result<Value> {
+        let out_dir = match crate::workspace::root() {
+            Ok(root) => crate::workspace::output_dir(&root).join("code").join(format!("mcp-{}", std::process::id())),
+            Err(_) => std::env::temp_dir().join(format!("kingly-code-{}", std::process::id())),
+        };
+        let elicits = self.client_elicits;
+        let mut ask = |question: &kingly_coder::coder::Question| {
+            if !elicits {
+                return None;
+            }
+            let params = crate::mcp_code::elicitation_params(question);
+            let reply = self.request_client("elicitation/create", params, Duration::from_secs(600))?;
+            crate::mcp_code::elicited_answer(&reply)
+        };
+        crate::mcp_code::run(arguments, out_dir, &mut ask)
+    }
+
     /// Handles one line of input; returns the response, if the line was a request.
     pub fn handle_line(&mut self, line: &str) -> Option<Value> {
         let message: Value = match serde_json::from_str(line) {
@@ -235,7 +291,10 @@ impl Server {
         };
         let id = object.get("id").cloned();
         let Some(method) = object.get("method").and_then(Value::as_str) else {
-            // A response from the client (we send no requests) or garbage.
+            // A late reply to one of our requests (its wait ended) gets no answer; garbage does.
+            if object.contains_key("result") || object.contains_key("error") {
+                return None;
+            }
             return id.map(|id| error(&id, code::INVALID_REQUEST, "missing method"));
         };
         let params = object.get("params").cloned().unwrap_or(json!({}));
@@ -260,6 +319,7 @@ impl Server {
             "initialize" => {
                 let asked = params["protocolVersion"].as_str().unwrap_or(DEFAULT_VERSION);
                 let version = if SUPPORTED_VERSIONS[1..].contains(&asked) { asked } else { DEFAULT_VERSION };
+                self.client_elicits = params["capabilities"].get("elicitation").is_some_and(Value::is_object);
                 Ok(json!({
                     "protocolVersion": version,
                     "capabilities": capabilities(),
@@ -338,6 +398,9 @@ impl Server {
         }
         if name == "rag_query" {
             return self.rag_query(&arguments);
+        }
+        if name == "code" {
+            return self.code(&arguments);
         }
         let progress_token = params["_meta"]["progressToken"].clone();
         let output = self.output.clone();
@@ -421,14 +484,17 @@ fn server_info() -> Value {
 
 /// Tools the bridge serves itself.
 fn host_tools() -> Vec<Value> {
-    vec![json!({
-        "name": "rag_query",
-        "description": "Search the Linux kernel knowledge index (source, docs, fix history) on the host",
-        "inputSchema": {"type": "object", "properties": {
-            "query": {"type": "string", "description": "identifier or question"},
-            "k": {"type": "integer", "minimum": 1, "maximum": 50}
-        }, "required": ["query"], "additionalProperties": false},
-    })]
+    vec![
+        crate::mcp_code::tool(),
+        json!({
+            "name": "rag_query",
+            "description": "Search the Linux kernel knowledge index (source, docs, fix history) on the host",
+            "inputSchema": {"type": "object", "properties": {
+                "query": {"type": "string", "description": "identifier or question"},
+                "k": {"type": "integer", "minimum": 1, "maximum": 50}
+            }, "required": ["query"], "additionalProperties": false},
+        }),
+    ]
 }
 
 /// A JSON-RPC error to send back as is.

@@ -262,7 +262,7 @@ pub fn evaluate(
                 stages::Source::Dsl(p) => p.render(&task.layout),
                 other => format!("({} program)", other.language()),
             }),
-            questions: result.questions.clone(),
+            questions: result.questions.iter().map(|q| q.text.clone()).collect(),
             error_classes: result.attempts.iter().filter_map(|a| a.error_class.clone()).collect(),
         };
         progress(&row);

@@ -111,12 +111,20 @@ pub fn separating(a: &DslProgram, b: &DslProgram, task: &Task, probes: &[Input])
     })
 }
 
-/// A probe as the user would write it: hex bytes, or `field=value` pairs.
+/// A probe as the user would write it: hex bytes (empty for the empty input), or
+/// `field=value` pairs.
+pub fn written(input: &Input, layout: &Layout) -> String {
+    match input {
+        Input::Bytes(b) => b.iter().map(|c| format!("{c:02x}")).collect(),
+        Input::Fields(_) => input.describe(layout),
+    }
+}
+
+/// A probe in a sentence: `written` in backquotes, or "the empty input".
 pub fn show(input: &Input, layout: &Layout) -> String {
     match input {
         Input::Bytes(b) if b.is_empty() => "the empty input".into(),
-        Input::Bytes(b) => format!("`{}`", b.iter().map(|c| format!("{c:02x}")).collect::<String>()),
-        Input::Fields(_) => format!("`{}`", input.describe(layout)),
+        _ => format!("`{}`", written(input, layout)),
     }
 }
 

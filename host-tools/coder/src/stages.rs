@@ -190,6 +190,26 @@ fn run_one(
     Ok((r, interp.last_run_insns()))
 }
 
+/// What the verified program returns on `probe` after running the task's examples (map state
+/// carries over, as on the board); `None` when it stops with an error.
+pub fn answer(prog: &VerifiedProgram, task: &Task, probe: &Input) -> Option<u64> {
+    let budget = task.budget_insns().max(1);
+    let mut maps = fresh_maps(prog.maps());
+    let with_hook = |input: &Input| {
+        let mut input = input.clone();
+        if let (Input::Fields(v), Some(h)) = (&mut input, task.hook) {
+            v[0] = h.id as u64;
+        }
+        input
+    };
+    if !prog.maps().is_empty() {
+        for e in &task.examples {
+            run_one(prog, &with_hook(&e.input), &task.layout, &mut maps, budget, 0).ok()?;
+        }
+    }
+    run_one(prog, &with_hook(probe), &task.layout, &mut maps, budget, 0).ok().map(|(r, _)| r)
+}
+
 /// The same decision input seen on another core at another time.
 fn elsewhere(input: &Input) -> Input {
     match input {

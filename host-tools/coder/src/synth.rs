@@ -347,6 +347,7 @@ struct Search<'a> {
     bitwise_text: bool,
     /// The text speaks of dividing or sharing.
     division_text: bool,
+    multiply_text: bool,
     consts: &'a [u64],
     target: Vec<u64>,
     evals: u64,
@@ -384,6 +385,8 @@ impl Search<'_> {
                     Op::Xor | Op::Or | Op::Shl | Op::Shr if !self.bitwise_text => 2,
                     Op::And if !self.bitwise_text && !matches!(**b, Expr::Const(c) if (c + 1).is_power_of_two()) => 1,
                     Op::Div | Op::Mod if both_vary && !self.division_text => 1,
+                    // Two varying values multiplied: a product the text did not ask for.
+                    Op::Mul if both_vary && !self.multiply_text => 1,
                     _ => 0,
                 };
                 self.score(a) + self.score(b) - penalty
@@ -706,7 +709,8 @@ fn feature_grounding(f: &Feature, spec: &Spec, text: &HashSet<String>, layout: &
         Feature::Fold(fold) => {
             let words: &[&str] = match fold {
                 Fold::Sum => &["sum", "add", "total", "checksum"],
-                Fold::Xor => &["xor", "parity"],
+                // "checksum" alone names no one fold: a sum and an xor are both checksums.
+                Fold::Xor => &["xor", "parity", "checksum"],
                 Fold::Or => &["bitwise"],
                 Fold::And => &["bitwise"],
                 Fold::Max => &["max", "maximum", "largest", "biggest", "highest", "greatest"],
@@ -822,13 +826,29 @@ fn text_has(spec: &Spec, words: &[&str]) -> bool {
 }
 
 const BITWISE_WORDS: [&str; 6] = ["xor", "bit", "shift", "mask", "flag", "parity"];
+const MULTIPLY_WORDS: [&str; 5] = ["times", "product", "multipl", "scale", "weight"];
 const DIVISION_WORDS: [&str; 6] = ["divid", "modulo", "share", "per ", "average", "ratio"];
 
 /// The synthesizer's preference score of a whole program (higher is better supported by the
 /// text; negative means it leans on constants or operations the text does not ask for).
 pub fn score_program(p: &DslProgram, spec: &Spec, examples: &[Example]) -> i64 {
     let layout = &spec.layout;
-    let text_tokens: HashSet<String> = crate::retrieval::tokens(&spec.description).into_iter().collect();
+    let mut text_tokens: HashSet<String> = crate::retrieval::tokens(&spec.description).into_iter().collect();
+    let guarded = |p: &DslProgram| match &p.body {
+        Expr::If(test, _, otherwise) => {
+            matches!(**otherwise, Expr::Const(_))
+                && matches!(&**test, Expr::Bin(Op::Ge, a, b)
+                if matches!(**a, Expr::Feat(i) if p.features[i] == Feature::Len) && matches!(**b, Expr::Const(_)))
+        }
+        _ => false,
+    };
+    // The words of a length clause ("or 0 for an empty input") are spent on the guard: they do
+    // not also name the length inside what it guards.
+    if guarded(p) {
+        for w in LENGTH_CLAUSE_WORDS {
+            text_tokens.remove(&crate::retrieval::stem(w));
+        }
+    }
     let types: Vec<Ty> = p.features.iter().map(|f| f.ty(layout)).collect();
     let grounding: Vec<i64> = p.features.iter().map(|f| grounding_of(f, spec, &text_tokens, layout)).collect();
     let search = Search {
@@ -841,6 +861,7 @@ pub fn score_program(p: &DslProgram, spec: &Spec, examples: &[Example]) -> i64 {
         natural: natural_constants(spec),
         bitwise_text: text_has(spec, &BITWISE_WORDS),
         division_text: text_has(spec, &DIVISION_WORDS),
+        multiply_text: text_has(spec, &MULTIPLY_WORDS),
         consts: &[],
         target: Vec::new(),
         evals: 0,
@@ -851,16 +872,13 @@ pub fn score_program(p: &DslProgram, spec: &Spec, examples: &[Example]) -> i64 {
     };
     // A length guard from the text's clause neither supports nor weakens what it guards.
     match &p.body {
-        Expr::If(test, inner, otherwise)
-            if matches!(**otherwise, Expr::Const(_))
-                && matches!(&**test, Expr::Bin(Op::Ge, a, b)
-                if matches!(**a, Expr::Feat(i) if p.features[i] == Feature::Len) && matches!(**b, Expr::Const(_))) =>
-        {
-            search.score(inner)
-        }
+        Expr::If(_, inner, _) if guarded(p) => search.score(inner),
         body => search.score(body),
     }
 }
+
+/// Words a length clause uses ("0 if shorter than 4 bytes", "0 for an empty input").
+const LENGTH_CLAUSE_WORDS: [&str; 5] = ["empty", "short", "shorter", "least", "fewer"];
 
 /// Amounts the program reads that the text never mentions (byte classes it does not name,
 /// folds it does not ask for): a program built on them explains the examples by coincidence.
@@ -1066,6 +1084,7 @@ pub fn synthesize(spec: &Spec, examples: &[Example], branch: &Branch) -> Outcome
         natural,
         bitwise_text: text_has(spec, &BITWISE_WORDS),
         division_text: text_has(spec, &DIVISION_WORDS),
+        multiply_text: text_has(spec, &MULTIPLY_WORDS),
         consts: &consts,
         target: examples.iter().map(|e| e.output).collect(),
         evals: 0,

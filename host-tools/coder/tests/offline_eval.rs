@@ -75,6 +75,15 @@ fn fresh_tasks() {
     check(&report, 7);
 }
 
+/// Vague text whose few examples fit several programs (tasks/make_coder_vague.py, written
+/// before the ambiguity changes): honest answers are ambiguous or unsure, never a wrong solved.
+#[test]
+fn vague_tasks_are_never_solved_wrong() {
+    let report = run_eval("tasks/coder-vague");
+    assert!(report.rows.len() >= 12);
+    check(&report, 0);
+}
+
 /// The check can fail: a task whose reference examples contradict its shown examples (count
 /// the spaces, but the reference counts them twice) must come out solved-but-wrong.
 #[test]
