@@ -51,7 +51,8 @@ pub struct CodeArgs {
     #[arg(long)]
     pub examples: Option<PathBuf>,
     /// Who writes candidates: offline (the DSL synthesizer, no network) or openai (a chat endpoint
-    /// from KINGLY_LLM_BASE_URL / KINGLY_LLM_MODEL / KINGLY_LLM_API_KEY).
+    /// from KINGLY_LLM_BASE_URL / KINGLY_LLM_MODEL / KINGLY_LLM_API_KEY, beside the synthesizer:
+    /// the model's program is solved only when a synthesizer program agrees with it).
     #[arg(long, default_value = "offline")]
     pub backend: String,
     /// Candidates per round.
@@ -85,7 +86,10 @@ pub struct CodeArgs {
 fn generator(args: &CodeArgs) -> Result<Box<dyn Generator>> {
     match args.backend.as_str() {
         "offline" => Ok(Box::new(OfflineGenerator::default())),
-        "openai" => Ok(Box::new(LlmGenerator::new(LlmConfig::from_env()?))),
+        // The model's programs compete with the synthesizer's in every round (coder::Committee).
+        "openai" => Ok(Box::new(coder::Committee {
+            members: vec![Box::new(LlmGenerator::new(LlmConfig::from_env()?)), Box::new(OfflineGenerator::default())],
+        })),
         other => bail!("unknown backend `{other}`: use offline or openai"),
     }
 }

@@ -36,6 +36,9 @@ fn the_python_mcp_sdk_drives_the_kernel_on_both_boards() {
         assert!(out.status.success(), "{board}:\n{text}");
         assert!(text.contains(&format!("legacy session on {board}: ok")), "{text}");
         assert!(text.contains("server/discover"), "{text}");
+        if board == "virt" {
+            assert!(text.contains("elicitation on virt: ok"), "{text}");
+        }
     }
 }
 

@@ -53,6 +53,24 @@ pub trait Generator {
     fn generate(&mut self, task: &Task, spec: &Spec, round: usize, k: usize, feedback: &[Feedback]) -> Vec<Generated>;
 }
 
+/// Generators answering each round together. `kingly code --backend openai` runs the chat model
+/// beside the synthesizer: the model's program meets the synthesizer's as rivals, so it is
+/// never trusted more than they are (it is `solved` only when a credible synthesizer program
+/// agrees with it on every probe).
+pub struct Committee {
+    pub members: Vec<Box<dyn Generator>>,
+}
+
+impl Generator for Committee {
+    fn name(&self) -> &'static str {
+        self.members.first().map_or("committee", |m| m.name())
+    }
+
+    fn generate(&mut self, task: &Task, spec: &Spec, round: usize, k: usize, feedback: &[Feedback]) -> Vec<Generated> {
+        self.members.iter_mut().flat_map(|m| m.generate(task, spec, round, k, feedback)).collect()
+    }
+}
+
 /// The offline backend: the DSL synthesizer, one branch per candidate.
 #[derive(Default)]
 pub struct OfflineGenerator {
@@ -938,7 +956,9 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
     for other in &ranked[1..] {
         let listing = other.compiled_source(&task.layout);
         // Rivals are the candidates the text supports about as well as the chosen one.
-        if other.cost() > best.cost() + RIVAL_MARGIN
+        // A language model's program is checked against every credible synthesizer program.
+        let dsl_best = matches!(best.candidate.source, Source::Dsl(_));
+        if (dsl_best && other.cost() > best.cost() + RIVAL_MARGIN)
             || (best.follows_clause && !other.follows_clause)
             || seen.contains(&listing)
         {

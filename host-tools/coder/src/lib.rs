@@ -38,6 +38,6 @@ pub mod synth;
 pub mod task;
 
 pub use architect::{ContextSource, Spec};
-pub use coder::{run, Generator, OfflineGenerator, RunResult, Settings};
+pub use coder::{run, Committee, Generator, OfflineGenerator, RunResult, Settings};
 pub use llm::{LlmConfig, LlmGenerator};
 pub use task::Task;

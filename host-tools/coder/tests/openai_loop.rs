@@ -127,3 +127,57 @@ fn truncated_replies_are_failed_candidates_and_c_compiles_with_clang() {
     assert!(result.chosen.is_some());
     let _ = std::fs::remove_dir_all(out);
 }
+
+fn committee(url: String) -> coder::Committee {
+    coder::Committee {
+        members: vec![
+            Box::new(LlmGenerator::new(config(url, "asm"))),
+            Box::new(kingly_coder::OfflineGenerator::default()),
+        ],
+    }
+}
+
+/// "Largest byte" with examples whose largest byte is always the first: a model's first-byte
+/// program fits them, but the synthesizer's max(bytes) fits too and disagrees elsewhere, so the
+/// model's program is not solved: the run is ambiguous and asks about a separating input.
+#[test]
+fn a_models_program_that_fits_but_means_something_else_is_not_solved() {
+    const FIRST_OR_ZERO: &str = "```asm\nldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nmov %r4, %r2\nadd %r4, 1\njgt %r4, %r3, empty\nldxb %r0, [%r2+0]\nexit\nempty:\nmov %r0, 0\nexit\n```";
+    let (url, _) = scripted_server(vec![(FIRST_OR_ZERO.into(), "stop")]);
+    let task = Task::parse(
+        "largest",
+        "description = \"Return the largest input byte, or 0 for an empty input.\"\ntype = \"tool\"\n\
+         [[examples]]\ninput = \"03 02 01\"\noutput = 3\n[[examples]]\ninput = \"05\"\noutput = 5\n\
+         [[examples]]\ninput = \"\"\noutput = 0\n[[examples]]\ninput = \"20 10\"\noutput = 32\n",
+    )
+    .unwrap();
+    let out = std::env::temp_dir().join(format!("kingly-coder-openai-committee-{}", std::process::id()));
+    let settings = Settings { candidates: 4, max_rounds: 1, out_dir: out.clone(), ..Settings::default() };
+    let result = coder::run(&task, &mut committee(url), &settings, None).unwrap();
+    assert!(
+        result.attempts.iter().any(|a| a.origin.starts_with("scripted") && a.test == "pass"),
+        "the model's program fits"
+    );
+    assert_ne!(result.status, coder::Status::Solved, "{:?} {:?}", result.status, result.status_why);
+    assert_eq!(result.status, coder::Status::Ambiguous, "{:?}", result.status_why);
+    let q = &result.questions[0];
+    assert!(q.answers.iter().any(|a| a.program.contains("max(bytes)")), "{q:?}");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+/// The same model program on a task that means it: the synthesizer agrees on every probe, so it
+/// is solved; the model alone (no synthesizer beside it) is only unsure.
+#[test]
+fn a_models_program_is_solved_only_when_the_synthesizer_agrees() {
+    let (url, _) = scripted_server(vec![(CHECKED_ASM.into(), "stop")]);
+    let out = std::env::temp_dir().join(format!("kingly-coder-openai-agree-{}", std::process::id()));
+    let settings = Settings { candidates: 4, max_rounds: 1, out_dir: out.clone(), ..Settings::default() };
+    let result = coder::run(&first_byte_task(), &mut committee(url), &settings, None).unwrap();
+    assert_eq!(result.status, coder::Status::Solved, "{:?}", result.status_why);
+
+    let (url, _) = scripted_server(vec![(CHECKED_ASM.into(), "stop")]);
+    let alone = coder::run(&first_byte_task(), &mut LlmGenerator::new(config(url, "asm")), &settings, None).unwrap();
+    assert_eq!(alone.status, coder::Status::Unsure, "{:?}", alone.status_why);
+    assert!(alone.status_why[0].contains("no synthesizer candidate confirms it"), "{:?}", alone.status_why);
+    let _ = std::fs::remove_dir_all(out);
+}
