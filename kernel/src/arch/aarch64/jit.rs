@@ -368,8 +368,35 @@ impl JitProgram {
     ///
     /// A program that cannot reach the stack at all (`stack_bytes` 0: it never names r10) runs
     /// without one: no per-core stack to take, nothing to clear.
-    #[inline]
+    #[inline(always)]
     pub fn run(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        if self.leaf && self.stack_bytes == 0 {
+            return self.run_bare(ctx, packet, env);
+        }
+        self.run_framed(ctx, packet, env)
+    }
+
+    /// A run of a leaf that never names r10: no stack, no bridge, just the checks and the
+    /// call. A function of its own, so that it saves only the registers it needs (as part of
+    /// the general run, it saved all ten callee-saved ones).
+    #[inline(never)]
+    fn run_bare(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        bpf_jit::check(&self.prog_type, &self.maps, ctx, packet, env.maps)?;
+        let (r1, r2, r10) = bpf_jit::entry_registers(self.prog_type.context, ctx, &mut []);
+        // SAFETY: `entry` is the start of code produced by `kingly_bpf::jit::aarch64::compile`
+        // for this program, mapped executable until `self` is dropped; its signature is the
+        // one the translator's prologue implements.
+        let entry: Entry = unsafe { core::mem::transmute::<usize, Entry>(self.region.entry()) };
+        // SAFETY: the program was verified for this context, so its accesses stay inside the
+        // context and packet checked above; it never names r10, so it touches no stack; as a
+        // leaf it calls no helper and never stops early, so it never reads the (null) bridge
+        // and trampoline arguments; the code preserves the AAPCS64 callee-saved registers.
+        Ok(unsafe { entry(r1, r2, core::ptr::null_mut(), r10, 0, env.budget_insns) })
+    }
+
+    /// [`JitProgram::run`] of a program that uses the stack or calls helpers.
+    #[inline(never)]
+    fn run_framed(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
         if self.stack_bytes == 0 {
             return self.run_on(&mut [], ctx, packet, env);
         }
