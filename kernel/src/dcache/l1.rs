@@ -80,6 +80,26 @@ pub struct L1Lookup {
     way: u8,
 }
 
+impl L1Lookup {
+    /// A miss (`Stale` or `Absent`, with its way) as one word, so that a caller can hand it to
+    /// an out-of-line slow path in a register rather than through memory; a hit gives 0.
+    #[inline(always)]
+    pub fn miss_word(&self) -> u32 {
+        match self.outcome {
+            L1Outcome::Hit(_) => 0,
+            L1Outcome::Stale => 0x100 | self.way as u32,
+            L1Outcome::Absent => 0x200 | self.way as u32,
+        }
+    }
+
+    /// The miss that [`L1Lookup::miss_word`] gave `word` for (`Absent` for anything else).
+    #[inline(always)]
+    pub fn from_miss_word(word: u32) -> Self {
+        let outcome = if word & 0x300 == 0x100 { L1Outcome::Stale } else { L1Outcome::Absent };
+        Self { outcome, way: word as u8 }
+    }
+}
+
 /// A decision as an L1 slot holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cached {

@@ -143,6 +143,24 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
         }
     }
 
+    /// The first half of [`DecisionCache::lookup`], for callers that keep the L1 hit inline and
+    /// the rest out of line: CPU `cpu`'s L1 alone. Unless it hit, finish with
+    /// [`DecisionCache::lookup_after_l1`].
+    #[inline(always)]
+    pub fn lookup_l1(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64) -> L1Lookup {
+        self.front.l1_lookup_inline(cpu, hook, key, now_ticks)
+    }
+
+    /// The second half of [`DecisionCache::lookup`], after `l1` (from `lookup_l1` with the same
+    /// arguments) missed: the global table and the L1 fill.
+    #[inline(always)]
+    pub fn lookup_after_l1(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64, l1: L1Lookup) -> Lookup {
+        match l1.outcome {
+            L1Outcome::Hit(value) => Lookup::Hit(value),
+            _ => self.lookup_global(cpu, hook, key, now_ticks, l1),
+        }
+    }
+
     /// The L1 miss path: the global table under an RCU guard, then an L1 fill. Inlined: as a
     /// call, its prologue and spills cost a global hit about 0.9 ns of 12.
     #[inline(always)]

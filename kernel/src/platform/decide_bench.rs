@@ -10,7 +10,7 @@ use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::arch::aarch64::jit::JitProgram;
 use crate::arch::aarch64::pmu;
 use crate::cpu::CpuOps;
-use crate::dcache::{CacheConfig, DecisionCache};
+use crate::dcache::{CacheConfig, DecisionCache, HookId, Key, Lookup};
 use crate::kprintln;
 use crate::rcu::Rcu;
 use alloc::vec::Vec;
@@ -65,13 +65,24 @@ pub fn run() -> u32 {
     let mut platform = KernelPlatform::here();
     pmu::start_instruction_counter();
     let per_call = |total: u64| total / CALLS;
-    // Warm the L1 and the global table.
+    // Warm the L1 and the global table, including the L1 row's key: its first call is a miss
+    // whose insert grows the global table (a rebuild of ~35k instructions that once made up
+    // half of the L1 figure).
     for i in 0..256 {
         runtime.decide(core, &SCHED_SLICE, [i % 3, i, 0, 0], 1, &mut platform);
     }
+    runtime.decide(core, &SCHED_SLICE, [2, 7, 0, 1], 1, &mut platform);
     let (_, l1) = quiet_count(|| {
         for _ in 0..CALLS {
             core::hint::black_box(runtime.decide(core, &SCHED_SLICE, [2, 7, 0, 1], 1, &mut platform));
+        }
+    });
+    // The same with fields the compiler cannot see (a real caller's): inlined, the row above
+    // folds the key's packing and hashing into constants.
+    let (_, l1_opaque) = quiet_count(|| {
+        for _ in 0..CALLS {
+            let fields = core::hint::black_box([2, 7, 0, 1]);
+            core::hint::black_box(runtime.decide(core, &SCHED_SLICE, fields, 1, &mut platform));
         }
     });
     let (_, global) = quiet_count(|| {
@@ -111,6 +122,34 @@ pub fn run() -> u32 {
             core::hint::black_box(jit_program.run(&mut ctx, &mut [], &mut env).ok());
         }
     });
+    // Phases, for the per-phase table in `kernel/src/dcache/HOTPATH.md`: the loop alone, building
+    // a key (packing is the caller's, hashing is `Key`'s), and the cache's own lookup without the
+    // runtime around it (hook lookup, key packing, `Decision`).
+    let fields = core::hint::black_box([2u64, 7, 0, 1]);
+    let (_, empty_loop) = quiet_count(|| {
+        for _ in 0..CALLS {
+            core::hint::black_box(core::hint::black_box(fields)[0]);
+        }
+    });
+    let packed = fields[0] | fields[1] << 16 | fields[2] << 32 | fields[3] << 48;
+    let (_, key_hash) = quiet_count(|| {
+        for _ in 0..CALLS {
+            core::hint::black_box(Key::from_u64(core::hint::black_box(packed)));
+        }
+    });
+    let key = Key::from_u64(packed);
+    let hook = HookId::SCHED_SLICE;
+    let (_, cache_l1) = quiet_count(|| {
+        for _ in 0..CALLS {
+            core::hint::black_box(matches!(cache.lookup(core, hook, core::hint::black_box(&key), 1), Lookup::Hit(_)));
+        }
+    });
+    let keys: Vec<Key> = (0..256u64).map(|i| Key::from_u64((i % 3) | (i << 16))).collect();
+    let (_, cache_global) = quiet_count(|| {
+        for i in 0..CALLS as usize {
+            core::hint::black_box(matches!(cache.lookup(core, hook, &keys[i % 256], 1), Lookup::Hit(_)));
+        }
+    });
     if l1 == 0 {
         kprintln!("error: the instruction counter reads 0; run under QEMU -icount (kingly boot --icount 0)");
         return 1;
@@ -123,6 +162,14 @@ pub fn run() -> u32 {
         per_call(jit_miss),
         per_call(interp),
         per_call(jit_run)
+    );
+    kprintln!(
+        "decide-bench phases: loop={} key_hash={} l1_hit_opaque_fields={} cache_l1_hit={} cache_global_hit={} (guest instructions per iteration, loop included)",
+        per_call(empty_loop),
+        per_call(key_hash),
+        per_call(l1_opaque),
+        per_call(cache_l1),
+        per_call(cache_global)
     );
     0
 }
