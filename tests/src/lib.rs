@@ -76,7 +76,23 @@ impl Booted {
         Self::start_with(board, &kernel(board).image, args, Some(dtb))
     }
 
+    /// [`Booted::start`] under QEMU `-icount shift=0`: one guest instruction per tick, so the
+    /// PMU's instruction counts (the benches' figures) are deterministic.
+    pub fn start_counting(board: Board, args: &str) -> Result<Self> {
+        Self::start_full(board, &kernel(board).image, args, None, Some(0))
+    }
+
     fn start_with(board: Board, file: &std::path::Path, args: &str, dtb: Option<&std::path::Path>) -> Result<Self> {
+        Self::start_full(board, file, args, dtb, None)
+    }
+
+    fn start_full(
+        board: Board,
+        file: &std::path::Path,
+        args: &str,
+        dtb: Option<&std::path::Path>,
+        icount_shift: Option<u32>,
+    ) -> Result<Self> {
         let image = qemu::patched_image(file, &format!("semihosting=1 {args}"))?;
         let dir = std::env::temp_dir().join(format!("kingly-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)?;
@@ -87,6 +103,7 @@ impl Booted {
             config.port = Some(dir.join("port.sock"));
         }
         config.dtb = dtb.map(std::path::Path::to_path_buf);
+        config.icount_shift = icount_shift;
         let child = config.command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting QEMU")?;
         let watchdog = Watchdog::start(child.id(), qemu_time_limit());
         // The UART first: QEMU waits for it before it opens anything else.

@@ -27,6 +27,7 @@ pub const SUITES: &[&str] = &[
     "dcache-torture",
     "hotswap-torture",
     "decide-bench",
+    "hotpath-bench",
     "bpf-jit-conformance",
     "bpf-jit-diff",
     "bpf-jit-bench",
@@ -42,6 +43,8 @@ pub fn run(name: &str) -> u32 {
         "dcache-torture" => dcache_torture(),
         "hotswap-torture" => super::hotswap::run(),
         "decide-bench" => super::decide_bench::run(),
+        // Both hot-path benches in one boot, for the regression guard (`tests/tests/hotpath.rs`).
+        "hotpath-bench" => super::decide_bench::run() | super::suite_jit::run("bpf-jit-bench"),
         "verify-bench" => super::verify_bench::run(),
         jit if super::suite_jit::SUITES.contains(&jit) => super::suite_jit::run(jit),
         _ => {
