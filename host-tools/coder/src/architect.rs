@@ -235,19 +235,28 @@ pub fn spec(task: &Task, extra: Option<&dyn ContextSource>) -> Spec {
             classes.push(class);
         }
     }
+    // "the time in whole seconds" of a nanosecond clock: the unit names the divisor, when the
+    // text gives no number of its own.
+    // Not when the text names a field already in that unit ("period_ms times runs").
+    let field_named = |f: &crate::task::FieldSpec| {
+        words.contains(&f.name) || f.name.split('_').any(|p| p.len() > 2 && words.iter().any(|w| w.starts_with(p)))
+    };
+    let clock_ns = task.layout.fields().iter().any(|f| f.name.ends_with("_ns"));
+    if clock_ns && !text.bytes().any(|c| c.is_ascii_digit()) {
+        for (unit, suffix, ns) in
+            [("second", "_s", 1_000_000_000), ("millisecond", "_ms", 1_000_000), ("microsecond", "_us", 1_000)]
+        {
+            let in_unit = task.layout.fields().iter().any(|f| f.name.ends_with(suffix) && field_named(f));
+            if named(unit) && !in_unit {
+                numbers.push(ns);
+            }
+        }
+    }
     numbers.sort_unstable();
     numbers.dedup();
     strings.dedup();
-    let fields_named = task
-        .layout
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            words.contains(&f.name) || f.name.split('_').any(|p| p.len() > 2 && words.iter().any(|w| w.starts_with(p)))
-        })
-        .map(|(i, _)| i)
-        .collect();
+    let fields_named =
+        task.layout.fields().iter().enumerate().filter(|(_, f)| field_named(f)).map(|(i, _)| i).collect();
     Spec {
         kind: task.kind,
         hook: task.hook,

@@ -209,6 +209,10 @@ pub enum Feature {
     },
     /// Adjacent pairs `(b[i-1], b[i])` that compare this way.
     Pairs(PairCmp),
+    /// The ones'-complement sum of the big-endian 16-bit words (an odd trailing byte padded
+    /// with zero), end-around carries folded into 16 bits: the Internet checksum before its
+    /// final complement (RFC 1071).
+    OnesSum,
     /// Bytes `8k..8k+8` as a little-endian word (0 past the end); the base of the fixed-offset reads.
     Head(u8),
     /// Byte `i` (0 past the end), `i < 16`.
@@ -256,6 +260,7 @@ impl Feature {
                 | Feature::Bits
                 | Feature::Strided { .. }
                 | Feature::Pairs(_)
+                | Feature::OnesSum
         )
     }
 
@@ -350,6 +355,14 @@ impl Feature {
                 .filter(|(i, _)| (i % 2 == 1) == *odd)
                 .fold(fold.init(), |acc, (_, &b)| fold.step(acc, b as u64)),
             Feature::Pairs(cmp) => bytes.windows(2).filter(|w| cmp.holds(w[0], w[1])).count() as u64,
+            Feature::OnesSum => {
+                let mut sum: u64 =
+                    bytes.chunks(2).map(|w| (u64::from(w[0]) << 8) | u64::from(w.get(1).copied().unwrap_or(0))).sum();
+                while sum >> 16 != 0 {
+                    sum = (sum & 0xffff) + (sum >> 16);
+                }
+                sum
+            }
             Feature::ByteAt(i) => bytes.get(*i as usize).copied().unwrap_or(0) as u64,
             Feature::Word { offset, size, big_endian } => {
                 let le = (head(bytes, offset / 8) >> (8 * (offset % 8) as u32)) & size_mask(*size);
@@ -397,6 +410,7 @@ impl Feature {
                 format!("{}(bytes at {} positions)", fold.name(), if *odd { "odd" } else { "even" })
             }
             Feature::Pairs(cmp) => format!("adjacent_pairs({})", cmp.name()),
+            Feature::OnesSum => "ones_complement_sum(be16 words)".into(),
             Feature::ByteAt(i) => format!("input[{i}]"),
             Feature::Word { offset, size, big_endian } => {
                 format!("{}{}(input[{offset}..{}])", if *big_endian { "be" } else { "le" }, size * 8, offset + size)

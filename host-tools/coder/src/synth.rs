@@ -171,6 +171,7 @@ pub fn family_features(family: Family, spec: &Spec, examples: &[Example]) -> Vec
         Family::ByteFold => {
             let mut out: Vec<Feature> = Fold::ALL.iter().map(|f| Feature::Fold(*f)).collect();
             out.push(Feature::Bits);
+            out.push(Feature::OnesSum);
             for fold in [Fold::Sum, Fold::Xor] {
                 for odd in [false, true] {
                     out.push(Feature::Strided { fold, odd });
@@ -724,6 +725,9 @@ fn feature_grounding(f: &Feature, spec: &Spec, text: &HashSet<String>, layout: &
         Feature::Decimal => says(&["decimal", "number", "parse", "integer", "atoi", "numeral"]) as i64 * 2,
         Feature::Head(_) => 0,
         Feature::Bits => says(&["popcount", "population", "bit"]) as i64 * 2,
+        Feature::OnesSum => {
+            (says(&["complement", "internet", "rfc1071", "1071"]) && says(&["sum", "checksum"])) as i64 * 2
+        }
         Feature::Strided { fold, odd } => {
             let position = says(&[if *odd { "odd" } else { "even" }]);
             let op = match fold {
@@ -936,9 +940,17 @@ pub fn unused_text_numbers(p: &DslProgram, spec: &Spec) -> Vec<u64> {
         }
     }
     consts(&p.body, &mut used);
+    // A mask 2^n - 1 uses the width n ("as a 16-bit value": 0xffff).
+    let masks: Vec<u64> = used
+        .iter()
+        .filter(|c| (c.wrapping_add(1)).is_power_of_two() && **c > 1)
+        .map(|c| u64::from(c.count_ones()))
+        .collect();
+    used.extend(masks);
     for f in &p.features {
         match f {
             Feature::ByteAt(i) => used.push(*i as u64),
+            Feature::OnesSum => used.extend([2, 16]),
             Feature::Word { offset, size, .. } => used.extend([*offset as u64, *size as u64, *size as u64 * 8]),
             Feature::Prefix(bytes) => used.push(bytes.len() as u64),
             // A named hash brings its width and constants.
@@ -961,7 +973,10 @@ pub fn unused_text_numbers(p: &DslProgram, spec: &Spec) -> Vec<u64> {
 /// from an example output. Such a program fits by memorising; it is at best `unsure`.
 pub fn memorises(p: &DslProgram, spec: &Spec, layout: &Layout, examples: &[Example]) -> Option<String> {
     let outputs: Vec<u64> = examples.iter().map(|e| e.output).collect();
-    let named = |c: u64| c <= 1 || spec.numbers.contains(&c);
+    // A width the text names ("a 16-bit value") names its mask (0xffff) too.
+    let named = |c: u64| {
+        c <= 1 || spec.numbers.contains(&c) || spec.numbers.iter().any(|&n| (8..64).contains(&n) && c == (1 << n) - 1)
+    };
     fn walk(e: &Expr, f: &mut dyn FnMut(&Expr)) {
         f(e);
         match e {
