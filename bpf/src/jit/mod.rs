@@ -21,8 +21,9 @@
 //! with back-edges or calls carry a budget counter (`budget` = `Env::budget_insns`, see
 //! [`aarch64`]) that stops them with `BudgetExhausted` like the interpreter, never earlier
 //! than the interpreter would (it counts back-edges and calls, not instructions). It could also
-//! accept a read of a stack byte the program never wrote: the stack is cleared before each
-//! run, so such a read sees zero, never another agent's data.
+//! accept a read of a stack byte the program never wrote: every stack byte the program can
+//! reach ([`stack_bytes_used`]) is cleared before each run, so such a read sees zero, never
+//! another agent's data.
 
 pub mod aarch64;
 
