@@ -38,12 +38,61 @@ pub struct Spec {
     pub strings: Vec<Vec<u8>>,
     /// Character classes named in the text.
     pub classes: Vec<&'static str>,
+    /// Byte ranges the text names by comparison ("bytes greater than 0x7f", "at least 32").
+    pub thresholds: Vec<crate::dsl::Pred>,
     /// Fields named in the text (indexes into the layout).
     pub fields_named: Vec<usize>,
     /// The task's text.
     pub description: String,
     /// Some input appears twice with different outputs: only map state explains that.
     pub stateful: bool,
+}
+
+/// Byte ranges named by a comparison with a number up to 255: "greater than 127" (above),
+/// "less than 32" (below), "at least 0x80", "at most 9".
+pub fn thresholds(text: &str) -> Vec<crate::dsl::Pred> {
+    const ABOVE: [&str; 7] =
+        ["greater than", "more than", "larger than", "bigger than", "higher than", "above", "over"];
+    const BELOW: [&str; 5] = ["less than", "smaller than", "lower than", "below", "under"];
+    const AT_LEAST: [&str; 2] = ["at least", "no less than"];
+    const AT_MOST: [&str; 2] = ["at most", "no more than"];
+    let lower = text.to_ascii_lowercase();
+    let number = |rest: &str| -> Option<u8> {
+        let word: String = rest.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let v = match word.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16).ok()?,
+            None => word.parse().ok()?,
+        };
+        u8::try_from(v).ok()
+    };
+    let mut out: Vec<crate::dsl::Pred> = Vec::new();
+    let mut add = |name: String, lo: u8, hi: u8| {
+        let p = crate::dsl::Pred::class(&name, &[(lo, hi)]);
+        if lo <= hi && !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    for (words, kind) in [(&ABOVE[..], 0), (&BELOW[..], 1), (&AT_LEAST[..], 2), (&AT_MOST[..], 3)] {
+        for w in words {
+            for (at, _) in lower.match_indices(w) {
+                // "no more than" is at most, not above.
+                if *w == "more than" && lower[..at].ends_with("no ")
+                    || *w == "less than" && lower[..at].ends_with("no ")
+                {
+                    continue;
+                }
+                let Some(n) = number(&lower[at + w.len()..]) else { continue };
+                match kind {
+                    0 if n < 255 => add(format!(">{n}"), n + 1, 255),
+                    1 if n > 0 => add(format!("<{n}"), 0, n - 1),
+                    2 => add(format!(">={n}"), n, 255),
+                    3 => add(format!("<={n}"), 0, n),
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Characters English names.
@@ -270,6 +319,7 @@ pub fn spec(task: &Task, extra: Option<&dyn ContextSource>) -> Spec {
         numbers,
         strings,
         classes,
+        thresholds: thresholds(text),
         fields_named,
         description: task.description.clone(),
         stateful,
@@ -316,5 +366,18 @@ mod tests {
         let spec = spec(&task, None);
         assert_eq!(spec.families[0].0, Family::ByteCount);
         assert!(spec.strings.contains(&vec![b' ']));
+    }
+
+    #[test]
+    fn comparisons_name_byte_ranges() {
+        let names = |t: &str| thresholds(t).into_iter().map(|p| (p.name, p.ranges)).collect::<Vec<_>>();
+        assert_eq!(names("Count the bytes greater than 0x7f."), vec![(">127".to_string(), vec![(128, 255)])]);
+        assert_eq!(names("bytes below 32"), vec![("<32".to_string(), vec![(0, 31)])]);
+        assert_eq!(
+            names("at least 200 and no more than 9"),
+            vec![(">=200".to_string(), vec![(200, 255)]), ("<=9".to_string(), vec![(0, 9)])]
+        );
+        assert!(names("longer than 1000 bytes").is_empty());
+        assert!(names("Count the spaces.").is_empty());
     }
 }

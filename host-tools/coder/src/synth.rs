@@ -122,6 +122,10 @@ fn predicates(spec: &Spec, examples: &[Example]) -> Vec<Pred> {
             push(p, &mut preds);
         }
     }
+    for p in &spec.thresholds {
+        push(p.clone(), &mut preds);
+        push(p.not(), &mut preds);
+    }
     for s in &spec.strings {
         if s.len() == 1 {
             push(Pred::byte(s[0]).not(), &mut preds);
@@ -370,6 +374,8 @@ impl Search<'_> {
         match e {
             // Context fields are few and all meaningful; a byte feature the text does not name is suspect.
             Expr::Feat(i) if self.field[*i] => 0,
+            // Named by its class and by the words of its name ("index of the last comma").
+            Expr::Feat(i) if self.grounding[*i] >= 3 => 2,
             Expr::Feat(i) if self.grounding[*i] > 0 => 1,
             Expr::Feat(i) if self.types[*i] != Ty::Quantity => 0,
             Expr::Feat(_) => -1,
@@ -783,6 +789,7 @@ fn grounding_of(f: &Feature, spec: &Spec, text_tokens: &HashSet<String>, layout:
     let named_pred = |p: &Pred| {
         let single = (p.ranges.len() == 1 && p.ranges[0].0 == p.ranges[0].1).then_some(p.ranges[0].0);
         spec.classes.iter().any(|c| p.name.trim_start_matches("not ") == *c)
+            || spec.thresholds.iter().any(|t| t.name == p.name.trim_start_matches("not "))
             || single.is_some_and(|c| spec.strings.contains(&vec![c]) || lower.contains(&format!("0x{c:02x}")))
     };
     match f {
@@ -958,6 +965,16 @@ pub fn unused_text_numbers(p: &DslProgram, spec: &Spec) -> Vec<u64> {
             Feature::Fold(Fold::Djb2) => used.extend([32, 5381, 33]),
             // "index 1, 3, 5, ...": the positions a stride visits.
             Feature::Strided { odd, .. } => used.extend((0..16).filter(|i| (i % 2 == 1) == *odd)),
+            // A class the text names by comparison ("greater than 0x7f") uses its number.
+            Feature::Count(p)
+            | Feature::SumIf(p)
+            | Feature::FirstIndex(p)
+            | Feature::Runs(p)
+            | Feature::LastIndex(p) => {
+                for &(lo, hi) in &p.ranges {
+                    used.extend([lo as u64, hi as u64, (lo as u64).saturating_sub(1), hi as u64 + 1]);
+                }
+            }
             _ => {}
         }
     }
