@@ -75,6 +75,23 @@ fn fresh_tasks() {
     check(&report, 7);
 }
 
+/// Written after session 8's first coder changes (tasks/make_coder_late.py).
+#[test]
+fn late_tasks() {
+    let report = run_eval("tasks/coder-late");
+    assert!(report.rows.len() >= 20);
+    check(&report, 13);
+}
+
+/// Written after every session-8 change and run once before the last one (which its
+/// short-or-len task prompted: a small constant copied from the outputs is memorising).
+#[test]
+fn final_tasks() {
+    let report = run_eval("tasks/coder-final");
+    assert!(report.rows.len() >= 20);
+    check(&report, 14);
+}
+
 /// Vague text whose few examples fit several programs (tasks/make_coder_vague.py, written
 /// before the ambiguity changes): honest answers are ambiguous or unsure, never a wrong solved.
 #[test]
