@@ -12,8 +12,9 @@
 //!   answers (Kingly's time includes the L1 probe and the L1 refill); `global_hit_4k`: the same
 //!   with 4096 keys in a strided order (working set beyond the data cache);
 //! - `miss`: keys that were never inserted;
-//! - `mixed_1t` / `mixed_2t`: 1024 keys, 98% lookups (a miss inserts), 2% replacements, on 1
-//!   and 2 threads (time per operation of each thread).
+//! - `read_mostly_{1,2,4}t`: 1024 keys (beyond the L1, so the global table answers), lookups
+//!   only (a miss inserts), on 1, 2 and 4 threads (time per operation of each thread);
+//! - `writes_1pct_{1,2,4}t`: the same with 1% of operations replacing a decision.
 //!
 //! Times are thread CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time, so that other jobs on
 //! a shared machine do not inflate them; the 2-thread runs report the slower thread.
@@ -309,10 +310,9 @@ impl Stream {
 }
 
 const MIXED_KEYS: usize = 1024;
-const REPLACE_PERCENT: u64 = 2;
 
-fn mixed(c: &mut Criterion, threads: usize) {
-    let name = format!("mixed_{threads}t");
+fn mixed(c: &mut Criterion, name: &str, threads: usize, replace_percent: u64) {
+    let name = format!("{name}_{threads}t");
     let mut group = c.benchmark_group(&name);
     let present = keys(0..MIXED_KEYS as u64);
     let rcu = Rcu::<HostCpu>::new();
@@ -330,7 +330,7 @@ fn mixed(c: &mut Criterion, threads: usize) {
                             for op in 0..iters {
                                 let r = stream.next();
                                 let key = &present[(r >> 20) as usize % MIXED_KEYS];
-                                if r % 100 < REPLACE_PERCENT {
+                                if r % 100 < replace_percent {
                                     let _ = cache.insert(&cache.ticket(HOOK, key, NOW), r, TTL);
                                 } else if let Lookup::Miss(ticket) = cache.lookup(cpu, HOOK, key, NOW) {
                                     let _ = cache.insert(&ticket, r, TTL);
@@ -354,6 +354,7 @@ fn mixed(c: &mut Criterion, threads: usize) {
         group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
         present: &[Key],
         threads: usize,
+        replace_percent: u64,
     ) {
         let map = baseline::<B>(present);
         let keys: Vec<BenchKey> = present.iter().map(|key| (HOOK, *key)).collect();
@@ -371,7 +372,7 @@ fn mixed(c: &mut Criterion, threads: usize) {
                                     let key = &keys[(r >> 20) as usize % MIXED_KEYS];
                                     let decision = Decision { value: r, expiry_ticks: NOW + TTL };
                                     // Replace, or look up and insert on a miss.
-                                    if r % 100 < REPLACE_PERCENT || map.lookup(key, NOW).is_none() {
+                                    if r % 100 < replace_percent || map.lookup(key, NOW).is_none() {
                                         map.insert(*key, decision);
                                     }
                                 }
@@ -384,21 +385,25 @@ fn mixed(c: &mut Criterion, threads: usize) {
             });
         });
     }
-    run::<QuickCache>(&mut group, &present, threads);
-    run::<Papaya>(&mut group, &present, threads);
-    run::<SccIndex>(&mut group, &present, threads);
-    run::<DashMap>(&mut group, &present, threads);
-    run::<Moka>(&mut group, &present, threads);
-    run::<RwLockMap>(&mut group, &present, threads);
+    run::<QuickCache>(&mut group, &present, threads, replace_percent);
+    run::<Papaya>(&mut group, &present, threads, replace_percent);
+    run::<SccIndex>(&mut group, &present, threads, replace_percent);
+    run::<DashMap>(&mut group, &present, threads, replace_percent);
+    run::<Moka>(&mut group, &present, threads, replace_percent);
+    run::<RwLockMap>(&mut group, &present, threads, replace_percent);
     group.finish();
 }
 
-fn mixed_1t(c: &mut Criterion) {
-    mixed(c, 1);
+fn read_mostly(c: &mut Criterion) {
+    for threads in [1, 2, 4] {
+        mixed(c, "read_mostly", threads, 0);
+    }
 }
 
-fn mixed_2t(c: &mut Criterion) {
-    mixed(c, 2);
+fn writes_1pct(c: &mut Criterion) {
+    for threads in [1, 2, 4] {
+        mixed(c, "writes_1pct", threads, 1);
+    }
 }
 
 fn config() -> Criterion {
@@ -408,5 +413,5 @@ fn config() -> Criterion {
         .sample_size(20)
 }
 
-criterion_group! { name = benches; config = config(); targets = l1_hit, global_hit, global_hit_4k, miss, mixed_1t, mixed_2t }
+criterion_group! { name = benches; config = config(); targets = l1_hit, global_hit, global_hit_4k, miss, read_mostly, writes_1pct }
 criterion_main!(benches);
