@@ -290,6 +290,7 @@ pub fn result_json(
                 "source": a.source,
                 "verdict": if a.test == "pass" { "pass" } else if a.verify == "rejected" { "rejected" } else if a.test == "skipped" { "no program" } else { "fail" },
                 "why": a.memorising.clone().or_else(|| a.message.clone()),
+                "checked": a.checked,
                 "sha256": a.candidate,
             })
         })

@@ -67,6 +67,13 @@ fn ambiguous_examples_exit_3_with_questions_and_ask_settles_them() {
     let answers: Vec<u64> =
         question["answers"].as_array().unwrap().iter().map(|a| a["returns"].as_u64().unwrap()).collect();
     assert_ne!(answers[0], answers[1], "{question:#}");
+    // Every passing candidate says what the final checks made of it; the rival names the input.
+    let checked: Vec<&str> =
+        json["candidates"].as_array().unwrap().iter().filter_map(|c| c["checked"].as_str()).collect();
+    assert!(checked.contains(&"chosen, ambiguous"), "{checked:?}");
+    assert!(checked.iter().any(|c| c.contains("disagrees with the chosen program on")), "{checked:?}");
+    let log = std::fs::read_to_string(json["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("\"checked\":\"chosen, ambiguous\""), "{log}");
     for key in ["program", "type", "source", "asm", "confidence", "rounds", "candidates", "checks"] {
         assert!(!json[key].is_null(), "--json lacks {key}: {json:#}");
     }

@@ -377,6 +377,9 @@ pub struct Attempt {
     pub message: Option<String>,
     /// Why a passing candidate fits only by memorising example values.
     pub memorising: Option<String>,
+    /// What the final checks said of a passing candidate: chosen, not credible (the claim of
+    /// the text it breaks), a rival that agrees, or one that disagrees (on which input).
+    pub checked: Option<String>,
     /// The candidate's source (DSL listing, assembly or C).
     pub source: String,
     /// What was compiled: the eBPF assembly listing (empty when it did not compile).
@@ -636,6 +639,7 @@ pub fn run(
                 error_class: None,
                 message: None,
                 memorising: None,
+                checked: None,
                 source: String::new(),
                 asm: String::new(),
                 ms: g.ms,
@@ -778,8 +782,11 @@ pub fn run(
                     }
                 }
             }
-            append_log(&log_path, &a)?;
             let failed = a.test != "pass";
+            // Passing candidates are logged once the final checks have judged them.
+            if failed {
+                append_log(&log_path, &a)?;
+            }
             attempts.push(a);
             if failed {
                 feedback.push(fb);
@@ -793,6 +800,11 @@ pub fn run(
     let passing_count = passing.len();
     passing.sort_by_key(|p| p.rank());
     let verdict = conclude(task, &spec, &passing);
+    for a in attempts.iter_mut().filter(|a| a.test == "pass") {
+        // Rank order of this attempt's program (one program may pass in two rounds).
+        a.checked = passing.iter().position(|p| p.hash == a.candidate).and_then(|i| verdict.claims.get(i).cloned());
+        append_log(&log_path, a)?;
+    }
     let chosen = passing.into_iter().next();
     Ok(RunResult {
         spec,
@@ -848,6 +860,8 @@ struct Verdict {
     why: Vec<String>,
     questions: Vec<Question>,
     confidence: f64,
+    /// What the checks said of each ranked candidate.
+    claims: Vec<String>,
 }
 
 /// How much costlier than the chosen program (in [`Passing::cost`] units: size less twice the
@@ -919,6 +933,7 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
             why: vec!["no candidate passed the verifier and every example".into()],
             questions: Vec::new(),
             confidence: 0.0,
+            claims: Vec::new(),
         };
     };
     let extra: Vec<u8> = spec.strings.iter().flatten().copied().collect();
@@ -933,46 +948,55 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
             .collect()
     };
     let best_answers = answers(best);
+    // What the checks said of each candidate, in rank order (the attempt log's `checked`).
+    let mut claims: Vec<String> = vec!["not compared: the chosen program is unsure".into(); ranked.len()];
     if let Some((why, confidence)) = doubt(task, spec, best, &probes, &best_answers) {
-        return Verdict { status: Status::Unsure, why: vec![why], questions: Vec::new(), confidence };
+        claims[0] = format!("chosen, unsure: {why}");
+        return Verdict { status: Status::Unsure, why: vec![why], questions: Vec::new(), confidence, claims };
     }
     let best_listing = best.compiled_source(&task.layout);
-    if std::env::var_os("KINGLY_CODER_DEBUG").is_some() {
-        for p in ranked {
-            let a = answers(p);
-            eprintln!(
-                "cost {} score {} plausible {} doubt {:?}: {}",
-                p.cost(),
-                p.score,
-                p.candidate.plausible,
-                doubt(task, spec, p, &probes, &a).map(|d| d.0),
-                p.compiled_source(&task.layout).lines().next().unwrap_or("")
-            );
-        }
-    }
     let mut questions = Vec::new();
     let mut seen: Vec<String> = vec![best_listing.clone()];
     let mut confirmed_by_synthesizer = matches!(best.candidate.source, Source::Dsl(_));
-    for other in &ranked[1..] {
+    for (rank, other) in ranked.iter().enumerate().skip(1) {
         let listing = other.compiled_source(&task.layout);
         // Rivals are the candidates the text supports about as well as the chosen one.
         // A language model's program is checked against every credible synthesizer program.
         let dsl_best = matches!(best.candidate.source, Source::Dsl(_));
-        if (dsl_best && other.cost() > best.cost() + RIVAL_MARGIN)
-            || (best.follows_clause && !other.follows_clause)
-            || seen.contains(&listing)
-        {
+        if dsl_best && other.cost() > best.cost() + RIVAL_MARGIN {
+            claims[rank] = format!(
+                "not a rival: its description costs {} against the chosen program's {} (margin {RIVAL_MARGIN})",
+                other.cost(),
+                best.cost()
+            );
+            continue;
+        }
+        if best.follows_clause && !other.follows_clause {
+            claims[rank] = "not a rival: it ignores the text's length clause".into();
+            continue;
+        }
+        if seen.contains(&listing) {
+            claims[rank] = "the same program as a better-ranked candidate".into();
             continue;
         }
         let other_answers = answers(other);
-        if doubt(task, spec, other, &probes, &other_answers).is_some() {
+        if let Some((why, _)) = doubt(task, spec, other, &probes, &other_answers) {
+            claims[rank] = format!("not credible: {why}");
             continue;
         }
         seen.push(listing.clone());
         let Some(i) = best_answers.iter().zip(&other_answers).position(|(a, b)| a != b) else {
+            claims[rank] =
+                format!("a credible rival that agrees with the chosen program on all {} probes", probes.len());
             confirmed_by_synthesizer |= matches!(other.candidate.source, Source::Dsl(_));
             continue;
         };
+        claims[rank] = format!(
+            "a credible rival that disagrees with the chosen program on {}: {} against {}",
+            crate::probe::show(&probes[i], &task.layout),
+            shown_answer(other_answers[i]),
+            shown_answer(best_answers[i])
+        );
         if questions.len() < 3 {
             let (a, b) = (best_answers[i], other_answers[i]);
             let shown = crate::probe::show(&probes[i], &task.layout);
@@ -997,6 +1021,7 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
             why: vec![format!("{} credible candidates fit every example but disagree on other inputs", seen.len())],
             questions,
             confidence: 1.0 / (seen.len() as f64),
+            claims: with_chosen(claims, "chosen, ambiguous"),
         };
     }
     if !confirmed_by_synthesizer {
@@ -1009,6 +1034,7 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
             )],
             questions: Vec::new(),
             confidence: 0.5,
+            claims: with_chosen(claims, "chosen, unsure: no synthesizer program confirms it"),
         };
     }
     Verdict {
@@ -1020,7 +1046,13 @@ fn conclude(task: &Task, spec: &Spec, ranked: &[Passing]) -> Verdict {
         )],
         questions: Vec::new(),
         confidence: 0.9,
+        claims: with_chosen(claims, "chosen, solved"),
     }
+}
+
+fn with_chosen(mut claims: Vec<String>, chosen: &str) -> Vec<String> {
+    claims[0] = chosen.to_string();
+    claims
 }
 
 enum Assessed {
