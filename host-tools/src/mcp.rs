@@ -6,6 +6,7 @@
 //! methods with -32601 at once, and map every request one-to-one onto a kernel message; the
 //! JSON-RPC framing that remains is a few dozen lines.
 
+use crate::cleanup::TempPath;
 use crate::client::{self, Client, ConnectTarget, RemoteError};
 use crate::qemu::{self, RunConfig, Serial};
 use anyhow::{bail, Context, Result};
@@ -89,17 +90,12 @@ struct Kernel {
     _qemu: Option<BootedQemu>,
 }
 
+/// QEMU and its run directory; both go when this drops or a signal ends kingly (and QEMU
+/// when kingly is killed outright: [`qemu::ParentWatch`]).
 struct BootedQemu {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for BootedQemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    /// Field order is drop order: QEMU stops before its directory goes.
+    _running: qemu::Running,
+    _dir: TempPath,
 }
 
 impl Kernel {
@@ -124,15 +120,17 @@ impl Kernel {
 }
 
 fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)> {
-    qemu::check()?;
+    let version = qemu::check()?;
     eprintln!("kingly mcp: building and booting the kernel for {board}");
     let artifacts = crate::kernel_build::build(board, true)?;
-    let image = qemu::patched_image(&artifacts.image, "semihosting=1")?;
-    let dir = std::env::temp_dir().join(format!("kingly-mcp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let run_dir = TempPath::new(std::env::temp_dir().join(format!("kingly-mcp-{}", std::process::id())));
+    let dir = run_dir.path();
+    let image = TempPath::new(qemu::patched_image(&artifacts.image, "semihosting=1")?);
+    std::fs::create_dir_all(dir)?;
     let moved = dir.join("kernel8.img");
-    std::fs::rename(&image, &moved)?;
+    std::fs::rename(image.path(), &moved)?;
     let mut config = RunConfig::new(board, moved);
+    config.parent_watch = qemu::ParentWatch::for_version(version);
     let socket = if board == crate::board::Board::Virt {
         // The message port on the virtio console; the UART's log goes to a file nobody must drain.
         config.serial = Serial::File(dir.join("uart.log"));
@@ -142,14 +140,7 @@ fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)
         config.serial = Serial::Unix(dir.join("uart.sock"));
         dir.join("uart.sock")
     };
-    let child = config
-        .command()
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .context("starting QEMU")?;
-    let qemu = BootedQemu { child, dir };
+    let qemu = BootedQemu { _running: qemu::Running::spawn_quiet(&config)?, _dir: run_dir };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !socket.exists() {
         if std::time::Instant::now() > deadline {

@@ -2,6 +2,7 @@
 //! watching the UART for the ready line, a panic or a fault.
 
 use crate::board::Board;
+use crate::cleanup::ChildRegistration;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,36 @@ pub fn check() -> Result<(u32, u32)> {
     Ok(version)
 }
 
+/// How QEMU learns that kingly died even by SIGKILL, which no handler sees: either way the
+/// kernel sends QEMU a signal when the thread that started it ends (`PR_SET_PDEATHSIG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentWatch {
+    /// Nothing: QEMU outlives a killed kingly.
+    None,
+    /// QEMU's own `-run-with exit-with-parent=on` (QEMU >= 10.1).
+    QemuOption,
+    /// `setpriv --pdeathsig KILL` (util-linux) sets the signal, then runs QEMU in its place.
+    Setpriv,
+}
+
+/// First QEMU with `-run-with exit-with-parent=on`.
+pub const EXIT_WITH_PARENT_VERSION: (u32, u32) = (10, 1);
+
+impl ParentWatch {
+    /// The best watch for QEMU `version` on this machine. Start QEMU from a thread that lives as
+    /// long as the run (the main thread): the signal comes when that thread ends.
+    pub fn for_version(version: (u32, u32)) -> Self {
+        if version >= EXIT_WITH_PARENT_VERSION {
+            return ParentWatch::QemuOption;
+        }
+        let setpriv = Command::new("setpriv").arg("--help").stdin(Stdio::null()).output();
+        match setpriv {
+            Ok(out) if String::from_utf8_lossy(&out.stdout).contains("--pdeathsig") => ParentWatch::Setpriv,
+            _ => ParentWatch::None,
+        }
+    }
+}
+
 /// Where the kernel's UART goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Serial {
@@ -97,16 +128,37 @@ pub struct RunConfig {
     pub port: Option<PathBuf>,
     /// Extra arguments appended as given.
     pub extra_args: Vec<String>,
+    /// How QEMU dies with kingly (none by default: tests start QEMU on threads that end early).
+    pub parent_watch: ParentWatch,
 }
 
 impl RunConfig {
     pub fn new(board: Board, image: PathBuf) -> Self {
-        Self { board, image, serial: Serial::Stdio, dtb: None, icount_shift: None, port: None, extra_args: Vec::new() }
+        Self {
+            board,
+            image,
+            serial: Serial::Stdio,
+            dtb: None,
+            icount_shift: None,
+            port: None,
+            extra_args: Vec::new(),
+            parent_watch: ParentWatch::None,
+        }
     }
 
     /// The full QEMU command line.
     pub fn command(&self) -> Command {
-        let mut c = Command::new(binary());
+        let mut c = match self.parent_watch {
+            ParentWatch::Setpriv => {
+                let mut c = Command::new("setpriv");
+                c.args(["--pdeathsig", "KILL", "--"]).arg(binary());
+                c
+            }
+            ParentWatch::None | ParentWatch::QemuOption => Command::new(binary()),
+        };
+        if self.parent_watch == ParentWatch::QemuOption {
+            c.args(["-run-with", "exit-with-parent=on"]);
+        }
         // A board without a machine (pi5) gets none: QEMU then refuses to start, and says so.
         c.args(self.board.qemu_machine().unwrap_or_default());
         c.arg("-kernel").arg(&self.image);
@@ -185,6 +237,7 @@ pub fn classify(line: &str) -> Option<Event> {
 /// A QEMU process whose UART output is read line by line on a thread.
 pub struct Running {
     child: Child,
+    registration: Option<ChildRegistration>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -196,10 +249,32 @@ impl Running {
         command.stdout(Stdio::piped()).stderr(Stdio::inherit());
         command.stdin(if forward_stdin { Stdio::inherit() } else { Stdio::null() });
         let mut child = command.spawn().with_context(|| format!("starting {}; {INSTALL_HINT}", binary().display()))?;
+        let registration = Some(ChildRegistration::new(&child));
         let stdout = child.stdout.take().context("QEMU's stdout")?;
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || pump_lines(stdout, tx));
-        Ok(Self { child, lines })
+        Ok(Self { child, registration, lines })
+    }
+
+    /// Starts QEMU with the UART elsewhere (a socket, a pty, a file); QEMU's own output goes
+    /// to ours.
+    pub fn spawn(config: &RunConfig) -> Result<Self> {
+        Self::spawn_command(config.command())
+    }
+
+    /// As [`Running::spawn`], with QEMU's stdin and stdout on nothing (its stderr stays ours):
+    /// for a server whose stdout carries a protocol.
+    pub fn spawn_quiet(config: &RunConfig) -> Result<Self> {
+        let mut command = config.command();
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+        Self::spawn_command(command)
+    }
+
+    fn spawn_command(mut command: Command) -> Result<Self> {
+        let child = command.spawn().with_context(|| format!("starting {}; {INSTALL_HINT}", binary().display()))?;
+        let registration = Some(ChildRegistration::new(&child));
+        let (_, lines) = mpsc::channel();
+        Ok(Self { child, registration, lines })
     }
 
     /// The next line, waiting at most until `deadline`. `Ok(None)` when QEMU closed the UART.
@@ -216,6 +291,7 @@ impl Running {
     pub fn wait(&mut self, deadline: Instant) -> Result<i32, Timeout> {
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.registration = None;
                 return Ok(status.code().unwrap_or(128));
             }
             if Instant::now() >= deadline {
@@ -228,6 +304,7 @@ impl Running {
     /// Stops QEMU.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
+        self.registration = None;
         let _ = self.child.wait();
     }
 }
@@ -259,13 +336,31 @@ fn pump_lines(stdout: impl Read, tx: mpsc::Sender<String>) {
     }
 }
 
-/// Writes `image` with boot arguments `args` patched in to a fresh file next to it.
+/// Writes `image` with boot arguments `args` patched in to a fresh file next to it (the caller
+/// removes it; [`crate::cleanup::TempPath`] does so on a signal too).
 pub fn patched_image(image: &Path, args: &str) -> Result<PathBuf> {
     let mut bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
     kingly_kernel::bootargs::patch_image(&mut bytes, args).map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
+    remove_stale_run_files(image);
     let path = image.with_file_name(format!("run-{}-{}.img", std::process::id(), unique()));
     std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// Removes run files next to `image` whose kingly is gone (killed by SIGKILL, which no handler
+/// sees): `run-PID-N.img` with no process PID.
+fn remove_stale_run_files(image: &Path) {
+    let (Some(dir), true) = (image.parent(), Path::new("/proc/self").exists()) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("run-")?.split_once('-')).map(|(pid, _)| pid) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn unique() -> u64 {
@@ -324,5 +419,20 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["-global", "virtio-mmio.force-legacy=false"]), "{args:?}");
         assert!(args.iter().any(|a| a == "socket,id=kingly-port,path=/tmp/p.sock,server=on,wait=off"), "{args:?}");
         assert!(args.windows(2).any(|w| w == ["-device", "virtconsole,chardev=kingly-port"]), "{args:?}");
+        assert!(!args.iter().any(|a| a == "-run-with"), "{args:?}");
+    }
+
+    #[test]
+    fn a_parent_watch_shows_on_the_command_line() {
+        let mut config = RunConfig::new(Board::Virt, "k.img".into());
+        config.parent_watch = ParentWatch::QemuOption;
+        let args: Vec<_> = config.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(args.windows(2).any(|w| w == ["-run-with", "exit-with-parent=on"]), "{args:?}");
+        config.parent_watch = ParentWatch::Setpriv;
+        let command = config.command();
+        assert_eq!(command.get_program(), "setpriv");
+        let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(args[..4], ["--pdeathsig", "KILL", "--", &binary().to_string_lossy()]);
+        assert_eq!(ParentWatch::for_version((10, 1)), ParentWatch::QemuOption);
     }
 }

@@ -1,8 +1,9 @@
 //! `kingly boot`: build the kernel, convert it, run QEMU, stream the UART.
 
 use crate::board::Board;
+use crate::cleanup::TempPath;
 use crate::kernel_build;
-use crate::qemu::{self, Event, RunConfig, Running, Serial};
+use crate::qemu::{self, Event, ParentWatch, RunConfig, Running, Serial};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -84,7 +85,7 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     if args.port.is_some() && args.board != Board::Virt {
         bail!("--port needs --board virt: the virtio console sits on virt's virtio-mmio bus ({} has none)", args.board);
     }
-    qemu::check()?;
+    let version = qemu::check()?;
     let artifacts = match &args.kernel {
         Some(elf) => kernel_build::image_from_elf(args.board, elf)?,
         None => {
@@ -100,9 +101,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         boot_args.push_str(" test=");
         boot_args.push_str(test);
     }
-    let image = qemu::patched_image(&artifacts.image, &boot_args)?;
-    let _cleanup = RemoveOnDrop(image.clone());
-    let mut config = RunConfig::new(args.board, image);
+    let image = TempPath::new(qemu::patched_image(&artifacts.image, &boot_args)?);
+    let mut config = RunConfig::new(args.board, image.path().to_path_buf());
+    config.parent_watch = ParentWatch::for_version(version);
     config.serial = args.serial.clone();
     config.dtb = args.dtb.clone();
     config.icount_shift = args.icount;
@@ -120,20 +121,15 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         if let Serial::Unix(path) = &args.serial {
             eprintln!("kingly: UART on unix:{} — the kernel starts when a client connects", path.display());
         }
-        let mut child =
-            config.command().spawn().map_err(|e| anyhow::anyhow!("starting QEMU: {e}; {}", qemu::INSTALL_HINT))?;
-        let limit = deadline.unwrap_or(far);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                return Ok(status.code().unwrap_or(128));
-            }
-            if Instant::now() >= limit {
-                let _ = child.kill();
+        let mut running = Running::spawn(&config)?;
+        return match running.wait(deadline.unwrap_or(far)) {
+            Ok(code) => Ok(code),
+            Err(qemu::Timeout) => {
+                running.kill();
                 eprintln!("kingly: timeout, QEMU stopped");
-                return Ok(EXIT_TIMEOUT);
+                Ok(EXIT_TIMEOUT)
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        };
     }
 
     let interactive = !args.until_ready && args.test.is_none();
@@ -182,13 +178,5 @@ fn describe(failure: Option<Event>, code: i32) -> &'static str {
         (Some(Event::Panic), _) => "panic",
         (_, 0) => "clean exit",
         _ => "failure",
-    }
-}
-
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
