@@ -40,7 +40,18 @@ enum Command {
     /// Make the Ed25519 key pair that signs agents (its public half is built into the kernel).
     Keygen(push::KeygenArgs),
     /// Turn a task in English (with examples) into a verified eBPF extension; --eval scores a task set.
-    Code(code_cli::CodeArgs),
+    Code(CodeCommand),
+}
+
+/// `kingly code`'s options plus the RAG index it shares with `rag` and `mcp`.
+#[derive(clap::Args, Debug)]
+struct CodeCommand {
+    #[command(flatten)]
+    args: code_cli::CodeArgs,
+    /// The RAG index the openai backend draws passages from [default: as `kingly rag index`:
+    /// $KINGLY_RAG_INDEX, else $XDG_CACHE_HOME/kingly/rag, else ~/.cache/kingly/rag].
+    #[arg(long, value_name = "DIR")]
+    rag_index: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -55,7 +66,12 @@ fn main() -> ExitCode {
         Command::Push(args) => push::run_push(&args),
         Command::Agents(args) => push::run_agents(&args),
         Command::Keygen(args) => push::run_keygen(&args),
-        Command::Code(args) => code_cli::run(&args),
+        Command::Code(code) => {
+            if let Some(dir) = code.rag_index {
+                kingly::rag::set_index_dir(dir);
+            }
+            code_cli::run(&code.args)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -54,7 +54,8 @@ pub struct McpArgs {
     /// Baud rate for a serial device.
     #[arg(long, default_value_t = 115_200)]
     pub baud: u32,
-    /// Index directory for the rag_query tool (default: target/kingly/rag).
+    /// Index directory for the rag_query and code tools [default: as `kingly rag index`:
+    /// $KINGLY_RAG_INDEX, else $XDG_CACHE_HOME/kingly/rag, else ~/.cache/kingly/rag].
     #[arg(long, value_name = "DIR")]
     pub rag_index: Option<std::path::PathBuf>,
 }
@@ -177,10 +178,10 @@ pub fn run(args: &McpArgs) -> Result<i32> {
         }
         (None, None) => bail!("give --connect TARGET or --boot BOARD"),
     };
-    let rag_index = match &args.rag_index {
-        Some(dir) => dir.clone(),
-        None => crate::workspace::output_dir(&crate::workspace::root()?).join("rag"),
-    };
+    if let Some(dir) = &args.rag_index {
+        crate::rag::set_index_dir(dir.clone());
+    }
+    let rag_index = crate::rag::default_index_dir();
     let output = Output::new(Box::new(std::io::stdout()));
     let mut server = Server {
         kernel: Kernel { target, client: None, _qemu: qemu },

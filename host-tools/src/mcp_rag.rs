@@ -6,9 +6,6 @@ use std::path::Path;
 
 /// Runs a query against the index in `index_dir`; results as JSON.
 pub fn query(index_dir: &Path, text: &str, k: usize) -> Result<Value> {
-    if !index_dir.exists() {
-        anyhow::bail!("no RAG index at {}: build one with `kingly rag index`", index_dir.display());
-    }
     let hits = crate::rag::query(index_dir, text, k)?;
     Ok(serde_json::to_value(hits)?)
 }

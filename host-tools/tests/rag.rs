@@ -238,3 +238,88 @@ fn dense_vectors_and_hybrid_ranking_with_the_model() {
     let hits = retriever.search("how long must updaters wait before reclaiming old data", 3, Mode::Hybrid).unwrap();
     assert_eq!(hits[0].path, "Documentation/RCU/whatisRCU.rst", "{hits:#?}");
 }
+
+/// Runs `kingly mcp` (on a kernel that is not there: rag_query needs none) with `extra` args and
+/// environment, calls rag_query once and returns the call's result.
+fn mcp_rag_query(extra: &[&str], env: &[(&str, &Path)]) -> serde_json::Value {
+    use std::io::Write;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kingly"));
+    command.args(["mcp", "--connect", "unix:/nonexistent/kingly.sock"]).args(extra);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
+        .env("KINGLY_RAG_MODEL", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"rag_query","arguments":{{"query":"bpf_ktime_get_ns","k":1}}}}}}"#).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    reply["result"].clone()
+}
+
+#[test]
+fn rag_index_query_and_mcp_share_one_index_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let index_dir = home.path().join("shared index");
+    let kingly = env!("CARGO_BIN_EXE_kingly");
+
+    // Nothing there yet: the error names where it looked and how to build an index there.
+    let output = Command::new(kingly).args(["rag", "query", "x"]).env("KINGLY_RAG_INDEX", &index_dir).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let build_it = format!("kingly rag index --rag-index '{}'", index_dir.display());
+    assert!(stderr.contains(&format!("no RAG index in {}", index_dir.display())), "{stderr}");
+    assert!(stderr.contains(&build_it), "{stderr}");
+    let result = mcp_rag_query(&[], &[("KINGLY_RAG_INDEX", &index_dir)]);
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(result["content"][0]["text"].as_str().unwrap().contains(&build_it), "{result}");
+
+    // `rag index` with only the environment set says where it wrote ...
+    let output = Command::new(kingly)
+        .args(["rag", "index", "--quiet", "--no-history", "--source"])
+        .arg(fixture_tree())
+        .env("KINGLY_RAG_INDEX", &index_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&index_dir.display().to_string()));
+    assert!(index_dir.join("kingly-rag.json").exists());
+
+    // ... and `rag query` and the MCP rag_query tool find it there, by the environment or by
+    // --rag-index.
+    let output = Command::new(kingly)
+        .args(["rag", "query", "bpf_ktime_get_ns", "--json"])
+        .env("KINGLY_RAG_INDEX", &index_dir)
+        .env("KINGLY_RAG_MODEL", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(kingly)
+        .args(["rag", "query", "bpf_ktime_get_ns", "--json", "--rag-index"])
+        .arg(&index_dir)
+        .env("KINGLY_RAG_MODEL", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for result in [
+        mcp_rag_query(&[], &[("KINGLY_RAG_INDEX", &index_dir)]),
+        mcp_rag_query(&["--rag-index", &index_dir.to_string_lossy()], &[("XDG_CACHE_HOME", home.path())]),
+    ] {
+        assert_eq!(result["isError"], false, "{result}");
+        assert_eq!(result["structuredContent"]["results"][0]["path"], "kernel/bpf/helpers.c", "{result}");
+    }
+    // The XDG default: $XDG_CACHE_HOME/kingly/rag.
+    let output = Command::new(kingly)
+        .args(["rag", "query", "x"])
+        .env_remove("KINGLY_RAG_INDEX")
+        .env("XDG_CACHE_HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&home.path().join("kingly/rag").display().to_string()));
+}

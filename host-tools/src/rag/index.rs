@@ -103,8 +103,7 @@ pub struct IndexMeta {
 impl IndexMeta {
     pub fn load(index_dir: &Path) -> Result<IndexMeta> {
         let path = index_dir.join(META_FILE);
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("no index at {} (run `kingly rag index` first)", index_dir.display()))?;
+        let text = fs::read_to_string(&path).with_context(|| super::no_index_message(index_dir))?;
         let meta: IndexMeta = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         if meta.format != FORMAT_VERSION {
             bail!(

@@ -57,8 +57,9 @@ pub struct IndexArgs {
     /// A kernel tree directory or a .tar.xz of one [default: /usr/src/linux-source-6.1.tar.xz].
     #[arg(long)]
     pub source: Option<PathBuf>,
-    /// Where the index lives [default: ~/.cache/kingly/rag].
-    #[arg(long)]
+    /// Where the index lives [default: $KINGLY_RAG_INDEX, else $XDG_CACHE_HOME/kingly/rag, else
+    /// ~/.cache/kingly/rag].
+    #[arg(long, visible_alias = "rag-index", value_name = "DIR")]
     pub index: Option<PathBuf>,
     /// Also embed the curated subset for dense retrieval (needs the MiniLM model).
     #[arg(long)]
@@ -84,7 +85,8 @@ pub struct QueryArgs {
     /// Number of results.
     #[arg(short, default_value_t = 10)]
     pub k: usize,
-    #[arg(long)]
+    /// The index to search [default: as `kingly rag index`].
+    #[arg(long, visible_alias = "rag-index", value_name = "DIR")]
     pub index: Option<PathBuf>,
     /// Print JSON (one array of hits) instead of text.
     #[arg(long)]
@@ -102,7 +104,8 @@ pub struct CatalogArgs {
     /// Kernel tree to extract from [default: the indexed tree].
     #[arg(long)]
     pub source: Option<PathBuf>,
-    #[arg(long)]
+    /// The index [default: as `kingly rag index`].
+    #[arg(long, visible_alias = "rag-index", value_name = "DIR")]
     pub index: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
@@ -110,7 +113,8 @@ pub struct CatalogArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    #[arg(long)]
+    /// The index [default: as `kingly rag index`].
+    #[arg(long, visible_alias = "rag-index", value_name = "DIR")]
     pub index: Option<PathBuf>,
     /// Labelled queries (TSV: kind, query, expected path prefixes separated by `|`)
     /// [default: the built-in set].
@@ -123,9 +127,20 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-/// The default index directory: `$KINGLY_RAG_INDEX`, else `$XDG_CACHE_HOME/kingly/rag`, else
-/// `~/.cache/kingly/rag`.
+/// This run's `--rag-index`, for commands whose index users sit elsewhere (`code`, `mcp`).
+static INDEX_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes `dir` the index directory of this run, ahead of `$KINGLY_RAG_INDEX` (the first call wins).
+pub fn set_index_dir(dir: PathBuf) {
+    let _ = INDEX_DIR.set(dir);
+}
+
+/// The one index directory `rag index`, `rag query`, `code` and `mcp` share: `--rag-index`,
+/// else `$KINGLY_RAG_INDEX`, else `$XDG_CACHE_HOME/kingly/rag`, else `~/.cache/kingly/rag`.
 pub fn default_index_dir() -> PathBuf {
+    if let Some(dir) = INDEX_DIR.get() {
+        return dir.clone();
+    }
     if let Some(dir) = std::env::var_os("KINGLY_RAG_INDEX") {
         return PathBuf::from(dir);
     }
@@ -134,6 +149,18 @@ pub fn default_index_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
         .unwrap_or_else(|| PathBuf::from(".cache"));
     cache.join("kingly").join("rag")
+}
+
+/// What to say when `index_dir` holds no index: where we looked and the command that builds
+/// one there.
+pub fn no_index_message(index_dir: &Path) -> String {
+    let dir = index_dir.display().to_string();
+    let quoted = if dir.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-~+,=:@".contains(&b)) {
+        dir.clone()
+    } else {
+        format!("'{}'", dir.replace('\'', r"'\''"))
+    };
+    format!("no RAG index in {dir}: build it there with `kingly rag index --rag-index {quoted}`")
 }
 
 /// Runs `kingly rag …`; returns the process exit code.
@@ -155,6 +182,7 @@ fn run_index(args: &IndexArgs) -> Result<i32> {
         history: !args.no_history,
         threads: args.threads,
     };
+    eprintln!("kingly rag: indexing into {}", index_dir.display());
     let report = index::build(&options)?;
     println!(
         "indexed {} of {} files ({} unchanged, {} removed): {} chunks, {} fixes, {:.1} MB in {:.2} s ({:.0} files/s) into {}",
