@@ -214,6 +214,50 @@ pub fn section_target(section: &str) -> Result<Option<Target>> {
     Ok(None)
 }
 
+/// A `--hook` that a program's `SEC()` contradicts, refused by the `bpf` verbs and `kingly push`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HookContradiction(String);
+
+/// Refuses a `--hook HOOK` that asks for `wanted` when `program`'s `SEC("section")` says `named`
+/// (from [`section_target`]): another type, or another decision hook. `SEC("decision")` leaves
+/// the hook to `--hook`. `hook_required`: the command has no default for `--hook` (`kingly push`),
+/// so the advice is the hook the section names rather than dropping `--hook`.
+pub fn check_hook_against_section(
+    program: &str,
+    section: &str,
+    named: Target,
+    hook: &str,
+    wanted: Target,
+    hook_required: bool,
+) -> Result<(), HookContradiction> {
+    let same_kind = named.kind == wanted.kind;
+    if same_kind && (named.hook.is_none() || named.hook == wanted.hook) {
+        return Ok(());
+    }
+    let says = match (same_kind, named.hook) {
+        (true, Some(named_hook)) => format!("names hook {}", named_hook.name),
+        _ => match wanted.kind {
+            TypeName::Decision => format!("makes it a {} program, not a decision", named.kind.name()),
+            other => format!("makes it a {} program, not a {} program", named.kind.name(), other.name()),
+        },
+    };
+    let rebuild = match wanted.hook {
+        Some(wanted_hook) => format!("decision/{}", wanted_hook.name),
+        None => wanted.kind.name().to_string(),
+    };
+    let instead = match (hook_required, named.hook) {
+        (false, _) => "drop --hook".to_string(),
+        (true, Some(named_hook)) => format!("push it with --hook {}", named_hook.name),
+        (true, None) if named.kind == TypeName::Decision => "push it with a decision hook".to_string(),
+        (true, None) => format!("push it with --hook {}", named.kind.name()),
+    };
+    Err(HookContradiction(format!(
+        "--hook {hook} contradicts {program}: its SEC(\"{section}\") {says}; {instead}, or rebuild it with \
+         SEC(\"{rebuild}\")"
+    )))
+}
+
 /// The verifier's view of a type; `mem_len` is a conformance program's memory.
 fn program_type(kind: TypeName, mem_len: usize) -> Result<ProgramType> {
     Ok(match kind {
@@ -336,14 +380,20 @@ fn resolve(select: &Select, program: &Loaded) -> Result<Target> {
             eprintln!("note: {}: --type {} overrides SEC(\"{sec}\")", program.name, chosen.name());
         }
     }
-    let section_hook = from_section.and_then(|t| t.hook);
     let Some(hook) = select.hook else {
-        let hook = if kind == TypeName::Decision { section_hook } else { None };
+        let hook = if kind == TypeName::Decision { from_section.and_then(|t| t.hook) } else { None };
         return Ok(Target { kind, hook });
     };
+    if let (Some(sec), Some(named)) = (section, from_section) {
+        // Without --type the section decides the type; with --type decision only its hook counts.
+        if select.prog_type.is_none() || (kind == TypeName::Decision && named.kind == TypeName::Decision) {
+            let wanted = Target { kind: TypeName::Decision, hook: Some(hook) };
+            check_hook_against_section(&program.name, sec, named, hook.name, wanted, false)?;
+        }
+    }
     if kind != TypeName::Decision {
-        match (select.prog_type, section, from_section) {
-            (Some(chosen), _, _) => bail!(
+        match select.prog_type {
+            Some(chosen) => bail!(
                 "--hook {} is for decision programs, but --type {} was given: use --type decision --hook {}, \
                  or drop --hook ({} programs attach to no hook)",
                 hook.name,
@@ -351,32 +401,12 @@ fn resolve(select: &Select, program: &Loaded) -> Result<Target> {
                 hook.name,
                 chosen.name()
             ),
-            (None, Some(sec), Some(named)) => bail!(
-                "--hook {} contradicts {}: its SEC(\"{sec}\") makes it a {} program, not a decision; \
-                 drop --hook, or rebuild it with SEC(\"decision/{}\")",
-                hook.name,
-                program.name,
-                named.kind.name(),
-                hook.name
-            ),
-            _ => bail!(
+            None => bail!(
                 "--hook {} needs --type decision: without it {} is a conformance program (only an ELF's \
                  SEC() names a type); add --type decision",
                 hook.name,
                 program.name
             ),
-        }
-    }
-    if let (Some(named), Some(sec)) = (section_hook, section) {
-        if named != hook {
-            bail!(
-                "--hook {} contradicts {}: its SEC(\"{sec}\") names hook {}; drop --hook, or rebuild it with \
-                 SEC(\"decision/{}\")",
-                hook.name,
-                program.name,
-                named.name,
-                hook.name
-            );
         }
     }
     Ok(Target { kind, hook: Some(hook) })

@@ -1,6 +1,7 @@
 //! `kingly push`, `kingly agents` and `kingly keygen`: put a verified, signed agent on a running
 //! kernel and see what runs there.
 
+use crate::bpf_cli::{self, TypeName};
 use crate::call::ConnectArgs;
 use crate::client::{content_json, Client};
 use crate::keys;
@@ -87,6 +88,11 @@ pub struct AgentProgram {
 
 /// Reads `.o`, `.s` or raw bytecode.
 pub fn read_program(path: &Path, section: Option<&str>) -> Result<AgentProgram> {
+    Ok(read_program_and_section(path, section)?.0)
+}
+
+/// As [`read_program`], with the ELF section the program came from (`None` for `.s` and `.bin`).
+pub fn read_program_and_section(path: &Path, section: Option<&str>) -> Result<(AgentProgram, Option<String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "o" => {
@@ -106,15 +112,16 @@ pub fn read_program(path: &Path, section: Option<&str>) -> Result<AgentProgram> 
                     ),
                 },
             };
-            Ok(AgentProgram { bytecode: isa::slots_to_bytes(&program.slots), maps: object.map_defs() })
+            let agent = AgentProgram { bytecode: isa::slots_to_bytes(&program.slots), maps: object.map_defs() };
+            Ok((agent, Some(program.section.clone())))
         }
         "s" | "asm" => {
             let text = String::from_utf8(bytes).context("assembly is not UTF-8")?;
             let slots = asm::assemble(&text).with_context(|| path.display().to_string())?;
             let maps = asm::map_directives(&text).with_context(|| path.display().to_string())?;
-            Ok(AgentProgram { bytecode: isa::slots_to_bytes(&slots), maps })
+            Ok((AgentProgram { bytecode: isa::slots_to_bytes(&slots), maps }, None))
         }
-        _ => Ok(AgentProgram { bytecode: bytes, maps: Vec::new() }),
+        _ => Ok((AgentProgram { bytecode: bytes, maps: Vec::new() }, None)),
     }
 }
 
@@ -134,6 +141,15 @@ impl Target {
             _ => Hook::by_name(name).map(Target::Decision).with_context(|| {
                 format!("unknown hook {name:?}; hooks: sched_slice, sched_cpu, mcp_admit, timer, tool")
             }),
+        }
+    }
+
+    /// The same target in the `bpf` verbs' terms, to check it against a `SEC()`.
+    fn as_bpf_target(self) -> bpf_cli::Target {
+        match self {
+            Target::Decision(hook) => bpf_cli::Target { kind: TypeName::Decision, hook: Some(hook) },
+            Target::Timer => bpf_cli::Target { kind: TypeName::Timer, hook: None },
+            Target::Tool => bpf_cli::Target { kind: TypeName::Tool, hook: None },
         }
     }
 
@@ -199,7 +215,19 @@ pub fn run_push(args: &PushArgs) -> Result<i32> {
         Some(name) => bail!("bad --name {name:?}: use a-z, 0-9 and '_', starting with a letter (at most 48)"),
         None => name_from_path(&args.file),
     };
-    let program = read_program(&args.file, args.section.as_deref())?;
+    let (program, section) = read_program_and_section(&args.file, args.section.as_deref())?;
+    if let Some(section) = &section {
+        if let Some(named) = bpf_cli::section_target(section).with_context(|| args.file.display().to_string())? {
+            let program_name = args.file.display().to_string();
+            let wanted = target.as_bpf_target();
+            if let Err(refusal) =
+                bpf_cli::check_hook_against_section(&program_name, section, named, &args.hook, wanted, true)
+            {
+                eprintln!("refused: {refusal}");
+                return Ok(2);
+            }
+        }
+    }
     if !args.no_local_verify {
         let slots = isa::slots_from_bytes(&program.bytecode).map_err(|e| anyhow::anyhow!("{e}"))?;
         match Program::load_slots(slots, &kind.program_type(), &program.maps, &Default::default()) {

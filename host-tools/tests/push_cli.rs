@@ -102,3 +102,62 @@ fn the_examples_pass_the_local_verifier() {
         assert!(text(&out).contains("verified locally"), "{file}: {}", text(&out));
     }
 }
+
+/// Compiles `source` (C) with clang-14 for BPF into `dir`.
+fn compile(dir: &Path, name: &str, source: &str) -> std::path::PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, source).unwrap();
+    let object = dir.join(format!("{name}.o"));
+    let status = Command::new("clang-14")
+        .args(["-target", "bpf", "-O2", "-g0", "-c"])
+        .arg(&c)
+        .arg("-o")
+        .arg(&object)
+        .status()
+        .expect("clang-14 is required (run .ci/setup)");
+    assert!(status.success(), "{name}");
+    object
+}
+
+#[test]
+fn push_refuses_a_hook_that_contradicts_the_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = |section: &str| {
+        let name = section.replace('/', "_");
+        let source =
+            format!("__attribute__((section(\"{section}\"), used)) unsigned long f(void *ctx) {{ return 7; }}\n");
+        compile(dir.path(), &name, &source)
+    };
+    let push = |object: &Path, hook: &str| {
+        kingly(&["push", object.to_str().unwrap(), "--hook", hook, "--connect", "unix:/nonexistent/k.sock"], dir.path())
+    };
+    // The case that replaced a live scheduler policy: a timer program pushed at sched_slice.
+    for (section, hook) in [
+        ("timer", "sched_slice"),
+        ("tool", "timer"),
+        ("sched_slice", "sched_cpu"),
+        ("decision/mcp_admit", "sched_slice"),
+        ("sched_cpu", "tool"),
+        ("decision", "tool"),
+    ] {
+        let out = push(&program(section), hook);
+        assert_eq!(out.status.code(), Some(2), "SEC({section}) --hook {hook}: {}", text(&out));
+        let said = text(&out);
+        assert!(said.contains(&format!("--hook {hook} contradicts")), "{said}");
+        assert!(said.contains(&format!("SEC(\"{section}\")")), "{said}");
+        assert!(!said.contains("verified locally"), "refused before anything else: {said}");
+    }
+    // Agreeing sections, and SEC("decision") with any decision hook, get past the check (to the
+    // local verifier, then the missing key).
+    for (section, hook) in [
+        ("timer", "timer"),
+        ("tool", "tool"),
+        ("sched_slice", "sched_slice"),
+        ("decision", "mcp_admit"),
+        ("prog", "sched_cpu"),
+    ] {
+        let out = push(&program(section), hook);
+        assert!(!text(&out).contains("contradicts"), "SEC({section}) --hook {hook}: {}", text(&out));
+        assert!(text(&out).contains("verified locally"), "SEC({section}) --hook {hook}: {}", text(&out));
+    }
+}
