@@ -54,7 +54,25 @@ struct CodeCommand {
     rag_index: Option<std::path::PathBuf>,
 }
 
+/// `kingly … | head`: when the reader of stdout goes away, `println!` panics on EPIPE (Rust
+/// ignores SIGPIPE, and restoring it takes unsafe code). A reader that stopped reading wanted no
+/// more, so that panic ends kingly quietly with status 0; every other panic is reported as usual.
+fn exit_quietly_on_a_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| {
+            m.starts_with("failed printing to stdout") && (m.contains("Broken pipe") || m.contains("(os error 32)"))
+        }) {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_a_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Boot(args) => boot::run(&args),
