@@ -8,7 +8,7 @@ use kingly_proto::{
 };
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where a kernel's UART is reachable.
@@ -95,9 +95,11 @@ impl Transport for SerialTransport {
 /// Opens the transport to `target`.
 pub fn open(target: &ConnectTarget) -> Result<Box<dyn Transport>> {
     Ok(match target {
-        ConnectTarget::Unix(path) => Box::new(UnixStream::connect(path).with_context(|| {
-            format!("connecting to {}: is `kingly boot --serial unix:{}` running?", path.display(), path.display())
-        })?),
+        ConnectTarget::Unix(path) => {
+            let stream = UnixStream::connect(path).map_err(|e| unix_connect_error(path, e))?;
+            wait_until_accepted(path)?;
+            Box::new(stream)
+        }
         ConnectTarget::Tcp(address) => {
             let stream =
                 std::net::TcpStream::connect(address).with_context(|| format!("connecting to tcp:{address}"))?;
@@ -110,6 +112,66 @@ pub fn open(target: &ConnectTarget) -> Result<Box<dyn Transport>> {
                 .open()
                 .with_context(|| format!("opening serial device {} at {baud} baud", path.display()))?;
             Box::new(SerialTransport(port))
+        }
+    })
+}
+
+/// Why connecting to a Unix socket failed, in words: the common causes have their own advice.
+fn unix_connect_error(path: &Path, error: std::io::Error) -> anyhow::Error {
+    let shown = path.display();
+    match error.kind() {
+        std::io::ErrorKind::NotFound => anyhow!(
+            "no such socket: {shown} does not exist; start a kernel there with \
+             `kingly boot --serial unix:{shown}` (or give the path it printed)"
+        ),
+        std::io::ErrorKind::ConnectionRefused => anyhow!(
+            "connection refused on {shown}: the socket file is there but nothing listens on it (the QEMU \
+             that made it has exited); start the kernel again"
+        ),
+        _ => anyhow!(error).context(format!("connecting to {shown}")),
+    }
+}
+
+/// How long a listener gets to accept our connection before we call it busy.
+const ACCEPT_LIMIT: Duration = Duration::from_millis(500);
+
+/// Waits (at most [`ACCEPT_LIMIT`]) until the listener on `path` has accepted every connection
+/// made to it. QEMU serves one client per socket: a second one is queued, never accepted, and
+/// would otherwise wait out the whole handshake timeout in silence. A queued connection shows in
+/// `/proc/net/unix` as a socket in state 02 (connecting) under the listener's path; where that
+/// file does not exist (not Linux), the handshake timeout is the only check.
+fn wait_until_accepted(path: &Path) -> Result<()> {
+    let deadline = Instant::now() + ACCEPT_LIMIT;
+    let ours = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    loop {
+        let Ok(table) = std::fs::read_to_string("/proc/net/unix") else { return Ok(()) };
+        if !queued_connection(&table, &ours) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} is busy: its listener accepted no connection within {} ms; QEMU serves one client per \
+                 socket, so another client (a `kingly call`, `kingly mcp` or console) holds it; close that one, \
+                 or start another kernel",
+                path.display(),
+                ACCEPT_LIMIT.as_millis()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether `/proc/net/unix` (`table`) lists a connection queued on the listener at `socket`.
+fn queued_connection(table: &str, socket: &Path) -> bool {
+    // "Num RefCount Protocol Flags Type St Inode Path"
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            [_, _, _, _, _, "02", _, listed] => {
+                let listed = Path::new(listed);
+                listed == socket || std::fs::canonicalize(listed).is_ok_and(|p| p == socket)
+            }
+            _ => false,
         }
     })
 }
@@ -224,7 +286,10 @@ impl Client {
                 }
             }
             if Instant::now() >= deadline {
-                bail!("no answer from the kernel in time (is it running and is this its UART?)");
+                bail!(
+                    "no answer from the kernel in time: connected, but nothing answered (is the kernel running, \
+                     and is this its UART or message port?)"
+                );
             }
             self.pump(Duration::from_millis(20))?;
         }
@@ -378,7 +443,19 @@ pub fn content_json(content: &[kingly_proto::Content]) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use super::ConnectTarget;
+    use super::{queued_connection, ConnectTarget};
+    use std::path::Path;
+
+    #[test]
+    fn finds_connections_queued_on_a_listener() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            00000000dd299422: 00000003 00000000 00000000 0001 02     0 /tmp/k.sock\n\
+            000000003b06e0bb: 00000002 00000000 00010000 0001 01 421152 /tmp/k.sock\n";
+        assert!(queued_connection(table, Path::new("/tmp/k.sock")));
+        assert!(!queued_connection(table, Path::new("/tmp/other.sock")));
+        let accepted = table.replace(" 02     0 ", " 03 421156 ");
+        assert!(!queued_connection(&accepted, Path::new("/tmp/k.sock")));
+    }
 
     #[test]
     fn parses_connect_targets() {
