@@ -71,12 +71,37 @@ impl TempPath {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Keeps the file: no longer removed on drop or on a signal.
+    pub fn keep(mut self) -> PathBuf {
+        unregister(self.id);
+        std::mem::take(&mut self.path)
+    }
 }
 
 impl Drop for TempPath {
     fn drop(&mut self) {
         unregister(self.id);
-        remove(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            remove(&self.path);
+        }
+    }
+}
+
+/// Removes what a kingly killed by SIGKILL (which no handler sees) left in `dir`: entries named
+/// `{prefix}PID{rest}` whose PID no longer runs. Linux only (needs `/proc`); elsewhere a no-op.
+pub fn remove_stale(dir: &Path, prefix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else { continue };
+        let pid = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+        if !pid.is_empty() && pid != std::process::id().to_string() && !Path::new("/proc").join(pid).exists() {
+            remove(&entry.path());
+        }
     }
 }
 
@@ -165,6 +190,15 @@ mod tests {
         drop(guard);
         assert!(!file.exists());
         assert!(!REGISTRY.lock().unwrap().iter().any(|(other, _)| *other == id));
+    }
+
+    #[test]
+    fn a_kept_path_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kept.img");
+        std::fs::write(&file, b"x").unwrap();
+        assert_eq!(TempPath::new(&file).keep(), file);
+        assert!(file.exists());
     }
 
     #[test]

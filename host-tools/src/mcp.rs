@@ -124,9 +124,10 @@ fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)
     let version = qemu::check()?;
     eprintln!("kingly mcp: building and booting the kernel for {board}");
     let artifacts = crate::kernel_build::build(board, true)?;
+    crate::cleanup::remove_stale(&std::env::temp_dir(), "kingly-mcp-");
     let run_dir = TempPath::new(std::env::temp_dir().join(format!("kingly-mcp-{}", std::process::id())));
     let dir = run_dir.path();
-    let image = TempPath::new(qemu::patched_image(&artifacts.image, "semihosting=1")?);
+    let image = qemu::patched_run_image(&artifacts.image, "semihosting=1")?;
     std::fs::create_dir_all(dir)?;
     let moved = dir.join("kernel8.img");
     std::fs::rename(image.path(), &moved)?;

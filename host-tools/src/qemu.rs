@@ -2,7 +2,7 @@
 //! watching the UART for the ready line, a panic or a fault.
 
 use crate::board::Board;
-use crate::cleanup::ChildRegistration;
+use crate::cleanup::{ChildRegistration, TempPath};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -336,31 +336,23 @@ fn pump_lines(stdout: impl Read, tx: mpsc::Sender<String>) {
     }
 }
 
-/// Writes `image` with boot arguments `args` patched in to a fresh file next to it (the caller
-/// removes it; [`crate::cleanup::TempPath`] does so on a signal too).
+/// Writes `image` with boot arguments `args` patched in to a fresh file next to it, which the
+/// caller removes (the kingly-tests harness).
 pub fn patched_image(image: &Path, args: &str) -> Result<PathBuf> {
-    let mut bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
-    kingly_kernel::bootargs::patch_image(&mut bytes, args).map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
-    remove_stale_run_files(image);
-    let path = image.with_file_name(format!("run-{}-{}.img", std::process::id(), unique()));
-    std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    Ok(patched_run_image(image, args)?.keep())
 }
 
-/// Removes run files next to `image` whose kingly is gone (killed by SIGKILL, which no handler
-/// sees): `run-PID-N.img` with no process PID.
-fn remove_stale_run_files(image: &Path) {
-    let (Some(dir), true) = (image.parent(), Path::new("/proc/self").exists()) else { return };
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("run-")?.split_once('-')).map(|(pid, _)| pid) else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_file(entry.path());
-        }
+/// As [`patched_image`], the file removed when the guard drops or a signal ends kingly. The
+/// guard exists before the file does, so no signal can leave the file behind.
+pub fn patched_run_image(image: &Path, args: &str) -> Result<TempPath> {
+    let mut bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+    kingly_kernel::bootargs::patch_image(&mut bytes, args).map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
+    if let Some(dir) = image.parent() {
+        crate::cleanup::remove_stale(dir, "run-");
     }
+    let path = TempPath::new(image.with_file_name(format!("run-{}-{}.img", std::process::id(), unique())));
+    std::fs::write(path.path(), &bytes).with_context(|| format!("writing {}", path.path().display()))?;
+    Ok(path)
 }
 
 fn unique() -> u64 {

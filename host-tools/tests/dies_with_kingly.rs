@@ -49,14 +49,24 @@ fn kernel_image_of(args: &[String]) -> PathBuf {
 }
 
 /// Kills kingly with `signal` once its QEMU runs, then checks that QEMU is gone in a few seconds
-/// and (for a catchable signal) that `leftovers` are too.
-fn kill_and_check(mut kingly: Child, needle: &str, signal: &str, leftovers: impl Fn(&[String]) -> Vec<PathBuf>) {
+/// and (for a catchable signal) that `leftovers` are too. Returns the leftovers; `earlier`, what
+/// an earlier kingly killed by SIGKILL left, must be gone once this one's QEMU runs.
+fn kill_and_check(
+    mut kingly: Child,
+    needle: &str,
+    signal: &str,
+    leftovers: impl Fn(&[String]) -> Vec<PathBuf>,
+    earlier: &[PathBuf],
+) -> Vec<PathBuf> {
     let (qemu_pid, args) = wait_for("QEMU to start", Duration::from_secs(600), || {
         if let Ok(Some(status)) = kingly.try_wait() {
             panic!("kingly exited early with {status}");
         }
         qemu_with(needle)
     });
+    for file in earlier {
+        assert!(!file.exists(), "{} (left by SIGKILL) survived the next run", file.display());
+    }
     let files = leftovers(&args);
     for file in &files {
         assert!(file.exists(), "{} should exist while QEMU runs", file.display());
@@ -74,6 +84,7 @@ fn kill_and_check(mut kingly: Child, needle: &str, signal: &str, leftovers: impl
             assert!(!file.exists(), "{} is left behind after SIG{signal}", file.display());
         }
     }
+    files
 }
 
 fn boot_on_socket(socket: &Path) -> Child {
@@ -88,17 +99,21 @@ fn boot_on_socket(socket: &Path) -> Child {
 
 #[test]
 fn killing_kingly_boot_stops_qemu_and_removes_the_run_image() {
-    for signal in ["TERM", "INT", "KILL"] {
+    let mut earlier = Vec::new();
+    for signal in ["KILL", "TERM", "INT"] {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join(format!("uart-{signal}.sock"));
         let kingly = boot_on_socket(&socket);
-        kill_and_check(kingly, &socket.to_string_lossy(), signal, |args| vec![kernel_image_of(args)]);
+        let files =
+            kill_and_check(kingly, &socket.to_string_lossy(), signal, |args| vec![kernel_image_of(args)], &earlier);
+        earlier = if signal == "KILL" { files } else { Vec::new() };
     }
 }
 
 #[test]
 fn killing_kingly_mcp_boot_stops_qemu_and_removes_its_directory() {
-    for signal in ["TERM", "KILL"] {
+    let mut earlier = Vec::new();
+    for signal in ["KILL", "TERM"] {
         let kingly = Command::new(env!("CARGO_BIN_EXE_kingly"))
             .args(["mcp", "--boot", "virt"])
             .stdin(Stdio::piped())
@@ -106,8 +121,13 @@ fn killing_kingly_mcp_boot_stops_qemu_and_removes_its_directory() {
             .spawn()
             .expect("starting kingly mcp");
         let needle = format!("kingly-mcp-{}", kingly.id());
-        kill_and_check(kingly, &needle, signal, |args| {
-            vec![kernel_image_of(args).parent().expect("the run directory").to_path_buf()]
-        });
+        let files = kill_and_check(
+            kingly,
+            &needle,
+            signal,
+            |args| vec![kernel_image_of(args).parent().expect("the run directory").to_path_buf()],
+            &earlier,
+        );
+        earlier = if signal == "KILL" { files } else { Vec::new() };
     }
 }

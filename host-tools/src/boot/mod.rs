@@ -1,7 +1,6 @@
 //! `kingly boot`: build the kernel, convert it, run QEMU, stream the UART.
 
 use crate::board::Board;
-use crate::cleanup::TempPath;
 use crate::kernel_build;
 use crate::qemu::{self, Event, ParentWatch, RunConfig, Running, Serial};
 use anyhow::{bail, Result};
@@ -101,7 +100,7 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         boot_args.push_str(" test=");
         boot_args.push_str(test);
     }
-    let image = TempPath::new(qemu::patched_image(&artifacts.image, &boot_args)?);
+    let image = qemu::patched_run_image(&artifacts.image, &boot_args)?;
     let mut config = RunConfig::new(args.board, image.path().to_path_buf());
     config.parent_watch = ParentWatch::for_version(version);
     config.serial = args.serial.clone();
