@@ -131,3 +131,23 @@ fn killing_kingly_mcp_boot_stops_qemu_and_removes_its_directory() {
         earlier = if signal == "KILL" { files } else { Vec::new() };
     }
 }
+
+#[test]
+fn an_mcp_client_closing_the_server_stops_qemu_and_removes_its_directory() {
+    let mut kingly = Command::new(env!("CARGO_BIN_EXE_kingly"))
+        .args(["mcp", "--boot", "virt"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting kingly mcp");
+    let needle = format!("kingly-mcp-{}", kingly.id());
+    let (_, args) = wait_for("QEMU to start", Duration::from_secs(600), || qemu_with(&needle));
+    let dir = kernel_image_of(&args).parent().expect("the run directory").to_path_buf();
+    drop(kingly.stdin.take());
+    let status = kingly.wait().expect("waiting for kingly");
+    assert!(status.success(), "{status}");
+    wait_for("QEMU to exit after its client left", Duration::from_secs(5), || {
+        qemu_with(&needle).is_none().then_some(())
+    });
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+}
