@@ -25,7 +25,7 @@ pub fn tool() -> Value {
                 "description": {"type": "string", "description": "What the program computes, in English, e.g. \"Count the bytes equal to 0x20 (spaces)\"."},
                 "examples": {
                     "type": "array", "minItems": 1,
-                    "description": "Input/output pairs. Tool programs: {\"input\": \"hex bytes\", \"output\": N}. Decision and timer programs: the context's fields by name plus output, e.g. {\"queued\": 3, \"output\": 2}.",
+                    "description": "Input/output pairs. Tool programs: {\"input\": \"hex bytes\", \"output\": N}. Decision and timer programs: the context's fields by name plus output, e.g. {\"runnable\": 3, \"output\": 2}.",
                     "items": {"type": "object", "properties": {
                         "input": {"type": "string", "description": "The input packet as hex bytes (tool programs), or s:TEXT for literal text."},
                         "output": {"type": ["integer", "string"], "description": "What the program must return (a number, or 0x-hex)."}
@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(task.examples.len(), 2);
         let decision = task_from_arguments(&json!({
             "description": "Twice the queue length.", "hook": "sched_slice",
-            "examples": [{"queued": 3, "output": 6}]
+            "examples": [{"runnable": 3, "output": 6}]
         }))
         .unwrap();
         assert_eq!(decision.kind, kingly_bpf::Kind::Decision);
