@@ -176,6 +176,14 @@ fn queued_connection(table: &str, socket: &Path) -> bool {
     })
 }
 
+/// Nothing answered before the deadline.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error(
+    "no answer from the kernel in time: connected, but nothing answered (is the kernel running, and is this its \
+     UART or message port?)"
+)]
+pub struct NoAnswer;
+
 /// A failure the kernel reported for a request (a JSON-RPC error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("kernel error {code}: {message}")]
@@ -286,10 +294,7 @@ impl Client {
                 }
             }
             if Instant::now() >= deadline {
-                bail!(
-                    "no answer from the kernel in time: connected, but nothing answered (is the kernel running, \
-                     and is this its UART or message port?)"
-                );
+                return Err(NoAnswer.into());
             }
             self.pump(Duration::from_millis(20))?;
         }
@@ -307,7 +312,8 @@ impl Client {
             let step = (Instant::now() + Duration::from_millis(50)).min(deadline);
             match self.wait_for(step, |m| reply_id(m) == Some(id)) {
                 Ok(message) => return Ok(message),
-                Err(_) if Instant::now() < deadline => {
+                // Only the step's silence: a closed or broken transport is the answer at once.
+                Err(e) if e.is::<NoAnswer>() && Instant::now() < deadline => {
                     if cancel.1.load(std::sync::atomic::Ordering::SeqCst) {
                         let _ = self.endpoint.send(&Message::Cancel { id });
                         let _ = self.pump(Duration::from_millis(1));

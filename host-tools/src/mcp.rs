@@ -88,23 +88,46 @@ fn error(id: &Value, code: i64, message: impl Into<String>) -> Value {
 struct Kernel {
     target: ConnectTarget,
     client: Option<Client>,
-    _qemu: Option<BootedQemu>,
+    qemu: Option<BootedQemu>,
 }
 
 /// QEMU and its run directory; both go when this drops or a signal ends kingly (and QEMU
 /// when kingly is killed outright: [`qemu::ParentWatch`]).
 struct BootedQemu {
     /// Field order is drop order: QEMU stops before its directory goes.
-    _running: qemu::Running,
-    _dir: TempPath,
+    running: qemu::Running,
+    dir: TempPath,
 }
 
 impl Kernel {
     fn client(&mut self) -> Result<&mut Client> {
         if self.client.is_none() {
+            if let Some(stopped) = self.qemu_stopped(Duration::ZERO) {
+                return Err(stopped);
+            }
             self.client = Some(Client::connect(&self.target, Duration::from_secs(30))?);
         }
         self.client.as_mut().context("no kernel session")
+    }
+
+    /// The QEMU this server booted has exited (or does within `wait`): the error to answer with.
+    fn qemu_stopped(&mut self, wait: Duration) -> Option<anyhow::Error> {
+        let qemu = self.qemu.as_mut()?;
+        let deadline = std::time::Instant::now() + wait;
+        let code = loop {
+            if let Some(code) = qemu.running.exit_status() {
+                break code;
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let log = qemu.dir.path().join("uart.log");
+        let log = if log.exists() { format!("; its UART log: {}", log.display()) } else { String::new() };
+        Some(anyhow::anyhow!(
+            "the kernel this server booted has stopped (QEMU exited with status {code}){log}; restart the server"
+        ))
     }
 
     /// Runs `f` on the session; on a transport or session failure reconnects once and retries.
@@ -113,7 +136,14 @@ impl Kernel {
         match first {
             Err(e) if e.downcast_ref::<RemoteError>().is_none() && !e.to_string().contains("cancelled") => {
                 self.client = None;
-                f(self.client()?)
+                let again = self.client().and_then(&mut f);
+                match again {
+                    // A second transport failure with a QEMU of ours behind it: most likely it died.
+                    Err(e) if e.downcast_ref::<RemoteError>().is_none() => {
+                        Err(self.qemu_stopped(Duration::from_millis(500)).unwrap_or(e))
+                    }
+                    other => other,
+                }
             }
             other => other,
         }
@@ -142,7 +172,7 @@ fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)
         config.serial = Serial::Unix(dir.join("uart.sock"));
         dir.join("uart.sock")
     };
-    let qemu = BootedQemu { _running: qemu::Running::spawn_quiet(&config)?, _dir: run_dir };
+    let qemu = BootedQemu { running: qemu::Running::spawn_quiet(&config)?, dir: run_dir };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !socket.exists() {
         if std::time::Instant::now() > deadline {
@@ -185,7 +215,7 @@ pub fn run(args: &McpArgs) -> Result<i32> {
     let rag_index = crate::rag::default_index_dir();
     let output = Output::new(Box::new(std::io::stdout()));
     let mut server = Server {
-        kernel: Kernel { target, client: None, _qemu: qemu },
+        kernel: Kernel { target, client: None, qemu },
         output: output.clone(),
         rag_index,
         current: Arc::new((AtomicU64::new(u64::MAX), AtomicBool::new(false))),

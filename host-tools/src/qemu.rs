@@ -287,6 +287,13 @@ impl Running {
         }
     }
 
+    /// QEMU's exit code if it has exited (128 for a signal), without waiting.
+    pub fn exit_status(&mut self) -> Option<i32> {
+        let status = self.child.try_wait().ok()??;
+        self.registration = None;
+        Some(status.code().unwrap_or(128))
+    }
+
     /// Waits for QEMU to exit, at most until `deadline`; returns its exit code.
     pub fn wait(&mut self, deadline: Instant) -> Result<i32, Timeout> {
         loop {

@@ -151,3 +151,32 @@ fn an_mcp_client_closing_the_server_stops_qemu_and_removes_its_directory() {
     });
     assert!(!dir.exists(), "{} is left behind", dir.display());
 }
+
+#[test]
+fn mcp_says_at_once_when_the_kernel_it_booted_died() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut kingly = Command::new(env!("CARGO_BIN_EXE_kingly"))
+        .args(["mcp", "--boot", "virt"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting kingly mcp");
+    let needle = format!("kingly-mcp-{}", kingly.id());
+    let (qemu_pid, _) = wait_for("QEMU to start", Duration::from_secs(600), || qemu_with(&needle));
+    let mut stdin = kingly.stdin.take().unwrap();
+    let mut replies = BufReader::new(kingly.stdout.take().unwrap()).lines();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"ping","arguments":{{}}}}}}"#)
+        .unwrap();
+    let first = replies.next().expect("a reply").unwrap();
+    assert!(first.contains("\"result\""), "the kernel answers while it runs: {first}");
+    kill(qemu_pid, "KILL");
+    wait_for("QEMU to die", Duration::from_secs(5), || qemu_with(&needle).is_none().then_some(()));
+    let asked = Instant::now();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"ping","arguments":{{}}}}}}"#)
+        .unwrap();
+    let second = replies.next().expect("a reply").unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(2), "took {:?}: {second}", asked.elapsed());
+    assert!(second.contains("the kernel this server booted has stopped"), "{second}");
+    drop(stdin);
+    assert!(kingly.wait().unwrap().success());
+}
