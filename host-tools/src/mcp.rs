@@ -151,7 +151,7 @@ impl Kernel {
 }
 
 fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)> {
-    let version = qemu::check()?;
+    qemu::check()?;
     eprintln!("kingly mcp: building and booting the kernel for {board}");
     let artifacts = crate::kernel_build::build(board, true)?;
     crate::cleanup::remove_stale(&std::env::temp_dir(), "kingly-mcp-");
@@ -162,7 +162,7 @@ fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)
     let moved = dir.join("kernel8.img");
     std::fs::rename(image.path(), &moved)?;
     let mut config = RunConfig::new(board, moved);
-    config.parent_watch = qemu::ParentWatch::for_version(version);
+    config.parent_watch = qemu::ParentWatch::detect();
     let socket = if board == crate::board::Board::Virt {
         // The message port on the virtio console; the UART's log goes to a file nobody must drain.
         config.serial = Serial::File(dir.join("uart.log"));

@@ -60,27 +60,30 @@ pub fn check() -> Result<(u32, u32)> {
 pub enum ParentWatch {
     /// Nothing: QEMU outlives a killed kingly.
     None,
-    /// QEMU's own `-run-with exit-with-parent=on` (QEMU >= 10.1).
+    /// QEMU's own `-run-with exit-with-parent=on` (newer than 10.0).
     QemuOption,
     /// `setpriv --pdeathsig KILL` (util-linux) sets the signal, then runs QEMU in its place.
     Setpriv,
 }
 
-/// First QEMU with `-run-with exit-with-parent=on`.
-pub const EXIT_WITH_PARENT_VERSION: (u32, u32) = (10, 1);
-
 impl ParentWatch {
-    /// The best watch for QEMU `version` on this machine. Start QEMU from a thread that lives as
-    /// long as the run (the main thread): the signal comes when that thread ends.
-    pub fn for_version(version: (u32, u32)) -> Self {
-        if version >= EXIT_WITH_PARENT_VERSION {
+    /// The watch this machine offers. `setpriv` first: it works with every QEMU on Linux. Else
+    /// QEMU's own option, when this QEMU parses it (`-run-with … -version` exits 1 on an unknown
+    /// parameter; 10.0 has none). Start QEMU from a thread that lives as long as the run (the
+    /// main thread): the signal comes when that thread ends.
+    pub fn detect() -> Self {
+        let quiet = |command: &mut Command| {
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).output().ok()
+        };
+        let setpriv = quiet(Command::new("setpriv").arg("--help"));
+        if setpriv.is_some_and(|out| String::from_utf8_lossy(&out.stdout).contains("--pdeathsig")) {
+            return ParentWatch::Setpriv;
+        }
+        let probe = quiet(Command::new(binary()).args(["-run-with", "exit-with-parent=on", "-version"]));
+        if probe.is_some_and(|out| out.status.success()) {
             return ParentWatch::QemuOption;
         }
-        let setpriv = Command::new("setpriv").arg("--help").stdin(Stdio::null()).output();
-        match setpriv {
-            Ok(out) if String::from_utf8_lossy(&out.stdout).contains("--pdeathsig") => ParentWatch::Setpriv,
-            _ => ParentWatch::None,
-        }
+        ParentWatch::None
     }
 }
 
@@ -432,6 +435,5 @@ mod tests {
         assert_eq!(command.get_program(), "setpriv");
         let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(args[..4], ["--pdeathsig", "KILL", "--", &binary().to_string_lossy()]);
-        assert_eq!(ParentWatch::for_version((10, 1)), ParentWatch::QemuOption);
     }
 }

@@ -84,7 +84,7 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     if args.port.is_some() && args.board != Board::Virt {
         bail!("--port needs --board virt: the virtio console sits on virt's virtio-mmio bus ({} has none)", args.board);
     }
-    let version = qemu::check()?;
+    qemu::check()?;
     let artifacts = match &args.kernel {
         Some(elf) => kernel_build::image_from_elf(args.board, elf)?,
         None => {
@@ -102,7 +102,7 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     }
     let image = qemu::patched_run_image(&artifacts.image, &boot_args)?;
     let mut config = RunConfig::new(args.board, image.path().to_path_buf());
-    config.parent_watch = ParentWatch::for_version(version);
+    config.parent_watch = ParentWatch::detect();
     config.serial = args.serial.clone();
     config.dtb = args.dtb.clone();
     config.icount_shift = args.icount;
