@@ -215,9 +215,18 @@ pub fn section_target(section: &str) -> Result<Option<Target>> {
 }
 
 /// A `--hook` that a program's `SEC()` contradicts, refused by the `bpf` verbs and `kingly push`.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
+/// (Display and Error by hand: bpf/tests/cli.rs compiles this file into kingly-bpf's tests,
+/// which do not depend on thiserror.)
+#[derive(Debug)]
 pub struct HookContradiction(String);
+
+impl std::fmt::Display for HookContradiction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HookContradiction {}
 
 /// Refuses a `--hook HOOK` that asks for `wanted` when `program`'s `SEC("section")` says `named`
 /// (from [`section_target`]): another type, or another decision hook. `SEC("decision")` leaves
