@@ -9,6 +9,14 @@ export PATH="$HOME/.cargo/bin:$PATH"
 started=$SECONDS
 step() { printf '\n==> [%ds] %s\n' "$((SECONDS - started))" "$*"; }
 
+# A fresh machine lacks QEMU, clang, the Python MCP SDK…: set them up first (idempotent; the
+# check changes nothing and needs no root). KINGLY_SKIP_SETUP=1 skips it when you know better.
+if [[ -z "${KINGLY_SKIP_SETUP:-}" ]] && ! missing=$(bash .ci/setup --check); then
+    step "set-up: this machine lacks what the tests need"
+    printf '%s\n' "$missing" | grep '^missing' || true
+    bash .ci/setup
+fi
+
 step "host and QEMU tests (cargo test --workspace)"
 cargo test --workspace
 

@@ -16,7 +16,8 @@ pub struct KernelArtifacts {
 }
 
 /// Builds the kernel for `board` with cargo (release profile, its own target directory per
-/// board so switching boards never rebuilds the other), then writes the raw image.
+/// board so switching boards never rebuilds the other), then writes the raw image. `quiet`
+/// asks for a silent up-to-date check; a first build always shows cargo's progress.
 pub fn build(board: Board, quiet: bool) -> Result<KernelArtifacts> {
     let root = workspace::root()?;
     let target_dir = root.join("target").join(format!("kernel-{}", board.name()));
@@ -31,7 +32,15 @@ pub fn build(board: Board, quiet: bool) -> Result<KernelArtifacts> {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR");
-    if quiet {
+    // Cargo's progress is shown whenever the build may take a while (the first build for a
+    // board takes a minute or two) or a person watches stderr; `quiet` hides only the
+    // "Finished" line of an up-to-date build in scripts and tests.
+    let elf = target_dir.join("aarch64-unknown-none/release/kingly-kernel");
+    let first_build = !elf.exists();
+    if first_build {
+        eprintln!("kingly: first kernel build for {board} (a minute or two; cargo's progress follows)");
+    }
+    if quiet && !first_build && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         command.arg("--quiet");
     }
     let key_dir = crate::keys::default_dir();
@@ -50,7 +59,6 @@ pub fn build(board: Board, quiet: bool) -> Result<KernelArtifacts> {
              if the target is missing: rustup target add aarch64-unknown-none"
         );
     }
-    let elf = target_dir.join("aarch64-unknown-none/release/kingly-kernel");
     image_from_elf(board, &elf)
 }
 

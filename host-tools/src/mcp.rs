@@ -151,7 +151,7 @@ impl Kernel {
 }
 
 fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)> {
-    qemu::check()?;
+    qemu::ensure()?;
     eprintln!("kingly mcp: building and booting the kernel for {board}");
     let artifacts = crate::kernel_build::build(board, true)?;
     crate::cleanup::remove_stale(&std::env::temp_dir(), "kingly-mcp-");

@@ -423,14 +423,38 @@ pub fn run_agents(args: &AgentsArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Runs `kingly keygen`.
+/// Runs `kingly keygen`: makes the key pair, or shows the one there (the first `kingly boot`
+/// makes it too, so "once" may already have happened). Exit 0 either way; `--force` replaces.
 pub fn run_keygen(args: &KeygenArgs) -> Result<i32> {
-    let dir = args.dir.clone().unwrap_or_else(keys::default_dir);
-    let public = keys::generate(&dir, args.force)?;
-    println!("wrote {} and kingly.pub", dir.join("kingly.key").display());
+    let default_dir = keys::default_dir();
+    let dir = args.dir.clone().unwrap_or_else(|| default_dir.clone());
+    let existing = dir.join("kingly.key").exists() && !args.force;
+    let public = if existing { keys::load_signing(&dir)?.verifying_key() } else { keys::generate(&dir, args.force)? };
+    if existing {
+        println!("a key pair is already in {} (kept; --force makes a new one)", dir.display());
+    } else {
+        println!("wrote {} and kingly.pub", dir.join("kingly.key").display());
+    }
     println!("public key: {}", keys::public_hex(&public));
-    println!("kernels built by `kingly boot`/`kingly image` from now on accept programs signed with it");
+    if same_dir(&dir, &default_dir) {
+        println!("kernels built by `kingly boot`/`kingly image` embed it and accept programs signed with it");
+        if args.force {
+            println!("kernels built before now refuse programs signed with it: rebuild (and reflash) them");
+        }
+    } else {
+        println!(
+            "kernels embed the key in {} (KINGLY_KEY_DIR or the default), not this one: to use this \
+             one, set KINGLY_KEY_DIR={} for `kingly boot`/`kingly image` and push with --key-dir {}",
+            default_dir.display(),
+            dir.display(),
+            dir.display()
+        );
+    }
     Ok(0)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 pub const MIN_VERSION: (u32, u32) = (9, 0);
 
 /// How to get a suitable QEMU, for error messages.
-pub const INSTALL_HINT: &str = "install QEMU >= 9.0: on Debian 12 enable bookworm-backports and run \
-    `apt-get install -t bookworm-backports qemu-system-arm` (or run `.ci/setup` from the Kingly tree); \
+pub const INSTALL_HINT: &str = "install QEMU >= 9.0: from the Kingly tree run `sudo bash .ci/setup --qemu` \
+    (on Debian 12 it enables bookworm-backports and installs qemu-system-arm from it); \
     set KINGLY_QEMU to use a QEMU elsewhere";
 
 /// The QEMU binary: `$KINGLY_QEMU` or `qemu-system-aarch64` on the PATH.
@@ -52,6 +52,40 @@ pub fn check() -> Result<(u32, u32)> {
         );
     }
     Ok(version)
+}
+
+/// As [`check`], but when QEMU is missing or too old and can be installed here (Debian's apt,
+/// the Kingly tree's `.ci/setup`, root or password-less sudo), installs it first and says so;
+/// otherwise the error names the one command that installs it. `$KINGLY_QEMU` is never replaced.
+pub fn ensure() -> Result<(u32, u32)> {
+    let missing = match check() {
+        Ok(version) => return Ok(version),
+        Err(missing) => missing,
+    };
+    let setup = match crate::workspace::root() {
+        Ok(root) => root.join(".ci").join("setup"),
+        Err(_) => return Err(missing),
+    };
+    if std::env::var_os("KINGLY_QEMU").is_some() || !setup.is_file() || !on_path("apt-get") {
+        return Err(missing);
+    }
+    let command = format!("sudo bash {} --qemu", setup.display());
+    eprintln!("kingly: {missing:#}");
+    eprintln!(
+        "kingly: installing QEMU >= 9.0 (qemu-system-arm from bookworm-backports) with `{} --qemu`",
+        setup.display()
+    );
+    // Its output goes to stderr: under `kingly mcp` stdout carries the protocol.
+    let status = Command::new("bash").arg(&setup).arg("--qemu").stdout(std::io::stderr()).status();
+    match status {
+        Ok(status) if status.success() => check().with_context(|| format!("after `{command}`")),
+        Ok(_) => bail!("QEMU >= 9.0 is missing and could not be installed here; run `{command}` once, then retry"),
+        Err(error) => bail!("cannot run {}: {error}; run `{command}` once, then retry", setup.display()),
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// How QEMU learns that kingly died even by SIGKILL, which no handler sees: either way the

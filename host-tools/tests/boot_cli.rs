@@ -61,7 +61,62 @@ fn bad_arguments_are_refused_with_a_reason() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("suite name"), "{}", text(&out));
 
+    // Checked before any build: each answers in well under the minute a kernel build takes.
+    let started = std::time::Instant::now();
+    let out = kingly(&["boot", "--board", "virt", "--test", "no-such-suite"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no test suite named 'no-such-suite'; suites: smoke"), "{}", text(&out));
+    assert!(!text(&out).contains("building"), "{}", text(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let not_dtb = dir.path().join("board.dtb");
+    std::fs::write(&not_dtb, b"this is text, not a flattened device tree").unwrap();
+    let out = kingly(&["boot", "--dtb", not_dtb.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("not a device tree blob"), "{}", text(&out));
+    let out = kingly(&["boot", "--dtb", "/nonexistent/board.dtb"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("/nonexistent/board.dtb"), "{}", text(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "argument checks took {:?}", started.elapsed());
+
     let out = kingly(&["boot", "--kernel", "/nonexistent/kernel.elf"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("/nonexistent/kernel.elf"), "{}", text(&out));
+}
+
+/// Without a usable QEMU, and nothing here that could install one, the error names the one
+/// command that does, before any kernel build.
+#[test]
+fn a_missing_qemu_names_the_command_that_installs_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kingly"))
+        .args(["boot", "--board", "virt", "--until-ready"])
+        .env("KINGLY_QEMU", "/nonexistent/qemu-system-aarch64")
+        .output()
+        .expect("running kingly");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("cannot run /nonexistent/qemu-system-aarch64"), "{said}");
+    assert!(said.contains("sudo bash .ci/setup --qemu"), "{said}");
+    assert!(!said.contains("building the kernel"), "{said}");
+}
+
+/// `.ci/setup --check` (what `scripts/test-all.sh` asks first) changes nothing and lists what is
+/// missing: here nothing after CI's set-up, and QEMU when the first one on the PATH is Debian
+/// 12's own 7.2 (no raspi4b).
+#[test]
+fn setup_check_lists_what_is_missing() {
+    let setup = concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/setup");
+    let out = Command::new("bash").args([setup, "--check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing missing"), "{}", text(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let old_qemu = dir.path().join("qemu-system-aarch64");
+    std::fs::write(&old_qemu, "#!/bin/sh\necho 'QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7)'\n").unwrap();
+    std::fs::set_permissions(&old_qemu, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap());
+    let out = Command::new("bash").args([setup, "--check"]).env("PATH", path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("missing: QEMU >= 9.0"), "{}", text(&out));
+    assert!(!text(&out).contains("missing: apt"), "{}", text(&out));
 }

@@ -25,11 +25,28 @@ fn keygen_writes_a_key_pair_once() {
     assert!(text(&first).contains("public key: "), "{}", text(&first));
     let public = std::fs::read_to_string(keys.join("kingly.pub")).unwrap();
     assert_eq!(public.trim().len(), 64);
+    // The README's "once" step after a boot already made the key: exit 0, key kept and shown.
     let again = kingly(&["keygen"], &keys);
-    assert!(!again.status.success());
-    assert!(text(&again).contains("--force"), "{}", text(&again));
-    assert!(kingly(&["keygen", "--force"], &keys).status.success());
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("already") && text(&again).contains("--force"), "{}", text(&again));
+    assert!(text(&again).contains(public.trim()), "{}", text(&again));
+    assert_eq!(std::fs::read_to_string(keys.join("kingly.pub")).unwrap(), public);
+    let forced = kingly(&["keygen", "--force"], &keys);
+    assert!(forced.status.success());
+    assert!(text(&forced).contains("rebuild"), "{}", text(&forced));
     assert_ne!(std::fs::read_to_string(keys.join("kingly.pub")).unwrap(), public);
+}
+
+#[test]
+fn keygen_into_another_dir_says_how_kernels_would_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, other) = (dir.path().join("keys"), dir.path().join("elsewhere"));
+    let out = kingly(&["keygen", "--dir", other.to_str().unwrap()], &keys);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(other.join("kingly.key").exists());
+    let said = text(&out);
+    assert!(!said.contains("from now on"), "{said}");
+    assert!(said.contains("KINGLY_KEY_DIR=") && said.contains("--key-dir"), "{said}");
 }
 
 #[test]

@@ -12,6 +12,23 @@ pub const AREA_BYTES: usize = 256;
 /// Longest argument text.
 pub const MAX_TEXT: usize = AREA_BYTES - MAGIC.len() - 1;
 
+/// The in-kernel test suites `test=NAME` selects (`kingly boot --test NAME`). The host checks a
+/// name against this list before it builds a kernel; the kernel answers any other name with
+/// `error: no test suite named '…'` and exit status 2.
+pub const TEST_SUITES: &[&str] = &[
+    "smoke",
+    "fault",
+    "panic",
+    "dcache-torture",
+    "hotswap-torture",
+    "decide-bench",
+    "hotpath-bench",
+    "bpf-jit-conformance",
+    "bpf-jit-diff",
+    "bpf-jit-bench",
+    "verify-bench",
+];
+
 /// Options the kernel understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BootArgs<'a> {

@@ -3,7 +3,8 @@
 use crate::board::Board;
 use crate::kernel_build;
 use crate::qemu::{self, Event, ParentWatch, RunConfig, Running, Serial};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use kingly_kernel::bootargs::TEST_SUITES;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -84,7 +85,21 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     if args.port.is_some() && args.board != Board::Virt {
         bail!("--port needs --board virt: the virtio console sits on virt's virtio-mmio bus ({} has none)", args.board);
     }
-    qemu::check()?;
+    // Everything a user typed is checked before the build and the boot it would waste.
+    if let Some(test) = &args.test {
+        check_suite_name(test)?;
+        if !TEST_SUITES.contains(&test.as_str()) {
+            eprintln!("kingly: error: no test suite named '{test}'; suites: {}", TEST_SUITES.join(", "));
+            return Ok(EXIT_NO_SUCH_SUITE);
+        }
+    }
+    if let Some(dtb) = &args.dtb {
+        check_dtb(dtb)?;
+    }
+    if let Some(elf) = &args.kernel {
+        std::fs::metadata(elf).with_context(|| format!("--kernel {}", elf.display()))?;
+    }
+    qemu::ensure()?;
     let artifacts = match &args.kernel {
         Some(elf) => kernel_build::image_from_elf(args.board, elf)?,
         None => {
@@ -94,9 +109,6 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     };
     let mut boot_args = String::from("semihosting=1");
     if let Some(test) = &args.test {
-        if test.is_empty() || !test.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            bail!("--test takes a suite name (letters, digits, - and _), not {test:?}");
-        }
         boot_args.push_str(" test=");
         boot_args.push_str(test);
     }
@@ -169,6 +181,33 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         eprintln!("kingly: QEMU exited with status {code} ({})", describe(failure, code));
     }
     Ok(code)
+}
+
+/// Exit status for a `--test` name no kernel suite answers to (the kernel's own status for it).
+pub const EXIT_NO_SUCH_SUITE: i32 = 2;
+
+/// A `--test` name is a word of letters, digits, `-` and `_` (it goes into the boot arguments).
+fn check_suite_name(test: &str) -> Result<()> {
+    if test.is_empty() || !test.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        bail!("--test takes a suite name (letters, digits, - and _), not {test:?}");
+    }
+    Ok(())
+}
+
+/// A `--dtb` file must be readable and start with the flattened device tree magic.
+fn check_dtb(path: &std::path::Path) -> Result<()> {
+    let mut magic = [0u8; 4];
+    let mut file = std::fs::File::open(path).with_context(|| format!("--dtb {}", path.display()))?;
+    std::io::Read::read_exact(&mut file, &mut magic)
+        .with_context(|| format!("--dtb {}: too short to be a device tree blob", path.display()))?;
+    if magic != [0xd0, 0x0d, 0xfe, 0xed] {
+        bail!(
+            "--dtb {} is not a device tree blob (it does not start with 0xd00dfeed); \
+             use a compiled .dtb such as tests/fixtures/dtb/bcm2711-rpi-4-b.dtb",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn describe(failure: Option<Event>, code: i32) -> &'static str {

@@ -19,20 +19,9 @@ const SMOKE: &[Test] = &[
     ("atomics_across_cores", atomics_across_cores),
 ];
 
-/// Names `kingly boot --test` accepts.
-pub const SUITES: &[&str] = &[
-    "smoke",
-    "fault",
-    "panic",
-    "dcache-torture",
-    "hotswap-torture",
-    "decide-bench",
-    "hotpath-bench",
-    "bpf-jit-conformance",
-    "bpf-jit-diff",
-    "bpf-jit-bench",
-    "verify-bench",
-];
+/// Names `kingly boot --test` accepts: [`crate::bootargs::TEST_SUITES`], which the host checks
+/// before it builds anything.
+use crate::bootargs::TEST_SUITES as SUITES;
 
 /// Runs suite `name`; returns the exit status.
 pub fn run(name: &str) -> u32 {
