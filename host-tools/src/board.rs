@@ -6,13 +6,16 @@ use std::str::FromStr;
 /// A board Kingly runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Board {
-    /// QEMU `raspi4b` (Raspberry Pi 4 Model B emulation) — the default.
+    /// QEMU `raspi4b` (Raspberry Pi 4 Model B emulation) — the default. `pi4`, the name
+    /// `kingly image` uses, is taken too.
+    #[value(alias = "pi4")]
     Raspi4b,
     /// QEMU `virt` with four Cortex-A72 cores.
     Virt,
     /// Raspberry Pi 5 (BCM2712): built for SD card images only, no QEMU machine emulates it,
-    /// so `kingly boot --board` does not offer it.
-    #[value(skip)]
+    /// so `kingly boot --board` does not list it; given anyway, it is refused with a pointer
+    /// to `kingly image --board pi5`.
+    #[value(hide = true)]
     Pi5,
 }
 

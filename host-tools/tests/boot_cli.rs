@@ -79,6 +79,13 @@ fn bad_arguments_are_refused_with_a_reason() {
     assert!(text(&out).contains("/nonexistent/board.dtb"), "{}", text(&out));
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "argument checks took {:?}", started.elapsed());
 
+    // One board vocabulary: `image`'s pi4 is raspi4b here; pi5 points at `kingly image`.
+    let out = kingly(&["boot", "--board", "pi4", "--test", "no-such-suite"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = kingly(&["boot", "--board", "pi5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("kingly image --board pi5"), "{}", text(&out));
+
     let out = kingly(&["boot", "--kernel", "/nonexistent/kernel.elf"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("/nonexistent/kernel.elf"), "{}", text(&out));

@@ -23,8 +23,12 @@ use std::path::{Path, PathBuf};
 /// Which boards the card boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImageBoard {
+    /// Raspberry Pi 4 (`raspi4b`, the name `kingly boot` uses, is taken too).
+    #[value(alias = "raspi4b")]
     Pi4,
+    /// Raspberry Pi 5.
     Pi5,
+    /// One card that boots on either.
     Both,
 }
 
@@ -189,7 +193,27 @@ fn kernel_file(path: &Path, load_address: u64) -> Result<Vec<u8>> {
             bytes.len() >> 20
         );
     }
+    if raw_kernel_kind(&bytes).is_none() {
+        bail!(
+            "{} is not an AArch64 kernel the firmware can start: it is not an ELF, has no Linux arm64 \
+             Image header (\"ARM\\x64\" at byte 56) and no Kingly boot-argument area. Pass the kernel \
+             ELF or the kernel8.img that `kingly boot`/`kingly image` build (target/kingly/<board>/kernel8.img)",
+            path.display()
+        );
+    }
     Ok(bytes)
+}
+
+/// What a raw kernel image is, by its marks: an arm64 Linux `Image` (magic at byte 56) or a
+/// Kingly kernel (its boot-argument area, which every Kingly kernel carries). `None` for
+/// anything else, such as random bytes, text or an x86 kernel.
+pub fn raw_kernel_kind(bytes: &[u8]) -> Option<&'static str> {
+    const ARM64_IMAGE_MAGIC: &[u8; 4] = b"ARM\x64";
+    if bytes.get(56..60) == Some(ARM64_IMAGE_MAGIC) {
+        return Some("arm64 Linux Image");
+    }
+    let magic = kingly_kernel::bootargs::MAGIC;
+    bytes.windows(magic.len()).any(|w| w == magic).then_some("Kingly kernel")
 }
 
 /// FNV-1a over every file's name and contents: the volume id and disk signature follow the

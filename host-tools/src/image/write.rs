@@ -119,7 +119,8 @@ pub fn confirm(disk: &Disk, image: &Path, input: &mut dyn BufRead) -> Result<boo
     Ok(answer.trim() == "yes")
 }
 
-/// Copies `image` to the disk with a progress bar, then flushes the disk's caches.
+/// Copies `image` to the disk with a progress bar, flushes the disk's caches, then reads the
+/// disk back and compares (a second bar): a fake or failing card is caught here, not at boot.
 pub fn write_image(image: &Path, disk: &Disk) -> Result<()> {
     let mut source = File::open(image).with_context(|| format!("opening {}", image.display()))?;
     let total = source.metadata()?.len();
@@ -135,11 +136,8 @@ pub fn write_image(image: &Path, disk: &Disk) -> Result<()> {
         .write(true)
         .open(&disk.device)
         .with_context(|| format!("opening {} for writing (are you root?)", disk.device.display()))?;
-    let bar = indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template("{bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta} left")
-            .context("progress bar template")?,
-    );
-    let mut buffer = vec![0u8; 4 << 20];
+    let bar = progress_bar(total, "writing")?;
+    let mut buffer = vec![0u8; CHUNK];
     loop {
         let n = source.read(&mut buffer)?;
         if n == 0 {
@@ -149,7 +147,50 @@ pub fn write_image(image: &Path, disk: &Disk) -> Result<()> {
         bar.inc(n as u64);
     }
     target.sync_all().with_context(|| format!("flushing {}", disk.device.display()))?;
-    bar.finish_with_message("written");
+    bar.finish();
+    drop(target);
+    verify(image, &disk.device)
+}
+
+const CHUNK: usize = 4 << 20;
+
+fn progress_bar(total: u64, what: &str) -> Result<indicatif::ProgressBar> {
+    let template = format!("{what} {{bytes}}/{{total_bytes}} [{{wide_bar}}] {{bytes_per_sec}}, {{eta}} left");
+    Ok(indicatif::ProgressBar::new(total)
+        .with_style(indicatif::ProgressStyle::with_template(&template).context("progress bar template")?))
+}
+
+/// Reads `device` back and compares it with `image`, byte for byte over the image's length.
+/// The device's cached pages are dropped first, so the bytes come from the card.
+pub fn verify(image: &Path, device: &Path) -> Result<()> {
+    let mut expected = File::open(image).with_context(|| format!("opening {}", image.display()))?;
+    let total = expected.metadata()?.len();
+    let mut written = File::open(device).with_context(|| format!("opening {} to read it back", device.display()))?;
+    // Advice only: where the kernel ignores it the compare still runs, against the cache.
+    let _ = rustix::fs::fadvise(&written, 0, None, rustix::fs::Advice::DontNeed);
+    let bar = progress_bar(total, "verifying")?;
+    let (mut want, mut got) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    let mut offset = 0u64;
+    while offset < total {
+        let n = usize::try_from((total - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+        expected.read_exact(&mut want[..n]).with_context(|| format!("reading {}", image.display()))?;
+        written
+            .read_exact(&mut got[..n])
+            .with_context(|| format!("reading {} back at byte {offset}: the card ended or failed", device.display()))?;
+        if let Some(at) = want[..n].iter().zip(&got[..n]).position(|(a, b)| a != b) {
+            let at = offset + at as u64;
+            bail!(
+                "{} does not hold what was written: it differs from {} at byte {at} (MiB {}); \
+                 the card may be failing or smaller than it claims. Try another card",
+                device.display(),
+                image.display(),
+                at >> 20
+            );
+        }
+        offset += n as u64;
+        bar.inc(n as u64);
+    }
+    bar.finish();
     Ok(())
 }
 
@@ -195,6 +236,27 @@ mod tests {
         assert!(confirm(&disk, image, &mut &b"yes\n"[..]).unwrap());
         assert!(!confirm(&disk, image, &mut &b"y\n"[..]).unwrap());
         assert!(!confirm(&disk, image, &mut &b""[..]).unwrap());
+    }
+
+    #[test]
+    fn read_back_finds_the_first_differing_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let (image, card) = (dir.path().join("kingly.img"), dir.path().join("card"));
+        let bytes: Vec<u8> = (0..(CHUNK + 5000)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&image, &bytes).unwrap();
+        let mut on_card = bytes.clone();
+        on_card.extend_from_slice(&[0xaa; 4096]); // a card is larger than the image
+        std::fs::write(&card, &on_card).unwrap();
+        verify(&image, &card).unwrap();
+
+        on_card[CHUNK + 17] ^= 1;
+        std::fs::write(&card, &on_card).unwrap();
+        let error = verify(&image, &card).unwrap_err().to_string();
+        assert!(error.contains(&format!("at byte {}", CHUNK + 17)), "{error}");
+
+        std::fs::write(&card, &bytes[..1000]).unwrap();
+        let error = format!("{:#}", verify(&image, &card).unwrap_err());
+        assert!(error.contains("back at byte 0") && error.contains("ended"), "{error}");
     }
 
     #[test]
