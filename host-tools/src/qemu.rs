@@ -289,7 +289,13 @@ impl Running {
         let registration = Some(ChildRegistration::new(&child));
         let stdout = child.stdout.take().context("QEMU's stdout")?;
         let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || pump_lines(stdout, tx));
+        if forward_stdin {
+            // A person types: show every byte the moment it comes (the kernel echoes keys one
+            // by one), and still hand whole lines to the caller for the ready line or a panic.
+            std::thread::spawn(move || pump_lines_showing_bytes(stdout, tx, std::io::stdout()));
+        } else {
+            std::thread::spawn(move || pump_lines(stdout, tx));
+        }
         Ok(Self { child, registration, lines })
     }
 
@@ -380,6 +386,31 @@ fn pump_lines(stdout: impl Read, tx: mpsc::Sender<String>) {
     }
 }
 
+/// As [`pump_lines`], writing every byte to `show` as soon as it is read.
+fn pump_lines_showing_bytes(mut stdout: impl Read, tx: mpsc::Sender<String>, mut show: impl Write) {
+    let mut chunk = [0u8; 4096];
+    let mut line = Vec::new();
+    loop {
+        let n = match stdout.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let _ = show.write_all(&chunk[..n]);
+        let _ = show.flush();
+        for &byte in &chunk[..n] {
+            if byte == b'\n' {
+                let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                line.clear();
+                if tx.send(text).is_err() {
+                    return;
+                }
+            } else if line.len() < 64 * 1024 {
+                line.push(byte);
+            }
+        }
+    }
+}
+
 /// Writes `image` with boot arguments `args` patched in to a fresh file next to it, which the
 /// caller removes (the kingly-tests harness).
 pub fn patched_image(image: &Path, args: &str) -> Result<PathBuf> {
@@ -415,6 +446,16 @@ pub fn echo(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interactive_output_shows_each_byte_and_still_yields_lines() {
+        let (tx, lines) = mpsc::channel();
+        let mut shown = Vec::new();
+        pump_lines_showing_bytes(&b"kingly ready: x\r\npin\x08 \x08g\r\npong\r\npartial"[..], tx, &mut shown);
+        assert_eq!(shown, b"kingly ready: x\r\npin\x08 \x08g\r\npong\r\npartial");
+        let lines: Vec<String> = lines.try_iter().collect();
+        assert_eq!(lines, ["kingly ready: x", "pin\x08 \x08g", "pong"]);
+    }
 
     #[test]
     fn reads_qemu_versions() {

@@ -127,3 +127,85 @@ fn setup_check_lists_what_is_missing() {
     assert!(text(&out).contains("missing: QEMU >= 9.0"), "{}", text(&out));
     assert!(!text(&out).contains("missing: apt"), "{}", text(&out));
 }
+
+/// `kingly boot` on a terminal, typed into as a person does, one key at a time: each key shows
+/// as it is typed (the kernel echoes it, kingly passes it on at once), Delete erases, Enter
+/// runs the line. The pty is raw, so no echo here comes from the terminal itself.
+#[test]
+fn the_console_echoes_keys_as_a_person_types_them() {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use rustix::termios::{tcgetattr, tcsetattr, OptionalActions};
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    let mut raw = tcgetattr(&slave).unwrap();
+    raw.make_raw();
+    tcsetattr(&slave, OptionalActions::Now, &raw).unwrap();
+
+    let mut kingly = Command::new(env!("CARGO_BIN_EXE_kingly"))
+        .args(["boot", "--board", "virt", "--timeout", "300"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(master);
+    let screen = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let mut reader = master.try_clone().unwrap();
+    let shown = Arc::clone(&screen);
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            shown.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    let wait_for = |what: &[u8], from: usize, within: Duration| -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = screen.lock().unwrap().clone();
+            if let Some(at) = text[from.min(text.len())..].windows(what.len()).position(|w| w == what) {
+                return from + at + what.len();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {:?} on the terminal; it shows:\n{}",
+                String::from_utf8_lossy(what),
+                String::from_utf8_lossy(&text)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let type_keys = |master: &mut std::fs::File, keys: &[u8]| {
+        for key in keys {
+            master.write_all(&[*key]).unwrap();
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    };
+    let ready = wait_for(b"kingly ready:", 0, Duration::from_secs(240));
+    let ready = wait_for(b"\n", ready, Duration::from_secs(10));
+    // Before Enter: the keys are on the screen already.
+    type_keys(&mut master, b"pinx");
+    let typed = wait_for(b"pinx", ready, Duration::from_secs(30));
+    type_keys(&mut master, b"\x7fg\r");
+    // (QEMU turns the terminal's output processing back on, so a line may end "\r\r\n".)
+    let erased = wait_for(b"\x08 \x08g\r", typed, Duration::from_secs(30));
+    wait_for(b"pong", erased, Duration::from_secs(30));
+    // Ctrl-C drops a line without running it.
+    type_keys(&mut master, b"frobnicate\x03");
+    let cancelled = wait_for(b"frobnicate^C\r", erased, Duration::from_secs(30));
+    type_keys(&mut master, b"ping\r");
+    wait_for(b"pong", cancelled, Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    assert!(!text[cancelled..].contains("unknown command"), "{text}");
+    let _ = kingly.kill();
+    let _ = kingly.wait();
+}

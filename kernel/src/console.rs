@@ -10,44 +10,107 @@ pub const MAX_LINE: usize = 128;
 /// One command line (printable ASCII only).
 pub type Line = heapless::String<MAX_LINE>;
 
-/// Assembles bytes into command lines.
+/// Assembles bytes into command lines, the way a terminal user expects them edited: printable
+/// text is echoed, Backspace and Delete erase the last character, Ctrl-C drops the line, and
+/// Enter (CR, LF or CR LF) ends it.
 #[derive(Default)]
 pub struct LineAssembler {
     line: Line,
     overlong: bool,
+    after_cr: bool,
     /// Lines thrown away for being longer than [`MAX_LINE`].
     pub overlong_lines: u64,
-    /// Bytes that were neither printable ASCII nor a line ending.
+    /// Bytes that were neither printable ASCII, a line ending nor an editing key.
     pub non_text_bytes: u64,
 }
 
+/// What one typed byte did: what to send back so the terminal shows the line, and the line
+/// it completed, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub echo: Echo,
+    pub line: Option<Line>,
+}
+
+/// The console's answer to one typed byte, for the person at the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// Nothing to show (a non-text byte, the LF of a CR LF, Backspace on an empty line).
+    Nothing,
+    /// The typed character itself.
+    Byte(u8),
+    /// Backspace, space, backspace: the last character disappears.
+    Erase,
+    /// CR LF: the cursor goes to a new line.
+    NewLine,
+    /// `^C` and a new line: the line was dropped.
+    Cancel,
+    /// BEL: the line is full; what follows is dropped with it.
+    Bell,
+}
+
+impl Echo {
+    /// The bytes to write back to the UART.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Echo::Nothing => &[],
+            Echo::Byte(byte) => core::slice::from_ref(byte),
+            Echo::Erase => b"\x08 \x08",
+            Echo::NewLine => b"\r\n",
+            Echo::Cancel => b"^C\r\n",
+            Echo::Bell => b"\x07",
+        }
+    }
+}
+
+const BACKSPACE: u8 = 0x08;
+const DELETE: u8 = 0x7f;
+const CTRL_C: u8 = 0x03;
+
 impl LineAssembler {
     pub const fn new() -> Self {
-        Self { line: heapless::String::new(), overlong: false, overlong_lines: 0, non_text_bytes: 0 }
+        Self { line: heapless::String::new(), overlong: false, after_cr: false, overlong_lines: 0, non_text_bytes: 0 }
     }
 
-    /// Feeds one byte; returns the line that `byte` completes, if any.
-    pub fn push(&mut self, byte: u8) -> Option<Line> {
-        match byte {
+    /// Feeds one byte; returns what to echo and the line that `byte` completes, if any.
+    pub fn push(&mut self, byte: u8) -> Step {
+        let after_cr = core::mem::replace(&mut self.after_cr, byte == b'\r');
+        let (echo, line) = match byte {
+            // The LF of a CR LF: the CR already ended the line.
+            b'\n' if after_cr => (Echo::Nothing, None),
             b'\r' | b'\n' => {
                 let line = core::mem::take(&mut self.line);
                 if core::mem::replace(&mut self.overlong, false) {
                     self.overlong_lines += 1;
-                    return None;
+                    (Echo::NewLine, None)
+                } else {
+                    (Echo::NewLine, (!line.is_empty()).then_some(line))
                 }
-                (!line.is_empty()).then_some(line)
             }
-            0x20..=0x7e => {
-                if self.line.push(byte as char).is_err() {
+            BACKSPACE | DELETE if self.overlong => (Echo::Nothing, None),
+            BACKSPACE | DELETE => match self.line.pop() {
+                Some(_) => (Echo::Erase, None),
+                None => (Echo::Nothing, None),
+            },
+            CTRL_C => {
+                self.line.clear();
+                self.overlong = false;
+                (Echo::Cancel, None)
+            }
+            0x20..=0x7e if self.overlong => (Echo::Nothing, None),
+            0x20..=0x7e => match self.line.push(byte as char) {
+                Ok(()) => (Echo::Byte(byte), None),
+                Err(()) => {
                     self.overlong = true;
+                    (Echo::Bell, None)
                 }
-                None
-            }
+            },
             _ => {
                 self.non_text_bytes += 1;
-                None
+                (Echo::Nothing, None)
             }
-        }
+        };
+        Step { echo, line }
     }
 }
 
@@ -93,7 +156,45 @@ mod tests {
     use super::*;
 
     fn feed(assembler: &mut LineAssembler, bytes: &[u8]) -> Vec<String> {
-        bytes.iter().filter_map(|b| assembler.push(*b)).map(|l| l.as_str().to_owned()).collect()
+        bytes.iter().filter_map(|b| assembler.push(*b).line).map(|l| l.as_str().to_owned()).collect()
+    }
+
+    /// What a terminal receives back while `bytes` are typed.
+    fn screen(assembler: &mut LineAssembler, bytes: &[u8]) -> Vec<u8> {
+        bytes.iter().flat_map(|b| assembler.push(*b).echo.bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn a_person_typing_sees_the_line_and_can_correct_it() {
+        let mut a = LineAssembler::new();
+        assert_eq!(screen(&mut a, b"pinx\x7fg\r"), b"pinx\x08 \x08g\r\n");
+        assert_eq!(feed(&mut a, b"pinx\x08g\r\n"), ["ping"], "Backspace and Delete both erase; CR LF is one Enter");
+        assert_eq!(screen(&mut a, b"\x7f\x7fok\r\n"), b"ok\r\n", "nothing to erase, nothing shown");
+        assert_eq!(screen(&mut a, b"reboot\x03"), b"reboot^C\r\n");
+        assert_eq!(feed(&mut a, b"reboot\x03ping\n"), ["ping"], "Ctrl-C drops the line");
+        assert_eq!(screen(&mut a, b"\n\n"), b"\r\n\r\n", "LF alone is Enter");
+    }
+
+    #[test]
+    fn a_full_line_rings_once_and_echoes_nothing_more() {
+        let mut a = LineAssembler::new();
+        let mut typed = vec![b'x'; MAX_LINE + 5];
+        typed.push(b'\x7f');
+        let shown = screen(&mut a, &typed);
+        assert_eq!(shown.len(), MAX_LINE + 1);
+        assert_eq!(shown.last(), Some(&0x07));
+        assert_eq!(screen(&mut a, b"\r"), b"\r\n");
+        assert_eq!(a.overlong_lines, 1);
+        assert_eq!(feed(&mut a, b"ping\r"), ["ping"]);
+    }
+
+    #[test]
+    fn echo_is_bounded_by_the_input_and_the_line() {
+        // Garbage never makes the console say more than a few bytes per byte received.
+        let mut a = LineAssembler::new();
+        let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        let shown = screen(&mut a, &garbage);
+        assert!(shown.len() <= 4 * garbage.len(), "{}", shown.len());
     }
 
     #[test]

@@ -150,7 +150,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     loop {
         match running.next_line(limit) {
             Ok(Some(line)) => {
-                qemu::echo(&line);
+                if !interactive {
+                    qemu::echo(&line); // interactive runs show the bytes as they come
+                }
                 match qemu::classify(&line) {
                     Some(Event::Ready) if args.until_ready && failure.is_none() => {
                         running.kill();

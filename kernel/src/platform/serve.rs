@@ -154,7 +154,10 @@ pub fn run() -> ! {
             port.handle_bytes(&buffer[..count], now);
             if !port.framed(now) {
                 for byte in &buffer[..count] {
-                    if let Some(line) = assembler.push(*byte) {
+                    let step = assembler.push(*byte);
+                    // Echo before the answer, so a person at a terminal sees the line typed.
+                    log::write_bytes(step.echo.bytes());
+                    if let Some(line) = step.line {
                         run_command(console::parse(&line), &assembler, &mut limiter);
                     }
                 }
