@@ -451,3 +451,173 @@ impl<'a> Btf<'a> {
         Ok((t.kind == KIND_PTR).then_some(t.size_or_type))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes BTF by hand, for shapes clang does not produce (cycles, overflowing arrays).
+    #[derive(Default)]
+    struct Builder {
+        types: Vec<u8>,
+        strings: Vec<u8>,
+        count: u32,
+    }
+
+    impl Builder {
+        fn new() -> Builder {
+            Builder { strings: vec![0], ..Builder::default() }
+        }
+
+        fn name(&mut self, name: &str) -> u32 {
+            let off = self.strings.len() as u32;
+            self.strings.extend_from_slice(name.as_bytes());
+            self.strings.push(0);
+            off
+        }
+
+        /// Adds a type record and its extra words; returns its id.
+        fn add(&mut self, name: &str, kind: u32, vlen: u32, size_or_type: u32, extra: &[u32]) -> u32 {
+            let name_off = if name.is_empty() { 0 } else { self.name(name) };
+            for word in [name_off, (kind << 24) | vlen, size_or_type].iter().chain(extra) {
+                self.types.extend_from_slice(&word.to_le_bytes());
+            }
+            self.count += 1;
+            self.count
+        }
+
+        fn int(&mut self, size: u32) -> u32 {
+            self.add("int", KIND_INT, 0, size, &[size * 8])
+        }
+
+        /// `int (*name)[n]`'s type.
+        fn uint(&mut self, n: u32) -> u32 {
+            let int = self.int(4);
+            let array = self.add("", KIND_ARRAY, 0, 0, &[int, int, n]);
+            self.add("", KIND_PTR, 0, array, &[])
+        }
+
+        /// A `.maps` section with one map `m` whose struct has `members` (name, type id).
+        fn map(&mut self, members: &[(&str, u32)]) {
+            let mut words = Vec::new();
+            for (name, id) in members {
+                words.extend([self.name(name), *id, 0]);
+            }
+            let def = self.add("", KIND_STRUCT, members.len() as u32, 8 * members.len() as u32, &words);
+            let var = self.add("m", KIND_VAR, 0, def, &[1]);
+            self.add(".maps", KIND_DATASEC, 1, 0, &[var, 0, 0]);
+        }
+
+        fn finish(&self) -> Vec<u8> {
+            let mut out = Vec::new();
+            out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+            out.extend_from_slice(&[BTF_VERSION, 0]);
+            let (types, strings) = (self.types.len() as u32, self.strings.len() as u32);
+            for word in [HEADER_BYTES as u32, 0, types, types, strings] {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
+            out.extend_from_slice(&self.types);
+            out.extend_from_slice(&self.strings);
+            out
+        }
+    }
+
+    #[test]
+    fn a_hand_written_map_reads_like_clangs() {
+        let mut b = Builder::new();
+        let (hash, max, key_size) = (b.uint(1), b.uint(16), b.uint(4));
+        let int = b.int(4);
+        let key = b.add("", KIND_PTR, 0, int, &[]);
+        let pair = b.add("pair", KIND_STRUCT, 0, 16, &[]);
+        let constant = b.add("", KIND_CONST, 0, pair, &[]);
+        let value = b.add("", KIND_PTR, 0, constant, &[]);
+        b.map(&[("type", hash), ("max_entries", max), ("key", key), ("key_size", key_size), ("value", value)]);
+        let bytes = b.finish();
+        let maps = Btf::parse(&bytes).unwrap().maps().unwrap();
+        let expected = BtfMap {
+            name: "m".into(),
+            map_type: 1,
+            key_size_bytes: Some(4),
+            value_size_bytes: Some(16),
+            max_entries: 16,
+        };
+        assert_eq!(maps, [expected]);
+    }
+
+    #[test]
+    fn a_typedef_cycle_is_an_error_not_a_hang() {
+        let mut b = Builder::new();
+        let first = b.add("a", KIND_TYPEDEF, 0, 2, &[]);
+        b.add("b", KIND_TYPEDEF, 0, first, &[]);
+        let key = b.add("", KIND_PTR, 0, first, &[]);
+        let map_type = b.uint(1);
+        b.map(&[("type", map_type), ("key", key)]);
+        let bytes = b.finish();
+        let btf = Btf::parse(&bytes).unwrap();
+        assert_eq!(btf.size_of(first), Err(BtfError::ChainTooLong { id: first }));
+        assert_eq!(btf.maps(), Err(BtfError::ChainTooLong { id: first }));
+        // A struct whose own type is a cycle of modifiers.
+        let mut b = Builder::new();
+        b.add("", KIND_CONST, 0, 2, &[]);
+        b.add("", KIND_VOLATILE, 0, 1, &[]);
+        let var = b.add("m", KIND_VAR, 0, 1, &[1]);
+        b.add(".maps", KIND_DATASEC, 1, 0, &[var, 0, 0]);
+        let bytes = b.finish();
+        assert_eq!(Btf::parse(&bytes).unwrap().maps(), Err(BtfError::ChainTooLong { id: 1 }));
+    }
+
+    #[test]
+    fn chains_up_to_the_limit_resolve() {
+        for (links, resolves) in [(MAX_CHAIN - 1, true), (MAX_CHAIN, false)] {
+            let mut b = Builder::new();
+            let mut id = b.int(8);
+            for _ in 0..links {
+                id = b.add("", KIND_CONST, 0, id, &[]);
+            }
+            let bytes = b.finish();
+            let size = Btf::parse(&bytes).unwrap().size_of(id);
+            assert_eq!(size.is_ok(), resolves, "{links} links: {size:?}");
+        }
+    }
+
+    #[test]
+    fn array_sizes_that_overflow_are_errors() {
+        let mut b = Builder::new();
+        let int = b.int(4);
+        let inner = b.add("", KIND_ARRAY, 0, 0, &[int, int, u32::MAX]);
+        let outer = b.add("", KIND_ARRAY, 0, 0, &[inner, int, u32::MAX]);
+        let fits = b.add("", KIND_ARRAY, 0, 0, &[int, int, 3]);
+        let bytes = b.finish();
+        let btf = Btf::parse(&bytes).unwrap();
+        assert_eq!(btf.size_of(inner), Ok(Some(4 * u32::MAX as u64)));
+        assert_eq!(btf.size_of(outer), Err(BtfError::SizeOverflow { id: outer }));
+        assert_eq!(btf.size_of(fits), Ok(Some(12)));
+        assert_eq!(btf.size_of(0), Ok(None));
+    }
+
+    #[test]
+    fn bad_ids_strings_and_kinds_are_errors() {
+        let mut b = Builder::new();
+        let dangling = b.add("", KIND_PTR, 0, 99, &[]);
+        let map_type = b.uint(1);
+        b.map(&[("type", map_type), ("key", dangling)]);
+        let bytes = b.finish();
+        assert_eq!(Btf::parse(&bytes).unwrap().maps(), Err(BtfError::BadTypeId(99)));
+
+        let mut b = Builder::new();
+        b.types.extend_from_slice(&[0xff, 0xff, 0, 0]); // name offset 65535
+        b.types.extend_from_slice(&((KIND_DATASEC << 24).to_le_bytes()));
+        b.types.extend_from_slice(&[0; 4]);
+        b.count += 1;
+        let bytes = b.finish();
+        assert_eq!(Btf::parse(&bytes).unwrap().maps(), Err(BtfError::BadString(0xffff)));
+
+        let mut b = Builder::new();
+        b.add("", 25, 0, 0, &[]);
+        assert_eq!(Btf::parse(&b.finish()).unwrap_err(), BtfError::UnknownKind { id: 1, kind: 25 });
+
+        let mut b = Builder::new();
+        b.add("s", KIND_STRUCT, 3, 0, &[0, 0, 0]); // claims 3 members, has 1
+        assert_eq!(Btf::parse(&b.finish()).unwrap_err(), BtfError::TruncatedType { id: 1 });
+    }
+}
