@@ -94,10 +94,6 @@ pub enum MapProblem {
     SizeMismatch { member: &'static str, type_bytes: u32, declared_bytes: u32 },
     /// A required member is absent.
     Missing(&'static str),
-    /// `map_flags` other than 0.
-    Flags(u32),
-    /// `pinning` other than 0 (`LIBBPF_PIN_NONE`).
-    Pinning(u32),
 }
 
 impl fmt::Display for BtfError {
@@ -130,7 +126,7 @@ impl fmt::Display for MapProblem {
             MapProblem::UnknownMember(name) => write!(
                 f,
                 "member {name} is not supported; a map reads type, max_entries, key or key_size, value or \
-                 value_size, and map_flags and pinning when they are 0"
+                 value_size, map_flags and pinning"
             ),
             MapProblem::DuplicateMember(name) => write!(f, "member {name} appears twice"),
             MapProblem::NotANumber(name) => write!(f, "member {name} must be written __uint({name}, N)"),
@@ -147,16 +143,6 @@ impl fmt::Display for MapProblem {
                 "key" | "value" => write!(f, "it has no {name}: add __type({name}, TYPE) or __uint({name}_size, N)"),
                 _ => write!(f, "it has no {name}: add __uint({name}, N)"),
             },
-            MapProblem::Flags(flags) => write!(
-                f,
-                "map_flags {flags:#x} is not supported: Kingly maps take no flags (every map is preallocated); \
-                 use 0 or leave it out"
-            ),
-            MapProblem::Pinning(pinning) => write!(
-                f,
-                "pinning {pinning} is not supported: Kingly has no BPF filesystem, a map lives as long as its \
-                 agent; use 0 (LIBBPF_PIN_NONE) or leave it out"
-            ),
         }
     }
 }
@@ -177,6 +163,10 @@ pub struct BtfMap {
     /// As `key_size_bytes`, for `value`/`value_size`.
     pub value_size_bytes: Option<u32>,
     pub max_entries: u32,
+    /// `map_flags`, 0 when absent.
+    pub map_flags: u32,
+    /// `pinning` (libbpf's `LIBBPF_PIN_*`), 0 (`LIBBPF_PIN_NONE`) when absent.
+    pub pinning: u32,
 }
 
 impl BtfMap {
@@ -411,20 +401,14 @@ impl<'a> Btf<'a> {
         };
         let key_size_bytes = sized("key", key, key_size)?;
         let value_size_bytes = sized("value", value, value_size)?;
-        match map_flags {
-            Some(0) | None => {}
-            Some(flags) => return Err(fail(MapProblem::Flags(flags))),
-        }
-        match pinning {
-            Some(0) | None => {}
-            Some(pinning) => return Err(fail(MapProblem::Pinning(pinning))),
-        }
         Ok(BtfMap {
             name: name.to_string(),
             map_type: map_type.ok_or_else(|| fail(MapProblem::Missing("type")))?,
             key_size_bytes,
             value_size_bytes,
             max_entries: max_entries.ok_or_else(|| fail(MapProblem::Missing("max_entries")))?,
+            map_flags: map_flags.unwrap_or(0),
+            pinning: pinning.unwrap_or(0),
         })
     }
 
@@ -540,6 +524,8 @@ mod tests {
             key_size_bytes: Some(4),
             value_size_bytes: Some(16),
             max_entries: 16,
+            map_flags: 0,
+            pinning: 0,
         };
         assert_eq!(maps, [expected]);
     }

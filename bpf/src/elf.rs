@@ -42,6 +42,22 @@ pub enum ElfError {
         map: String,
         map_type: u32,
     },
+    /// `map_flags` other than 0 (legacy or BTF).
+    MapFlags {
+        map: String,
+        flags: u32,
+    },
+    /// `pinning` other than 0 (`LIBBPF_PIN_NONE`).
+    MapPinning {
+        map: String,
+        pinning: u32,
+    },
+    /// An `lddw` of a global variable (`.data`, `.bss`, `.rodata`, …) rather than a map.
+    GlobalData {
+        section: String,
+        symbol: String,
+        data_section: String,
+    },
     /// Maps in `.maps` but no `.BTF` section to describe them (compiled without `-g`).
     MapsNeedBtf,
     /// A symbol in `.maps` that the `.BTF` `.maps` section does not list.
@@ -77,6 +93,21 @@ impl fmt::Display for ElfError {
                      percpu_array (6)"
                 )
             }
+            ElfError::MapFlags { map, flags } => write!(
+                f,
+                "map {map}: map_flags {flags:#x} is not supported: Kingly maps take no flags (every map is \
+                 preallocated); use 0 or leave it out"
+            ),
+            ElfError::MapPinning { map, pinning } => write!(
+                f,
+                "map {map}: pinning {pinning} is not supported: Kingly has no BPF filesystem, a map lives as long \
+                 as its agent; use 0 (LIBBPF_PIN_NONE) or leave it out"
+            ),
+            ElfError::GlobalData { section, symbol, data_section } => write!(
+                f,
+                "{section} uses global variable {symbol} in {data_section}; Kingly programs keep state only in maps \
+                 (SEC(\".maps\") or SEC(\"maps\")), not in .data, .bss or .rodata"
+            ),
             ElfError::MapsNeedBtf => f.write_str(
                 "maps in SEC(\".maps\") are described by the object's .BTF section, which it lacks: compile with -g \
                  (clang-14 -target bpf -O2 -g -c)",
@@ -136,17 +167,17 @@ fn linux_map_type_name(map_type: u32) -> Option<&'static str> {
     NAMES.get(map_type as usize).copied()
 }
 
-/// A Kingly map definition from Linux's numbers.
-fn map_def(
-    name: &str,
-    map_type: u32,
-    key_size_bytes: u32,
-    value_size_bytes: u32,
-    max_entries: u32,
-) -> Result<MapDef, ElfError> {
-    let kind = MapKind::from_linux(map_type)
-        .ok_or_else(|| ElfError::UnsupportedMapType { map: name.to_string(), map_type })?;
-    Ok(MapDef { kind, key_size_bytes, value_size_bytes, max_entries })
+/// The Kingly kind for a Linux `bpf_map_type` number.
+fn map_kind(name: &str, map_type: u32) -> Result<MapKind, ElfError> {
+    MapKind::from_linux(map_type).ok_or_else(|| ElfError::UnsupportedMapType { map: name.to_string(), map_type })
+}
+
+/// Kingly maps take no flags.
+fn check_map_flags(name: &str, flags: u32) -> Result<(), ElfError> {
+    match flags {
+        0 => Ok(()),
+        flags => Err(ElfError::MapFlags { map: name.to_string(), flags }),
+    }
 }
 
 /// A map declared in the object's `maps` or `.maps` section.
@@ -220,7 +251,12 @@ pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
                     .and_then(|at| u32_at(data, at))
                     .ok_or_else(|| ElfError::BadMapDefinition(name.clone()))
             };
-            let def = map_def(&name, field(0)?, field(1)?, field(2)?, field(3)?)?;
+            let kind = map_kind(&name, field(0)?)?;
+            // `map_flags`, the fifth field, when the definition has one.
+            if sym.size() >= 20 {
+                check_map_flags(&name, field(4)?)?;
+            }
+            let def = MapDef { kind, key_size_bytes: field(1)?, value_size_bytes: field(2)?, max_entries: field(3)? };
             map_index_by_symbol.insert(sym.index().0, maps.len() as u32);
             map_index_by_place.insert((section.index().0, sym.address()), maps.len() as u32);
             maps.push(ElfMap { name, def });
@@ -237,9 +273,13 @@ pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
                 let btf_map =
                     described.iter().find(|m| m.name == name).ok_or_else(|| ElfError::MapNotInBtf(name.clone()))?;
                 // The type first: an unsupported map may lack a key or value by design.
-                map_def(&name, btf_map.map_type, 0, 0, 0)?;
+                let kind = map_kind(&name, btf_map.map_type)?;
                 let (key_size_bytes, value_size_bytes) = btf_map.sizes().map_err(ElfError::Btf)?;
-                let def = map_def(&name, btf_map.map_type, key_size_bytes, value_size_bytes, btf_map.max_entries)?;
+                check_map_flags(&name, btf_map.map_flags)?;
+                if btf_map.pinning != 0 {
+                    return Err(ElfError::MapPinning { map: name, pinning: btf_map.pinning });
+                }
+                let def = MapDef { kind, key_size_bytes, value_size_bytes, max_entries: btf_map.max_entries };
                 map_index_by_symbol.insert(sym.index().0, maps.len() as u32);
                 map_index_by_place.insert((section.index().0, sym.address()), maps.len() as u32);
                 maps.push(ElfMap { name, def });
@@ -307,10 +347,21 @@ pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
                             let offset = out[slot].imm as u32 as u64;
                             (sym.kind() == SymbolKind::Section).then(|| map_index_by_place.get(&(section, offset)))?
                         };
-                        let index = *map_index_by_symbol
-                            .get(&r.symbol.0)
-                            .or_else(by_section)
-                            .ok_or(ElfError::UnknownSymbol { section: name.clone() })?;
+                        let Some(&index) = map_index_by_symbol.get(&r.symbol.0).or_else(by_section) else {
+                            // Not a map: a global variable in a data section, or nothing known.
+                            let data_section = sym.section_index().and_then(|i| file.section_by_index(i).ok());
+                            let data_section = data_section.and_then(|s| s.name().ok().map(str::to_string));
+                            return Err(match data_section {
+                                Some(data_section) if data_section != "maps" && data_section != ".maps" => {
+                                    let symbol = match sym.kind() {
+                                        SymbolKind::Section => format!("at offset {}", out[slot].imm as u32),
+                                        _ => sym.name().unwrap_or("?").to_string(),
+                                    };
+                                    ElfError::GlobalData { section: name.clone(), symbol, data_section }
+                                }
+                                _ => ElfError::UnknownSymbol { section: name.clone() },
+                            });
+                        };
                         out[slot].src = PSEUDO_MAP_INDEX;
                         out[slot].imm = index as i32;
                     }

@@ -260,6 +260,33 @@ fn btf_maps_that_kingly_cannot_use_are_refused_with_the_reason() {
         let error = elf::load(&compile_source(name, &btf_map_source(body), true)).map(|o| o.maps).unwrap_err();
         assert!(error.to_string().contains(expected), "{name}: {error}");
     }
+    // Legacy definitions: map_flags refused the same way, and unsupported types named.
+    let legacy = |name: &str, def: &str| {
+        let source = format!(
+            "struct bpf_map_def {{ unsigned type, key_size, value_size, max_entries, map_flags; }};\n\
+             struct bpf_map_def __attribute__((section(\"maps\"), used)) m = {{ {def} }};\n\
+             static void *(*lookup)(void *map, const void *key) = (void *)1;\n\
+             __attribute__((section(\"prog\"), used)) int f(void *ctx) {{ int k = 0; return lookup(&m, &k) != 0; }}\n"
+        );
+        elf::load(&compile_source(name, &source, false)).unwrap_err().to_string()
+    };
+    let error = legacy("legacy_flags", "1, 4, 8, 4, 1");
+    assert!(error.contains("map m: map_flags 0x1 is not supported"), "{error}");
+    let error = legacy("legacy_lru", "9, 4, 8, 4, 0");
+    assert!(error.contains("map m: map type 9 (lru_hash) is not supported"), "{error}");
+    // Global variables are not maps: say so instead of "an unknown symbol".
+    for (name, declaration, expected) in [
+        ("global", "unsigned long long counter;", "prog uses global variable counter in .bss"),
+        ("static_global", "static unsigned long long counter = 3;", "prog uses global variable at offset 0 in .data"),
+    ] {
+        let source = format!(
+            "{declaration}\n__attribute__((section(\"prog\"), used)) int f(void *ctx) {{ return ++counter; }}\n"
+        );
+        let error = elf::load(&compile_source(name, &source, true)).unwrap_err().to_string();
+        assert!(error.contains(expected), "{name}: {error}");
+        assert!(error.contains("keep state only in maps"), "{name}: {error}");
+    }
+
     // Without -g there is no .BTF to describe `.maps`: say how to get one.
     let body = "__uint(type, 1); __uint(max_entries, 4); __type(key, u32); __type(value, u64);";
     let error = elf::load(&compile_source("no_g", &btf_map_source(body), false)).unwrap_err();
