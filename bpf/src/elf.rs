@@ -13,7 +13,7 @@ use std::vec::Vec;
 
 use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionKind, SymbolKind};
 
-use crate::btf::{Btf, BtfError};
+use crate::btf::{Btf, BtfError, BtfMap};
 use crate::isa::{self, RawInsn, INSN_SIZE_BYTES, PSEUDO_MAP_INDEX};
 use crate::maps::{MapDef, MapKind};
 
@@ -268,10 +268,10 @@ pub fn load(bytes: &[u8]) -> Result<ElfObject, ElfError> {
             let btf_section = file.section_by_name(".BTF").ok_or(ElfError::MapsNeedBtf)?;
             let btf_bytes = btf_section.data().map_err(|e| ElfError::Parse(e.to_string()))?;
             let described = Btf::parse(btf_bytes).and_then(|btf| btf.maps()).map_err(ElfError::Btf)?;
+            let described: BTreeMap<&str, &BtfMap> = described.iter().map(|m| (m.name.as_str(), m)).collect();
             for sym in symbols {
                 let name = sym.name().unwrap_or("?").to_string();
-                let btf_map =
-                    described.iter().find(|m| m.name == name).ok_or_else(|| ElfError::MapNotInBtf(name.clone()))?;
+                let btf_map = *described.get(name.as_str()).ok_or_else(|| ElfError::MapNotInBtf(name.clone()))?;
                 // The type first: an unsupported map may lack a key or value by design.
                 let kind = map_kind(&name, btf_map.map_type)?;
                 let (key_size_bytes, value_size_bytes) = btf_map.sizes().map_err(ElfError::Btf)?;
