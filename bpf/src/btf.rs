@@ -167,13 +167,20 @@ pub struct BtfMap {
     pub map_flags: u32,
     /// `pinning` (libbpf's `LIBBPF_PIN_*`), 0 (`LIBBPF_PIN_NONE`) when absent.
     pub pinning: u32,
+    /// The first member this loader does not read (`numa_node`, `values`, …), if any.
+    pub unknown_member: Option<String>,
 }
 
 impl BtfMap {
-    /// The key and value sizes, or which one is missing.
+    /// The key and value sizes, or what keeps the definition from being used: a member this
+    /// loader does not read, or a missing key or value.
     pub fn sizes(&self) -> Result<(u32, u32), BtfError> {
-        let missing = |member| BtfError::Map { map: self.name.clone(), problem: MapProblem::Missing(member) };
-        Ok((self.key_size_bytes.ok_or_else(|| missing("key"))?, self.value_size_bytes.ok_or_else(|| missing("value"))?))
+        let fail = |problem| BtfError::Map { map: self.name.clone(), problem };
+        if let Some(member) = &self.unknown_member {
+            return Err(fail(MapProblem::UnknownMember(member.clone())));
+        }
+        let key = self.key_size_bytes.ok_or_else(|| fail(MapProblem::Missing("key")))?;
+        Ok((key, self.value_size_bytes.ok_or_else(|| fail(MapProblem::Missing("value")))?))
     }
 }
 
@@ -367,6 +374,7 @@ impl<'a> Btf<'a> {
         const TYPES: [&str; 2] = ["key", "value"];
         let mut numbers: [Option<u32>; 6] = [None; 6];
         let mut types: [Option<u32>; 2] = [None; 2];
+        let mut unknown_member = None;
         for i in 0..def.vlen {
             // btf_member: name_off, type, offset.
             let name_off = u32_at(def.extra, 12 * i).ok_or(BtfError::TruncatedType { id: struct_id })?;
@@ -386,8 +394,10 @@ impl<'a> Btf<'a> {
                 let size =
                     self.size_of(pointee)?.filter(|&s| s > 0).ok_or_else(|| fail(MapProblem::Unsized(TYPES[n])))?;
                 types[n] = Some(u32::try_from(size).map_err(|_| fail(MapProblem::TooLarge(TYPES[n])))?);
-            } else {
-                return Err(fail(MapProblem::UnknownMember(member.to_string())));
+            } else if unknown_member.is_none() {
+                // Reported by the loader after the map type, which usually explains it better
+                // (`values` belongs to a map-in-map, for instance).
+                unknown_member = Some(member.to_string());
             }
         }
         let [map_type, max_entries, key_size, value_size, map_flags, pinning] = numbers;
@@ -409,6 +419,7 @@ impl<'a> Btf<'a> {
             max_entries: max_entries.ok_or_else(|| fail(MapProblem::Missing("max_entries")))?,
             map_flags: map_flags.unwrap_or(0),
             pinning: pinning.unwrap_or(0),
+            unknown_member,
         })
     }
 
@@ -526,6 +537,7 @@ mod tests {
             max_entries: 16,
             map_flags: 0,
             pinning: 0,
+            unknown_member: None,
         };
         assert_eq!(maps, [expected]);
     }

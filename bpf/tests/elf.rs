@@ -205,6 +205,11 @@ fn btf_maps_that_kingly_cannot_use_are_refused_with_the_reason() {
         ),
         ("ringbuf", "__uint(type, 27); __uint(max_entries, 4096);", "map type 27 (ringbuf) is not supported"),
         (
+            "map_in_map",
+            "__uint(type, 12); __uint(max_entries, 1); __type(key, u32); __type(values, u32);",
+            "map m: map type 12 (array_of_maps) is not supported",
+        ),
+        (
             "no_max",
             "__uint(type, 1); __type(key, u32); __type(value, u64);",
             "map m: it has no max_entries: add __uint(max_entries, N)",
