@@ -15,6 +15,8 @@ extern crate alloc;
 
 pub mod alu;
 pub mod asm;
+#[cfg(feature = "elf")]
+pub mod btf;
 pub mod conformance;
 pub mod disasm;
 #[cfg(feature = "elf")]

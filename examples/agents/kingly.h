@@ -48,6 +48,14 @@ struct timer_ctx {
     u64 runs;
 };
 
+// Maps, libbpf style (BTF-defined; compile with -g so clang writes the .BTF that describes them):
+//   struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 64);
+//            __type(key, u32); __type(value, u64); } name SEC(".maps");
+// __uint(key_size, N) / __uint(value_size, N) may replace __type(key/value, T).
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+
+// Maps, legacy style (no -g needed): struct bpf_map_def SEC("maps") name = { ... };
 struct bpf_map_def {
     u32 type;
     u32 key_size;

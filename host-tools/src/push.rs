@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
     kingly push examples/agents/slice_latency.o --hook sched_slice --connect unix:/tmp/kingly.sock\n  \
     kingly push examples/agents/crc32.s --hook tool --name crc32 --connect /dev/ttyUSB0\n  \
     kingly push stats.o --hook timer --period-ms 100 --cpu 1 --connect unix:/tmp/kingly.sock\n\n\
-    FILE is an ELF object from `clang -target bpf -O2 -c` (.o), Kingly assembly (.s; declare maps\n\
-    with lines like `#map hash key=4 value=8 max=64`), or raw bytecode (.bin). The program is\n\
-    verified here first (the kernel verifies it again), signed with your key (kingly keygen),\n\
-    uploaded and attached. Pushing a program with a name already loaded replaces it.")]
+    FILE is an ELF object from `clang -target bpf -O2 -c` (.o; add -g for BTF-defined maps in\n\
+    SEC(\".maps\")), Kingly assembly (.s; declare maps with lines like `#map hash key=4 value=8\n\
+    max=64`), or raw bytecode (.bin). The program is verified here first (the kernel verifies it\n\
+    again), signed with your key (kingly keygen), uploaded and attached. Pushing a program with a\n\
+    name already loaded replaces it.")]
 pub struct PushArgs {
     /// The program: .o, .s or .bin.
     pub file: PathBuf,

@@ -97,12 +97,15 @@ fn the_examples_pass_the_local_verifier() {
         ("admit_ratelimit.c", "mcp_admit"),
         ("crc32.c", "tool"),
         ("timer_stats.c", "timer"),
+        ("slice_tunable.c", "sched_slice"),
         ("slice_latency.s", "sched_slice"),
     ] {
         let path = if let Some(stem) = file.strip_suffix(".c") {
             let object = dir.path().join(format!("{stem}.o"));
+            // BTF-defined maps (SEC(".maps")) are described by .BTF, which only -g writes.
+            let btf_maps = std::fs::read_to_string(examples.join(file)).unwrap().contains("SEC(\".maps\")");
             let status = Command::new("clang-14")
-                .args(["-target", "bpf", "-O2", "-g0", "-c"])
+                .args(["-target", "bpf", "-O2", if btf_maps { "-g" } else { "-g0" }, "-c"])
                 .arg(examples.join(file))
                 .arg("-o")
                 .arg(&object)
@@ -122,11 +125,16 @@ fn the_examples_pass_the_local_verifier() {
 
 /// Compiles `source` (C) with clang-14 for BPF into `dir`.
 fn compile(dir: &Path, name: &str, source: &str) -> std::path::PathBuf {
+    compile_with(dir, name, source, "-g0")
+}
+
+/// As [`compile`], with `debug` (`-g` writes the .BTF that BTF-defined maps need).
+fn compile_with(dir: &Path, name: &str, source: &str, debug: &str) -> std::path::PathBuf {
     let c = dir.join(format!("{name}.c"));
     std::fs::write(&c, source).unwrap();
     let object = dir.join(format!("{name}.o"));
     let status = Command::new("clang-14")
-        .args(["-target", "bpf", "-O2", "-g0", "-c"])
+        .args(["-target", "bpf", "-O2", debug, "-c"])
         .arg(&c)
         .arg("-o")
         .arg(&object)
@@ -177,4 +185,42 @@ fn push_refuses_a_hook_that_contradicts_the_section() {
         assert!(!text(&out).contains("contradicts"), "SEC({section}) --hook {hook}: {}", text(&out));
         assert!(text(&out).contains("verified locally"), "SEC({section}) --hook {hook}: {}", text(&out));
     }
+}
+
+#[test]
+fn btf_map_agents_verify_run_and_push_like_legacy_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agents");
+    let source = std::fs::read_to_string(examples.join("slice_tunable.c"))
+        .unwrap()
+        .replace("#include \"kingly.h\"", &format!("#include \"{}\"", examples.join("kingly.h").display()));
+    let object = compile_with(dir.path(), "slice_tunable", &source, "-g");
+    let o = object.to_str().unwrap();
+    // kingly bpf verify / run: the SEC("sched_slice") types it, the maps come from .BTF.
+    let out = kingly(&["bpf", "verify", o], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("sched_slice: accepted"), "{}", text(&out));
+    let out = kingly(&["bpf", "run", "--ctx", "class=1", o], dir.path());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().last(), Some("0x7d0"), "{}", text(&out));
+    // kingly push: verified locally, then stopped by the missing key before any connection.
+    let out = kingly(&["push", o, "--hook", "sched_slice", "--connect", "unix:/x"], &dir.path().join("k"));
+    assert!(text(&out).contains("verified locally"), "{}", text(&out));
+    let out = kingly(&["push", o, "--hook", "mcp_admit", "--connect", "unix:/x"], &dir.path().join("k"));
+    assert!(text(&out).contains("--hook mcp_admit contradicts"), "{}", text(&out));
+
+    // Without -g there is no .BTF: both verbs say how to fix the build.
+    let plain = compile_with(dir.path(), "slice_tunable_g0", &source, "-g0");
+    for line in [
+        &["bpf", "verify", plain.to_str().unwrap()][..],
+        &["push", plain.to_str().unwrap(), "--hook", "sched_slice", "--connect", "unix:/x"],
+    ] {
+        let out = kingly(line, dir.path());
+        assert!(!out.status.success(), "{line:?}");
+        assert!(text(&out).contains("compile with -g"), "{line:?}: {}", text(&out));
+    }
+    // A map type Kingly lacks is named.
+    let ringbuf = source.replace("BPF_MAP_TYPE_PERCPU_ARRAY", "27");
+    let object = compile_with(dir.path(), "ringbuf", &ringbuf, "-g");
+    let out = kingly(&["bpf", "verify", object.to_str().unwrap()], dir.path());
+    assert!(text(&out).contains("map decisions: map type 27 (ringbuf) is not supported"), "{}", text(&out));
 }

@@ -16,15 +16,18 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agents")
 }
 
-/// Compiles an example with clang-14 (installed by .ci/setup) and reads it like `kingly push`.
+/// Compiles an example with clang-14 (installed by .ci/setup) and reads it like `kingly push`
+/// (with `-g` when it declares BTF-defined maps).
 fn example(name: &str) -> AgentProgram {
     let source = examples().join(name);
     if name.ends_with(".s") {
         return push::read_program(&source, None).unwrap();
     }
     let out = std::env::temp_dir().join(format!("kingly-agent-{}-{name}.o", std::process::id()));
+    // BTF-defined maps (SEC(".maps")) are described by .BTF, which only -g writes.
+    let btf_maps = std::fs::read_to_string(&source).unwrap().contains("SEC(\".maps\")");
     let status = std::process::Command::new("clang-14")
-        .args(["-target", "bpf", "-O2", "-g0", "-c"])
+        .args(["-target", "bpf", "-O2", if btf_maps { "-g" } else { "-g0" }, "-c"])
         .arg(&source)
         .arg("-o")
         .arg(&out)
@@ -196,4 +199,32 @@ fn an_mcp_admit_rate_limiter_limits_tool_calls_and_tool_and_timer_agents_run() {
     // bpf_detach is never refused; afterwards every call goes through again.
     call(&mut client, "bpf_detach", json!({"hook": "mcp_admit"}));
     assert!((0..8).all(|_| !client.call_tool("ping", "{}", None).unwrap().is_error));
+}
+
+#[test]
+fn an_agent_with_btf_defined_maps_is_pushed_and_retuned_through_its_map() {
+    let kernel = Booted::boot(Board::Raspi4b, "").unwrap();
+    let mut client = kernel.client().unwrap();
+    client.request_timeout = Duration::from_secs(60);
+    let key = key();
+    // slice_tunable.c: slice_us (array, __type key/value) and decisions (per-CPU array,
+    // __uint key_size/value_size), both in SEC(".maps"); the loader lists them in address order.
+    let program = example("slice_tunable.c");
+    assert_eq!(program.maps.len(), 2);
+    let slice_us = program.maps.iter().position(|m| m.kind == kingly_bpf::MapKind::Array).unwrap();
+    let report =
+        push::push(&mut client, &key, Kind::Decision, Target::Decision(SCHED_SLICE), "slice_tunable", &program, 0, 0)
+            .unwrap();
+    let id = report["loaded"]["id"].as_u64().unwrap();
+    assert_eq!(report["attached"]["hook"], "sched_slice", "{report}");
+    // Retune latency tasks (class 2) to 700 µs while it runs; the kernel keeps the map's shape.
+    let value = 700u64.to_le_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>();
+    call(&mut client, "map_write", json!({"id": id, "map": slice_us, "key": "02000000", "value": value}));
+    let read = call(&mut client, "map_read", json!({"id": id, "map": slice_us, "key": "02000000"}));
+    assert_eq!(read["value"], value, "{read}");
+    call(&mut client, "cache_invalidate", json!({"hook": "sched_slice"}));
+    let after = workload(&mut client, 200);
+    assert_eq!(after["sched_slice"], id, "{after}");
+    let cached = call(&mut client, "cache_lookup", json!({"hook": "sched_slice", "fields": {"class": 2, "task": 4}}));
+    assert!(cached["value"].is_null() || cached["value"] == 700, "{cached}");
 }
