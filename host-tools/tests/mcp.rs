@@ -38,6 +38,7 @@ fn the_python_mcp_sdk_drives_the_kernel_on_both_boards() {
         assert!(text.contains("server/discover"), "{text}");
         if board == "virt" {
             assert!(text.contains("elicitation on virt: ok"), "{text}");
+            assert!(text.contains("agent tools on virt: ok"), "{text}");
         }
     }
 }
@@ -75,6 +76,40 @@ fn raw_json_rpc_edge_cases() {
     assert_eq!(missing["error"]["code"], -32602, "{missing}");
     let resource = ask(r#"{"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"kingly://nope"}}"#);
     assert_eq!(resource["error"]["code"], -32002, "{resource}");
+
+    // Cancellation: a slow call (a 4 s workload) cancelled after a second gets no response at
+    // all, neither when the bridge stops waiting nor when the kernel's late answer comes; the
+    // next request is answered as usual. Responses come in request order, so every line up to
+    // the ping's answer is all the bridge wrote about the cancelled call.
+    let mut send = |line: &str| {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    };
+    send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"workload_run","arguments":{"ms":4000}}}"#);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"test"}}"#);
+    send(r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"ping","arguments":{"data":"after"}}}"#);
+    // Cancelled before it starts (it waits behind the ping): never run, never answered.
+    send(
+        r#"{"jsonrpc":"2.0","id":"nine","method":"tools/call","params":{"name":"workload_run","arguments":{"ms":4000}}}"#,
+    );
+    send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"nine"}}"#);
+    send(r#"{"jsonrpc":"2.0","id":10,"method":"ping"}"#);
+    let mut seen = Vec::new();
+    loop {
+        let line = lines.next().expect("kingly mcp closed stdout").unwrap();
+        let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let done = message["id"] == 10;
+        seen.push(message);
+        if done {
+            break;
+        }
+    }
+    let answered: Vec<&serde_json::Value> =
+        seen.iter().filter(|m| m.get("method").is_none()).map(|m| &m["id"]).collect();
+    assert_eq!(answered, [&serde_json::json!(8), &serde_json::json!(10)], "{seen:?}");
+    let ping = seen.iter().find(|m| m["id"] == 8).unwrap();
+    assert!(ping["result"]["content"][0]["text"].as_str().unwrap_or("").contains("after"), "{ping}");
     drop(stdin);
     let _ = child.wait();
 }
