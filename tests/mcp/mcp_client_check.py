@@ -44,6 +44,19 @@ async def legacy_session(binary: str, board: str) -> None:
             ping = await session.call_tool("ping", {"data": "from-python"})
             assert json.loads(ping.content[0].text)["data"] == "from-python", ping
 
+            # Tools with an outputSchema return structuredContent; the SDK validates each result
+            # against the schema and raises when it does not fit.
+            assert info.structured_content["cpus"] == 4, info.structured_content
+            for name, arguments in [
+                ("uart_stats", {}),
+                ("cache_stats", {}),
+                ("bpf_list", {}),
+                ("cache_lookup", {"hook": "sched_slice", "fields": {"class": 1}}),
+                ("cache_invalidate", {"hook": "sched_slice"}),
+            ]:
+                result = await session.call_tool(name, arguments)
+                assert not result.is_error and result.structured_content is not None, (name, result)
+
             # An unknown tool is a protocol error (JSON-RPC error), not a result.
             try:
                 result = await session.call_tool("no_such_tool", {})
@@ -107,6 +120,8 @@ def check_tool_metadata(tools) -> None:
 
 # A `tool` program: mov r0, 42; exit.
 ANSWER_HEX = "b70000002a000000" + "9500000000000000"
+# A `decision` program: mov r0, 1000; exit.
+SLICE_HEX = "b7000000e8030000" + "9500000000000000"
 
 
 async def agent_session(binary: str, board: str) -> None:
@@ -157,6 +172,19 @@ async def agent_session(binary: str, board: str) -> None:
             assert every.structured_content["len"] == 2, every
             listed = await session.call_tool("bpf_list", {})
             assert any(p["name"] == "answer" for p in listed.structured_content["programs"]), listed
+
+            # A decision program attached and detached: the tool list stays as it is (no
+            # notification), and bpf_attach's and bpf_detach's results fit their schemas.
+            decision = await session.call_tool(
+                "bpf_load", {"type": "decision", "name": "slice_1ms", "bytes_hex": SLICE_HEX}
+            )
+            assert not decision.is_error, decision
+            slice_id = decision.structured_content["id"]
+            attached = await session.call_tool("bpf_attach", {"id": slice_id, "hook": "sched_slice"})
+            assert attached.structured_content["hook"] == "sched_slice", attached
+            detached = await session.call_tool("bpf_detach", {"hook": "sched_slice"})
+            assert detached.structured_content["detached"] == slice_id, detached
+            await session.call_tool("bpf_unload", {"id": slice_id})
 
             # A signature the client brings is passed on as it is: this one is wrong.
             forged = await session.call_tool(
