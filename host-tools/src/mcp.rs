@@ -559,7 +559,7 @@ impl Server {
             return self.code(&arguments);
         }
         let arguments = if name == "bpf_load" {
-            match self.sign_load(arguments) {
+            match sign_load(self.signing_key.as_ref(), arguments) {
                 Ok(arguments) => arguments,
                 Err(refusal) => return Ok(refusal),
             }
@@ -620,23 +620,6 @@ impl Server {
         Ok(reply)
     }
 
-    /// `bpf_load`'s arguments as the kernel is to get them: with the client's signature, or
-    /// (under `--allow-load`) the host key's; `Err` is the tool result refusing the load.
-    fn sign_load(&self, mut arguments: Value) -> std::result::Result<Value, Value> {
-        if arguments.get("signature").is_some() {
-            return Ok(arguments);
-        }
-        let Some(key) = &self.signing_key else {
-            return Err(json!({"content": [{"type": "text", "text": UNSIGNED_LOAD}], "isError": true}));
-        };
-        // Arguments the kernel refuses anyway go unsigned: its answer says what is wrong.
-        if let Some((kind, name, maps, bytecode)) = load_parts(&arguments) {
-            let signature = crate::push::load_signature(key, kind, &name, &maps, &bytecode);
-            arguments["signature"] = Value::String(signature);
-        }
-        Ok(arguments)
-    }
-
     fn kernel_tool_names(&mut self) -> Result<std::collections::BTreeSet<String>> {
         let tools = self.kernel.with_client(|c| c.list_tools())?;
         Ok(tools.into_iter().map(|t| t.name).collect())
@@ -685,6 +668,23 @@ pub const UNSIGNED_LOAD: &str = "bpf_load refused: the kernel only loads program
     --allow-load (add it to the server's args in the client configuration: any client of the server may then \
     load verified programs), or sign the load yourself (`kingly push` does; bpf_load's `signature` parameter \
     says over what).";
+
+/// `bpf_load`'s arguments as the kernel is to get them: with the client's signature, or
+/// (under `--allow-load`) the host key's; `Err` is the tool result refusing the load.
+fn sign_load(key: Option<&ed25519_dalek::SigningKey>, mut arguments: Value) -> std::result::Result<Value, Value> {
+    if arguments.get("signature").is_some() {
+        return Ok(arguments);
+    }
+    let Some(key) = key else {
+        return Err(json!({"content": [{"type": "text", "text": UNSIGNED_LOAD}], "isError": true}));
+    };
+    // Arguments the kernel refuses anyway go unsigned: its answer says what is wrong.
+    if let Some((kind, name, maps, bytecode)) = load_parts(&arguments) {
+        let signature = crate::push::load_signature(key, kind, &name, &maps, &bytecode);
+        arguments["signature"] = Value::String(signature);
+    }
+    Ok(arguments)
+}
 
 /// The type, name, maps and bytecode of `bpf_load` arguments, when the kernel would accept them.
 fn load_parts(arguments: &Value) -> Option<(kingly_bpf::Kind, String, Vec<kingly_bpf::MapDef>, Vec<u8>)> {
@@ -740,5 +740,48 @@ pub struct RpcError {
 impl RpcError {
     pub fn new(code: i64, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_load_signs_what_the_kernel_checks_and_keeps_a_client_signature() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let trust = kingly_kernel::agents::signing::Trust::Key(key.verifying_key());
+        let maps = json!([{"kind": "array", "key_size": 4, "value_size": 8, "max_entries": 2}]);
+        let args =
+            json!({"type": "tool", "name": "answer", "bytes_hex": "b70000002a0000009500000000000000", "maps": maps});
+        let signed = sign_load(Some(&key), args.clone()).unwrap();
+        let (kind, name, map_defs, bytecode) = load_parts(&signed).unwrap();
+        let message = kingly_bpf::hooks::signed_message(kind, &name, &map_defs, &bytecode);
+        let signature = kingly_kernel::agents::tools::decode_hex(signed["signature"].as_str().unwrap()).unwrap();
+        assert_eq!(trust.check(&message, Some(&signature)), Ok(()));
+        // Another name is another message: the signature binds every part.
+        let renamed = kingly_bpf::hooks::signed_message(kind, "other", &map_defs, &bytecode);
+        assert!(trust.check(&renamed, Some(&signature)).is_err());
+
+        let mut own = args.clone();
+        own["signature"] = json!("ab".repeat(64));
+        assert_eq!(sign_load(Some(&key), own.clone()).unwrap(), own);
+        let refused = sign_load(None, args).unwrap_err();
+        assert_eq!(refused["isError"], true);
+        assert!(refused["content"][0]["text"].as_str().unwrap().contains("--allow-load"), "{refused}");
+    }
+
+    #[test]
+    fn cancellations_stop_the_call_in_flight_and_are_forgotten_once_taken() {
+        let c = Cancellations::default();
+        let stop = c.begin(&json!(7));
+        assert!(!stop.load(Ordering::SeqCst));
+        c.cancel(&json!(7));
+        assert!(stop.load(Ordering::SeqCst), "the call in flight stops");
+        c.end();
+        assert!(c.take(&json!(7)) && !c.take(&json!(7)));
+        c.cancel(&json!("eight")); // before it starts
+        assert!(c.begin(&json!("eight")).load(Ordering::SeqCst));
+        assert!(!c.take(&json!(8)), "ids keep their JSON type");
     }
 }
