@@ -247,7 +247,16 @@ fn describe(name: &str) -> (String, Hints, Option<Value>) {
         "workload_run" => (
             "Run the synthetic workload",
             Hints { read_only: false, destructive: false, idempotent: false },
-            Some(json!({"type": "object"})),
+            Some(object(
+                json!({
+                    "ms": integer("how long it ran"),
+                    "worker_cores": integer("cores that ran tasks"),
+                    "sched_slice": {"type": ["string", "integer"], "description": "default, or the id of the sched_slice program"},
+                    "context_switches": integer("switches on the worker cores"),
+                    "classes": {"type": "object", "description": "per task class: tasks, iterations, per_second, wake-up latency percentiles"},
+                }),
+                &["ms", "classes"],
+            )),
         ),
         _ => (
             // A `tool` agent: it may update its own maps, so it is not read-only.

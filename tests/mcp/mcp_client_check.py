@@ -53,6 +53,7 @@ async def legacy_session(binary: str, board: str) -> None:
                 ("bpf_list", {}),
                 ("cache_lookup", {"hook": "sched_slice", "fields": {"class": 1}}),
                 ("cache_invalidate", {"hook": "sched_slice"}),
+                ("workload_run", {"ms": 50}),
             ]:
                 result = await session.call_tool(name, arguments)
                 assert not result.is_error and result.structured_content is not None, (name, result)
