@@ -110,6 +110,8 @@ struct Kernel {
     /// once (the SDKs give `server/discover` 10 s) while the kernel comes up.
     booting: Option<mpsc::Receiver<Booted>>,
     boot_error: Option<String>,
+    /// Sessions opened so far: a new one may face a rebooted kernel whose agents are gone.
+    sessions: u64,
     /// Keeps the boot thread alive while this lives: QEMU's parent-death signal
     /// (`setpriv --pdeathsig`) fires when the *thread* that started it ends.
     _boot_thread: Option<mpsc::Sender<()>>,
@@ -137,6 +139,7 @@ impl Kernel {
             }
             let target = self.target.as_ref().context("no kernel to connect to")?;
             self.client = Some(Client::connect(target, Duration::from_secs(30))?);
+            self.sessions += 1;
         }
         self.client.as_mut().context("no kernel session")
     }
@@ -235,8 +238,10 @@ pub struct Server {
     cancellations: Arc<Cancellations>,
     /// `--allow-load`: the key that signs unsigned `bpf_load` calls.
     signing_key: Option<ed25519_dalek::SigningKey>,
-    /// Names of the kernel's tools when last listed, to tell clients when they change.
+    /// Names of the kernel's tools when last listed, and in which session, to tell clients
+    /// when they change.
     kernel_tools: Option<std::collections::BTreeSet<String>>,
+    kernel_tools_session: u64,
     /// The client declared `elicitation` in `initialize`: the `code` tool may ask it questions.
     client_elicits: bool,
     /// Lines from the client, and lines read while waiting for a reply to our own request.
@@ -321,12 +326,21 @@ pub fn run(args: &McpArgs) -> Result<i32> {
     let rag_index = crate::rag::default_index_dir();
     let output = Output::new(Box::new(std::io::stdout()));
     let mut server = Server {
-        kernel: Kernel { target, client: None, qemu: None, booting, boot_error: None, _boot_thread: boot_thread },
+        kernel: Kernel {
+            target,
+            client: None,
+            qemu: None,
+            booting,
+            boot_error: None,
+            sessions: 0,
+            _boot_thread: boot_thread,
+        },
         output: output.clone(),
         rag_index,
         cancellations: Arc::new(Cancellations::default()),
         signing_key,
         kernel_tools: None,
+        kernel_tools_session: 0,
         client_elicits: false,
         inbox: None,
         pending: std::collections::VecDeque::new(),
@@ -490,6 +504,7 @@ impl Server {
             "tools/list" => {
                 let tools = self.kernel.with_client(|c| c.list_tools())?;
                 self.kernel_tools = Some(tools.iter().map(|t| t.name.clone()).collect());
+                self.kernel_tools_session = self.kernel.sessions;
                 let mut list: Vec<Value> = tools.iter().map(crate::mcp_tools::kernel_tool).collect();
                 list.extend(host_tools());
                 Ok(json!({"tools": list}))
@@ -571,6 +586,7 @@ impl Server {
         let may_change_tools = matches!(name, "bpf_load" | "bpf_unload" | "bpf_attach" | "bpf_detach");
         if may_change_tools && self.kernel_tools.is_none() {
             self.kernel_tools = self.kernel_tool_names().ok();
+            self.kernel_tools_session = self.kernel.sessions;
         }
         let progress_token = params["_meta"]["progressToken"].clone();
         let output = self.output.clone();
@@ -591,7 +607,10 @@ impl Server {
             result
         });
         self.forward_logs();
-        if may_change_tools {
+        // A new session (the bridge reconnected, perhaps to a kernel that rebooted and lost its
+        // agents) is checked too.
+        let new_session = self.kernel_tools.is_some() && self.kernel.sessions != self.kernel_tools_session;
+        if may_change_tools || new_session {
             self.notify_if_tools_changed();
         }
         let result = result.map_err(|e| match e.downcast::<RemoteError>() {
@@ -627,16 +646,14 @@ impl Server {
 
     /// Sends `notifications/tools/list_changed` when the kernel's tools differ from the last list.
     fn notify_if_tools_changed(&mut self) {
-        let now = self.kernel_tool_names().ok();
-        let changed = match (&self.kernel_tools, &now) {
-            (Some(before), Some(after)) => before != after,
-            // Unknown before or now: tell the client to look again rather than miss a change.
-            _ => true,
-        };
-        if changed {
+        // An unreachable kernel decides nothing: the next look that succeeds compares.
+        let Ok(now) = self.kernel_tool_names() else { return };
+        // Unknown before: tell the client to look again rather than miss a change.
+        if self.kernel_tools.as_ref() != Some(&now) {
             self.output.send(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
         }
-        self.kernel_tools = now;
+        self.kernel_tools = Some(now);
+        self.kernel_tools_session = self.kernel.sessions;
     }
 
     fn forward_logs(&mut self) {
