@@ -113,3 +113,88 @@ fn raw_json_rpc_edge_cases() {
     drop(stdin);
     let _ = child.wait();
 }
+
+/// A `kingly boot` that is stopped (SIGTERM: it stops its QEMU) when the test ends, even by a panic.
+struct Booted(std::process::Child);
+
+impl Drop for Booted {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// `kingly mcp --connect` to a kernel that reboots: the bridge reconnects on the next call, and
+/// because the new kernel has lost the `tool` agent loaded before, it tells the client that the
+/// tool list changed (before answering the call).
+#[test]
+fn a_rebooted_kernel_that_lost_its_agents_changes_the_tool_list() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("uart.sock");
+    let boot = |socket: &std::path::Path| {
+        let child = Booted(
+            Command::new(env!("CARGO_BIN_EXE_kingly"))
+                .args(["boot", "--board", "virt", "--serial", &format!("unix:{}", socket.display())])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        while !socket.exists() {
+            assert!(std::time::Instant::now() < deadline, "QEMU never opened {}", socket.display());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child
+    };
+    let kernel = boot(&socket);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kingly"))
+        .args(["mcp", "--connect", &format!("unix:{}", socket.display()), "--allow-load"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Sends a request; returns the methods of the notifications before its answer, and the answer.
+    let mut ask = |line: &str, id: i64| -> (Vec<String>, serde_json::Value) {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let mut notified = Vec::new();
+        loop {
+            let message: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            if message["id"] == id {
+                return (notified, message);
+            }
+            notified.extend(message["method"].as_str().map(str::to_string));
+        }
+    };
+    ask(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+        1,
+    );
+    let (_, listed) = ask(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, 2);
+    assert!(!listed.to_string().contains("\"answer\""), "{listed}");
+    let (notified, loaded) = ask(
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"bpf_load","arguments":{"type":"tool","name":"answer","bytes_hex":"b70000002a0000009500000000000000"}}}"#,
+        3,
+    );
+    assert_eq!(loaded["result"]["isError"], false, "{loaded}");
+    assert_eq!(notified, ["notifications/tools/list_changed"], "{loaded}");
+
+    // The kernel goes away and another boots on the same socket, without the agent.
+    drop(kernel);
+    let _ = std::fs::remove_file(&socket);
+    let _rebooted = boot(&socket);
+    let (notified, info) =
+        ask(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"kernel_info","arguments":{}}}"#, 4);
+    assert_eq!(info["result"]["isError"], false, "{info}");
+    assert_eq!(notified, ["notifications/tools/list_changed"], "{info}");
+    let (_, listed) = ask(r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#, 5);
+    assert!(!listed.to_string().contains("\"answer\""), "{listed}");
+    drop(stdin);
+    let _ = child.wait();
+}
