@@ -199,7 +199,31 @@ async def agent_session(binary: str, board: str) -> None:
             names = {t.name for t in (await session.list_tools()).tools}
             assert "answer" not in names, sorted(names)
             assert len(changed) == 2, changed  # the load and the unload; nothing else changed the list
+
+            # From English to a running tool: the code tool's program_hex is bpf_load's bytes_hex.
+            coded = await session.call_tool("code", SPACES_TASK)
+            assert coded.structured_content["status"] == "solved", coded.structured_content
+            hex_program = coded.structured_content["program_hex"]
+            made = await session.call_tool(
+                "bpf_load", {"type": "tool", "name": "count_spaces", "bytes_hex": hex_program}
+            )
+            assert not made.is_error, made
+            await next_change("after loading the coded tool")
+            spaces = await session.call_tool("count_spaces", {"text": "a b c d e"})
+            assert spaces.structured_content["r0"] == 4, spaces
             print(f"agent tools on {board}: ok ({len(changed)} list_changed notifications)")
+
+
+SPACES_TASK = {
+    "description": "Count the spaces in the input.",
+    "examples": [
+        {"input": "68 65 6c 6c 6f 20 77 6f 72 6c 64", "output": 1},
+        {"input": "61 20 62 20 63 20 64", "output": 3},
+        {"input": "", "output": 0},
+        {"input": "6e 6f 73 70 61 63 65", "output": 0},
+        {"input": "20 20", "output": 2},
+    ],
+}
 
 
 # "checksum" names a sum and an xor alike; these examples fit both.
