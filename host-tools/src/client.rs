@@ -184,6 +184,12 @@ fn queued_connection(table: &str, socket: &Path) -> bool {
 )]
 pub struct NoAnswer;
 
+/// The MCP client cancelled the request while the bridge waited for the kernel; the kernel was
+/// sent `Cancel` and its late reply, if any, is dropped.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("request cancelled by the client")]
+pub struct Cancelled;
+
 /// A failure the kernel reported for a request (a JSON-RPC error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("kernel error {code}: {message}")]
@@ -207,7 +213,7 @@ pub struct Client {
     /// How long one request may take.
     pub request_timeout: Duration,
     /// Set (by another thread) to abandon the request in progress; the kernel is sent `Cancel`.
-    pub cancel: Option<std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicBool)>>,
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Client {
@@ -305,7 +311,7 @@ impl Client {
         &mut self,
         deadline: Instant,
         id: RequestId,
-        cancel: Option<&(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicBool)>,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
     ) -> Result<Message> {
         let Some(cancel) = cancel else { return self.wait_for(deadline, |m| reply_id(m) == Some(id)) };
         loop {
@@ -314,10 +320,10 @@ impl Client {
                 Ok(message) => return Ok(message),
                 // Only the step's silence: a closed or broken transport is the answer at once.
                 Err(e) if e.is::<NoAnswer>() && Instant::now() < deadline => {
-                    if cancel.1.load(std::sync::atomic::Ordering::SeqCst) {
+                    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
                         let _ = self.endpoint.send(&Message::Cancel { id });
                         let _ = self.pump(Duration::from_millis(1));
-                        bail!("request cancelled by the client");
+                        return Err(Cancelled.into());
                     }
                 }
                 Err(e) => return Err(e),

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod mcp;
 pub mod mcp_code;
 pub mod mcp_rag;
+pub mod mcp_tools;
 pub mod push;
 pub mod qemu;
 pub mod rag;

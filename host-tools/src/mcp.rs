@@ -4,15 +4,25 @@
 //! Hand-written rather than built on an SDK crate: the bridge must answer both the 2025-11-25
 //! `initialize` handshake and the 2026-07-28 sessionless `server/discover`, answer unknown
 //! methods with -32601 at once, and map every request one-to-one onto a kernel message; the
-//! JSON-RPC framing that remains is a few dozen lines.
+//! JSON-RPC framing that remains is a few dozen lines. The official Rust SDK, `rmcp`, is not
+//! used because its servers are tokio services with async handlers, while this bridge drives one
+//! blocking serial session (`client::Client`) request by request; adopting it means rewriting the
+//! bridge around an async runtime, which has not been done.
+//!
+//! What MCP clients get beyond the kernel's own descriptors (`mcp_tools`): annotations on every
+//! tool, output schemas with `structuredContent`, `notifications/tools/list_changed` when a
+//! `bpf_*` call adds or removes a `tool` agent, and no response at all to a request the client
+//! cancelled. `bpf_load` needs an Ed25519 signature ([`crate::push::load_signature`] documents
+//! the signed bytes); with `--allow-load` the bridge signs loads that come without one, with the
+//! host key, exactly as `kingly push` does.
 
 use crate::cleanup::TempPath;
-use crate::client::{self, Client, ConnectTarget, RemoteError};
+use crate::client::{self, Cancelled, Client, ConnectTarget, RemoteError};
 use crate::qemu::{self, RunConfig, Serial};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -42,7 +52,8 @@ pub mod code {
 #[command(after_help = "Examples:\n  \
     kingly mcp --boot virt                         # boot a kernel under QEMU and serve it\n  \
     kingly mcp --connect unix:/tmp/kingly.sock     # serve a kernel started with kingly boot --serial unix:...\n  \
-    kingly mcp --connect /dev/ttyUSB0              # serve a real board\n\n\
+    kingly mcp --connect /dev/ttyUSB0              # serve a real board\n  \
+    kingly mcp --boot virt --allow-load            # clients may load agents: the bridge signs them\n\n\
     An MCP client starts this as a stdio server, e.g. {\"command\": \"kingly\", \"args\": [\"mcp\", \"--boot\", \"virt\"]}.")]
 pub struct McpArgs {
     /// The kernel's UART: unix:PATH, tcp:HOST:PORT or /dev/ttyXXX.
@@ -58,6 +69,11 @@ pub struct McpArgs {
     /// $KINGLY_RAG_INDEX, else $XDG_CACHE_HOME/kingly/rag, else ~/.cache/kingly/rag].
     #[arg(long, value_name = "DIR")]
     pub rag_index: Option<std::path::PathBuf>,
+    /// Sign `bpf_load` calls that come without a signature with the host key (the one `kingly
+    /// push` uses, in $KINGLY_KEY_DIR or ~/.config/kingly): any client of this server can then
+    /// load verified programs into the kernel. Off by default.
+    #[arg(long)]
+    pub allow_load: bool,
 }
 
 /// Writes JSON-RPC messages to stdout, one per line, from any thread.
@@ -86,10 +102,22 @@ fn error(id: &Value, code: i64, message: impl Into<String>) -> Value {
 
 /// A kernel to talk to: how to (re)connect, and the QEMU we started, if any.
 struct Kernel {
-    target: ConnectTarget,
+    /// `None` until a boot in the background has finished (or when it failed: `boot_error`).
+    target: Option<ConnectTarget>,
     client: Option<Client>,
     qemu: Option<BootedQemu>,
+    /// The build and boot of `--boot`, so `initialize` and `server/discover` are answered at
+    /// once (the SDKs give `server/discover` 10 s) while the kernel comes up.
+    booting: Option<mpsc::Receiver<Booted>>,
+    boot_error: Option<String>,
+    /// Sessions opened so far: a new one may face a rebooted kernel whose agents are gone.
+    sessions: u64,
+    /// Keeps the boot thread alive while this lives: QEMU's parent-death signal
+    /// (`setpriv --pdeathsig`) fires when the *thread* that started it ends.
+    _boot_thread: Option<mpsc::Sender<()>>,
 }
+
+type Booted = Result<(ConnectTarget, BootedQemu)>;
 
 /// QEMU and its run directory; both go when this drops or a signal ends kingly (and QEMU
 /// when kingly is killed outright: [`qemu::ParentWatch`]).
@@ -102,12 +130,31 @@ struct BootedQemu {
 impl Kernel {
     fn client(&mut self) -> Result<&mut Client> {
         if self.client.is_none() {
+            self.finish_boot();
+            if let Some(why) = &self.boot_error {
+                bail!("booting the kernel failed: {why}; restart the server");
+            }
             if let Some(stopped) = self.qemu_stopped(Duration::ZERO) {
                 return Err(stopped);
             }
-            self.client = Some(Client::connect(&self.target, Duration::from_secs(30))?);
+            let target = self.target.as_ref().context("no kernel to connect to")?;
+            self.client = Some(Client::connect(target, Duration::from_secs(30))?);
+            self.sessions += 1;
         }
         self.client.as_mut().context("no kernel session")
+    }
+
+    /// Waits for the boot in the background, if one runs.
+    fn finish_boot(&mut self) {
+        let Some(booting) = self.booting.take() else { return };
+        let booted: Booted = booting.recv().unwrap_or_else(|_| Err(anyhow::anyhow!("the boot thread ended early")));
+        match booted {
+            Ok((target, qemu)) => {
+                self.target = Some(target);
+                self.qemu = Some(qemu);
+            }
+            Err(e) => self.boot_error = Some(format!("{e:#}")),
+        }
     }
 
     /// The QEMU this server booted has exited (or does within `wait`): the error to answer with.
@@ -134,7 +181,7 @@ impl Kernel {
     fn with_client<T>(&mut self, mut f: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
         let first = f(self.client()?);
         match first {
-            Err(e) if e.downcast_ref::<RemoteError>().is_none() && !e.to_string().contains("cancelled") => {
+            Err(e) if e.downcast_ref::<RemoteError>().is_none() && !e.is::<Cancelled>() => {
                 self.client = None;
                 let again = self.client().and_then(&mut f);
                 match again {
@@ -150,8 +197,7 @@ impl Kernel {
     }
 }
 
-fn boot_kernel(board: crate::board::Board) -> Result<(ConnectTarget, BootedQemu)> {
-    qemu::ensure()?;
+fn boot_kernel(board: crate::board::Board) -> Booted {
     eprintln!("kingly mcp: building and booting the kernel for {board}");
     let artifacts = crate::kernel_build::build(board, true)?;
     crate::cleanup::remove_stale(&std::env::temp_dir(), "kingly-mcp-");
@@ -188,8 +234,14 @@ pub struct Server {
     kernel: Kernel,
     output: Output,
     rag_index: std::path::PathBuf,
-    /// The request being served and whether the client cancelled it.
-    current: Arc<(AtomicU64, AtomicBool)>,
+    /// Requests the client cancelled, and the flag that stops the kernel call in flight.
+    cancellations: Arc<Cancellations>,
+    /// `--allow-load`: the key that signs unsigned `bpf_load` calls.
+    signing_key: Option<ed25519_dalek::SigningKey>,
+    /// Names of the kernel's tools when last listed, and in which session, to tell clients
+    /// when they change.
+    kernel_tools: Option<std::collections::BTreeSet<String>>,
+    kernel_tools_session: u64,
     /// The client declared `elicitation` in `initialize`: the `code` tool may ask it questions.
     client_elicits: bool,
     /// Lines from the client, and lines read while waiting for a reply to our own request.
@@ -199,13 +251,72 @@ pub struct Server {
     sent: u64,
 }
 
+/// Requests the client cancelled (`notifications/cancelled`), by id as JSON text, and the flag
+/// that abandons the kernel call in flight. A cancelled request gets no response.
+#[derive(Default)]
+struct Cancellations {
+    ids: Mutex<std::collections::HashSet<String>>,
+    in_flight: Mutex<Option<String>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Cancellations {
+    /// The client cancelled request `id` (the reader thread calls this as the line arrives).
+    fn cancel(&self, id: &Value) {
+        let key = id.to_string();
+        let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if in_flight.as_deref() == Some(key.as_str()) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.len() >= 4096 {
+            ids.clear(); // ids of requests answered before their cancellation arrived
+        }
+        ids.insert(key);
+    }
+
+    /// Request `id` starts; the flag its waits watch.
+    fn begin(&self, id: &Value) -> Arc<AtomicBool> {
+        let key = id.to_string();
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let cancelled = self.ids.lock().unwrap_or_else(|e| e.into_inner()).contains(&key);
+        self.stop.store(cancelled, Ordering::SeqCst);
+        *in_flight = Some(key);
+        self.stop.clone()
+    }
+
+    fn end(&self) {
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Whether the client cancelled request `id` (forgetting it: ids are not reused).
+    fn take(&self, id: &Value) -> bool {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).remove(&id.to_string())
+    }
+}
+
 /// Runs `kingly mcp` on stdin/stdout until stdin closes.
 pub fn run(args: &McpArgs) -> Result<i32> {
-    let (target, qemu) = match (&args.connect, args.boot) {
-        (Some(connect), _) => (ConnectTarget::parse(connect, args.baud)?, None),
+    let signing_key = if args.allow_load {
+        let dir = crate::keys::default_dir();
+        if args.boot.is_some() {
+            crate::keys::ensure(&dir)?; // the kernel about to be built embeds its public half
+        }
+        Some(crate::keys::load_signing(&dir).context("--allow-load signs with the host key")?)
+    } else {
+        None
+    };
+    let (target, booting, boot_thread) = match (&args.connect, args.boot) {
+        (Some(connect), _) => (Some(ConnectTarget::parse(connect, args.baud)?), None, None),
         (None, Some(board)) => {
-            let (target, qemu) = boot_kernel(board)?;
-            (target, Some(qemu))
+            qemu::ensure()?;
+            let (booted_tx, booted) = mpsc::channel();
+            let (alive, until_dropped) = mpsc::channel::<()>();
+            std::thread::spawn(move || {
+                let _ = booted_tx.send(boot_kernel(board));
+                let _ = until_dropped.recv(); // returns when the server drops `alive`
+            });
+            (None, Some(booted), Some(alive))
         }
         (None, None) => bail!("give --connect TARGET or --boot BOARD"),
     };
@@ -215,31 +326,44 @@ pub fn run(args: &McpArgs) -> Result<i32> {
     let rag_index = crate::rag::default_index_dir();
     let output = Output::new(Box::new(std::io::stdout()));
     let mut server = Server {
-        kernel: Kernel { target, client: None, qemu },
+        kernel: Kernel {
+            target,
+            client: None,
+            qemu: None,
+            booting,
+            boot_error: None,
+            sessions: 0,
+            _boot_thread: boot_thread,
+        },
         output: output.clone(),
         rag_index,
-        current: Arc::new((AtomicU64::new(u64::MAX), AtomicBool::new(false))),
+        cancellations: Arc::new(Cancellations::default()),
+        signing_key,
+        kernel_tools: None,
+        kernel_tools_session: 0,
         client_elicits: false,
         inbox: None,
         pending: std::collections::VecDeque::new(),
         sent: 0,
     };
-    // Connect now so a bad target fails at start, not at the first tool call.
-    if let Err(e) = server.kernel.client() {
-        eprintln!("kingly mcp: cannot reach the kernel yet ({e:#}); will retry on the first request");
+    // Connect now so a bad target fails at start, not at the first tool call (a kernel still
+    // booting is waited for at the first request that needs it).
+    if server.kernel.booting.is_none() {
+        if let Err(e) = server.kernel.client() {
+            eprintln!("kingly mcp: cannot reach the kernel yet ({e:#}); will retry on the first request");
+        }
     }
 
     // A reader thread, so a cancellation can arrive while a call runs.
     let (lines_tx, lines) = mpsc::channel::<String>();
-    let current = server.current.clone();
+    let cancellations = server.cancellations.clone();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
             if let Ok(message) = serde_json::from_str::<Value>(&line) {
                 if message["method"] == "notifications/cancelled" {
-                    let id = message["params"]["requestId"].as_u64();
-                    if id.is_some() && id == Some(current.0.load(Ordering::SeqCst)) {
-                        current.1.store(true, Ordering::SeqCst);
+                    if let Some(id) = message["params"].get("requestId") {
+                        cancellations.cancel(id);
                     }
                 }
             }
@@ -254,9 +378,15 @@ pub fn run(args: &McpArgs) -> Result<i32> {
             continue;
         }
         if let Some(reply) = server.handle_line(&line) {
+            // A request cancelled while it ran gets no response (MCP "Cancellation").
+            if reply.get("id").is_some_and(|id| !id.is_null() && server.cancellations.take(id)) {
+                continue;
+            }
             output.send(&reply);
         }
     }
+    // A boot still under way finishes, so its QEMU and run directory are cleaned up.
+    server.kernel.finish_boot();
     Ok(0)
 }
 
@@ -274,8 +404,18 @@ impl Server {
         self.output.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         let deadline = std::time::Instant::now() + wait;
         loop {
+            if self.cancellations.stop.load(Ordering::SeqCst) {
+                // The request we are asking for was cancelled: withdraw our question too.
+                self.output.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                    "params": {"requestId": id, "reason": "the request it was asked for was cancelled"}}));
+                return None;
+            }
             let left = deadline.checked_duration_since(std::time::Instant::now())?;
-            let line = self.inbox.as_ref()?.recv_timeout(left).ok()?;
+            let line = match self.inbox.as_ref()?.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            };
             if let Ok(message) = serde_json::from_str::<Value>(&line) {
                 if message.get("method").is_none() && message["id"] == id.as_str() {
                     return Some(message);
@@ -325,6 +465,9 @@ impl Server {
             // Notifications: initialized, cancelled (handled by the reader), progress, roots...
             return None;
         };
+        if self.cancellations.take(&id) {
+            return None; // cancelled before it started
+        }
         Some(match self.dispatch(&id, method, &params) {
             Ok(result) => response(&id, result),
             Err(e) => match e.downcast::<RpcError>() {
@@ -360,17 +503,9 @@ impl Server {
             "logging/setLevel" => Ok(json!({})),
             "tools/list" => {
                 let tools = self.kernel.with_client(|c| c.list_tools())?;
-                let mut list: Vec<Value> = tools
-                    .iter()
-                    .map(|t| {
-                        json!({
-                            "name": t.name,
-                            "description": t.description,
-                            "inputSchema": serde_json::from_str::<Value>(&t.input_schema)
-                                .unwrap_or(json!({"type": "object"})),
-                        })
-                    })
-                    .collect();
+                self.kernel_tools = Some(tools.iter().map(|t| t.name.clone()).collect());
+                self.kernel_tools_session = self.kernel.sessions;
+                let mut list: Vec<Value> = tools.iter().map(crate::mcp_tools::kernel_tool).collect();
                 list.extend(host_tools());
                 Ok(json!({"tools": list}))
             }
@@ -419,17 +554,42 @@ impl Server {
         if !arguments.is_object() {
             return Err(RpcError::new(code::INVALID_PARAMS, "params.arguments must be an object").into());
         }
+        let stop = self.cancellations.begin(id);
+        let result = self.call_tool_begun(name, arguments, params, stop);
+        self.cancellations.end();
+        result
+    }
+
+    fn call_tool_begun(
+        &mut self,
+        name: &str,
+        arguments: Value,
+        params: &Value,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Value> {
         if name == "rag_query" {
             return self.rag_query(&arguments);
         }
         if name == "code" {
             return self.code(&arguments);
         }
+        let arguments = if name == "bpf_load" {
+            match sign_load(self.signing_key.as_ref(), arguments) {
+                Ok(arguments) => arguments,
+                Err(refusal) => return Ok(refusal),
+            }
+        } else {
+            arguments
+        };
+        // Loading, unloading (and, to be safe, attaching or detaching) can add or remove a
+        // `tool` agent: compare the kernel's tool list before and after.
+        let may_change_tools = matches!(name, "bpf_load" | "bpf_unload" | "bpf_attach" | "bpf_detach");
+        if may_change_tools && self.kernel_tools.is_none() {
+            self.kernel_tools = self.kernel_tool_names().ok();
+            self.kernel_tools_session = self.kernel.sessions;
+        }
         let progress_token = params["_meta"]["progressToken"].clone();
         let output = self.output.clone();
-        let current = self.current.clone();
-        current.0.store(id.as_u64().unwrap_or(u64::MAX - 1), Ordering::SeqCst);
-        current.1.store(false, Ordering::SeqCst);
         let args = arguments.to_string();
         let result = self.kernel.with_client(|c| {
             if !progress_token.is_null() {
@@ -440,14 +600,19 @@ impl Server {
                         "params": {"progressToken": token, "progress": done, "total": total}}));
                 }));
             }
-            c.cancel = Some(current.clone());
+            c.cancel = Some(stop.clone());
             let result = c.call_tool(name, &args, None);
             c.on_send_progress = None;
             c.cancel = None;
             result
         });
-        current.0.store(u64::MAX, Ordering::SeqCst);
         self.forward_logs();
+        // A new session (the bridge reconnected, perhaps to a kernel that rebooted and lost its
+        // agents) is checked too.
+        let new_session = self.kernel_tools.is_some() && self.kernel.sessions != self.kernel_tools_session;
+        if may_change_tools || new_session {
+            self.notify_if_tools_changed();
+        }
         let result = result.map_err(|e| match e.downcast::<RemoteError>() {
             Ok(r) => anyhow::Error::from(RpcError::new(i64::from(r.code), r.message)),
             Err(e) => e,
@@ -474,6 +639,23 @@ impl Server {
         Ok(reply)
     }
 
+    fn kernel_tool_names(&mut self) -> Result<std::collections::BTreeSet<String>> {
+        let tools = self.kernel.with_client(|c| c.list_tools())?;
+        Ok(tools.into_iter().map(|t| t.name).collect())
+    }
+
+    /// Sends `notifications/tools/list_changed` when the kernel's tools differ from the last list.
+    fn notify_if_tools_changed(&mut self) {
+        // An unreachable kernel decides nothing: the next look that succeeds compares.
+        let Ok(now) = self.kernel_tool_names() else { return };
+        // Unknown before: tell the client to look again rather than miss a change.
+        if self.kernel_tools.as_ref() != Some(&now) {
+            self.output.send(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+        }
+        self.kernel_tools = Some(now);
+        self.kernel_tools_session = self.kernel.sessions;
+    }
+
     fn forward_logs(&mut self) {
         let Some(client) = self.kernel.client.as_mut() else { return };
         for (level, text) in client.logs.drain(..) {
@@ -497,8 +679,47 @@ impl Server {
     }
 }
 
+/// Why an unsigned `bpf_load` is refused without `--allow-load`.
+pub const UNSIGNED_LOAD: &str = "bpf_load refused: the kernel only loads programs signed with the host's Ed25519 key, \
+    and this call has no `signature`. This MCP server signs loads on its clients' behalf only when started with \
+    --allow-load (add it to the server's args in the client configuration: any client of the server may then \
+    load verified programs), or sign the load yourself (`kingly push` does; bpf_load's `signature` parameter \
+    says over what).";
+
+/// `bpf_load`'s arguments as the kernel is to get them: with the client's signature, or
+/// (under `--allow-load`) the host key's; `Err` is the tool result refusing the load.
+fn sign_load(key: Option<&ed25519_dalek::SigningKey>, mut arguments: Value) -> std::result::Result<Value, Value> {
+    if arguments.get("signature").is_some() {
+        return Ok(arguments);
+    }
+    let Some(key) = key else {
+        return Err(json!({"content": [{"type": "text", "text": UNSIGNED_LOAD}], "isError": true}));
+    };
+    // Arguments the kernel refuses anyway go unsigned: its answer says what is wrong.
+    if let Some((kind, name, maps, bytecode)) = load_parts(&arguments) {
+        let signature = crate::push::load_signature(key, kind, &name, &maps, &bytecode);
+        arguments["signature"] = Value::String(signature);
+    }
+    Ok(arguments)
+}
+
+/// The type, name, maps and bytecode of `bpf_load` arguments, when the kernel would accept them.
+fn load_parts(arguments: &Value) -> Option<(kingly_bpf::Kind, String, Vec<kingly_bpf::MapDef>, Vec<u8>)> {
+    let kind = kingly_bpf::Kind::from_name(arguments["type"].as_str()?)?;
+    let name = arguments["name"].as_str()?.to_string();
+    let bytecode = kingly_kernel::agents::tools::decode_hex(arguments["bytes_hex"].as_str()?).ok()?;
+    let maps = match arguments.get("maps") {
+        None => Vec::new(),
+        Some(Value::Array(list)) => {
+            list.iter().map(kingly_kernel::agents::tools::map_def).collect::<std::result::Result<_, _>>().ok()?
+        }
+        Some(_) => return None,
+    };
+    Some((kind, name, maps, bytecode))
+}
+
 fn capabilities() -> Value {
-    json!({"tools": {"listChanged": false}, "resources": {"subscribe": false, "listChanged": false}, "logging": {}})
+    json!({"tools": {"listChanged": true}, "resources": {"subscribe": false, "listChanged": false}, "logging": {}})
 }
 
 fn server_info() -> Value {
@@ -514,8 +735,13 @@ fn host_tools() -> Vec<Value> {
             "description": "Search the Linux kernel knowledge index (source, docs, fix history) on the host",
             "inputSchema": {"type": "object", "properties": {
                 "query": {"type": "string", "description": "identifier or question"},
-                "k": {"type": "integer", "minimum": 1, "maximum": 50}
+                "k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "how many results (default 5)"}
             }, "required": ["query"], "additionalProperties": false},
+            "outputSchema": {"type": "object", "properties": {
+                "results": {"type": "array", "items": {"type": "object"}, "description": "best first"}
+            }, "required": ["results"]},
+            "annotations": {"title": "Search Linux kernel knowledge", "readOnlyHint": true,
+                "destructiveHint": false, "idempotentHint": true, "openWorldHint": false},
         }),
     ]
 }
@@ -531,5 +757,48 @@ pub struct RpcError {
 impl RpcError {
     pub fn new(code: i64, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_load_signs_what_the_kernel_checks_and_keeps_a_client_signature() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let trust = kingly_kernel::agents::signing::Trust::Key(key.verifying_key());
+        let maps = json!([{"kind": "array", "key_size": 4, "value_size": 8, "max_entries": 2}]);
+        let args =
+            json!({"type": "tool", "name": "answer", "bytes_hex": "b70000002a0000009500000000000000", "maps": maps});
+        let signed = sign_load(Some(&key), args.clone()).unwrap();
+        let (kind, name, map_defs, bytecode) = load_parts(&signed).unwrap();
+        let message = kingly_bpf::hooks::signed_message(kind, &name, &map_defs, &bytecode);
+        let signature = kingly_kernel::agents::tools::decode_hex(signed["signature"].as_str().unwrap()).unwrap();
+        assert_eq!(trust.check(&message, Some(&signature)), Ok(()));
+        // Another name is another message: the signature binds every part.
+        let renamed = kingly_bpf::hooks::signed_message(kind, "other", &map_defs, &bytecode);
+        assert!(trust.check(&renamed, Some(&signature)).is_err());
+
+        let mut own = args.clone();
+        own["signature"] = json!("ab".repeat(64));
+        assert_eq!(sign_load(Some(&key), own.clone()).unwrap(), own);
+        let refused = sign_load(None, args).unwrap_err();
+        assert_eq!(refused["isError"], true);
+        assert!(refused["content"][0]["text"].as_str().unwrap().contains("--allow-load"), "{refused}");
+    }
+
+    #[test]
+    fn cancellations_stop_the_call_in_flight_and_are_forgotten_once_taken() {
+        let c = Cancellations::default();
+        let stop = c.begin(&json!(7));
+        assert!(!stop.load(Ordering::SeqCst));
+        c.cancel(&json!(7));
+        assert!(stop.load(Ordering::SeqCst), "the call in flight stops");
+        c.end();
+        assert!(c.take(&json!(7)) && !c.take(&json!(7)));
+        c.cancel(&json!("eight")); // before it starts
+        assert!(c.begin(&json!("eight")).load(Ordering::SeqCst));
+        assert!(!c.take(&json!(8)), "ids keep their JSON type");
     }
 }

@@ -37,7 +37,25 @@ pub fn tool() -> Value {
             "required": ["description", "examples"],
             "additionalProperties": false
         },
-        "annotations": {"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false},
+        "outputSchema": {
+            "type": "object",
+            "properties": {
+                "status": {"enum": ["solved", "ambiguous", "unsure", "unsupported"], "description": "Only solved means the program does what the text says, as far as every check can tell."},
+                "program": {"type": ["string", "null"], "description": "Path of the chosen program (raw bytecode), runnable by kingly bpf run."},
+                "program_hex": {"type": "string", "description": "The chosen program's bytecode in hex, as bpf_load's bytes_hex takes it."},
+                "type": {"type": "string", "description": "Program type."},
+                "source": {"type": ["string", "null"], "description": "Source of the chosen program."},
+                "asm": {"type": ["string", "null"], "description": "Its disassembly."},
+                "confidence": {"type": "number", "description": "How sure the coder is, 0 to 1."},
+                "rounds": {"type": "integer", "description": "Synthesis rounds run."},
+                "candidates": {"type": "array", "items": {"type": "object"}, "description": "Every candidate and its verdict."},
+                "checks": {"type": "array", "items": {"type": "object"}, "description": "The checks the chosen program passed or failed."},
+                "questions": {"type": "array", "items": {"type": "string"}, "description": "What to answer when ambiguous."},
+                "answered": {"type": "array", "description": "Questions answered by elicitation."}
+            },
+            "required": ["status", "questions"]
+        },
+        "annotations": {"title": "Write a verified eBPF extension", "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false},
     })
 }
 

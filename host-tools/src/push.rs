@@ -275,6 +275,30 @@ pub fn run_push(args: &PushArgs) -> Result<i32> {
     }
 }
 
+/// The `signature` argument of `bpf_load` (128 lowercase hex digits): the Ed25519 signature
+/// with `key` over [`kingly_bpf::hooks::signed_message`], the bytes the kernel checks:
+///
+/// ```text
+/// "kingly-bpf-load-v1\0"
+/// u32 len, type name ("decision" | "tool" | "timer")
+/// u32 len, program name
+/// u32 map count, then per map: u32 kind (Linux numbers: 1 hash, 2 array, 6 percpu_array),
+///     u32 key_size, u32 value_size, u32 max_entries
+/// u32 len, bytecode (8-byte eBPF instruction slots)
+/// ```
+///
+/// every integer little-endian. `kingly push` and `kingly mcp --allow-load` both sign here.
+pub fn load_signature(
+    key: &ed25519_dalek::SigningKey,
+    kind: Kind,
+    name: &str,
+    maps: &[MapDef],
+    bytecode: &[u8],
+) -> String {
+    let message = kingly_bpf::hooks::signed_message(kind, name, maps, bytecode);
+    kingly_kernel::agents::tools::encode_hex(&keys::sign(key, &message))
+}
+
 /// Loads (replacing a program of the same name), attaches and returns the kernel's answers.
 #[allow(clippy::too_many_arguments)]
 pub fn push(
@@ -303,8 +327,7 @@ pub fn push(
             .unwrap_or_else(|| name.to_string()),
         (_, None) => name.to_string(),
     };
-    let message = kingly_bpf::hooks::signed_message(kind, &load_name, &program.maps, &program.bytecode);
-    let signature = keys::sign(key, &message);
+    let signature = load_signature(key, kind, &load_name, &program.maps, &program.bytecode);
     let maps: Vec<Value> = program
         .maps
         .iter()
@@ -327,7 +350,7 @@ pub fn push(
     let args = json!({
         "type": kind.name(),
         "name": load_name,
-        "signature": kingly_kernel::agents::tools::encode_hex(&signature),
+        "signature": signature,
         "maps": maps,
     });
     let loaded = call(client, "bpf_load", args, Some(program.bytecode.clone()));

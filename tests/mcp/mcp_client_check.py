@@ -21,12 +21,18 @@ async def legacy_session(binary: str, board: str) -> None:
             init = await session.initialize()
             assert init.server_info.name == "kingly", init
 
+            assert init.capabilities.tools.list_changed is True, init.capabilities
             tools = await session.list_tools()
             names = {t.name for t in tools.tools}
             for wanted in ("kernel_info", "ping", "uart_stats", "cache_stats", "rag_query"):
                 assert wanted in names, f"{wanted} missing from {sorted(names)}"
-            for tool in tools.tools:
-                assert tool.input_schema.get("type") == "object", tool
+            check_tool_metadata(tools.tools)
+
+            # Without --allow-load the bridge does not sign: an unsigned load is refused and the
+            # refusal names the flag.
+            refused = await session.call_tool("bpf_load", {"type": "tool", "name": "answer", "bytes_hex": ANSWER_HEX})
+            assert refused.is_error, refused
+            assert "--allow-load" in refused.content[0].text, refused
 
             info = await session.call_tool("kernel_info", {})
             assert not info.is_error, info
@@ -37,6 +43,20 @@ async def legacy_session(binary: str, board: str) -> None:
 
             ping = await session.call_tool("ping", {"data": "from-python"})
             assert json.loads(ping.content[0].text)["data"] == "from-python", ping
+
+            # Tools with an outputSchema return structuredContent; the SDK validates each result
+            # against the schema and raises when it does not fit.
+            assert info.structured_content["cpus"] == 4, info.structured_content
+            for name, arguments in [
+                ("uart_stats", {}),
+                ("cache_stats", {}),
+                ("bpf_list", {}),
+                ("cache_lookup", {"hook": "sched_slice", "fields": {"class": 1}}),
+                ("cache_invalidate", {"hook": "sched_slice"}),
+                ("workload_run", {"ms": 50}),
+            ]:
+                result = await session.call_tool(name, arguments)
+                assert not result.is_error and result.structured_content is not None, (name, result)
 
             # An unknown tool is a protocol error (JSON-RPC error), not a result.
             try:
@@ -72,6 +92,138 @@ async def legacy_session(binary: str, board: str) -> None:
             assert coded.structured_content["status"] == "ambiguous", coded.structured_content
             assert coded.structured_content["questions"], coded.structured_content
             print(f"legacy session on {board}: ok ({len(names)} tools, cpus={data['cpus']})")
+
+
+def check_tool_metadata(tools) -> None:
+    """Every tool has MCP annotations, a description for every parameter (nested ones too) and,
+    where it declares one, an object outputSchema (the SDK validates results against it)."""
+    def described(tool: str, path: str, schema: dict) -> None:
+        for name, prop in schema.get("properties", {}).items():
+            assert prop.get("description"), f"{tool}: parameter {path}{name} has no description"
+            if isinstance(prop.get("items"), dict):
+                described(tool, f"{path}{name}[].", prop["items"])
+
+    for tool in tools:
+        assert tool.input_schema.get("type") == "object", tool
+        described(tool.name, "", tool.input_schema)
+        hints = tool.annotations
+        assert hints is not None, f"{tool.name} has no annotations"
+        for hint in ("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"):
+            assert isinstance(getattr(hints, hint), bool), f"{tool.name}: {hint} is {getattr(hints, hint)!r}"
+        if tool.output_schema is not None:
+            assert tool.output_schema.get("type") == "object", tool
+    by_name = {t.name: t for t in tools}
+    assert by_name["bpf_list"].annotations.read_only_hint is True
+    assert by_name["bpf_unload"].annotations.destructive_hint is True
+    for structured in ("kernel_info", "bpf_list", "bpf_load", "map_read", "code", "rag_query"):
+        assert by_name[structured].output_schema is not None, f"{structured} has no outputSchema"
+
+
+# A `tool` program: mov r0, 42; exit.
+ANSWER_HEX = "b70000002a000000" + "9500000000000000"
+# A `decision` program: mov r0, 1000; exit.
+SLICE_HEX = "b7000000e8030000" + "9500000000000000"
+
+
+async def agent_session(binary: str, board: str) -> None:
+    """Under --allow-load a client loads a `tool` agent with no signature of its own (the bridge
+    signs with the host key), is told the tool list changed, finds and calls the new tool, reads
+    its map, and is told again when it is unloaded. Every structured result is validated by the
+    SDK against the tool's outputSchema."""
+    changed = []
+    arrived = asyncio.Event()
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.append(message)
+            arrived.set()
+
+    async def next_change(what: str) -> None:
+        await asyncio.wait_for(arrived.wait(), timeout=10)
+        arrived.clear()
+
+    params = StdioServerParameters(command=binary, args=["mcp", "--boot", board, "--allow-load"])
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write, read_timeout_seconds=120, message_handler=on_message) as session:
+            await session.initialize()
+            before = {t.name for t in (await session.list_tools()).tools}
+            assert "answer" not in before, before
+            map_def = {"kind": "array", "key_size": 4, "value_size": 8, "max_entries": 2}
+            loaded = await session.call_tool(
+                "bpf_load", {"type": "tool", "name": "answer", "bytes_hex": ANSWER_HEX, "maps": [map_def]}
+            )
+            assert not loaded.is_error, loaded
+            program = loaded.structured_content["id"]
+            await next_change("after bpf_load")
+            tools = (await session.list_tools()).tools
+            names = {t.name for t in tools}
+            assert "answer" in names, sorted(names)
+            check_tool_metadata(tools)
+            answer = await session.call_tool("answer", {"input_hex": "0102"})
+            assert not answer.is_error, answer
+            assert answer.structured_content == {"tool": "answer", "r0": 42, "input_bytes": 2}, answer
+
+            written = await session.call_tool(
+                "map_write", {"id": program, "key": "01000000", "value": "0700000000000000"}
+            )
+            assert not written.is_error, written
+            one = await session.call_tool("map_read", {"id": program, "key": "01000000"})
+            assert one.structured_content["value"] == "0700000000000000", one
+            every = await session.call_tool("map_read", {"id": program})
+            assert every.structured_content["len"] == 2, every
+            listed = await session.call_tool("bpf_list", {})
+            assert any(p["name"] == "answer" for p in listed.structured_content["programs"]), listed
+
+            # A decision program attached and detached: the tool list stays as it is (no
+            # notification), and bpf_attach's and bpf_detach's results fit their schemas.
+            decision = await session.call_tool(
+                "bpf_load", {"type": "decision", "name": "slice_1ms", "bytes_hex": SLICE_HEX}
+            )
+            assert not decision.is_error, decision
+            slice_id = decision.structured_content["id"]
+            attached = await session.call_tool("bpf_attach", {"id": slice_id, "hook": "sched_slice"})
+            assert attached.structured_content["hook"] == "sched_slice", attached
+            detached = await session.call_tool("bpf_detach", {"hook": "sched_slice"})
+            assert detached.structured_content["detached"] == slice_id, detached
+            await session.call_tool("bpf_unload", {"id": slice_id})
+
+            # A signature the client brings is passed on as it is: this one is wrong.
+            forged = await session.call_tool(
+                "bpf_load", {"type": "tool", "name": "forged", "bytes_hex": ANSWER_HEX, "signature": "00" * 64}
+            )
+            assert forged.is_error and "signature" in forged.content[0].text, forged
+
+            unloaded = await session.call_tool("bpf_unload", {"id": program})
+            assert not unloaded.is_error, unloaded
+            await next_change("after bpf_unload")
+            names = {t.name for t in (await session.list_tools()).tools}
+            assert "answer" not in names, sorted(names)
+            assert len(changed) == 2, changed  # the load and the unload; nothing else changed the list
+
+            # From English to a running tool: the code tool's program_hex is bpf_load's bytes_hex.
+            coded = await session.call_tool("code", SPACES_TASK)
+            assert coded.structured_content["status"] == "solved", coded.structured_content
+            hex_program = coded.structured_content["program_hex"]
+            made = await session.call_tool(
+                "bpf_load", {"type": "tool", "name": "count_spaces", "bytes_hex": hex_program}
+            )
+            assert not made.is_error, made
+            await next_change("after loading the coded tool")
+            spaces = await session.call_tool("count_spaces", {"text": "a b c d e"})
+            assert spaces.structured_content["r0"] == 4, spaces
+            print(f"agent tools on {board}: ok ({len(changed)} list_changed notifications)")
+
+
+SPACES_TASK = {
+    "description": "Count the spaces in the input.",
+    "examples": [
+        {"input": "68 65 6c 6c 6f 20 77 6f 72 6c 64", "output": 1},
+        {"input": "61 20 62 20 63 20 64", "output": 3},
+        {"input": "", "output": 0},
+        {"input": "6e 6f 73 70 61 63 65", "output": 0},
+        {"input": "20 20", "output": 2},
+    ],
+}
 
 
 # "checksum" names a sum and an xor alike; these examples fit both.
@@ -133,6 +285,7 @@ def main() -> int:
     asyncio.run(modern_discover(binary, board))
     if board == "virt":
         asyncio.run(elicitation_session(binary, board))
+        asyncio.run(agent_session(binary, board))
     return 0
 
 

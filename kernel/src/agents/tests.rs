@@ -234,3 +234,28 @@ fn wide_and_narrow_fields_both_cache() {
         assert_eq!(rt.cached(0, &SCHED_SLICE, fields, 2), Some(4321));
     }
 }
+
+/// Every parameter of every kernel tool (and of the maps `bpf_load` takes) says what it is:
+/// MCP clients show these descriptions to the model choosing arguments.
+#[test]
+fn every_tool_parameter_has_a_description() {
+    fn check(tool: &str, path: &str, schema: &serde_json::Value) {
+        let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else { return };
+        for (name, property) in properties {
+            let described = property.get("description").and_then(|d| d.as_str()).is_some_and(|d| !d.is_empty());
+            assert!(described, "{tool}: parameter {path}{name} has no description");
+            if let Some(items) = property.get("items") {
+                check(tool, &format!("{path}{name}[]."), items);
+            }
+        }
+    }
+    let rt = runtime();
+    load(rt, Kind::Tool, "echo_len", "mov %r0, 0\nexit").unwrap();
+    let mut tools = crate::port::tools::builtin();
+    tools.extend(tools::descriptors(rt));
+    assert!(tools.iter().any(|t| t.name == "echo_len"));
+    for tool in &tools {
+        let schema: serde_json::Value = serde_json::from_str(&tool.input_schema).unwrap();
+        check(&tool.name, "", &schema);
+    }
+}

@@ -58,22 +58,22 @@ pub fn descriptors<C: CpuOps>(runtime: &Runtime<'_, C>) -> Vec<ToolDescriptor> {
         t(
             "bpf_load",
             "Load an eBPF program: the kernel checks its Ed25519 signature and verifies it itself; returns its id and the verifier's statistics. Bytecode comes as the binary attachment or as `bytes_hex`.",
-            r#"{"type":"object","properties":{"type":{"enum":["decision","tool","timer"]},"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,47}$"},"signature":{"type":"string","description":"Ed25519 signature, 128 hex digits"},"bytes_hex":{"type":"string"},"maps":{"type":"array","items":{"type":"object","properties":{"kind":{"enum":["hash","array","percpu_array"]},"key_size":{"type":"integer"},"value_size":{"type":"integer"},"max_entries":{"type":"integer"}},"required":["kind","key_size","value_size","max_entries"]}}},"required":["type","name"],"additionalProperties":false}"#.to_string(),
+            r#"{"type":"object","properties":{"type":{"enum":["decision","tool","timer"],"description":"Program type: decision (attach to a hook), tool (becomes an MCP tool of its name) or timer"},"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,47}$","description":"Name in bpf_list; a tool program's MCP tool name"},"signature":{"type":"string","description":"Ed25519 signature (128 hex digits) over kingly-bpf-load-v1: type, name, maps and bytecode, length-prefixed (kingly push and kingly mcp --allow-load make it)"},"bytes_hex":{"type":"string","description":"The bytecode (8-byte eBPF instruction slots) in hex"},"maps":{"type":"array","description":"The program's maps, in the order its map fds number them","items":{"type":"object","properties":{"kind":{"enum":["hash","array","percpu_array"],"description":"Map kind"},"key_size":{"type":"integer","description":"Key size in bytes"},"value_size":{"type":"integer","description":"Value size in bytes"},"max_entries":{"type":"integer","description":"Capacity in entries"}},"required":["kind","key_size","value_size","max_entries"]}}},"required":["type","name"],"additionalProperties":false}"#.to_string(),
         ),
         t(
             "bpf_attach",
             "Attach a loaded program to a hook (replacing the one there; its cached decisions vanish). Timers take period_ms and cpu.",
-            alloc::format!(r#"{{"type":"object","properties":{{"id":{{"type":"integer"}},"hook":{{"enum":{HOOK_ENUM}}},"period_ms":{{"type":"integer","minimum":1,"maximum":60000}},"cpu":{{"type":"integer","minimum":0}}}},"required":["id","hook"],"additionalProperties":false}}"#),
+            alloc::format!(r#"{{"type":"object","properties":{{"id":{{"type":"integer","description":"Program id from bpf_load or bpf_list"}},"hook":{{"enum":{HOOK_ENUM},"description":"Decision hook, or timer"}},"period_ms":{{"type":"integer","minimum":1,"maximum":60000,"description":"Timer period in milliseconds (timer only)"}},"cpu":{{"type":"integer","minimum":0,"description":"Core the timer runs on (timer only; default 0)"}}}},"required":["id","hook"],"additionalProperties":false}}"#),
         ),
         t(
             "bpf_detach",
             "Detach the program at a hook (the hook's default policy answers again), or a timer program by id",
-            alloc::format!(r#"{{"type":"object","properties":{{"hook":{{"enum":{HOOK_ENUM}}},"id":{{"type":"integer"}}}},"required":["hook"],"additionalProperties":false}}"#),
+            alloc::format!(r#"{{"type":"object","properties":{{"hook":{{"enum":{HOOK_ENUM},"description":"Hook to clear, or timer"}},"id":{{"type":"integer","description":"The timer program's id (timer only)"}}}},"required":["hook"],"additionalProperties":false}}"#),
         ),
         t(
             "bpf_unload",
             "Unload a detached program; it is freed after a grace period",
-            r#"{"type":"object","properties":{"id":{"type":"integer"}},"required":["id"],"additionalProperties":false}"#.to_string(),
+            r#"{"type":"object","properties":{"id":{"type":"integer","description":"Program id from bpf_load or bpf_list"}},"required":["id"],"additionalProperties":false}"#.to_string(),
         ),
         t(
             "bpf_list",
@@ -83,27 +83,27 @@ pub fn descriptors<C: CpuOps>(runtime: &Runtime<'_, C>) -> Vec<ToolDescriptor> {
         t(
             "map_read",
             "Read a program's map: one key (hex), or every entry (at most 256)",
-            r#"{"type":"object","properties":{"id":{"type":"integer"},"map":{"type":"integer","minimum":0},"key":{"type":"string"}},"required":["id"],"additionalProperties":false}"#.to_string(),
+            r#"{"type":"object","properties":{"id":{"type":"integer","description":"Program id"},"map":{"type":"integer","minimum":0,"description":"Index of the map in the program's maps (default 0)"},"key":{"type":"string","description":"Key in hex; omit to read every entry"}},"required":["id"],"additionalProperties":false}"#.to_string(),
         ),
         t(
             "map_write",
             "Write one entry of a program's map (key and value in hex)",
-            r#"{"type":"object","properties":{"id":{"type":"integer"},"map":{"type":"integer","minimum":0},"key":{"type":"string"},"value":{"type":"string"}},"required":["id","key","value"],"additionalProperties":false}"#.to_string(),
+            r#"{"type":"object","properties":{"id":{"type":"integer","description":"Program id"},"map":{"type":"integer","minimum":0,"description":"Index of the map in the program's maps (default 0)"},"key":{"type":"string","description":"Key in hex (the map's key size)"},"value":{"type":"string","description":"Value in hex (the map's value size)"}},"required":["id","key","value"],"additionalProperties":false}"#.to_string(),
         ),
         t(
             "cache_lookup",
             "Look a decision up in the decision cache without running anything",
-            alloc::format!(r#"{{"type":"object","properties":{{"hook":{{"enum":["sched_slice","sched_cpu","mcp_admit"]}},"fields":{fields}}},"required":["hook"],"additionalProperties":false}}"#),
+            alloc::format!(r#"{{"type":"object","properties":{{"hook":{{"enum":["sched_slice","sched_cpu","mcp_admit"],"description":"Decision hook"}},"fields":{fields}}},"required":["hook"],"additionalProperties":false}}"#),
         ),
         t(
             "cache_invalidate",
             "Invalidate a hook's cached decisions, or only the one for `fields`",
-            alloc::format!(r#"{{"type":"object","properties":{{"hook":{{"enum":["sched_slice","sched_cpu","mcp_admit"]}},"fields":{fields}}},"required":["hook"],"additionalProperties":false}}"#),
+            alloc::format!(r#"{{"type":"object","properties":{{"hook":{{"enum":["sched_slice","sched_cpu","mcp_admit"],"description":"Decision hook"}},"fields":{fields}}},"required":["hook"],"additionalProperties":false}}"#),
         ),
         t(
             "workload_run",
             "Run the synthetic workload (CPU-bound, sleeper and latency-sensitive tasks) on the worker cores; per-class throughput and wake-up latency percentiles",
-            r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":10,"maximum":10000}},"required":["ms"],"additionalProperties":false}"#.to_string(),
+            r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":10,"maximum":10000,"description":"How long to run, in milliseconds"}},"required":["ms"],"additionalProperties":false}"#.to_string(),
         ),
     ];
     for agent in runtime.list().iter().filter(|a| a.kind == Kind::Tool) {
@@ -284,7 +284,8 @@ fn bpf_load<C: CpuOps>(runtime: &Runtime<'_, C>, args: &ToolArgs, a: &Args<'_>) 
     })
 }
 
-fn map_def(value: &Value) -> Result<MapDef, String> {
+/// A map definition from `bpf_load`'s `maps` argument (the host bridge reads them with this too).
+pub fn map_def(value: &Value) -> Result<MapDef, String> {
     let bad = || "each map needs kind (hash, array, percpu_array), key_size, value_size and max_entries".to_string();
     let object = value.as_object().ok_or_else(bad)?;
     let number = |name: &str| -> Result<u32, String> {

@@ -26,7 +26,7 @@ pub fn builtin() -> Vec<ToolDescriptor> {
         t(
             "ping",
             "Round trip through the kernel's message port; echoes `data` if given",
-            r#"{"type":"object","properties":{"data":{"type":"string","maxLength":512}},"additionalProperties":false}"#
+            r#"{"type":"object","properties":{"data":{"type":"string","maxLength":512,"description":"Text to echo back"}},"additionalProperties":false}"#
         ),
         t("uart_stats", "UART and link counters: bytes, overruns, framing errors, CRC errors, resyncs", NO_ARGUMENTS),
         t(
