@@ -12,12 +12,15 @@ pub type Line = heapless::String<MAX_LINE>;
 
 /// Assembles bytes into command lines, the way a terminal user expects them edited: printable
 /// text is echoed, Backspace and Delete erase the last character, Ctrl-C drops the line, and
-/// Enter (CR, LF or CR LF) ends it.
+/// Enter (CR, LF or CR LF) ends it. A line with a byte no keyboard types is not echoed.
 #[derive(Default)]
 pub struct LineAssembler {
     line: Line,
     overlong: bool,
     after_cr: bool,
+    /// The line has had a byte no keyboard types (noise, a frame of the message port): it is
+    /// no longer echoed, so garbage on the line never makes the kernel talk back.
+    noisy: bool,
     /// Lines thrown away for being longer than [`MAX_LINE`].
     pub overlong_lines: u64,
     /// Bytes that were neither printable ASCII, a line ending nor an editing key.
@@ -69,7 +72,14 @@ const CTRL_C: u8 = 0x03;
 
 impl LineAssembler {
     pub const fn new() -> Self {
-        Self { line: heapless::String::new(), overlong: false, after_cr: false, overlong_lines: 0, non_text_bytes: 0 }
+        Self {
+            line: heapless::String::new(),
+            overlong: false,
+            after_cr: false,
+            noisy: false,
+            overlong_lines: 0,
+            non_text_bytes: 0,
+        }
     }
 
     /// Feeds one byte; returns what to echo and the line that `byte` completes, if any.
@@ -80,11 +90,12 @@ impl LineAssembler {
             b'\n' if after_cr => (Echo::Nothing, None),
             b'\r' | b'\n' => {
                 let line = core::mem::take(&mut self.line);
+                let echo = if core::mem::replace(&mut self.noisy, false) { Echo::Nothing } else { Echo::NewLine };
                 if core::mem::replace(&mut self.overlong, false) {
                     self.overlong_lines += 1;
-                    (Echo::NewLine, None)
+                    (echo, None)
                 } else {
-                    (Echo::NewLine, (!line.is_empty()).then_some(line))
+                    (echo, (!line.is_empty()).then_some(line))
                 }
             }
             BACKSPACE | DELETE if self.overlong => (Echo::Nothing, None),
@@ -95,6 +106,7 @@ impl LineAssembler {
             CTRL_C => {
                 self.line.clear();
                 self.overlong = false;
+                self.noisy = false;
                 (Echo::Cancel, None)
             }
             0x20..=0x7e if self.overlong => (Echo::Nothing, None),
@@ -107,9 +119,11 @@ impl LineAssembler {
             },
             _ => {
                 self.non_text_bytes += 1;
+                self.noisy = true;
                 (Echo::Nothing, None)
             }
         };
+        let echo = if self.noisy && echo != Echo::Cancel { Echo::Nothing } else { echo };
         Step { echo, line }
     }
 }
@@ -189,12 +203,25 @@ mod tests {
     }
 
     #[test]
-    fn echo_is_bounded_by_the_input_and_the_line() {
-        // Garbage never makes the console say more than a few bytes per byte received.
+    fn noise_is_not_echoed() {
+        // A line that had a byte no keyboard types is echoed no further, its end included, so
+        // a burst of noise (or message-port frames) makes the console say next to nothing.
         let mut a = LineAssembler::new();
-        let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        assert_eq!(screen(&mut a, b"ab\x00cd\rok\r"), b"abok\r\n");
+        let mut state = 0x6b69_6e67_u32;
+        let garbage: Vec<u8> = (0..1 << 16)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 24) as u8
+            })
+            .collect();
         let shown = screen(&mut a, &garbage);
-        assert!(shown.len() <= 4 * garbage.len(), "{}", shown.len());
+        assert!(shown.len() < garbage.len() / 20, "{} bytes echoed for {} of noise", shown.len(), garbage.len());
+        feed(&mut a, b"\r"); // ends what the noise left on the line
+        assert_eq!(feed(&mut a, b"ping\r"), ["ping"], "a fresh line after the noise works");
+        assert_eq!(screen(&mut a, b"ping\r"), b"ping\r\n", "and is echoed again");
     }
 
     #[test]
