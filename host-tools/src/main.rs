@@ -35,8 +35,12 @@ enum Command {
     Rag(kingly::rag::RagArgs),
     /// Verify, sign, upload and attach an eBPF agent to a running kernel.
     Push(push::PushArgs),
-    /// List the agents a running kernel has loaded, with their statistics.
+    /// List the agents a running kernel has loaded, with their statistics; `agents dump` prints one's code.
     Agents(push::AgentsArgs),
+    /// Detach an agent from its hooks (or one hook); it stays loaded.
+    Detach(push::DetachArgs),
+    /// Unload an agent (refused while it is attached, unless --force detaches it first).
+    Unload(push::UnloadArgs),
     /// Make the Ed25519 key pair that signs agents (its public half is built into the kernel).
     Keygen(push::KeygenArgs),
     /// Turn a task in English (with examples) into a verified eBPF extension; --eval scores a task set.
@@ -83,6 +87,8 @@ fn main() -> ExitCode {
         Command::Rag(args) => kingly::rag::run(&args),
         Command::Push(args) => push::run_push(&args),
         Command::Agents(args) => push::run_agents(&args),
+        Command::Detach(args) => push::run_detach(&args),
+        Command::Unload(args) => push::run_unload(&args),
         Command::Keygen(args) => push::run_keygen(&args),
         Command::Code(code) => {
             if let Some(dir) = code.rag_index {
