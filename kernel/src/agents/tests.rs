@@ -418,6 +418,11 @@ fn bpf_detach_with_an_id_detaches_only_that_program() {
 #[test]
 fn bpf_list_and_bpf_dump_show_the_xlated_and_the_jited_code() {
     let rt = jit_runtime();
+    for descriptor in tools::descriptors(rt) {
+        let schema = serde_json::from_str::<serde_json::Value>(&descriptor.input_schema);
+        assert!(schema.is_ok(), "{}: {}", descriptor.name, descriptor.input_schema);
+    }
+    assert!(tools::descriptors(rt).iter().any(|d| d.name == "bpf_dump"));
     let src = "mov %r0, 1\nlddw %r1, 0x123456789\nadd %r0, %r1\nexit";
     let agent = load(rt, Kind::Decision, "dumped", src).unwrap();
     let code = agent.jited().expect("translated").clone();
