@@ -75,9 +75,29 @@ fn exit_quietly_on_a_closed_stdout() {
     }));
 }
 
+impl Command {
+    /// Whether the command was given `--json`. The agent commands print their own errors as
+    /// JSON (`push::finish`); for the others, an error is printed here as the same JSON object
+    /// on stdout, so a `--json` caller always gets JSON.
+    fn json(&self) -> bool {
+        use kingly::rag::RagCommand;
+        match self {
+            Command::Code(code) => code.args.json,
+            Command::Rag(rag) => match &rag.command {
+                RagCommand::Query(args) => args.json,
+                RagCommand::Catalog(args) => args.json,
+                RagCommand::Eval(args) => args.json,
+                RagCommand::Index(_) => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     exit_quietly_on_a_closed_stdout();
     let cli = Cli::parse();
+    let json = cli.command.json();
     let result = match cli.command {
         Command::Boot(args) => boot::run(&args),
         Command::Image(args) => kingly::image::run(&args),
@@ -99,6 +119,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(error) if json => {
+            println!("{}", push::error_json(&error));
+            ExitCode::from(u8::try_from(push::error_status(&error).0).unwrap_or(1))
+        }
         Err(error) => {
             eprintln!("kingly: error: {error:#}");
             ExitCode::from(1)

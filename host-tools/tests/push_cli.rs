@@ -229,6 +229,17 @@ fn json_commands_print_a_json_error_object_when_they_fail() {
         assert_eq!(error["status"], "error", "{args:?}: {error}");
         assert!(error["error"].as_str().unwrap().contains("/nonexistent/k.sock"), "{args:?}: {error}");
     }
+    // The other --json commands answer errors with the same object (printed by main).
+    for (args, says) in [
+        (&["rag", "query", "x", "--json", "--index", "/nonexistent/index"][..], "no RAG index"),
+        (&["code", "return 1", "--json"], "no examples"),
+    ] {
+        let out = kingly(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let error = stdout_json(&out);
+        assert_eq!(error["status"], "error", "{args:?}: {error}");
+        assert!(error["error"].as_str().unwrap().contains(says), "{args:?}: {error}");
+    }
 }
 
 /// A `bpf_list` answer as a kernel with the JIT gives it: a long name and several hooks.
