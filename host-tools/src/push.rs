@@ -510,8 +510,10 @@ fn print_report(report: &Value) {
     match &report["attached"] {
         Value::Null => println!("registered as tool {}", loaded["name"].as_str().unwrap_or("?")),
         attached => {
+            // Said once: a program replaced in place was reported above.
             let replaced = match &attached["replaced"] {
                 Value::Null => String::new(),
+                id if *id == report["replaced"]["id"] => String::new(),
                 id => format!(" (replaced program {id})"),
             };
             println!("attached to {}{replaced}", attached["hook"].as_str().unwrap_or("?"));
@@ -766,8 +768,11 @@ fn dump_part(client: &mut Client, id: u64, part: &str) -> Result<(Value, Vec<u8>
         }
         let chunk = chunk.context("bpf_dump answered without bytes")?;
         let total = meta["total_bytes"].as_u64().context("bpf_dump answered without total_bytes")? as usize;
+        if chunk.is_empty() && bytes.len() < total {
+            bail!("bpf_dump of program {id} stopped at byte {} of {total} ({part})", bytes.len());
+        }
         bytes.extend_from_slice(chunk);
-        if chunk.is_empty() || bytes.len() >= total {
+        if bytes.len() >= total {
             bytes.truncate(total);
             return Ok((meta, bytes));
         }
