@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
     FILE is an ELF object from `clang -target bpf -O2 -c` (.o), Kingly assembly (.s; declare maps\n\
     with lines like `#map hash key=4 value=8 max=64`), or raw bytecode (.bin). The program is\n\
     verified here first (the kernel verifies it again), signed with your key (kingly keygen),\n\
-    uploaded and attached. Pushing a program with a name already loaded replaces it in place:
-    the kernel verifies and loads the new one, moves each hook (and timer) of the old one to it
-    in one pointer swap, then unloads the old one, so a hook never runs without a policy and
-    `kingly agents` lists one program under the name. With --json, a refusal prints
+    uploaded and attached. Pushing a program with a name already loaded replaces it in place:\n\
+    the kernel verifies and loads the new one, moves each hook (and timer) of the old one to it\n\
+    in one pointer swap, then unloads the old one, so a hook never runs without a policy and\n\
+    `kingly agents` lists one program under the name. With --json, a refusal prints\n\
     {\"error\": …, \"status\": \"rejected\"|\"refused\"|\"error\", \"exit\": N} on stdout.")]
 pub struct PushArgs {
     /// The program: .o, .s or .bin.
