@@ -1,4 +1,5 @@
 //! `kingly`: build, boot and talk to the Kingly kernel.
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
