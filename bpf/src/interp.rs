@@ -78,6 +78,9 @@ pub enum RunErrorKind {
     InvalidInstruction,
     MapMismatch,
     HelperFault,
+    /// The context is shorter than the program type's (compiled code, which has no bounds
+    /// checks, refuses to run rather than read past it).
+    ContextTooShort { len: u32, needed: u32 },
 }
 
 /// A run-time failure at `pc`.
@@ -99,6 +102,9 @@ impl fmt::Display for RunErrorKind {
             RunErrorKind::InvalidInstruction => f.write_str("invalid instruction"),
             RunErrorKind::MapMismatch => f.write_str("maps do not match the program's definitions"),
             RunErrorKind::HelperFault => f.write_str("helper argument fault"),
+            RunErrorKind::ContextTooShort { len, needed } => {
+                write!(f, "context of {len} bytes is shorter than the program type's {needed}")
+            }
         }
     }
 }
@@ -232,6 +238,11 @@ impl Interpreter {
         let err = |pc: usize, kind| RunError { pc, kind };
         if env.maps.len() != prog.maps.len() || env.maps.iter().zip(&prog.maps).any(|(m, d)| m.def() != d) {
             return Err(err(0, RunErrorKind::MapMismatch));
+        }
+        // As compiled code does, which must (it has no bounds checks): the same error either way.
+        let needed = crate::jit::context_bytes(prog.prog_type.context);
+        if prog.stats.is_some() && ctx.len() < needed {
+            return Err(err(0, RunErrorKind::ContextTooShort { len: ctx.len() as u32, needed: needed as u32 }));
         }
         if prog.stats.is_none() {
             // Unverified programs may touch the whole stack region.

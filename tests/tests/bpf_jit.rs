@@ -16,8 +16,9 @@ fn run_suite(board: Board, suite: &str, timeout: Duration) -> String {
 fn all_313_conformance_tests_pass_under_the_jit_on_raspi4b() {
     let output = run_suite(Board::Raspi4b, "bpf-jit-conformance", Duration::from_secs(300));
     assert_eq!(output.matches("... ok").count(), 313, "{output}");
-    // 313 conformance tests plus the W^X mapping and RCU retirement checks.
-    assert!(output.contains("bpf-jit-conformance: 315 passed, 0 failed"), "{output}");
+    // 313 conformance tests plus the W^X mapping, RCU retirement and short-context checks.
+    assert!(output.contains("bpf-jit-conformance: 316 passed, 0 failed"), "{output}");
+    assert!(output.contains("check bpf-jit-conformance::a_short_context_is_refused_not_overrun ... passed"), "{output}");
 }
 
 #[test]

@@ -309,7 +309,34 @@ pub fn check(
             }
         }
     }
-    if maps.len() != map_defs.len() || maps.iter().zip(map_defs).any(|(m, d)| m.def() != d) {
+    check_sizes(prog_type.context, map_defs, ctx, maps)?;
+    if maps.iter().zip(map_defs).any(|(m, d)| m.def() != d) {
+        return Err(RunError { pc: 0, kind: RunErrorKind::MapMismatch });
+    }
+    Ok(())
+}
+
+/// The context bytes native code may touch: the verifier proved every access of a program of
+/// this context inside this many bytes of r1, and the code has no run-time check.
+pub const fn context_bytes(context: ContextKind) -> usize {
+    match context {
+        ContextKind::None => 0,
+        ContextKind::Buffer { len_bytes } => len_bytes as usize,
+        ContextKind::Struct { size_bytes, .. } | ContextKind::Packet { size_bytes, .. } => size_bytes as usize,
+    }
+}
+
+/// The part of [`check`] a program without maps and without a packet needs: the context at
+/// least as long as the verifier assumed (native code has no bounds checks: a shorter one
+/// would let it read past the caller's slice), and as many maps as the program declared.
+#[inline(always)]
+pub fn check_sizes(context: ContextKind, map_defs: &[MapDef], ctx: &[u8], maps: &[Map]) -> Result<(), RunError> {
+    let needed = context_bytes(context);
+    if ctx.len() < needed {
+        let kind = RunErrorKind::ContextTooShort { len: ctx.len() as u32, needed: needed as u32 };
+        return Err(RunError { pc: 0, kind });
+    }
+    if maps.len() != map_defs.len() {
         return Err(RunError { pc: 0, kind: RunErrorKind::MapMismatch });
     }
     Ok(())
@@ -328,6 +355,36 @@ pub fn entry_registers(context: ContextKind, ctx: &mut [u8], stack: &mut [u8]) -
         ContextKind::Struct { .. } | ContextKind::Packet { .. } => (ctx_address, 0),
     };
     (r1, r2, r10)
+}
+
+/// [`entry_registers`]' r1 and r2 as masks decided when the program is compiled, so that a
+/// run computes them without a match on the context kind: r1 is the context's address masked
+/// with `r1` (`r1_empty` when the context is empty), r2 its length masked with `r2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryMasks {
+    r1: u64,
+    r1_empty: u64,
+    r2: u64,
+}
+
+impl EntryMasks {
+    /// The masks of programs with context `context`.
+    pub const fn new(context: ContextKind) -> Self {
+        match context {
+            ContextKind::None => Self { r1: 0, r1_empty: 0, r2: 0 },
+            ContextKind::Buffer { .. } => Self { r1: u64::MAX, r1_empty: 0, r2: u64::MAX },
+            ContextKind::Struct { .. } | ContextKind::Packet { .. } => {
+                Self { r1: u64::MAX, r1_empty: u64::MAX, r2: 0 }
+            }
+        }
+    }
+
+    /// `(r1, r2)` for context `ctx`: what [`entry_registers`] gives.
+    #[inline(always)]
+    pub fn registers(&self, ctx: &mut [u8]) -> (u64, u64) {
+        let r1 = if ctx.is_empty() { self.r1_empty } else { self.r1 };
+        (ctx.as_mut_ptr() as u64 & r1, ctx.len() as u64 & self.r2)
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::aarch64::encode::{self as a64, Cond, LogicalImm, MemOp, MovWide, Pair
 use super::aarch64::{self, compile};
 use super::{JitError, BUDGET_EXHAUSTED_ID};
 use crate::interp::{Env, FixedPlatform, Interpreter, RunError, RunErrorKind};
-use crate::program::{Program, ProgramType};
+use crate::program::{ContextKind, Program, ProgramType};
 use crate::verifier::VerifyStats;
 use crate::{asm, isa};
 
@@ -341,10 +341,12 @@ fn forward_only_programs_get_no_guard() {
     // Entry (19 words), exit (7), abort (2), then the slots: nothing else.
     assert_eq!(code.slot_offsets[0], 28);
     assert!(!code.leaf, "a helper call needs the bridge");
-    // Without it, a leaf: x29/x30 only, r0 zeroed; entry (4 words), exit (3), no abort path.
+    // Without it, a leaf: no frame (it names no callee-saved register), r0 zeroed, the body
+    // right after; each exit is `mov x0, x7; ret`.
     let code = compile_asm("mov %r0, 0\njeq %r1, 0, +1\nmov %r0, 1\nja +0\nexit").unwrap();
-    assert_eq!(code.words[0], a64::stp(PairMode::PreIndex, 29, LR, SP, -16));
-    assert_eq!(code.slot_offsets[0], 7);
+    assert_eq!(code.words[0], a64::mov(true, 7, XZR));
+    assert_eq!(code.slot_offsets[0], 1);
+    assert_eq!(code.words[code.words.len() - 2..], [a64::mov(true, 0, 7), a64::RET]);
     assert!(code.leaf);
     assert!(code.words.iter().all(|w| !x24.contains(w)));
 }
@@ -352,25 +354,25 @@ fn forward_only_programs_get_no_guard() {
 #[test]
 fn leaves_save_and_zero_only_the_registers_they_name() {
     // No helper, no local call, no back-edge: r6 (x19) saved, zeroed and restored; r0 zeroed;
-    // the bridge, trampoline and entry sp (x26-x28) untouched.
+    // the bridge, trampoline and entry sp (x26-x28) untouched, and no x29/x30 frame: the body
+    // is not called, so the link register survives.
     let code = compile_asm("mov %r6, 1\nmov %r0, %r6\nexit").unwrap();
-    let entry_and_exit = [
-        a64::stp(PairMode::PreIndex, 29, LR, SP, -32),
-        a64::mov_sp(29, SP),
-        a64::mem_scaled(MemOp::Store, 3, 19, SP, 2),
-        a64::mov(true, 7, XZR),
-        a64::mov(true, 19, XZR),
-        a64::bl(5),
-        a64::mov(true, 0, 7),
-        a64::mem_scaled(MemOp::Load, 3, 19, SP, 2),
-        a64::ldp(PairMode::PostIndex, 29, LR, SP, 32),
-        a64::RET,
-    ];
-    assert_eq!(code.words[..code.slot_offsets[0] as usize], entry_and_exit);
+    let entry = [a64::str_pre(19, SP, -16), a64::mov(true, 7, XZR), a64::mov(true, 19, XZR)];
+    assert_eq!(code.words[..code.slot_offsets[0] as usize], entry);
+    let exit = [a64::mov(true, 0, 7), a64::ldr_post(19, SP, 16), a64::RET];
+    assert_eq!(code.words[code.slot_offsets[2] as usize..], exit, "the exit is the epilogue");
     // r10 named: saved (x25, paired with x19 when r6 is named too) and loaded from x3.
     let code = compile_asm("stdw [%r10-8], 1\nmov %r6, 2\nmov %r0, %r6\nexit").unwrap();
-    assert_eq!(code.words[2], a64::stp(PairMode::Offset, 19, 25, SP, 16));
-    assert_eq!(code.words[3], a64::mov(true, 25, 3));
+    assert_eq!(code.words[0], a64::stp(PairMode::PreIndex, 19, 25, SP, -16));
+    assert_eq!(code.words[1], a64::mov(true, 25, 3));
+    let end = code.words.len();
+    assert_eq!(code.words[end - 2..], [a64::ldp(PairMode::PostIndex, 19, 25, SP, 16), a64::RET]);
+    // Three pairs and a single: every exit restores all of them and sp.
+    let code = compile_asm("mov %r6, 1\nmov %r7, 2\nmov %r8, 3\nmov %r9, 4\nstdw [%r10-8], 5\nmov %r0, 0\njeq %r1, 0, +1\nexit\nmov %r0, %r9\nexit").unwrap();
+    assert_eq!(code.words[0], a64::stp(PairMode::PreIndex, 19, 20, SP, -48));
+    let restores = code.words.iter().filter(|&&w| w == a64::mem_scaled(MemOp::Load, 3, 25, SP, 4)).count();
+    assert_eq!(restores, 2, "both exits restore x25");
+    assert_eq!(code.words.iter().filter(|&&w| w == a64::ldp(PairMode::PostIndex, 19, 20, SP, 48)).count(), 2);
 }
 
 #[test]
@@ -485,4 +487,22 @@ fn the_interpreter_clears_the_frame_even_for_verified_programs() {
     let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 100 };
     assert_eq!(interp.run(&writer, &mut [], &mut env), Ok(0));
     assert_eq!(interp.run(&reader, &mut [], &mut env), Ok(0), "the writer's bytes are gone");
+}
+
+#[test]
+fn entry_masks_give_what_entry_registers_gives() {
+    let kinds = [
+        ContextKind::None,
+        ContextKind::Buffer { len_bytes: 0 },
+        ContextKind::Buffer { len_bytes: 8 },
+        ContextKind::Struct { size_bytes: 48, writable: false },
+        ContextKind::Packet { size_bytes: 24, data_offset: 0, data_end_offset: 8, writable_packet: false },
+    ];
+    for kind in kinds {
+        for len in [0, 8, 48] {
+            let mut ctx = alloc::vec![0u8; len];
+            let (r1, r2, _) = super::entry_registers(kind, &mut ctx, &mut []);
+            assert_eq!(super::EntryMasks::new(kind).registers(&mut ctx), (r1, r2), "{kind:?}, {len} bytes");
+        }
+    }
 }

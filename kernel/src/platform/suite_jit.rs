@@ -79,9 +79,10 @@ fn conformance_suite() -> u32 {
             }
         }
     }
-    let checks: [(&str, Check); 2] = [
+    let checks: [(&str, Check); 3] = [
         ("code_is_read_only_then_unmapped", code_is_read_only_then_unmapped),
         ("retired_code_is_freed_after_a_grace_period", retired_code_is_freed_after_a_grace_period),
+        ("a_short_context_is_refused_not_overrun", a_short_context_is_refused_not_overrun),
     ];
     for (name, check) in checks {
         match check() {
@@ -97,6 +98,34 @@ fn conformance_suite() -> u32 {
     }
     kprintln!("{suite}: {passed} passed, {failed} failed");
     u32::from(failed > 0)
+}
+
+/// Native code has no bounds checks: a context shorter than the one the program was verified
+/// for must be refused before the code runs, by the direct path (a leaf without stack, maps or
+/// packet) and the general one (a program with a helper call) alike, with the interpreter's
+/// error; a long enough one runs.
+fn a_short_context_is_refused_not_overrun() -> Result<(), String> {
+    let sources = [("direct", "ldxdw %r0, [%r1+56]\nexit"), ("general", "mov %r6, %r1\ncall 7\nldxdw %r0, [%r6+56]\nexit")];
+    for (path, source) in sources {
+        let bytes = isa::slots_to_bytes(&bpf_asm::assemble(source).map_err(|e| format!("{e}"))?);
+        let prog = Program::load(&bytes, &ProgramType::conformance(64)).map_err(|e| format!("{path}: {e}"))?;
+        let jit = JitProgram::compile(&prog).map_err(|e| format!("{path}: {e}"))?;
+        let mut platform = FixedPlatform::default();
+        let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: 1 << 10 };
+        let want = RunErrorKind::ContextTooShort { len: 8, needed: 64 };
+        let short = jit.run(&mut [0; 8], &mut [], &mut env).map_err(|e| e.kind);
+        let interpreted = Interpreter::new().run(&prog, &mut [0; 8], &mut env).map_err(|e| e.kind);
+        if short != Err(want) || interpreted != Err(want) {
+            return Err(format!("{path}: 8 of 64 bytes: JIT {short:?}, interpreter {interpreted:?}, want {want:?}"));
+        }
+        let mut ctx = [0u8; 64];
+        ctx[56] = 9;
+        match jit.run(&mut ctx, &mut [], &mut env) {
+            Ok(9) => {}
+            other => return Err(format!("{path}: 64 bytes: {other:?}, want Ok(9)")),
+        }
+    }
+    Ok(())
 }
 
 /// W^X: the window mapping of JIT code must refuse writes, allow reads, and vanish on drop.

@@ -122,6 +122,8 @@ struct Emitter {
     guarded: bool,
     /// Each guard's `b.lo` placeholder and the pc its stub reports.
     guards: Vec<(usize, usize)>,
+    /// A leaf's epilogue, which each of its `exit`s is (empty for other programs: `ret`).
+    leaf_exit: Vec<u32>,
 }
 
 impl Emitter {
@@ -473,6 +475,8 @@ impl Emitter {
             Insn::CallHelper { id } => self.call_helper(Ok(id), pc),
             Insn::CallReg { reg } => self.call_helper(Err(reg), pc),
             Insn::CallLocal { off } => self.call_local(pc, (pc as i64 + 1 + off as i64) as usize),
+            // A leaf's body is not called, so its `exit` is the whole epilogue.
+            Insn::Exit if !self.leaf_exit.is_empty() => self.out.extend_from_slice(&self.leaf_exit),
             Insn::Exit => self.emit(a64::RET),
         }
     }
@@ -594,29 +598,30 @@ fn full_entry(e: &mut Emitter) -> (usize, usize) {
     (call_main, budget_exit)
 }
 
-/// The entry and exit of a leaf: no helper call, no local call, no guard, so nothing can abort
-/// it and it needs neither the bridge, the trampoline nor the entry sp. Saves only the
-/// callee-saved registers it names (r6-r9, r10) and zeroes only the registers it names (r0
-/// always: `exit` returns it): a register it never names is never observed, so its starting
-/// value does not matter. The empty program's entry and exit are 8 instructions instead of 27.
-fn leaf_entry(e: &mut Emitter, insns: &[Insn]) -> (usize, usize) {
+/// The entry of a leaf: no helper call, no local call, no guard, so nothing can abort it and it
+/// needs neither the bridge, the trampoline nor the entry sp. It saves only the callee-saved
+/// registers it names (r6-r9, r10) and zeroes only the registers it names (r0 always: `exit`
+/// returns it): a register it never names is never observed, so its starting value does not
+/// matter. The body follows the entry directly (no `bl`: a leaf has one frame), and each `exit`
+/// is the whole epilogue, returned here: `mov x0, x7`, the saved registers restored, `ret`.
+/// With nothing to save there is no frame at all: the empty program's entry and exit are 4
+/// instructions (27 before leaves had their own, 9 with a `bl` to the body).
+fn leaf_entry(e: &mut Emitter, insns: &[Insn]) -> Vec<u32> {
     let names = insns.iter().fold(1, |names, insn| names | super::registers_named(insn));
     let named = |r: u8| names & 1 << r != 0;
     let saved: Vec<Reg> = [6, 7, 8, 9, 10].into_iter().filter(|&r| named(r)).map(reg).collect();
-    let frame_bytes = 16 + (saved.len() * 8).next_multiple_of(16) as i32;
-    e.emit(a64::stp(PairMode::PreIndex, 29, LR, SP, -frame_bytes));
-    e.emit(a64::mov_sp(29, SP));
-    let save = |e: &mut Emitter, op: MemOp| {
-        for (index, pair) in saved.chunks(2).enumerate() {
-            let offset = 16 + 16 * index as i32;
-            e.emit(match (pair, op) {
-                ([first, second], MemOp::Store) => a64::stp(PairMode::Offset, *first, *second, SP, offset),
-                ([first, second], _) => a64::ldp(PairMode::Offset, *first, *second, SP, offset),
-                (_, op) => a64::mem_scaled(op, 3, pair[0], SP, offset as u32 / 8),
-            });
-        }
-    };
-    save(e, MemOp::Store);
+    let frame_bytes = (saved.len() * 8).next_multiple_of(16) as i32;
+    // Pairs at [sp], [sp+16], …; the first one moves sp (pre-index), the last one restores it.
+    let pairs: Vec<&[Reg]> = saved.chunks(2).collect();
+    for (index, pair) in pairs.iter().enumerate() {
+        let offset = 16 * index as i32;
+        e.emit(match (*pair, index) {
+            ([first, second], 0) => a64::stp(PairMode::PreIndex, *first, *second, SP, -frame_bytes),
+            ([first, second], _) => a64::stp(PairMode::Offset, *first, *second, SP, offset),
+            ([only], 0) => a64::str_pre(*only, SP, -frame_bytes),
+            (single, _) => a64::mem_scaled(MemOp::Store, 3, single[0], SP, offset as u32 / 8),
+        });
+    }
     if named(10) {
         e.emit(a64::mov(true, reg(10), 3));
     }
@@ -626,16 +631,18 @@ fn leaf_entry(e: &mut Emitter, insns: &[Insn]) -> (usize, usize) {
             e.emit(a64::mov(true, reg(r), XZR));
         }
     }
-    let call_main = e.here();
-    e.emit(a64::NOP);
-    let epilogue = e.here();
-    e.emit(a64::mov(true, 0, reg(0)));
-    save(e, MemOp::Load);
-    e.emit(a64::ldp(PairMode::PostIndex, 29, LR, SP, frame_bytes));
-    e.emit(a64::RET);
-    // Nothing aborts a leaf and it has no guard: neither exit is ever branched to.
-    e.abort_at = epilogue;
-    (call_main, epilogue)
+    let mut exit = alloc::vec![a64::mov(true, 0, reg(0))];
+    for (index, pair) in pairs.iter().enumerate().rev() {
+        let offset = 16 * index as i32;
+        exit.push(match (*pair, index) {
+            ([first, second], 0) => a64::ldp(PairMode::PostIndex, *first, *second, SP, frame_bytes),
+            ([first, second], _) => a64::ldp(PairMode::Offset, *first, *second, SP, offset),
+            ([only], 0) => a64::ldr_post(*only, SP, frame_bytes),
+            (single, _) => a64::mem_scaled(MemOp::Load, 3, single[0], SP, offset as u32 / 8),
+        });
+    }
+    exit.push(a64::RET);
+    exit
 }
 
 /// Translates `prog`. Refuses programs that were not verified: the code has no run-time checks.
@@ -651,11 +658,19 @@ pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
         abort_at: 0,
         guarded,
         guards: Vec::new(),
+        leaf_exit: Vec::new(),
     };
     let leaf = is_leaf(insns);
-    let (call_main, budget_exit) = if leaf { leaf_entry(&mut e, insns) } else { full_entry(&mut e) };
-    let body = e.here();
-    e.out[call_main] = a64::bl((body - call_main) as i32);
+    let budget_exit = if leaf {
+        // Nothing aborts a leaf and it has no guard: no abort path, no budget exit.
+        e.leaf_exit = leaf_entry(&mut e, insns);
+        0
+    } else {
+        let (call_main, budget_exit) = full_entry(&mut e);
+        let body = e.here();
+        e.out[call_main] = a64::bl((body - call_main) as i32);
+        budget_exit
+    };
 
     let mut slot_offsets = Vec::with_capacity(insns.len());
     for (pc, insn) in insns.iter().enumerate() {

@@ -49,7 +49,7 @@ use core::ffi::c_void;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kingly_bpf::jit::{self as bpf_jit, HelperBridge, HelperReturn, JitError, Stack};
 use kingly_bpf::memory::STACK_BYTES;
-use kingly_bpf::{Env, MapDef, ProgramType, RunError, VerifiedProgram};
+use kingly_bpf::{ContextKind, Env, MapDef, ProgramType, RunError, VerifiedProgram};
 
 use super::cpu::Aarch64Cpu;
 use super::mmu;
@@ -292,6 +292,9 @@ pub fn this_core_stack() -> Option<Stack> {
 /// The generated entry point: `(r1, r2, bridge, r10, trampoline, budget) -> r0`.
 type Entry = unsafe extern "C" fn(u64, u64, *mut c_void, u64, usize, u64) -> u64;
 
+/// The entry point of a leaf that never names r10: `(r1, r2) -> r0`.
+type LeafEntry = unsafe extern "C" fn(u64, u64) -> u64;
+
 type Trampoline = extern "C" fn(*mut c_void, u64, u64, u64, u64, u64, u64, u64) -> HelperReturn;
 
 /// Called by JIT code for every helper call: `(bridge, id, r1..r5, pc) -> (r0, stop)`.
@@ -324,6 +327,17 @@ pub struct JitProgram {
     stack_bytes: usize,
     /// A leaf (`kingly_bpf::jit::aarch64::is_leaf`): runs without a helper bridge.
     leaf: bool,
+    /// No maps and no packet: a run checks only the context's length and the map count.
+    plain: bool,
+    /// A plain leaf that never names r10 (every decision program the cache fronts, and the
+    /// conformance suite's straight-line programs): [`JitProgram::run`] calls its code directly.
+    direct: bool,
+    /// r1 and r2 at entry, without a match on the context kind.
+    entry_masks: bpf_jit::EntryMasks,
+    /// The context bytes the verifier assumed (`kingly_bpf::jit::context_bytes`).
+    ctx_bytes: usize,
+    /// Address of the code's first instruction.
+    entry: usize,
 }
 
 impl JitProgram {
@@ -332,13 +346,21 @@ impl JitProgram {
         let code = bpf_jit::aarch64::compile(prog)?;
         let bytes = code.bytes();
         let region = ExecRegion::new(&bytes)?;
+        let context = prog.program_type().context;
+        let plain = prog.maps().is_empty() && !matches!(context, ContextKind::Packet { .. });
+        // Whole groups of four 64-byte blocks, which `zero_top` clears with `dc zva`.
+        let stack_bytes = bpf_jit::stack_bytes_used(prog.insns()).next_multiple_of(256).min(STACK_BYTES);
         Ok(JitProgram {
-            region,
             prog_type: *prog.program_type(),
             maps: prog.maps().to_vec(),
-            // Whole groups of four 64-byte blocks, which `zero_top` clears with `dc zva`.
-            stack_bytes: bpf_jit::stack_bytes_used(prog.insns()).next_multiple_of(256).min(STACK_BYTES),
+            stack_bytes,
             leaf: code.leaf,
+            plain,
+            direct: plain && code.leaf && stack_bytes == 0,
+            entry_masks: bpf_jit::EntryMasks::new(context),
+            ctx_bytes: bpf_jit::context_bytes(context),
+            entry: region.entry(),
+            region,
             code,
         })
     }
@@ -376,6 +398,47 @@ impl JitProgram {
     /// without one: no per-core stack to take, nothing to clear.
     #[inline(always)]
     pub fn run(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        if self.direct {
+            return self.run_direct(ctx, env);
+        }
+        self.run_other(ctx, packet, env)
+    }
+
+    /// [`JitProgram::run`] of a `direct` program: inlined into the caller (the `dyn Compiled`
+    /// method), so that a decision program's run is two compares and the call.
+    #[inline(always)]
+    fn run_direct(&self, ctx: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
+        if ctx.len() < self.ctx_bytes || !env.maps.is_empty() {
+            return Err(self.refusal(ctx, env));
+        }
+        // SAFETY: `entry` is the start of code produced by `kingly_bpf::jit::aarch64::compile`
+        // for this program, mapped executable until `self` is dropped. A leaf's entry reads
+        // only x0 and x1 (r1, r2) and x3 (r10) if the program names r10, which a `direct` one
+        // does not (`stack_bytes` 0): the two-argument signature is the one its prologue
+        // implements.
+        let entry: LeafEntry = unsafe { core::mem::transmute::<usize, LeafEntry>(self.entry) };
+        let (r1, r2) = self.entry_masks.registers(ctx);
+        // SAFETY: the program was verified for this context (a structure or buffer of
+        // `ctx_bytes`, or none; not a packet), so its accesses stay inside the context, which
+        // is at least that long (checked above); it has no maps; it never names r10, so it
+        // touches no stack; as a leaf it calls no helper and never stops early; the code
+        // preserves the AAPCS64 callee-saved registers.
+        Ok(unsafe { entry(r1, r2) })
+    }
+
+    /// Why a `direct` run was refused (out of line: never taken by a correct caller).
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self, ctx: &[u8], env: &Env<'_>) -> RunError {
+        match bpf_jit::check_sizes(self.prog_type.context, &[], ctx, env.maps) {
+            Err(error) => error,
+            Ok(()) => RunError { pc: 0, kind: kingly_bpf::RunErrorKind::MapMismatch },
+        }
+    }
+
+    /// [`JitProgram::run`] of a program that is not `direct`.
+    #[inline(never)]
+    fn run_other(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
         if self.leaf && self.stack_bytes == 0 {
             return self.run_bare(ctx, packet, env);
         }
@@ -384,20 +447,26 @@ impl JitProgram {
 
     /// A run of a leaf that never names r10: no stack, no bridge, just the checks and the
     /// call. A function of its own, so that it saves only the registers it needs (as part of
-    /// the general run, it saved all ten callee-saved ones).
+    /// the general run, it saved all ten callee-saved ones). For a program without maps or a
+    /// packet (every decision program the cache fronts), the checks are two compares.
     #[inline(never)]
     fn run_bare(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
-        bpf_jit::check(&self.prog_type, &self.maps, ctx, packet, env.maps)?;
-        let (r1, r2, r10) = bpf_jit::entry_registers(self.prog_type.context, ctx, &mut []);
+        if self.plain {
+            bpf_jit::check_sizes(self.prog_type.context, &[], ctx, env.maps)?;
+        } else {
+            bpf_jit::check(&self.prog_type, &self.maps, ctx, packet, env.maps)?;
+        }
+        let (r1, r2, _) = bpf_jit::entry_registers(self.prog_type.context, ctx, &mut []);
         // SAFETY: `entry` is the start of code produced by `kingly_bpf::jit::aarch64::compile`
-        // for this program, mapped executable until `self` is dropped; its signature is the
-        // one the translator's prologue implements.
-        let entry: Entry = unsafe { core::mem::transmute::<usize, Entry>(self.region.entry()) };
+        // for this program, mapped executable until `self` is dropped. A leaf's entry reads
+        // only x0 and x1 (r1, r2) and x3 (r10) if the program names r10, which this one does
+        // not (`stack_bytes` 0): the two-argument signature is the one its prologue implements.
+        let entry: LeafEntry = unsafe { core::mem::transmute::<usize, LeafEntry>(self.region.entry()) };
         // SAFETY: the program was verified for this context, so its accesses stay inside the
-        // context and packet checked above; it never names r10, so it touches no stack; as a
-        // leaf it calls no helper and never stops early, so it never reads the (null) bridge
-        // and trampoline arguments; the code preserves the AAPCS64 callee-saved registers.
-        Ok(unsafe { entry(r1, r2, core::ptr::null_mut(), r10, 0, env.budget_insns) })
+        // context (at least as long as the verifier assumed, checked above) and the packet;
+        // it never names r10, so it touches no stack; as a leaf it calls no helper and never
+        // stops early; the code preserves the AAPCS64 callee-saved registers.
+        Ok(unsafe { entry(r1, r2) })
     }
 
     /// [`JitProgram::run`] of a program that uses the stack or calls helpers.
