@@ -581,12 +581,12 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         if !narrow_fields(fields) {
             return self.decide_wide(cpu, hook, fields, now_ticks, platform);
         }
-        let l1 = self.cache.lookup_l1(cpu, hook_id(hook), &narrow_decision_key(fields), now_ticks);
+        let key = narrow_decision_key(fields);
+        let l1 = self.cache.lookup_l1(cpu, hook_id(hook), &key, now_ticks);
         if let L1Outcome::Hit(value) = l1.outcome {
             return Decision { value, source: Source::Cache };
         }
-        let [f0, f1, f2, f3] = fields;
-        self.decide_after_l1(cpu, hook, f0, f1, f2, f3, now_ticks, l1.miss_word(), platform)
+        self.decide_after_l1(cpu, hook, key.words[0], now_ticks, l1.miss_word(), l1.version(), platform)
     }
 
     /// [`Runtime::decide`] for fields that need the 32-byte key: the whole lookup, out of line.
@@ -605,29 +605,27 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         }
     }
 
-    /// [`Runtime::decide`] after an L1 miss of an 8-byte key: the global table, then the agent. Out of line, so
-    /// that the L1 hit inlined into the caller saves no registers (a third of its cost before).
-    /// Everything comes in registers (the key is built again here, the fields one by one, the L1
-    /// miss as a word): passed through memory, the hit path would store them first.
+    /// [`Runtime::decide`] after an L1 miss of an 8-byte key: the global table, then the agent.
+    /// Out of line, so that the L1 hit inlined into the caller saves no registers (a third of
+    /// its cost before). Everything comes in registers: the packed key (the fields unpack from
+    /// it, on a miss only), the L1 miss as a word and the version the L1 compared with; passed
+    /// through memory, the hit path would store them first.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     fn decide_after_l1(
         &self,
         cpu: usize,
         hook: &Hook,
-        f0: u64,
-        f1: u64,
-        f2: u64,
-        f3: u64,
+        key_word: u64,
         now_ticks: u64,
         l1_miss: u32,
+        version: u64,
         platform: &mut dyn Platform,
     ) -> Decision {
-        let fields = [f0, f1, f2, f3];
-        let l1 = L1Lookup::from_miss_word(l1_miss);
-        match self.cache.lookup_after_l1(cpu, hook_id(hook), &narrow_decision_key(fields), now_ticks, l1) {
+        let l1 = L1Lookup::from_miss_word(l1_miss, version);
+        match self.cache.lookup_after_l1(cpu, hook_id(hook), &Key::from_u64(key_word), now_ticks, l1) {
             Lookup::Hit(value) => Decision { value, source: Source::Cache },
-            Lookup::Miss(ticket) => self.decide_miss(cpu, hook, fields, &ticket, platform),
+            Lookup::Miss(ticket) => self.decide_miss(cpu, hook, narrow_fields_of(key_word), &ticket, platform),
         }
     }
 
@@ -828,6 +826,12 @@ fn narrow_fields(fields: [u64; hooks::DECISION_FIELDS]) -> bool {
 #[inline(always)]
 fn narrow_decision_key(fields: [u64; hooks::DECISION_FIELDS]) -> Key {
     Key::from_u64(fields[0] | fields[1] << 16 | fields[2] << 32 | fields[3] << 48)
+}
+
+/// The fields [`narrow_decision_key`] packed into `word`.
+#[inline(always)]
+fn narrow_fields_of(word: u64) -> [u64; hooks::DECISION_FIELDS] {
+    [word & 0xFFFF, word >> 16 & 0xFFFF, word >> 32 & 0xFFFF, word >> 48]
 }
 
 /// [`decision_key`]'s 32-byte form, out of line: inlined, the compiler computed both forms'

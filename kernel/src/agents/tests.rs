@@ -516,3 +516,11 @@ fn map_write_refusals_say_what_is_wrong_in_words() {
     let range = said(write(1, "05000000", "0000000000000000"));
     assert!(range.contains("index out of range") && range.contains("keys 0 to 1"), "{range}");
 }
+
+#[test]
+fn a_narrow_key_unpacks_to_its_fields() {
+    for fields in [[0, 0, 0, 0], [2, 7, 0, 1], [0xFFFF, 1, 0xFFFF, 0xFFFF], [1, 0xFFFF, 2, 3]] {
+        assert!(super::narrow_fields(fields));
+        assert_eq!(super::narrow_fields_of(super::narrow_decision_key(fields).words[0]), fields);
+    }
+}

@@ -78,6 +78,9 @@ pub struct L1Lookup {
     /// What the lookup found.
     pub outcome: L1Outcome,
     way: u8,
+    /// The `(generation, epoch)` word the lookup compared with, loaded `Relaxed`: the global
+    /// lookup after a miss uses it (after an `Acquire` fence) instead of loading it again.
+    version: u64,
 }
 
 impl L1Lookup {
@@ -92,11 +95,18 @@ impl L1Lookup {
         }
     }
 
-    /// The miss that [`L1Lookup::miss_word`] gave `word` for (`Absent` for anything else).
+    /// The miss that [`L1Lookup::miss_word`] gave `word` for (`Absent` for anything else),
+    /// under `version` (from [`L1Lookup::version`]).
     #[inline(always)]
-    pub fn from_miss_word(word: u32) -> Self {
+    pub fn from_miss_word(word: u32, version: u64) -> Self {
         let outcome = if word & 0x300 == 0x100 { L1Outcome::Stale } else { L1Outcome::Absent };
-        Self { outcome, way: word as u8 }
+        Self { outcome, way: word as u8, version }
+    }
+
+    /// The `(generation, epoch)` word this lookup ran under.
+    #[inline(always)]
+    pub fn version(&self) -> u64 {
+        self.version
     }
 }
 
@@ -213,11 +223,11 @@ impl L1 {
                 continue;
             }
             if slot_version == version && now_ticks < expiry_ticks {
-                return L1Lookup { outcome: L1Outcome::Hit(value), way: way as u8 };
+                return L1Lookup { outcome: L1Outcome::Hit(value), way: way as u8, version };
             }
-            return L1Lookup { outcome: L1Outcome::Stale, way: way as u8 };
+            return L1Lookup { outcome: L1Outcome::Stale, way: way as u8, version };
         }
-        L1Lookup { outcome: L1Outcome::Absent, way: round_robin(sequence_sum) }
+        L1Lookup { outcome: L1Outcome::Absent, way: round_robin(sequence_sum), version }
     }
 
     /// Stores a decision; only the owning CPU calls this. The way: the one with the same tag

@@ -39,7 +39,7 @@ pub use key::{HookId, Key, KeyError, MAX_HOOKS, MAX_KEY_BYTES};
 pub use l1::{Cached, L1Lookup, L1Outcome};
 
 use crate::cpu::CpuOps;
-use crate::rcu::sync::Ordering;
+use crate::rcu::sync::{fence, Ordering};
 use crate::rcu::Rcu;
 use front::version_generation;
 use l1::Probe;
@@ -166,8 +166,11 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
     #[inline(always)]
     fn lookup_global(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64, l1: L1Lookup) -> Lookup {
         let probe = Probe::new(hook.index(), hook.salt(), key);
-        // `Acquire`: an entry removed before this version was published is not found below.
-        let version = self.front.version(hook, &probe, Ordering::Acquire);
+        // The version the L1 lookup loaded (`Relaxed`), made `Acquire` by the fence: an entry
+        // removed before this version was published is not found below. The lookup takes
+        // effect at that load, as a lookup that found the L1 empty would.
+        let version = l1.version();
+        fence(Ordering::Acquire);
         let found = {
             let guard = self.rcu().read(cpu);
             self.global.find(&guard, hook, key, probe.hash).and_then(|entry| {

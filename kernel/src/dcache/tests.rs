@@ -208,7 +208,7 @@ fn refill_takes_the_way_the_lookup_chose() {
     assert_eq!(lookup(&keys[0], 2).outcome, L1Outcome::Stale);
     // A miss survives the trip through one word (how `Runtime::decide` hands it on).
     for miss in [lookup(&keys[0], 2), lookup(&keys[L1_WAYS], 1)] {
-        assert_eq!(l1::L1Lookup::from_miss_word(miss.miss_word()), miss);
+        assert_eq!(l1::L1Lookup::from_miss_word(miss.miss_word(), miss.version()), miss);
     }
     assert_eq!(lookup(&keys[1], 1).miss_word(), 0, "a hit is no miss");
     assert!(!refill(&keys[0], 10, 2), "replacing the key's own copy evicts nothing");
