@@ -8,7 +8,7 @@
 //! - divmul: `mul r0,3; div r0,7; add r0,11; add r1,1; jlt r1,N` (5)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kingly_bpf::{asm, isa, Env, FixedPlatform, Interpreter, Program, ProgramType, VerifiedProgram};
+use kingly_bpf::{asm, isa, AnyProgram, Env, FixedPlatform, Interpreter, Program, ProgramType, UncheckedProgram, VerifiedProgram};
 
 const ITERATIONS: u32 = 100_000;
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -28,15 +28,30 @@ fn divmul_loop() -> String {
     format!("mov %r0, 1\nmov %r1, 0\nmul %r0, 3\ndiv %r0, 7\nadd %r0, 11\nadd %r1, 1\njlt %r1, {ITERATIONS}, -5\nexit")
 }
 
-fn load(src: &str, mem_len: usize, verify: bool) -> (Vec<u8>, VerifiedProgram) {
+/// A benched program, verified or (where the verifier cannot prove it) only decoded.
+enum Loaded {
+    Verified(VerifiedProgram),
+    Unchecked(UncheckedProgram),
+}
+
+impl Loaded {
+    fn any(&self) -> AnyProgram<'_> {
+        match self {
+            Loaded::Verified(prog) => prog.into(),
+            Loaded::Unchecked(prog) => prog.into(),
+        }
+    }
+}
+
+fn load(src: &str, mem_len: usize, verify: bool) -> (Vec<u8>, Loaded) {
     let bytes = isa::slots_to_bytes(&asm::assemble(src).unwrap());
     let ty = ProgramType::conformance(mem_len as u32);
     let prog = if verify {
-        Program::load(&bytes, &ty).unwrap()
+        Loaded::Verified(Program::load(&bytes, &ty).unwrap())
     } else {
         // The pointer-bounded byte loop is beyond what the verifier proves (it compares two
         // packet pointers); the interpreter still bounds-checks every load.
-        Program::load_unverified(&bytes, &ty, &[]).unwrap()
+        Loaded::Unchecked(Program::load_unverified(&bytes, &ty, &[]).unwrap())
     };
     (bytes, prog)
 }
@@ -52,14 +67,14 @@ fn bench_loop(c: &mut Criterion, name: &str, src: &str, mem_len: usize, verify: 
     let mut platform = FixedPlatform::default();
     let expect = {
         let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: u64::MAX };
-        let r0 = interp.run(&prog, &mut mem, &mut env).unwrap();
+        let r0 = interp.run_any(prog.any(), &mut mem, &mut [], &mut env).unwrap();
         assert_eq!(interp.last_run_insns(), insns, "{name}: instruction count");
         r0
     };
     group.bench_function("kingly", |b| {
         b.iter(|| {
             let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: u64::MAX };
-            interp.run(&prog, &mut mem, &mut env).unwrap()
+            interp.run_any(prog.any(), &mut mem, &mut [], &mut env).unwrap()
         })
     });
 

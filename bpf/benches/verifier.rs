@@ -72,7 +72,7 @@ fn worst_case(c: &mut Criterion) {
     for shape in all {
         let slots = kingly_bpf::asm::assemble(&shape.asm).unwrap();
         let verdict = Program::load_slots(slots.clone(), &shape.prog_type, shape.maps, &Options::default());
-        eprintln!("{}: {} slots, {:?}", shape.name, slots.len(), verdict.as_ref().map(|p| *p.stats().unwrap()));
+        eprintln!("{}: {} slots, {:?}", shape.name, slots.len(), verdict.as_ref().map(|p| *p.stats()));
         group.bench_function(shape.name, |b| {
             b.iter(|| Program::load_slots(slots.clone(), &shape.prog_type, shape.maps, &Options::default()))
         });

@@ -20,7 +20,7 @@ use clap::Parser;
 use kingly_bpf::ptrgen::{self, Finding, FindingKind, Generated, Shape, Target};
 use kingly_bpf::testgen::Rng;
 use kingly_bpf::verifier::Options;
-use kingly_bpf::{asm, disasm, Interpreter, MapDef, Program, VerifiedProgram};
+use kingly_bpf::{asm, disasm, AnyProgram, Interpreter, MapDef, Program, VerifiedProgram};
 
 #[derive(Parser)]
 #[command(about = "Fuzz the verifier's pointer reasoning with strict runs of accepted programs")]
@@ -202,7 +202,8 @@ fn load(source: &str, target: Target, maps: &[MapDef]) -> Option<VerifiedProgram
 }
 
 /// The first finding over a few deterministic input sets, if any.
-fn first_finding(prog: &VerifiedProgram, target: Target, seed: u64) -> Option<Finding> {
+fn first_finding<'p>(prog: impl Into<AnyProgram<'p>>, target: Target, seed: u64) -> Option<Finding> {
+    let prog = prog.into();
     let mut rng = Rng(seed);
     let mut interp = Interpreter::new();
     (0..4).find_map(|_| ptrgen::check(prog, target, &mut rng, 4, &mut interp).err())

@@ -10,7 +10,7 @@ use crate::helpers::{ArgType, HelperEnv, HelperOutcome, RetType};
 use crate::isa::{AluOp, EndianOp, JmpCond, Width, PSEUDO_MAP_INDEX};
 use crate::maps::Map;
 use crate::memory::{self, Memory, StrictLayout, MAX_FRAMES, STACK_BYTES};
-use crate::program::{ContextKind, VerifiedProgram};
+use crate::program::{AnyProgram, ContextKind, DecodedProgram, UncheckedProgram, VerifiedProgram};
 
 /// Default instruction budget per run.
 pub const DEFAULT_BUDGET_INSNS: u64 = 1 << 24;
@@ -176,6 +176,42 @@ impl Interpreter {
         packet: &mut [u8],
         env: &mut Env<'_>,
     ) -> Result<u64, RunError> {
+        self.run_decoded(prog, true, ctx, packet, env)
+    }
+
+    /// Runs a program that was never verified (`--no-verify`, raw conformance runs): its
+    /// accesses are checked as it runs, and it gets the whole stack region, zeroed.
+    pub fn run_unchecked(
+        &mut self,
+        prog: &UncheckedProgram,
+        ctx: &mut [u8],
+        packet: &mut [u8],
+        env: &mut Env<'_>,
+    ) -> Result<u64, RunError> {
+        self.run_decoded(prog, false, ctx, packet, env)
+    }
+
+    /// Runs either kind of program, as [`Interpreter::run_with_packet`] or
+    /// [`Interpreter::run_unchecked`] would.
+    pub fn run_any(
+        &mut self,
+        prog: AnyProgram<'_>,
+        ctx: &mut [u8],
+        packet: &mut [u8],
+        env: &mut Env<'_>,
+    ) -> Result<u64, RunError> {
+        let verified = matches!(prog, AnyProgram::Verified(_));
+        self.run_decoded(prog.decoded(), verified, ctx, packet, env)
+    }
+
+    fn run_decoded(
+        &mut self,
+        prog: &DecodedProgram,
+        verified: bool,
+        ctx: &mut [u8],
+        packet: &mut [u8],
+        env: &mut Env<'_>,
+    ) -> Result<u64, RunError> {
         if let ContextKind::Packet { data_offset, data_end_offset, .. } = prog.prog_type.context {
             let start = match &self.strict {
                 Some(layout) => layout.base(memory::PACKET_REGION),
@@ -196,8 +232,11 @@ impl Interpreter {
         let mut trace = 0;
         let result = match self.strict {
             // Two copies of the loop: the normal one has no strict code at all.
-            None => self.execute::<false>(prog, ctx, packet, env, &mut budget, &StrictLayout::tagged(), &mut trace),
-            Some(layout) => self.execute_strict(prog, ctx, packet, env, &mut budget, &layout, &mut trace),
+            None => {
+                let layout = StrictLayout::tagged();
+                self.execute::<false>(prog, verified, ctx, packet, env, &mut budget, &layout, &mut trace)
+            }
+            Some(layout) => self.execute_strict(prog, verified, ctx, packet, env, &mut budget, &layout, &mut trace),
         };
         self.last_run_insns = env.budget_insns - budget;
         self.last_run_trace = trace;
@@ -210,7 +249,8 @@ impl Interpreter {
     #[allow(clippy::too_many_arguments)] // the run's parts, spelled out
     fn execute_strict(
         &mut self,
-        prog: &VerifiedProgram,
+        prog: &DecodedProgram,
+        verified: bool,
         ctx: &mut [u8],
         packet: &mut [u8],
         env: &mut Env<'_>,
@@ -219,7 +259,7 @@ impl Interpreter {
         trace: &mut u64,
     ) -> Result<u64, RunError> {
         layout.fill_stack(&mut self.stack[..]);
-        self.execute::<true>(prog, ctx, packet, env, budget, layout, trace)
+        self.execute::<true>(prog, verified, ctx, packet, env, budget, layout, trace)
     }
 
     /// The interpreter loop; with `STRICT`, addresses are `layout`'s and each access must stay
@@ -227,7 +267,8 @@ impl Interpreter {
     #[allow(clippy::too_many_arguments)] // the run's parts, spelled out
     fn execute<const STRICT: bool>(
         &mut self,
-        prog: &VerifiedProgram,
+        prog: &DecodedProgram,
+        verified: bool,
         ctx: &mut [u8],
         packet: &mut [u8],
         env: &mut Env<'_>,
@@ -241,10 +282,10 @@ impl Interpreter {
         }
         // As compiled code does, which must (it has no bounds checks): the same error either way.
         let needed = crate::jit::context_bytes(prog.prog_type.context);
-        if prog.stats.is_some() && ctx.len() < needed {
+        if verified && ctx.len() < needed {
             return Err(err(0, RunErrorKind::ContextTooShort { len: ctx.len() as u32, needed: needed as u32 }));
         }
-        if prog.stats.is_none() {
+        if !verified {
             // Unverified programs may touch the whole stack region.
             self.stack.fill(0);
         } else if !STRICT {
@@ -584,7 +625,7 @@ mod tests {
         let prog = Program::load_unverified(&bytes, &ProgramType::conformance(mem.len() as u32), &[]).unwrap();
         let mut platform = FixedPlatform::default();
         let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: budget };
-        Interpreter::new().run(&prog, mem, &mut env)
+        Interpreter::new().run_unchecked(&prog, mem, &mut [], &mut env)
     }
 
     #[test]

@@ -39,5 +39,5 @@ pub use helpers::{Helper, HelperProto};
 pub use hooks::{Hook, Kind};
 pub use interp::{Env, FixedPlatform, Interpreter, Platform, RunError, RunErrorKind};
 pub use maps::{Map, MapDef, MapError, MapKind};
-pub use program::{ContextKind, Program, ProgramType, VerifiedProgram};
+pub use program::{AnyProgram, ContextKind, DecodedProgram, Program, ProgramType, UncheckedProgram, VerifiedProgram};
 pub use verifier::{Options, VerifyStats};

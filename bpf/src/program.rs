@@ -62,18 +62,18 @@ impl ProgramType {
     }
 }
 
-/// A decoded program that passed the verifier (or, for `--no-verify`, was only decoded).
+/// A decoded program: its slots, instructions, type and maps. What the interpreter runs,
+/// reached through a [`VerifiedProgram`] or an [`UncheckedProgram`], never made on its own.
 #[derive(Clone, Debug)]
-pub struct VerifiedProgram {
+pub struct DecodedProgram {
     pub(crate) raw: Vec<RawInsn>,
     pub(crate) insns: Vec<Insn>,
     pub(crate) prog_type: ProgramType,
     pub(crate) maps: Vec<MapDef>,
-    pub(crate) stats: Option<VerifyStats>,
 }
 
-impl VerifiedProgram {
-    /// Decoded instructions, one per slot.
+impl DecodedProgram {
+    /// DecodedProgram instructions, one per slot.
     pub fn insns(&self) -> &[Insn] {
         &self.insns
     }
@@ -81,7 +81,7 @@ impl VerifiedProgram {
     pub fn raw(&self) -> &[RawInsn] {
         &self.raw
     }
-    /// The program type it was verified for.
+    /// The program type it was loaded for.
     pub fn program_type(&self) -> &ProgramType {
         &self.prog_type
     }
@@ -89,9 +89,97 @@ impl VerifiedProgram {
     pub fn maps(&self) -> &[MapDef] {
         &self.maps
     }
-    /// Verifier statistics; `None` when loaded without verification.
-    pub fn stats(&self) -> Option<&VerifyStats> {
-        self.stats.as_ref()
+}
+
+/// A program the verifier accepted. Only the verifier makes one ([`Program::load`] and its
+/// kin): the JIT and the kernel take nothing else, so "runs without run-time checks" and
+/// "was verified" are the same fact, held by the type.
+#[derive(Clone, Debug)]
+pub struct VerifiedProgram {
+    code: DecodedProgram,
+    stats: VerifyStats,
+}
+
+impl core::ops::Deref for VerifiedProgram {
+    type Target = DecodedProgram;
+    fn deref(&self) -> &DecodedProgram {
+        &self.code
+    }
+}
+
+impl VerifiedProgram {
+    /// What the verifier measured.
+    pub fn stats(&self) -> &VerifyStats {
+        &self.stats
+    }
+
+    /// A program that was never verified, treated as verified: for tests that play a verifier
+    /// bug (the defences behind the verifier must hold even then).
+    #[cfg(test)]
+    pub(crate) fn assume_verified(unchecked: UncheckedProgram) -> Self {
+        Self { code: unchecked.code, stats: VerifyStats::default() }
+    }
+}
+
+/// A program that was only decoded (`--no-verify`, raw conformance runs): the interpreter runs
+/// it ([`crate::Interpreter::run_unchecked`]) with its run-time checks, which keep memory safe;
+/// the JIT cannot take one.
+///
+/// ```compile_fail,E0308
+/// use kingly_bpf::{Program, ProgramType};
+/// let bytes = [0x95, 0, 0, 0, 0, 0, 0, 0];
+/// let unchecked = Program::load_unverified(&bytes, &ProgramType::conformance(0), &[]).unwrap();
+/// let _ = kingly_bpf::jit::aarch64::compile(&unchecked); // expected `&VerifiedProgram`
+/// ```
+#[derive(Clone, Debug)]
+pub struct UncheckedProgram {
+    code: DecodedProgram,
+}
+
+impl core::ops::Deref for UncheckedProgram {
+    type Target = DecodedProgram;
+    fn deref(&self) -> &DecodedProgram {
+        &self.code
+    }
+}
+
+/// Either kind of program, for the tools that run both: `kingly bpf run --no-verify`, the
+/// pointer fuzzer's replay of refused programs.
+#[derive(Clone, Copy, Debug)]
+pub enum AnyProgram<'p> {
+    /// Accepted by the verifier.
+    Verified(&'p VerifiedProgram),
+    /// Only decoded.
+    Unchecked(&'p UncheckedProgram),
+}
+
+impl<'p> AnyProgram<'p> {
+    /// The decoded program.
+    pub fn decoded(self) -> &'p DecodedProgram {
+        match self {
+            Self::Verified(prog) => prog,
+            Self::Unchecked(prog) => prog,
+        }
+    }
+
+    /// What the verifier measured, if it ran.
+    pub fn stats(self) -> Option<&'p VerifyStats> {
+        match self {
+            Self::Verified(prog) => Some(prog.stats()),
+            Self::Unchecked(_) => None,
+        }
+    }
+}
+
+impl<'p> From<&'p VerifiedProgram> for AnyProgram<'p> {
+    fn from(prog: &'p VerifiedProgram) -> Self {
+        Self::Verified(prog)
+    }
+}
+
+impl<'p> From<&'p UncheckedProgram> for AnyProgram<'p> {
+    fn from(prog: &'p UncheckedProgram) -> Self {
+        Self::Unchecked(prog)
     }
 }
 
@@ -122,13 +210,8 @@ impl Program {
     ) -> Result<VerifiedProgram, VerifyError> {
         let decoded = isa::decode_program(slots)?;
         let stats = verifier::verify(&decoded.insns, prog_type, maps, options)?;
-        Ok(VerifiedProgram {
-            raw: decoded.raw,
-            insns: decoded.insns,
-            prog_type: *prog_type,
-            maps: maps.to_vec(),
-            stats: Some(stats),
-        })
+        let code = DecodedProgram { raw: decoded.raw, insns: decoded.insns, prog_type: *prog_type, maps: maps.to_vec() };
+        Ok(VerifiedProgram { code, stats })
     }
 
     /// Decodes without verifying. The interpreter's run-time checks still keep memory safe.
@@ -136,14 +219,9 @@ impl Program {
         bytes: &[u8],
         prog_type: &ProgramType,
         maps: &[MapDef],
-    ) -> Result<VerifiedProgram, VerifyError> {
+    ) -> Result<UncheckedProgram, VerifyError> {
         let decoded = isa::decode_program(isa::slots_from_bytes(bytes)?)?;
-        Ok(VerifiedProgram {
-            raw: decoded.raw,
-            insns: decoded.insns,
-            prog_type: *prog_type,
-            maps: maps.to_vec(),
-            stats: None,
-        })
+        let code = DecodedProgram { raw: decoded.raw, insns: decoded.insns, prog_type: *prog_type, maps: maps.to_vec() };
+        Ok(UncheckedProgram { code })
     }
 }

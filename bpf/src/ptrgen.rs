@@ -22,7 +22,7 @@ use crate::interp::{Env, FixedPlatform, Interpreter, RunErrorKind};
 use crate::isa::{Insn, RawInsn};
 use crate::maps::{Map, MapDef, MapError, MapKind};
 use crate::memory::{self, StrictLayout};
-use crate::program::{ProgramType, VerifiedProgram};
+use crate::program::{AnyProgram, ProgramType};
 use crate::testgen::Rng;
 
 /// Bytes of the buffer a `conformance` program gets.
@@ -1369,9 +1369,6 @@ fn fnv(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// Budget for programs loaded without the verifier (which gives no worst-case bound).
-pub const UNVERIFIED_BUDGET_INSNS: u64 = 1 << 20;
-
 /// Counts of a [`check`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CheckStats {
@@ -1379,15 +1376,20 @@ pub struct CheckStats {
     pub insns: u64,
 }
 
-/// Runs an accepted program on `rounds` random inputs, each under the production layout and
-/// two random ones, strictly; the first problem found is returned.
-pub fn check(
-    prog: &VerifiedProgram,
+/// Budget for programs loaded without the verifier (which gives no worst-case bound).
+pub const UNVERIFIED_BUDGET_INSNS: u64 = 1 << 20;
+
+/// Runs an accepted program (or, to see what a refused one would do, an unchecked one) on
+/// `rounds` random inputs, each under the production layout and two random ones, strictly;
+/// the first problem found is returned.
+pub fn check<'p>(
+    prog: impl Into<AnyProgram<'p>>,
     target: Target,
     rng: &mut Rng,
     rounds: usize,
     interp: &mut Interpreter,
 ) -> Result<CheckStats, Finding> {
+    let prog = prog.into();
     let mut stats = CheckStats::default();
     for round in 0..rounds {
         let inputs = Inputs::random(rng, target);
@@ -1427,21 +1429,21 @@ pub fn check(
 
 /// One strict run; a problem comes back as its kind and a description.
 fn run_strict(
-    prog: &VerifiedProgram,
+    prog: AnyProgram<'_>,
     target: Target,
     inputs: &Inputs,
     layout: &StrictLayout,
     interp: &mut Interpreter,
 ) -> Result<Outcome, (FindingKind, String)> {
     let bound = prog.stats().map_or(UNVERIFIED_BUDGET_INSNS, |s| s.worst_case_path_insns);
-    let mut maps = filled_maps(prog.maps(), inputs.map_seed)
+    let mut maps = filled_maps(prog.decoded().maps(), inputs.map_seed)
         .map_err(|e| (FindingKind::Fault, format!("the maps cannot be made: {e}")))?;
     let mut ctx = inputs.ctx.clone();
     let mut packet = inputs.packet.clone();
     let mut platform = FixedPlatform::default();
     let mut env = Env { maps: &mut maps, platform: &mut platform, budget_insns: bound };
     interp.set_strict(Some(*layout));
-    let result = interp.run_with_packet(prog, &mut ctx, &mut packet, &mut env);
+    let result = interp.run_any(prog, &mut ctx, &mut packet, &mut env);
     let r0 = match result {
         Ok(r0) => r0,
         Err(e) if e.kind == RunErrorKind::BudgetExhausted => {

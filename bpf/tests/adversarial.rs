@@ -269,7 +269,7 @@ fn check_safe(case: &Case) -> Outcome {
         Err(e) => return Outcome::Fail(format!("corpus error: map: {e}")),
     };
     // Budgeted to the verifier's own worst case: a run that needs more is a verifier bug too.
-    let budget = prog.stats().map_or(1, |s| s.worst_case_path_insns.max(1));
+    let budget = prog.stats().worst_case_path_insns.max(1);
     let mut platform = FixedPlatform::default();
     let mut env = Env { maps: &mut live, platform: &mut platform, budget_insns: budget };
     match Interpreter::new().run_with_packet(&prog, &mut ctx, &mut packet, &mut env) {

@@ -31,7 +31,7 @@ fn run_case(case: &conformance::TestCase) -> Result<u64, String> {
     let mut mem = case.mem.clone();
     let mut platform = FixedPlatform::default();
     // The verifier's worst-case path length is the budget: exceeding it would be a bug.
-    let bound = prog.stats().unwrap().worst_case_path_insns;
+    let bound = prog.stats().worst_case_path_insns;
     let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: bound };
     Interpreter::new().run(&prog, &mut mem, &mut env).map_err(|e| format!("run error: {e}"))
 }

@@ -20,7 +20,7 @@ fn clang_program_with_map_and_loop_loads_verifies_and_runs() {
         let defs = object.map_defs();
         let verified = Program::load_with_maps(&isa::slots_to_bytes(&prog.slots), &prog_type, &defs)
             .unwrap_or_else(|e| panic!("-mcpu={mcpu}: {e}"));
-        let stats = verified.stats().unwrap();
+        let stats = verified.stats();
         println!("-mcpu={mcpu}: {stats:?}");
         assert!(stats.worst_case_path_insns > 10 * 5, "the loop runs ten times");
 
@@ -51,7 +51,7 @@ fn clang_histogram_with_computed_indices_verifies_and_runs() {
                 let decoded = isa::decode_program(prog.slots.clone()).unwrap();
                 panic!("-mcpu={mcpu}: {e}\n{}", kingly_bpf::disasm::format_program(&decoded.insns))
             });
-        println!("-mcpu={mcpu}: {:?}", verified.stats().unwrap());
+        println!("-mcpu={mcpu}: {:?}", verified.stats());
         let mut maps: Vec<Map> = defs.iter().map(|d| Map::new(*d, 1).unwrap()).collect();
         let mut ctx = [0u8; 40];
         ctx[0..4].copy_from_slice(&7u32.to_le_bytes());
@@ -80,7 +80,7 @@ fn clang_packet_program_checks_data_end_and_runs() {
             let decoded = isa::decode_program(prog.slots.clone()).unwrap();
             panic!("-mcpu={mcpu}: {e}\n{}", kingly_bpf::disasm::format_program(&decoded.insns))
         });
-        println!("-mcpu={mcpu}: {:?}", verified.stats().unwrap());
+        println!("-mcpu={mcpu}: {:?}", verified.stats());
         let mut platform = FixedPlatform::default();
         let mut interp = Interpreter::new();
         let mut run = |packet: &mut [u8]| {

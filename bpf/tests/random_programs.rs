@@ -41,7 +41,7 @@ fn check_many(count: u64, seed: u64) -> (u64, u64, u64) {
         };
         accepted += 1;
         accepted_packet += packet as u64;
-        let bound = prog.stats().unwrap().worst_case_path_insns;
+        let bound = prog.stats().worst_case_path_insns;
         let mut maps: Vec<Map> = defs.iter().map(|d| Map::new(*d, 2).unwrap()).collect();
         // Pre-populate some hash entries so lookups can succeed.
         for k in 0..3u32 {

@@ -61,7 +61,7 @@ fn class1_a_pointer_moved_by_a_huge_constant_is_refused_at_the_arithmetic() {
     reject(outside, &decision(), 3, ErrorKind::PointerComparison(1));
     // Inside the frame it is a real, non-zero address: the branch is decided.
     let inside = accept(&outside.replace("-4096", "-8"), &decision());
-    assert_eq!(inside.stats().unwrap().worst_case_path_insns, 6);
+    assert_eq!(inside.stats().worst_case_path_insns, 6);
     // A non-null map value compared with a non-zero constant.
     reject(
         &format!("{TWO_LOOKUPS}mov %r0, 0\njgt %r6, 1, +1\nexit\nexit"),
@@ -221,7 +221,7 @@ fn unsigned_comparisons_with_zero_are_null_tests() {
     // `ptr < 0` is never true; `ptr >= 0` always.
     let never = "mov %r0, 0\njlt %r10, 0, +1\nexit\nmov %r0, %r10\nexit";
     let prog = accept(never, &decision());
-    assert_eq!(prog.stats().unwrap().worst_case_path_insns, 3);
+    assert_eq!(prog.stats().worst_case_path_insns, 3);
     reject(&never.replace("jlt %r10, 0", "jge %r10, 0"), &decision(), 4, ErrorKind::PointerLeak(0));
     // Signed comparisons would depend on the address's top bit.
     reject(&never.replace("jlt", "jslt"), &decision(), 1, ErrorKind::PointerComparison(10));

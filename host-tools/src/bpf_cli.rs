@@ -13,8 +13,8 @@ use anyhow::{bail, Context, Result};
 use kingly_bpf::conformance::{self, Expect};
 use kingly_bpf::hooks::{self, Hook, Kind, HOOKS};
 use kingly_bpf::{
-    asm, disasm, isa, ContextKind, Env, FixedPlatform, Interpreter, Map, MapDef, Program, ProgramType, RunError,
-    VerifiedProgram,
+    asm, disasm, isa, AnyProgram, ContextKind, Env, FixedPlatform, Interpreter, Map, MapDef, Program, ProgramType,
+    RunError, VerifiedProgram,
 };
 
 /// Exit code for a program the verifier refused.
@@ -416,23 +416,15 @@ fn resolve(select: &Select, program: &Loaded) -> Result<Target> {
     Ok(Target { kind, hook: Some(hook) })
 }
 
-fn load(
-    p: &Loaded,
-    prog_type: &ProgramType,
-    verify: bool,
-) -> std::result::Result<VerifiedProgram, kingly_bpf::VerifyError> {
-    if verify {
-        Program::load_slots(p.slots.clone(), prog_type, &p.maps, &Default::default())
-    } else {
-        Program::load_unverified(&isa::slots_to_bytes(&p.slots), prog_type, &p.maps)
-    }
+fn load(p: &Loaded, prog_type: &ProgramType) -> std::result::Result<VerifiedProgram, kingly_bpf::VerifyError> {
+    Program::load_slots(p.slots.clone(), prog_type, &p.maps, &Default::default())
 }
 
 /// Why the kernel would refuse a verified program: a decision whose worst case exceeds its
 /// hook's budget cannot attach.
 fn over_budget(target: Target, prog: &VerifiedProgram) -> Option<String> {
     let hook = target.hook?;
-    let worst_case = prog.stats()?.worst_case_path_insns;
+    let worst_case = prog.stats().worst_case_path_insns;
     (worst_case > hook.budget_insns).then(|| {
         format!(
             "worst-case path of {worst_case} instructions exceeds {}'s budget of {}: the kernel refuses to attach it",
@@ -601,19 +593,32 @@ pub fn run_program(args: &RunArgs) -> Result<RunOutcome> {
     let target = resolve(&args.select, &program)?;
     let mut input = run_input(target, &program, args.select.ctx.as_deref(), args.select.input.as_deref())?;
     let prog_type = program_type(target.kind, input.ctx.len())?;
-    let prog = match load(&program, &prog_type, !args.no_verify) {
-        Ok(prog) => prog,
-        Err(e) => return Ok(RunOutcome::Rejected(format!("{} (pc {})", e.kind, e.pc))),
+    let (verified, unchecked);
+    let prog: AnyProgram<'_> = if args.no_verify {
+        unchecked = Program::load_unverified(&isa::slots_to_bytes(&program.slots), &prog_type, &program.maps);
+        match &unchecked {
+            Ok(prog) => prog.into(),
+            Err(e) => return Ok(RunOutcome::Rejected(format!("{} (pc {})", e.kind, e.pc))),
+        }
+    } else {
+        verified = load(&program, &prog_type);
+        match &verified {
+            Ok(prog) => {
+                if let Some(reason) = over_budget(target, prog) {
+                    return Ok(RunOutcome::Rejected(reason));
+                }
+                prog.into()
+            }
+            Err(e) => return Ok(RunOutcome::Rejected(format!("{} (pc {})", e.kind, e.pc))),
+        }
     };
-    if let Some(reason) = over_budget(target, &prog) {
-        return Ok(RunOutcome::Rejected(reason));
-    }
     let budget_insns = match (target.kind.kernel_kind(), prog.stats()) {
         (Some(_), Some(stats)) => stats.worst_case_path_insns.saturating_mul(2).max(1024),
         _ => HOST_BUDGET_INSNS,
     };
     let cpus = KERNEL_CPUS.max(input.cpu.saturating_add(1));
     let mut maps = prog
+        .decoded()
         .maps()
         .iter()
         .map(|d| Map::new(*d, cpus))
@@ -621,7 +626,7 @@ pub fn run_program(args: &RunArgs) -> Result<RunOutcome> {
         .map_err(|e| anyhow::anyhow!("{}: map: {e}", program.name))?;
     let mut platform = FixedPlatform { now_ns: input.now_ns, cpu: input.cpu, ..FixedPlatform::default() };
     let mut env = Env { maps: &mut maps, platform: &mut platform, budget_insns };
-    let r0 = match Interpreter::new().run_with_packet(&prog, &mut input.ctx, &mut input.packet, &mut env) {
+    let r0 = match Interpreter::new().run_any(prog, &mut input.ctx, &mut input.packet, &mut env) {
         Ok(r0) => r0,
         Err(e) => return Ok(RunOutcome::Failed(e)),
     };
@@ -702,12 +707,13 @@ pub fn run(args: BpfArgs) -> Result<i32> {
                 let target = resolve(&select, &p)?;
                 let input = run_input(target, &p, select.ctx.as_deref(), select.input.as_deref())?;
                 let ty = program_type(target.kind, input.ctx.len())?;
-                match load(&p, &ty, true) {
+                match load(&p, &ty) {
                     Ok(prog) => {
                         if let Some(reason) = over_budget(target, &prog) {
                             eprintln!("rejected: {reason}");
                             code = EXIT_REJECTED;
-                        } else if let Some(s) = prog.stats() {
+                        } else {
+                            let s = prog.stats();
                             println!(
                                 "{}: accepted ({} insns processed, {} states, worst-case path {} insns)",
                                 p.name, s.insns_processed, s.states_stored, s.worst_case_path_insns
@@ -744,7 +750,7 @@ pub fn run(args: BpfArgs) -> Result<i32> {
             let target = resolve(&select, &p)?;
             let input = run_input(target, &p, select.ctx.as_deref(), select.input.as_deref())?;
             let ty = program_type(target.kind, input.ctx.len())?;
-            let prog = match load(&p, &ty, true) {
+            let prog = match load(&p, &ty) {
                 Ok(prog) => prog,
                 Err(e) => {
                     eprintln!("rejected: {} (pc {})", e.kind, e.pc);
@@ -801,7 +807,7 @@ fn test_one(file: &Path) -> bool {
     let Ok(ty) = program_type(TypeName::Conformance, loaded.mem.len()) else {
         return false;
     };
-    let outcome = load(&loaded, &ty, true).map_err(|_| ()).and_then(|p| {
+    let outcome = load(&loaded, &ty).map_err(|_| ()).and_then(|p| {
         let mut maps = Vec::new();
         let mut platform = FixedPlatform::default();
         let mut env = Env { maps: &mut maps, platform: &mut platform, budget_insns: HOST_BUDGET_INSNS };

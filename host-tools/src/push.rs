@@ -390,7 +390,7 @@ fn push_command(args: &PushArgs) -> Result<i32> {
         let slots = isa::slots_from_bytes(&program.bytecode).map_err(|e| anyhow::anyhow!("{e}"))?;
         match Program::load_slots(slots, &kind.program_type(), &program.maps, &Default::default()) {
             Ok(verified) => {
-                let stats = verified.stats().copied().unwrap_or_default();
+                let stats = *verified.stats();
                 if let Target::Decision(hook) = target {
                     if stats.worst_case_path_insns > hook.budget_insns {
                         bail!(Refusal::rejected(format!(

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let options = kingly_bpf::Options { max_insns_processed: 50_000, ..Default::default() };
     let Ok(slots) = kingly_bpf::isa::slots_from_bytes(code) else { return };
     let Ok(prog) = Program::load_slots(slots, &prog_type, &MAPS, &options) else { return };
-    let bound = prog.stats().map_or(0, |s| s.worst_case_path_insns);
+    let bound = prog.stats().worst_case_path_insns;
     let mut maps: Vec<Map> = MAPS.iter().map(|d| Map::new(*d, 1).unwrap()).collect();
     let mut mem = vec![0xa5u8; mem_len as usize];
     let mut platform = FixedPlatform::default();

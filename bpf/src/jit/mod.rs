@@ -42,8 +42,6 @@ use crate::program::{ContextKind, ProgramType};
 /// Why a program could not be compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JitError {
-    /// Loaded with `--no-verify`: native code has no run-time checks, so it needs the proof.
-    Unverified,
     /// The code would exceed [`aarch64::MAX_CODE_BYTES`].
     TooLarge,
     /// A jump or call target outside the program (the decoder prevents this).
@@ -57,7 +55,6 @@ pub enum JitError {
 impl fmt::Display for JitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JitError::Unverified => f.write_str("the JIT compiles only verified programs (load without --no-verify)"),
             JitError::TooLarge => f.write_str("native code would exceed 1 MiB; use the interpreter"),
             JitError::BadJumpTarget { pc } => write!(f, "jump target {pc} is outside the program"),
             JitError::OutOfExecutableMemory => f.write_str("no executable memory left for JIT code"),

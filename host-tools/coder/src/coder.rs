@@ -1075,7 +1075,7 @@ fn assess(task: &Task, candidate: &Candidate, work_dir: &Path, _budget: u64) -> 
         Ok(v) => v,
         Err((class, message)) => return Assessed::Rejected { hash, class, message, listing: compiled.listing },
     };
-    let stats = verified.stats().copied().unwrap_or_default();
+    let stats = *verified.stats();
     let report = stages::test(&verified, task);
     Assessed::Tested(Box::new((compiled, verified, stats, report, hash)))
 }

@@ -430,7 +430,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
             .map(|def| Map::new(*def, MAX_CPUS as u32))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| AgentError::BadMap)?;
-        let verify = program.stats().copied().unwrap_or_default();
+        let verify = *program.stats();
         let compiled = self.jit.and_then(|jit| jit.compile(&program));
         Ok(Agent {
             // Numbered when it enters the list: a refused program takes no id.

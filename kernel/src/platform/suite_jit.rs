@@ -231,7 +231,7 @@ fn differential_suite() -> u32 {
                 continue;
             }
         };
-        let bound = prog.stats().map_or(0, |s| s.worst_case_path_insns);
+        let bound = prog.stats().worst_case_path_insns;
         let (mut maps_i, mut maps_j) = (fresh_maps(), fresh_maps());
         for round in 0..2u32 {
             let ctx: Vec<u8> = (0..CTX_BYTES as u8).map(|b| b.wrapping_mul(37).wrapping_add(round as u8)).collect();
@@ -327,7 +327,7 @@ fn pointer_differential(interp: &mut Interpreter) -> bool {
                 continue;
             }
         };
-        let bound = prog.stats().map_or(0, |s| s.worst_case_path_insns);
+        let bound = prog.stats().worst_case_path_insns;
         for round in 0..2u32 {
             let inputs = ptrgen::Inputs::random(&mut rng, target);
             let (Ok(mut maps_i), Ok(mut maps_j)) = (

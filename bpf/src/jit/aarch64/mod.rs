@@ -645,11 +645,9 @@ fn leaf_entry(e: &mut Emitter, insns: &[Insn]) -> Vec<u32> {
     exit
 }
 
-/// Translates `prog`. Refuses programs that were not verified: the code has no run-time checks.
+/// Translates `prog`. Only a [`VerifiedProgram`] can be compiled (the code has no run-time
+/// checks); an [`crate::UncheckedProgram`] does not type-check here.
 pub fn compile(prog: &VerifiedProgram) -> Result<Code, JitError> {
-    if prog.stats().is_none() {
-        return Err(JitError::Unverified);
-    }
     let insns = prog.insns();
     let guarded = needs_budget_guard(insns);
     let mut e = Emitter {
