@@ -94,6 +94,23 @@ impl Booted {
         icount_shift: Option<u32>,
     ) -> Result<Self> {
         let image = qemu::patched_image(file, &format!("semihosting=1 {args}"))?;
+        Self::start_prepared(board, image, dtb, icount_shift)
+    }
+
+    /// Starts QEMU on a raw image as it is, with no boot arguments patched in (the
+    /// chainloader, which has none).
+    pub fn start_unpatched(board: Board, file: &std::path::Path) -> Result<Self> {
+        let copy = file.with_file_name(format!("unpatched-{}-{}.img", std::process::id(), unique()));
+        std::fs::copy(file, &copy).with_context(|| format!("copying {}", file.display()))?;
+        Self::start_prepared(board, copy, None, None)
+    }
+
+    fn start_prepared(
+        board: Board,
+        image: PathBuf,
+        dtb: Option<&std::path::Path>,
+        icount_shift: Option<u32>,
+    ) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("kingly-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)?;
         let socket = dir.join("uart.sock");

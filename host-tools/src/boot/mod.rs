@@ -8,6 +8,8 @@ use kingly_kernel::bootargs::TEST_SUITES;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod chainload_boot;
+
 /// Options of `kingly boot`.
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  \
@@ -50,6 +52,14 @@ pub struct BootArgs {
     /// Extra QEMU arguments (repeatable), e.g. --qemu-arg=-d --qemu-arg=int.
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
+    /// Boot a real board through the chainloader on its SD card (`kingly image --chainload`):
+    /// --serial names the line to the loader (/dev/ttyXXX implies this; unix:PATH and
+    /// tcp:HOST:PORT need it). The kernel is sent, then the line stays open as the console.
+    #[arg(long)]
+    pub chainload: bool,
+    /// Line speed of a --serial /dev/ttyXXX device (the loader listens at 115200).
+    #[arg(long, value_name = "N", default_value_t = 115_200)]
+    pub baud: u32,
 }
 
 fn parse_serial(s: &str) -> Result<Serial, String> {
@@ -71,7 +81,8 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     if args.until_ready && args.test.is_some() {
         bail!("--until-ready and --test exclude each other: a test suite runs after the ready line");
     }
-    if (args.until_ready || args.test.is_some()) && args.serial != Serial::Stdio {
+    let chainload = args.chainload || matches!(args.serial, Serial::Device(_) | Serial::Tcp(_));
+    if (args.until_ready || args.test.is_some()) && args.serial != Serial::Stdio && !chainload {
         bail!("--until-ready and --test watch the UART, so they need --serial stdio");
     }
     if let Some(t) = args.timeout {
@@ -79,7 +90,7 @@ pub fn run(args: &BootArgs) -> Result<i32> {
             bail!("--timeout must be a positive number of seconds, not {t}");
         }
     }
-    if args.board.qemu_machine().is_none() {
+    if args.board.qemu_machine().is_none() && !chainload {
         bail!("QEMU cannot emulate the {} board; make an SD card with `kingly image --board {0}`", args.board);
     }
     if args.port.is_some() && args.board != Board::Virt {
@@ -98,6 +109,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     }
     if let Some(elf) = &args.kernel {
         std::fs::metadata(elf).with_context(|| format!("--kernel {}", elf.display()))?;
+    }
+    if chainload {
+        return chainload_boot::run(args);
     }
     qemu::ensure()?;
     let artifacts = match &args.kernel {

@@ -105,6 +105,7 @@ fn a_clean_line_costs_under_three_percent_overhead() {
     assert!(outcome.host_done);
     assert_eq!(outcome.stats.resends, 0);
     let overhead = outcome.stats.wire_bytes as f64 / image.len() as f64;
+    println!("clean line: {overhead:.4} wire bytes per image byte");
     assert!(overhead < 1.03, "wire bytes / image bytes = {overhead}");
 }
 
