@@ -1,6 +1,5 @@
 //! Maps: array, fixed-capacity hash and per-CPU array. All memory is allocated at creation.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -51,6 +50,10 @@ pub enum MapError {
     Full,
     InvalidFlags,
     DeleteFromArray,
+    /// The heap could not hold the map: refused instead of an out-of-memory panic.
+    OutOfMemory,
+    /// A per-CPU map was asked for a CPU it has no copy for.
+    NoSuchCpu,
 }
 
 impl MapError {
@@ -77,6 +80,8 @@ impl fmt::Display for MapError {
             MapError::Full => "map is full",
             MapError::InvalidFlags => "invalid update flags",
             MapError::DeleteFromArray => "array elements cannot be deleted",
+            MapError::OutOfMemory => "not enough free memory for the map; make max_entries or the value smaller",
+            MapError::NoSuchCpu => "the map has no copy for this CPU",
         })
     }
 }
@@ -106,6 +111,16 @@ fn fnv1a(key: &[u8]) -> u64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash
+}
+
+/// `len` bytes of `byte`, or [`MapError::OutOfMemory`] when the heap cannot hold them (a map
+/// definition comes from outside; up to [`MAX_MAP_BYTES`] must be a refusal, not a panic).
+fn filled(len: u64, byte: u8) -> Result<Vec<u8>, MapError> {
+    let len = usize::try_from(len).map_err(|_| MapError::OutOfMemory)?;
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(len).map_err(|_| MapError::OutOfMemory)?;
+    bytes.resize(len, byte);
+    Ok(bytes)
 }
 
 impl Map {
@@ -139,11 +154,11 @@ impl Map {
             return Err(MapError::InvalidDefinition);
         }
         let (keys, slot_state) = if def.kind == MapKind::Hash {
-            (vec![0; (slots * def.key_size_bytes as u64) as usize], vec![SLOT_EMPTY; slots as usize])
+            (filled(key_bytes, 0)?, filled(slots, SLOT_EMPTY)?)
         } else {
             (Vec::new(), Vec::new())
         };
-        Ok(Map { def, cpus: cpus.max(1), values: vec![0; bytes as usize], keys, slot_state, used: 0 })
+        Ok(Map { def, cpus: cpus.max(1), values: filled(bytes, 0)?, keys, slot_state, used: 0 })
     }
 
     /// The map's definition.
@@ -208,7 +223,10 @@ impl Map {
         match self.def.kind {
             MapKind::Array => Ok(self.array_index(key)?.map(|i| i as usize * vs)),
             MapKind::PerCpuArray => {
-                let cpu = (cpu % self.cpus) as usize;
+                if cpu >= self.cpus {
+                    return Err(MapError::NoSuchCpu); // never another CPU's copy
+                }
+                let cpu = cpu as usize;
                 let base = cpu * self.def.max_entries as usize * vs;
                 Ok(self.array_index(key)?.map(|i| base + i as usize * vs))
             }
@@ -351,5 +369,17 @@ mod tests {
         assert_eq!(map.lookup(&1u32.to_le_bytes()), Some(&[0u8; 8][..]));
         let off = map.lookup_offset(&1u32.to_le_bytes(), 3).unwrap().unwrap();
         assert_eq!(&map.value_bytes()[off..off + 8], &[7; 8]);
+        // A CPU the map has no copy for is an error, never another CPU's copy (it used to be
+        // taken modulo the count: CPU 4 read CPU 0's value).
+        assert_eq!(map.lookup_offset(&1u32.to_le_bytes(), 4), Err(MapError::NoSuchCpu));
+        assert_eq!(map.update(&1u32.to_le_bytes(), &[9; 8], 0, 7), Err(MapError::NoSuchCpu));
+    }
+
+    #[test]
+    fn memory_the_heap_cannot_give_is_a_refusal() {
+        assert_eq!(filled(u64::MAX, 0), Err(MapError::OutOfMemory));
+        assert_eq!(filled(1 << 62, 0), Err(MapError::OutOfMemory));
+        assert_eq!(filled(3, SLOT_EMPTY), Ok(alloc::vec![SLOT_EMPTY; 3]));
+        assert!(MapError::OutOfMemory.to_string().contains("max_entries"));
     }
 }

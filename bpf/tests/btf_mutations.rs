@@ -3,9 +3,9 @@
 //! must load or fail with an error, never panic or hang.
 #![cfg(feature = "elf")]
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
+
+mod common;
 
 use kingly_bpf::btf::Btf;
 use kingly_bpf::elf;
@@ -15,17 +15,7 @@ use proptest::prelude::*;
 fn object() -> &'static (Vec<u8>, std::ops::Range<usize>) {
     static OBJECT: OnceLock<(Vec<u8>, std::ops::Range<usize>)> = OnceLock::new();
     OBJECT.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/btf_maps.c");
-        let out = std::env::temp_dir().join(format!("kingly-btf-mutations-{}.o", std::process::id()));
-        let status = Command::new("clang-14")
-            .args(["-O2", "-g", "-target", "bpf", "-c"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&out)
-            .status()
-            .expect("clang-14 is required (installed by .ci/run)");
-        assert!(status.success());
-        let bytes = std::fs::read(&out).unwrap();
+        let bytes = common::compile_c("btf_maps.c", &[]);
         let range = section(&bytes, ".BTF").expect("clang -g writes .BTF");
         elf::load(&bytes).expect("the unmutated object loads");
         (bytes, range)

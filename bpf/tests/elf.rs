@@ -2,23 +2,12 @@
 //! object, verifies it and runs it twice against the same map.
 #![cfg(feature = "elf")]
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 use kingly_bpf::{elf, isa, Env, FixedPlatform, Interpreter, Map, Program, ProgramType};
 
 fn compile(source: &str, mcpu: &str) -> Vec<u8> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c").join(source);
-    let out = std::env::temp_dir().join(format!("kingly-{}-{mcpu}-{}.o", source, std::process::id()));
-    let status = Command::new("clang-14")
-        .args(["-O2", "-g", "-target", "bpf", &format!("-mcpu={mcpu}"), "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("clang-14 is required (installed by .ci/run)");
-    assert!(status.success());
-    std::fs::read(&out).unwrap()
+    common::compile_c(source, &[&format!("-mcpu={mcpu}")])
 }
 
 #[test]
@@ -112,16 +101,7 @@ fn compile_source(name: &str, source: &str, debug: bool) -> Vec<u8> {
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join(format!("{name}.c"));
     std::fs::write(&src, source).unwrap();
-    let out = dir.join(format!("{name}.o"));
-    let status = Command::new("clang-14")
-        .args(["-O2", if debug { "-g" } else { "-g0" }, "-target", "bpf", "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("clang-14 is required (installed by .ci/run)");
-    assert!(status.success(), "{name}");
-    std::fs::read(&out).unwrap()
+    common::compile_file(&src, &[if debug { "-g" } else { "-g0" }])
 }
 
 fn map<'a>(object: &'a elf::ElfObject, name: &str) -> (usize, &'a elf::ElfMap) {

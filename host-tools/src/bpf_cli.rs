@@ -5,9 +5,6 @@
 //! little-endian bytecode. Every verb that takes a program takes its type (`--type`, `--hook`);
 //! an ELF's `SEC()` names it by default. `run` builds the context the way the kernel does
 //! (kernel/src/agents/mod.rs: `evaluate`, `run_tool`, `run_timers`, `run`).
-//!
-//! This file is also compiled by bpf/tests/cli.rs, so it uses only kingly_bpf, clap, anyhow
-//! and std.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -215,8 +212,6 @@ pub fn section_target(section: &str) -> Result<Option<Target>> {
 }
 
 /// A `--hook` that a program's `SEC()` contradicts, refused by the `bpf` verbs and `kingly push`.
-/// (Display and Error by hand: bpf/tests/cli.rs compiles this file into kingly-bpf's tests,
-/// which do not depend on thiserror.)
 #[derive(Debug)]
 pub struct HookContradiction(String);
 

@@ -1,8 +1,18 @@
-//! The `kingly` host tool as a library: building and booting the kernel, and (in later
-//! modules) talking to it, making SD card images, and the eBPF toolchain.
+//! The `kingly` host tool as a library. The binary (`main.rs`) is a thin clap front end over
+//! these modules, one per command or concern; integration tests call the same functions.
 //!
-//! The binary (`main.rs`) is a thin clap front end over these modules; integration tests use
-//! the same functions.
+//! - Building and running the kernel: [`workspace`] (where the tree is), [`board`],
+//!   [`kernel_build`] and [`raw_image`] (cargo, then ELF → raw image), [`qemu`] (finding or
+//!   installing QEMU, the command line per board, watching the UART), [`boot`] (`kingly boot`),
+//!   [`cleanup`] (what a signal must stop or remove).
+//! - SD cards: [`image`] (`kingly image`: MBR, FAT32, firmware, read-back after `--write`).
+//! - Talking to a running kernel: [`client`] (the message port over a UART, socket or pty),
+//!   [`call`] (`kingly call`), [`keys`] and [`push`] (signed agents: `push`, `agents`,
+//!   `unload`, `detach`, `keygen`), and the MCP bridge: [`mcp`] (the server), [`mcp_tools`]
+//!   (titles, annotations, output schemas), [`mcp_code`] and [`mcp_rag`] (the host's own tools).
+//! - The eBPF toolchain and knowledge: [`bpf_cli`] (`kingly bpf`), [`rag`] (Linux knowledge
+//!   index), [`code_cli`] (`kingly code`, the coder loop in the `kingly-coder` crate).
+#![forbid(unsafe_code)]
 
 pub mod board;
 pub mod boot;

@@ -1,4 +1,5 @@
 //! `kingly`: build, boot and talk to the Kingly kernel.
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,8 +36,12 @@ enum Command {
     Rag(kingly::rag::RagArgs),
     /// Verify, sign, upload and attach an eBPF agent to a running kernel.
     Push(push::PushArgs),
-    /// List the agents a running kernel has loaded, with their statistics.
+    /// List the agents a running kernel has loaded, with their statistics; `agents dump` prints one's code.
     Agents(push::AgentsArgs),
+    /// Detach an agent from its hooks (or one hook); it stays loaded.
+    Detach(push::DetachArgs),
+    /// Unload an agent (refused while it is attached, unless --force detaches it first).
+    Unload(push::UnloadArgs),
     /// Make the Ed25519 key pair that signs agents (its public half is built into the kernel).
     Keygen(push::KeygenArgs),
     /// Turn a task in English (with examples) into a verified eBPF extension; --eval scores a task set.
@@ -71,9 +76,29 @@ fn exit_quietly_on_a_closed_stdout() {
     }));
 }
 
+impl Command {
+    /// Whether the command was given `--json`. The agent commands print their own errors as
+    /// JSON (`push::finish`); for the others, an error is printed here as the same JSON object
+    /// on stdout, so a `--json` caller always gets JSON.
+    fn json(&self) -> bool {
+        use kingly::rag::RagCommand;
+        match self {
+            Command::Code(code) => code.args.json,
+            Command::Rag(rag) => match &rag.command {
+                RagCommand::Query(args) => args.json,
+                RagCommand::Catalog(args) => args.json,
+                RagCommand::Eval(args) => args.json,
+                RagCommand::Index(_) => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     exit_quietly_on_a_closed_stdout();
     let cli = Cli::parse();
+    let json = cli.command.json();
     let result = match cli.command {
         Command::Boot(args) => boot::run(&args),
         Command::Image(args) => kingly::image::run(&args),
@@ -83,6 +108,8 @@ fn main() -> ExitCode {
         Command::Rag(args) => kingly::rag::run(&args),
         Command::Push(args) => push::run_push(&args),
         Command::Agents(args) => push::run_agents(&args),
+        Command::Detach(args) => push::run_detach(&args),
+        Command::Unload(args) => push::run_unload(&args),
         Command::Keygen(args) => push::run_keygen(&args),
         Command::Code(code) => {
             if let Some(dir) = code.rag_index {
@@ -93,6 +120,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(error) if json => {
+            println!("{}", push::error_json(&error));
+            ExitCode::from(u8::try_from(push::error_status(&error).0).unwrap_or(1))
+        }
         Err(error) => {
             eprintln!("kingly: error: {error:#}");
             ExitCode::from(1)

@@ -21,7 +21,11 @@ use std::path::{Path, PathBuf};
     SEC(\".maps\")), Kingly assembly (.s; declare maps with lines like `#map hash key=4 value=8\n\
     max=64`), or raw bytecode (.bin). The program is verified here first (the kernel verifies it\n\
     again), signed with your key (kingly keygen), uploaded and attached. Pushing a program with a\n\
-    name already loaded replaces it.")]
+    name already loaded replaces it in place: the kernel verifies and loads the new one, moves\n\
+    each hook (and timer) of the old one to it in one pointer swap, then unloads the old one, so a\n\
+    hook never runs without a policy and `kingly agents` lists one program under the name. With\n\
+    --json, a refusal prints {\"error\": …, \"status\": \"rejected\"|\"refused\"|\"error\", \"exit\": N}\n\
+    on stdout.")]
 pub struct PushArgs {
     /// The program: .o, .s or .bin.
     pub file: PathBuf,
@@ -59,8 +63,95 @@ pub struct PushArgs {
 
 /// Options of `kingly agents`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true,
+    after_help = "Columns: xlated = eBPF instructions the kernel verified; jited, a64 = bytes and\n\
+    instructions of the A64 code the JIT made (- under the interpreter); max run = most\n\
+    instructions one run executed (only the interpreter counts them); avg ns = time per run.\n\n\
+    Examples:\n  \
+    kingly agents --connect unix:/tmp/kingly.sock\n  \
+    kingly agents dump slice_latency --xlated --connect unix:/tmp/kingly.sock\n  \
+    kingly agents dump 3 --jited --connect unix:/tmp/kingly.sock"
+)]
 pub struct AgentsArgs {
+    #[command(subcommand)]
+    pub command: Option<AgentsCommand>,
     /// Print the kernel's bpf_list answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connect: Option<ConnectArgs>,
+}
+
+/// What `kingly agents` does besides listing.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum AgentsCommand {
+    /// Print a loaded program's code, like `bpftool prog dump`: --xlated, the eBPF instructions
+    /// the kernel verified; --jited, the A64 code its JIT made (hex words under each eBPF
+    /// instruction, as `kingly bpf jit-disasm` prints them).
+    Dump(DumpArgs),
+}
+
+/// Options of `kingly agents dump`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(group = clap::ArgGroup::new("part").required(true).args(["xlated", "jited"]))]
+pub struct DumpArgs {
+    /// The program: its id or its name (see `kingly agents`).
+    #[arg(value_name = "ID|NAME")]
+    pub program: String,
+    /// The verified eBPF instructions, disassembled.
+    #[arg(long)]
+    pub xlated: bool,
+    /// The A64 code the kernel's JIT made, listed under each eBPF instruction.
+    #[arg(long)]
+    pub jited: bool,
+    /// Print the dump as JSON (instructions as text lines, code as hex).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Options of `kingly unload`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "A program still attached to a hook or timer is refused: detach it first\n\
+    (kingly detach ID|NAME), or give --force to detach it from everything and unload it in one go.\n\
+    An unloaded program is freed once no core can still be running it.\n\n\
+    Examples:\n  \
+    kingly unload slice_latency --connect unix:/tmp/kingly.sock\n  \
+    kingly unload 3 --force --connect unix:/tmp/kingly.sock")]
+pub struct UnloadArgs {
+    /// The program: its id or its name (see `kingly agents`).
+    #[arg(value_name = "ID|NAME")]
+    pub program: String,
+    /// Detach it from its hooks and timer first (each hook's default policy answers again).
+    #[arg(long)]
+    pub force: bool,
+    /// Print the kernel's answers (or the error) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Options of `kingly detach`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Without --hook the program is detached from every hook and timer it is attached to;\n\
+    the hook's default policy answers again. The program stays loaded (kingly unload removes it).\n\
+    Only that program is detached: if another one has replaced it at the hook meanwhile, the\n\
+    kernel refuses rather than detach the newer one.\n\n\
+    Examples:\n  \
+    kingly detach slice_latency --connect unix:/tmp/kingly.sock\n  \
+    kingly detach 3 --hook sched_slice --connect unix:/tmp/kingly.sock")]
+pub struct DetachArgs {
+    /// The program: its id or its name (see `kingly agents`).
+    #[arg(value_name = "ID|NAME")]
+    pub program: String,
+    /// Only this hook: sched_slice, sched_cpu, mcp_admit or timer.
+    #[arg(long)]
+    pub hook: Option<String>,
+    /// Print the kernel's answers (or the error) as JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -197,8 +288,75 @@ impl std::fmt::Display for KernelRefused {
 
 impl std::error::Error for KernelRefused {}
 
+/// A check on this side said no before (or instead of) asking the kernel: the local verifier
+/// (`rejected`), or a hook, section or program that does not fit (`refused`). Exit status 2.
+#[derive(Debug)]
+pub struct Refusal {
+    /// `rejected` (a verifier) or `refused` (anything else).
+    pub status: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    fn rejected(message: impl Into<String>) -> Self {
+        Refusal { status: "rejected", message: message.into() }
+    }
+    fn refused(message: impl Into<String>) -> Self {
+        Refusal { status: "refused", message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Exit status and JSON `status` of an error: 2 for a refusal (here or by the kernel), 1 else.
+pub fn error_status(error: &anyhow::Error) -> (i32, &'static str) {
+    if let Some(refusal) = error.downcast_ref::<Refusal>() {
+        (2, refusal.status)
+    } else if error.downcast_ref::<KernelRefused>().is_some() {
+        (2, "refused")
+    } else {
+        (1, "error")
+    }
+}
+
+/// The JSON object a `--json` command prints on stdout when it fails.
+pub fn error_json(error: &anyhow::Error) -> Value {
+    let (exit, status) = error_status(error);
+    json!({"error": format!("{error:#}"), "status": status, "exit": exit})
+}
+
+/// Ends a command: a refusal is printed (on stderr, or as a JSON object on stdout with
+/// `--json`) and exits 2; any other error exits 1, as JSON on stdout with `--json`, else it is
+/// left to `main` to print.
+pub fn finish(json: bool, result: Result<i32>) -> Result<i32> {
+    let error = match result {
+        Ok(code) => return Ok(code),
+        Err(error) => error,
+    };
+    let (exit, _) = error_status(&error);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&error_json(&error))?);
+        return Ok(exit);
+    }
+    if exit == 2 {
+        eprintln!("{error:#}");
+        return Ok(2);
+    }
+    Err(error)
+}
+
 /// Runs `kingly push`; exit 0 when attached, 2 when a verifier or the kernel refused.
 pub fn run_push(args: &PushArgs) -> Result<i32> {
+    finish(args.json, push_command(args))
+}
+
+fn push_command(args: &PushArgs) -> Result<i32> {
     let target = Target::parse(&args.hook)?;
     let kind = match &args.kind {
         Some(name) => {
@@ -224,8 +382,7 @@ pub fn run_push(args: &PushArgs) -> Result<i32> {
             if let Err(refusal) =
                 bpf_cli::check_hook_against_section(&program_name, section, named, &args.hook, wanted, true)
             {
-                eprintln!("refused: {refusal}");
-                return Ok(2);
+                bail!(Refusal::refused(refusal.to_string()));
             }
         }
     }
@@ -236,11 +393,10 @@ pub fn run_push(args: &PushArgs) -> Result<i32> {
                 let stats = verified.stats().copied().unwrap_or_default();
                 if let Target::Decision(hook) = target {
                     if stats.worst_case_path_insns > hook.budget_insns {
-                        eprintln!(
-                            "rejected: worst case {} instructions exceeds {}'s budget of {}",
+                        bail!(Refusal::rejected(format!(
+                            "worst case {} instructions exceeds {}'s budget of {}",
                             stats.worst_case_path_insns, hook.name, hook.budget_insns
-                        );
-                        return Ok(2);
+                        )));
                     }
                 }
                 eprintln!(
@@ -249,30 +405,19 @@ pub fn run_push(args: &PushArgs) -> Result<i32> {
                     stats.worst_case_path_insns
                 );
             }
-            Err(e) => {
-                eprintln!("rejected: {e}");
-                return Ok(2);
-            }
+            Err(e) => bail!(Refusal::rejected(e.to_string())),
         }
     }
     let key_dir = args.key_dir.clone().unwrap_or_else(keys::default_dir);
     let key = keys::load_signing(&key_dir)?;
     let mut client = args.connect.client()?;
-    match push(&mut client, &key, kind, target, &name, &program, args.period_ms, args.cpu) {
-        Ok(report) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print_report(&report);
-            }
-            Ok(0)
-        }
-        Err(e) if e.downcast_ref::<KernelRefused>().is_some() => {
-            eprintln!("{e}");
-            Ok(2)
-        }
-        Err(e) => Err(e),
+    let report = push(&mut client, &key, kind, target, &name, &program, args.period_ms, args.cpu)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
     }
+    Ok(0)
 }
 
 /// The `signature` argument of `bpf_load` (128 lowercase hex digits): the Ed25519 signature
@@ -299,7 +444,10 @@ pub fn load_signature(
     kingly_kernel::agents::tools::encode_hex(&keys::sign(key, &message))
 }
 
-/// Loads (replacing a program of the same name), attaches and returns the kernel's answers.
+/// Loads, attaches and returns the kernel's answers. A program of the same name is replaced in
+/// place by the kernel (`bpf_load` with `replace`): the new one is verified and loaded, takes
+/// over the old one's hooks and timer (one pointer swap per hook, so no decision is ever made
+/// without a policy), and the old one is unloaded; nothing changes when the kernel refuses it.
 #[allow(clippy::too_many_arguments)]
 pub fn push(
     client: &mut Client,
@@ -311,23 +459,7 @@ pub fn push(
     period_ms: u32,
     cpu: u32,
 ) -> Result<Value> {
-    let listed = call(client, "bpf_list", json!({}), None)?;
-    let programs = listed["programs"].as_array().cloned().unwrap_or_default();
-    let old = programs.iter().find(|p| p["name"] == name).and_then(|p| p["id"].as_u64());
-    // A tool is called by its name: the old one goes first. Other programs load under a fresh
-    // name and replace the old one atomically at the hook.
-    let load_name = match (target, old) {
-        (Target::Tool, Some(id)) => {
-            call(client, "bpf_unload", json!({"id": id}), None)?;
-            name.to_string()
-        }
-        (_, Some(_)) => (2..)
-            .map(|n| format!("{name}_{n}"))
-            .find(|candidate| !programs.iter().any(|p| p["name"] == candidate.as_str()))
-            .unwrap_or_else(|| name.to_string()),
-        (_, None) => name.to_string(),
-    };
-    let signature = load_signature(key, kind, &load_name, &program.maps, &program.bytecode);
+    let signature = load_signature(key, kind, name, &program.maps, &program.bytecode);
     let maps: Vec<Value> = program
         .maps
         .iter()
@@ -349,17 +481,25 @@ pub fn push(
     client.on_send_progress = Some(Box::new(move |acked, _total| progress.set_position(u64::from(acked))));
     let args = json!({
         "type": kind.name(),
-        "name": load_name,
+        "name": name,
         "signature": signature,
         "maps": maps,
+        "replace": true,
     });
     let loaded = call(client, "bpf_load", args, Some(program.bytecode.clone()));
     client.on_send_progress = None;
     bar.finish_and_clear();
     let loaded = loaded?;
     let id = loaded["id"].as_u64().context("bpf_load answered without an id")?;
+    let replaced = loaded["replaced"].clone();
+    let took_over = |hook: &str| loaded["attached"].as_array().is_some_and(|a| a.iter().any(|h| h == hook));
     let attached = match target {
+        // The kernel moved the old program's hook to the new one already.
+        Target::Decision(hook) if took_over(hook.name) => {
+            Some(json!({"attached": id, "hook": hook.name, "replaced": replaced["id"]}))
+        }
         Target::Decision(hook) => Some(call(client, "bpf_attach", json!({"id": id, "hook": hook.name}), None)?),
+        // Attached again even when the timer moved over: --period-ms and --cpu may have changed.
         Target::Timer => Some(call(
             client,
             "bpf_attach",
@@ -368,14 +508,7 @@ pub fn push(
         )?),
         Target::Tool => None,
     };
-    let mut unloaded = None;
-    if let (Some(old_id), Target::Decision(_)) = (old, target) {
-        // The old program is detached now (the attach replaced it) unless it sits elsewhere.
-        if call(client, "bpf_unload", json!({"id": old_id}), None).is_ok() {
-            unloaded = Some(old_id);
-        }
-    }
-    Ok(json!({"loaded": loaded, "attached": attached, "unloaded": unloaded}))
+    Ok(json!({"loaded": loaded, "attached": attached, "replaced": replaced, "unloaded": replaced["id"]}))
 }
 
 fn print_report(report: &Value) {
@@ -393,58 +526,360 @@ fn print_report(report: &Value) {
         "kernel verifier: {} instructions processed, {} states stored, {} paths pruned, worst case {} instructions",
         v["insns_processed"], v["states_stored"], v["paths_pruned"], v["worst_case_path_insns"]
     );
+    if let Some(old) = report["replaced"]["id"].as_u64() {
+        let hooks = strings(&report["replaced"]["hooks"]);
+        let moved = if hooks.is_empty() { String::new() } else { format!(" on {}", hooks.join(", ")) };
+        println!("replaced program {old}{moved} in place and unloaded it");
+    }
     match &report["attached"] {
         Value::Null => println!("registered as tool {}", loaded["name"].as_str().unwrap_or("?")),
         attached => {
+            // Said once: a program replaced in place was reported above.
             let replaced = match &attached["replaced"] {
                 Value::Null => String::new(),
+                id if *id == report["replaced"]["id"] => String::new(),
                 id => format!(" (replaced program {id})"),
             };
             println!("attached to {}{replaced}", attached["hook"].as_str().unwrap_or("?"));
         }
     }
-    if let Some(id) = report["unloaded"].as_u64() {
-        println!("unloaded the previous program {id}");
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+}
+
+/// The program `selector` (an id, else a name) names in a `bpf_list` answer; when none does,
+/// a refusal that lists what is loaded.
+pub fn resolve<'a>(list: &'a Value, selector: &str) -> Result<&'a Value> {
+    let programs = list["programs"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let by_id = selector.parse::<u64>().ok().and_then(|id| programs.iter().find(|p| p["id"].as_u64() == Some(id)));
+    if let Some(program) = by_id.or_else(|| programs.iter().find(|p| p["name"] == selector)) {
+        return Ok(program);
+    }
+    let loaded: Vec<String> = programs
+        .iter()
+        .map(|p| {
+            let attached = strings(&p["attached"]);
+            let at = if attached.is_empty() { String::new() } else { format!(" ({})", attached.join(", ")) };
+            format!("{} {}{at}", p["id"], p["name"].as_str().unwrap_or("?"))
+        })
+        .collect();
+    let what = if selector.parse::<u64>().is_ok() { "with id" } else { "named" };
+    bail!(Refusal::refused(if loaded.is_empty() {
+        format!("no program {what} {selector} is loaded; nothing is loaded")
+    } else {
+        format!("no program {what} {selector} is loaded; loaded: {}", loaded.join(", "))
+    }))
+}
+
+/// Detaches program `selector` from `hook`, or from every hook and timer it is attached to.
+pub fn detach(client: &mut Client, selector: &str, hook: Option<&str>) -> Result<Value> {
+    let list = call(client, "bpf_list", json!({}), None)?;
+    let program = resolve(&list, selector)?;
+    detach_program(client, program, hook)
+}
+
+fn detach_program(client: &mut Client, program: &Value, hook: Option<&str>) -> Result<Value> {
+    let id = program["id"].as_u64().context("bpf_list answered without an id")?;
+    let name = program["name"].as_str().unwrap_or("?");
+    let attached = strings(&program["attached"]);
+    let hooks: Vec<&str> = match hook {
+        Some(hook) if !["sched_slice", "sched_cpu", "mcp_admit", "timer"].contains(&hook) => {
+            bail!("unknown hook {hook:?}; hooks: sched_slice, sched_cpu, mcp_admit, timer")
+        }
+        Some(hook) if !attached.contains(&hook) => bail!(Refusal::refused(if attached.is_empty() {
+            format!("program {id} ({name}) is not attached to {hook}; it is attached to nothing")
+        } else {
+            format!("program {id} ({name}) is not attached to {hook}; it is attached to {}", attached.join(", "))
+        })),
+        Some(hook) => vec![hook],
+        None if attached.is_empty() => {
+            bail!(Refusal::refused(format!("program {id} ({name}) is not attached to anything")))
+        }
+        None => attached,
+    };
+    for hook in &hooks {
+        call(client, "bpf_detach", json!({"hook": hook, "id": id}), None)?;
+    }
+    Ok(json!({"detached": id, "name": name, "hooks": hooks}))
+}
+
+/// Unloads program `selector`; one still attached is refused unless `force`, which detaches
+/// it from everything first.
+pub fn unload(client: &mut Client, selector: &str, force: bool) -> Result<Value> {
+    let list = call(client, "bpf_list", json!({}), None)?;
+    let program = resolve(&list, selector)?;
+    let id = program["id"].as_u64().context("bpf_list answered without an id")?;
+    let name = program["name"].as_str().unwrap_or("?");
+    let attached = strings(&program["attached"]);
+    let detached = match (attached.is_empty(), force) {
+        (true, _) => Vec::new(),
+        (false, false) => bail!(Refusal::refused(format!(
+            "program {id} ({name}) is attached to {}; detach it first (kingly detach {name}) or unload it with --force",
+            attached.join(", ")
+        ))),
+        (false, true) => {
+            let detached = detach_program(client, program, None)?;
+            strings(&detached["hooks"]).into_iter().map(str::to_string).collect()
+        }
+    };
+    call(client, "bpf_unload", json!({"id": id}), None)?;
+    Ok(json!({"unloaded": id, "name": name, "detached": detached}))
+}
+
+/// Runs `kingly unload`.
+pub fn run_unload(args: &UnloadArgs) -> Result<i32> {
+    finish(
+        args.json,
+        (|| {
+            let mut client = args.connect.client()?;
+            let report = unload(&mut client, &args.program, args.force)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let detached = strings(&report["detached"]);
+                if !detached.is_empty() {
+                    println!("detached {} from {}", report["name"].as_str().unwrap_or("?"), detached.join(", "));
+                }
+                println!("unloaded program {} ({})", report["unloaded"], report["name"].as_str().unwrap_or("?"));
+            }
+            Ok(0)
+        })(),
+    )
+}
+
+/// Runs `kingly detach`.
+pub fn run_detach(args: &DetachArgs) -> Result<i32> {
+    finish(
+        args.json,
+        (|| {
+            let mut client = args.connect.client()?;
+            let report = detach(&mut client, &args.program, args.hook.as_deref())?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "detached program {} ({}) from {}; it stays loaded",
+                    report["detached"],
+                    report["name"].as_str().unwrap_or("?"),
+                    strings(&report["hooks"]).join(", ")
+                );
+            }
+            Ok(0)
+        })(),
+    )
+}
+
+/// Runs `kingly agents` and `kingly agents dump`.
+pub fn run_agents(args: &AgentsArgs) -> Result<i32> {
+    if let Some(AgentsCommand::Dump(dump_args)) = &args.command {
+        return run_dump(dump_args);
+    }
+    finish(
+        args.json,
+        (|| {
+            let connect = args.connect.as_ref().context("--connect is required: where the kernel's UART is")?;
+            let mut client = connect.client()?;
+            let list = call(&mut client, "bpf_list", json!({}), None)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", agents_table(&list));
+            }
+            Ok(0)
+        })(),
+    )
+}
+
+/// `kingly agents` as text: the signing mode, then one aligned row per program (each column as
+/// wide as its widest cell). `xlated` counts the verified eBPF instructions; `jited` and
+/// `a64` the bytes and instructions of the JIT's code; `max run` the most instructions one
+/// run executed, which only the interpreter counts.
+pub fn agents_table(list: &Value) -> String {
+    let mut out = format!("signing: {}\n", list["signing"].as_str().unwrap_or("?"));
+    let programs = list["programs"].as_array().cloned().unwrap_or_default();
+    if programs.is_empty() {
+        out.push_str("no programs loaded (every hook runs its default policy)\n");
+        return out;
+    }
+    const HEADER: [&str; 12] =
+        ["id", "name", "type", "attached", "engine", "xlated", "jited", "a64", "runs", "errors", "max run", "avg ns"];
+    // Text columns are left-aligned, numbers right-aligned.
+    const LEFT: [bool; 12] = [false, true, true, true, true, false, false, false, false, false, false, false];
+    let number = |v: &Value| v.as_u64().map_or_else(|| "-".to_string(), |n| n.to_string());
+    let rows: Vec<[String; 12]> = programs
+        .iter()
+        .map(|p| {
+            let runs = p["runs"].as_u64().unwrap_or(0);
+            let avg_ns = p["total_ns"].as_u64().unwrap_or(0).checked_div(runs).unwrap_or(0);
+            let attached = strings(&p["attached"]);
+            let interpreted = p["engine"] == "interpreter";
+            [
+                number(&p["id"]),
+                p["name"].as_str().unwrap_or("?").to_string(),
+                p["type"].as_str().unwrap_or("?").to_string(),
+                if attached.is_empty() { "-".to_string() } else { attached.join(",") },
+                p["engine"].as_str().unwrap_or("?").to_string(),
+                number(if p["xlated_insns"].is_null() { &p["insns"] } else { &p["xlated_insns"] }),
+                number(&p["jited_bytes"]),
+                number(&p["jited_insns"]),
+                runs.to_string(),
+                number(&p["errors"]),
+                if interpreted { number(&p["max_insns"]) } else { "-".to_string() },
+                avg_ns.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = HEADER.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: &[String]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            let pad = " ".repeat(widths[i] - cell.chars().count());
+            if LEFT[i] {
+                text.push_str(cell);
+                text.push_str(&pad);
+            } else {
+                text.push_str(&pad);
+                text.push_str(cell);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&HEADER.map(str::to_string));
+    for row in &rows {
+        line(row);
+    }
+    out
+}
+
+/// Which code `kingly agents dump` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpPart {
+    /// The verified eBPF instructions.
+    Xlated,
+    /// The JIT's A64 code under each eBPF instruction.
+    Jited,
+}
+
+/// One part of a program's code from `bpf_dump`, fetched chunk by chunk; the last chunk's
+/// JSON comes with it.
+fn dump_part(client: &mut Client, id: u64, part: &str) -> Result<(Value, Vec<u8>)> {
+    let mut bytes = Vec::new();
+    loop {
+        let args = json!({"id": id, "part": part, "offset": bytes.len()});
+        let result = client.call_tool("bpf_dump", &args.to_string(), None)?;
+        let mut meta = Value::Null;
+        let mut chunk = None;
+        for item in &result.content {
+            match item {
+                kingly_proto::Content::Bytes { data, .. } => chunk = Some(data),
+                other => meta = content_json(std::slice::from_ref(other)),
+            }
+        }
+        if result.is_error {
+            let text = meta.as_str().map_or_else(|| meta.to_string(), str::to_string);
+            bail!(KernelRefused(format!("bpf_dump: {text}")));
+        }
+        let chunk = chunk.context("bpf_dump answered without bytes")?;
+        let total = meta["total_bytes"].as_u64().context("bpf_dump answered without total_bytes")? as usize;
+        if chunk.is_empty() && bytes.len() < total {
+            bail!("bpf_dump of program {id} stopped at byte {} of {total} ({part})", bytes.len());
+        }
+        bytes.extend_from_slice(chunk);
+        if bytes.len() >= total {
+            bytes.truncate(total);
+            return Ok((meta, bytes));
+        }
     }
 }
 
-/// Runs `kingly agents`.
-pub fn run_agents(args: &AgentsArgs) -> Result<i32> {
-    let mut client = args.connect.client()?;
-    let list = call(&mut client, "bpf_list", json!({}), None)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(0);
-    }
-    println!("signing: {}", list["signing"].as_str().unwrap_or("?"));
-    let programs = list["programs"].as_array().cloned().unwrap_or_default();
-    if programs.is_empty() {
-        println!("no programs loaded (every hook runs its default policy)");
-        return Ok(0);
-    }
-    println!(
-        "{:>4}  {:<24} {:<9} {:<16} {:<11} {:>9} {:>7} {:>10} {:>8}",
-        "id", "name", "type", "attached", "engine", "runs", "errors", "max insns", "avg ns"
-    );
-    for p in programs {
-        let runs = p["runs"].as_u64().unwrap_or(0);
-        let avg_ns = p["total_ns"].as_u64().unwrap_or(0).checked_div(runs).unwrap_or(0);
-        let attached: Vec<&str> =
-            p["attached"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        println!(
-            "{:>4}  {:<24} {:<9} {:<16} {:<11} {:>9} {:>7} {:>10} {:>8}",
-            p["id"],
-            p["name"].as_str().unwrap_or("?"),
-            p["type"].as_str().unwrap_or("?"),
-            if attached.is_empty() { "-".to_string() } else { attached.join(",") },
-            p["engine"].as_str().unwrap_or("?"),
-            runs,
-            p["errors"],
-            p["max_insns"],
-            avg_ns
-        );
-    }
-    Ok(0)
+/// `kingly agents dump`: the program's listing and what the kernel said about it.
+pub fn dump(client: &mut Client, selector: &str, part: DumpPart) -> Result<Value> {
+    let list = call(client, "bpf_list", json!({}), None)?;
+    let program = resolve(&list, selector)?;
+    let id = program["id"].as_u64().context("bpf_list answered without an id")?;
+    let (meta, xlated) = dump_part(client, id, "xlated")?;
+    let slots = isa::slots_from_bytes(&xlated).map_err(|e| anyhow::anyhow!("bpf_dump's xlated bytes: {e}"))?;
+    let decoded = isa::decode_program(slots).map_err(|e| anyhow::anyhow!("bpf_dump's xlated bytes: {e}"))?;
+    let mut report = json!({
+        "id": id,
+        "name": meta["name"],
+        "type": meta["type"],
+        "engine": meta["engine"],
+        "xlated_insns": decoded.insns.len(),
+    });
+    let listing = match part {
+        DumpPart::Xlated => kingly_bpf::disasm::format_program(&decoded.insns),
+        DumpPart::Jited => {
+            let (code_meta, code) = dump_part(client, id, "jited")?;
+            let (_, offsets) = dump_part(client, id, "jited_slots")?;
+            let words: Vec<u32> = code.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+            let slot_offsets: Vec<u32> =
+                offsets.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+            if slot_offsets.len() != decoded.insns.len() {
+                bail!("bpf_dump gave {} slot offsets for {} instructions", slot_offsets.len(), decoded.insns.len());
+            }
+            let stubs_offset = code_meta["stubs_offset"].as_u64().map_or(words.len() as u32, |o| o as u32);
+            // The listing indexes the words by these offsets: check them before trusting them.
+            let in_order = slot_offsets.windows(2).all(|pair| pair[0] <= pair[1]);
+            let last = slot_offsets.last().copied().unwrap_or(0);
+            if !in_order || last > stubs_offset || stubs_offset as usize > words.len() {
+                bail!("bpf_dump gave slot offsets that do not fit its {} words of code", words.len());
+            }
+            report["jited_bytes"] = json!(code.len());
+            report["jited_insns"] = json!(words.len());
+            let code = kingly_bpf::jit::aarch64::Code { words, slot_offsets, stubs_offset, leaf: false };
+            kingly_bpf::jit::aarch64::listing_insns(&decoded.insns, &code)
+        }
+    };
+    report["part"] = json!(match part {
+        DumpPart::Xlated => "xlated",
+        DumpPart::Jited => "jited",
+    });
+    report["listing"] = json!(listing);
+    Ok(report)
+}
+
+/// Runs `kingly agents dump`.
+pub fn run_dump(args: &DumpArgs) -> Result<i32> {
+    finish(
+        args.json,
+        (|| {
+            let part = if args.jited { DumpPart::Jited } else { DumpPart::Xlated };
+            let mut client = args.connect.client()?;
+            let report = dump(&mut client, &args.program, part)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(0);
+            }
+            let header = match part {
+                DumpPart::Xlated => format!("{} eBPF instructions (xlated)", report["xlated_insns"]),
+                DumpPart::Jited => format!(
+                    "{} bytes, {} A64 instructions (jited) for {} eBPF instructions",
+                    report["jited_bytes"], report["jited_insns"], report["xlated_insns"]
+                ),
+            };
+            println!(
+                "program {} ({}, {}, engine {}): {header}",
+                report["id"],
+                report["name"].as_str().unwrap_or("?"),
+                report["type"].as_str().unwrap_or("?"),
+                report["engine"].as_str().unwrap_or("?")
+            );
+            print!("{}", report["listing"].as_str().unwrap_or(""));
+            Ok(0)
+        })(),
+    )
 }
 
 /// Runs `kingly keygen`: makes the key pair, or shows the one there (the first `kingly boot`

@@ -70,11 +70,11 @@ pub fn ensure() -> Result<(u32, u32)> {
         return Err(missing);
     }
     let command = format!("sudo bash {} --qemu", setup.display());
-    eprintln!("kingly: {missing:#}");
-    eprintln!(
-        "kingly: installing QEMU >= 9.0 (qemu-system-arm from bookworm-backports) with `{} --qemu`",
-        setup.display()
-    );
+    // The cause without the install hint: installing is what happens next.
+    let cause = format!("{missing:#}");
+    let cause = cause.split("; install QEMU").next().unwrap_or(&cause);
+    eprintln!("kingly: QEMU >= 9.0 is needed ({cause})");
+    eprintln!("kingly: installing it (qemu-system-arm from bookworm-backports) with `{} --qemu`", setup.display());
     // Its output goes to stderr: under `kingly mcp` stdout carries the protocol.
     let status = Command::new("bash").arg(&setup).arg("--qemu").stdout(std::io::stderr()).status();
     match status {

@@ -43,18 +43,27 @@ fn the_python_mcp_sdk_drives_the_kernel_on_both_boards() {
     }
 }
 
-#[test]
-fn raw_json_rpc_edge_cases() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// `kingly mcp ARGS` with its stdin and its stdout's lines, for raw JSON-RPC.
+fn mcp_server(
+    args: &[&str],
+) -> (std::process::Child, std::process::ChildStdin, std::io::Lines<BufReader<std::process::ChildStdout>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kingly"))
-        .args(["mcp", "--boot", "virt"])
+        .arg("mcp")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdin = child.stdin.take().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, stdin, lines)
+}
+
+#[test]
+fn raw_json_rpc_edge_cases() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut child, mut stdin, mut lines) = mcp_server(&["--boot", "virt"]);
     let mut ask = |line: &str| -> serde_json::Value {
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
@@ -150,15 +159,8 @@ fn a_rebooted_kernel_that_lost_its_agents_changes_the_tool_list() {
         child
     };
     let kernel = boot(&socket);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kingly"))
-        .args(["mcp", "--connect", &format!("unix:{}", socket.display()), "--allow-load"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut stdin, mut lines) =
+        mcp_server(&["--connect", &format!("unix:{}", socket.display()), "--allow-load"]);
     // Sends a request; returns the methods of the notifications before its answer, and the answer.
     let mut ask = |line: &str, id: i64| -> (Vec<String>, serde_json::Value) {
         writeln!(stdin, "{line}").unwrap();

@@ -224,3 +224,155 @@ fn btf_map_agents_verify_run_and_push_like_legacy_ones() {
     let out = kingly(&["bpf", "verify", object.to_str().unwrap()], dir.path());
     assert!(text(&out).contains("map decisions: map type 27 (ringbuf) is not supported"), "{}", text(&out));
 }
+
+#[test]
+fn unload_detach_and_dump_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = text(&kingly(&["unload", "--help"], dir.path()));
+    assert!(help.contains("--force") && help.contains("detach it first"), "{help}");
+    let help = text(&kingly(&["detach", "--help"], dir.path()));
+    assert!(help.contains("--hook") && help.contains("stays loaded"), "{help}");
+    let help = text(&kingly(&["agents", "dump", "--help"], dir.path()));
+    assert!(help.contains("--xlated") && help.contains("--jited"), "{help}");
+    let help = text(&kingly(&["agents", "--help"], dir.path()));
+    assert!(help.contains("xlated") && help.contains("dump"), "{help}");
+    // dump needs to know which code.
+    let out = kingly(&["agents", "dump", "3", "--connect", "unix:/x"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--xlated"), "{}", text(&out));
+    let out = kingly(&["agents", "dump", "3", "--xlated", "--jited", "--connect", "unix:/x"], dir.path());
+    assert!(!out.status.success(), "{}", text(&out));
+    // `kingly agents` alone still needs a kernel to ask.
+    let out = kingly(&["agents"], dir.path());
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("--connect"), "{}", text(&out));
+}
+
+/// Parses stdout as one JSON object.
+fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[test]
+fn json_commands_print_a_json_error_object_when_they_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let oob = dir.path().join("oob.s");
+    std::fs::write(&oob, "ldxdw %r0, [%r1+64]\nexit\n").unwrap();
+    let p = oob.to_str().unwrap();
+    // Refused by the local verifier: exit 2 and a JSON object, as before without --json.
+    let out =
+        kingly(&["push", p, "--hook", "sched_slice", "--json", "--connect", "unix:/nonexistent/k.sock"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let error = stdout_json(&out);
+    assert_eq!(error["status"], "rejected", "{error}");
+    assert_eq!(error["exit"], 2, "{error}");
+    assert!(error["error"].as_str().unwrap().contains("rejected: "), "{error}");
+    // Without --json the same refusal stays text on stderr.
+    let out = kingly(&["push", p, "--hook", "sched_slice", "--connect", "unix:/nonexistent/k.sock"], dir.path());
+    assert!(out.stdout.is_empty() && text(&out).contains("rejected: "), "{}", text(&out));
+    // A missing key (exit 1) and a kernel that is not there: JSON too.
+    let ok = dir.path().join("ok.s");
+    std::fs::write(&ok, "mov %r0, 1000\nexit\n").unwrap();
+    let args = ["push", ok.to_str().unwrap(), "--hook", "sched_slice", "--json", "--connect", "unix:/x"];
+    let out = kingly(&args, &dir.path().join("nokeys"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let error = stdout_json(&out);
+    assert_eq!(error["status"], "error", "{error}");
+    assert!(error["error"].as_str().unwrap().contains("kingly keygen"), "{error}");
+    for args in [
+        &["agents", "--json", "--connect", "unix:/nonexistent/k.sock"][..],
+        &["unload", "x", "--json", "--connect", "unix:/nonexistent/k.sock"],
+        &["detach", "x", "--json", "--connect", "unix:/nonexistent/k.sock"],
+        &["agents", "dump", "x", "--xlated", "--json", "--connect", "unix:/nonexistent/k.sock"],
+    ] {
+        let out = kingly(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let error = stdout_json(&out);
+        assert_eq!(error["status"], "error", "{args:?}: {error}");
+        assert!(error["error"].as_str().unwrap().contains("/nonexistent/k.sock"), "{args:?}: {error}");
+    }
+    // The other --json commands answer errors with the same object (printed by main).
+    for (args, says) in [
+        (&["rag", "query", "x", "--json", "--index", "/nonexistent/index"][..], "no RAG index"),
+        (&["code", "return 1", "--json"], "no examples"),
+    ] {
+        let out = kingly(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let error = stdout_json(&out);
+        assert_eq!(error["status"], "error", "{args:?}: {error}");
+        assert!(error["error"].as_str().unwrap().contains(says), "{args:?}: {error}");
+    }
+}
+
+/// A `bpf_list` answer as a kernel with the JIT gives it: a long name and several hooks.
+fn listed() -> serde_json::Value {
+    serde_json::json!({
+        "signing": "enforced",
+        "programs": [
+            {"id": 3, "name": "a_rather_long_scheduling_policy_name_here", "type": "decision",
+             "attached": ["sched_slice", "sched_cpu", "mcp_admit"], "engine": "jit", "insns": 14,
+             "xlated_insns": 14, "jited_bytes": 232, "jited_insns": 58, "runs": 123456789, "errors": 0,
+             "max_insns": 0, "total_ns": 246913578},
+            {"id": 12, "name": "crc32", "type": "tool", "attached": [], "engine": "interpreter", "insns": 40,
+             "xlated_insns": 40, "jited_bytes": null, "jited_insns": null, "runs": 2, "errors": 1,
+             "max_insns": 900, "total_ns": 5000},
+        ]
+    })
+}
+
+#[test]
+fn the_agents_table_is_aligned_and_counts_instructions_under_the_jit() {
+    let table = kingly::push::agents_table(&listed());
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "signing: enforced");
+    let (header, rows) = (lines[1], &lines[2..]);
+    assert_eq!(rows.len(), 2, "{table}");
+    // Every column starts (text) or ends (numbers) at the header's position in every row.
+    let starts = |line: &str| -> Vec<usize> {
+        let mut starts = vec![];
+        let bytes = line.as_bytes();
+        for i in 0..bytes.len() {
+            if bytes[i] != b' ' && (i == 0 || (bytes[i - 1] == b' ' && i >= 2 && bytes[i - 2] == b' ')) {
+                starts.push(i);
+            }
+        }
+        starts
+    };
+    let header_columns = starts(header);
+    assert_eq!(header_columns.len(), 12, "{header}");
+    for name in ["name", "type", "attached", "engine"] {
+        let at = header.find(name).unwrap();
+        for row in rows {
+            assert!(starts(row).contains(&at), "{name} not at {at} in\n{table}");
+        }
+    }
+    for name in ["xlated", "jited", "a64", "runs", "errors", "max run", "avg ns"] {
+        let end = header.find(name).unwrap() + name.len();
+        for row in rows {
+            assert!(row.len() >= end && row.as_bytes()[end - 1] != b' ', "{name} does not end at {end} in\n{table}");
+            assert!(row.len() == end || row.as_bytes()[end] == b' ', "{name} does not end at {end} in\n{table}");
+        }
+    }
+    // Under the JIT the instruction counts are the real ones, not 0.
+    let jit_row: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(jit_row[4..9], ["jit", "14", "232", "58", "123456789"], "{table}");
+    assert_eq!(jit_row[10], "-", "the JIT counts no instructions per run: {table}");
+    let interp_row: Vec<&str> = rows[1].split_whitespace().collect();
+    assert_eq!(interp_row[3..], ["-", "interpreter", "40", "-", "-", "2", "1", "900", "2500"], "{table}");
+}
+
+#[test]
+fn a_program_is_named_by_id_or_name_and_a_wrong_one_lists_what_is_loaded() {
+    let list = listed();
+    assert_eq!(kingly::push::resolve(&list, "12").unwrap()["name"], "crc32");
+    assert_eq!(kingly::push::resolve(&list, "crc32").unwrap()["id"], 12);
+    let error = kingly::push::resolve(&list, "slice").unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "refused: no program named slice is loaded; loaded: 3 a_rather_long_scheduling_policy_name_here \
+         (sched_slice, sched_cpu, mcp_admit), 12 crc32"
+    );
+    let error = kingly::push::resolve(&serde_json::json!({"programs": []}), "7").unwrap_err().to_string();
+    assert_eq!(error, "refused: no program with id 7 is loaded; nothing is loaded");
+}

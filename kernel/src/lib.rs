@@ -21,8 +21,11 @@
 //! `platform` exist only in the bare-metal build.
 //!
 //! Design principles: simple and clear algorithms over fast and clever ones, except on the
-//! measured hot paths (decision cache hits); `unsafe` only in `arch`, `platform` (MMIO,
-//! heap) and the drivers crate, each block explained.
+//! measured hot paths (decision cache hits). The crate denies `unsafe`; it is allowed, block by
+//! block and each with its `SAFETY:` argument, in `arch` (system registers, the MMU, the JIT's
+//! executable memory), `platform` (MMIO, the heap, the scheduler's trap frames, the deliberate
+//! fault of `--test fault`) and in the lock-free reclamation of [`rcu`] and `dcache::global`
+//! (RCU-protected pointers); the drivers crate holds the MMIO register blocks.
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_code)]
 

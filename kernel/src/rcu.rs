@@ -661,33 +661,76 @@ mod tests {
     }
 
     #[test]
-    fn synchronize_on_reports_own_cpu() {
-        let rcu = Rcu::<HostCpu>::new();
+    fn synchronize_on_reports_own_cpu_and_waits_for_the_others() {
+        let rcu = std::sync::Arc::new(Rcu::<HostCpu>::new());
         rcu.online(3);
-        rcu.synchronize_on(3);
+        rcu.synchronize_on(3); // only CPU 3 online: its own report ends the grace period
+        rcu.online(2);
+        let waiter = {
+            let rcu = rcu.clone();
+            std::thread::spawn(move || {
+                HostCpu::set_current(3);
+                rcu.synchronize_on(3);
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!waiter.is_finished(), "synchronize_on returned while CPU 2 had not passed a quiescent state");
+        while !waiter.is_finished() {
+            rcu.quiescent_state(2);
+            std::thread::yield_now();
+        }
+        waiter.join().unwrap();
         rcu.offline(3);
+        rcu.offline(2);
         rcu.synchronize();
     }
 
+    /// `synchronize` returns only after every read section that began before it has ended: a
+    /// reader records the generation it saw on entry, and after the writer publishes a new one
+    /// and synchronizes, no section that saw an older one may still be running.
     #[test]
     fn threads_synchronize() {
+        use core::sync::atomic::AtomicU64;
+        const NONE: u64 = u64::MAX;
+        // Miri runs the same interleavings far slower: fewer, shorter rounds there.
+        const ROUNDS: usize = if cfg!(miri) { 4 } else { 200 };
+        const SPINS: usize = if cfg!(miri) { 20 } else { 1_000 };
         let rcu = std::sync::Arc::new(Rcu::<HostCpu>::new());
         let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let generation = std::sync::Arc::new(AtomicU64::new(0));
+        let in_section = std::sync::Arc::new(AtomicU64::new(NONE));
+        rcu.online(1);
         let reader = {
             let (rcu, stop) = (rcu.clone(), stop.clone());
+            let (generation, in_section) = (generation.clone(), in_section.clone());
             std::thread::spawn(move || {
                 HostCpu::set_current(1);
-                while !stop.load(Ordering::Relaxed) {
-                    drop(rcu.read(1));
+                while !stop.load(Ordering::SeqCst) {
+                    let guard = rcu.read(1);
+                    in_section.store(generation.load(Ordering::SeqCst), Ordering::SeqCst);
+                    for _ in 0..SPINS * 5 {
+                        core::hint::spin_loop(); // a long section, so a writer that does not wait meets it
+                    }
+                    in_section.store(NONE, Ordering::SeqCst);
+                    drop(guard);
                     rcu.quiescent_state(1);
                 }
                 rcu.offline(1);
             })
         };
-        for _ in 0..100 {
-            rcu.synchronize();
+        while in_section.load(Ordering::SeqCst) == NONE {
+            std::thread::yield_now(); // until the reader is running
         }
-        stop.store(true, Ordering::Relaxed);
+        for _ in 0..ROUNDS {
+            for _ in 0..SPINS {
+                core::hint::spin_loop(); // let the reader enter its next section
+            }
+            let new = generation.fetch_add(1, Ordering::SeqCst) + 1;
+            rcu.synchronize();
+            let seen = in_section.load(Ordering::SeqCst);
+            assert!(seen == NONE || seen >= new, "a read section that saw generation {seen} outlived synchronize");
+        }
+        stop.store(true, Ordering::SeqCst);
         reader.join().unwrap();
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers for Kingly's integration tests: build the kernel once per board, boot it under
 //! QEMU with its UART on a Unix socket, and talk to it like a serial client would.
 
+#![forbid(unsafe_code)]
+
 use anyhow::{bail, Context, Result};
 use kingly::board::Board;
 use kingly::kernel_build::{self, KernelArtifacts};

@@ -97,24 +97,88 @@ fn a_pushed_policy_changes_the_workload_and_is_replaced_without_a_reboot() {
     let p50 = |r: &Value| r["classes"]["latency"]["latency_us"]["p50"].as_u64().unwrap();
     assert!(p50(&after) < p50(&before), "latency p50 did not drop:\nbefore {before}\nafter {after}");
 
-    // Replace it with the assembly twin, same name: no reboot, the old program is unloaded.
+    // Replace it with the assembly twin, same name: no reboot; the kernel swaps the hook to the
+    // new program and unloads the old one, so one program is listed under the name.
     let twin = example("slice_latency.s");
     let report =
         push::push(&mut client, &key, Kind::Decision, Target::Decision(SCHED_SLICE), "slice_latency", &twin, 0, 0)
             .unwrap();
+    let second_id = report["loaded"]["id"].as_u64().unwrap();
+    assert_eq!(report["loaded"]["name"], "slice_latency", "no x_2 names: {report}");
     assert_eq!(report["attached"]["replaced"], first_id, "{report}");
+    assert_eq!(report["replaced"], json!({"id": first_id, "hooks": ["sched_slice"]}), "{report}");
     assert_eq!(report["unloaded"], first_id, "{report}");
     let list = call(&mut client, "bpf_list", json!({}));
     let programs = list["programs"].as_array().unwrap();
     assert_eq!(programs.len(), 1, "{list}");
+    assert_eq!(programs[0]["id"], second_id, "{list}");
     assert_eq!(programs[0]["attached"], json!(["sched_slice"]), "{list}");
     assert_eq!(programs[0]["engine"], "jit", "the JIT is the default engine: {list}");
+    // A third push replaces the second the same way (the old client alternated x / x_2).
+    let report =
+        push::push(&mut client, &key, Kind::Decision, Target::Decision(SCHED_SLICE), "slice_latency", &twin, 0, 0)
+            .unwrap();
+    let third_id = report["loaded"]["id"].as_u64().unwrap();
+    assert_eq!(
+        (report["loaded"]["name"].as_str(), report["unloaded"].as_u64()),
+        (Some("slice_latency"), Some(second_id))
+    );
+    let list = call(&mut client, "bpf_list", json!({}));
+    assert_eq!(list["programs"].as_array().unwrap().len(), 1, "{list}");
+
+    // `kingly agents`: real instruction counts under the JIT.
+    let table = push::agents_table(&list);
+    let row = table.lines().find(|l| l.contains("slice_latency")).unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let xlated = twin.bytecode.len() / 8;
+    assert_eq!(cells[4..6], ["jit", xlated.to_string().as_str()], "{table}");
+    let jited_bytes: u64 = cells[6].parse().unwrap_or_else(|_| panic!("{table}"));
+    assert!(jited_bytes > 0 && jited_bytes.is_multiple_of(4), "{table}");
+    assert_eq!(cells[7], (jited_bytes / 4).to_string(), "{table}");
+
+    // `kingly agents dump`: the verified instructions, then the A64 code under each of them.
+    let dumped = push::dump(&mut client, "slice_latency", push::DumpPart::Xlated).unwrap();
+    let listing = dumped["listing"].as_str().unwrap();
+    let expected = kingly_bpf::disasm::format_program(
+        &kingly_bpf::isa::decode_program(kingly_bpf::isa::slots_from_bytes(&twin.bytecode).unwrap()).unwrap().insns,
+    );
+    assert_eq!(listing, expected, "the xlated dump is the program that was pushed");
+    let dumped = push::dump(&mut client, &third_id.to_string(), push::DumpPart::Jited).unwrap();
+    assert_eq!(dumped["jited_bytes"], jited_bytes, "{dumped}");
+    let listing = dumped["listing"].as_str().unwrap();
+    assert!(listing.starts_with("entry, exit and abort paths:"), "{listing}");
+    assert!(listing.contains("exit"), "{listing}");
+    let words =
+        listing.lines().filter(|l| l.trim_start().split(':').nth(1).is_some_and(|w| w.trim().len() == 8)).count();
+    assert_eq!(words as u64, jited_bytes / 4, "every word of the JIT's code is listed:\n{listing}");
+
+    // Unload is refused while attached; detach, then unload. A wrong name lists what is loaded.
+    let refused = push::unload(&mut client, "slice_latency", false).unwrap_err().to_string();
+    assert!(refused.contains("detach it first") && refused.contains("--force"), "{refused}");
+    let unknown = push::detach(&mut client, "nope", None).unwrap_err().to_string();
+    assert!(unknown.contains(&format!("loaded: {third_id} slice_latency (sched_slice)")), "{unknown}");
+    let detached = push::detach(&mut client, "slice_latency", Some("sched_slice")).unwrap();
+    assert_eq!(detached["hooks"], json!(["sched_slice"]), "{detached}");
+    let after_detach = workload(&mut client, 100);
+    assert_eq!(after_detach["sched_slice"], "default", "{after_detach}");
+    let unloaded = push::unload(&mut client, "slice_latency", false).unwrap();
+    assert_eq!(unloaded["unloaded"], third_id, "{unloaded}");
+    assert_eq!(call(&mut client, "bpf_list", json!({}))["programs"], json!([]));
+
+    // --force detaches and unloads in one go; the replaced policy runs in between.
+    let report =
+        push::push(&mut client, &key, Kind::Decision, Target::Decision(SCHED_SLICE), "slice_latency", &program, 0, 0)
+            .unwrap();
+    assert_eq!(report["replaced"], Value::Null, "{report}");
     // The decision cache answers the hook: a lookup after a workload finds the policy's value.
     workload(&mut client, 100);
     let cached = call(&mut client, "cache_lookup", json!({"hook": "sched_slice", "fields": {"class": 2, "task": 4}}));
     assert!(cached["value"].is_null() || cached["value"] == 500, "{cached}");
     let stats = call(&mut client, "cache_stats", json!({}));
     assert!(stats["l1_hits"].as_u64().unwrap() > 0, "{stats}");
+    let forced = push::unload(&mut client, "slice_latency", true).unwrap();
+    assert_eq!(forced["detached"], json!(["sched_slice"]), "{forced}");
+    assert_eq!(call(&mut client, "bpf_list", json!({}))["programs"], json!([]));
 }
 
 #[test]
@@ -173,6 +237,13 @@ fn an_mcp_admit_rate_limiter_limits_tool_calls_and_tool_and_timer_agents_run() {
     let map = call(&mut client, "map_read", json!({"id": timer_id, "key": "00000000"}));
     let runs = u64::from_str_radix(&map["value"].as_str().unwrap()[..2], 16).unwrap();
     assert!(runs >= 5, "{map}");
+    // map_write refusals are words, not Rust enum names.
+    let refused = client
+        .call_tool("map_write", &json!({"id": timer_id, "key": "00", "value": "0000000000000000"}).to_string(), None)
+        .unwrap();
+    assert!(refused.is_error, "{:?}", refused.content);
+    let said = content_json(&refused.content).to_string();
+    assert!(said.contains("the key is 1 bytes but this map takes 4-byte keys"), "{said}");
 
     // The rate limiter: 5 calls per client per second, then "rate limited".
     let admit = push::push(

@@ -48,6 +48,9 @@ const POISON: u64 = 0xdead_beef_dead_beef;
 /// A compiled form of a program (the JIT's), run instead of the interpreter.
 pub trait Compiled: Send + Sync {
     fn run(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError>;
+    /// The native code as the JIT produced it (what `bpf_dump` returns), with the word offset
+    /// of each eBPF slot's translation.
+    fn code(&self) -> &kingly_bpf::jit::aarch64::Code;
 }
 
 /// A compiler the platform offers; `None` from `compile` means "interpret this one".
@@ -121,6 +124,21 @@ impl Agent {
         }
     }
 
+    /// The verified program's instruction slots as bytecode (what `bpf_dump` calls xlated).
+    pub fn xlated_bytes(&self) -> Vec<u8> {
+        kingly_bpf::isa::slots_to_bytes(self.program.raw())
+    }
+
+    /// The JIT's code, when the JIT runs this agent.
+    pub fn jited(&self) -> Option<&kingly_bpf::jit::aarch64::Code> {
+        self.compiled.as_deref().map(Compiled::code)
+    }
+
+    /// Bytes of native code the JIT produced (`None` under the interpreter).
+    pub fn jited_bytes(&self) -> Option<usize> {
+        self.jited().map(|code| code.words.len() * 4)
+    }
+
     /// Map definitions, in the program's order.
     pub fn map_defs(&self) -> &[MapDef] {
         self.program.maps()
@@ -164,6 +182,14 @@ pub struct LoadRequest<'a> {
     pub signature: Option<&'a [u8]>,
 }
 
+/// What [`Runtime::load_replacing`] replaced: the old program's id and the hooks (and
+/// "timer") the new one took over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replaced {
+    pub id: u32,
+    pub hooks: Vec<&'static str>,
+}
+
 /// Why a load, attach, detach or unload was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AgentError {
@@ -177,6 +203,8 @@ pub enum AgentError {
     BadMap,
     NoSuchAgent(u32),
     NoSuchHook,
+    NotAttached { id: u32, hook: &'static str },
+    ReplaceKind { name: String, old: Kind, new: Kind },
     WrongKind { kind: Kind, hook: &'static str },
     OverBudget { worst_case_insns: u64, budget_insns: u64, hook: &'static str },
     StillAttached { hooks: String },
@@ -196,13 +224,22 @@ impl fmt::Display for AgentError {
                 f,
                 "bad name: use 1-{MAX_NAME_BYTES} characters from a-z, 0-9 and '_', starting with a letter"
             ),
-            AgentError::NameTaken => f.write_str("name taken: a loaded program or a built-in tool already has it"),
+            AgentError::NameTaken => f.write_str(
+                "name taken: a loaded program or a built-in tool already has it (bpf_load with replace: true replaces a loaded program)",
+            ),
             AgentError::TooMany => write!(f, "{MAX_AGENTS} programs are loaded already; bpf_unload one first"),
             AgentError::BadMap => f.write_str("a map definition is invalid (zero sizes or too many entries)"),
             AgentError::NoSuchAgent(id) => write!(f, "no program with id {id}; see bpf_list"),
             AgentError::NoSuchHook => {
                 f.write_str("no such hook; hooks are sched_slice, sched_cpu, mcp_admit and timer")
             }
+            AgentError::NotAttached { id, hook } => write!(f, "program {id} is not attached to {hook}; see bpf_list"),
+            AgentError::ReplaceKind { name, old, new } => write!(
+                f,
+                "'{name}' is a {} program and a {} program cannot replace it; bpf_unload it first or pick another name",
+                old.name(),
+                new.name()
+            ),
             AgentError::WrongKind { kind, hook } => {
                 write!(f, "a {} program cannot attach to {hook}", kind.name())
             }
@@ -291,6 +328,89 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
 
     /// Checks the signature, verifies and registers a program.
     pub fn load(&self, request: &LoadRequest<'_>) -> Result<Arc<Agent>, AgentError> {
+        let agent = self.prepare(request)?;
+        let mut agents = self.agents.lock();
+        if agents.len() >= MAX_AGENTS {
+            return Err(AgentError::TooMany);
+        }
+        if agents.iter().any(|a| a.name == request.name) || tools::is_reserved(request.name) {
+            return Err(AgentError::NameTaken);
+        }
+        let agent = self.number(agent);
+        agents.push(agent.clone());
+        Ok(agent)
+    }
+
+    fn number(&self, mut agent: Agent) -> Arc<Agent> {
+        agent.id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        Arc::new(agent)
+    }
+
+    /// As [`Runtime::load`], but a loaded program of the same name is replaced in place: the
+    /// new one is verified and compiled first, takes the old one's place in the list (so a
+    /// `tool` of that name answers with the new code from then on), is published at each hook
+    /// the old one was attached to (one RCU pointer store per hook, so every decision is made
+    /// by the old program or the new one, never by the default policy), takes over its timer,
+    /// and the old one is unloaded (freed after a grace period). Nothing changes when the new
+    /// program is refused. Returns the new agent and what it replaced.
+    pub fn load_replacing(&self, request: &LoadRequest<'_>) -> Result<(Arc<Agent>, Option<Replaced>), AgentError> {
+        let agent = self.prepare(request)?;
+        // The writer lock first, as attach and detach take it: nothing re-points a hook between
+        // reading the old agent's attachments and moving them.
+        let _writer = self.writer.lock();
+        let mut agents = self.agents.lock();
+        let Some(index) = agents.iter().position(|a| a.name == request.name) else {
+            if agents.len() >= MAX_AGENTS {
+                return Err(AgentError::TooMany);
+            }
+            if tools::is_reserved(request.name) {
+                return Err(AgentError::NameTaken);
+            }
+            let agent = self.number(agent);
+            agents.push(agent.clone());
+            return Ok((agent, None));
+        };
+        let old = agents[index].clone();
+        if old.kind != agent.kind {
+            return Err(AgentError::ReplaceKind { name: old.name.clone(), old: old.kind, new: agent.kind });
+        }
+        let bits = old.attached.load(Ordering::Relaxed);
+        let hooks: Vec<&'static Hook> = HOOKS.iter().filter(|h| bits & (1 << h.id) != 0).collect();
+        if let Some(hook) = hooks.iter().find(|h| agent.verify.worst_case_path_insns > h.budget_insns) {
+            return Err(AgentError::OverBudget {
+                worst_case_insns: agent.verify.worst_case_path_insns,
+                budget_insns: hook.budget_insns,
+                hook: hook.name,
+            });
+        }
+        let agent = self.number(agent);
+        agents[index] = agent.clone();
+        drop(agents);
+        for hook in &hooks {
+            agent.attached.fetch_or(1 << hook.id, Ordering::Relaxed);
+            self.slot(hook).replace_and(Some(Box::new(agent.clone())), |previous| {
+                previous.attached.fetch_and(!(1 << hook.id), Ordering::Relaxed);
+            });
+            self.invalidate_hook(hook);
+            self.stats.swaps.fetch_add(1, Ordering::Relaxed);
+        }
+        let timer = old.timer.lock().take();
+        if let Some(slot) = timer {
+            agent.timer_next_ms.store(old.timer_next_ms.load(Ordering::Relaxed), Ordering::Relaxed);
+            *agent.timer.lock() = Some(slot);
+            agent.attached.fetch_or(TIMER_BIT, Ordering::Relaxed);
+            old.attached.fetch_and(!TIMER_BIT, Ordering::Relaxed);
+        }
+        let mut moved: Vec<&'static str> = hooks.iter().map(|h| h.name).collect();
+        if timer.is_some() {
+            moved.push("timer");
+        }
+        Ok((agent, Some(Replaced { id: old.id, hooks: moved })))
+    }
+
+    /// Everything [`Runtime::load`] checks before the list: size, name, signature, verifier,
+    /// maps; then the JIT.
+    fn prepare(&self, request: &LoadRequest<'_>) -> Result<Agent, AgentError> {
         if request.bytecode.len() > MAX_BYTECODE_BYTES {
             return Err(AgentError::TooLarge { bytes: request.bytecode.len() });
         }
@@ -312,15 +432,9 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
             .map_err(|_| AgentError::BadMap)?;
         let verify = program.stats().copied().unwrap_or_default();
         let compiled = self.jit.and_then(|jit| jit.compile(&program));
-        let mut agents = self.agents.lock();
-        if agents.len() >= MAX_AGENTS {
-            return Err(AgentError::TooMany);
-        }
-        if agents.iter().any(|a| a.name == request.name) || tools::is_reserved(request.name) {
-            return Err(AgentError::NameTaken);
-        }
-        let agent = Arc::new(Agent {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+        Ok(Agent {
+            // Numbered when it enters the list: a refused program takes no id.
+            id: 0,
             name: request.name.to_string(),
             kind: request.kind,
             program,
@@ -333,9 +447,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
             timer_runs: AtomicU64::new(0),
             timer_next_ms: AtomicU64::new(0),
             timer: spin::Mutex::new(None),
-        });
-        agents.push(agent.clone());
-        Ok(agent)
+        })
     }
 
     /// The agent with this id.
@@ -389,6 +501,22 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         });
         self.invalidate_hook(hook);
         detached
+    }
+
+    /// Detaches agent `id` from `hook`, and only it: refused when another program (or none)
+    /// runs there, so a client acting on an earlier `bpf_list` never detaches a newer program.
+    pub fn detach_agent(&self, id: u32, hook: &Hook) -> Result<(), AgentError> {
+        let agent = self.get(id).ok_or(AgentError::NoSuchAgent(id))?;
+        let _writer = self.writer.lock();
+        // Attachment bits change only under the writer lock: this check holds until the store.
+        if agent.attached.load(Ordering::Relaxed) & (1 << hook.id) == 0 {
+            return Err(AgentError::NotAttached { id, hook: hook.name });
+        }
+        self.slot(hook).replace_and(None, |old| {
+            old.attached.fetch_and(!(1 << hook.id), Ordering::Relaxed);
+        });
+        self.invalidate_hook(hook);
+        Ok(())
     }
 
     /// Makes a `timer` agent run every `slot.period_ms` on core `slot.cpu`.

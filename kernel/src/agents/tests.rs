@@ -1,10 +1,12 @@
 use super::*;
 use crate::cpu::host::HostCpu;
 use crate::dcache::CacheConfig;
+use crate::port::ToolOutcome;
 use crate::rcu::Rcu;
 use ed25519_dalek::{Signer, SigningKey};
 use kingly_bpf::hooks::{MCP_ADMIT, SCHED_CPU, SCHED_SLICE};
 use kingly_bpf::FixedPlatform;
+use serde_json::json;
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[7u8; 32])
@@ -258,4 +260,259 @@ fn every_tool_parameter_has_a_description() {
         let schema: serde_json::Value = serde_json::from_str(&tool.input_schema).unwrap();
         check(&tool.name, "", &schema);
     }
+}
+
+/// A JIT that translates (so `bpf_list` and `bpf_dump` see real A64 code) but never runs:
+/// on the host, the runtime falls back to the default policy when a run fails.
+struct TranslateOnly;
+struct Translated(kingly_bpf::jit::aarch64::Code);
+
+impl Compiled for Translated {
+    fn run(&self, _: &mut [u8], _: &mut [u8], _: &mut kingly_bpf::Env<'_>) -> Result<u64, RunError> {
+        Err(RunError { pc: 0, kind: kingly_bpf::RunErrorKind::InvalidInstruction })
+    }
+    fn code(&self) -> &kingly_bpf::jit::aarch64::Code {
+        &self.0
+    }
+}
+
+impl Jit for TranslateOnly {
+    fn compile(&self, program: &VerifiedProgram) -> Option<Box<dyn Compiled>> {
+        kingly_bpf::jit::aarch64::compile(program).ok().map(|code| Box::new(Translated(code)) as Box<dyn Compiled>)
+    }
+}
+
+fn jit_runtime() -> &'static Runtime<'static, HostCpu> {
+    let rcu: &'static Rcu<HostCpu> = Box::leak(Box::new(Rcu::new()));
+    let cache = Box::leak(Box::new(DecisionCache::new(rcu, CacheConfig::default())));
+    Box::leak(Box::new(Runtime::new(cache, trust(), Some(&TranslateOnly))))
+}
+
+fn load_replacing(
+    rt: &Runtime<'_, HostCpu>,
+    kind: Kind,
+    name: &str,
+    src: &str,
+) -> Result<(Arc<Agent>, Option<Replaced>), AgentError> {
+    let code = bytecode(src);
+    let signature = sign(kind, name, &[], &code);
+    rt.load_replacing(&LoadRequest { kind, name, maps: &[], bytecode: &code, signature: Some(&signature) })
+}
+
+/// Calls one of the runtime's tools as the message port does.
+fn tool(rt: &Runtime<'_, HostCpu>, name: &str, args: serde_json::Value) -> ToolOutcome {
+    let mut platform = FixedPlatform::default();
+    let mut workload = |_| Err("no workload in unit tests".to_string());
+    let mut cx = tools::CallContext {
+        cpu: 0,
+        now_ticks: 0,
+        now_ms: 0,
+        cpus: 4,
+        platform: &mut platform,
+        workload: &mut workload,
+    };
+    tools::call(rt, name, &kingly_proto::ToolArgs::Json(args.to_string()), &mut cx).expect("a runtime tool")
+}
+
+fn done_json(outcome: ToolOutcome) -> (serde_json::Value, Vec<u8>) {
+    let ToolOutcome::Done(content) = outcome else { panic!("{outcome:?}") };
+    let mut json = serde_json::Value::Null;
+    let mut bytes = Vec::new();
+    for item in content {
+        match item {
+            kingly_proto::Content::Json(text) => json = serde_json::from_str(&text).unwrap(),
+            kingly_proto::Content::Bytes { data, .. } => bytes = data,
+            kingly_proto::Content::Text(text) => panic!("text {text}"),
+        }
+    }
+    (json, bytes)
+}
+
+fn failed_text(outcome: ToolOutcome) -> String {
+    match outcome {
+        ToolOutcome::Failed(text) => text,
+        other => panic!("expected a failure: {other:?}"),
+    }
+}
+
+#[test]
+fn a_program_of_the_same_name_replaces_the_loaded_one_in_place() {
+    let rt = runtime();
+    let mut p = FixedPlatform::default();
+    let old = load(rt, Kind::Decision, "policy", &slice_field_prog(111)).unwrap();
+    rt.attach(old.id, &SCHED_SLICE).unwrap();
+    rt.attach(old.id, &SCHED_CPU).unwrap();
+    assert_eq!(rt.decide(0, &SCHED_SLICE, [1, 2, 0, 0], 0, &mut p).value, 111);
+    let weak = Arc::downgrade(&old);
+    let old_id = old.id;
+    drop(old);
+    // Without replace the name is taken, as before.
+    assert_eq!(load(rt, Kind::Decision, "policy", &slice_field_prog(222)).unwrap_err(), AgentError::NameTaken);
+    // A refused replacement changes nothing.
+    let e = load_replacing(rt, Kind::Decision, "policy", "mov %r0, 0\nja -1\nexit").unwrap_err();
+    assert!(matches!(e, AgentError::Verify(_)), "{e}");
+    let e = load_replacing(rt, Kind::Tool, "policy", "mov %r0, 0\nexit").unwrap_err();
+    assert!(e.to_string().contains("a tool program cannot replace it"), "{e}");
+    let slow = "mov %r0, 0\nmov %r2, 0\nadd %r2, 1\njlt %r2, 5000, -2\nexit";
+    assert!(matches!(load_replacing(rt, Kind::Decision, "policy", slow), Err(AgentError::OverBudget { .. })));
+    assert_eq!(rt.attached(0, &SCHED_SLICE), Some(old_id));
+    assert_eq!(rt.list().len(), 1);
+
+    let (new, replaced) = load_replacing(rt, Kind::Decision, "policy", &slice_field_prog(222)).unwrap();
+    assert_eq!(replaced, Some(Replaced { id: old_id, hooks: vec!["sched_slice", "sched_cpu"] }));
+    assert_ne!(new.id, old_id);
+    assert_eq!(new.attachments(), vec!["sched_slice", "sched_cpu"]);
+    assert_eq!(rt.attached(0, &SCHED_SLICE), Some(new.id));
+    assert_eq!(rt.attached(0, &SCHED_CPU), Some(new.id));
+    // One entry under the name, and no decision of the old program survives.
+    let names: Vec<(u32, String)> = rt.list().iter().map(|a| (a.id, a.name.clone())).collect();
+    assert_eq!(names, vec![(new.id, "policy".to_string())]);
+    assert_eq!(
+        rt.decide(0, &SCHED_SLICE, [1, 2, 0, 0], 1, &mut p),
+        Decision { value: 222, source: Source::Agent(new.id) }
+    );
+    // The old one is gone once readers are done with it (CPU 0 decided, so it reports). Each
+    // hook slot retired it separately: the second waits for the next grace period.
+    for _ in 0..3 {
+        rt.cache().rcu().synchronize_on(0);
+    }
+    assert!(weak.upgrade().is_none());
+    // A first push under a new name just loads.
+    let (fresh, replaced) = load_replacing(rt, Kind::Decision, "fresh", &slice_field_prog(5)).unwrap();
+    assert_eq!((replaced, fresh.attachments()), (None, Vec::<&str>::new()));
+}
+
+#[test]
+fn replacing_a_tool_or_a_timer_keeps_its_name_and_its_period() {
+    let rt = runtime();
+    let mut p = FixedPlatform::default();
+    load(rt, Kind::Tool, "answer", "mov %r0, 1\nexit").unwrap();
+    let (tool, replaced) = load_replacing(rt, Kind::Tool, "answer", "mov %r0, 2\nexit").unwrap();
+    assert_eq!(replaced.unwrap().hooks, Vec::<&str>::new());
+    assert_eq!(rt.tool("answer").unwrap().id, tool.id);
+    assert_eq!(rt.run_tool(0, &rt.tool("answer").unwrap(), b"", &mut p).unwrap(), 2);
+
+    let timer = load(rt, Kind::Timer, "tick", "mov %r0, 0\nexit").unwrap();
+    rt.attach_timer(timer.id, TimerSlot { period_ms: 25, cpu: 1 }, 0).unwrap();
+    let (new, replaced) = load_replacing(rt, Kind::Timer, "tick", "mov %r0, 1\nexit").unwrap();
+    assert_eq!(replaced, Some(Replaced { id: timer.id, hooks: vec!["timer"] }));
+    assert_eq!(new.timer(), Some(TimerSlot { period_ms: 25, cpu: 1 }));
+    assert_eq!((timer.timer(), timer.attachments()), (None, Vec::<&str>::new()));
+    for now_ms in 0..=100 {
+        rt.run_timers(1, now_ms, &mut p);
+    }
+    assert_eq!(new.stats.runs.load(Ordering::Relaxed), 4);
+    assert_eq!(timer.stats.runs.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn bpf_load_with_replace_answers_what_it_replaced() {
+    let rt = runtime();
+    let first = load(rt, Kind::Decision, "slice", &slice_field_prog(7)).unwrap();
+    rt.attach(first.id, &SCHED_SLICE).unwrap();
+    let code = bytecode(&slice_field_prog(8));
+    let signature = tools::encode_hex(&sign(Kind::Decision, "slice", &[], &code));
+    let args = |replace: bool| json!({"type": "decision", "name": "slice", "signature": signature, "bytes_hex": tools::encode_hex(&code), "replace": replace});
+    assert!(failed_text(tool(rt, "bpf_load", args(false))).contains("replace: true"));
+    let (answer, _) = done_json(tool(rt, "bpf_load", args(true)));
+    assert_eq!(answer["replaced"], json!({"id": first.id, "hooks": ["sched_slice"]}), "{answer}");
+    assert_eq!(answer["attached"], json!(["sched_slice"]), "{answer}");
+    let (list, _) = done_json(tool(rt, "bpf_list", json!({})));
+    assert_eq!(list["programs"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["programs"][0]["id"], answer["id"], "{list}");
+}
+
+#[test]
+fn bpf_detach_with_an_id_detaches_only_that_program() {
+    let rt = runtime();
+    let a = load(rt, Kind::Decision, "a", &slice_field_prog(1)).unwrap();
+    let b = load(rt, Kind::Decision, "b", &slice_field_prog(2)).unwrap();
+    rt.attach(a.id, &SCHED_SLICE).unwrap();
+    let refused = failed_text(tool(rt, "bpf_detach", json!({"hook": "sched_slice", "id": b.id})));
+    assert_eq!(refused, format!("program {} is not attached to sched_slice; see bpf_list", b.id));
+    assert_eq!(rt.attached(0, &SCHED_SLICE), Some(a.id));
+    let (answer, _) = done_json(tool(rt, "bpf_detach", json!({"hook": "sched_slice", "id": a.id})));
+    assert_eq!(answer, json!({"detached": a.id, "hook": "sched_slice"}));
+    assert_eq!(rt.attached(0, &SCHED_SLICE), None);
+    assert!(a.attachments().is_empty());
+    let missing = failed_text(tool(rt, "bpf_detach", json!({"hook": "sched_cpu", "id": 99})));
+    assert!(missing.contains("no program with id 99"), "{missing}");
+    rt.unload(a.id).unwrap();
+}
+
+#[test]
+fn bpf_list_and_bpf_dump_show_the_xlated_and_the_jited_code() {
+    let rt = jit_runtime();
+    for descriptor in tools::descriptors(rt) {
+        let schema = serde_json::from_str::<serde_json::Value>(&descriptor.input_schema);
+        assert!(schema.is_ok(), "{}: {}", descriptor.name, descriptor.input_schema);
+    }
+    assert!(tools::descriptors(rt).iter().any(|d| d.name == "bpf_dump"));
+    let src = "mov %r0, 1\nlddw %r1, 0x123456789\nadd %r0, %r1\nexit";
+    let agent = load(rt, Kind::Decision, "dumped", src).unwrap();
+    let code = agent.jited().expect("translated").clone();
+    let (list, _) = done_json(tool(rt, "bpf_list", json!({})));
+    let listed = &list["programs"][0];
+    assert_eq!(listed["engine"], "jit", "{list}");
+    assert_eq!(listed["xlated_insns"], 5, "{list}");
+    assert_eq!(listed["jited_bytes"], code.words.len() * 4, "{list}");
+    assert_eq!(listed["jited_insns"], code.words.len(), "{list}");
+
+    let (meta, xlated) = done_json(tool(rt, "bpf_dump", json!({"id": agent.id, "part": "xlated"})));
+    assert_eq!(xlated, bytecode(src));
+    assert_eq!((meta["total_bytes"].as_u64(), meta["offset"].as_u64()), (Some(40), Some(0)), "{meta}");
+    let (_, jited) = done_json(tool(rt, "bpf_dump", json!({"id": agent.id, "part": "jited"})));
+    assert_eq!(jited, code.bytes());
+    let (meta, slots) = done_json(tool(rt, "bpf_dump", json!({"id": agent.id, "part": "jited_slots"})));
+    let offsets: Vec<u32> = slots.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(offsets, code.slot_offsets);
+    assert_eq!(meta["stubs_offset"], code.stubs_offset, "{meta}");
+    // Past the end: an empty chunk, not an error.
+    let (meta, rest) = done_json(tool(rt, "bpf_dump", json!({"id": agent.id, "part": "xlated", "offset": 1000})));
+    assert!(rest.is_empty() && meta["chunk_bytes"] == 0, "{meta}");
+
+    // Under the interpreter there is no JIT code, and the answer says so.
+    let interpreted = runtime();
+    let agent = load(interpreted, Kind::Decision, "slow_path", src).unwrap();
+    let why = failed_text(tool(interpreted, "bpf_dump", json!({"id": agent.id, "part": "jited"})));
+    assert!(why.contains("runs in the interpreter"), "{why}");
+    let (list, _) = done_json(tool(interpreted, "bpf_list", json!({})));
+    assert_eq!(list["programs"][0]["jited_bytes"], serde_json::Value::Null, "{list}");
+    let bad = tool(interpreted, "bpf_dump", json!({"id": agent.id, "part": "source"}));
+    assert!(matches!(bad, ToolOutcome::BadArguments(ref e) if e.contains("parts are")), "{bad:?}");
+}
+
+#[test]
+fn map_write_refusals_say_what_is_wrong_in_words() {
+    let rt = runtime();
+    let maps = [
+        MapDef { kind: kingly_bpf::MapKind::Hash, key_size_bytes: 4, value_size_bytes: 8, max_entries: 1 },
+        MapDef { kind: kingly_bpf::MapKind::Array, key_size_bytes: 4, value_size_bytes: 8, max_entries: 2 },
+    ];
+    let code = bytecode("mov %r0, 0\nexit");
+    let signature = sign(Kind::Tool, "mapped", &maps, &code);
+    let agent = rt
+        .load(&LoadRequest {
+            kind: Kind::Tool,
+            name: "mapped",
+            maps: &maps,
+            bytecode: &code,
+            signature: Some(&signature),
+        })
+        .unwrap();
+    let write = |map: usize, key: &str, value: &str| {
+        tool(rt, "map_write", json!({"id": agent.id, "map": map, "key": key, "value": value}))
+    };
+    let said = |outcome: ToolOutcome| {
+        let text = failed_text(outcome);
+        assert!(!text.contains("Size") && !text.contains("Full"), "a Rust enum name leaked: {text}");
+        text
+    };
+    assert!(said(write(0, "01", "0000000000000000")).contains("the key is 1 bytes but this map takes 4-byte keys"));
+    assert!(said(write(0, "01000000", "00")).contains("the value is 1 bytes but this map holds 8-byte values"));
+    assert!(matches!(write(0, "01000000", "0000000000000000"), ToolOutcome::Done(_)));
+    let full = said(write(0, "02000000", "0000000000000000"));
+    assert!(full.contains("the map is full (1 entries)") && full.contains("larger max_entries"), "{full}");
+    let range = said(write(1, "05000000", "0000000000000000"));
+    assert!(range.contains("index out of range") && range.contains("keys 0 to 1"), "{range}");
 }

@@ -1,6 +1,6 @@
 //! The agent runtime's message-port tools (`bpf_load`, `bpf_attach`, `bpf_detach`,
 //! `bpf_unload`, `bpf_list`, `map_read`, `map_write`, `cache_lookup`, `cache_invalidate`,
-//! `workload_run`) and one tool per loaded `tool` program. Arguments and results are JSON;
+//! `workload_run`, `bpf_dump`) and one tool per loaded `tool` program. Arguments and results are JSON;
 //! bytes travel as lowercase hex, or as the request's binary attachment for `bpf_load`.
 
 use super::{AgentError, LoadRequest, Runtime, TimerSlot};
@@ -10,6 +10,7 @@ use crate::port::ToolOutcome;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use kingly_bpf::hooks::{self, Hook, Kind, HOOKS};
+use kingly_bpf::maps::MapError;
 use kingly_bpf::{MapDef, MapKind, Platform};
 use kingly_proto::{Content, ToolArgs, ToolDescriptor};
 use serde_json::{json, Map as JsonMap, Value};
@@ -26,7 +27,12 @@ pub const NAMES: &[&str] = &[
     "cache_lookup",
     "cache_invalidate",
     "workload_run",
+    "bpf_dump",
 ];
+
+/// Most bytes `bpf_dump` returns per call: well inside the port's 68 KiB message limit (the
+/// JSON around it is small), so a 64 KiB program or 1 MiB of JIT code comes in a few calls.
+pub const DUMP_CHUNK_BYTES: usize = 32 * 1024;
 
 /// Whether `name` belongs to a kernel tool (these or the port's built-ins).
 pub fn is_reserved(name: &str) -> bool {
@@ -57,8 +63,8 @@ pub fn descriptors<C: CpuOps>(runtime: &Runtime<'_, C>) -> Vec<ToolDescriptor> {
     let mut list = alloc::vec![
         t(
             "bpf_load",
-            "Load an eBPF program: the kernel checks its Ed25519 signature and verifies it itself; returns its id and the verifier's statistics. Bytecode comes as the binary attachment or as `bytes_hex`.",
-            r#"{"type":"object","properties":{"type":{"enum":["decision","tool","timer"],"description":"Program type: decision (attach to a hook), tool (becomes an MCP tool of its name) or timer"},"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,47}$","description":"Name in bpf_list; a tool program's MCP tool name"},"signature":{"type":"string","description":"Ed25519 signature (128 hex digits) over kingly-bpf-load-v1: type, name, maps and bytecode, length-prefixed (kingly push and kingly mcp --allow-load make it)"},"bytes_hex":{"type":"string","description":"The bytecode (8-byte eBPF instruction slots) in hex"},"maps":{"type":"array","description":"The program's maps, in the order its map fds number them","items":{"type":"object","properties":{"kind":{"enum":["hash","array","percpu_array"],"description":"Map kind"},"key_size":{"type":"integer","description":"Key size in bytes"},"value_size":{"type":"integer","description":"Value size in bytes"},"max_entries":{"type":"integer","description":"Capacity in entries"}},"required":["kind","key_size","value_size","max_entries"]}}},"required":["type","name"],"additionalProperties":false}"#.to_string(),
+            "Load an eBPF program: the kernel checks its Ed25519 signature and verifies it itself; returns its id and the verifier's statistics. Bytecode comes as the binary attachment or as `bytes_hex`. With replace: true a loaded program of the same name is replaced in place: the new one takes over its hooks (one pointer swap each, never a moment without a policy) and its timer, and the old one is unloaded.",
+            r#"{"type":"object","properties":{"type":{"enum":["decision","tool","timer"],"description":"Program type: decision (attach to a hook), tool (becomes an MCP tool of its name) or timer"},"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,47}$","description":"Name in bpf_list; a tool program's MCP tool name"},"replace":{"type":"boolean","description":"Replace a loaded program of the same name in place: it takes over its hooks and timer, then the old one is unloaded"},"signature":{"type":"string","description":"Ed25519 signature (128 hex digits) over kingly-bpf-load-v1: type, name, maps and bytecode, length-prefixed (kingly push and kingly mcp --allow-load make it)"},"bytes_hex":{"type":"string","description":"The bytecode (8-byte eBPF instruction slots) in hex"},"maps":{"type":"array","description":"The program's maps, in the order its map fds number them","items":{"type":"object","properties":{"kind":{"enum":["hash","array","percpu_array"],"description":"Map kind"},"key_size":{"type":"integer","description":"Key size in bytes"},"value_size":{"type":"integer","description":"Value size in bytes"},"max_entries":{"type":"integer","description":"Capacity in entries"}},"required":["kind","key_size","value_size","max_entries"]}}},"required":["type","name"],"additionalProperties":false}"#.to_string(),
         ),
         t(
             "bpf_attach",
@@ -67,8 +73,8 @@ pub fn descriptors<C: CpuOps>(runtime: &Runtime<'_, C>) -> Vec<ToolDescriptor> {
         ),
         t(
             "bpf_detach",
-            "Detach the program at a hook (the hook's default policy answers again), or a timer program by id",
-            alloc::format!(r#"{{"type":"object","properties":{{"hook":{{"enum":{HOOK_ENUM},"description":"Hook to clear, or timer"}},"id":{{"type":"integer","description":"The timer program's id (timer only)"}}}},"required":["hook"],"additionalProperties":false}}"#),
+            "Detach the program at a hook (the hook's default policy answers again), or a timer program by id; with hook and id, only if that program is the one attached there",
+            alloc::format!(r#"{{"type":"object","properties":{{"hook":{{"enum":{HOOK_ENUM},"description":"Hook to clear, or timer"}},"id":{{"type":"integer","description":"A timer program's id; with a decision hook, detach only if this program is the one attached there"}}}},"required":["hook"],"additionalProperties":false}}"#),
         ),
         t(
             "bpf_unload",
@@ -104,6 +110,11 @@ pub fn descriptors<C: CpuOps>(runtime: &Runtime<'_, C>) -> Vec<ToolDescriptor> {
             "workload_run",
             "Run the synthetic workload (CPU-bound, sleeper and latency-sensitive tasks) on the worker cores; per-class throughput and wake-up latency percentiles",
             r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":10,"maximum":10000,"description":"How long to run, in milliseconds"}},"required":["ms"],"additionalProperties":false}"#.to_string(),
+        ),
+        t(
+            "bpf_dump",
+            "A loaded program's code as bytes, in chunks of at most 32 KiB from `offset`: `xlated` is the verified eBPF bytecode, `jited` the A64 code the JIT made (little-endian words), `jited_slots` the word offset of each eBPF slot's translation (little-endian u32s). The JSON says the total size; call again with the next offset until it is reached.",
+            r#"{"type":"object","properties":{"id":{"type":"integer","description":"Program id from bpf_load or bpf_list"},"part":{"enum":["xlated","jited","jited_slots"],"description":"Which code: xlated (verified eBPF), jited (A64 words) or jited_slots (where each eBPF slot's A64 code starts)"},"offset":{"type":"integer","minimum":0,"description":"Byte offset to start from (0, then the end of the previous chunk)"}},"required":["id","part"],"additionalProperties":false}"#.to_string(),
         ),
     ];
     for agent in runtime.list().iter().filter(|a| a.kind == Kind::Tool) {
@@ -151,6 +162,7 @@ pub fn call<C: CpuOps>(
         "map_write" => map_write(runtime, &a),
         "cache_lookup" => cache_tool(runtime, &a, cx, false),
         "cache_invalidate" => cache_tool(runtime, &a, cx, true),
+        "bpf_dump" => bpf_dump(runtime, &a),
         "workload_run" => a.only(&["ms"]).and_then(|()| a.u64("ms")).and_then(|ms| {
             if !(10..=10_000).contains(&ms) {
                 return Err("'ms' must be between 10 and 10000".to_string());
@@ -248,7 +260,12 @@ impl Args<'_> {
 }
 
 fn bpf_load<C: CpuOps>(runtime: &Runtime<'_, C>, args: &ToolArgs, a: &Args<'_>) -> Result<ToolOutcome, String> {
-    a.only(&["type", "name", "signature", "bytes_hex", "maps"])?;
+    a.only(&["type", "name", "signature", "bytes_hex", "maps", "replace"])?;
+    let replace = match a.0.get("replace") {
+        None => false,
+        Some(Value::Bool(replace)) => *replace,
+        Some(_) => return Err("'replace' must be true or false".into()),
+    };
     let kind_name = a.str("type")?;
     let kind = Kind::from_name(kind_name)
         .ok_or_else(|| alloc::format!("unknown program type '{kind_name}'; types are decision, tool and timer"))?;
@@ -271,13 +288,17 @@ fn bpf_load<C: CpuOps>(runtime: &Runtime<'_, C>, args: &ToolArgs, a: &Args<'_>) 
         Some(_) => return Err("'maps' must be an array of at most 16 map definitions".into()),
     };
     let request = LoadRequest { kind, name, maps: &maps, bytecode: &bytecode, signature: signature.as_deref() };
-    Ok(match runtime.load(&request) {
-        Ok(agent) => done(json!({
+    let loaded = if replace { runtime.load_replacing(&request) } else { runtime.load(&request).map(|a| (a, None)) };
+    Ok(match loaded {
+        Ok((agent, replaced)) => done(json!({
             "id": agent.id,
             "name": agent.name,
             "type": kind.name(),
             "insns": agent.insns(),
+            "jited_bytes": agent.jited_bytes(),
             "engine": agent.engine(),
+            "attached": agent.attachments(),
+            "replaced": replaced.map(|r| json!({"id": r.id, "hooks": r.hooks})),
             "verifier": verify_json(&agent.verify),
         })),
         Err(e) => failed(e),
@@ -354,7 +375,16 @@ fn bpf_attach<C: CpuOps>(runtime: &Runtime<'_, C>, a: &Args<'_>, cx: &CallContex
 fn bpf_detach<C: CpuOps>(runtime: &Runtime<'_, C>, a: &Args<'_>) -> Result<ToolOutcome, String> {
     a.only(&["hook", "id"])?;
     Ok(match a.hook()? {
-        Some(hook) => done(json!({"detached": runtime.detach(&hook), "hook": hook.name})),
+        Some(hook) => match a.u64_opt("id")? {
+            None => done(json!({"detached": runtime.detach(&hook), "hook": hook.name})),
+            Some(_) => {
+                let id = a.u32("id")?;
+                match runtime.detach_agent(id, &hook) {
+                    Ok(()) => done(json!({"detached": id, "hook": hook.name})),
+                    Err(e) => failed(e),
+                }
+            }
+        },
         None => {
             let id = a.u32("id").map_err(|_| "detaching a timer needs its program 'id'".to_string())?;
             match runtime.detach_timer(id) {
@@ -380,6 +410,9 @@ fn list_json<C: CpuOps>(runtime: &Runtime<'_, C>) -> Value {
                 "timer": agent.timer().map(|t| json!({"period_ms": t.period_ms, "cpu": t.cpu})),
                 "engine": agent.engine(),
                 "insns": agent.insns(),
+                "xlated_insns": agent.insns(),
+                "jited_bytes": agent.jited_bytes(),
+                "jited_insns": agent.jited().map(|code| code.words.len()),
                 "maps": agent.map_defs().len(),
                 "runs": r(&s.runs),
                 "errors": r(&s.errors),
@@ -446,13 +479,75 @@ fn map_write<C: CpuOps>(runtime: &Runtime<'_, C>, a: &Args<'_>) -> Result<ToolOu
     let (key, value) = (a.hex("key")?, a.hex("value")?);
     let Some(agent) = runtime.get(id) else { return Ok(failed(AgentError::NoSuchAgent(id))) };
     let result = agent.with_map::<C, _>(index, |map| {
-        map.update(&key, &value, kingly_bpf::maps::update_flags::ANY, 0).map_err(|e| alloc::format!("{e:?}"))
+        map.update(&key, &value, kingly_bpf::maps::update_flags::ANY, 0)
+            .map_err(|e| map_write_refusal(e, map.def(), key.len(), value.len()))
     });
     Ok(match result {
         None => ToolOutcome::Failed(alloc::format!("program {id} has no map {index}")),
         Some(Ok(())) => done(json!({"written": true, "key": encode_hex(&key)})),
         Some(Err(e)) => ToolOutcome::Failed(alloc::format!("map_write refused: {e}")),
     })
+}
+
+/// Why `map_write` refused, in words: the cause, and what to send instead.
+pub fn map_write_refusal(error: MapError, def: &MapDef, key_bytes: usize, value_bytes: usize) -> String {
+    let (key_size, value_size, entries) = (def.key_size_bytes, def.value_size_bytes, def.max_entries);
+    match error {
+        MapError::KeySize | MapError::Full if def.kind != MapKind::Hash && key_bytes != key_size as usize => {
+            alloc::format!("the key is {key_bytes} bytes but this map takes {key_size}-byte keys (the index, little-endian)")
+        }
+        MapError::KeySize => alloc::format!("the key is {key_bytes} bytes but this map takes {key_size}-byte keys"),
+        MapError::ValueSize => {
+            alloc::format!("the value is {value_bytes} bytes but this map holds {value_size}-byte values")
+        }
+        MapError::Full if def.kind != MapKind::Hash => alloc::format!(
+            "index out of range: this {} has {entries} entries (keys 0 to {})",
+            map_kind_name(def.kind),
+            entries.saturating_sub(1)
+        ),
+        MapError::Full => alloc::format!(
+            "the map is full ({entries} entries) and the key is new; overwrite an existing key or give the map a larger max_entries"
+        ),
+        other => alloc::format!("{other}"),
+    }
+}
+
+fn bpf_dump<C: CpuOps>(runtime: &Runtime<'_, C>, a: &Args<'_>) -> Result<ToolOutcome, String> {
+    a.only(&["id", "part", "offset"])?;
+    let id = a.u32("id")?;
+    let part = a.str("part")?;
+    let offset = a.u64_opt("offset")?.unwrap_or(0);
+    let Some(agent) = runtime.get(id) else { return Ok(failed(AgentError::NoSuchAgent(id))) };
+    let bytes = match (part, agent.jited()) {
+        ("xlated", _) => agent.xlated_bytes(),
+        ("jited", Some(code)) => code.bytes(),
+        ("jited_slots", Some(code)) => code.slot_offsets.iter().flat_map(|o| o.to_le_bytes()).collect(),
+        ("jited" | "jited_slots", None) => {
+            return Ok(ToolOutcome::Failed(alloc::format!(
+                "program {id} ({}) runs in the interpreter: the JIT made no code for it; its xlated instructions are all there is",
+                agent.name
+            )))
+        }
+        _ => return Err(alloc::format!("unknown part '{part}'; parts are xlated, jited and jited_slots")),
+    };
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    let end = (start + DUMP_CHUNK_BYTES).min(bytes.len());
+    let meta = json!({
+        "id": agent.id,
+        "name": agent.name,
+        "type": agent.kind.name(),
+        "engine": agent.engine(),
+        "part": part,
+        "offset": start,
+        "chunk_bytes": end - start,
+        "total_bytes": bytes.len(),
+        "xlated_insns": agent.insns(),
+        "stubs_offset": agent.jited().map(|code| code.stubs_offset),
+    });
+    Ok(ToolOutcome::Done(alloc::vec![
+        Content::Json(meta.to_string()),
+        Content::Bytes { mime_type: "application/octet-stream".to_string(), data: bytes[start..end].to_vec() },
+    ]))
 }
 
 fn cache_tool<C: CpuOps>(

@@ -40,6 +40,9 @@ impl Compiled for JitProgram {
     fn run(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
         JitProgram::run(self, ctx, packet, env)
     }
+    fn code(&self) -> &kingly_bpf::jit::aarch64::Code {
+        JitProgram::code(self)
+    }
 }
 
 /// Helpers' view of the machine on the calling core: the generic timer's clock, a per-call

@@ -506,6 +506,12 @@ pub fn needs_budget_guard(insns: &[Insn]) -> bool {
 /// A text listing: the entry sequence, then each eBPF instruction followed by its A64 words
 /// (hex, in memory order; feed them to `llvm-mc --disassemble -triple=aarch64` for mnemonics).
 pub fn listing(prog: &VerifiedProgram, code: &Code) -> alloc::string::String {
+    listing_insns(prog.insns(), code)
+}
+
+/// [`listing`] from the decoded instructions (one per slot, as `isa::decode_program` gives
+/// them): for code that was compiled elsewhere, e.g. a kernel's answer to `bpf_dump`.
+pub fn listing_insns(insns: &[Insn], code: &Code) -> alloc::string::String {
     use core::fmt::Write;
     let mut out = alloc::string::String::new();
     let word = |out: &mut alloc::string::String, at: usize| {
@@ -514,7 +520,7 @@ pub fn listing(prog: &VerifiedProgram, code: &Code) -> alloc::string::String {
     let first_slot = code.slot_offsets.first().map_or(code.words.len(), |&o| o as usize);
     let _ = writeln!(out, "entry, exit and abort paths:");
     (0..first_slot).for_each(|at| word(&mut out, at));
-    for (pc, insn) in prog.insns().iter().enumerate() {
+    for (pc, insn) in insns.iter().enumerate() {
         if *insn == Insn::LoadImm64Tail {
             continue;
         }

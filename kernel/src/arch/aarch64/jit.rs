@@ -318,7 +318,8 @@ pub struct JitProgram {
     region: ExecRegion,
     prog_type: ProgramType,
     maps: Vec<MapDef>,
-    code_bytes: usize,
+    /// The code as translated (what was copied into the window), kept for `bpf_dump`.
+    code: bpf_jit::aarch64::Code,
     /// Bytes at the top of the eBPF stack the program can use, zeroed before each run.
     stack_bytes: usize,
     /// A leaf (`kingly_bpf::jit::aarch64::is_leaf`): runs without a helper bridge.
@@ -335,10 +336,10 @@ impl JitProgram {
             region,
             prog_type: *prog.program_type(),
             maps: prog.maps().to_vec(),
-            code_bytes: bytes.len(),
             // Whole groups of four 64-byte blocks, which `zero_top` clears with `dc zva`.
             stack_bytes: bpf_jit::stack_bytes_used(prog.insns()).next_multiple_of(256).min(STACK_BYTES),
             leaf: code.leaf,
+            code,
         })
     }
 
@@ -349,7 +350,12 @@ impl JitProgram {
 
     /// Bytes of native code.
     pub fn code_bytes(&self) -> usize {
-        self.code_bytes
+        self.code.words.len() * 4
+    }
+
+    /// The code as translated, with each eBPF slot's word offset.
+    pub fn code(&self) -> &bpf_jit::aarch64::Code {
+        &self.code
     }
 
     /// Bytes of the eBPF stack zeroed before each run: what the program can reach (see
