@@ -128,6 +128,9 @@ pub fn upload(
     frame_timeout: Duration,
     mut progress: impl FnMut(usize),
 ) -> Result<UploadReport> {
+    // Whatever the line still holds (an announcement, a duplicate answer to an earlier upload
+    // that was resent) must not be taken for an answer to this one.
+    drain(transport, Duration::from_millis(100), Duration::from_secs(2))?;
     let started = Instant::now();
     let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let nonce = clock.subsec_nanos() ^ std::process::id().rotate_left(16) ^ image.len() as u32;
@@ -137,16 +140,30 @@ pub fn upload(
     let mut buffer = [0u8; 4096];
     let mut step = UploadStep::Send;
     let mut sent_at = Instant::now();
+    // Everything read since the last request: once the loader has jumped, the kernel's first
+    // words, should the loader's last acknowledgement be lost on a noisy line.
+    let mut since_request = Vec::new();
+    let done = |uploader: &Uploader<'_>, after: Vec<u8>| UploadReport {
+        image_bytes: image.len(),
+        stats: uploader.stats(),
+        elapsed: started.elapsed(),
+        after,
+    };
     loop {
         match step {
             UploadStep::Send => {
                 let n = uploader.request(&mut wire);
                 transport.send(&wire[..n]).context("writing to the loader's line")?;
                 sent_at = Instant::now();
+                since_request.clear();
             }
             UploadStep::Wait => {}
             UploadStep::Done => unreachable!("handled below"),
-            UploadStep::Refused(refusal) => return Err(Refused(refusal).into()),
+            UploadStep::Refused(refusal) => {
+                // A resent request may be refused twice: let the second answer arrive and go.
+                drain(transport, Duration::from_millis(300), Duration::from_secs(2))?;
+                return Err(Refused(refusal).into());
+            }
             UploadStep::GaveUp => bail!(
                 "the loader stopped answering after {} of {} bytes ({} resends): is the line still there?",
                 uploader.acknowledged_bytes(),
@@ -154,27 +171,35 @@ pub fn upload(
                 uploader.stats().resends
             ),
         }
+        // After the last chunk the outstanding request is the jump: a resend of it would reach
+        // the kernel if only the acknowledgement was lost.
+        let jumping = uploader.acknowledged_bytes() == image.len();
         let wait = frame_timeout.saturating_sub(sent_at.elapsed());
         let n = transport.receive(&mut buffer, wait).context("reading from the loader's line")?;
         if n == 0 {
-            step = if sent_at.elapsed() >= frame_timeout { uploader.on_timeout() } else { UploadStep::Wait };
+            if sent_at.elapsed() < frame_timeout {
+                step = UploadStep::Wait;
+            } else if jumping && kernel_is_talking(&since_request) {
+                progress(image.len());
+                return Ok(done(&uploader, std::mem::take(&mut since_request)));
+            } else {
+                step = uploader.on_timeout();
+            }
             continue;
         }
+        since_request.extend_from_slice(&buffer[..n]);
         let mut input = &buffer[..n];
         let mut next = UploadStep::Wait;
         while let Some(result) = accumulator.push(&mut input) {
             let this = match result.ok().and_then(|frame| Reply::decode(&frame)) {
                 Some(reply) => uploader.on_reply(reply),
+                // Wait for the timeout: either the kernel speaks by then, or the jump is resent.
+                None if jumping => UploadStep::Wait,
                 None => uploader.on_damaged_reply(),
             };
             if this == UploadStep::Done {
                 progress(image.len());
-                return Ok(UploadReport {
-                    image_bytes: image.len(),
-                    stats: uploader.stats(),
-                    elapsed: started.elapsed(),
-                    after: input.to_vec(),
-                });
+                return Ok(done(&uploader, input.to_vec()));
             }
             if this != UploadStep::Wait {
                 next = this;
@@ -183,6 +208,27 @@ pub fn upload(
         progress(uploader.acknowledged_bytes());
         step = next;
     }
+}
+
+/// Reads and drops what arrives until the line has been quiet for `quiet`, at most `longest`.
+fn drain(transport: &mut dyn Transport, quiet: Duration, longest: Duration) -> Result<()> {
+    let until = Instant::now() + longest;
+    let mut buffer = [0u8; 1024];
+    while Instant::now() < until {
+        if transport.receive(&mut buffer, quiet).context("reading from the loader's line")? == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `bytes`, read after the jump was requested, hold a line of the kernel's: text that
+/// is not the loader announcing itself again (which it does after refusing the image).
+fn kernel_is_talking(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split('\n').filter(|line| line.trim().len() >= 6);
+    let spoke = lines.clone().any(|line| line.bytes().all(|b| b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b)));
+    spoke && !lines.any(|line| line.contains(kingly_proto::chainload::ANNOUNCE_MAGIC))
 }
 
 /// How long one request may go unanswered at `baud` (`None`: a socket, no line rate).
@@ -211,6 +257,13 @@ mod tests {
         let slow = frame_timeout(Some(115_200));
         assert!(slow > Duration::from_millis(400) && slow < Duration::from_millis(500), "{slow:?}");
         assert!(frame_timeout(Some(921_600)) < slow);
+    }
+
+    #[test]
+    fn the_kernel_speaking_is_told_from_the_loader_and_from_noise() {
+        assert!(kernel_is_talking(b"\x12\x00\x7fkingly: boot on raspi4b\r\nkingly: el2"));
+        assert!(!kernel_is_talking(b"\x12\x00\x7f\x03"));
+        assert!(!kernel_is_talking(b"\nKINGLY-LOADER v1 board=pi4 load=0x80000 max=1\n"));
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         ));
     }
     eprintln!("{summary}");
+    // The upload's own length depends on the baud rate: the kernel gets the whole timeout
+    // from here, as it would under QEMU.
+    let deadline = timeout.map(|s| Instant::now() + Duration::from_secs_f64(s));
     console(transport, report.after, args, deadline.unwrap_or(far), timeout)
 }
 
@@ -121,6 +124,12 @@ fn console(
     timeout: Option<f64>,
 ) -> Result<i32> {
     let interactive = !args.until_ready && args.test.is_none();
+    let raw_terminal = if interactive && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("kingly: attached to the console; Ctrl-C leaves");
+        RawTerminal::enter()
+    } else {
+        None
+    };
     let keys = interactive.then(forward_stdin);
     let mut line = Vec::new();
     let mut failure = None;
@@ -150,8 +159,15 @@ fn console(
             }
         }
         if let Some(keys) = &keys {
-            while let Ok(bytes) = keys.try_recv() {
-                transport.send(&bytes).context("writing to the board")?;
+            while let Ok(typed) = keys.try_recv() {
+                match typed {
+                    Keys::Typed(bytes) => transport.send(&bytes).context("writing to the board")?,
+                    Keys::Leave => {
+                        drop(raw_terminal);
+                        eprintln!("\nkingly: left the console; the board runs on");
+                        return Ok(0);
+                    }
+                }
             }
         }
         let now = Instant::now();
@@ -165,20 +181,60 @@ fn console(
     }
 }
 
-/// Reads stdin on a thread and hands its bytes over; Ctrl-C ends `kingly` as usual.
-fn forward_stdin() -> std::sync::mpsc::Receiver<Vec<u8>> {
+/// Ctrl-C, which leaves the console (the kernel keeps running).
+const CTRL_C: u8 = 0x03;
+
+/// What the keyboard thread hands over.
+enum Keys {
+    /// Bytes to send to the board.
+    Typed(Vec<u8>),
+    /// Ctrl-C, or stdin closed: leave.
+    Leave,
+}
+
+/// The terminal in raw mode while the console runs: keys go to the board one by one (the
+/// kernel echoes them), Ctrl-C comes as a byte rather than a signal. Restored on drop.
+struct RawTerminal(rustix::termios::Termios);
+
+impl RawTerminal {
+    fn enter() -> Option<Self> {
+        let stdin = std::io::stdin();
+        let saved = rustix::termios::tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        // Keep output processing: the kernel's "\n" still starts a new line on the screen.
+        raw.output_modes |= rustix::termios::OutputModes::OPOST | rustix::termios::OutputModes::ONLCR;
+        rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
+        Some(Self(saved))
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, &self.0);
+    }
+}
+
+/// Reads stdin on a thread and hands its bytes over, up to a Ctrl-C.
+fn forward_stdin() -> std::sync::mpsc::Receiver<Keys> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin();
         let mut buffer = [0u8; 256];
         loop {
-            match std::io::Read::read(&mut stdin, &mut buffer) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if tx.send(buffer[..n].to_vec()).is_err() {
-                        return;
+            let keys = match std::io::Read::read(&mut stdin, &mut buffer) {
+                Ok(0) | Err(_) => Keys::Leave,
+                Ok(n) => match buffer[..n].iter().position(|&b| b == CTRL_C) {
+                    Some(at) => {
+                        let _ = tx.send(Keys::Typed(buffer[..at].to_vec()));
+                        Keys::Leave
                     }
-                }
+                    None => Keys::Typed(buffer[..n].to_vec()),
+                },
+            };
+            let leave = matches!(keys, Keys::Leave);
+            if tx.send(keys).is_err() || leave {
+                return;
             }
         }
     });

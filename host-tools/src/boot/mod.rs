@@ -17,7 +17,8 @@ mod chainload_boot;
     kingly boot --board virt --until-ready       # exit 0 once all cores are up\n  \
     kingly boot --test smoke                     # run an in-kernel suite; exit with its status\n  \
     kingly boot --serial unix:/tmp/kingly.sock   # UART on a socket for `kingly call`/`kingly mcp`\n  \
-    kingly boot --board virt --port unix:/tmp/port.sock  # message port on a virtio console\n\n\
+    kingly boot --board virt --port unix:/tmp/port.sock  # message port on a virtio console\n  \
+    kingly boot --board pi4 --serial /dev/ttyUSB0  # a real Pi 4 through the chainloader on its card\n\n\
     In-kernel suites: smoke, fault (deliberate fault: exits 3), panic (exits 101), dcache-torture,\n\
     hotswap-torture, bpf-jit-conformance, bpf-jit-diff, bpf-jit-bench (needs --icount 0).")]
 pub struct BootArgs {
@@ -28,6 +29,8 @@ pub struct BootArgs {
     #[arg(long)]
     pub until_ready: bool,
     /// Where the UART goes: stdio, unix:PATH (QEMU listens; the kernel waits for a client), pty.
+    /// With --chainload, the line to a board's loader: /dev/ttyXXX (implies --chainload),
+    /// unix:PATH or tcp:HOST:PORT (a serial server, or QEMU running the loader).
     #[arg(long, default_value = "stdio", value_parser = parse_serial)]
     pub serial: Serial,
     /// virt only: a virtio console on unix:PATH carrying the message port (`kingly call
@@ -38,6 +41,7 @@ pub struct BootArgs {
     #[arg(long, value_name = "NAME")]
     pub test: Option<String>,
     /// Give up after this many seconds (exit 124). Default: 60 with --until-ready or --test, none otherwise.
+    /// With --chainload the wait for the loader and the wait after the upload get S each.
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
     /// Boot this kernel ELF instead of building one.

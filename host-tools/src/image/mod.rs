@@ -143,7 +143,8 @@ pub fn check_size(size_mib: u64) -> Result<u64> {
 /// Everything that goes on the card, in the order it is written.
 fn gather(args: &ImageArgs) -> Result<Vec<FileEntry>> {
     let boards = Boards::from(args.board);
-    let mut files = vec![FileEntry { name: "config.txt".into(), bytes: config_txt::render(boards).into_bytes() }];
+    let mut files =
+        vec![FileEntry { name: "config.txt".into(), bytes: config_txt::render(boards, args.chainload).into_bytes() }];
     if boards.pi4 {
         let kernel = match &args.kernel_pi4 {
             _ if args.chainload => built_loader(Board::Raspi4b)?,
