@@ -119,7 +119,10 @@ pub struct UploadReport {
 pub struct Refused(pub Refusal);
 
 /// Uploads `image` to the loader and waits until it has jumped to it. `frame_timeout` is how
-/// long one request may go unanswered; `progress` is told of each acknowledged byte count.
+/// long one request may go unanswered at least; on a line slower than its rate (QEMU's UART on
+/// a busy machine moves a few KB/s) it grows to four times the measured round trip, so a slow
+/// line is not taken for a lossy one and clogged with resends. `progress` is told of each
+/// acknowledged byte count.
 pub fn upload(
     transport: &mut dyn Transport,
     board: LoaderBoard,
@@ -140,6 +143,10 @@ pub fn upload(
     let mut buffer = [0u8; 4096];
     let mut step = UploadStep::Send;
     let mut sent_at = Instant::now();
+    // Smoothed round trip of requests answered at the first try (TCP's SRTT, RFC 6298 §2).
+    let mut round_trip: Option<Duration> = None;
+    let mut first_try = false;
+    let mut timeout = frame_timeout;
     // Everything read since the last request: once the loader has jumped, the kernel's first
     // words, should the loader's last acknowledgement be lost on a noisy line.
     let mut since_request = Vec::new();
@@ -152,7 +159,9 @@ pub fn upload(
     loop {
         match step {
             UploadStep::Send => {
+                let resends = uploader.stats().resends;
                 let n = uploader.request(&mut wire);
+                first_try = uploader.stats().resends == resends;
                 transport.send(&wire[..n]).context("writing to the loader's line")?;
                 sent_at = Instant::now();
                 since_request.clear();
@@ -174,10 +183,10 @@ pub fn upload(
         // After the last chunk the outstanding request is the jump: a resend of it would reach
         // the kernel if only the acknowledgement was lost.
         let jumping = uploader.acknowledged_bytes() == image.len();
-        let wait = frame_timeout.saturating_sub(sent_at.elapsed());
+        let wait = timeout.saturating_sub(sent_at.elapsed());
         let n = transport.receive(&mut buffer, wait).context("reading from the loader's line")?;
         if n == 0 {
-            if sent_at.elapsed() < frame_timeout {
+            if sent_at.elapsed() < timeout {
                 step = UploadStep::Wait;
             } else if jumping && kernel_is_talking(&since_request) {
                 progress(image.len());
@@ -192,7 +201,17 @@ pub fn upload(
         let mut next = UploadStep::Wait;
         while let Some(result) = accumulator.push(&mut input) {
             let this = match result.ok().and_then(|frame| Reply::decode(&frame)) {
-                Some(reply) => uploader.on_reply(reply),
+                Some(reply) => {
+                    let step = uploader.on_reply(reply);
+                    if first_try && matches!(step, UploadStep::Send | UploadStep::Done) {
+                        let sample = sent_at.elapsed();
+                        let smoothed = round_trip.map_or(sample, |rtt| (rtt * 7 + sample) / 8);
+                        round_trip = Some(smoothed);
+                        timeout = frame_timeout.max(smoothed * 4);
+                        first_try = false;
+                    }
+                    step
+                }
                 // Wait for the timeout: either the kernel speaks by then, or the jump is resent.
                 None if jumping => UploadStep::Wait,
                 None => uploader.on_damaged_reply(),

@@ -154,7 +154,7 @@ fn boot_args(socket: &std::path::Path, test: &str) -> BootArgs {
 /// A line that flips, drops or duplicates 1% of its bytes, both ways, for the first
 /// [`NOISY_BYTES`] of the image: the loader NACKs what arrives damaged, the host resends and
 /// shrinks its chunks, and the kernel that runs is whole (it reaches the ready line on four
-/// cores). QEMU's UART moves some 10 KB/s on a busy machine, so the noise stops there to
+/// cores). QEMU's UART moves only a few KB/s on a busy machine, so the noise stops there to
 /// keep the test short; the property tests in `kernel/proto/tests/chainload.rs` run whole
 /// uploads, the jump included, over such a line.
 #[test]
@@ -203,4 +203,4 @@ fn a_line_that_damages_one_percent_of_bytes_still_boots_the_kernel() {
 }
 
 /// Image bytes sent through the noisy line before it turns clean.
-const NOISY_BYTES: usize = 32 << 10;
+const NOISY_BYTES: usize = 16 << 10;

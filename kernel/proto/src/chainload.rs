@@ -234,8 +234,10 @@ pub enum Reply {
         /// Image bytes in memory so far.
         received: u32,
     },
-    /// The request was refused; the loader is idle again.
-    Refused(Refusal),
+    /// The request was refused; the loader is idle again. The `u16` is the low half of the
+    /// refused upload's nonce (0 when the loader knows of no upload), so an answer to an
+    /// earlier upload that was resent is not taken for an answer to this one.
+    Refused(Refusal, u16),
 }
 
 impl Reply {
@@ -245,7 +247,7 @@ impl Reply {
         let (next, (status, a, b)) = match self {
             Self::Ack { next, received } => (next, (0, received, 0)),
             Self::Nack { next, received } => (next, (0x80, received, 0)),
-            Self::Refused(refusal) => (0, refusal.to_wire()),
+            Self::Refused(refusal, tag) => (tag, refusal.to_wire()),
         };
         payload[0] = status;
         payload[1] = 0;
@@ -268,7 +270,7 @@ impl Reply {
         Some(match payload[0] {
             0 => Self::Ack { next: frame.header.ack, received: a },
             0x80 => Self::Nack { next: frame.header.ack, received: a },
-            code => Self::Refused(Refusal::from_wire(code, a, b)),
+            code => Self::Refused(Refusal::from_wire(code, a, b), frame.header.ack),
         })
     }
 }
@@ -438,9 +440,18 @@ impl Receiver<'_> {
         }
     }
 
+    /// Refuses the upload under way (or, idle, whatever came).
     fn refuse(&mut self, refusal: Refusal) -> LoaderOutput {
+        let tag = match self.state {
+            State::Idle => 0,
+            State::Receiving { transfer, .. } => transfer.nonce as u16,
+        };
+        self.refuse_tagged(refusal, tag)
+    }
+
+    fn refuse_tagged(&mut self, refusal: Refusal, tag: u16) -> LoaderOutput {
         self.state = State::Idle;
-        LoaderOutput::send(Reply::Refused(refusal))
+        LoaderOutput::send(Reply::Refused(refusal, tag))
     }
 
     fn begin(&mut self, seq: u16, payload: &[u8]) -> LoaderOutput {
@@ -452,19 +463,20 @@ impl Receiver<'_> {
                 return LoaderOutput::send(self.position(false));
             }
         }
+        let tag = transfer.nonce as u16;
         if seq != 0 {
-            return self.refuse(Refusal::Malformed);
+            return self.refuse_tagged(Refusal::Malformed, tag);
         }
         if board_byte != self.board as u8 {
-            return self.refuse(Refusal::WrongBoard { loader: self.board as u8, kernel: board_byte });
+            return self.refuse_tagged(Refusal::WrongBoard { loader: self.board as u8, kernel: board_byte }, tag);
         }
         if transfer.load_address != self.load_address {
             let requested = transfer.load_address as u32;
-            return self.refuse(Refusal::LoadAddress { requested, expected: self.load_address as u32 });
+            return self.refuse_tagged(Refusal::LoadAddress { requested, expected: self.load_address as u32 }, tag);
         }
         let max = u32::try_from(self.memory.len()).unwrap_or(u32::MAX);
         if transfer.size == 0 || transfer.size > max {
-            return self.refuse(Refusal::Size { size: transfer.size, max });
+            return self.refuse_tagged(Refusal::Size { size: transfer.size, max }, tag);
         }
         self.state = State::Receiving { transfer, next_seq: 1, received: 0 };
         LoaderOutput::send(self.position(false))
@@ -573,11 +585,12 @@ pub const MAX_ATTEMPTS: u32 = 50;
 const MIN_CHUNK_BYTES: usize = 32;
 
 impl<'i> Uploader<'i> {
-    /// An upload of `image` for `board` to `load_address`; `nonce` should differ between uploads.
+    /// An upload of `image` for `board` to `load_address`; `nonce` should differ between uploads
+    /// (in its low 16 bits, which tag refusals; bit 0 is set so that they are never 0).
     pub fn new(board: LoaderBoard, load_address: u64, image: &'i [u8], nonce: u32) -> Self {
         let transfer = Transfer {
             board,
-            nonce,
+            nonce: nonce | 1,
             load_address,
             size: u32::try_from(image.len()).unwrap_or(u32::MAX),
             crc: crc32c(image),
@@ -652,7 +665,11 @@ impl<'i> Uploader<'i> {
             return UploadStep::Done;
         }
         match reply {
-            Reply::Refused(refusal) => UploadStep::Refused(refusal),
+            Reply::Refused(refusal, tag) if tag == 0 || tag == self.transfer.nonce as u16 => {
+                UploadStep::Refused(refusal)
+            }
+            // The answer to an earlier upload's resent request.
+            Reply::Refused(..) => UploadStep::Wait,
             Reply::Ack { next, received } | Reply::Nack { next, received } if next == self.seq.wrapping_add(1) => {
                 let received = received as usize;
                 if received < self.acknowledged || received > self.image.len() {
@@ -820,7 +837,17 @@ mod tests {
         let n = encode_frame(&Header::new(Channel::Control, Flags::SEQ, 2, 0), &[KIND_JUMP], &mut wire).unwrap();
         let (got, jumped) = replies(&mut loader, &wire[..n]);
         assert_eq!(jumped, None);
-        assert!(matches!(got[..], [Reply::Refused(Refusal::ImageCrc { .. })]), "{got:?}");
+        assert!(matches!(got[..], [Reply::Refused(Refusal::ImageCrc { .. }, 9)]), "{got:?}");
+    }
+
+    #[test]
+    fn a_refusal_of_another_upload_is_not_taken_for_this_ones() {
+        let image = [1u8; 10];
+        let mut uploader = Uploader::new(LoaderBoard::Pi4, 0x80000, &image, 0x0010);
+        let refusal = Refusal::WrongBoard { loader: 1, kernel: 2 };
+        assert_eq!(uploader.on_reply(Reply::Refused(refusal, 0x0021)), UploadStep::Wait, "an earlier upload's");
+        assert_eq!(uploader.on_reply(Reply::Refused(refusal, 0x0011)), UploadStep::Refused(refusal));
+        assert_eq!(uploader.on_reply(Reply::Refused(refusal, 0)), UploadStep::Refused(refusal), "a loader that knows none");
     }
 
     #[test]
