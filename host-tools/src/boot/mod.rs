@@ -95,7 +95,11 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         }
     }
     if args.board.qemu_machine().is_none() && !chainload {
-        bail!("QEMU cannot emulate the {} board; make an SD card with `kingly image --board {0}`", args.board);
+        bail!(
+            "QEMU cannot emulate the {} board; make an SD card with `kingly image --board {0}`, or one with \
+             `--chainload` and then boot it with `kingly boot --board {0} --serial /dev/ttyXXX`",
+            args.board
+        );
     }
     if args.port.is_some() && args.board != Board::Virt {
         bail!("--port needs --board virt: the virtio console sits on virt's virtio-mmio bus ({} has none)", args.board);
