@@ -60,7 +60,11 @@ fn bad_arguments_are_refused_with_a_reason() {
     // A board QEMU cannot run needs the chainloader's line; stdio is QEMU's.
     let out = kingly(&["boot", "--board", "pi5", "--chainload"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("--chainload needs --serial /dev/ttyXXX, unix:PATH or tcp:HOST:PORT"), "{}", text(&out));
+    assert!(
+        text(&out).contains("--chainload needs --serial /dev/ttyXXX, unix:PATH or tcp:HOST:PORT"),
+        "{}",
+        text(&out)
+    );
 
     let out = kingly(&["boot", "--until-ready", "--test", "smoke"]);
     assert_eq!(out.status.code(), Some(1));

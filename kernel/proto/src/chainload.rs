@@ -847,7 +847,11 @@ mod tests {
         let refusal = Refusal::WrongBoard { loader: 1, kernel: 2 };
         assert_eq!(uploader.on_reply(Reply::Refused(refusal, 0x0021)), UploadStep::Wait, "an earlier upload's");
         assert_eq!(uploader.on_reply(Reply::Refused(refusal, 0x0011)), UploadStep::Refused(refusal));
-        assert_eq!(uploader.on_reply(Reply::Refused(refusal, 0)), UploadStep::Refused(refusal), "a loader that knows none");
+        assert_eq!(
+            uploader.on_reply(Reply::Refused(refusal, 0)),
+            UploadStep::Refused(refusal),
+            "a loader that knows none"
+        );
     }
 
     #[test]
