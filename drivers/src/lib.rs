@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod bcm2711_gpio;
+pub mod bcm2835_pm;
 pub mod brcmstb_gpio;
 pub mod generic_timer;
 pub mod gic400;

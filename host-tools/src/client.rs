@@ -51,8 +51,9 @@ pub trait Transport: Send {
     fn receive(&mut self, buffer: &mut [u8], wait: Duration) -> std::io::Result<usize>;
 }
 
+/// Nothing arrived in time, or a signal (a debugger attaching, SIGWINCH) cut the wait short.
 fn timed_out(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+    matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted)
 }
 
 macro_rules! socket_transport {

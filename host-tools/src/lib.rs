@@ -18,6 +18,7 @@ pub mod board;
 pub mod boot;
 pub mod bpf_cli;
 pub mod call;
+pub mod chainload;
 pub mod cleanup;
 pub mod client;
 pub mod code_cli;

@@ -133,6 +133,11 @@ pub enum Serial {
     Pty,
     /// Appended to a file (when the message port runs elsewhere and nobody reads the UART).
     File(PathBuf),
+    /// A serial device (`/dev/ttyUSB0`): a real board's UART, for `kingly boot` through the
+    /// chainloader.
+    Device(PathBuf),
+    /// `tcp:HOST:PORT`: a UART reachable over TCP (a serial server, or QEMU listening).
+    Tcp(String),
 }
 
 impl std::str::FromStr for Serial {
@@ -141,10 +146,20 @@ impl std::str::FromStr for Serial {
         match s {
             "stdio" => Ok(Serial::Stdio),
             "pty" => Ok(Serial::Pty),
+            _ if s.starts_with("/dev/") => Ok(Serial::Device(PathBuf::from(s))),
+            _ if s
+                .strip_prefix("tcp:")
+                .and_then(|a| a.rsplit_once(':'))
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) =>
+            {
+                Ok(Serial::Tcp(s["tcp:".len()..].to_string()))
+            }
             _ => match (s.strip_prefix("unix:"), s.strip_prefix("file:")) {
                 (Some(path), _) if !path.is_empty() => Ok(Serial::Unix(PathBuf::from(path))),
                 (_, Some(path)) if !path.is_empty() => Ok(Serial::File(PathBuf::from(path))),
-                _ => Err(format!("unknown serial '{s}': expected stdio, pty, unix:PATH or file:PATH")),
+                _ => Err(format!(
+                    "unknown serial '{s}': expected stdio, pty, unix:PATH, file:PATH, tcp:HOST:PORT or /dev/ttyXXX"
+                )),
             },
         }
     }
@@ -211,6 +226,8 @@ impl RunConfig {
             Serial::Pty => c.args(["-serial", "pty"]),
             Serial::Unix(path) => c.args(["-serial", &format!("unix:{},server=on,wait=on", path.display())]),
             Serial::File(path) => c.args(["-serial", &format!("file:{}", path.display())]),
+            Serial::Device(path) => c.args(["-serial", &format!("{}", path.display())]),
+            Serial::Tcp(address) => c.args(["-serial", &format!("tcp:{address},server=on,wait=on")]),
         };
         if let Some(path) = &self.port {
             c.args(virtio_console_args(path));

@@ -51,7 +51,20 @@ fn bad_arguments_are_refused_with_a_reason() {
 
     let out = kingly(&["boot", "--serial", "tcp:1234"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("expected stdio, pty, unix:PATH or file:PATH"), "{}", text(&out));
+    assert!(
+        text(&out).contains("expected stdio, pty, unix:PATH, file:PATH, tcp:HOST:PORT or /dev/ttyXXX"),
+        "{}",
+        text(&out)
+    );
+
+    // A board QEMU cannot run needs the chainloader's line; stdio is QEMU's.
+    let out = kingly(&["boot", "--board", "pi5", "--chainload"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("--chainload needs --serial /dev/ttyXXX, unix:PATH or tcp:HOST:PORT"),
+        "{}",
+        text(&out)
+    );
 
     let out = kingly(&["boot", "--until-ready", "--test", "smoke"]);
     assert_eq!(out.status.code(), Some(1));

@@ -240,6 +240,51 @@ fn same_inputs_give_the_same_sha256() {
     assert_ne!(sha256(&first), sha256(&third));
 }
 
+/// `--chainload`: the card carries the serial loader in each board's kernel file, built here
+/// (a few seconds once cached), and is as reproducible and as clean as any other card.
+#[test]
+fn chainload_images_carry_the_loader_reproducibly_and_pass_sfdisk_and_fsck() {
+    let inputs = Inputs::new("chainload");
+    let chainload = |board: &str, output: &Path| {
+        Command::new(KINGLY)
+            .args(["image", "--chainload", "--board", board, "-o"])
+            .arg(output)
+            .arg("--firmware")
+            .arg(inputs.path("firmware"))
+            .arg("--dtb")
+            .arg(inputs.path("dtb"))
+            .output()
+            .unwrap()
+    };
+    for (board, on_card) in [("pi4", "kernel8.img"), ("pi5", "kernel_2712.img")] {
+        let (first, second) = (inputs.path(&format!("{board}-1.img")), inputs.path(&format!("{board}-2.img")));
+        let output = chainload(board, &first);
+        assert!(output.status.success(), "kingly image --chainload --board {board} failed: {}", stderr(&output));
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // a clock leak would show
+        assert!(chainload(board, &second).status.success());
+        assert_eq!(sha256(&first), sha256(&second), "--chainload --board {board} is not reproducible");
+        ok("sfdisk", &["--verify", first.to_str().unwrap()]);
+        fsck_partition(&first);
+
+        let mtools = mtools_image(&first);
+        let loader = inputs.path(&format!("loader-{board}.img"));
+        ok("mcopy", &["-n", "-i", &mtools, &format!("::/{on_card}"), loader.to_str().unwrap()]);
+        let loader = std::fs::read(&loader).unwrap();
+        let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../target/kingly/{}/loader8.img", if board == "pi4" { "raspi4b" } else { "pi5" }));
+        assert!(loader == std::fs::read(&built).unwrap(), "{on_card} is not {}", built.display());
+        assert!(loader.len() < 64 << 10, "the loader grew to {} bytes", loader.len());
+        let announcement = kingly_proto::chainload::ANNOUNCE_MAGIC.as_bytes();
+        assert!(loader.windows(announcement.len()).any(|w| w == announcement), "{on_card} is not the loader");
+        let config = ok("mtype", &["-i", &mtools, "::/config.txt"]);
+        assert!(config.lines().any(|l| l.trim() == "uart_2ndstage=1"), "{config}");
+    }
+    // A card with a kernel differs from a card with the loader.
+    let with_kernel = inputs.path("with-kernel.img");
+    assert!(inputs.image("pi4", &with_kernel, &[]).status.success());
+    assert_ne!(sha256(&with_kernel), sha256(&inputs.path("pi4-1.img")));
+}
+
 /// Runs a failing `kingly image`; checks the message and that no output (or partial file) is left.
 fn refused(inputs: &Inputs, board: &str, extra: &[&str], with: &[&str]) {
     let image = inputs.path("refused.img");

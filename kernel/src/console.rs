@@ -143,12 +143,14 @@ pub enum Command<'a> {
     Uart,
     /// `info`: board, cores, memory, uptime.
     Info,
+    /// `reboot`: reset the board (back to the chainloader, if the card carries it).
+    Reboot,
     /// Anything else.
     Unknown(&'a str),
 }
 
 /// What `help` prints.
-pub const HELP: &str = "commands: help, ping, echo TEXT, ticks, uart, info";
+pub const HELP: &str = "commands: help, ping, echo TEXT, ticks, uart, info, reboot";
 
 /// Parses a command line.
 pub fn parse(line: &str) -> Command<'_> {
@@ -161,6 +163,7 @@ pub fn parse(line: &str) -> Command<'_> {
         "ticks" => Command::Ticks,
         "uart" => Command::Uart,
         "info" => Command::Info,
+        "reboot" => Command::Reboot,
         _ => Command::Unknown(word),
     }
 }

@@ -96,6 +96,23 @@ impl Booted {
         icount_shift: Option<u32>,
     ) -> Result<Self> {
         let image = qemu::patched_image(file, &format!("semihosting=1 {args}"))?;
+        Self::start_prepared(board, image, dtb, icount_shift)
+    }
+
+    /// Starts QEMU on a raw image as it is, with no boot arguments patched in (the
+    /// chainloader, which has none).
+    pub fn start_unpatched(board: Board, file: &std::path::Path) -> Result<Self> {
+        let copy = file.with_file_name(format!("unpatched-{}-{}.img", std::process::id(), unique()));
+        std::fs::copy(file, &copy).with_context(|| format!("copying {}", file.display()))?;
+        Self::start_prepared(board, copy, None, None)
+    }
+
+    fn start_prepared(
+        board: Board,
+        image: PathBuf,
+        dtb: Option<&std::path::Path>,
+        icount_shift: Option<u32>,
+    ) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("kingly-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)?;
         let socket = dir.join("uart.sock");
@@ -380,6 +397,8 @@ pub struct FaultRates {
 #[derive(Debug, Default)]
 pub struct FaultCounts {
     pub bytes: std::sync::atomic::AtomicU64,
+    /// Bytes the client wrote toward the kernel, as the client wrote them (before any fault).
+    pub to_kernel: std::sync::atomic::AtomicU64,
     pub flipped: std::sync::atomic::AtomicU64,
     pub dropped: std::sync::atomic::AtomicU64,
     pub duplicated: std::sync::atomic::AtomicU64,
@@ -391,6 +410,8 @@ pub struct FaultProxy {
     /// Give this end to the client.
     pub client_end: UnixStream,
     pub counts: std::sync::Arc<FaultCounts>,
+    /// Set it to stop the faults (the line is clean from then on).
+    pub calm: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultProxy {
@@ -398,9 +419,11 @@ impl FaultProxy {
         use rand::Rng;
         let (client_end, proxy_end) = UnixStream::pair()?;
         let counts = std::sync::Arc::new(FaultCounts::default());
+        let calm = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let pipes = [(proxy_end.try_clone()?, kernel.try_clone()?, seed), (kernel, proxy_end, seed ^ 0x5555)];
-        for (mut from, mut to, seed) in pipes {
-            let counts = counts.clone();
+        for (direction, (mut from, mut to, seed)) in pipes.into_iter().enumerate() {
+            let (counts, calm) = (counts.clone(), calm.clone());
+            let to_kernel = direction == 0;
             from.set_read_timeout(None)?;
             std::thread::spawn(move || {
                 use std::sync::atomic::Ordering::Relaxed;
@@ -411,10 +434,13 @@ impl FaultProxy {
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
+                    if to_kernel {
+                        counts.to_kernel.fetch_add(n as u64, Relaxed);
+                    }
                     let mut out = Vec::with_capacity(n + 8);
                     for &byte in &buffer[..n] {
                         counts.bytes.fetch_add(1, Relaxed);
-                        let roll: f64 = rng.gen();
+                        let roll: f64 = if calm.load(Relaxed) { 1.0 } else { rng.gen() };
                         if roll < rates.drop {
                             counts.dropped.fetch_add(1, Relaxed);
                         } else if roll < rates.drop + rates.flip {
@@ -433,6 +459,45 @@ impl FaultProxy {
                 }
             });
         }
-        Ok(Self { client_end, counts })
+        Ok(Self { client_end, counts, calm })
     }
+}
+
+/// Offers `line` (a UART socket, or a proxy's end of one) to one client on a new Unix
+/// socket at `path`, as QEMU's own socket would: for `kingly boot --serial unix:PATH` while
+/// the test keeps QEMU's single connection. Bytes are relayed until that client leaves;
+/// after that the test may read `line` again.
+pub fn relay_once(line: &UnixStream, path: &std::path::Path) -> Result<std::thread::JoinHandle<()>> {
+    let listener =
+        std::os::unix::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let line = line.try_clone()?;
+    Ok(std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else { return };
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (mut from_client, mut to_line) =
+            (client.try_clone().expect("a second client handle"), line.try_clone().expect("a second line handle"));
+        let client_done = done.clone();
+        let upstream = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_line);
+            client_done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        // Downstream polls, so that it stops reading the line once the client has gone.
+        let (mut from_line, mut to_client) = (line, client);
+        let _ = from_line.set_read_timeout(Some(Duration::from_millis(20)));
+        let mut buffer = [0u8; 4096];
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            match from_line.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if to_client.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = from_line.set_read_timeout(None);
+        let _ = upstream.join();
+    }))
 }

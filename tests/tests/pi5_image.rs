@@ -58,6 +58,7 @@ fn image_for_pi5_carries_the_built_pi5_kernel() {
         size: 64,
         kernel_pi4: None,
         kernel_pi5: None,
+        chainload: false,
         output: output.clone(),
         write: None,
         yes: false,

@@ -8,6 +8,8 @@ use kingly_kernel::bootargs::TEST_SUITES;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod chainload_boot;
+
 /// Options of `kingly boot`.
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  \
@@ -15,7 +17,8 @@ use std::time::{Duration, Instant};
     kingly boot --board virt --until-ready       # exit 0 once all cores are up\n  \
     kingly boot --test smoke                     # run an in-kernel suite; exit with its status\n  \
     kingly boot --serial unix:/tmp/kingly.sock   # UART on a socket for `kingly call`/`kingly mcp`\n  \
-    kingly boot --board virt --port unix:/tmp/port.sock  # message port on a virtio console\n\n\
+    kingly boot --board virt --port unix:/tmp/port.sock  # message port on a virtio console\n  \
+    kingly boot --board pi4 --serial /dev/ttyUSB0  # a real Pi 4 through the chainloader on its card\n\n\
     In-kernel suites: smoke, fault (deliberate fault: exits 3), panic (exits 101), dcache-torture,\n\
     hotswap-torture, bpf-jit-conformance, bpf-jit-diff, bpf-jit-bench (needs --icount 0).")]
 pub struct BootArgs {
@@ -26,6 +29,8 @@ pub struct BootArgs {
     #[arg(long)]
     pub until_ready: bool,
     /// Where the UART goes: stdio, unix:PATH (QEMU listens; the kernel waits for a client), pty.
+    /// With --chainload, the line to a board's loader: /dev/ttyXXX (implies --chainload),
+    /// unix:PATH or tcp:HOST:PORT (a serial server, or QEMU running the loader).
     #[arg(long, default_value = "stdio", value_parser = parse_serial)]
     pub serial: Serial,
     /// virt only: a virtio console on unix:PATH carrying the message port (`kingly call
@@ -36,6 +41,7 @@ pub struct BootArgs {
     #[arg(long, value_name = "NAME")]
     pub test: Option<String>,
     /// Give up after this many seconds (exit 124). Default: 60 with --until-ready or --test, none otherwise.
+    /// With --chainload the wait for the loader and the wait after the upload get S each.
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
     /// Boot this kernel ELF instead of building one.
@@ -50,6 +56,14 @@ pub struct BootArgs {
     /// Extra QEMU arguments (repeatable), e.g. --qemu-arg=-d --qemu-arg=int.
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
+    /// Boot a real board through the chainloader on its SD card (`kingly image --chainload`):
+    /// --serial names the line to the loader (/dev/ttyXXX implies this; unix:PATH and
+    /// tcp:HOST:PORT need it). The kernel is sent, then the line stays open as the console.
+    #[arg(long)]
+    pub chainload: bool,
+    /// Line speed of a --serial /dev/ttyXXX device (the loader listens at 115200).
+    #[arg(long, value_name = "N", default_value_t = 115_200)]
+    pub baud: u32,
 }
 
 fn parse_serial(s: &str) -> Result<Serial, String> {
@@ -71,7 +85,8 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     if args.until_ready && args.test.is_some() {
         bail!("--until-ready and --test exclude each other: a test suite runs after the ready line");
     }
-    if (args.until_ready || args.test.is_some()) && args.serial != Serial::Stdio {
+    let chainload = args.chainload || matches!(args.serial, Serial::Device(_) | Serial::Tcp(_));
+    if (args.until_ready || args.test.is_some()) && args.serial != Serial::Stdio && !chainload {
         bail!("--until-ready and --test watch the UART, so they need --serial stdio");
     }
     if let Some(t) = args.timeout {
@@ -79,8 +94,12 @@ pub fn run(args: &BootArgs) -> Result<i32> {
             bail!("--timeout must be a positive number of seconds, not {t}");
         }
     }
-    if args.board.qemu_machine().is_none() {
-        bail!("QEMU cannot emulate the {} board; make an SD card with `kingly image --board {0}`", args.board);
+    if args.board.qemu_machine().is_none() && !chainload {
+        bail!(
+            "QEMU cannot emulate the {} board; make an SD card with `kingly image --board {0}`, or one with \
+             `--chainload` and then boot it with `kingly boot --board {0} --serial /dev/ttyXXX`",
+            args.board
+        );
     }
     if args.port.is_some() && args.board != Board::Virt {
         bail!("--port needs --board virt: the virtio console sits on virt's virtio-mmio bus ({} has none)", args.board);
@@ -98,6 +117,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
     }
     if let Some(elf) = &args.kernel {
         std::fs::metadata(elf).with_context(|| format!("--kernel {}", elf.display()))?;
+    }
+    if chainload {
+        return chainload_boot::run(args);
     }
     qemu::ensure()?;
     let artifacts = match &args.kernel {

@@ -2,7 +2,8 @@
 //!
 //! # Resources
 //! - Raspberry Pi documentation, "config.txt": conditional filters (`[pi4]`, `[pi5]`, `[all]`),
-//!   `arm_64bit`, `kernel`, `kernel_address`, `enable_uart`, `os_check`.
+//!   `arm_64bit`, `kernel`, `kernel_address`, `enable_uart`, `os_check`, `uart_2ndstage`,
+//!   `init_uart_clock`.
 
 use super::Boards;
 
@@ -12,7 +13,9 @@ pub const PI4_KERNEL: &str = "kernel8.img";
 pub const PI5_KERNEL: &str = "kernel_2712.img";
 
 /// The text of `config.txt` for the selected boards: common settings, then one section per board.
-pub fn render(boards: Boards) -> String {
+/// A `chainload` card also has the firmware log its own boot on the UART and, on the Pi 4, pins
+/// the PL011's clock at the 48 MHz the loader's baud divisor assumes.
+pub fn render(boards: Boards, chainload: bool) -> String {
     let mut text = String::from(
         "# Kingly boot configuration, written by `kingly image`.\n\
          [all]\n\
@@ -21,8 +24,20 @@ pub fn render(boards: Boards) -> String {
          kernel_address=0x80000\n\
          enable_uart=1\n",
     );
+    if chainload {
+        text.push_str(
+            "# The serial chainloader is on this card: the firmware's own log goes to the UART too,\n\
+             # so a board that never reaches the loader still says why.\n\
+             uart_2ndstage=1\n",
+        );
+    }
     if boards.pi4 {
         text.push_str(&format!("\n[pi4]\nkernel={PI4_KERNEL}\n"));
+        if chainload {
+            text.push_str(
+                "# UART0's reference clock, which the loader divides down to 115200 baud.\ninit_uart_clock=48000000\n",
+            );
+        }
     }
     if boards.pi5 {
         text.push_str(&format!(
@@ -41,7 +56,7 @@ mod tests {
 
     #[test]
     fn both_boards_have_their_sections() {
-        let text = render(Boards { pi4: true, pi5: true });
+        let text = render(Boards { pi4: true, pi5: true }, false);
         for line in ["arm_64bit=1", "kernel_address=0x80000", "enable_uart=1", "[pi4]", "kernel=kernel8.img"] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
@@ -52,7 +67,16 @@ mod tests {
 
     #[test]
     fn one_board_has_only_its_section() {
-        assert!(!render(Boards { pi4: true, pi5: false }).contains("[pi5]"));
-        assert!(!render(Boards { pi4: false, pi5: true }).contains("[pi4]"));
+        assert!(!render(Boards { pi4: true, pi5: false }, false).contains("[pi5]"));
+        assert!(!render(Boards { pi4: false, pi5: true }, false).contains("[pi4]"));
+    }
+
+    #[test]
+    fn a_chainload_card_logs_the_firmware_and_pins_the_pi4_uart_clock() {
+        let text = render(Boards { pi4: true, pi5: true }, true);
+        assert!(text.lines().any(|l| l == "uart_2ndstage=1"), "{text}");
+        let pi4 = text.split("[pi4]").nth(1).unwrap().split("\n[").next().unwrap();
+        assert!(pi4.lines().any(|l| l == "init_uart_clock=48000000"), "{text}");
+        assert!(!render(Boards { pi4: true, pi5: true }, false).contains("uart_2ndstage"));
     }
 }

@@ -82,6 +82,11 @@ pub struct ImageArgs {
     /// Pi 5 kernel (raw image or ELF linked at 0x80000) instead of building one.
     #[arg(long, value_name = "FILE")]
     pub kernel_pi5: Option<PathBuf>,
+    /// Put the serial chainloader on the card instead of a kernel: each boot then waits for
+    /// `kingly boot --board pi4|pi5 --serial /dev/ttyXXX` to send one, so kernel changes need
+    /// no reflashing.
+    #[arg(long, conflicts_with_all = ["kernel_pi4", "kernel_pi5"])]
+    pub chainload: bool,
     /// Where to write the image.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -138,9 +143,11 @@ pub fn check_size(size_mib: u64) -> Result<u64> {
 /// Everything that goes on the card, in the order it is written.
 fn gather(args: &ImageArgs) -> Result<Vec<FileEntry>> {
     let boards = Boards::from(args.board);
-    let mut files = vec![FileEntry { name: "config.txt".into(), bytes: config_txt::render(boards).into_bytes() }];
+    let mut files =
+        vec![FileEntry { name: "config.txt".into(), bytes: config_txt::render(boards, args.chainload).into_bytes() }];
     if boards.pi4 {
         let kernel = match &args.kernel_pi4 {
+            _ if args.chainload => built_loader(Board::Raspi4b)?,
             Some(path) => kernel_file(path, 0x80000)?,
             None => built_kernel(Board::Raspi4b)?,
         };
@@ -148,6 +155,7 @@ fn gather(args: &ImageArgs) -> Result<Vec<FileEntry>> {
     }
     if boards.pi5 {
         let kernel = match &args.kernel_pi5 {
+            _ if args.chainload => built_loader(Board::Pi5)?,
             Some(path) => kernel_file(path, 0x80000)?,
             None => built_kernel(Board::Pi5)?,
         };
@@ -161,6 +169,13 @@ fn gather(args: &ImageArgs) -> Result<Vec<FileEntry>> {
         files.push(firmware::dtb(firmware::PI5_DTB, args.dtb.as_deref())?);
     }
     Ok(files)
+}
+
+/// The chainloader's raw image, in the kernel's place: it moves itself out of the kernel's way.
+fn built_loader(board: Board) -> Result<Vec<u8>> {
+    eprintln!("kingly: building the chainloader for {board}");
+    let path = crate::chainload::build_loader(board, true)?;
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn built_kernel(board: Board) -> Result<Vec<u8>> {

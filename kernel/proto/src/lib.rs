@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod accumulator;
+pub mod chainload;
 mod error;
 pub mod frame;
 pub mod message;

@@ -90,6 +90,8 @@ pub struct Board {
     pub act_led: Option<GpioLine>,
     /// VideoCore mailbox, if the board has one.
     pub mailbox_base: Option<u64>,
+    /// BCM2835-family power management block, whose watchdog resets the board (`reboot`).
+    pub pm_base: Option<u64>,
     /// RAM assumed when neither the firmware nor a device tree says otherwise.
     pub default_ram: Region,
     /// What the MMU maps (identity).

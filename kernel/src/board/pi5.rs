@@ -31,6 +31,7 @@ pub const BOARD: Board = Board {
     act_led: Some(GpioLine { block: GpioBlock::Brcmstb { base: 0x10_7D51_7C00 }, line: 9, active_low: true }),
     // The firmware always passes a device tree with the RAM; no mailbox call is needed.
     mailbox_base: None,
+    pm_base: None,
     // The upstream tree's placeholder `memory@0` (the firmware writes the real size over it):
     // less than every Pi 5 model has.
     default_ram: Region { base: 0, size: 0x2800_0000, kind: MemoryKind::Normal },

@@ -21,6 +21,7 @@ pub const BOARD: Board = Board {
     // `/leds/led-act` gpios = <&gpio 42 GPIO_ACTIVE_HIGH>.
     act_led: Some(GpioLine { block: GpioBlock::Bcm2711 { base: 0xFE20_0000 }, line: 42, active_low: false }),
     mailbox_base: Some(0xFE00_B880),
+    pm_base: Some(0xFE10_0000),
     // QEMU raspi4b -m 2G reports 0x3c000000 bytes from the mailbox; this is the fallback.
     default_ram: Region { base: 0, size: 0x3c00_0000, kind: MemoryKind::Normal },
     memory_map: &[

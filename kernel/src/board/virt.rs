@@ -19,6 +19,7 @@ pub const BOARD: Board = Board {
     gpio_base: None,
     act_led: None,
     mailbox_base: None,
+    pm_base: None,
     default_ram: Region { base: GIB, size: GIB, kind: MemoryKind::Normal },
     memory_map: &[
         Region { base: 0, size: GIB, kind: MemoryKind::Device },

@@ -213,6 +213,31 @@ extern "C" fn kingly_el3_init(core: usize) {
     devices::el3_gic(TABLE).el3_route_all_to_non_secure(core);
 }
 
+/// Resets the board: through the PM watchdog where it has one (Pi 4, QEMU `raspi4b`), else
+/// through PSCI SYSTEM_RESET where the cores start through PSCI (Pi 5's TF-A, `virt`). The
+/// firmware then starts the card's kernel file again: the chainloader on a `kingly image
+/// --chainload` card. Returns, having said why, only if neither way exists or works.
+pub fn reboot() {
+    kprintln!("kingly: rebooting");
+    if let Some(d) = devices::get() {
+        d.uart.flush();
+    }
+    if let Some(pm_base) = board().pm_base {
+        Aarch64Cpu::irq_save();
+        // SAFETY: the board table's PM block, inside the device-mapped region; nothing else
+        // touches it, and the reset it asks for is the point.
+        let pm = unsafe { kingly_drivers::bcm2835_pm::Bcm2835Pm::new(pm_base as usize) };
+        pm.full_reset_after(10);
+        cpu::halt()
+    }
+    if matches!(board().secondary_start, board::SecondaryStart::Psci { .. }) {
+        let status = psci::system_reset(psci::Conduit::for_entry_el(ENTRY_EL.load(Ordering::Relaxed)));
+        kprintln!("reboot: PSCI SYSTEM_RESET failed with status {status}; power-cycle the board");
+        return;
+    }
+    kprintln!("reboot: {} has neither a watchdog nor PSCI; power-cycle it", board().name);
+}
+
 /// Ends the kernel with `status`: through semihosting under `kingly boot`, PSCI SYSTEM_OFF
 /// on virt, otherwise by stopping every core with the ACT LED blinking the status.
 pub fn exit(status: u32) -> ! {
@@ -221,6 +246,11 @@ pub fn exit(status: u32) -> ! {
     }
     if SEMIHOSTING.load(Ordering::Relaxed) {
         semihosting::exit(status);
+    }
+    // Without semihosting (a real board, `kingly boot --chainload`) the host reads the status here.
+    kprintln!("kingly exit: status={status}");
+    if let Some(d) = devices::get() {
+        d.uart.flush();
     }
     if board().act_led.is_none() && status == 0 {
         psci::system_off(psci::Conduit::for_entry_el(ENTRY_EL.load(Ordering::Relaxed)));

@@ -229,6 +229,7 @@ fn run_command(command: Command<'_>, assembler: &LineAssembler, limiter: &mut Er
                 assembler.non_text_bytes, assembler.overlong_lines, limiter.suppressed
             );
         }
+        Command::Reboot => boot::reboot(),
         Command::Info => kprintln!(
             "info: board={} cpus={} uptime_ms={} heap={} heap_used={}",
             boot::board().name,

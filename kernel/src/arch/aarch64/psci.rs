@@ -1,4 +1,4 @@
-//! PSCI calls (CPU_ON, SYSTEM_OFF) through HVC or SMC.
+//! PSCI calls (CPU_ON, SYSTEM_OFF, SYSTEM_RESET) through HVC or SMC.
 //!
 //! # Resources
 //! - Arm Power State Coordination Interface (DEN 0022), §5.1 function IDs.
@@ -7,6 +7,7 @@ use core::arch::asm;
 
 const CPU_ON_64: u64 = 0xC400_0003;
 const SYSTEM_OFF: u32 = 0x8400_0008;
+const SYSTEM_RESET: u32 = 0x8400_0009;
 
 /// Which instruction reaches the PSCI implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,4 +55,10 @@ pub fn cpu_on(conduit: Conduit, target: u64, entry: u64, context: u64) -> i64 {
 /// Powers the system off (QEMU virt exits).
 pub fn system_off(conduit: Conduit) -> i64 {
     call(conduit, u64::from(SYSTEM_OFF), 0, 0, 0)
+}
+
+/// Resets the system (Pi 5: TF-A restarts the firmware, which starts the card's kernel file
+/// again); returns only if the call failed.
+pub fn system_reset(conduit: Conduit) -> i64 {
+    call(conduit, u64::from(SYSTEM_RESET), 0, 0, 0)
 }
