@@ -8,7 +8,9 @@
 //! - divmul: `mul r0,3; div r0,7; add r0,11; add r1,1; jlt r1,N` (5)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kingly_bpf::{asm, isa, AnyProgram, Env, FixedPlatform, Interpreter, Program, ProgramType, UncheckedProgram, VerifiedProgram};
+use kingly_bpf::{
+    asm, isa, AnyProgram, Env, FixedPlatform, Interpreter, Program, ProgramType, UncheckedProgram, VerifiedProgram,
+};
 
 const ITERATIONS: u32 = 100_000;
 const BUFFER_BYTES: usize = 64 * 1024;

@@ -71,7 +71,10 @@ pub struct Env<'a> {
 /// Why a run stopped abnormally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunErrorKind {
-    OutOfBounds { addr: u64, size: u8 },
+    OutOfBounds {
+        addr: u64,
+        size: u8,
+    },
     BudgetExhausted,
     CallDepthExceeded,
     UnknownHelper(u32),
@@ -80,7 +83,10 @@ pub enum RunErrorKind {
     HelperFault,
     /// The context is shorter than the program type's (compiled code, which has no bounds
     /// checks, refuses to run rather than read past it).
-    ContextTooShort { len: u32, needed: u32 },
+    ContextTooShort {
+        len: u32,
+        needed: u32,
+    },
 }
 
 /// A run-time failure at `pc`.

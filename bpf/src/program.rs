@@ -210,7 +210,8 @@ impl Program {
     ) -> Result<VerifiedProgram, VerifyError> {
         let decoded = isa::decode_program(slots)?;
         let stats = verifier::verify(&decoded.insns, prog_type, maps, options)?;
-        let code = DecodedProgram { raw: decoded.raw, insns: decoded.insns, prog_type: *prog_type, maps: maps.to_vec() };
+        let code =
+            DecodedProgram { raw: decoded.raw, insns: decoded.insns, prog_type: *prog_type, maps: maps.to_vec() };
         Ok(VerifiedProgram { code, stats })
     }
 
@@ -221,7 +222,8 @@ impl Program {
         maps: &[MapDef],
     ) -> Result<UncheckedProgram, VerifyError> {
         let decoded = isa::decode_program(isa::slots_from_bytes(bytes)?)?;
-        let code = DecodedProgram { raw: decoded.raw, insns: decoded.insns, prog_type: *prog_type, maps: maps.to_vec() };
+        let code =
+            DecodedProgram { raw: decoded.raw, insns: decoded.insns, prog_type: *prog_type, maps: maps.to_vec() };
         Ok(UncheckedProgram { code })
     }
 }

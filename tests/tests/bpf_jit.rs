@@ -18,7 +18,10 @@ fn all_313_conformance_tests_pass_under_the_jit_on_raspi4b() {
     assert_eq!(output.matches("... ok").count(), 313, "{output}");
     // 313 conformance tests plus the W^X mapping, RCU retirement and short-context checks.
     assert!(output.contains("bpf-jit-conformance: 316 passed, 0 failed"), "{output}");
-    assert!(output.contains("check bpf-jit-conformance::a_short_context_is_refused_not_overrun ... passed"), "{output}");
+    assert!(
+        output.contains("check bpf-jit-conformance::a_short_context_is_refused_not_overrun ... passed"),
+        "{output}"
+    );
 }
 
 #[test]

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 const LOAD_ADDRESS: u64 = 0x80000;
 
+/// One upload at a time: each takes minutes through QEMU's UART, and two QEMUs busy-polling
+/// their UARTs side by side on a small CI machine slowed both past their time limits.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// QEMU running the loader, and a line to it.
 fn loader() -> (Booted, UnixStream) {
     let image = chainload::build_loader(Board::Raspi4b, true).expect("building the loader");
@@ -73,6 +77,7 @@ fn refusal(result: anyhow::Result<UploadReport>) -> Refused {
 /// bytes on the wire.
 #[test]
 fn the_loader_refuses_bad_kernels_boots_a_good_one_and_comes_back_on_reboot() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (_qemu, line) = loader();
     let proxy = FaultProxy::new(line, FaultRates { flip: 0.0, drop: 0.0, duplicate: 0.0 }, 1).expect("the proxy");
     let mut line = proxy.client_end.try_clone().expect("the proxy's end");
@@ -159,6 +164,7 @@ fn boot_args(socket: &std::path::Path, test: &str) -> BootArgs {
 /// uploads, the jump included, over such a line.
 #[test]
 fn a_line_that_damages_one_percent_of_bytes_still_boots_the_kernel() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (_qemu, line) = loader();
     let rates = FaultRates { flip: 0.004, drop: 0.003, duplicate: 0.003 };
     let proxy = FaultProxy::new(line, rates, 0xc4a1).expect("the proxy");

@@ -370,9 +370,7 @@ impl EntryMasks {
         match context {
             ContextKind::None => Self { r1: 0, r1_empty: 0, r2: 0 },
             ContextKind::Buffer { .. } => Self { r1: u64::MAX, r1_empty: 0, r2: u64::MAX },
-            ContextKind::Struct { .. } | ContextKind::Packet { .. } => {
-                Self { r1: u64::MAX, r1_empty: u64::MAX, r2: 0 }
-            }
+            ContextKind::Struct { .. } | ContextKind::Packet { .. } => Self { r1: u64::MAX, r1_empty: u64::MAX, r2: 0 },
         }
     }
 

@@ -105,7 +105,8 @@ fn conformance_suite() -> u32 {
 /// packet) and the general one (a program with a helper call) alike, with the interpreter's
 /// error; a long enough one runs.
 fn a_short_context_is_refused_not_overrun() -> Result<(), String> {
-    let sources = [("direct", "ldxdw %r0, [%r1+56]\nexit"), ("general", "mov %r6, %r1\ncall 7\nldxdw %r0, [%r6+56]\nexit")];
+    let sources =
+        [("direct", "ldxdw %r0, [%r1+56]\nexit"), ("general", "mov %r6, %r1\ncall 7\nldxdw %r0, [%r6+56]\nexit")];
     for (path, source) in sources {
         let bytes = isa::slots_to_bytes(&bpf_asm::assemble(source).map_err(|e| format!("{e}"))?);
         let prog = Program::load(&bytes, &ProgramType::conformance(64)).map_err(|e| format!("{path}: {e}"))?;
