@@ -116,10 +116,13 @@ pub struct EvalArgs {
     /// The index [default: as `kingly rag index`].
     #[arg(long, visible_alias = "rag-index", value_name = "DIR")]
     pub index: Option<PathBuf>,
-    /// Labelled queries (TSV: kind, query, expected path prefixes separated by `|`)
-    /// [default: the built-in set].
+    /// Tuning queries (TSV: kind, query, expected path prefixes separated by `|`)
+    /// [default: the built-in tuning set].
     #[arg(long)]
     pub queries: Option<PathBuf>,
+    /// Held-out queries, same format [default: the built-in frozen held-out set].
+    #[arg(long)]
+    pub heldout: Option<PathBuf>,
     /// Skip the ripgrep baseline.
     #[arg(long)]
     pub no_baseline: bool,
