@@ -171,7 +171,9 @@ pub fn ripgrep_rank(root: &Path, query: &str) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let mut command = Command::new("rg");
-    command.current_dir(root).args(["--count", "--word-regexp", "--fixed-strings", "--no-messages"]);
+    // `--no-ignore`: the index does not read .gitignore files either (a tree unpacked inside a
+    // repository's ignored target/ would otherwise be skipped whole).
+    command.current_dir(root).args(["--count", "--word-regexp", "--fixed-strings", "--no-messages", "--no-ignore"]);
     if words.len() > 1 {
         command.arg("--ignore-case");
     }
@@ -181,6 +183,8 @@ pub fn ripgrep_rank(root: &Path, query: &str) -> Result<Vec<String>> {
     for word in &words {
         command.args(["-e", word]);
     }
+    // The tree is named: with no path and a stdin that is not a terminal, rg searches stdin.
+    command.arg(".").stdin(std::process::Stdio::null());
     let output = command.output().context("running rg (apt-get install ripgrep)")?;
     let text = String::from_utf8_lossy(&output.stdout);
     let mut counts: Vec<(u64, String)> = text
