@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kingly::rag::cards::CardContext;
 use kingly::rag::catalog;
 use kingly::rag::index::{self, IndexOptions};
 use kingly::rag::{Mode, Retriever};
@@ -70,6 +71,96 @@ fn identifiers_find_their_definitions() {
 }
 
 #[test]
+fn file_cards_carry_kconfig_help_top_comment_and_module_description() {
+    let tree = fixture_tree();
+    let files = kingly::rag::source::list_files(&tree).unwrap();
+    let context = CardContext::scan(&tree, &files).unwrap();
+    assert_eq!(context.built_by["kernel/bpf/toy_hashtab.c"], ["TOY_BPF_SYSCALL"]);
+    assert_eq!(context.built_by["net/toynet/"], ["TOY_NET"]);
+    let hashtab = fs::read_to_string(tree.join("kernel/bpf/toy_hashtab.c")).unwrap();
+    let card = context.file_card("kernel/bpf/toy_hashtab.c", &hashtab, &[]);
+    assert!(card.text.contains("CONFIG_TOY_BPF_SYSCALL Toy BPF maps. Keyed storage"), "{card:?}");
+    assert!(!card.text.contains("Copyright"), "{card:?}");
+    let sched = fs::read_to_string(tree.join("net/toynet/toy_sched.c")).unwrap();
+    let card = context.file_card("net/toynet/toy_sched.c", &sched, &[]);
+    assert_eq!(
+        card.summary,
+        "net/toynet/toy_sched.c; Toy qdisc with a bounded backlog; Toy packet scheduler: the queue discipline of the fixture."
+    );
+    let dirs = context.dir_cards(&files);
+    let toynet = dirs.iter().find(|card| card.path == "net/toynet/").unwrap();
+    assert!(toynet.text.contains("quantum entanglement packet scheduler"), "{toynet:?}");
+}
+
+#[test]
+fn concept_questions_find_files_through_their_cards() {
+    let (_dir, retriever) = indexed_fixture();
+    // Only the Kconfig help of the symbol that builds toy_hashtab.c says what it is.
+    let hits = retriever.search("bucketed associative container", 5, Mode::Bm25).unwrap();
+    let card = hits.iter().position(|hit| hit.path == "kernel/bpf/toy_hashtab.c").expect("toy_hashtab.c in the top 5");
+    assert!(card < 2, "{hits:#?}");
+    assert_eq!(hits[card].kind, "file");
+    assert!(hits[card].snippet.contains("Toy BPF maps"), "{hits:#?}");
+    // A directory is answered by its own card.
+    let hits = retriever.search("quantum entanglement scheduler", 5, Mode::Bm25).unwrap();
+    assert!(hits.iter().take(2).any(|hit| hit.path == "net/toynet/" && hit.kind == "dir"), "{hits:#?}");
+}
+
+#[test]
+fn reindex_remakes_cards_when_kconfig_changes() {
+    let tree = tempfile::tempdir().unwrap();
+    copy_tree(&fixture_tree(), tree.path());
+    let index_dir = tempfile::tempdir().unwrap();
+    build(tree.path(), index_dir.path());
+    let kconfig = tree.path().join("kernel/bpf/Kconfig");
+    let text = fs::read_to_string(&kconfig).unwrap().replace("bucketed associative", "cuckoo filter");
+    fs::write(&kconfig, text + "\n").unwrap();
+    build(tree.path(), index_dir.path());
+    let retriever = Retriever::open(index_dir.path()).unwrap();
+    let hits = retriever.search("which cuckoo filter file", 5, Mode::Bm25).unwrap();
+    assert!(hits.iter().any(|hit| hit.path == "kernel/bpf/toy_hashtab.c"), "{hits:#?}");
+    let hits = retriever.search("which bucketed associative thing", 5, Mode::Bm25).unwrap();
+    assert!(hits.iter().all(|hit| hit.path != "kernel/bpf/toy_hashtab.c"), "{hits:#?}");
+}
+
+#[test]
+fn eval_reports_both_sets_and_rejects_bad_query_files() {
+    let index_dir = tempfile::tempdir().unwrap();
+    build(&fixture_tree(), index_dir.path());
+    let kingly = env!("CARGO_BIN_EXE_kingly");
+    let sets = tempfile::tempdir().unwrap();
+    let tuning = sets.path().join("tuning.tsv");
+    let heldout = sets.path().join("heldout.tsv");
+    fs::write(&tuning, "ident\ttoy_lookup\tkernel/rcu/update.c\n").unwrap();
+    fs::write(&heldout, "concept\tbucketed associative container\tkernel/bpf/toy_hashtab.c\n").unwrap();
+    let eval = |heldout: &Path| {
+        Command::new(kingly)
+            .args(["rag", "eval", "--no-baseline", "--index"])
+            .arg(index_dir.path())
+            .arg("--queries")
+            .arg(&tuning)
+            .arg("--heldout")
+            .arg(heldout)
+            .env("KINGLY_RAG_MODEL", "/nonexistent")
+            .output()
+            .unwrap()
+    };
+    let output = eval(&heldout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("| bm25 | tuning | ident | 1 | 1.000 | 1.000 |"), "{stdout}");
+    assert!(stdout.contains("| bm25 | held-out | concept | 1 | 1.000 |"), "{stdout}");
+
+    let output = eval(&sets.path().join("missing.tsv"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing.tsv"));
+    fs::write(&heldout, "concept\tno answers column\n").unwrap();
+    let output = eval(&heldout);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line 1: want 3 tab-separated fields"));
+}
+
+#[test]
 fn code_after_a_parse_error_is_still_found() {
     let (_dir, retriever) = indexed_fixture();
     let hits = retriever.search("toy_after_the_storm", 3, Mode::Bm25).unwrap();
@@ -106,7 +197,7 @@ fn reindex_skips_unchanged_files_and_follows_edits() {
     let index_dir = tempfile::tempdir().unwrap();
     let first = build(tree.path(), index_dir.path());
     assert_eq!(first.files_indexed, first.files_total);
-    assert!(first.files_total >= 9);
+    assert!(first.files_total >= 12);
 
     let second = build(tree.path(), index_dir.path());
     assert_eq!((second.files_indexed, second.files_unchanged), (0, first.files_total));
@@ -175,7 +266,7 @@ fn cli_index_and_query_json() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.starts_with("indexed 9 of 9 files"), "{stdout}");
+    assert!(stdout.starts_with("indexed 12 of 12 files"), "{stdout}");
 
     let output = Command::new(kingly)
         .args(["rag", "query", "bpf_ktime_get_ns", "-k", "2", "--json", "--index"])
@@ -224,14 +315,17 @@ fn dense_vectors_and_hybrid_ranking_with_the_model() {
     assert!((dot(&vectors[0], &vectors[0]) - 1.0).abs() < 1e-3, "unit length");
     assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]) + 0.1);
 
-    // The fixture's curated paths (Documentation/RCU, kernel/bpf, mm, drivers/base) get vectors,
-    // cached on disk: a second build embeds nothing.
+    // Every file and directory card, and the chunks of the fixture's curated paths
+    // (Documentation/RCU, kernel/bpf, mm, drivers/base) get vectors, cached on disk: a second
+    // build embeds nothing.
     let dir = tempfile::tempdir().unwrap();
     build(&fixture_tree(), dir.path());
     let first = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, 1000, false).unwrap();
-    assert!(first.chunks >= 5 && first.embedded == first.chunks, "{first:?}");
+    let files = kingly::rag::source::list_files(&fixture_tree()).unwrap().len();
+    assert!(first.cards > files && first.chunks >= 5, "{first:?}");
+    assert_eq!(first.embedded, first.cards + first.chunks, "{first:?}");
     let second = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, 1000, false).unwrap();
-    assert_eq!((second.embedded, second.reused), (0, first.chunks));
+    assert_eq!((second.embedded, second.reused), (0, first.cards + first.chunks));
 
     let retriever = Retriever::open(dir.path()).unwrap();
     assert!(retriever.has_dense(), "{:?}", retriever.dense_unavailable);

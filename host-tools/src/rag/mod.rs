@@ -8,14 +8,18 @@
 //! 2. [`chunk`] cuts each file into functions, types, macros, documentation sections and
 //!    Kconfig entries with `file:line` ranges (tree-sitter-c, line windows where it cannot parse).
 //! 3. [`index`] writes the chunks to a tantivy BM25 index ([`tokenize`] keeps C identifiers
-//!    whole and split), in parallel, skipping unchanged files on re-index; [`history`] adds the
-//!    Debian changelog's and `git log`'s fixes.
-//! 4. [`embed`] embeds a curated subset with all-MiniLM-L6-v2 (candle) when the model is
-//!    installed; [`query`] ranks by BM25, fused with the dense ranking by reciprocal rank.
+//!    whole and split), in parallel, skipping unchanged files on re-index, and in the same pass
+//!    a [`cards`] document per file and directory (Kconfig help of the symbols that build it,
+//!    top comment, `MODULE_DESCRIPTION`, names); [`history`] adds the Debian changelog's and
+//!    `git log`'s fixes.
+//! 4. [`embed`] embeds every card and a curated set of chunks with all-MiniLM-L6-v2 (candle),
+//!    by default whenever the model is installed; [`query`] ranks chunks by BM25 and fuses
+//!    them by reciprocal rank with the cards' BM25 ranking and the dense ranking.
 //! 5. [`catalog`] extracts what the coder copies from: BPF helper prototypes, locking and RCU
 //!    idioms, goto-unwind error handling, each with exemplar locations.
 //! 6. [`eval`] measures it all against a labelled query set and a ripgrep baseline.
 
+pub mod cards;
 pub mod catalog;
 pub mod chunk;
 pub mod embed;
@@ -61,10 +65,15 @@ pub struct IndexArgs {
     /// ~/.cache/kingly/rag].
     #[arg(long, visible_alias = "rag-index", value_name = "DIR")]
     pub index: Option<PathBuf>,
-    /// Also embed the curated subset for dense retrieval (needs the MiniLM model).
-    #[arg(long)]
+    /// Require dense vectors: fail when the MiniLM model is missing. Without this flag the
+    /// index embeds every card and the curated chunks when the model is installed, and says
+    /// so and stays BM25-only when it is not.
+    #[arg(long, conflicts_with = "no_dense")]
     pub dense: bool,
-    /// Most chunks to embed.
+    /// BM25 only: embed nothing even when the model is installed.
+    #[arg(long)]
+    pub no_dense: bool,
+    /// Most curated chunks to embed (cards are all embedded).
     #[arg(long, default_value_t = embed::MAX_DENSE_CHUNKS)]
     pub dense_limit: usize,
     /// Skip the Debian changelog and git history.
@@ -116,10 +125,13 @@ pub struct EvalArgs {
     /// The index [default: as `kingly rag index`].
     #[arg(long, visible_alias = "rag-index", value_name = "DIR")]
     pub index: Option<PathBuf>,
-    /// Labelled queries (TSV: kind, query, expected path prefixes separated by `|`)
-    /// [default: the built-in set].
+    /// Tuning queries (TSV: kind, query, expected path prefixes separated by `|`)
+    /// [default: the built-in tuning set].
     #[arg(long)]
     pub queries: Option<PathBuf>,
+    /// Held-out queries, same format [default: the built-in frozen held-out set].
+    #[arg(long)]
+    pub heldout: Option<PathBuf>,
     /// Skip the ripgrep baseline.
     #[arg(long)]
     pub no_baseline: bool,
@@ -185,29 +197,37 @@ fn run_index(args: &IndexArgs) -> Result<i32> {
     eprintln!("kingly rag: indexing into {}", index_dir.display());
     let report = index::build(&options)?;
     println!(
-        "indexed {} of {} files ({} unchanged, {} removed): {} chunks, {} fixes, {:.1} MB in {:.2} s ({:.0} files/s) into {}",
+        "indexed {} of {} files ({} unchanged, {} removed): {} chunks, {} cards, {} fixes, {:.1} MB in {:.2} s ({:.0} files/s) into {}",
         report.files_indexed,
         report.files_total,
         report.files_unchanged,
         report.files_removed,
         report.chunks_added,
+        report.cards_added,
         report.fixes,
         report.bytes_read as f64 / 1e6,
         report.seconds,
         report.files_per_second(),
         index_dir.display()
     );
-    if args.dense {
-        match embed::Embedder::load() {
-            Ok(embedder) => {
-                let dense = embed::build(&report.source_root, &index_dir, &embedder, args.dense_limit, !args.quiet)?;
-                println!(
-                    "dense: {} chunks ({} embedded, {} cached) in {:.1} s",
-                    dense.chunks, dense.embedded, dense.reused, dense.seconds
-                );
-            }
-            Err(error) => println!("dense: skipped, BM25-only: {error:#}"),
+    if args.no_dense {
+        return Ok(0);
+    }
+    match embed::Embedder::load() {
+        Ok(embedder) => {
+            let dense = embed::build(&report.source_root, &index_dir, &embedder, args.dense_limit, !args.quiet)?;
+            println!(
+                "dense: {} cards and {} chunks ({} embedded, {} cached) in {:.1} s; whole index {:.1} s",
+                dense.cards,
+                dense.chunks,
+                dense.embedded,
+                dense.reused,
+                dense.seconds,
+                report.seconds + dense.seconds
+            );
         }
+        Err(error) if args.dense => return Err(error.context("--dense needs the MiniLM model")),
+        Err(error) => println!("dense: skipped, BM25-only: {error:#}"),
     }
     Ok(0)
 }
