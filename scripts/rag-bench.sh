@@ -5,14 +5,14 @@
 # baseline, and last the same tree through cheaper pipelines (tantivy alone, ...;
 # host-tools/examples/index_floor.rs). It ends with the cold index time as a ratio to the
 # tantivy-alone floor of the same run (the target is 2x).
-# Optional first argument: the tree (directory or .tar.xz). NO_DENSE=1 skips the embedding.
+# Optional first argument: the tree (directory or .tar.xz). DENSE=1 also embeds cards and curated chunks (`rag index --dense`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 source="${1:-/usr/src/linux-source-6.1.tar.xz}"
 index="${RAG_INDEX:-${CARGO_TARGET_DIR:-target}/rag-index-6.1}"
 dense_flag=()
-[[ "${NO_DENSE:-0}" == 1 ]] && dense_flag=(--no-dense)
+[[ "${DENSE:-0}" == 1 ]] && dense_flag=(--dense)
 
 cargo build --release -p kingly --bin kingly --example index_floor
 release="${CARGO_TARGET_DIR:-target}/release"

@@ -399,7 +399,10 @@ pub fn build(root: &Path, index_dir: &Path, embedder: &Embedder, limit: usize, p
                 })
             })
             .collect();
-        handles.into_iter().map(|handle| handle.join().unwrap_or_else(|_| bail!("an embedding thread panicked"))).collect()
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|_| bail!("an embedding thread panicked")))
+            .collect()
     });
     for result in results {
         for (i, vector) in result? {

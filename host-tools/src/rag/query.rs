@@ -313,7 +313,6 @@ impl Retriever {
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(hits)
     }
-
 }
 
 /// Which documents a BM25 search looks at.
