@@ -257,7 +257,7 @@ fn logical_lines(text: &str) -> Vec<String> {
 fn split_target(lhs: &str) -> Option<(&str, Option<&str>)> {
     if let Some(at) = lhs.find("-$(CONFIG_") {
         let rest = &lhs[at + "-$(CONFIG_".len()..];
-        let symbol = rest.split(|c: char| c == ')' || c == ':').next()?;
+        let symbol = rest.split([')', ':']).next()?;
         return Some((&lhs[..at], Some(symbol)));
     }
     for suffix in ["-y", "-m", "-objs"] {

@@ -316,6 +316,9 @@ fn indexed_cards(index_dir: &Path) -> Result<Vec<(DenseEntry, String)>> {
     Ok(cards)
 }
 
+/// A worker's vectors, each with the index of the text it embeds.
+type Embedded = Vec<(usize, Vec<f32>)>;
+
 /// Embeds every card of the index in `index_dir` and up to `limit` chunks of the curated subset
 /// of the tree at `root`, reusing cached vectors.
 pub fn build(root: &Path, index_dir: &Path, embedder: &Embedder, limit: usize, progress: bool) -> Result<DenseReport> {
@@ -382,13 +385,13 @@ pub fn build(root: &Path, index_dir: &Path, embedder: &Embedder, limit: usize, p
     for _ in 1..workers {
         forks.push(embedder.fork()?);
     }
-    let results: Vec<Result<Vec<(usize, Vec<f32>)>>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Embedded>> = std::thread::scope(|scope| {
         let handles: Vec<_> = std::iter::once(embedder)
             .chain(forks.iter())
             .enumerate()
             .map(|(worker, model)| {
                 let (batches, candidates, bar) = (&batches, &candidates, &bar);
-                scope.spawn(move || -> Result<Vec<(usize, Vec<f32>)>> {
+                scope.spawn(move || -> Result<Embedded> {
                     let mut out = Vec::new();
                     for batch in batches.iter().skip(worker).step_by(workers) {
                         let texts: Vec<&str> = batch.iter().map(|&i| candidates[i].2.as_str()).collect();
