@@ -250,6 +250,7 @@ mod tests {
         assert_eq!(parse("ping"), Command::Ping);
         assert_eq!(parse(" echo a b "), Command::Echo("a b"));
         assert_eq!(parse("ticks"), Command::Ticks);
-        assert_eq!(parse("reboot"), Command::Unknown("reboot"));
+        assert_eq!(parse("reboot"), Command::Reboot);
+        assert_eq!(parse("frobnicate"), Command::Unknown("frobnicate"));
     }
 }
