@@ -20,7 +20,7 @@ kingly="$release/kingly"
 
 if [[ "$source" == *.tar.xz ]]; then
     # Unpack once (kingly rag index would too) so the timed run measures indexing alone.
-    "$kingly" rag index --quiet --no-history --no-dense --source "$source" --index "$index.unpack" >/dev/null
+    "$kingly" rag index --quiet --no-history --source "$source" --index "$index.unpack" >/dev/null
     source="$(find "$index.unpack/source" -mindepth 1 -maxdepth 1 -type d | head -1)"
 fi
 

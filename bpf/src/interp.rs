@@ -10,7 +10,9 @@ use crate::helpers::{ArgType, HelperEnv, HelperOutcome, RetType};
 use crate::isa::{AluOp, EndianOp, JmpCond, Width, PSEUDO_MAP_INDEX};
 use crate::maps::Map;
 use crate::memory::{self, Memory, StrictLayout, MAX_FRAMES, STACK_BYTES};
-use crate::program::{AnyProgram, ContextKind, DecodedProgram, UncheckedProgram, VerifiedProgram};
+#[cfg(doc)]
+use crate::program::UncheckedProgram;
+use crate::program::{AnyProgram, ContextKind, DecodedProgram, VerifiedProgram};
 
 /// Default instruction budget per run.
 pub const DEFAULT_BUDGET_INSNS: u64 = 1 << 24;
@@ -182,23 +184,12 @@ impl Interpreter {
         packet: &mut [u8],
         env: &mut Env<'_>,
     ) -> Result<u64, RunError> {
-        self.run_decoded(prog, true, ctx, packet, env)
+        self.run_any(prog.into(), ctx, packet, env)
     }
 
-    /// Runs a program that was never verified (`--no-verify`, raw conformance runs): its
-    /// accesses are checked as it runs, and it gets the whole stack region, zeroed.
-    pub fn run_unchecked(
-        &mut self,
-        prog: &UncheckedProgram,
-        ctx: &mut [u8],
-        packet: &mut [u8],
-        env: &mut Env<'_>,
-    ) -> Result<u64, RunError> {
-        self.run_decoded(prog, false, ctx, packet, env)
-    }
-
-    /// Runs either kind of program, as [`Interpreter::run_with_packet`] or
-    /// [`Interpreter::run_unchecked`] would.
+    /// Runs either kind of program. One that was never verified (`--no-verify`, raw
+    /// conformance runs: an [`UncheckedProgram`]) has its accesses checked as it runs and gets
+    /// the whole stack region, zeroed.
     pub fn run_any(
         &mut self,
         prog: AnyProgram<'_>,
@@ -207,17 +198,7 @@ impl Interpreter {
         env: &mut Env<'_>,
     ) -> Result<u64, RunError> {
         let verified = matches!(prog, AnyProgram::Verified(_));
-        self.run_decoded(prog.decoded(), verified, ctx, packet, env)
-    }
-
-    fn run_decoded(
-        &mut self,
-        prog: &DecodedProgram,
-        verified: bool,
-        ctx: &mut [u8],
-        packet: &mut [u8],
-        env: &mut Env<'_>,
-    ) -> Result<u64, RunError> {
+        let prog = prog.decoded();
         if let ContextKind::Packet { data_offset, data_end_offset, .. } = prog.prog_type.context {
             let start = match &self.strict {
                 Some(layout) => layout.base(memory::PACKET_REGION),
@@ -631,7 +612,7 @@ mod tests {
         let prog = Program::load_unverified(&bytes, &ProgramType::conformance(mem.len() as u32), &[]).unwrap();
         let mut platform = FixedPlatform::default();
         let mut env = Env { maps: &mut [], platform: &mut platform, budget_insns: budget };
-        Interpreter::new().run_unchecked(&prog, mem, &mut [], &mut env)
+        Interpreter::new().run_any((&prog).into(), mem, &mut [], &mut env)
     }
 
     #[test]

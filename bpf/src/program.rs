@@ -122,7 +122,7 @@ impl VerifiedProgram {
 }
 
 /// A program that was only decoded (`--no-verify`, raw conformance runs): the interpreter runs
-/// it ([`crate::Interpreter::run_unchecked`]) with its run-time checks, which keep memory safe;
+/// it ([`crate::Interpreter::run_any`]) with its run-time checks, which keep memory safe;
 /// the JIT cannot take one.
 ///
 /// ```compile_fail,E0308

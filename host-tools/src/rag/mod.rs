@@ -68,11 +68,8 @@ pub struct IndexArgs {
     /// Also embed every card and the curated chunks with the MiniLM model (fails when the
     /// model is missing). Off by default: on the whole tree it embeds about 70,000 texts,
     /// 30-60 minutes on two cores, and its gain over BM25 + cards is not yet measured.
-    #[arg(long, conflicts_with = "no_dense")]
-    pub dense: bool,
-    /// BM25 only (the default; kept so scripts can say so).
     #[arg(long)]
-    pub no_dense: bool,
+    pub dense: bool,
     /// Most curated chunks to embed (cards are all embedded).
     #[arg(long, default_value_t = embed::MAX_DENSE_CHUNKS)]
     pub dense_limit: usize,

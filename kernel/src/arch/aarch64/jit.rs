@@ -327,8 +327,6 @@ pub struct JitProgram {
     stack_bytes: usize,
     /// A leaf (`kingly_bpf::jit::aarch64::is_leaf`): runs without a helper bridge.
     leaf: bool,
-    /// No maps and no packet: a run checks only the context's length and the map count.
-    plain: bool,
     /// A plain leaf that never names r10 (every decision program the cache fronts, and the
     /// conformance suite's straight-line programs): [`JitProgram::run`] calls its code directly.
     direct: bool,
@@ -336,8 +334,6 @@ pub struct JitProgram {
     entry_masks: bpf_jit::EntryMasks,
     /// The context bytes the verifier assumed (`kingly_bpf::jit::context_bytes`).
     ctx_bytes: usize,
-    /// Address of the code's first instruction.
-    entry: usize,
 }
 
 impl JitProgram {
@@ -355,11 +351,9 @@ impl JitProgram {
             maps: prog.maps().to_vec(),
             stack_bytes,
             leaf: code.leaf,
-            plain,
             direct: plain && code.leaf && stack_bytes == 0,
             entry_masks: bpf_jit::EntryMasks::new(context),
             ctx_bytes: bpf_jit::context_bytes(context),
-            entry: region.entry(),
             region,
             code,
         })
@@ -416,7 +410,7 @@ impl JitProgram {
         // only x0 and x1 (r1, r2) and x3 (r10) if the program names r10, which a `direct` one
         // does not (`stack_bytes` 0): the two-argument signature is the one its prologue
         // implements.
-        let entry: LeafEntry = unsafe { core::mem::transmute::<usize, LeafEntry>(self.entry) };
+        let entry: LeafEntry = unsafe { core::mem::transmute::<usize, LeafEntry>(self.region.entry()) };
         let (r1, r2) = self.entry_masks.registers(ctx);
         // SAFETY: the program was verified for this context (a structure or buffer of
         // `ctx_bytes`, or none; not a packet), so its accesses stay inside the context, which
@@ -447,15 +441,11 @@ impl JitProgram {
 
     /// A run of a leaf that never names r10: no stack, no bridge, just the checks and the
     /// call. A function of its own, so that it saves only the registers it needs (as part of
-    /// the general run, it saved all ten callee-saved ones). For a program without maps or a
-    /// packet (every decision program the cache fronts), the checks are two compares.
+    /// the general run, it saved all ten callee-saved ones). A leaf without maps or a packet
+    /// never gets here: [`JitProgram::run`] calls it directly.
     #[inline(never)]
     fn run_bare(&self, ctx: &mut [u8], packet: &mut [u8], env: &mut Env<'_>) -> Result<u64, RunError> {
-        if self.plain {
-            bpf_jit::check_sizes(self.prog_type.context, &[], ctx, env.maps)?;
-        } else {
-            bpf_jit::check(&self.prog_type, &self.maps, ctx, packet, env.maps)?;
-        }
+        bpf_jit::check(&self.prog_type, &self.maps, ctx, packet, env.maps)?;
         let (r1, r2, _) = bpf_jit::entry_registers(self.prog_type.context, ctx, &mut []);
         // SAFETY: `entry` is the start of code produced by `kingly_bpf::jit::aarch64::compile`
         // for this program, mapped executable until `self` is dropped. A leaf's entry reads
