@@ -8,9 +8,10 @@
 //! the expiry, like the cache does. Keys hash as their precomputed 64-bit hash everywhere.
 //! Workloads:
 //! - `l1_hit`: 16 keys that all sit in CPU 0's L1, looked up round-robin;
-//! - `global_hit`: 256 keys round-robin, so the 64-slot L1 always misses and the global table
-//!   answers (Kingly's time includes the L1 probe and the L1 refill); `global_hit_4k`: the same
-//!   with 4096 keys in a strided order (working set beyond the data cache);
+//! - `global_hit`: 256 keys round-robin, 4 per slot of the 64-slot direct-mapped L1, so it always
+//!   misses and the global table answers (Kingly's time includes the L1 probe and the L1
+//!   refill); `global_hit_4k`: the same with 4096 keys in a strided order (working set beyond
+//!   the data cache);
 //! - `miss`: keys that were never inserted;
 //! - `read_mostly_{1,2,4}t`: 1024 keys (beyond the L1, so the global table answers), lookups
 //!   only (a miss inserts), on 1, 2 and 4 threads (time per operation of each thread);
@@ -21,6 +22,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kingly_kernel::cpu::host::HostCpu;
+use kingly_kernel::dcache::l1::{Probe, L1_SLOTS};
 use kingly_kernel::dcache::{CacheConfig, DecisionCache, HookId, Key, L1Outcome, Lookup};
 use kingly_kernel::rcu::Rcu;
 use std::hint::black_box;
@@ -279,9 +281,20 @@ fn l1_hit(c: &mut Criterion) {
 }
 
 fn global_hit(c: &mut Criterion) {
-    // 256 keys round-robin: 16 per L1 set of 4 ways, so every lookup misses the L1 (and refills
-    // it) while the global table's working set stays in the data cache.
-    let present = keys(0..256);
+    // 256 keys round-robin, exactly 4 per slot of the direct-mapped 64-slot L1, so every lookup
+    // misses the L1 (and refills it) while the global table's working set stays in the data
+    // cache. (Any 256 keys would leave a few alone in their slot, answered by the L1.)
+    let mut per_slot = [0usize; L1_SLOTS];
+    let present: Vec<Key> = keys(0..1 << 16)
+        .into_iter()
+        .filter(|key| {
+            let slot = Probe::for_key(HOOK, key).slot();
+            per_slot[slot] += 1;
+            per_slot[slot] <= 4
+        })
+        .take(4 * L1_SLOTS)
+        .collect();
+    assert_eq!(present.len(), 4 * L1_SLOTS);
     bench_reads(c, "global_hit", &present, &present);
 }
 

@@ -1,5 +1,6 @@
 //! Loom models of the decision cache's concurrency: the QSBR grace period (with a CPU coming
-//! online), RCU pointer swap + reclaim, L1 slot publish/validate, and generation invalidation.
+//! online), RCU pointer swap + reclaim, L1 slot publish/validate, generation invalidation, and
+//! the global table's inline slots (publish, replace, rebuild).
 //!
 //! `RUSTFLAGS="--cfg loom" cargo test -p kingly-kernel --release --test loom` (preemption bound 5
 //! by default, about 5 s; `LOOM_MAX_PREEMPTIONS=10` explores more in about 25 s).
@@ -231,5 +232,42 @@ fn invalidation_is_seen_after_it_completes() {
         done.store(true, Ordering::Release);
         reader.join().unwrap();
         assert!(matches!(cache.lookup(0, hook, &key, 0), Lookup::Miss(_)));
+    });
+}
+
+/// Global table publish and replace: a writer inserts a decision, replaces it (a fresh slot,
+/// then a tombstone on the old) and inserts a second key, which rebuilds the small table into a
+/// new array and retires the old one, while a reader on another CPU looks the first key up
+/// twice. Each lookup finds nothing or one of the two decisions whole (never a slot half
+/// written), and reads of the retired array are protected by RCU.
+#[cfg(not(kingly_planted_bug))]
+#[test]
+fn global_slots_publish_replace_and_rebuild() {
+    model(|| {
+        let rcu: &'static Rcu<LoomCpu> = Box::leak(Box::new(Rcu::new()));
+        let cache = Arc::new(DecisionCache::new(rcu, CacheConfig { max_entries: 4 }));
+        let hook = HookId::SCHED_SLICE;
+        // Key 0 and long TTLs: a payload word read before its store (0) still matches the key and
+        // passes the expiry check, so a slot read half written shows up as a wrong value.
+        let key = Key::from_u64(0);
+        let reader = {
+            let cache = cache.clone();
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    match cache.lookup(1, hook, &key, 6) {
+                        Lookup::Hit(value) => assert!(value == 5 || value == 7, "slot read half written: {value}"),
+                        Lookup::Miss(_) => {}
+                    }
+                }
+                rcu.offline(1);
+            })
+        };
+        cache.insert(&cache.ticket(hook, &key, 0), 5, 100).unwrap();
+        cache.insert(&cache.ticket(hook, &key, 0), 7, 100).unwrap();
+        cache.insert(&cache.ticket(hook, &Key::from_u64(2), 0), 9, 100).unwrap();
+        reclaim_a_few_times(rcu);
+        reader.join().unwrap();
+        assert!(matches!(cache.lookup(0, hook, &key, 6), Lookup::Hit(7)));
+        rcu.offline(0);
     });
 }

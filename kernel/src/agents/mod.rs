@@ -18,7 +18,7 @@ pub mod signing;
 pub mod tools;
 
 use crate::cpu::{CpuOps, MAX_CPUS};
-use crate::dcache::{DecisionCache, HookId, Key, L1Lookup, L1Outcome, Lookup};
+use crate::dcache::{DecisionCache, HookId, Key, L1Outcome, Lookup};
 use crate::rcu::sync::IrqsMasked;
 use crate::rcu::RcuPtr;
 use alloc::boxed::Box;
@@ -582,11 +582,16 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
             return self.decide_wide(cpu, hook, fields, now_ticks, platform);
         }
         let key = narrow_decision_key(fields);
-        let l1 = self.cache.lookup_l1(cpu, hook_id(hook), &key, now_ticks);
+        let id = hook_id(hook);
+        let l1 = self.cache.lookup_l1(cpu, id, &key, now_ticks);
         if let L1Outcome::Hit(value) = l1.outcome {
             return Decision { value, source: Source::Cache };
         }
-        self.decide_after_l1(cpu, hook, key.words[0], now_ticks, l1.miss_word(), l1.version(), platform)
+        let (word, version) = (key.words[0], l1.version());
+        match self.cache.lookup_global_word(cpu, id, word, key.hash_value(), now_ticks, l1.miss_word(), version) {
+            Some(value) => Decision { value, source: Source::Cache },
+            None => self.decide_miss_word(cpu, hook, word, version, now_ticks, platform),
+        }
     }
 
     /// [`Runtime::decide`] for fields that need the 32-byte key: the whole lookup, out of line.
@@ -605,28 +610,21 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         }
     }
 
-    /// [`Runtime::decide`] after an L1 miss of an 8-byte key: the global table, then the agent.
-    /// Out of line, so that the L1 hit inlined into the caller saves no registers (a third of
-    /// its cost before). Everything comes in registers: the packed key (the fields unpack from
-    /// it, on a miss only), the L1 miss as a word and the version the L1 compared with; passed
-    /// through memory, the hit path would store them first.
+    /// [`Runtime::decide`] after a miss of an 8-byte key in both tables: the agent runs. The
+    /// packed key, the version and the clock come in registers; the fields unpack from the key.
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn decide_after_l1(
+    #[cold]
+    fn decide_miss_word(
         &self,
         cpu: usize,
         hook: &Hook,
         key_word: u64,
-        now_ticks: u64,
-        l1_miss: u32,
         version: u64,
+        now_ticks: u64,
         platform: &mut dyn Platform,
     ) -> Decision {
-        let l1 = L1Lookup::from_miss_word(l1_miss, version);
-        match self.cache.lookup_after_l1(cpu, hook_id(hook), &Key::from_u64(key_word), now_ticks, l1) {
-            Lookup::Hit(value) => Decision { value, source: Source::Cache },
-            Lookup::Miss(ticket) => self.decide_miss(cpu, hook, narrow_fields_of(key_word), &ticket, platform),
-        }
+        let ticket = self.cache.ticket_after_miss(hook_id(hook), &Key::from_u64(key_word), version, now_ticks);
+        self.decide_miss(cpu, hook, narrow_fields_of(key_word), &ticket, platform)
     }
 
     #[inline(never)]

@@ -74,9 +74,38 @@ impl CpuCacheStats {
 
 /// One CPU's L1 and counters.
 #[repr(C, align(64))]
-struct CpuLocal {
+pub(crate) struct CpuLocal {
     l1: L1,
     counters: CachePadded<CpuCounters>,
+}
+
+impl CpuLocal {
+    /// Fills this CPU's L1 after a global hit (this CPU only) and counts the hit and the
+    /// eviction it caused. Branch-free counting: nearly every fill of a busy direct-mapped L1
+    /// evicts.
+    #[inline(always)]
+    pub(crate) fn fill(&self, probe: &Probe, key: &Key, cached: Cached) {
+        let evicted = self.l1.fill(probe, key, cached);
+        let counters = &self.counters;
+        bump(&counters.global_hits);
+        let evictions = &counters.l1_evictions;
+        evictions.store(evictions.load(Ordering::Relaxed).wrapping_add(evicted as u64), Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    pub(crate) fn count_miss(&self) {
+        bump(&self.counters.misses);
+    }
+
+    #[inline(always)]
+    pub(crate) fn count_stale(&self) {
+        bump(&self.counters.l1_stale);
+    }
+
+    #[inline(always)]
+    pub(crate) fn count_poisoned(&self) {
+        bump(&self.counters.poisoned_reads);
+    }
 }
 
 /// Hook generations, key epochs, per-CPU L1s and per-CPU counters.
@@ -159,42 +188,22 @@ impl Front {
         self.key_epochs[probe.epoch_index(KEY_EPOCHS)].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Fills CPU `cpu`'s L1 after a global hit (that CPU only), choosing the way itself. Out
-    /// of line: the aarch64 disassembly test uses its `dmb` to check that it can see one; the
-    /// global hit path inlines `Front::fill_hinted`, which takes the way its lookup chose.
+    /// CPU `cpu`'s L1 and counters (taken once per lookup: through `self`, the compiler reloads
+    /// the per-CPU array's address after every counter store).
+    ///
+    /// # Panics
+    /// If `cpu >= MAX_CPUS`.
+    #[inline(always)]
+    pub(crate) fn local(&self, cpu: usize) -> &CpuLocal {
+        &self.cpus[cpu]
+    }
+
+    /// Fills CPU `cpu`'s L1 after a global hit (that CPU only). Out of line: the aarch64
+    /// disassembly test uses its `dmb` to check that it can see one; the global hit path
+    /// inlines the same fill.
     #[inline(never)]
     pub fn fill(&self, cpu: usize, probe: &Probe, key: &Key, cached: Cached) {
-        let evicted = self.cpus[cpu].l1.fill(probe, key, cached);
-        self.count_fill(cpu, evicted);
-    }
-
-    /// [`Front::fill`] into the way `lookup` (this CPU's L1 miss) chose; inlined.
-    #[inline(always)]
-    pub(crate) fn fill_hinted(&self, cpu: usize, probe: &Probe, lookup: L1Lookup, key: &Key, cached: Cached) {
-        let evicted = self.cpus[cpu].l1.fill_hinted(probe, lookup, key, cached);
-        self.count_fill(cpu, evicted);
-    }
-
-    /// Counts a global hit that filled CPU `cpu`'s L1, and the eviction it caused.
-    #[inline(always)]
-    fn count_fill(&self, cpu: usize, evicted: bool) {
-        let counters = &self.cpus[cpu].counters;
-        bump(&counters.global_hits);
-        if evicted {
-            bump(&counters.l1_evictions);
-        }
-    }
-
-    pub(crate) fn count_miss(&self, cpu: usize) {
-        bump(&self.cpus[cpu].counters.misses);
-    }
-
-    pub(crate) fn count_stale(&self, cpu: usize) {
-        bump(&self.cpus[cpu].counters.l1_stale);
-    }
-
-    pub(crate) fn count_poisoned(&self, cpu: usize) {
-        bump(&self.cpus[cpu].counters.poisoned_reads);
+        self.local(cpu).fill(probe, key, cached);
     }
 
     /// CPU `cpu`'s counters.

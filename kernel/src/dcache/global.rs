@@ -1,9 +1,16 @@
-//! The global decision table: an open-addressing hash table of pointers to immutable entries,
-//! published through an RCU pointer. Readers probe without locks under an RCU guard; writers
-//! serialize on a lock, publish with `Release`, and retire what they unlink (a replaced entry, a
-//! removed entry, a table outgrown by a resize) to be freed after a grace period. The writer
-//! lock is held with interrupts masked (`CpuOps::irq_save`): `decide` may insert from a timer
-//! hook that interrupted a writer on the same CPU.
+//! The global decision table: open addressing (linear probing) with each decision inline in a
+//! 64-byte slot, the slot array published through an RCU pointer.
+//!
+//! A slot is written once in its array's life: empty (`meta` 0) → filled (payload stored, then
+//! `meta` published with `Release`) → removed (`meta` = tombstone). It is never filled again:
+//! tombstones are reclaimed by rebuilding into a fresh array and retiring the old one to RCU. So
+//! a reader that loads a live `meta` (`Acquire`) reads a payload no writer changes while its
+//! guard lives: no pointer to chase, no seqlock retry, plain loads (issue #22: an entry behind a
+//! pointer, its poison word and its separate compare were a fifth of a global hit). Replacing a
+//! decision publishes the new one in a fresh slot, then tombstones the old.
+//!
+//! Writers serialize on a lock held with interrupts masked (`CpuOps::irq_save`): `decide` may
+//! insert from a timer hook that interrupted a writer on the same CPU.
 
 use super::key::{HookId, Key};
 use crate::cpu::CpuOps;
@@ -12,10 +19,23 @@ use crate::rcu::{Rcu, RcuReadGuard};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-/// `Entry::magic` while the entry is live.
-const LIVE: u64 = 0x4C49_5645_4C49_5645;
-/// `Entry::magic` once the entry is freed (the torture test's poison check).
-pub(crate) const POISON: u64 = 0xDEAD_DEAD_DEAD_DEAD;
+/// `Slot::meta` of a slot never filled: probing stops here.
+const EMPTY: u64 = 0;
+/// `Slot::meta` of a removed decision: probing continues past it.
+const TOMBSTONE: u64 = 1;
+/// `Slot::meta` once the array is freed (the torture test's detector: a reader that probes a
+/// freed array counts a poisoned read). Never a live `meta` (bits 56..62 of those are 0); all
+/// ones, so that checking for it costs no constant to build (`cmn x, #1`).
+pub(crate) const POISON: u64 = u64::MAX;
+/// Set in every live `meta`.
+const LIVE: u64 = 1 << 63;
+
+/// The `meta` of a live decision: hook, key length and the hash's high half (the low half
+/// chose the slot), so that one compare filters almost every other key.
+#[inline(always)]
+fn live_meta(hook_index: usize, len_bytes: u8, hash: u64) -> u64 {
+    LIVE | (hook_index as u64) << 48 | (len_bytes as u64) << 40 | hash >> 32
+}
 
 /// Smallest table (slots).
 #[cfg(not(loom))]
@@ -24,70 +44,133 @@ const MIN_CAPACITY: usize = 64;
 const MIN_CAPACITY: usize = 4;
 
 /// Slots per live-or-removed entry, at least: a load factor of at most 1/4 keeps linear-probing
-/// chains short (about 1.2 probes per hit, 1.4 per miss) for 8 bytes of slot per entry.
+/// chains short (about 1.2 probes per hit, 1.4 per miss). At the 16 Ki-entry default limit the
+/// array is 4 MiB.
 const MAX_LOAD_INVERSE: usize = 4;
 
-/// One decision, immutable once published (only `magic` changes, when it is freed).
+/// One decision, inline. All words are atomics because readers load them while writers
+/// publish others; a filled slot's payload never changes (see the module comment).
+#[repr(C, align(64))]
+struct Slot {
+    meta: AtomicU64,
+    key: [AtomicU64; 4],
+    value: AtomicU64,
+    expiry_ticks: AtomicU64,
+    generation: AtomicU64,
+}
+
+impl Slot {
+    fn empty() -> Self {
+        Self {
+            meta: AtomicU64::new(EMPTY),
+            key: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            value: AtomicU64::new(0),
+            expiry_ticks: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether this live slot holds `key` (its `meta` already matched, length included).
+    #[inline(always)]
+    fn holds(&self, key: &Key) -> bool {
+        let mut difference = self.key[0].load(Ordering::Relaxed) ^ key.words[0];
+        if key.len_bytes > 8 {
+            for index in 1..4 {
+                difference |= self.key[index].load(Ordering::Relaxed) ^ key.words[index];
+            }
+        }
+        difference == 0
+    }
+
+    /// The decision of a live slot.
+    fn entry(&self, meta: u64) -> Entry {
+        Entry {
+            hook: (meta >> 48) as u8,
+            value: self.value.load(Ordering::Relaxed),
+            expiry_ticks: self.expiry_ticks.load(Ordering::Relaxed),
+            generation: self.generation.load(Ordering::Relaxed) as u32,
+        }
+    }
+
+    /// Stores a decision into an unpublished slot's payload; `publish` makes it visible.
+    fn write(&self, key_words: [u64; 4], entry: &Entry) {
+        for (word, value) in self.key.iter().zip(key_words) {
+            word.store(value, Ordering::Relaxed);
+        }
+        self.value.store(entry.value, Ordering::Relaxed);
+        self.expiry_ticks.store(entry.expiry_ticks, Ordering::Relaxed);
+        self.generation.store(entry.generation as u64, Ordering::Relaxed);
+    }
+}
+
+/// A decision as the table holds it (copied out of a slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
-    magic: AtomicU64,
-    pub(crate) hash: u64,
-    pub(crate) words: [u64; 4],
+    pub(crate) hook: u8,
     pub(crate) value: u64,
     pub(crate) expiry_ticks: u64,
     pub(crate) generation: u32,
-    pub(crate) hook: u8,
-    pub(crate) len_bytes: u8,
 }
 
-impl Entry {
-    /// Whether this entry has been freed (only possible if RCU is broken).
-    #[inline(always)]
-    pub(crate) fn is_poisoned(&self) -> bool {
-        self.magic.load(Ordering::Relaxed) != LIVE
-    }
+/// What a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// The key's decision (live or not: the caller checks generation and expiry).
+    Entry(Entry),
+    /// The key is not in the table.
+    Absent,
+    /// The probe met a freed array (only possible if RCU is broken).
+    Poisoned,
 }
 
-impl Drop for Entry {
-    fn drop(&mut self) {
-        self.magic.store(POISON, Ordering::Relaxed);
-    }
-}
-
-/// A slot array. Its `Drop` frees the array only: entries are owned by the table that is
-/// current, and freed one by one when unlinked.
+/// A slot array.
 struct Table {
     mask: usize,
-    slots: Box<[AtomicPtr<Entry>]>,
+    slots: Box<[Slot]>,
 }
 
 impl Table {
     fn with_capacity(capacity: usize) -> Box<Self> {
         let capacity = capacity.max(MIN_CAPACITY).next_power_of_two();
-        let slots: Vec<AtomicPtr<Entry>> = (0..capacity).map(|_| AtomicPtr::new(core::ptr::null_mut())).collect();
+        let slots: Vec<Slot> = (0..capacity).map(|_| Slot::empty()).collect();
         Box::new(Self { mask: capacity - 1, slots: slots.into_boxed_slice() })
     }
 
     fn capacity(&self) -> usize {
         self.mask + 1
     }
+
+    /// The index of `key`'s live slot (for writers, under the lock).
+    fn position(&self, wanted_meta: u64, key: &Key, hash: u64) -> Option<usize> {
+        let mut index = hash as usize & self.mask;
+        loop {
+            let meta = self.slots[index].meta.load(Ordering::Relaxed);
+            if meta == EMPTY {
+                return None;
+            }
+            if meta == wanted_meta && self.slots[index].holds(key) {
+                return Some(index);
+            }
+            index = (index + 1) & self.mask;
+        }
+    }
+
+    /// The first never-filled slot of `hash`'s chain (for writers, under the lock).
+    fn first_empty(&self, hash: u64) -> usize {
+        let mut index = hash as usize & self.mask;
+        while self.slots[index].meta.load(Ordering::Relaxed) != EMPTY {
+            index = (index + 1) & self.mask;
+        }
+        index
+    }
 }
 
-/// A removed entry's slot: probing continues past it. Compared by address, never dereferenced.
-fn tombstone() -> *mut Entry {
-    core::ptr::dangling_mut()
-}
-
-/// A slot's pointer as a reference.
-///
-/// # Safety
-/// `pointer` was loaded from a slot of a table reachable under `guard` (or by the writer under
-/// its lock), and is neither null nor the tombstone.
-#[allow(unsafe_code)]
-unsafe fn entry_ref<'g, C: CpuOps>(pointer: *mut Entry, _guard: &'g RcuReadGuard<'_, C>) -> &'g Entry {
-    // SAFETY: entries come from `Box::into_raw` and are published with `Release` (loaded with
-    // `Acquire`); an unlinked entry is retired to RCU, so it stays allocated while the guard that
-    // found it lives (per the caller's contract).
-    unsafe { &*pointer }
+impl Drop for Table {
+    fn drop(&mut self) {
+        for slot in self.slots.iter() {
+            slot.meta.store(POISON, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Why an insert did not happen.
@@ -147,9 +230,10 @@ impl<'r, C: CpuOps> Global<'r, C> {
         self.rcu
     }
 
+    #[inline(always)]
     fn table<'g>(&self, _guard: &'g RcuReadGuard<'_, C>) -> &'g Table {
         let pointer = self.table.load(Ordering::Acquire);
-        // SAFETY: `table` is never null (set in `new`, replaced by `resize` with a new box); a
+        // SAFETY: `table` is never null (set in `new`, replaced by `rebuild` with a new box); a
         // replaced table is retired to RCU, so it outlives the guard; freed directly only by
         // `Drop`, which has `&mut self`.
         #[allow(unsafe_code)]
@@ -158,34 +242,25 @@ impl<'r, C: CpuOps> Global<'r, C> {
         }
     }
 
-    /// Finds the entry of (`hook`, `key`) whose combined hash is `hash`.
-    #[inline]
-    pub(crate) fn find<'g>(
-        &self,
-        guard: &'g RcuReadGuard<'_, C>,
-        hook: HookId,
-        key: &Key,
-        hash: u64,
-    ) -> Option<&'g Entry> {
+    /// Finds the decision of (`hook`, `key`) whose combined hash is `hash`.
+    #[inline(always)]
+    pub(crate) fn find(&self, guard: &RcuReadGuard<'_, C>, hook: HookId, key: &Key, hash: u64) -> Found {
         debug_assert!(guard.is_for(self.rcu));
         let table = self.table(guard);
+        let wanted = live_meta(hook.index(), key.len_bytes, hash);
         let mut index = hash as usize & table.mask;
         loop {
-            let pointer = table.slots[index].load(Ordering::Acquire);
-            if pointer.is_null() {
-                return None;
-            }
-            if pointer != tombstone() {
-                // SAFETY: loaded from a slot of the table found under `guard`; not null, not
-                // the tombstone.
-                #[allow(unsafe_code)]
-                let entry = unsafe { entry_ref(pointer, guard) };
-                if entry.hash == hash
-                    && entry.hook as usize == hook.index()
-                    && key.same_as(&entry.words, entry.len_bytes)
-                {
-                    return Some(entry);
+            let slot = &table.slots[index];
+            // `Acquire`: the payload stored before the `Release` that published this `meta`.
+            let meta = slot.meta.load(Ordering::Acquire);
+            if meta == wanted {
+                if slot.holds(key) {
+                    return Found::Entry(slot.entry(meta));
                 }
+            } else if meta == EMPTY {
+                return Found::Absent;
+            } else if meta == POISON {
+                return Found::Poisoned;
             }
             index = (index + 1) & table.mask;
         }
@@ -204,8 +279,9 @@ impl<'r, C: CpuOps> Global<'r, C> {
 
     /// Inserts or replaces a decision. `still_valid` runs under the writer lock and tells
     /// whether the decision's ticket still matches the hook's version. `live_generation` and
-    /// `now_ticks` let a resize drop dead entries. Returns whether an entry was replaced that
-    /// CPUs may have cached (the caller then bumps the hook's epoch).
+    /// `now_ticks` let a rebuild drop dead entries. `on_replace` runs after the lock is released
+    /// with whether a decision was replaced that CPUs may have cached (the caller then bumps the
+    /// key's epoch).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &self,
@@ -225,109 +301,68 @@ impl<'r, C: CpuOps> Global<'r, C> {
         if !still_valid() {
             return Err(InsertError::Stale);
         }
-        let new = Box::into_raw(Box::new(Entry {
-            magic: AtomicU64::new(LIVE),
-            hash,
-            words: key.words,
-            value,
-            expiry_ticks,
-            generation,
-            hook: hook.index() as u8,
-            len_bytes: key.len_bytes,
-        }));
-        // Replace in place if present.
-        {
-            let table = self.writer_table(&mut state);
-            let mut index = hash as usize & table.mask;
-            loop {
-                let pointer = table.slots[index].load(Ordering::Relaxed);
-                if pointer.is_null() {
-                    break;
-                }
-                if pointer != tombstone() {
-                    // SAFETY: writers hold the lock; live entries of the current table are only
-                    // unlinked by writers.
-                    #[allow(unsafe_code)]
-                    let entry = unsafe { &*pointer };
-                    if entry.hash == hash
-                        && entry.hook as usize == hook.index()
-                        && key.same_as(&entry.words, entry.len_bytes)
-                    {
-                        let cached_elsewhere =
-                            entry.generation == live_generation(entry.hook) && entry.expiry_ticks > now_ticks;
-                        table.slots[index].store(new, Ordering::Release);
-                        // SAFETY: just unlinked from the only table that holds it.
-                        #[allow(unsafe_code)]
-                        self.retire_entry(unsafe { Box::from_raw(pointer) });
-                        self.counters.replaced.fetch_add(1, Ordering::Relaxed);
-                        self.counters.inserts.fetch_add(1, Ordering::Relaxed);
-                        drop(state);
-                        on_replace(cached_elsewhere);
-                        return Ok(());
-                    }
-                }
-                index = (index + 1) & table.mask;
-            }
-        }
-        let mut capacity = self.writer_table(&mut state).capacity();
-        if state.live + 1 > self.max_entries || (state.live + state.tombstones + 1) * MAX_LOAD_INVERSE > capacity {
-            // Rebuild: drop dead entries, grow if still crowded.
+        let meta = live_meta(hook.index(), key.len_bytes, hash);
+        let entry = Entry { hook: hook.index() as u8, value, expiry_ticks, generation };
+        // Every insert takes a never-filled slot, a replacement too (the old one becomes a
+        // tombstone), so room is counted the same way for both.
+        let mut existing = self.writer_table(&mut state).position(meta, key, hash);
+        let capacity = self.writer_table(&mut state).capacity();
+        let crowded = (state.live + state.tombstones + 1) * MAX_LOAD_INVERSE > capacity;
+        if crowded || (existing.is_none() && state.live + 1 > self.max_entries) {
+            // Rebuild: drop dead entries and tombstones, grow if still crowded.
             self.rebuild(&mut state, capacity, now_ticks, &live_generation);
-            capacity = self.writer_table(&mut state).capacity();
-            if state.live + 1 > self.max_entries {
-                // SAFETY: `new` was never published.
-                #[allow(unsafe_code)]
-                drop(unsafe { Box::from_raw(new) });
-                return Err(InsertError::Full);
-            }
+            let capacity = self.writer_table(&mut state).capacity();
             if (state.live + 1) * MAX_LOAD_INVERSE > capacity {
                 self.rebuild(&mut state, capacity * 2, now_ticks, &live_generation);
             }
+            existing = self.writer_table(&mut state).position(meta, key, hash);
+            if existing.is_none() && state.live + 1 > self.max_entries {
+                return Err(InsertError::Full);
+            }
         }
         let table = self.writer_table(&mut state);
-        let mut index = hash as usize & table.mask;
-        loop {
-            let pointer = table.slots[index].load(Ordering::Relaxed);
-            if pointer.is_null() || pointer == tombstone() {
-                if pointer == tombstone() {
-                    state.tombstones -= 1;
-                }
-                table.slots[index].store(new, Ordering::Release);
-                state.live += 1;
-                self.counters.inserts.fetch_add(1, Ordering::Relaxed);
-                drop(state);
-                on_replace(false);
-                return Ok(());
+        let index = table.first_empty(hash);
+        table.slots[index].write(key.words, &entry);
+        table.slots[index].meta.store(meta, Ordering::Release);
+        self.counters.inserts.fetch_add(1, Ordering::Relaxed);
+        let cached_elsewhere = match existing {
+            Some(old) => {
+                let before = table.slots[old].entry(meta);
+                table.slots[old].meta.store(TOMBSTONE, Ordering::Release);
+                state.tombstones += 1;
+                self.counters.replaced.fetch_add(1, Ordering::Relaxed);
+                before.generation == live_generation(before.hook) && before.expiry_ticks > now_ticks
             }
-            index = (index + 1) & table.mask;
-        }
+            None => {
+                state.live += 1;
+                false
+            }
+        };
+        drop(state);
+        on_replace(cached_elsewhere);
+        Ok(())
     }
 
     /// Removes every entry `doomed` selects; returns how many.
     pub(crate) fn remove_where(&self, doomed: impl Fn(&Entry) -> bool) -> usize {
-        self.remove_where_then(doomed, || ())
+        self.remove_where_then(|entry, _| doomed(entry), || ())
     }
 
-    /// Removes every entry `doomed` selects, then runs `after` still under the writer lock (so
-    /// no insert slips in between); returns how many.
-    pub(crate) fn remove_where_then(&self, doomed: impl Fn(&Entry) -> bool, after: impl FnOnce()) -> usize {
+    /// Removes every entry `doomed` selects (given the entry and its slot, to compare keys),
+    /// then runs `after` still under the writer lock (so no insert slips in between); returns
+    /// how many.
+    fn remove_where_then(&self, doomed: impl Fn(&Entry, &Slot) -> bool, after: impl FnOnce()) -> usize {
         let _irqs = IrqsMasked::<C>::new();
         let mut state = self.writer.lock();
         let table = self.writer_table(&mut state);
         let mut removed = 0;
         for slot in table.slots.iter() {
-            let pointer = slot.load(Ordering::Relaxed);
-            if pointer.is_null() || pointer == tombstone() {
+            let meta = slot.meta.load(Ordering::Relaxed);
+            if meta & LIVE == 0 {
                 continue;
             }
-            // SAFETY: writer lock held (see `insert`).
-            #[allow(unsafe_code)]
-            let entry = unsafe { &*pointer };
-            if doomed(entry) {
-                slot.store(tombstone(), Ordering::Release);
-                // SAFETY: just unlinked from the only table that holds it.
-                #[allow(unsafe_code)]
-                self.retire_entry(unsafe { Box::from_raw(pointer) });
+            if doomed(&slot.entry(meta), slot) {
+                slot.meta.store(TOMBSTONE, Ordering::Release);
                 removed += 1;
             }
         }
@@ -345,88 +380,55 @@ impl<'r, C: CpuOps> Global<'r, C> {
         then()
     }
 
-    /// Removes the entry of (`hook`, `key`) if present.
     /// Removes the entry of (`hook`, `key`) if present, then runs `after` under the lock.
     pub(crate) fn remove(&self, hook: HookId, key: &Key, hash: u64, after: impl FnOnce()) -> bool {
-        self.remove_where_then(
-            |entry| {
-                entry.hash == hash && entry.hook as usize == hook.index() && key.same_as(&entry.words, entry.len_bytes)
-            },
-            after,
-        ) > 0
+        let meta = live_meta(hook.index(), key.len_bytes, hash);
+        self.remove_where_then(|_, slot| slot.meta.load(Ordering::Relaxed) == meta && slot.holds(key), after) > 0
     }
 
-    /// Copies live entries into a fresh table of `capacity` slots, retiring the dead ones
-    /// (older generation or expired) and the old slot array.
+    /// Copies live entries into a fresh table of `capacity` slots, leaving the dead ones (older
+    /// generation or expired) and the tombstones behind, and retires the old array.
     fn rebuild(&self, state: &mut WriterState, capacity: usize, now_ticks: u64, live_generation: &impl Fn(u8) -> u32) {
         let old = self.writer_table(state);
         let new = Table::with_capacity(capacity);
         let mut live = 0;
-        let mut dead = Vec::new();
         for slot in old.slots.iter() {
-            let pointer = slot.load(Ordering::Relaxed);
-            if pointer.is_null() || pointer == tombstone() {
+            let meta = slot.meta.load(Ordering::Relaxed);
+            if meta & LIVE == 0 {
                 continue;
             }
-            // SAFETY: writer lock held (see `insert`).
-            #[allow(unsafe_code)]
-            let entry = unsafe { &*pointer };
+            let entry = slot.entry(meta);
             if entry.generation != live_generation(entry.hook) || entry.expiry_ticks <= now_ticks {
-                // Unlinked only once the new table is published: retired after that.
-                dead.push(pointer);
                 continue;
             }
-            let mut index = entry.hash as usize & new.mask;
-            while !new.slots[index].load(Ordering::Relaxed).is_null() {
-                index = (index + 1) & new.mask;
-            }
-            new.slots[index].store(pointer, Ordering::Relaxed);
+            // The hash's low half chose the old slot; the new array's index needs the same
+            // bits, which the old index holds only up to the old mask: recompute from the key.
+            let words = core::array::from_fn(|index| slot.key[index].load(Ordering::Relaxed));
+            let len_bytes = ((meta >> 40) & 0xFF) as u8;
+            let hash = Key::hash_of(&words, len_bytes) ^ HookId::salt_of_index(entry.hook as usize);
+            let index = new.first_empty(hash);
+            new.slots[index].write(words, &entry);
+            new.slots[index].meta.store(meta, Ordering::Relaxed);
             live += 1;
         }
+        // `AcqRel`: readers that load the new array see its slots.
         let old = self.table.swap(Box::into_raw(new), Ordering::AcqRel);
-        // SAFETY: `old` came from `Box::into_raw` and was just unlinked; dropping a `Table`
-        // frees only its slot array.
+        // SAFETY: `old` came from `Box::into_raw` and was just unlinked.
         #[allow(unsafe_code)]
         self.rcu.retire(unsafe { Box::from_raw(old) });
-        for pointer in dead {
-            // SAFETY: the entry was in the old table only, which is now unlinked.
-            #[allow(unsafe_code)]
-            self.retire_entry(unsafe { Box::from_raw(pointer) });
-        }
         state.live = live;
         state.tombstones = 0;
         self.counters.resizes.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn retire_entry(&self, entry: Box<Entry>) {
-        self.rcu.retire(entry);
-    }
-
-    /// The (value, expiry, generation) of (`hook`, `key`), read under the writer lock (for
-    /// callers without a CPU, e.g. a final check).
-    pub(crate) fn get_locked(&self, hook: HookId, key: &Key, hash: u64) -> Option<(u64, u64, u32)> {
+    /// The live entry of (`hook`, `key`), read under the writer lock (for callers without a
+    /// CPU, e.g. a final check).
+    pub(crate) fn get_locked(&self, hook: HookId, key: &Key, hash: u64) -> Option<Entry> {
         let _irqs = IrqsMasked::<C>::new();
         let mut state = self.writer.lock();
+        let meta = live_meta(hook.index(), key.len_bytes, hash);
         let table = self.writer_table(&mut state);
-        let mut index = hash as usize & table.mask;
-        loop {
-            let pointer = table.slots[index].load(Ordering::Relaxed);
-            if pointer.is_null() {
-                return None;
-            }
-            if pointer != tombstone() {
-                // SAFETY: writer lock held (see `insert`).
-                #[allow(unsafe_code)]
-                let entry = unsafe { &*pointer };
-                if entry.hash == hash
-                    && entry.hook as usize == hook.index()
-                    && key.same_as(&entry.words, entry.len_bytes)
-                {
-                    return Some((entry.value, entry.expiry_ticks, entry.generation));
-                }
-            }
-            index = (index + 1) & table.mask;
-        }
+        table.position(meta, key, hash).map(|index| table.slots[index].entry(meta))
     }
 
     /// Live entries (approximate while writers run).
@@ -439,19 +441,10 @@ impl<'r, C: CpuOps> Global<'r, C> {
 
 impl<C: CpuOps> Drop for Global<'_, C> {
     fn drop(&mut self) {
-        // `&mut self`: no reader or writer remains. Entries retired earlier belong to RCU.
+        // `&mut self`: no reader or writer remains; arrays retired earlier belong to RCU.
         let pointer = self.table.load(Ordering::Acquire);
-        // SAFETY: the current table came from `Box::into_raw` and is owned by `self`; each
-        // non-null, non-tombstone slot owns its entry.
+        // SAFETY: the current table came from `Box::into_raw` and is owned by `self`.
         #[allow(unsafe_code)]
-        let table = unsafe { Box::from_raw(pointer) };
-        for slot in table.slots.iter() {
-            let entry = slot.load(Ordering::Relaxed);
-            if !entry.is_null() && entry != tombstone() {
-                // SAFETY: see above.
-                #[allow(unsafe_code)]
-                drop(unsafe { Box::from_raw(entry) });
-            }
-        }
+        drop(unsafe { Box::from_raw(pointer) });
     }
 }

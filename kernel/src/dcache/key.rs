@@ -60,6 +60,11 @@ impl HookId {
     pub(crate) const fn salt(self) -> u64 {
         SALTS[self.index()]
     }
+
+    /// [`HookId::salt`] of the hook with index `index` (wrapped into range).
+    pub(crate) const fn salt_of_index(index: usize) -> u64 {
+        SALTS[index & (MAX_HOOKS - 1)]
+    }
 }
 
 /// Why a key was refused.
@@ -139,6 +144,13 @@ impl Key {
         Self { words, hash: hash_words(&words, 8), len_bytes: 8 }
     }
 
+    /// [`Key::from_u64`]`(word)`, given its hash (`Key::from_u64(word).hash_value()`, which a
+    /// caller that looked the key up already has): a wrong hash only makes lookups miss.
+    #[inline(always)]
+    pub(crate) const fn from_word_and_hash(word: u64, hash: u64) -> Self {
+        Self { words: [word, 0, 0, 0], hash, len_bytes: 8 }
+    }
+
     /// The key's length in bytes.
     pub const fn len_bytes(&self) -> usize {
         self.len_bytes as usize
@@ -150,6 +162,11 @@ impl Key {
             out[index * 8..index * 8 + 8].copy_from_slice(&word.to_le_bytes());
         }
         self.len_bytes()
+    }
+
+    /// The hash of the key whose words and length are these (what `hash_value` returns).
+    pub(crate) const fn hash_of(words: &[u64; 4], len_bytes: u8) -> u64 {
+        hash_words(words, len_bytes)
     }
 
     /// The key's precomputed hash (what [`core::hash::Hash`] feeds the hasher).

@@ -1,5 +1,7 @@
-//! The per-CPU L1: a small set-associative cache of decisions, one per CPU, validated
-//! seqlock-style over atomic words.
+//! The per-CPU L1: a small direct-mapped cache of decisions, one per CPU, validated
+//! seqlock-style over atomic words. Direct-mapped rather than set-associative: a hit checks
+//! one slot either way, but a miss then has no ways to scan and no victim to choose, which
+//! was a fifth of a global hit's instructions (issue #22).
 //!
 //! Only the owning CPU (and its interrupt handlers) fills its L1, so the hit path needs no atomic
 //! read-modify-write, no barrier instruction and writes no line another CPU writes: it loads the
@@ -14,21 +16,15 @@
 use super::key::Key;
 use crate::rcu::sync::{fence, AtomicU64, Ordering};
 
-/// Sets per CPU.
+/// Slots per CPU: a direct-mapped cache, so that a miss has one slot to check and one to fill.
 #[cfg(not(loom))]
-pub const L1_SETS: usize = 16;
-/// Ways per set.
-#[cfg(not(loom))]
-pub const L1_WAYS: usize = 4;
-/// Sets per CPU (small under loom).
+pub const L1_SLOTS: usize = 64;
+/// Slots per CPU (small under loom).
 #[cfg(loom)]
-pub const L1_SETS: usize = 2;
-/// Ways per set (small under loom).
-#[cfg(loom)]
-pub const L1_WAYS: usize = 2;
+pub const L1_SLOTS: usize = 2;
 
-const _: () = assert!(L1_SETS.is_power_of_two() && L1_SETS > 1);
-const SET_SHIFT: u32 = 64 - L1_SETS.trailing_zeros();
+const _: () = assert!(L1_SLOTS.is_power_of_two() && L1_SLOTS > 1);
+const SLOT_SHIFT: u32 = 64 - L1_SLOTS.trailing_zeros();
 /// The bits of a slot head that a lookup compares: the tag and the sequence's odd bit.
 const TAG_AND_ODD: u64 = 0xFFFF_FFFF_0000_0001;
 
@@ -69,29 +65,26 @@ pub enum L1Outcome {
     Absent,
 }
 
-/// What a lookup in a CPU's L1 saw, and the way a refill of the key should take: the way of
-/// its stale copy, else the set's round-robin victim. The hint only saves the refill a second
-/// scan of the set; the refill re-reads the way's head, so a fill by an interrupt between
-/// the lookup and the refill costs at most a duplicate copy, which the versions keep correct.
+/// What a lookup in a CPU's L1 saw, and the version it compared with. A refill of the key
+/// goes to the key's one slot, so the lookup has nothing else to hand on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct L1Lookup {
     /// What the lookup found.
     pub outcome: L1Outcome,
-    way: u8,
     /// The `(generation, epoch)` word the lookup compared with, loaded `Relaxed`: the global
     /// lookup after a miss uses it (after an `Acquire` fence) instead of loading it again.
     version: u64,
 }
 
 impl L1Lookup {
-    /// A miss (`Stale` or `Absent`, with its way) as one word, so that a caller can hand it to
-    /// an out-of-line slow path in a register rather than through memory; a hit gives 0.
+    /// A miss (`Stale` or `Absent`) as one word, so that a caller can hand it to an out-of-line
+    /// slow path in a register rather than through memory; a hit gives 0.
     #[inline(always)]
     pub fn miss_word(&self) -> u32 {
         match self.outcome {
             L1Outcome::Hit(_) => 0,
-            L1Outcome::Stale => 0x100 | self.way as u32,
-            L1Outcome::Absent => 0x200 | self.way as u32,
+            L1Outcome::Stale => 1,
+            L1Outcome::Absent => 2,
         }
     }
 
@@ -99,8 +92,8 @@ impl L1Lookup {
     /// under `version` (from [`L1Lookup::version`]).
     #[inline(always)]
     pub fn from_miss_word(word: u32, version: u64) -> Self {
-        let outcome = if word & 0x300 == 0x100 { L1Outcome::Stale } else { L1Outcome::Absent };
-        Self { outcome, way: word as u8, version }
+        let outcome = if word == 1 { L1Outcome::Stale } else { L1Outcome::Absent };
+        Self { outcome, version }
     }
 
     /// The `(generation, epoch)` word this lookup ran under.
@@ -126,8 +119,8 @@ pub struct Cached {
 pub struct Probe {
     /// The key's hash salted with the hook: the global table's index.
     pub(crate) hash: u64,
-    /// The key's own hash: the L1 set (hooks share sets; the tag tells them apart), so the hit
-    /// path does not pay for salting.
+    /// The key's own hash: the L1 slot (hooks share slots; the tag tells them apart), so the
+    /// hit path does not pay for salting.
     key_hash: u64,
     tag: u32,
 }
@@ -152,16 +145,17 @@ impl Probe {
         ((self.key_hash >> 16) as usize ^ (self.tag & 0xFF) as usize) & (counters - 1)
     }
 
+    /// The key's slot in an L1.
     #[inline(always)]
-    pub(crate) fn set(&self) -> usize {
-        (self.key_hash >> SET_SHIFT) as usize
+    pub fn slot(&self) -> usize {
+        (self.key_hash >> SLOT_SHIFT) as usize
     }
 }
 
 /// One CPU's L1.
 #[repr(C, align(64))]
 pub struct L1 {
-    sets: [[Slot; L1_WAYS]; L1_SETS],
+    slots: [Slot; L1_SLOTS],
 }
 
 impl Default for L1 {
@@ -173,7 +167,7 @@ impl Default for L1 {
 impl L1 {
     /// An empty L1.
     pub fn new() -> Self {
-        Self { sets: core::array::from_fn(|_| core::array::from_fn(|_| Slot::new())) }
+        Self { slots: core::array::from_fn(|_| Slot::new()) }
     }
 
     /// Looks `key` up. `version` is the hook's current `(generation, epoch)` word. No RMW, no
@@ -199,68 +193,35 @@ impl L1 {
 
     #[inline(always)]
     fn lookup_words<const WORDS: usize>(&self, probe: &Probe, key: &Key, version: u64, now_ticks: u64) -> L1Lookup {
-        let set = &self.sets[probe.set()];
-        let wanted = (probe.tag as u64) << 32;
-        // Only a miss uses this (a hit drops it, so the compiler sinks the adds there).
-        let mut sequence_sum = 0u32;
-        for (way, slot) in set.iter().enumerate() {
-            let head = slot.head.load(Ordering::Acquire);
-            // Another tag, or a fill in progress (odd sequence), in one compare.
-            if head & TAG_AND_ODD != wanted {
-                sequence_sum = sequence_sum.wrapping_add(head as u32);
-                continue;
-            }
-            let mut difference = 0;
-            for index in 0..WORDS {
-                difference |= slot.key[index].load(Ordering::Acquire) ^ key.words[index];
-            }
-            let value = slot.value.load(Ordering::Acquire);
-            let expiry_ticks = slot.expiry_ticks.load(Ordering::Acquire);
-            let slot_version = slot.version.load(Ordering::Acquire);
-            // Ordered after the loads above by their `Acquire`.
-            if slot.head.load(Ordering::Relaxed) != head || difference != 0 {
-                sequence_sum = sequence_sum.wrapping_add(head as u32);
-                continue;
-            }
-            if slot_version == version && now_ticks < expiry_ticks {
-                return L1Lookup { outcome: L1Outcome::Hit(value), way: way as u8, version };
-            }
-            return L1Lookup { outcome: L1Outcome::Stale, way: way as u8, version };
+        let slot = &self.slots[probe.slot()];
+        let head = slot.head.load(Ordering::Acquire);
+        // Another tag, or a fill in progress (odd sequence), in one compare.
+        if head & TAG_AND_ODD != (probe.tag as u64) << 32 {
+            return L1Lookup { outcome: L1Outcome::Absent, version };
         }
-        L1Lookup { outcome: L1Outcome::Absent, way: round_robin(sequence_sum), version }
+        let mut difference = 0;
+        for index in 0..WORDS {
+            difference |= slot.key[index].load(Ordering::Acquire) ^ key.words[index];
+        }
+        let value = slot.value.load(Ordering::Acquire);
+        let expiry_ticks = slot.expiry_ticks.load(Ordering::Acquire);
+        let slot_version = slot.version.load(Ordering::Acquire);
+        // Ordered after the loads above by their `Acquire`.
+        if slot.head.load(Ordering::Relaxed) != head || difference != 0 {
+            return L1Lookup { outcome: L1Outcome::Absent, version };
+        }
+        if slot_version == version && now_ticks < expiry_ticks {
+            return L1Lookup { outcome: L1Outcome::Hit(value), version };
+        }
+        L1Lookup { outcome: L1Outcome::Stale, version }
     }
 
-    /// Stores a decision; only the owning CPU calls this. The way: the one with the same tag
-    /// (likely the same key), else round-robin within the set. Returns whether a decision of
-    /// another key was overwritten.
-    #[inline]
+    /// Stores a decision in the key's slot, seqlock-style; only the owning CPU calls this. A
+    /// fill that finds the slot mid-fill (it interrupted a fill on the same CPU) gives up.
+    /// Returns whether a decision of another key was overwritten.
+    #[inline(always)]
     pub fn fill(&self, probe: &Probe, key: &Key, cached: Cached) -> bool {
-        let set = &self.sets[probe.set()];
-        let mut sequence_sum = 0u32;
-        let mut way = None;
-        for (index, slot) in set.iter().enumerate() {
-            let head = slot.head.load(Ordering::Relaxed);
-            if (head >> 32) as u32 == probe.tag {
-                way = Some(index as u8);
-                break;
-            }
-            sequence_sum = sequence_sum.wrapping_add(head as u32);
-        }
-        let way = way.unwrap_or_else(|| round_robin(sequence_sum));
-        self.fill_way(probe, way, key, cached)
-    }
-
-    /// [`L1::fill`] into the way a lookup chose (`lookup.way`), without scanning the set.
-    #[inline(always)]
-    pub fn fill_hinted(&self, probe: &Probe, lookup: L1Lookup, key: &Key, cached: Cached) -> bool {
-        self.fill_way(probe, lookup.way, key, cached)
-    }
-
-    /// Writes the decision into `way` of the key's set, seqlock-style. A fill that finds the
-    /// slot mid-fill (it interrupted a fill on the same CPU) gives up.
-    #[inline(always)]
-    fn fill_way(&self, probe: &Probe, way: u8, key: &Key, cached: Cached) -> bool {
-        let slot = &self.sets[probe.set()][way as usize % L1_WAYS];
+        let slot = &self.slots[probe.slot()];
         let head = slot.head.load(Ordering::Relaxed);
         if head & 1 != 0 {
             return false;
@@ -282,12 +243,4 @@ impl L1 {
         slot.head.store((probe.tag as u64) << 32 | sequence.wrapping_add(2) as u64, Ordering::Release);
         evicted
     }
-}
-
-/// The round-robin victim of a set whose sequence numbers sum to `sequence_sum`: every fill
-/// adds 2 to one sequence, so the sum counts the set's fills without a counter to keep (and
-/// an empty set fills its ways in order).
-#[inline(always)]
-fn round_robin(sequence_sum: u32) -> u8 {
-    ((sequence_sum >> 1) as usize % L1_WAYS) as u8
 }

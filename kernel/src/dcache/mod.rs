@@ -34,6 +34,7 @@ pub mod l1;
 pub mod torture;
 
 pub use front::{CpuCacheStats, Front};
+use global::Found;
 pub use global::InsertError;
 pub use key::{HookId, Key, KeyError, MAX_HOOKS, MAX_KEY_BYTES};
 pub use l1::{Cached, L1Lookup, L1Outcome};
@@ -151,14 +152,37 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
         self.front.l1_lookup_inline(cpu, hook, key, now_ticks)
     }
 
-    /// The second half of [`DecisionCache::lookup`], after `l1` (from `lookup_l1` with the same
-    /// arguments) missed: the global table and the L1 fill.
-    #[inline(always)]
-    pub fn lookup_after_l1(&self, cpu: usize, hook: HookId, key: &Key, now_ticks: u64, l1: L1Lookup) -> Lookup {
-        match l1.outcome {
-            L1Outcome::Hit(value) => Lookup::Hit(value),
-            _ => self.lookup_global(cpu, hook, key, now_ticks, l1),
+    /// The second half of a lookup of the 8-byte key `Key::from_u64(key_word)` (whose hash,
+    /// `key_hash`, the L1 lookup computed) after CPU `cpu`'s L1 missed: the global table and
+    /// the L1 fill. `l1_miss` and `version` are the miss's [`L1Lookup::miss_word`] and
+    /// [`L1Lookup::version`]. `None` is a miss: run the agent, then insert with
+    /// [`DecisionCache::ticket_after_miss`]'s ticket.
+    ///
+    /// Out of line and a leaf (no call on a hit, so no frame), with every argument in a register:
+    /// the caller keeps the L1 hit inline and pays for this only on an L1 miss.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn lookup_global_word(
+        &self,
+        cpu: usize,
+        hook: HookId,
+        key_word: u64,
+        key_hash: u64,
+        now_ticks: u64,
+        l1_miss: u32,
+        version: u64,
+    ) -> Option<u64> {
+        let key = Key::from_word_and_hash(key_word, key_hash);
+        match self.lookup_global(cpu, hook, &key, now_ticks, L1Lookup::from_miss_word(l1_miss, version)) {
+            Lookup::Hit(value) => Some(value),
+            Lookup::Miss(_) => None,
         }
+    }
+
+    /// The ticket of a miss that [`DecisionCache::lookup_global_word`] returned (`None`) for
+    /// (`hook`, `key`) at `now_ticks`, under the `version` its L1 lookup compared with.
+    pub fn ticket_after_miss(&self, hook: HookId, key: &Key, version: u64, now_ticks: u64) -> Ticket {
+        Ticket { hook, key: *key, version, now_ticks }
     }
 
     /// The L1 miss path: the global table under an RCU guard, then an L1 fill. Inlined: as a
@@ -171,27 +195,26 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
         // effect at that load, as a lookup that found the L1 empty would.
         let version = l1.version();
         fence(Ordering::Acquire);
+        let local = self.front.local(cpu);
         let found = {
             let guard = self.rcu().read(cpu);
-            self.global.find(&guard, hook, key, probe.hash).and_then(|entry| {
-                if entry.is_poisoned() {
-                    self.front.count_poisoned(cpu);
-                    return None;
-                }
-                let live = entry.generation == version_generation(version) && now_ticks < entry.expiry_ticks;
-                live.then_some((entry.value, entry.expiry_ticks))
-            })
+            self.global.find(&guard, hook, key, probe.hash)
         };
         if l1.outcome == L1Outcome::Stale {
-            self.front.count_stale(cpu);
+            local.count_stale();
         }
         match found {
-            Some((value, expiry_ticks)) => {
-                self.front.fill_hinted(cpu, &probe, l1, key, Cached { value, expiry_ticks, version });
-                Lookup::Hit(value)
+            Found::Entry(entry)
+                if entry.generation == version_generation(version) && now_ticks < entry.expiry_ticks =>
+            {
+                local.fill(&probe, key, Cached { value: entry.value, expiry_ticks: entry.expiry_ticks, version });
+                Lookup::Hit(entry.value)
             }
-            None => {
-                self.front.count_miss(cpu);
+            Found::Entry(_) | Found::Absent | Found::Poisoned => {
+                if found == Found::Poisoned {
+                    local.count_poisoned();
+                }
+                local.count_miss();
                 Lookup::Miss(Ticket { hook, key: *key, version, now_ticks })
             }
         }
@@ -278,7 +301,7 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
         let generation = self.front.generation_of_index(hook.index());
         self.global
             .get_locked(hook, key, probe.hash)
-            .is_some_and(|(held, _, entry_generation)| held == value && entry_generation == generation)
+            .is_some_and(|entry| entry.value == value && entry.generation == generation)
     }
 
     /// Counters summed over CPUs, plus the writers'.

@@ -18,6 +18,9 @@ use kingly_bpf::hooks::{self, Kind, MCP_ADMIT, SCHED_SLICE};
 use kingly_bpf::{Env, Interpreter, Program};
 
 const CALLS: u64 = 1000;
+/// Keys of the global-hit rows: 64 times the L1's slots, so that between two calls with a key
+/// its L1 slot has always been taken by another (checked: every call must be a global hit).
+const GLOBAL_KEYS: u64 = 4096;
 /// The slice_latency example's logic: three compares on the class field.
 const POLICY: &str =
     "ldxdw %r2, [%r1+16]\nmov %r0, 500\njeq %r2, 2, +4\nmov %r0, 2000\njeq %r2, 1, +2\nmov %r0, 1000\nexit\nexit";
@@ -68,7 +71,7 @@ pub fn run() -> u32 {
     // Warm the L1 and the global table, including the L1 row's key: its first call is a miss
     // whose insert grows the global table (a rebuild of ~35k instructions that once made up
     // half of the L1 figure).
-    for i in 0..256 {
+    for i in 0..GLOBAL_KEYS {
         runtime.decide(core, &SCHED_SLICE, [i % 3, i, 0, 0], 1, &mut platform);
     }
     runtime.decide(core, &SCHED_SLICE, [2, 7, 0, 1], 1, &mut platform);
@@ -85,12 +88,14 @@ pub fn run() -> u32 {
             core::hint::black_box(runtime.decide(core, &SCHED_SLICE, fields, 1, &mut platform));
         }
     });
+    let global_hits_before = cache.stats().cpus.global_hits;
     let (_, global) = quiet_count(|| {
         for i in 0..CALLS {
-            let i = i % 256;
+            let i = i % GLOBAL_KEYS;
             core::hint::black_box(runtime.decide(core, &SCHED_SLICE, [i % 3, i, 0, 0], 1, &mut platform));
         }
     });
+    let global_hits = cache.stats().cpus.global_hits - global_hits_before;
     let (_, miss) = quiet_count(|| {
         for _ in 0..CALLS {
             core::hint::black_box(runtime.decide(core, &MCP_ADMIT, [2, 7, 0, 1], 1, &mut platform));
@@ -144,14 +149,23 @@ pub fn run() -> u32 {
             core::hint::black_box(matches!(cache.lookup(core, hook, core::hint::black_box(&key), 1), Lookup::Hit(_)));
         }
     });
-    let keys: Vec<Key> = (0..256u64).map(|i| Key::from_u64((i % 3) | (i << 16))).collect();
+    let keys: Vec<Key> = (0..GLOBAL_KEYS).map(|i| Key::from_u64((i % 3) | (i << 16))).collect();
+    let cache_global_before = cache.stats().cpus.global_hits;
     let (_, cache_global) = quiet_count(|| {
         for i in 0..CALLS as usize {
-            core::hint::black_box(matches!(cache.lookup(core, hook, &keys[i % 256], 1), Lookup::Hit(_)));
+            core::hint::black_box(matches!(cache.lookup(core, hook, &keys[i % keys.len()], 1), Lookup::Hit(_)));
         }
     });
+    let cache_global_hits = cache.stats().cpus.global_hits - cache_global_before;
     if l1 == 0 {
         kprintln!("error: the instruction counter reads 0; run under QEMU -icount (kingly boot --icount 0)");
+        return 1;
+    }
+    if global_hits != CALLS || cache_global_hits != CALLS {
+        kprintln!(
+            "error: the global-hit rows measured {global_hits} and {cache_global_hits} global hits in {CALLS} calls; \
+             the rest hit the L1, so the rows would not mean what they say"
+        );
         return 1;
     }
     kprintln!(
