@@ -326,8 +326,9 @@ impl<C: CpuOps> Rcu<C> {
 
     // ---- grace periods ---------------------------------------------------------------------
 
-    /// Starts a grace period and returns its number.
-    fn start_gp(&self) -> u64 {
+    /// Starts a grace period and returns its number: once [`Rcu::gp_completed`] says it is
+    /// complete, no read-side section that began before this call is still running.
+    pub(crate) fn start_gp(&self) -> u64 {
         self.gp.fetch_add(1, Ordering::AcqRel) + 1
     }
 
@@ -577,6 +578,107 @@ impl<T: Send + Sync + 'static, C: CpuOps> Drop for RcuPtr<'_, T, C> {
             #[allow(unsafe_code)]
             drop(unsafe { Box::from_raw(pointer) });
         }
+    }
+}
+
+/// An RCU-protected `Box<T>` that is never empty, with the lock its writers hold (and their
+/// state, `W`): readers [`RcuCell::load`] it under a guard; a writer [`RcuCell::lock`]s it
+/// (interrupts masked, so an interrupt handler on the same CPU that writes cannot spin on its
+/// own CPU's lock), reads the current value and its state through the [`RcuCellWriter`], and
+/// replaces the value, the old one retired to RCU. The borrows do the bookkeeping: a writer's
+/// view of the current value ends before it can replace it.
+pub struct RcuCell<'r, T: Send + Sync + 'static, W, C: CpuOps> {
+    rcu: &'r Rcu<C>,
+    pointer: sync::AtomicPtr<T>,
+    writer: sync::Mutex<W>,
+    _owns: PhantomData<Box<T>>,
+}
+
+/// A writer of an [`RcuCell`]: holds its lock with interrupts masked until dropped.
+pub struct RcuCellWriter<'a, 'r, T: Send + Sync + 'static, W, C: CpuOps> {
+    cell: &'a RcuCell<'r, T, W, C>,
+    // Declared before `_irqs`: the lock is released before interrupts are unmasked.
+    state: sync::MutexGuard<'a, W>,
+    _irqs: sync::IrqsMasked<C>,
+}
+
+impl<'r, T: Send + Sync + 'static, W, C: CpuOps> RcuCell<'r, T, W, C> {
+    /// A cell in domain `rcu` holding `value`, its writers' state `state`.
+    pub fn new(rcu: &'r Rcu<C>, value: Box<T>, state: W) -> Self {
+        Self {
+            rcu,
+            pointer: sync::AtomicPtr::new(Box::into_raw(value)),
+            writer: sync::Mutex::new(state),
+            _owns: PhantomData,
+        }
+    }
+
+    /// The RCU domain.
+    pub fn rcu(&self) -> &'r Rcu<C> {
+        self.rcu
+    }
+
+    /// The current value, valid while `guard` lives.
+    #[inline(always)]
+    pub fn load<'a>(&'a self, guard: &'a RcuReadGuard<'_, C>) -> &'a T {
+        debug_assert!(guard.is_for(self.rcu), "rcu: guard from another domain");
+        let pointer = self.pointer.load(Ordering::Acquire);
+        // SAFETY: the pointer is never null (set in `new`, replaced by `replace` with another
+        // box) and was published with `Release`. While `guard` lives this CPU reports no
+        // quiescent state, so a value unlinked by `replace` is not freed until after the guard
+        // drops; `Drop`, the only immediate free, needs `&mut self`.
+        #[allow(unsafe_code)]
+        unsafe {
+            &*pointer
+        }
+    }
+
+    /// Locks out other writers (with interrupts masked on this CPU).
+    pub fn lock(&self) -> RcuCellWriter<'_, 'r, T, W, C> {
+        let irqs = sync::IrqsMasked::new();
+        RcuCellWriter { cell: self, state: self.writer.lock(), _irqs: irqs }
+    }
+}
+
+impl<T: Send + Sync + 'static, W, C: CpuOps> RcuCellWriter<'_, '_, T, W, C> {
+    /// The current value and the writers' state.
+    pub fn parts(&mut self) -> (&T, &mut W) {
+        let pointer = self.cell.pointer.load(Ordering::Acquire);
+        // SAFETY: only a writer replaces the value, this one holds the lock, and the returned
+        // borrow of `self` ends before `replace` (which needs `&mut self`) can run; a value is
+        // freed immediately only by the cell's `Drop`, impossible while `self` borrows it.
+        #[allow(unsafe_code)]
+        let value = unsafe { &*pointer };
+        (value, &mut self.state)
+    }
+
+    /// The current value.
+    pub fn current(&mut self) -> &T {
+        self.parts().0
+    }
+
+    /// The writers' state.
+    pub fn state(&mut self) -> &mut W {
+        self.parts().1
+    }
+
+    /// Publishes `value` and retires the previous one.
+    pub fn replace(&mut self, value: Box<T>) {
+        let old = self.cell.pointer.swap(Box::into_raw(value), Ordering::AcqRel);
+        // SAFETY: `old` came from `Box::into_raw` and the swap unlinked it under the lock, so
+        // this is its only owner; readers may still hold it, hence `retire`.
+        #[allow(unsafe_code)]
+        self.cell.rcu.retire(unsafe { Box::from_raw(old) });
+    }
+}
+
+impl<T: Send + Sync + 'static, W, C: CpuOps> Drop for RcuCell<'_, T, W, C> {
+    fn drop(&mut self) {
+        let pointer = self.pointer.load(Ordering::Acquire);
+        // SAFETY: `&mut self`: no reader or writer borrow lives; the pointer came from
+        // `Box::into_raw` and is owned by `self`.
+        #[allow(unsafe_code)]
+        drop(unsafe { Box::from_raw(pointer) });
     }
 }
 

@@ -1,6 +1,6 @@
 //! Loom models of the decision cache's concurrency: the QSBR grace period (with a CPU coming
 //! online), RCU pointer swap + reclaim, L1 slot publish/validate, generation invalidation, and
-//! the global table's inline slots (publish, replace, rebuild).
+//! the global table's inline slots (publish, replace, rebuild, refill only after a grace period).
 //!
 //! `RUSTFLAGS="--cfg loom" cargo test -p kingly-kernel --release --test loom` (preemption bound 5
 //! by default, about 5 s; `LOOM_MAX_PREEMPTIONS=10` explores more in about 25 s).
@@ -268,6 +268,39 @@ fn global_slots_publish_replace_and_rebuild() {
         reclaim_a_few_times(rcu);
         reader.join().unwrap();
         assert!(matches!(cache.lookup(0, hook, &key, 6), Lookup::Hit(7)));
+        rcu.offline(0);
+    });
+}
+
+/// Slot reuse waits for a grace period: a reader on CPU 1 looks key A up while the writer
+/// removes A and inserts key B, whose probe starts at A's slot. B may take A's slot only once
+/// no reader can still hold A's `meta`; refilled earlier, the reader would pair A's matched
+/// `meta` and key with B's value.
+#[cfg(not(kingly_planted_bug))]
+#[test]
+fn a_removed_slot_is_refilled_only_after_a_grace_period() {
+    model(|| {
+        let rcu: &'static Rcu<LoomCpu> = Box::leak(Box::new(Rcu::new()));
+        let cache = Arc::new(DecisionCache::new(rcu, CacheConfig { max_entries: 4 }));
+        let hook = HookId::SCHED_SLICE;
+        let a = Key::from_u64(0);
+        cache.insert(&cache.ticket(hook, &a, 0), 5, 100).unwrap();
+        let home = cache.global_home_slot(hook, &a);
+        let b = (1..).map(Key::from_u64).find(|key| cache.global_home_slot(hook, key) == home).unwrap();
+        let reader = {
+            let cache = cache.clone();
+            thread::spawn(move || {
+                match cache.lookup(1, hook, &a, 6) {
+                    Lookup::Hit(value) => assert_eq!(value, 5, "read a slot refilled under the reader"),
+                    Lookup::Miss(_) => {}
+                }
+                rcu.offline(1);
+            })
+        };
+        cache.invalidate_key(hook, &a);
+        cache.insert(&cache.ticket(hook, &b, 0), 9, 100).unwrap();
+        reader.join().unwrap();
+        assert!(matches!(cache.lookup(0, hook, &b, 6), Lookup::Hit(9)));
         rcu.offline(0);
     });
 }

@@ -1,28 +1,34 @@
 //! The global decision table: open addressing (linear probing) with each decision inline in a
 //! 64-byte slot, the slot array published through an RCU pointer.
 //!
-//! A slot is written once in its array's life: empty (`meta` 0) → filled (payload stored, then
-//! `meta` published with `Release`) → removed (`meta` = tombstone). It is never filled again:
-//! tombstones are reclaimed by rebuilding into a fresh array and retiring the old one to RCU. So
-//! a reader that loads a live `meta` (`Acquire`) reads a payload no writer changes while its
-//! guard lives: no pointer to chase, no seqlock retry, plain loads (issue #22: an entry behind a
-//! pointer, its poison word and its separate compare were a fifth of a global hit). Replacing a
-//! decision publishes the new one in a fresh slot, then tombstones the old.
+//! A slot's payload is written only while no reader can be reading it: empty (`meta` 0) →
+//! filled (payload stored, then `meta` published with `Release`) → removed (`meta` = a
+//! tombstone naming a grace period started after the removal) → filled again only once that
+//! grace period is complete, when every reader that could have loaded the old `meta` has left
+//! its read-side section. So a reader that loads a live `meta` (`Acquire`) reads a payload no
+//! writer changes while its guard lives: no pointer to chase, no seqlock retry, plain loads
+//! (issue #22: an entry behind a pointer, its poison word and its separate compare were a fifth
+//! of a global hit). Replacing a decision publishes the new one in a free slot, then tombstones
+//! the old. Tombstones whose grace period is not yet complete are reclaimed by rebuilding into
+//! a fresh array, the old one retired to RCU.
 //!
 //! Writers serialize on a lock held with interrupts masked (`CpuOps::irq_save`): `decide` may
 //! insert from a timer hook that interrupted a writer on the same CPU.
 
 use super::key::{HookId, Key};
 use crate::cpu::CpuOps;
-use crate::rcu::sync::{AtomicPtr, AtomicU64, IrqsMasked, Ordering};
-use crate::rcu::{Rcu, RcuReadGuard};
+use crate::rcu::sync::{AtomicU64, Ordering};
+use crate::rcu::{Rcu, RcuCell, RcuCellWriter, RcuReadGuard};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// `Slot::meta` of a slot never filled: probing stops here.
 const EMPTY: u64 = 0;
-/// `Slot::meta` of a removed decision: probing continues past it.
-const TOMBSTONE: u64 = 1;
+/// Set in the `meta` of a removed decision, whose low bits hold the grace period after which
+/// the slot may be filled again: probing continues past it.
+const TOMBSTONE: u64 = 1 << 62;
+/// A tombstone whose grace period has not started yet (see `Global::bury`): never reusable.
+const UNBURIED: u64 = TOMBSTONE | (TOMBSTONE - 1);
 /// `Slot::meta` once the array is freed (the torture test's detector: a reader that probes a
 /// freed array counts a poisoned read). Never a live `meta` (bits 56..62 of those are 0); all
 /// ones, so that checking for it costs no constant to build (`cmn x, #1`).
@@ -41,7 +47,7 @@ fn live_meta(hook_index: usize, len_bytes: u8, hash: u64) -> u64 {
 #[cfg(not(loom))]
 const MIN_CAPACITY: usize = 64;
 #[cfg(loom)]
-const MIN_CAPACITY: usize = 4;
+const MIN_CAPACITY: usize = 8;
 
 /// Slots per live-or-removed entry, at least: a load factor of at most 1/4 keeps linear-probing
 /// chains short (about 1.2 probes per hit, 1.4 per miss). At the 16 Ki-entry default limit the
@@ -157,11 +163,20 @@ impl Table {
 
     /// The first never-filled slot of `hash`'s chain (for writers, under the lock).
     fn first_empty(&self, hash: u64) -> usize {
-        let mut index = hash as usize & self.mask;
-        while self.slots[index].meta.load(Ordering::Relaxed) != EMPTY {
+        self.first_free(hash as usize & self.mask, |_| false)
+    }
+
+    /// The first slot from `start` on that a writer may fill: never filled, or a tombstone
+    /// whose grace period `reusable` says is complete (for writers, under the lock).
+    fn first_free(&self, start: usize, mut reusable: impl FnMut(u64) -> bool) -> usize {
+        let mut index = start & self.mask;
+        loop {
+            let meta = self.slots[index].meta.load(Ordering::Relaxed);
+            if meta == EMPTY || (meta & (LIVE | TOMBSTONE) == TOMBSTONE && reusable(meta & !TOMBSTONE)) {
+                return index;
+            }
             index = (index + 1) & self.mask;
         }
-        index
     }
 }
 
@@ -208,45 +223,31 @@ pub(crate) struct WriterCounters {
 
 /// The global table.
 pub(crate) struct Global<'r, C: CpuOps> {
-    rcu: &'r Rcu<C>,
-    table: AtomicPtr<Table>,
-    writer: crate::rcu::sync::Mutex<WriterState>,
+    table: RcuCell<'r, Table, WriterState, C>,
     max_entries: usize,
     pub(crate) counters: WriterCounters,
 }
 
+/// A writer's hold on the table (its lock, interrupts masked).
+type Writer<'a, 'r, C> = RcuCellWriter<'a, 'r, Table, WriterState, C>;
+
 impl<'r, C: CpuOps> Global<'r, C> {
     pub(crate) fn new(rcu: &'r Rcu<C>, max_entries: usize) -> Self {
         Self {
-            rcu,
-            table: AtomicPtr::new(Box::into_raw(Table::with_capacity(MIN_CAPACITY))),
-            writer: crate::rcu::sync::Mutex::new(WriterState { live: 0, tombstones: 0 }),
+            table: RcuCell::new(rcu, Table::with_capacity(MIN_CAPACITY), WriterState { live: 0, tombstones: 0 }),
             max_entries: max_entries.max(1),
             counters: WriterCounters::default(),
         }
     }
 
     pub(crate) fn rcu(&self) -> &'r Rcu<C> {
-        self.rcu
-    }
-
-    #[inline(always)]
-    fn table<'g>(&self, _guard: &'g RcuReadGuard<'_, C>) -> &'g Table {
-        let pointer = self.table.load(Ordering::Acquire);
-        // SAFETY: `table` is never null (set in `new`, replaced by `rebuild` with a new box); a
-        // replaced table is retired to RCU, so it outlives the guard; freed directly only by
-        // `Drop`, which has `&mut self`.
-        #[allow(unsafe_code)]
-        unsafe {
-            &*pointer
-        }
+        self.table.rcu()
     }
 
     /// Finds the decision of (`hook`, `key`) whose combined hash is `hash`.
     #[inline(always)]
     pub(crate) fn find(&self, guard: &RcuReadGuard<'_, C>, hook: HookId, key: &Key, hash: u64) -> Found {
-        debug_assert!(guard.is_for(self.rcu));
-        let table = self.table(guard);
+        let table = self.table.load(guard);
         let wanted = live_meta(hook.index(), key.len_bytes, hash);
         let mut index = hash as usize & table.mask;
         loop {
@@ -266,14 +267,37 @@ impl<'r, C: CpuOps> Global<'r, C> {
         }
     }
 
-    /// The current table, for writers (who hold the lock, so nothing frees it under them).
-    fn writer_table(&self, _state: &mut WriterState) -> &Table {
-        let pointer = self.table.load(Ordering::Acquire);
-        // SAFETY: only writers replace the table, and the caller holds the writer lock (proven
-        // by `&mut WriterState`); the table is retired, not freed, when replaced.
-        #[allow(unsafe_code)]
-        unsafe {
-            &*pointer
+    /// Removes the decisions in `slots` (for writers, under the lock): each `meta` becomes a
+    /// tombstone that no writer may refill yet, then one grace period starts, and the tombstones
+    /// name it. The order matters: a reader that comes online or reports a quiescent state
+    /// after the grace period starts must already find the tombstone, or it could read the old
+    /// `meta` and then the payload of the slot's next decision.
+    fn bury(&self, table: &Table, slots: &[usize]) {
+        if slots.is_empty() {
+            return;
+        }
+        for &index in slots {
+            table.slots[index].meta.store(UNBURIED, Ordering::Release);
+        }
+        let tombstone = TOMBSTONE | (self.rcu().start_gp() & (TOMBSTONE - 1));
+        for &index in slots {
+            table.slots[index].meta.store(tombstone, Ordering::Relaxed);
+        }
+    }
+
+    /// Tells whether a tombstone's grace period is complete, asking RCU at most once per insert
+    /// (a full check loads every CPU's state); later tombstones compare with what it learned.
+    fn grace_period_check(&self) -> impl FnMut(u64) -> bool + '_ {
+        let mut asked = false;
+        move |gp| {
+            if gp <= self.rcu().completed_gp() {
+                return true;
+            }
+            if asked {
+                return false;
+            }
+            asked = true;
+            self.rcu().gp_completed(gp)
         }
     }
 
@@ -296,8 +320,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
         on_replace: impl FnOnce(bool),
         live_generation: impl Fn(u8) -> u32,
     ) -> Result<(), InsertError> {
-        let _irqs = IrqsMasked::<C>::new();
-        let mut state = self.writer.lock();
+        let mut writer = self.table.lock();
         if !still_valid() {
             return Err(InsertError::Stale);
         }
@@ -305,30 +328,40 @@ impl<'r, C: CpuOps> Global<'r, C> {
         let entry = Entry { hook: hook.index() as u8, value, expiry_ticks, generation };
         // Every insert takes a never-filled slot, a replacement too (the old one becomes a
         // tombstone), so room is counted the same way for both.
-        let mut existing = self.writer_table(&mut state).position(meta, key, hash);
-        let capacity = self.writer_table(&mut state).capacity();
+        let (table, state) = writer.parts();
+        let mut existing = table.position(meta, key, hash);
+        let capacity = table.capacity();
         let crowded = (state.live + state.tombstones + 1) * MAX_LOAD_INVERSE > capacity;
         if crowded || (existing.is_none() && state.live + 1 > self.max_entries) {
             // Rebuild: drop dead entries and tombstones, grow if still crowded.
-            self.rebuild(&mut state, capacity, now_ticks, &live_generation);
-            let capacity = self.writer_table(&mut state).capacity();
-            if (state.live + 1) * MAX_LOAD_INVERSE > capacity {
-                self.rebuild(&mut state, capacity * 2, now_ticks, &live_generation);
+            self.rebuild(&mut writer, capacity, now_ticks, &live_generation);
+            let (table, state) = writer.parts();
+            if (state.live + 1) * MAX_LOAD_INVERSE > table.capacity() {
+                let capacity = table.capacity() * 2;
+                self.rebuild(&mut writer, capacity, now_ticks, &live_generation);
             }
-            existing = self.writer_table(&mut state).position(meta, key, hash);
+            let (table, state) = writer.parts();
+            existing = table.position(meta, key, hash);
             if existing.is_none() && state.live + 1 > self.max_entries {
                 return Err(InsertError::Full);
             }
         }
-        let table = self.writer_table(&mut state);
-        let index = table.first_empty(hash);
+        let (table, state) = writer.parts();
+        // A replacement goes after the old copy in its chain: placed before it, a reader that
+        // passed the free slot before the new copy was published and then met the old copy's
+        // tombstone would find neither (the torture test's "lost" lookup).
+        let start = existing.map_or(hash as usize, |old| old + 1);
+        let index = table.first_free(start, self.grace_period_check());
+        if table.slots[index].meta.load(Ordering::Relaxed) != EMPTY {
+            state.tombstones -= 1;
+        }
         table.slots[index].write(key.words, &entry);
         table.slots[index].meta.store(meta, Ordering::Release);
         self.counters.inserts.fetch_add(1, Ordering::Relaxed);
         let cached_elsewhere = match existing {
             Some(old) => {
                 let before = table.slots[old].entry(meta);
-                table.slots[old].meta.store(TOMBSTONE, Ordering::Release);
+                self.bury(table, &[old]);
                 state.tombstones += 1;
                 self.counters.replaced.fetch_add(1, Ordering::Relaxed);
                 before.generation == live_generation(before.hook) && before.expiry_ticks > now_ticks
@@ -338,7 +371,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
                 false
             }
         };
-        drop(state);
+        drop(writer);
         on_replace(cached_elsewhere);
         Ok(())
     }
@@ -352,20 +385,17 @@ impl<'r, C: CpuOps> Global<'r, C> {
     /// then runs `after` still under the writer lock (so no insert slips in between); returns
     /// how many.
     fn remove_where_then(&self, doomed: impl Fn(&Entry, &Slot) -> bool, after: impl FnOnce()) -> usize {
-        let _irqs = IrqsMasked::<C>::new();
-        let mut state = self.writer.lock();
-        let table = self.writer_table(&mut state);
-        let mut removed = 0;
-        for slot in table.slots.iter() {
-            let meta = slot.meta.load(Ordering::Relaxed);
-            if meta & LIVE == 0 {
-                continue;
-            }
-            if doomed(&slot.entry(meta), slot) {
-                slot.meta.store(TOMBSTONE, Ordering::Release);
-                removed += 1;
-            }
-        }
+        let mut writer = self.table.lock();
+        let (table, state) = writer.parts();
+        let doomed: Vec<usize> = (0..table.slots.len())
+            .filter(|&index| {
+                let slot = &table.slots[index];
+                let meta = slot.meta.load(Ordering::Relaxed);
+                meta & LIVE != 0 && doomed(&slot.entry(meta), slot)
+            })
+            .collect();
+        self.bury(table, &doomed);
+        let removed = doomed.len();
         after();
         state.live -= removed;
         state.tombstones += removed;
@@ -375,8 +405,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
 
     /// Runs `then` under the writer lock (so it orders with inserts' validity checks).
     pub(crate) fn with_writer_lock<R>(&self, then: impl FnOnce() -> R) -> R {
-        let _irqs = IrqsMasked::<C>::new();
-        let _state = self.writer.lock();
+        let _writer = self.table.lock();
         then()
     }
 
@@ -388,8 +417,14 @@ impl<'r, C: CpuOps> Global<'r, C> {
 
     /// Copies live entries into a fresh table of `capacity` slots, leaving the dead ones (older
     /// generation or expired) and the tombstones behind, and retires the old array.
-    fn rebuild(&self, state: &mut WriterState, capacity: usize, now_ticks: u64, live_generation: &impl Fn(u8) -> u32) {
-        let old = self.writer_table(state);
+    fn rebuild(
+        &self,
+        writer: &mut Writer<'_, 'r, C>,
+        capacity: usize,
+        now_ticks: u64,
+        live_generation: &impl Fn(u8) -> u32,
+    ) {
+        let old = writer.current();
         let new = Table::with_capacity(capacity);
         let mut live = 0;
         for slot in old.slots.iter() {
@@ -411,11 +446,9 @@ impl<'r, C: CpuOps> Global<'r, C> {
             new.slots[index].meta.store(meta, Ordering::Relaxed);
             live += 1;
         }
-        // `AcqRel`: readers that load the new array see its slots.
-        let old = self.table.swap(Box::into_raw(new), Ordering::AcqRel);
-        // SAFETY: `old` came from `Box::into_raw` and was just unlinked.
-        #[allow(unsafe_code)]
-        self.rcu.retire(unsafe { Box::from_raw(old) });
+        // Published with `Release`: readers that load the new array see its slots.
+        writer.replace(new);
+        let state = writer.state();
         state.live = live;
         state.tombstones = 0;
         self.counters.resizes.fetch_add(1, Ordering::Relaxed);
@@ -424,27 +457,20 @@ impl<'r, C: CpuOps> Global<'r, C> {
     /// The live entry of (`hook`, `key`), read under the writer lock (for callers without a
     /// CPU, e.g. a final check).
     pub(crate) fn get_locked(&self, hook: HookId, key: &Key, hash: u64) -> Option<Entry> {
-        let _irqs = IrqsMasked::<C>::new();
-        let mut state = self.writer.lock();
         let meta = live_meta(hook.index(), key.len_bytes, hash);
-        let table = self.writer_table(&mut state);
+        let mut writer = self.table.lock();
+        let table = writer.current();
         table.position(meta, key, hash).map(|index| table.slots[index].entry(meta))
+    }
+
+    /// The slot where the probe for `hash` starts in the current array.
+    pub(crate) fn home_slot(&self, hash: u64) -> usize {
+        hash as usize & self.table.lock().current().mask
     }
 
     /// Live entries (approximate while writers run).
     pub(crate) fn len(&self) -> usize {
-        let _irqs = IrqsMasked::<C>::new();
-        let live = self.writer.lock().live;
+        let live = self.table.lock().state().live;
         live
-    }
-}
-
-impl<C: CpuOps> Drop for Global<'_, C> {
-    fn drop(&mut self) {
-        // `&mut self`: no reader or writer remains; arrays retired earlier belong to RCU.
-        let pointer = self.table.load(Ordering::Acquire);
-        // SAFETY: the current table came from `Box::into_raw` and is owned by `self`.
-        #[allow(unsafe_code)]
-        drop(unsafe { Box::from_raw(pointer) });
     }
 }

@@ -304,6 +304,13 @@ impl<'r, C: CpuOps> DecisionCache<'r, C> {
             .is_some_and(|entry| entry.value == value && entry.generation == generation)
     }
 
+    /// The slot of the global table's current array where the probe for (`hook`, `key`) starts.
+    /// For the loom model, which needs two keys that compete for one slot.
+    #[doc(hidden)]
+    pub fn global_home_slot(&self, hook: HookId, key: &Key) -> usize {
+        self.global.home_slot(Probe::new(hook.index(), hook.salt(), key).hash)
+    }
+
     /// Counters summed over CPUs, plus the writers'.
     pub fn stats(&self) -> CacheStats {
         let counters = &self.global.counters;
