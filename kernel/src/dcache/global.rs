@@ -1,23 +1,24 @@
 //! The global decision table: open addressing (linear probing) with each decision inline in a
 //! 64-byte slot, the slot array published through an RCU pointer.
 //!
-//! A slot's payload is written only while no reader can be reading it: empty (`meta` 0) →
-//! filled (payload stored, then `meta` published with `Release`) → removed (`meta` = a
-//! tombstone naming a grace period started after the removal) → filled again only once that
-//! grace period is complete, when every reader that could have loaded the old `meta` has left
-//! its read-side section. So a reader that loads a live `meta` (`Acquire`) reads a payload no
-//! writer changes while its guard lives: no pointer to chase, no seqlock retry, plain loads
-//! (issue #22: an entry behind a pointer, its poison word and its separate compare were a fifth
-//! of a global hit). Replacing a decision publishes the new one in a free slot, then tombstones
-//! the old. Tombstones whose grace period is not yet complete are reclaimed by rebuilding into
-//! a fresh array, the old one retired to RCU.
+//! A slot's key is written only while no reader can be reading it: empty (`meta` 0) → filled
+//! (payload stored, then `meta` published with `Release`) → removed (`meta` = a tombstone
+//! naming a grace period started after the removal) → filled again only once that grace
+//! period is complete, when every reader that could have loaded the old `meta` has left its
+//! read-side section. So a reader that loads a live `meta` (`Acquire`) and matches the key has
+//! found the key's slot, with no pointer to chase (issue #22: an entry behind a pointer, its
+//! poison word and its separate compare were a fifth of a global hit). Replacing the key's
+//! decision changes value, expiry and generation in place under a per-slot sequence
+//! (seqlock-style: one `ldar`, a `dmb ishld` and a re-check for the reader), so writes leave no
+//! tombstones. Tombstones from removals whose grace period is not yet complete are reclaimed by
+//! rebuilding into a fresh array, the old one retired to RCU.
 //!
 //! Writers serialize on a lock held with interrupts masked (`CpuOps::irq_save`): `decide` may
 //! insert from a timer hook that interrupted a writer on the same CPU.
 
 use super::key::{HookId, Key};
 use crate::cpu::CpuOps;
-use crate::rcu::sync::{AtomicU64, Ordering};
+use crate::rcu::sync::{fence, AtomicU64, Ordering};
 use crate::rcu::{Rcu, RcuCell, RcuCellWriter, RcuReadGuard};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -55,14 +56,16 @@ const MIN_CAPACITY: usize = 8;
 const MAX_LOAD_INVERSE: usize = 4;
 
 /// One decision, inline. All words are atomics because readers load them while writers
-/// publish others; a filled slot's payload never changes (see the module comment).
+/// publish others. The key never changes while the slot is live; value, expiry and generation
+/// change in place when the key's decision is replaced, under the sequence in `version`.
 #[repr(C, align(64))]
 struct Slot {
     meta: AtomicU64,
     key: [AtomicU64; 4],
     value: AtomicU64,
     expiry_ticks: AtomicU64,
-    generation: AtomicU64,
+    /// Sequence (high 32 bits; odd while a replacement writes) | generation (low 32 bits).
+    version: AtomicU64,
 }
 
 impl Slot {
@@ -72,7 +75,7 @@ impl Slot {
             key: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             value: AtomicU64::new(0),
             expiry_ticks: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
+            version: AtomicU64::new(0),
         }
     }
 
@@ -88,13 +91,32 @@ impl Slot {
         difference == 0
     }
 
-    /// The decision of a live slot.
+    /// The decision of a live slot, for writers (under the lock, so no replacement runs).
     fn entry(&self, meta: u64) -> Entry {
         Entry {
             hook: (meta >> 48) as u8,
             value: self.value.load(Ordering::Relaxed),
             expiry_ticks: self.expiry_ticks.load(Ordering::Relaxed),
-            generation: self.generation.load(Ordering::Relaxed) as u32,
+            generation: self.version.load(Ordering::Relaxed) as u32,
+        }
+    }
+
+    /// The decision of a live slot whose `meta` this reader loaded, seqlock-validated against
+    /// an in-place replacement. Retries while one runs: writers hold the table's lock with
+    /// interrupts masked, so a replacement never waits on a reader of its own CPU.
+    #[inline(always)]
+    fn read<C: CpuOps>(&self, meta: u64) -> Entry {
+        loop {
+            let version = self.version.load(Ordering::Acquire);
+            let value = self.value.load(Ordering::Relaxed);
+            let expiry_ticks = self.expiry_ticks.load(Ordering::Relaxed);
+            // Orders the two loads above before the re-check (a `dmb ishld`, cheaper than two
+            // `ldar` with their address computations).
+            fence(Ordering::Acquire);
+            if self.version.load(Ordering::Relaxed) == version && version & (1 << 32) == 0 {
+                return Entry { hook: (meta >> 48) as u8, value, expiry_ticks, generation: version as u32 };
+            }
+            C::relax();
         }
     }
 
@@ -105,7 +127,20 @@ impl Slot {
         }
         self.value.store(entry.value, Ordering::Relaxed);
         self.expiry_ticks.store(entry.expiry_ticks, Ordering::Relaxed);
-        self.generation.store(entry.generation as u64, Ordering::Relaxed);
+        self.version.store(entry.generation as u64, Ordering::Relaxed);
+    }
+
+    /// Replaces a live slot's decision in place (for writers, under the lock), seqlock-style:
+    /// the sequence goes odd, the payload changes, the sequence goes even with the new
+    /// generation.
+    fn replace(&self, entry: &Entry) {
+        let sequence = self.version.load(Ordering::Relaxed) >> 32;
+        self.version.store((sequence + 1) << 32, Ordering::Relaxed);
+        // Orders the odd sequence before the payload stores for a reader that sees either.
+        fence(Ordering::Release);
+        self.value.store(entry.value, Ordering::Relaxed);
+        self.expiry_ticks.store(entry.expiry_ticks, Ordering::Relaxed);
+        self.version.store((sequence + 2) << 32 | entry.generation as u64, Ordering::Release);
     }
 }
 
@@ -256,7 +291,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
             let meta = slot.meta.load(Ordering::Acquire);
             if meta == wanted {
                 if slot.holds(key) {
-                    return Found::Entry(slot.entry(meta));
+                    return Found::Entry(slot.read::<C>(meta));
                 }
             } else if meta == EMPTY {
                 return Found::Absent;
@@ -326,11 +361,10 @@ impl<'r, C: CpuOps> Global<'r, C> {
         }
         let meta = live_meta(hook.index(), key.len_bytes, hash);
         let entry = Entry { hook: hook.index() as u8, value, expiry_ticks, generation };
-        // Every insert takes a never-filled slot, a replacement too (the old one becomes a
-        // tombstone), so room is counted the same way for both.
         let (table, state) = writer.parts();
         let mut existing = table.position(meta, key, hash);
         let capacity = table.capacity();
+        // A replacement takes no slot, but counting it like an insert keeps this one test.
         let crowded = (state.live + state.tombstones + 1) * MAX_LOAD_INVERSE > capacity;
         if crowded || (existing.is_none() && state.live + 1 > self.max_entries) {
             // Rebuild: drop dead entries and tombstones, grow if still crowded.
@@ -347,26 +381,22 @@ impl<'r, C: CpuOps> Global<'r, C> {
             }
         }
         let (table, state) = writer.parts();
-        // A replacement goes after the old copy in its chain: placed before it, a reader that
-        // passed the free slot before the new copy was published and then met the old copy's
-        // tombstone would find neither (the torture test's "lost" lookup).
-        let start = existing.map_or(hash as usize, |old| old + 1);
-        let index = table.first_free(start, self.grace_period_check());
-        if table.slots[index].meta.load(Ordering::Relaxed) != EMPTY {
-            state.tombstones -= 1;
-        }
-        table.slots[index].write(key.words, &entry);
-        table.slots[index].meta.store(meta, Ordering::Release);
         self.counters.inserts.fetch_add(1, Ordering::Relaxed);
         let cached_elsewhere = match existing {
-            Some(old) => {
-                let before = table.slots[old].entry(meta);
-                self.bury(table, &[old]);
-                state.tombstones += 1;
+            // The key's slot keeps its key and `meta`: the decision changes in place.
+            Some(slot) => {
+                let before = table.slots[slot].entry(meta);
+                table.slots[slot].replace(&entry);
                 self.counters.replaced.fetch_add(1, Ordering::Relaxed);
                 before.generation == live_generation(before.hook) && before.expiry_ticks > now_ticks
             }
             None => {
+                let index = table.first_free(hash as usize, self.grace_period_check());
+                if table.slots[index].meta.load(Ordering::Relaxed) != EMPTY {
+                    state.tombstones -= 1;
+                }
+                table.slots[index].write(key.words, &entry);
+                table.slots[index].meta.store(meta, Ordering::Release);
                 state.live += 1;
                 false
             }
