@@ -80,7 +80,8 @@ pub fn wait_for_loader(
         if now >= deadline {
             bail!(
                 "no KINGLY-LOADER announcement on the line: is the loader on the card (kingly image \
-                 --chainload), the board powered, and TX/RX crossed? Press the board's reset or power-cycle it"
+                 --chainload), the board powered, TX/RX crossed, and --baud the card's rate (kingly.baud= in \
+                 its cmdline.txt, 115200 if absent)? Press the board's reset or power-cycle it"
             );
         }
         let n = transport.receive(&mut buffer, (deadline - now).min(Duration::from_millis(200)))?;
@@ -97,6 +98,23 @@ pub fn wait_for_loader(
             echo(&line);
             line.clear();
         }
+    }
+}
+
+/// What to tell the user when the loader's rate and the line's differ: `announced` is the
+/// loader's `baud=` (`None` from a loader that predates it, which listens at 115200), `line`
+/// the rate of a serial device (`None` for a socket, whose rate is nominal), `requested` the
+/// `--baud` given.
+pub fn rate_mismatch(announced: Option<u32>, line: Option<u32>, requested: u32) -> Option<String> {
+    let loader = announced.unwrap_or(kingly_proto::line_rate::DEFAULT_BAUD);
+    match line {
+        Some(line) if line != loader => Some(format!(
+            "warning: the loader listens at {loader} baud but this line runs at {line}: expect damaged              frames; pass --baud {loader}, or write the card again with `kingly image --chainload --baud {line}`"
+        )),
+        None if requested != loader => Some(format!(
+            "note: the loader listens at {loader} baud; --baud {requested} changes nothing on a socket              (unix:/tcp: lines have no rate of their own)"
+        )),
+        _ => None,
     }
 }
 
@@ -283,6 +301,18 @@ mod tests {
         assert!(kernel_is_talking(b"\x12\x00\x7fkingly: boot on raspi4b\r\nkingly: el2"));
         assert!(!kernel_is_talking(b"\x12\x00\x7f\x03"));
         assert!(!kernel_is_talking(b"\nKINGLY-LOADER v1 board=pi4 load=0x80000 max=1\n"));
+    }
+
+    #[test]
+    fn a_rate_mismatch_is_named_on_a_device_and_nominal_on_a_socket() {
+        assert_eq!(rate_mismatch(Some(921_600), Some(921_600), 921_600), None);
+        assert_eq!(rate_mismatch(None, Some(115_200), 115_200), None, "an old loader listens at 115200");
+        let device = rate_mismatch(Some(921_600), Some(115_200), 115_200).expect("a warning");
+        assert!(device.contains("listens at 921600") && device.contains("--baud 921600"), "{device}");
+        assert!(rate_mismatch(None, Some(921_600), 921_600).expect("a warning").contains("listens at 115200"));
+        assert_eq!(rate_mismatch(Some(921_600), None, 921_600), None);
+        let socket = rate_mismatch(Some(921_600), None, 115_200).expect("a note");
+        assert!(socket.contains("changes nothing on a socket"), "{socket}");
     }
 
     #[test]

@@ -208,5 +208,62 @@ fn a_line_that_damages_one_percent_of_bytes_still_boots_the_kernel() {
     );
 }
 
+fn pi4_dtb() -> std::path::PathBuf {
+    let dir = std::env::var_os("KINGLY_DTB_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dtb"));
+    let path = dir.join("bcm2711-rpi-4-b.dtb");
+    assert!(path.is_file(), "{} is missing: run scripts/fetch-dtbs.sh or set KINGLY_DTB_DIR", path.display());
+    path
+}
+
+/// QEMU running the loader with the real Pi 4 device tree in x0 and `cmdline` as its
+/// `/chosen/bootargs`, as the firmware hands over the card's `cmdline.txt`.
+fn loader_with_cmdline(cmdline: &str) -> (Booted, UnixStream) {
+    let image = chainload::build_loader(Board::Raspi4b, true).expect("building the loader");
+    let booted = Booted::start_unpatched_with_bootargs(Board::Raspi4b, &image, &pi4_dtb(), cmdline.trim_end())
+        .expect("starting QEMU on the loader");
+    let line = booted.stream().expect("a handle on the UART socket");
+    (booted, line)
+}
+
+/// The line rate travels from `kingly image --chainload --baud N` to the loader: the card's
+/// `cmdline.txt` reaches the loader as `/chosen/bootargs` of the device tree in x0 (QEMU
+/// `-dtb` + `-append` here, the firmware on a board), and the loader announces the rate it
+/// set. A rate it does not offer is refused with its reason, and it listens at 115200; 921600
+/// is taken and a kernel still uploads and boots on four cores. QEMU's PL011 ignores the
+/// divisor, so this checks the plumbing (card → tree → parser → UART set-up → announcement),
+/// not the electrical rate; `kingly_proto::line_rate`'s tests check the divisor arithmetic.
+#[test]
+fn a_card_asking_for_921600_baud_gets_it_announced_and_still_boots_a_kernel() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    {
+        let (_qemu, mut line) = loader_with_cmdline("console=serial0,115200 kingly.baud=12345");
+        let mut refusal = Vec::new();
+        let announcement = chainload::wait_for_loader(&mut line, Instant::now() + Duration::from_secs(60), |text| {
+            refusal.extend_from_slice(text)
+        })
+        .expect("the announcement");
+        let refusal = String::from_utf8_lossy(&refusal);
+        assert_eq!(announcement.baud, Some(115_200), "{announcement}");
+        assert!(
+            refusal.contains("KINGLY-LOADER: kingly.baud=12345 in cmdline.txt is not a rate the loader offers")
+                && refusal.contains("listening at 115200 baud"),
+            "the loader should say why it ignores the card's rate: {refusal:?}"
+        );
+    }
+
+    let cmdline = kingly::image::config_txt::render_cmdline(921_600);
+    let (_qemu, line) = loader_with_cmdline(&format!("coherent_pool=1M 8250.nr_uarts=1 {cmdline}"));
+    let mut line: UnixStream = line;
+    let announcement = wait_for_announcement(&mut line);
+    assert_eq!(announcement.baud, Some(921_600), "{announcement}");
+    assert!(announcement.to_string().ends_with(" baud=921600"), "{announcement}");
+    let image = kernel_image();
+    let report = send(&mut line, LoaderBoard::Pi4, LOAD_ADDRESS, &image).expect("the upload");
+    let ready = ready_line(&mut line, &report.after);
+    assert!(ready.starts_with("kingly ready: board=raspi4b cpus=4 el=1 mmu=on"), "{ready}");
+}
+
 /// Image bytes sent through the noisy line before it turns clean.
 const NOISY_BYTES: usize = 16 << 10;

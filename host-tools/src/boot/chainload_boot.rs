@@ -54,6 +54,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
             announcement.board.name()
         );
     }
+    if let Some(message) = chainload::rate_mismatch(announcement.baud, baud, args.baud) {
+        eprintln!("kingly: {message}");
+    }
     eprintln!("kingly: {announcement}; sending {} bytes", image.len());
     let bar = progress_bar(image.len() as u64);
     let report = chainload::upload(

@@ -73,6 +73,17 @@ impl LoaderBoard {
         }
     }
 
+    /// The PL011's reference clock (UARTCLK) on this board, which the baud divisor divides:
+    /// on a Pi 4 the firmware's `init_uart_clock=48000000` (config.txt) pins it; the Pi 5's
+    /// debug UART runs from the fixed 9.216 MHz `clk_uart` of `bcm2712-rpi-5-b.dtb`, so it
+    /// tops out at 576000 baud.
+    pub const fn uart_clock_hz(self) -> u32 {
+        match self {
+            Self::Pi4 => 48_000_000,
+            Self::Pi5 => 9_216_000,
+        }
+    }
+
     /// The board named `name`.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -84,7 +95,7 @@ impl LoaderBoard {
 }
 
 /// What the loader says in its announcement line:
-/// `KINGLY-LOADER v1 board=pi4 load=0x80000 max=32505856`.
+/// `KINGLY-LOADER v1 board=pi4 load=0x80000 max=32505856 baud=921600`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Announcement {
     /// Protocol version.
@@ -95,6 +106,9 @@ pub struct Announcement {
     pub load_address: u64,
     /// Most bytes an image may have.
     pub max_bytes: u32,
+    /// The rate the loader set its UART to (from the card's `cmdline.txt`); `None` from a
+    /// loader that predates the field, which listens at 115200.
+    pub baud: Option<u32>,
 }
 
 impl Announcement {
@@ -104,16 +118,17 @@ impl Announcement {
         let mut words = line[start..].split_whitespace();
         words.next()?;
         let version = words.next()?.strip_prefix('v')?.parse().ok()?;
-        let (mut board, mut load_address, mut max_bytes) = (None, None, None);
+        let (mut board, mut load_address, mut max_bytes, mut baud) = (None, None, None, None);
         for word in words {
             match word.split_once('=') {
                 Some(("board", name)) => board = LoaderBoard::from_name(name),
                 Some(("load", hex)) => load_address = u64::from_str_radix(hex.strip_prefix("0x")?, 16).ok(),
                 Some(("max", number)) => max_bytes = number.parse().ok(),
+                Some(("baud", number)) => baud = number.parse().ok(),
                 _ => {}
             }
         }
-        Some(Self { version, board: board?, load_address: load_address?, max_bytes: max_bytes? })
+        Some(Self { version, board: board?, load_address: load_address?, max_bytes: max_bytes?, baud })
     }
 }
 
@@ -126,7 +141,11 @@ impl fmt::Display for Announcement {
             self.board.name(),
             self.load_address,
             self.max_bytes
-        )
+        )?;
+        match self.baud {
+            Some(baud) => write!(f, " baud={baud}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -363,6 +382,7 @@ pub struct Loader<'m> {
 /// Everything but the accumulator, so a frame borrowed from it can be handled.
 struct Receiver<'m> {
     board: LoaderBoard,
+    baud: Option<u32>,
     load_address: u64,
     memory: &'m mut [u8],
     state: State,
@@ -371,8 +391,14 @@ struct Receiver<'m> {
 impl<'m> Loader<'m> {
     /// A loader for `board` that places images at `load_address`, whose bytes are `memory`.
     pub fn new(board: LoaderBoard, load_address: u64, memory: &'m mut [u8]) -> Self {
-        let receiver = Receiver { board, load_address, memory, state: State::Idle };
+        let receiver = Receiver { board, baud: None, load_address, memory, state: State::Idle };
         Self { accumulator: FrameAccumulator::new(), receiver }
+    }
+
+    /// Names the UART's rate in the announcement (`baud=N`).
+    pub fn announcing_baud(mut self, baud: u32) -> Self {
+        self.receiver.baud = Some(baud);
+        self
     }
 
     /// The announcement the loader prints while it waits.
@@ -383,6 +409,7 @@ impl<'m> Loader<'m> {
             board: receiver.board,
             load_address: receiver.load_address,
             max_bytes: u32::try_from(receiver.memory.len()).unwrap_or(u32::MAX),
+            baud: receiver.baud,
         }
     }
 
@@ -784,10 +811,19 @@ mod tests {
 
     #[test]
     fn announcement_round_trips() {
-        let announcement =
-            Announcement { version: 1, board: LoaderBoard::Pi5, load_address: 0x80000, max_bytes: 32_505_856 };
+        let announcement = Announcement {
+            version: 1,
+            board: LoaderBoard::Pi5,
+            load_address: 0x80000,
+            max_bytes: 32_505_856,
+            baud: Some(921_600),
+        };
         let line = alloc::format!("noise {announcement}\r\n");
+        assert!(line.ends_with("max=32505856 baud=921600\r\n"), "{line}");
         assert_eq!(Announcement::parse(&line), Some(announcement));
+        // A loader from before the rate was announced listens at 115200.
+        let old = Announcement::parse("KINGLY-LOADER v1 board=pi4 load=0x80000 max=1").expect("an old announcement");
+        assert_eq!(old.baud, None);
         assert_eq!(Announcement::parse("KINGLY-LOADER v1 board=pi9 load=0x0 max=1"), None);
     }
 
