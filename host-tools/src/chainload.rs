@@ -136,7 +136,9 @@ pub struct UploadReport {
 #[error("the loader refused the kernel: {0}")]
 pub struct Refused(pub Refusal);
 
-/// Uploads `image` to the loader and waits until it has jumped to it. `frame_timeout` is how
+/// Uploads `image` to the loader and waits until it has jumped to it, with up to `window`
+/// chunks in flight (the loader's announced `window=`, 1 for a loader that announces none:
+/// stop-and-wait). `frame_timeout` is how
 /// long one request may go unanswered at least; on a line slower than its rate (QEMU's UART on
 /// a busy machine moves a few KB/s) it grows to four times the measured round trip, so a slow
 /// line is not taken for a lossy one and clogged with resends. `progress` is told of each
@@ -146,6 +148,7 @@ pub fn upload(
     board: LoaderBoard,
     load_address: u64,
     image: &[u8],
+    window: u16,
     frame_timeout: Duration,
     mut progress: impl FnMut(usize),
 ) -> Result<UploadReport> {
@@ -155,7 +158,7 @@ pub fn upload(
     let started = Instant::now();
     let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let nonce = clock.subsec_nanos() ^ std::process::id().rotate_left(16) ^ image.len() as u32;
-    let mut uploader = Uploader::new(board, load_address, image, nonce);
+    let mut uploader = Uploader::new(board, load_address, image, nonce).with_window(window);
     let mut accumulator = FrameAccumulator::new();
     let mut wire = [0u8; MAX_REQUEST_WIRE_BYTES];
     let mut buffer = [0u8; 4096];
@@ -181,6 +184,11 @@ pub fn upload(
                 let n = uploader.request(&mut wire);
                 first_try = uploader.stats().resends == resends;
                 transport.send(&wire[..n]).context("writing to the loader's line")?;
+                // With a window, fill it: the loader answers each chunk as it arrives.
+                while uploader.window_open() {
+                    let n = uploader.request(&mut wire);
+                    transport.send(&wire[..n]).context("writing to the loader's line")?;
+                }
                 sent_at = Instant::now();
                 since_request.clear();
             }
@@ -218,9 +226,9 @@ pub fn upload(
         let mut input = &buffer[..n];
         let mut next = UploadStep::Wait;
         while let Some(result) = accumulator.push(&mut input) {
-            let this = match result.ok().and_then(|frame| Reply::decode(&frame)) {
-                Some(reply) => {
-                    let step = uploader.on_reply(reply);
+            let this = match result.ok().and_then(|frame| Reply::decode_echoed(&frame)) {
+                Some((reply, echo)) => {
+                    let step = uploader.on_answer(reply, echo);
                     if first_try && matches!(step, UploadStep::Send | UploadStep::Done) {
                         let sample = sent_at.elapsed();
                         let smoothed = round_trip.map_or(sample, |rtt| (rtt * 7 + sample) / 8);

@@ -64,6 +64,7 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         loader_board,
         args.board.load_address(),
         &image,
+        announcement.window.unwrap_or(1),
         chainload::frame_timeout(baud),
         |bytes| bar.set_position(bytes as u64),
     );
