@@ -1,7 +1,7 @@
 //! The host side of the serial chainloader: build the loader, find it on the line, upload a
 //! kernel to it with progress, then hand the line over to the console.
 //!
-//! The protocol itself (frames, stop-and-wait, the image CRC) is `kingly_proto::chainload`;
+//! The protocol itself (frames, the window of chunks, the image CRC) is `kingly_proto::chainload`;
 //! this module only moves its bytes over a [`Transport`] and keeps time.
 
 use crate::board::Board;

@@ -1,7 +1,8 @@
 //! The serial chainloader under QEMU raspi4b: the loader boots from the "card", a kernel
-//! arrives over its UART socket (through a clean line and through one that damages 1% of
-//! the bytes) and reaches the ready line on four cores; noise and kernels it must not run
-//! are refused and the loader waits on for a good one; `reboot` brings it back.
+//! arrives over its UART socket (stop-and-wait and with the loader's window, through a clean
+//! line and through one that damages 1% of the bytes) and reaches the ready line on four
+//! cores; noise and kernels it must not run are refused and the loader waits on for a good
+//! one; `reboot` brings it back; the card's line rate reaches the loader's announcement.
 
 use kingly::board::Board;
 use kingly::boot::BootArgs;
@@ -178,7 +179,7 @@ fn boot_args(socket: &std::path::Path, test: &str) -> BootArgs {
 
 /// A line that flips, drops or duplicates 1% of its bytes, both ways, for the first
 /// [`NOISY_BYTES`] of the image: the loader NACKs what arrives damaged, the host resends and
-/// shrinks its chunks, and the kernel that runs is whole (it reaches the ready line on four
+/// shrinks its chunks and window, and the kernel that runs is whole (it reaches the ready line on four
 /// cores). QEMU's UART moves only a few KB/s on a busy machine, so the noise stops there to
 /// keep the test short; the property tests in `kernel/proto/tests/chainload.rs` run whole
 /// uploads, the jump included, over such a line.

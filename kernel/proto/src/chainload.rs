@@ -6,20 +6,22 @@
 //! | seq | channel | payload | loader does |
 //! | --- | --- | --- | --- |
 //! | 0 | control | `BEGIN board u8, nonce u32, load_address u64, size u32, crc u32` | checks board, window and size |
-//! | 1.. | data | `CHUNK offset u32, bytes` | copies bytes in order |
+//! | 1.. | data | `CHUNK offset u32, bytes` (request `ack` field: the host's go-back count) | copies bytes in order |
 //! | last | control | `JUMP` | checks the CRC-32C of the whole image, then jumps |
 //!
 //! `BEGIN` and `JUMP` are stop-and-wait. Chunks are too with a loader that announces no
-//! window; one that announces `window=N` takes up to N chunks in flight (go-back-N): it
-//! accepts only the chunk it expects next (sequence number and offset), answers every frame
-//! with where it stands (a cumulative acknowledgement), and the host, told of a gap or
-//! timing out, sends again from there. Sequence numbers wrap at 2^16; a window of at most
+//! window; one that announces `window=N` takes up to N chunks in flight (go-back-N). The
+//! loader accepts only the chunk it expects next (sequence number and offset) and answers
+//! every frame with where it stands: an ACK (cumulative), or a NACK for a damaged frame, a
+//! chunk ahead of a gap, or a chunk at another offset, which are never written. Each answer
+//! echoes the request's `ack` field, where the host keeps a count of its go-backs, so a NACK
+//! about a chunk sent before the host last went back is not taken for news. The host sends
+//! again from the loader's position on news or a timeout, and halves its window there (a
+//! noisy line gets about stop-and-wait). Sequence numbers wrap at 2^16; a window of at most
 //! [`MAX_WINDOW_FRAMES`] keeps "ahead" and "behind" apart. Chunks carry their offset, so the
-//! host may change their size at any time (it shrinks them on a noisy line); a chunk whose
-//! offset is not where the loader stands is NACKed, never written. A frame that fails its CRC is answered with a NACK naming the
-//! sequence number the loader expects, so the host resends at once instead of waiting for
-//! a timeout. The loader jumps only after the CRC-32C of the bytes in memory matches the
-//! one in `BEGIN`; a corrupt image is never entered.
+//! host may change their size at any time (it shrinks them on a noisy line). The loader
+//! jumps only after the CRC-32C of the bytes in memory matches the one in `BEGIN`; a
+//! corrupt image is never entered.
 //!
 //! Both sides are sans-IO: [`Loader`] (no heap, writes into a borrowed window of memory) and
 //! [`Uploader`] (the host's side, also no heap, so the property tests run it against the
@@ -914,11 +916,11 @@ impl<'i> Uploader<'i> {
         }
     }
 
-    /// A reply arrived damaged: send the request again (with chunks in flight, wait: the
-    /// next acknowledgement covers this one's).
+    /// A reply arrived damaged: send the request again (with several chunks in flight, wait:
+    /// the next acknowledgement covers this one's; with one, it was most likely its answer).
     pub fn on_damaged_reply(&mut self) -> UploadStep {
         if self.windowed() {
-            return UploadStep::Wait;
+            return if self.in_flight <= 1 { self.go_back(self.acknowledged) } else { UploadStep::Wait };
         }
         self.resend()
     }
