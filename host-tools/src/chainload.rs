@@ -1,7 +1,7 @@
 //! The host side of the serial chainloader: build the loader, find it on the line, upload a
 //! kernel to it with progress, then hand the line over to the console.
 //!
-//! The protocol itself (frames, stop-and-wait, the image CRC) is `kingly_proto::chainload`;
+//! The protocol itself (frames, the window of chunks, the image CRC) is `kingly_proto::chainload`;
 //! this module only moves its bytes over a [`Transport`] and keeps time.
 
 use crate::board::Board;
@@ -80,7 +80,8 @@ pub fn wait_for_loader(
         if now >= deadline {
             bail!(
                 "no KINGLY-LOADER announcement on the line: is the loader on the card (kingly image \
-                 --chainload), the board powered, and TX/RX crossed? Press the board's reset or power-cycle it"
+                 --chainload), the board powered, TX/RX crossed, and --baud the card's rate (kingly.baud= in \
+                 its cmdline.txt, 115200 if absent)? Press the board's reset or power-cycle it"
             );
         }
         let n = transport.receive(&mut buffer, (deadline - now).min(Duration::from_millis(200)))?;
@@ -97,6 +98,23 @@ pub fn wait_for_loader(
             echo(&line);
             line.clear();
         }
+    }
+}
+
+/// What to tell the user when the loader's rate and the line's differ: `announced` is the
+/// loader's `baud=` (`None` from a loader that predates it, which listens at 115200), `line`
+/// the rate of a serial device (`None` for a socket, whose rate is nominal), `requested` the
+/// `--baud` given.
+pub fn rate_mismatch(announced: Option<u32>, line: Option<u32>, requested: u32) -> Option<String> {
+    let loader = announced.unwrap_or(kingly_proto::line_rate::DEFAULT_BAUD);
+    match line {
+        Some(line) if line != loader => Some(format!(
+            "warning: the loader listens at {loader} baud but this line runs at {line}: expect damaged              frames; pass --baud {loader}, or write the card again with `kingly image --chainload --baud {line}`"
+        )),
+        None if requested != loader => Some(format!(
+            "note: the loader listens at {loader} baud; --baud {requested} changes nothing on a socket              (unix:/tcp: lines have no rate of their own)"
+        )),
+        _ => None,
     }
 }
 
@@ -118,7 +136,9 @@ pub struct UploadReport {
 #[error("the loader refused the kernel: {0}")]
 pub struct Refused(pub Refusal);
 
-/// Uploads `image` to the loader and waits until it has jumped to it. `frame_timeout` is how
+/// Uploads `image` to the loader and waits until it has jumped to it, with up to `window`
+/// chunks in flight (the loader's announced `window=`, 1 for a loader that announces none:
+/// stop-and-wait). `frame_timeout` is how
 /// long one request may go unanswered at least; on a line slower than its rate (QEMU's UART on
 /// a busy machine moves a few KB/s) it grows to four times the measured round trip, so a slow
 /// line is not taken for a lossy one and clogged with resends. `progress` is told of each
@@ -128,6 +148,7 @@ pub fn upload(
     board: LoaderBoard,
     load_address: u64,
     image: &[u8],
+    window: u16,
     frame_timeout: Duration,
     mut progress: impl FnMut(usize),
 ) -> Result<UploadReport> {
@@ -137,7 +158,7 @@ pub fn upload(
     let started = Instant::now();
     let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let nonce = clock.subsec_nanos() ^ std::process::id().rotate_left(16) ^ image.len() as u32;
-    let mut uploader = Uploader::new(board, load_address, image, nonce);
+    let mut uploader = Uploader::new(board, load_address, image, nonce).with_window(window);
     let mut accumulator = FrameAccumulator::new();
     let mut wire = [0u8; MAX_REQUEST_WIRE_BYTES];
     let mut buffer = [0u8; 4096];
@@ -163,6 +184,11 @@ pub fn upload(
                 let n = uploader.request(&mut wire);
                 first_try = uploader.stats().resends == resends;
                 transport.send(&wire[..n]).context("writing to the loader's line")?;
+                // With a window, fill it: the loader answers each chunk as it arrives.
+                while uploader.window_open() {
+                    let n = uploader.request(&mut wire);
+                    transport.send(&wire[..n]).context("writing to the loader's line")?;
+                }
                 sent_at = Instant::now();
                 since_request.clear();
             }
@@ -200,9 +226,9 @@ pub fn upload(
         let mut input = &buffer[..n];
         let mut next = UploadStep::Wait;
         while let Some(result) = accumulator.push(&mut input) {
-            let this = match result.ok().and_then(|frame| Reply::decode(&frame)) {
-                Some(reply) => {
-                    let step = uploader.on_reply(reply);
+            let this = match result.ok().and_then(|frame| Reply::decode_echoed(&frame)) {
+                Some((reply, echo)) => {
+                    let step = uploader.on_answer(reply, echo);
                     if first_try && matches!(step, UploadStep::Send | UploadStep::Done) {
                         let sample = sent_at.elapsed();
                         let smoothed = round_trip.map_or(sample, |rtt| (rtt * 7 + sample) / 8);
@@ -283,6 +309,18 @@ mod tests {
         assert!(kernel_is_talking(b"\x12\x00\x7fkingly: boot on raspi4b\r\nkingly: el2"));
         assert!(!kernel_is_talking(b"\x12\x00\x7f\x03"));
         assert!(!kernel_is_talking(b"\nKINGLY-LOADER v1 board=pi4 load=0x80000 max=1\n"));
+    }
+
+    #[test]
+    fn a_rate_mismatch_is_named_on_a_device_and_nominal_on_a_socket() {
+        assert_eq!(rate_mismatch(Some(921_600), Some(921_600), 921_600), None);
+        assert_eq!(rate_mismatch(None, Some(115_200), 115_200), None, "an old loader listens at 115200");
+        let device = rate_mismatch(Some(921_600), Some(115_200), 115_200).expect("a warning");
+        assert!(device.contains("listens at 921600") && device.contains("--baud 921600"), "{device}");
+        assert!(rate_mismatch(None, Some(921_600), 921_600).expect("a warning").contains("listens at 115200"));
+        assert_eq!(rate_mismatch(Some(921_600), None, 921_600), None);
+        let socket = rate_mismatch(Some(921_600), None, 115_200).expect("a note");
+        assert!(socket.contains("changes nothing on a socket"), "{socket}");
     }
 
     #[test]

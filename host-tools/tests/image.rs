@@ -245,7 +245,7 @@ fn same_inputs_give_the_same_sha256() {
 #[test]
 fn chainload_images_carry_the_loader_reproducibly_and_pass_sfdisk_and_fsck() {
     let inputs = Inputs::new("chainload");
-    let chainload = |board: &str, output: &Path| {
+    let chainload_with = |board: &str, output: &Path, extra: &[&str]| {
         Command::new(KINGLY)
             .args(["image", "--chainload", "--board", board, "-o"])
             .arg(output)
@@ -253,9 +253,11 @@ fn chainload_images_carry_the_loader_reproducibly_and_pass_sfdisk_and_fsck() {
             .arg(inputs.path("firmware"))
             .arg("--dtb")
             .arg(inputs.path("dtb"))
+            .args(extra)
             .output()
             .unwrap()
     };
+    let chainload = |board: &str, output: &Path| chainload_with(board, output, &[]);
     for (board, on_card) in [("pi4", "kernel8.img"), ("pi5", "kernel_2712.img")] {
         let (first, second) = (inputs.path(&format!("{board}-1.img")), inputs.path(&format!("{board}-2.img")));
         let output = chainload(board, &first);
@@ -278,7 +280,34 @@ fn chainload_images_carry_the_loader_reproducibly_and_pass_sfdisk_and_fsck() {
         assert!(loader.windows(announcement.len()).any(|w| w == announcement), "{on_card} is not the loader");
         let config = ok("mtype", &["-i", &mtools, "::/config.txt"]);
         assert!(config.lines().any(|l| l.trim() == "uart_2ndstage=1"), "{config}");
+        assert!(config.lines().any(|l| l.trim() == "init_uart_baud=115200"), "{config}");
+        let cmdline = ok("mtype", &["-i", &mtools, "::/cmdline.txt"]);
+        assert_eq!(cmdline.trim(), "kingly.baud=115200", "the loader's rate, where the firmware hands it over");
     }
+    // --baud: the loader's rate in cmdline.txt, the firmware's log at the same rate.
+    let fast = inputs.path("pi4-921600.img");
+    let output = chainload_with("pi4", &fast, &["--baud", "921600"]);
+    assert!(output.status.success(), "--baud 921600 failed: {}", stderr(&output));
+    ok("sfdisk", &["--verify", fast.to_str().unwrap()]);
+    fsck_partition(&fast);
+    let mtools = mtools_image(&fast);
+    assert_eq!(ok("mtype", &["-i", &mtools, "::/cmdline.txt"]).trim(), "kingly.baud=921600");
+    let config = ok("mtype", &["-i", &mtools, "::/config.txt"]);
+    assert!(config.lines().any(|l| l.trim() == "init_uart_baud=921600"), "{config}");
+    assert_ne!(sha256(&fast), sha256(&inputs.path("pi4-1.img")));
+    // Rates the loader cannot listen at are refused before anything is built.
+    for (board, baud, reason) in [
+        ("pi4", "12345", "not a rate the loader offers: one of 9600, 19200"),
+        ("pi5", "921600", "beyond the pi5 loader's UART: its 9216000 Hz clock makes at most 576000 baud"),
+        ("both", "1000000", "beyond the pi5 loader's UART"),
+    ] {
+        let refused = inputs.path("refused-baud.img");
+        let output = chainload_with(board, &refused, &["--baud", baud]);
+        assert!(!output.status.success(), "--board {board} --baud {baud} was accepted");
+        assert!(stderr(&output).contains(reason), "--board {board} --baud {baud}: {}", stderr(&output));
+        assert!(!refused.exists());
+    }
+    refused(&inputs, "pi4", &["--baud", "921600"], &["--baud", "needs --chainload"]);
     // A card with a kernel differs from a card with the loader.
     let with_kernel = inputs.path("with-kernel.img");
     assert!(inputs.image("pi4", &with_kernel, &[]).status.success());

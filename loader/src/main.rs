@@ -1,7 +1,9 @@
 //! kingly-loader: the serial chainloader that sits on the SD card instead of the kernel.
 //!
-//! At power-on it sets up the PL011 at 115200 baud, announces itself once a second
-//! (`KINGLY-LOADER v1 board=pi4 load=0x80000 max=…`), and waits for `kingly boot --serial`
+//! At power-on it sets up the PL011 at the rate the card asks for (`kingly.baud=N` in
+//! `cmdline.txt`, which the firmware hands over as the device tree's `/chosen/bootargs`;
+//! 115200 without one), announces itself once a second
+//! (`KINGLY-LOADER v1 board=pi4 load=0x80000 max=… baud=N`), and waits for `kingly boot --serial`
 //! to send a kernel over the frames of [`kingly_proto::chainload`]. Once the whole image
 //! is in memory and its CRC-32C matches, it jumps to it with x0 = the firmware's DTB
 //! pointer; the secondary cores are still parked where the firmware left them, so the
@@ -23,9 +25,7 @@ mod bare_metal {
     use kingly_drivers::bcm2711_gpio::Bcm2711Gpio;
     use kingly_drivers::pl011::Pl011;
     use kingly_proto::chainload::{Loader, LoaderOutput};
-
-    /// The UART speed the loader listens at.
-    const BAUD: u32 = 115_200;
+    use kingly_proto::line_rate::{self, LineRateError, DEFAULT_BAUD, MAX_DTB_BYTES};
 
     extern "C" {
         static __loader_start: u8;
@@ -51,6 +51,26 @@ mod bare_metal {
         end - start
     }
 
+    /// The rate the card asks for in the device tree at `dtb` (x0 from the firmware; 0 under
+    /// QEMU without `-dtb`): `None` for no tree or no `kingly.baud=`, an error for a tree or a
+    /// rate the loader cannot use.
+    fn card_baud(dtb: usize) -> Result<Option<u32>, LineRateError> {
+        if dtb == 0 || dtb & 7 != 0 {
+            return Ok(None);
+        }
+        // SAFETY: the firmware (or QEMU) passes the address of the device tree it placed in
+        // RAM, 8-byte aligned as the Devicetree Specification (§5.1) requires; its first 8
+        // bytes are the header's magic and size.
+        let header = unsafe { core::ptr::read_volatile(dtb as *const [u8; 8]) };
+        let Some(size) = line_rate::dtb_total_size(&header) else {
+            return Ok(None);
+        };
+        // SAFETY: as above; the header says the tree takes `size` bytes, and a size beyond
+        // MAX_DTB_BYTES is not believed. Nothing writes the tree while the loader reads it.
+        let tree = unsafe { core::slice::from_raw_parts(dtb as *const u8, size.min(MAX_DTB_BYTES)) };
+        line_rate::baud_from_tree(tree, BOARD.id.uart_clock_hz())
+    }
+
     /// Core 0's first Rust function, called by `entry.s` on the relocated copy.
     #[no_mangle]
     extern "C" fn loader_main(dtb: usize) -> ! {
@@ -60,25 +80,33 @@ mod bare_metal {
             gpio.route_uart0();
         }
         // SAFETY: the board table's PL011; the loader is its only user.
-        let uart = Uart(unsafe { Pl011::new(BOARD.uart_base) });
-        uart.0.init(BOARD.uart_clock_hz, BAUD);
+        let mut uart = Uart(unsafe { Pl011::new(BOARD.uart_base) });
+        let card = card_baud(dtb);
+        let baud = card.unwrap_or(None).unwrap_or(DEFAULT_BAUD);
+        uart.0.init(BOARD.id.uart_clock_hz(), baud);
+        let problem = card.err();
 
         let window = window_bytes(dtb);
         // SAFETY: [load_address, load_address + window) is RAM that nothing uses: entry.s
         // moved the loader above it, the firmware's spin table and stubs sit below 0x80000,
         // and `window_bytes` stops short of the device tree.
         let memory = unsafe { core::slice::from_raw_parts_mut(BOARD.load_address as *mut u8, window) };
-        let mut loader = Loader::new(BOARD.id, BOARD.load_address, memory);
-        serve(uart, &mut loader, dtb)
+        let mut loader = Loader::new(BOARD.id, BOARD.load_address, memory).announcing_baud(baud);
+        serve(&mut uart, &mut loader, dtb, problem)
     }
 
-    fn serve(mut uart: Uart, loader: &mut Loader<'_>, dtb: usize) -> ! {
+    /// Announces the loader once a second while it is idle (after why the card's rate was
+    /// refused, if it was), answers the host's frames, and jumps once an image is whole.
+    fn serve(uart: &mut Uart, loader: &mut Loader<'_>, dtb: usize, problem: Option<LineRateError>) -> ! {
         let second = arch::ticks_per_second();
         let mut last_announcement: Option<u64> = None;
         loop {
             let now = arch::ticks();
             if loader.is_idle() && last_announcement.is_none_or(|at| now.wrapping_sub(at) >= second) {
                 // `write!` to the UART cannot fail.
+                if let Some(problem) = problem {
+                    let _ = write!(uart, "\nKINGLY-LOADER: {problem}; listening at {DEFAULT_BAUD} baud");
+                }
                 let _ = write!(uart, "\n{}\n", loader.announcement());
                 last_announcement = Some(now);
             }

@@ -96,7 +96,7 @@ impl Booted {
         icount_shift: Option<u32>,
     ) -> Result<Self> {
         let image = qemu::patched_image(file, &format!("semihosting=1 {args}"))?;
-        Self::start_prepared(board, image, dtb, icount_shift)
+        Self::start_prepared(board, image, dtb, icount_shift, Vec::new())
     }
 
     /// Starts QEMU on a raw image as it is, with no boot arguments patched in (the
@@ -104,7 +104,21 @@ impl Booted {
     pub fn start_unpatched(board: Board, file: &std::path::Path) -> Result<Self> {
         let copy = file.with_file_name(format!("unpatched-{}-{}.img", std::process::id(), unique()));
         std::fs::copy(file, &copy).with_context(|| format!("copying {}", file.display()))?;
-        Self::start_prepared(board, copy, None, None)
+        Self::start_prepared(board, copy, None, None, Vec::new())
+    }
+
+    /// [`Booted::start_unpatched`] with the device tree `dtb` in x0 and `bootargs` as its
+    /// `/chosen/bootargs` (QEMU `-dtb FILE -append TEXT`), as the Pi firmware hands over
+    /// `cmdline.txt`.
+    pub fn start_unpatched_with_bootargs(
+        board: Board,
+        file: &std::path::Path,
+        dtb: &std::path::Path,
+        bootargs: &str,
+    ) -> Result<Self> {
+        let copy = file.with_file_name(format!("unpatched-{}-{}.img", std::process::id(), unique()));
+        std::fs::copy(file, &copy).with_context(|| format!("copying {}", file.display()))?;
+        Self::start_prepared(board, copy, Some(dtb), None, vec!["-append".into(), bootargs.into()])
     }
 
     fn start_prepared(
@@ -112,6 +126,7 @@ impl Booted {
         image: PathBuf,
         dtb: Option<&std::path::Path>,
         icount_shift: Option<u32>,
+        extra_args: Vec<String>,
     ) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("kingly-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)?;
@@ -123,6 +138,7 @@ impl Booted {
         }
         config.dtb = dtb.map(std::path::Path::to_path_buf);
         config.icount_shift = icount_shift;
+        config.extra_args = extra_args;
         let child = config.command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting QEMU")?;
         let watchdog = Watchdog::start(child.id(), qemu_time_limit());
         // The UART first: QEMU waits for it before it opens anything else.

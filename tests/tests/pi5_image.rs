@@ -59,6 +59,7 @@ fn image_for_pi5_carries_the_built_pi5_kernel() {
         kernel_pi4: None,
         kernel_pi5: None,
         chainload: false,
+        baud: None,
         output: output.clone(),
         write: None,
         yes: false,

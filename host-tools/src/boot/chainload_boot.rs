@@ -54,6 +54,9 @@ pub fn run(args: &BootArgs) -> Result<i32> {
             announcement.board.name()
         );
     }
+    if let Some(message) = chainload::rate_mismatch(announcement.baud, baud, args.baud) {
+        eprintln!("kingly: {message}");
+    }
     eprintln!("kingly: {announcement}; sending {} bytes", image.len());
     let bar = progress_bar(image.len() as u64);
     let report = chainload::upload(
@@ -61,6 +64,7 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         loader_board,
         args.board.load_address(),
         &image,
+        announcement.window.unwrap_or(1),
         chainload::frame_timeout(baud),
         |bytes| bar.set_position(bytes as u64),
     );

@@ -61,7 +61,8 @@ pub struct BootArgs {
     /// tcp:HOST:PORT need it). The kernel is sent, then the line stays open as the console.
     #[arg(long)]
     pub chainload: bool,
-    /// Line speed of a --serial /dev/ttyXXX device (the loader listens at 115200).
+    /// Line speed of a --serial /dev/ttyXXX device: the card's rate (`kingly image --chainload
+    /// --baud N`, 115200 by default); the loader announces it and kingly warns when they differ.
     #[arg(long, value_name = "N", default_value_t = 115_200)]
     pub baud: u32,
 }

@@ -16,6 +16,8 @@ use crate::board::Board;
 use crate::kernel_build;
 use anyhow::{bail, Context, Result};
 use fat32::FileEntry;
+use kingly_proto::chainload::LoaderBoard;
+use kingly_proto::line_rate;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -87,6 +89,12 @@ pub struct ImageArgs {
     /// no reflashing.
     #[arg(long, conflicts_with_all = ["kernel_pi4", "kernel_pi5"])]
     pub chainload: bool,
+    /// The loader's line rate (with --chainload): written as `kingly.baud=N` to cmdline.txt, which
+    /// the loader reads, and as `init_uart_baud=N` to config.txt for the firmware's own log.
+    /// 9600 to 3000000 (the Pi 5's debug UART stops at 576000); `kingly boot --baud N` must match.
+    /// Default 115200.
+    #[arg(long, value_name = "N")]
+    pub baud: Option<u32>,
     /// Where to write the image.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -101,6 +109,10 @@ pub struct ImageArgs {
 /// Runs `kingly image`; returns the process exit code.
 pub fn run(args: &ImageArgs) -> Result<i32> {
     let size_bytes = check_size(args.size)?;
+    if args.baud.is_some() && !args.chainload {
+        // (clap's `requires` takes the flag's implicit `false` for presence.)
+        bail!("--baud sets the serial chainloader's line rate: it needs --chainload");
+    }
     // Check the disk before the (possibly slow) build, so a refusal comes first.
     let disk = args.write.as_deref().map(write::inspect).transpose()?;
     let files = gather(args)?;
@@ -143,8 +155,13 @@ pub fn check_size(size_mib: u64) -> Result<u64> {
 /// Everything that goes on the card, in the order it is written.
 fn gather(args: &ImageArgs) -> Result<Vec<FileEntry>> {
     let boards = Boards::from(args.board);
+    let chainload_baud =
+        if args.chainload { Some(check_baud(boards, args.baud.unwrap_or(line_rate::DEFAULT_BAUD))?) } else { None };
     let mut files =
-        vec![FileEntry { name: "config.txt".into(), bytes: config_txt::render(boards, args.chainload).into_bytes() }];
+        vec![FileEntry { name: "config.txt".into(), bytes: config_txt::render(boards, chainload_baud).into_bytes() }];
+    if let Some(baud) = chainload_baud {
+        files.push(FileEntry { name: "cmdline.txt".into(), bytes: config_txt::render_cmdline(baud).into_bytes() });
+    }
     if boards.pi4 {
         let kernel = match &args.kernel_pi4 {
             _ if args.chainload => built_loader(Board::Raspi4b)?,
@@ -169,6 +186,26 @@ fn gather(args: &ImageArgs) -> Result<Vec<FileEntry>> {
         files.push(firmware::dtb(firmware::PI5_DTB, args.dtb.as_deref())?);
     }
     Ok(files)
+}
+
+/// `--baud`, if every board's loader can listen at it.
+pub fn check_baud(boards: Boards, baud: u32) -> Result<u32> {
+    let selected = [(boards.pi4, LoaderBoard::Pi4), (boards.pi5, LoaderBoard::Pi5)];
+    for board in selected.into_iter().filter_map(|(on, board)| on.then_some(board)) {
+        match line_rate::check_baud(baud, board.uart_clock_hz()) {
+            Ok(_) => {}
+            Err(line_rate::LineRateError::BeyondClock { clock_hz, .. }) => bail!(
+                "--baud {baud} is beyond the {} loader's UART: its {clock_hz} Hz clock makes at most {} baud",
+                board.name(),
+                clock_hz / 16
+            ),
+            Err(_) => bail!(
+                "--baud {baud} is not a rate the loader offers: one of {}",
+                line_rate::SUPPORTED_BAUD_RATES.map(|rate| rate.to_string()).join(", ")
+            ),
+        }
+    }
+    Ok(baud)
 }
 
 /// The chainloader's raw image, in the kernel's place: it moves itself out of the kernel's way.

@@ -1,21 +1,27 @@
 //! The serial chainloader's protocol: a kernel image over the same frames as the message port.
 //!
 //! The loader on the SD card announces itself with one text line, then the host sends
-//! stop-and-wait frames (each `0x00 ‖ frame`, see [`crate::frame`]), every one answered by a
-//! [`Reply`]:
+//! frames (each `0x00 ‖ frame`, see [`crate::frame`]), every one answered by a [`Reply`]:
 //!
 //! | seq | channel | payload | loader does |
 //! | --- | --- | --- | --- |
 //! | 0 | control | `BEGIN board u8, nonce u32, load_address u64, size u32, crc u32` | checks board, window and size |
-//! | 1.. | data | `CHUNK offset u32, bytes` | copies bytes in order |
+//! | 1.. | data | `CHUNK offset u32, bytes` (request `ack` field: the host's go-back count) | copies bytes in order |
 //! | last | control | `JUMP` | checks the CRC-32C of the whole image, then jumps |
 //!
-//! Sequence numbers wrap at 2^16; stop-and-wait needs only "this one or the one before".
-//! Chunks carry their offset, so the host may change their size at any time (it shrinks
-//! them on a noisy line). A frame that fails its CRC is answered with a NACK naming the
-//! sequence number the loader expects, so the host resends at once instead of waiting for
-//! a timeout. The loader jumps only after the CRC-32C of the bytes in memory matches the
-//! one in `BEGIN`; a corrupt image is never entered.
+//! `BEGIN` and `JUMP` are stop-and-wait. Chunks are too with a loader that announces no
+//! window; one that announces `window=N` takes up to N chunks in flight (go-back-N). The
+//! loader accepts only the chunk it expects next (sequence number and offset) and answers
+//! every frame with where it stands: an ACK (cumulative), or a NACK for a damaged frame, a
+//! chunk ahead of a gap, or a chunk at another offset, which are never written. Each answer
+//! echoes the request's `ack` field, where the host keeps a count of its go-backs, so a NACK
+//! about a chunk sent before the host last went back is not taken for news. The host sends
+//! again from the loader's position on news or a timeout, and halves its window there (a
+//! noisy line gets about stop-and-wait). Sequence numbers wrap at 2^16; a window of at most
+//! [`MAX_WINDOW_FRAMES`] keeps "ahead" and "behind" apart. Chunks carry their offset, so the
+//! host may change their size at any time (it shrinks them on a noisy line). The loader
+//! jumps only after the CRC-32C of the bytes in memory matches the one in `BEGIN`; a
+//! corrupt image is never entered.
 //!
 //! Both sides are sans-IO: [`Loader`] (no heap, writes into a borrowed window of memory) and
 //! [`Uploader`] (the host's side, also no heap, so the property tests run it against the
@@ -29,6 +35,11 @@ use core::fmt;
 pub const ANNOUNCE_MAGIC: &str = "KINGLY-LOADER";
 /// The loader protocol's version, in the announcement (`v1`).
 pub const LOADER_PROTOCOL_VERSION: u32 = 1;
+/// Most chunks a loader may announce in flight (`window=N`).
+pub const MAX_WINDOW_FRAMES: u16 = 16;
+/// The window this loader announces: 4 chunks of 1000 bytes hide a USB adapter's 1–16 ms
+/// turnaround at 921600 baud (a chunk takes 11 ms there).
+pub const LOADER_WINDOW_FRAMES: u16 = 4;
 /// Most image bytes one chunk frame carries (the frame payload less kind and offset).
 pub const MAX_CHUNK_BYTES: usize = 1000;
 /// Most bytes of one encoded reply on the wire (leading and closing `0x00` included).
@@ -73,6 +84,17 @@ impl LoaderBoard {
         }
     }
 
+    /// The PL011's reference clock (UARTCLK) on this board, which the baud divisor divides:
+    /// on a Pi 4 the firmware's `init_uart_clock=48000000` (config.txt) pins it; the Pi 5's
+    /// debug UART runs from the fixed 9.216 MHz `clk_uart` of `bcm2712-rpi-5-b.dtb`, so it
+    /// tops out at 576000 baud.
+    pub const fn uart_clock_hz(self) -> u32 {
+        match self {
+            Self::Pi4 => 48_000_000,
+            Self::Pi5 => 9_216_000,
+        }
+    }
+
     /// The board named `name`.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -84,7 +106,7 @@ impl LoaderBoard {
 }
 
 /// What the loader says in its announcement line:
-/// `KINGLY-LOADER v1 board=pi4 load=0x80000 max=32505856`.
+/// `KINGLY-LOADER v1 board=pi4 load=0x80000 max=32505856 baud=921600`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Announcement {
     /// Protocol version.
@@ -95,6 +117,12 @@ pub struct Announcement {
     pub load_address: u64,
     /// Most bytes an image may have.
     pub max_bytes: u32,
+    /// The rate the loader set its UART to (from the card's `cmdline.txt`); `None` from a
+    /// loader that predates the field, which listens at 115200.
+    pub baud: Option<u32>,
+    /// Chunks the loader takes in flight; `None` from a loader that predates the field, which
+    /// the host drives stop-and-wait.
+    pub window: Option<u16>,
 }
 
 impl Announcement {
@@ -104,16 +132,18 @@ impl Announcement {
         let mut words = line[start..].split_whitespace();
         words.next()?;
         let version = words.next()?.strip_prefix('v')?.parse().ok()?;
-        let (mut board, mut load_address, mut max_bytes) = (None, None, None);
+        let (mut board, mut load_address, mut max_bytes, mut baud, mut window) = (None, None, None, None, None);
         for word in words {
             match word.split_once('=') {
                 Some(("board", name)) => board = LoaderBoard::from_name(name),
                 Some(("load", hex)) => load_address = u64::from_str_radix(hex.strip_prefix("0x")?, 16).ok(),
                 Some(("max", number)) => max_bytes = number.parse().ok(),
+                Some(("baud", number)) => baud = number.parse().ok(),
+                Some(("window", number)) => window = number.parse().ok(),
                 _ => {}
             }
         }
-        Some(Self { version, board: board?, load_address: load_address?, max_bytes: max_bytes? })
+        Some(Self { version, board: board?, load_address: load_address?, max_bytes: max_bytes?, baud, window })
     }
 }
 
@@ -126,7 +156,14 @@ impl fmt::Display for Announcement {
             self.board.name(),
             self.load_address,
             self.max_bytes
-        )
+        )?;
+        if let Some(baud) = self.baud {
+            write!(f, " baud={baud}")?;
+        }
+        match self.window {
+            Some(window) => write!(f, " window={window}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -243,6 +280,12 @@ pub enum Reply {
 impl Reply {
     /// Encodes the reply as `0x00 ‖ frame`, returning the bytes used of `out`.
     pub fn encode(self, out: &mut [u8; MAX_REPLY_WIRE_BYTES]) -> usize {
+        self.encode_echoing(0, out)
+    }
+
+    /// [`Reply::encode`], with `echo` (the `ack` field of the request answered: the host's
+    /// go-back count) in the header's `seq` field.
+    pub fn encode_echoing(self, echo: u16, out: &mut [u8; MAX_REPLY_WIRE_BYTES]) -> usize {
         let mut payload = [0u8; REPLY_BYTES];
         let (next, (status, a, b)) = match self {
             Self::Ack { next, received } => (next, (0, received, 0)),
@@ -253,10 +296,16 @@ impl Reply {
         payload[1] = 0;
         payload[2..6].copy_from_slice(&a.to_le_bytes());
         payload[6..10].copy_from_slice(&b.to_le_bytes());
-        let header = Header::new(Channel::Control, Flags::ACK, 0, next);
+        let header = Header::new(Channel::Control, Flags::ACK, echo, next);
         out[0] = 0;
         // A 10-byte payload always fits 31 bytes: 7 + 10 + 4 raw, one COBS byte, a delimiter.
         encode_frame(&header, &payload, &mut out[1..]).map_or(0, |n| n + 1)
+    }
+
+    /// The reply a checked frame carries and what it echoes of the request it answers (0 for
+    /// a damaged request, or from a loader without a window).
+    pub fn decode_echoed(frame: &Frame<'_>) -> Option<(Self, u16)> {
+        Some((Self::decode(frame)?, frame.header.seq))
     }
 
     /// The reply a checked frame carries, if it is one.
@@ -341,9 +390,9 @@ pub enum LoaderOutput {
 }
 
 impl LoaderOutput {
-    fn send(reply: Reply) -> Self {
+    fn send(reply: Reply, echo: u16) -> Self {
         let mut bytes = [0u8; MAX_REPLY_WIRE_BYTES];
-        let len = reply.encode(&mut bytes);
+        let len = reply.encode_echoing(echo, &mut bytes);
         Self::Send { bytes, len }
     }
 }
@@ -363,6 +412,9 @@ pub struct Loader<'m> {
 /// Everything but the accumulator, so a frame borrowed from it can be handled.
 struct Receiver<'m> {
     board: LoaderBoard,
+    /// The `ack` field of the request being answered, echoed in the reply.
+    echo: u16,
+    baud: Option<u32>,
     load_address: u64,
     memory: &'m mut [u8],
     state: State,
@@ -371,8 +423,14 @@ struct Receiver<'m> {
 impl<'m> Loader<'m> {
     /// A loader for `board` that places images at `load_address`, whose bytes are `memory`.
     pub fn new(board: LoaderBoard, load_address: u64, memory: &'m mut [u8]) -> Self {
-        let receiver = Receiver { board, load_address, memory, state: State::Idle };
+        let receiver = Receiver { board, echo: 0, baud: None, load_address, memory, state: State::Idle };
         Self { accumulator: FrameAccumulator::new(), receiver }
+    }
+
+    /// Names the UART's rate in the announcement (`baud=N`).
+    pub fn announcing_baud(mut self, baud: u32) -> Self {
+        self.receiver.baud = Some(baud);
+        self
     }
 
     /// The announcement the loader prints while it waits.
@@ -383,6 +441,8 @@ impl<'m> Loader<'m> {
             board: receiver.board,
             load_address: receiver.load_address,
             max_bytes: u32::try_from(receiver.memory.len()).unwrap_or(u32::MAX),
+            baud: receiver.baud,
+            window: Some(LOADER_WINDOW_FRAMES),
         }
     }
 
@@ -407,10 +467,14 @@ impl<'m> Loader<'m> {
                 Ok(frame) => frame,
                 // Noise before an upload (a person typing, the host's console) gets no answer.
                 Err(_) if !receiving => continue,
-                Err(_) => return Some(LoaderOutput::send(receiver.position(true))),
+                Err(_) => {
+                    receiver.echo = 0;
+                    return Some(receiver.send(receiver.position(true)));
+                }
             };
             let header = frame.header;
             let payload = frame.payload;
+            receiver.echo = header.ack;
             let output = match (payload.first().copied(), header.channel) {
                 (Some(KIND_BEGIN), Channel::Control) => Some(receiver.begin(header.seq, payload)),
                 (Some(KIND_CHUNK), Channel::Data) => Some(receiver.chunk(header.seq, payload)),
@@ -427,6 +491,11 @@ impl<'m> Loader<'m> {
 }
 
 impl Receiver<'_> {
+    /// `reply`, echoing the request it answers.
+    fn send(&self, reply: Reply) -> LoaderOutput {
+        LoaderOutput::send(reply, self.echo)
+    }
+
     /// An acknowledgement (or a NACK) of where the upload stands.
     fn position(&self, damaged: bool) -> Reply {
         let (next, received) = match self.state {
@@ -451,7 +520,7 @@ impl Receiver<'_> {
 
     fn refuse_tagged(&mut self, refusal: Refusal, tag: u16) -> LoaderOutput {
         self.state = State::Idle;
-        LoaderOutput::send(Reply::Refused(refusal, tag))
+        self.send(Reply::Refused(refusal, tag))
     }
 
     fn begin(&mut self, seq: u16, payload: &[u8]) -> LoaderOutput {
@@ -460,7 +529,7 @@ impl Receiver<'_> {
         };
         if let State::Receiving { transfer: current, .. } = self.state {
             if current == transfer && seq == 0 {
-                return LoaderOutput::send(self.position(false));
+                return self.send(self.position(false));
             }
         }
         let tag = transfer.nonce as u16;
@@ -479,7 +548,7 @@ impl Receiver<'_> {
             return self.refuse_tagged(Refusal::Size { size: transfer.size, max }, tag);
         }
         self.state = State::Receiving { transfer, next_seq: 1, received: 0 };
-        LoaderOutput::send(self.position(false))
+        self.send(self.position(false))
     }
 
     fn chunk(&mut self, seq: u16, payload: &[u8]) -> LoaderOutput {
@@ -487,15 +556,21 @@ impl Receiver<'_> {
             return self.refuse(Refusal::NoTransfer);
         };
         if seq != next_seq {
-            // A resend of the previous frame (its ack was lost): acknowledge again.
-            return LoaderOutput::send(self.position(false));
+            // Behind: a resend of a chunk already here (its ack was lost): acknowledge again.
+            // Ahead: chunks in flight after one that went missing: say where the gap is.
+            let ahead = seq.wrapping_sub(next_seq) < 0x8000;
+            return self.send(self.position(ahead));
         }
         let Some((offset, bytes)) = payload.get(1..).and_then(|rest| rest.split_first_chunk::<4>()) else {
             return self.refuse(Refusal::Malformed);
         };
         let offset = u32::from_le_bytes(*offset);
+        if offset != received {
+            // Sent before the host learnt where the loader stands (go-back-N): say it again.
+            return self.send(self.position(true));
+        }
         let end = received as usize + bytes.len();
-        if offset != received || bytes.is_empty() || end > transfer.size as usize {
+        if bytes.is_empty() || end > transfer.size as usize {
             return self.refuse(Refusal::Malformed);
         }
         let Some(destination) = self.memory.get_mut(received as usize..end) else {
@@ -503,7 +578,7 @@ impl Receiver<'_> {
         };
         destination.copy_from_slice(bytes);
         self.state = State::Receiving { transfer, next_seq: next_seq.wrapping_add(1), received: end as u32 };
-        LoaderOutput::send(self.position(false))
+        self.send(self.position(false))
     }
 
     fn jump(&mut self, seq: u16) -> LoaderOutput {
@@ -511,7 +586,7 @@ impl Receiver<'_> {
             return self.refuse(Refusal::NoTransfer);
         };
         if seq != next_seq {
-            return LoaderOutput::send(self.position(false));
+            return self.send(self.position(false));
         }
         if received != transfer.size {
             return self.refuse(Refusal::NoTransfer);
@@ -522,7 +597,7 @@ impl Receiver<'_> {
         }
         self.state = State::Idle;
         let mut reply = [0u8; MAX_REPLY_WIRE_BYTES];
-        let len = Reply::Ack { next: next_seq.wrapping_add(1), received }.encode(&mut reply);
+        let len = Reply::Ack { next: next_seq.wrapping_add(1), received }.encode_echoing(self.echo, &mut reply);
         LoaderOutput::Jump { reply, len, entry: transfer.load_address }
     }
 }
@@ -542,13 +617,31 @@ pub enum UploadStep {
     GaveUp,
 }
 
-/// The host's side of one upload: stop-and-wait, chunks that shrink on a noisy line and
-/// grow back on a clean one.
+/// The host's side of one upload: stop-and-wait or, with [`Uploader::with_window`], up to a
+/// window of chunks in flight (go-back-N); chunks shrink on a noisy line and grow back on a
+/// clean one.
 pub struct Uploader<'i> {
     image: &'i [u8],
     transfer: Transfer,
-    /// Sequence number of the outstanding request.
+    /// Sequence number of the outstanding request (stop-and-wait), of the oldest
+    /// unacknowledged chunk (window).
     seq: u16,
+    /// Chunks in flight at most; 1 is stop-and-wait.
+    window: u16,
+    /// Window: chunks in flight allowed now: halved on each go-back, one more after each 8
+    /// clean acknowledgements, up to `window` (a noisy line gets about stop-and-wait, whose
+    /// resends are one chunk, not a window's worth).
+    congestion_window: u16,
+    /// Window: chunks sent since `seq` (the next one sent is `seq + in_flight`).
+    in_flight: u16,
+    /// Window: the image offset the next chunk sent starts at.
+    send_offset: usize,
+    /// Window: the most chunks ever sent past `seq`, to count resends.
+    sent_past_base: u16,
+    /// Window: how many times the upload went back, never 0; sent in each chunk's `ack` field
+    /// and echoed in its answer, so a NACK about a chunk sent before the last go-back is
+    /// known for old news.
+    epoch: u16,
     /// Image bytes acknowledged so far.
     acknowledged: usize,
     /// Bytes of the outstanding chunk.
@@ -599,6 +692,12 @@ impl<'i> Uploader<'i> {
             image,
             transfer,
             seq: 0,
+            window: 1,
+            congestion_window: 1,
+            in_flight: 0,
+            send_offset: 0,
+            sent_past_base: 0,
+            epoch: 1,
             acknowledged: 0,
             chunk_bytes: 0,
             chunk_limit: MAX_CHUNK_BYTES,
@@ -607,6 +706,24 @@ impl<'i> Uploader<'i> {
             state: UploaderState::Begin,
             stats: UploadStats::default(),
         }
+    }
+
+    /// Up to `frames` chunks in flight (clamped to 1..=[`MAX_WINDOW_FRAMES`]), for a loader
+    /// that announced `window=frames`; 1 is stop-and-wait, what every loader understands.
+    pub fn with_window(mut self, frames: u16) -> Self {
+        self.window = frames.clamp(1, MAX_WINDOW_FRAMES);
+        self.congestion_window = self.window;
+        self
+    }
+
+    /// Whether another chunk may be sent now, before any reply: after each
+    /// [`Uploader::request`], the host sends again while this holds.
+    pub fn window_open(&self) -> bool {
+        self.windowed() && self.in_flight < self.congestion_window && self.send_offset < self.image.len()
+    }
+
+    fn windowed(&self) -> bool {
+        self.window > 1 && self.state == UploaderState::Chunks
     }
 
     /// What `BEGIN` announces.
@@ -626,6 +743,9 @@ impl<'i> Uploader<'i> {
 
     /// Encodes the outstanding request (`0x00 ‖ frame`) into `out` and counts it as sent.
     pub fn request(&mut self, out: &mut [u8; MAX_REQUEST_WIRE_BYTES]) -> usize {
+        if self.windowed() {
+            return self.windowed_request(out);
+        }
         let mut payload = [0u8; MAX_CHUNK_BYTES + CHUNK_HEADER_BYTES];
         let (channel, length) = match self.state {
             UploaderState::Begin => {
@@ -659,10 +779,118 @@ impl<'i> Uploader<'i> {
         len
     }
 
-    /// Feeds one reply from the loader.
+    /// The next chunk of a window: a new one, or one again after going back.
+    fn windowed_request(&mut self, out: &mut [u8; MAX_REQUEST_WIRE_BYTES]) -> usize {
+        let offset = self.send_offset.min(self.image.len());
+        let bytes = &self.image[offset..(offset + self.chunk_limit).min(self.image.len())];
+        let mut payload = [0u8; MAX_CHUNK_BYTES + CHUNK_HEADER_BYTES];
+        payload[0] = KIND_CHUNK;
+        payload[1..5].copy_from_slice(&(offset as u32).to_le_bytes());
+        payload[5..5 + bytes.len()].copy_from_slice(bytes);
+        let header = Header::new(Channel::Data, Flags::SEQ, self.seq.wrapping_add(self.in_flight), self.epoch);
+        out[0] = 0;
+        let len =
+            encode_frame(&header, &payload[..CHUNK_HEADER_BYTES + bytes.len()], &mut out[1..]).map_or(0, |n| n + 1);
+        self.stats.frames_sent += 1;
+        if self.in_flight < self.sent_past_base {
+            self.stats.resends += 1;
+        }
+        self.stats.wire_bytes += len as u64;
+        self.in_flight += 1;
+        self.sent_past_base = self.sent_past_base.max(self.in_flight);
+        self.send_offset = offset + bytes.len();
+        len
+    }
+
+    /// A reply while chunks are in flight: acknowledgements are cumulative; a NACK naming the
+    /// oldest chunk in flight (a gap, or a chunk at the wrong offset) about a chunk sent since
+    /// the last go-back sends everything again from where the loader stands. NACKs of older
+    /// chunks, and of damaged ones (which echo nothing) while several are in flight, are no
+    /// news; a timeout covers a gap nothing was sent after.
+    fn windowed_reply(&mut self, next: u16, received: u32, nack: bool, echo: u16) -> UploadStep {
+        let ahead = next.wrapping_sub(self.seq);
+        let received = received as usize;
+        if ahead > self.in_flight.max(self.sent_past_base) {
+            return UploadStep::Wait; // about an earlier chunk: stale
+        }
+        if received < self.acknowledged || received > self.image.len() {
+            return UploadStep::Refused(Refusal::Malformed);
+        }
+        // A damaged chunk echoes nothing; with one chunk in flight it is most likely that one.
+        let news = echo == self.epoch || (echo == 0 && self.in_flight <= 1);
+        if ahead == 0 {
+            return if nack && news { self.go_back(received) } else { UploadStep::Wait };
+        }
+        if self.attempts <= 1 {
+            self.clean_in_a_row += 1;
+            if self.clean_in_a_row >= 8 {
+                self.chunk_limit = (self.chunk_limit * 2).min(MAX_CHUNK_BYTES);
+                self.congestion_window = (self.congestion_window + 1).min(self.window);
+                self.clean_in_a_row = 0;
+            }
+        }
+        self.seq = next;
+        self.acknowledged = received;
+        self.in_flight = self.in_flight.saturating_sub(ahead);
+        self.sent_past_base = self.sent_past_base.saturating_sub(ahead);
+        self.attempts = 0;
+        if self.in_flight == 0 || self.send_offset < self.acknowledged {
+            self.in_flight = 0;
+            self.send_offset = self.acknowledged;
+        }
+        if self.acknowledged == self.image.len() {
+            // Every byte is in: the jump goes alone, stop-and-wait, at the loader's position.
+            self.in_flight = 0;
+            self.state = UploaderState::Jump;
+            return UploadStep::Send;
+        }
+        if self.window_open() {
+            UploadStep::Send
+        } else {
+            UploadStep::Wait
+        }
+    }
+
+    /// Sends again from the loader's position: the chunks after it are forgotten.
+    fn go_back(&mut self, received: usize) -> UploadStep {
+        self.acknowledged = received;
+        self.epoch = self.epoch.wrapping_add(1).max(1);
+        if received >= self.image.len() {
+            self.in_flight = 0;
+            self.state = UploaderState::Jump;
+            return UploadStep::Send;
+        }
+        self.attempts += 1;
+        if self.attempts >= MAX_ATTEMPTS {
+            return UploadStep::GaveUp;
+        }
+        if self.attempts >= 2 {
+            self.chunk_limit = (self.chunk_limit / 2).max(MIN_CHUNK_BYTES);
+        }
+        self.clean_in_a_row = 0;
+        self.congestion_window = (self.congestion_window / 2).max(1);
+        self.in_flight = 0;
+        self.send_offset = received;
+        UploadStep::Send
+    }
+
+    /// Feeds one reply from the loader (from [`Reply::decode`]: with chunks in flight, a gap
+    /// is then found by the timeout only; prefer [`Uploader::on_answer`]).
     pub fn on_reply(&mut self, reply: Reply) -> UploadStep {
+        self.on_answer(reply, 0)
+    }
+
+    /// Feeds one reply from the loader with what it echoes ([`Reply::decode_echoed`]).
+    pub fn on_answer(&mut self, reply: Reply, echo: u16) -> UploadStep {
         if self.state == UploaderState::Finished {
             return UploadStep::Done;
+        }
+        if self.windowed() {
+            match reply {
+                Reply::Ack { next, received } => return self.windowed_reply(next, received, false, echo),
+                Reply::Nack { next, received } => return self.windowed_reply(next, received, true, echo),
+                Reply::Refused(..) => {}
+            }
         }
         match reply {
             Reply::Refused(refusal, tag) if tag == 0 || tag == self.transfer.nonce as u16 => {
@@ -688,13 +916,23 @@ impl<'i> Uploader<'i> {
         }
     }
 
-    /// A reply arrived damaged: send the request again.
+    /// A reply arrived damaged: send the request again (with several chunks in flight, wait:
+    /// the next acknowledgement covers this one's; with one, it was most likely its answer).
     pub fn on_damaged_reply(&mut self) -> UploadStep {
+        if self.windowed() {
+            return if self.in_flight <= 1 { self.go_back(self.acknowledged) } else { UploadStep::Wait };
+        }
         self.resend()
     }
 
-    /// No reply within the timeout.
+    /// No reply within the timeout: send again (with a window, everything from the oldest
+    /// chunk not acknowledged).
     pub fn on_timeout(&mut self) -> UploadStep {
+        if self.windowed() {
+            // What is in flight may only be slow (QEMU's UART on a busy machine): its answers,
+            // when they come, are no news.
+            return self.go_back(self.acknowledged);
+        }
         self.resend()
     }
 
@@ -728,6 +966,7 @@ impl<'i> Uploader<'i> {
         self.state = match self.state {
             UploaderState::Begin | UploaderState::Chunks => {
                 self.acknowledged = received;
+                self.send_offset = received;
                 self.chunk_bytes = 0;
                 if self.acknowledged < self.image.len() {
                     UploaderState::Chunks
@@ -766,6 +1005,21 @@ mod tests {
         (out, jumped)
     }
 
+    fn echoed(loader: &mut Loader<'_>, wire: &[u8]) -> Vec<(Reply, u16)> {
+        let mut input = wire;
+        let mut out = Vec::new();
+        while let Some(LoaderOutput::Send { bytes, len } | LoaderOutput::Jump { reply: bytes, len, .. }) =
+            loader.push(&mut input)
+        {
+            let mut accumulator = FrameAccumulator::new();
+            let mut reply = &bytes[..len];
+            while let Some(frame) = accumulator.push(&mut reply) {
+                out.push(Reply::decode_echoed(&frame.expect("replies are valid frames")).expect("a reply"));
+            }
+        }
+        out
+    }
+
     fn run_clean(loader: &mut Loader<'_>, uploader: &mut Uploader<'_>) -> Result<u64, Refusal> {
         let mut wire = [0u8; MAX_REQUEST_WIRE_BYTES];
         for _ in 0..100_000 {
@@ -784,10 +1038,20 @@ mod tests {
 
     #[test]
     fn announcement_round_trips() {
-        let announcement =
-            Announcement { version: 1, board: LoaderBoard::Pi5, load_address: 0x80000, max_bytes: 32_505_856 };
+        let announcement = Announcement {
+            version: 1,
+            board: LoaderBoard::Pi5,
+            load_address: 0x80000,
+            max_bytes: 32_505_856,
+            baud: Some(921_600),
+            window: Some(4),
+        };
         let line = alloc::format!("noise {announcement}\r\n");
+        assert!(line.ends_with("max=32505856 baud=921600 window=4\r\n"), "{line}");
         assert_eq!(Announcement::parse(&line), Some(announcement));
+        // A loader from before the rate was announced listens at 115200.
+        let old = Announcement::parse("KINGLY-LOADER v1 board=pi4 load=0x80000 max=1").expect("an old announcement");
+        assert_eq!((old.baud, old.window), (None, None), "an old loader: 115200, stop-and-wait");
         assert_eq!(Announcement::parse("KINGLY-LOADER v1 board=pi9 load=0x0 max=1"), None);
     }
 
@@ -852,6 +1116,66 @@ mod tests {
             UploadStep::Refused(refusal),
             "a loader that knows none"
         );
+    }
+
+    #[test]
+    fn a_chunk_at_another_offset_is_nacked_and_not_written() {
+        let image = [7u8; 100];
+        let mut memory = [0u8; 128];
+        let mut loader = Loader::new(LoaderBoard::Pi4, 0x80000, &mut memory);
+        let mut uploader = Uploader::new(LoaderBoard::Pi4, 0x80000, &image, 3);
+        let mut wire = [0u8; MAX_REQUEST_WIRE_BYTES];
+        let n = uploader.request(&mut wire);
+        assert_eq!(replies(&mut loader, &wire[..n]).0, [Reply::Ack { next: 1, received: 0 }]);
+        let mut ahead = [9u8; 15];
+        ahead[0] = KIND_CHUNK;
+        ahead[1..5].copy_from_slice(&40u32.to_le_bytes());
+        let n = encode_frame(&Header::new(Channel::Data, Flags::SEQ, 1, 0), &ahead, &mut wire).unwrap();
+        assert_eq!(replies(&mut loader, &wire[..n]).0, [Reply::Nack { next: 1, received: 0 }]);
+        assert!(!loader.is_idle(), "the upload goes on");
+        assert!(loader.memory().iter().all(|&b| b == 0), "nothing was written");
+    }
+
+    #[test]
+    fn a_window_goes_back_to_where_the_loader_stands() {
+        let image: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let mut memory = alloc::vec![0u8; 1024];
+        let mut loader = Loader::new(LoaderBoard::Pi4, 0x80000, &mut memory);
+        let mut uploader = Uploader::new(LoaderBoard::Pi4, 0x80000, &image, 5).with_window(4);
+        uploader.chunk_limit = 100;
+        let mut wire = [0u8; MAX_REQUEST_WIRE_BYTES];
+        let n = uploader.request(&mut wire);
+        let (got, _) = replies(&mut loader, &wire[..n]);
+        assert!(!uploader.window_open(), "BEGIN goes alone");
+        assert_eq!(uploader.on_reply(got[0]), UploadStep::Send);
+        let mut sent = Vec::new();
+        loop {
+            let n = uploader.request(&mut wire);
+            sent.push(wire[..n].to_vec());
+            if !uploader.window_open() {
+                break;
+            }
+        }
+        assert_eq!(sent.len(), 4, "four chunks in flight");
+        // The second is lost: the loader takes the first, then NACKs the others with its position.
+        let mut answers = Vec::new();
+        for frame in [&sent[0], &sent[2], &sent[3]] {
+            answers.extend(echoed(&mut loader, frame));
+        }
+        assert_eq!(answers[0], (Reply::Ack { next: 2, received: 100 }, 1));
+        assert_eq!(answers[1..], [(Reply::Nack { next: 2, received: 100 }, 1); 2]);
+        let [(first, a), (second, b), (third, c)] = answers[..] else { panic!("{answers:?}") };
+        assert_eq!(uploader.on_answer(first, a), UploadStep::Send, "the window moved on by one");
+        assert_eq!(uploader.on_answer(second, b), UploadStep::Send, "a gap: send again from chunk 2");
+        assert_eq!(uploader.on_answer(third, c), UploadStep::Wait, "about a chunk sent before going back");
+        let resent = uploader.request(&mut wire);
+        let resent = wire[..resent].to_vec();
+        assert_eq!(echoed(&mut loader, &resent), [(Reply::Ack { next: 3, received: 200 }, 2)]);
+        assert_eq!(uploader.stats().resends, 1);
+        // A chunk that was only slow, answered after the go-back, is no news either.
+        assert_eq!(echoed(&mut loader, &sent[1]), [(Reply::Ack { next: 3, received: 200 }, 1)]);
+        assert_eq!(uploader.on_answer(Reply::Ack { next: 3, received: 200 }, 2), UploadStep::Send);
+        assert_eq!(uploader.on_answer(Reply::Ack { next: 3, received: 200 }, 1), UploadStep::Wait);
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! 4. [`session`]: the sans-IO [`Endpoint`]: go-back-N reliability with a window, chunking
 //!    of payloads up to 64 KiB with progress, session reset on Hello, logs best effort.
 //!
+//! Beside them, [`chainload`] (the serial chainloader's upload) and [`line_rate`] (the rate
+//! the SD card asks the loader for) use the frames without the session.
+//!
 //! Design rules: no clocks and no I/O inside (time comes in as `now_ms`); bounded memory
 //! everywhere; any byte sequence from the line is a valid input that never panics;
 //! simple and clear algorithms over fast and clever.
@@ -25,6 +28,7 @@ pub mod accumulator;
 pub mod chainload;
 mod error;
 pub mod frame;
+pub mod line_rate;
 pub mod message;
 pub mod session;
 
