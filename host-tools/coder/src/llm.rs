@@ -162,6 +162,15 @@ impl LlmGenerator {
 
 /// The system prompt: what a Kingly program is and how to answer.
 pub fn system_prompt(language: &str) -> String {
+    if language == "dsl" {
+        // Only `kingly dataset` asks for this form: the coder's synthesizer writes it, and no
+        // backend reads it back yet.
+        return "You describe eBPF extensions for Kingly in its program notation: answer with exactly one \
+                ```dsl fenced block holding one line `return EXPR`, where EXPR combines features of the \
+                input (len(input), count(b in CLASS), input[i], le16(input[a..b]), leading_decimal(input), \
+                context field names, ...) with arithmetic, comparisons and `if c then a else b`."
+            .to_string();
+    }
     let how = if language == "asm" {
         "Answer with exactly one ```asm fenced block in kingly-bpf assembly (gcc style: `mov %r0, 1`, \
          `ldxdw %r2, [%r1+0]`, `jgt %r3, %r4, label`, `lddw %r1, map:0`, `call 1`, `exit`)."
