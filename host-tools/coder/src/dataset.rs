@@ -204,6 +204,9 @@ pub fn build(options: &Options) -> Result<Dataset> {
     for path in &options.logs {
         find_logs(path, &mut log_files)?;
     }
+    // Overlapping paths (a directory and a log inside it) name a log once.
+    let mut seen_logs = BTreeSet::new();
+    log_files.retain(|f| seen_logs.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     if log_files.is_empty() {
         bail!("no attempts.jsonl under {:?}: run `kingly code --eval tasks/SET --out DIR` first", options.logs);
     }

@@ -159,6 +159,17 @@ fn a_dataset_from_a_real_offline_run_keeps_its_promises() {
     assert_eq!(pair.rejected_stage, "recheck");
     assert!(pair.reason.contains("examples pass"), "{}", pair.reason);
 
+    // A second run that wrote the same programs (here: a copy of the log) adds no record.
+    let twice = dir.join("twice");
+    for run in ["a", "b"] {
+        std::fs::create_dir_all(twice.join(run)).unwrap();
+        std::fs::copy(&log_path, twice.join(run).join("attempts.jsonl")).unwrap();
+    }
+    let deduplicated = dataset::build(&options(&twice, &dir)).unwrap();
+    assert_eq!(deduplicated.sft.len(), built.sft.len());
+    assert_eq!(deduplicated.dpo.len(), built.dpo.len());
+    assert!(deduplicated.card.duplicates_dropped >= built.card.duplicates_dropped + built.sft.len() + built.dpo.len());
+
     // An older log, written before lines carried the task digest, gives the same targets.
     let old = dir.join("old");
     std::fs::create_dir_all(&old).unwrap();
