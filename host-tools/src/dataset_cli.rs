@@ -6,19 +6,19 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use kingly_coder::dataset::{self, Options};
 
-/// Turn coder attempt logs into fine-tuning data: chat SFT records and DPO preference pairs,
-/// split by task, deduplicated, with a data card.
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Turn coder attempt logs into fine-tuning data.\n\n\
+/// `kingly dataset --help`: what the command reads, what it writes and which promises the
+/// records keep (the subcommand's doc line in main.rs is the short help).
+pub const LONG_ABOUT: &str = "Turn coder attempt logs into fine-tuning data.\n\n\
 Every `kingly code` run appends each candidate program to an attempt log (OUT/attempts.jsonl, \
 OUT being `kingly code --out`, default target/kingly-code): its source, its assembly, and what the \
 verifier, the examples and the final checks said of it. This command joins those lines with the \
 task files the runs used and writes, into --out:\n\n\
-  sft-train.jsonl, sft-heldout.jsonl    {\"messages\": [system, user, assistant]} (TRL SFT format)\n\
-  dpo-train.jsonl, dpo-heldout.jsonl    {\"prompt\", \"chosen\", \"rejected\", \"reason\", ...} (TRL DPO format)\n\
-  data_card.json, DATA_CARD.md          counts per split and format, sources and their licences,\n\
-                                        what was left out and why\n\n\
+- sft-train.jsonl, sft-heldout.jsonl: chat records {\"messages\": [system, user, assistant]}, \
+the format TRL's SFTTrainer reads;\n\
+- dpo-train.jsonl, dpo-heldout.jsonl: preference pairs {\"prompt\", \"chosen\", \"rejected\"} in \
+TRL's conversational DPO format, with `reason` and `rejected_stage`;\n\
+- data_card.json, DATA_CARD.md: counts per split and format, the sources and their licences, and \
+what was left out and why.\n\n\
 The user turn is the prompt the coder's `openai` backend sends for that task. An assistant turn \
 (and a `chosen` program) is only ever a program the coder verified, tested and chose as `solved`, \
 re-checked here on every example of the task file and its reference examples. A `rejected` program \
@@ -26,12 +26,14 @@ is one the verifier refused, that failed an example, or that the re-check proved
 keeps why. Programs appear in each form the log has: `asm` (kingly-bpf assembly), `dsl` (the \
 synthesizer's notation), `c`.\n\n\
 Tasks, never single examples, are split: a hash of the description decides, so a held-out task \
-shows nothing of itself in training. Output files are replaced only once all are written.",
-    after_help = "Example:\n  \
+shows nothing of itself in training. Output files are replaced only once all are written.";
+
+/// `kingly dataset`'s options.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  \
 kingly code --eval tasks/coder-fresh --out target/runs/fresh\n  \
 kingly dataset --logs target/runs --tasks tasks/coder-fresh --out target/dataset\n  \
-python -c 'import datasets; print(datasets.load_dataset(\"json\", data_files=\"target/dataset/sft-train.jsonl\"))'"
-)]
+python -c 'import datasets; print(datasets.load_dataset(\"json\", data_files=\"target/dataset/sft-train.jsonl\"))'")]
 pub struct DatasetArgs {
     /// Attempt logs: `attempts.jsonl` files, or directories searched recursively for them.
     #[arg(long, required = true, num_args = 1.., value_name = "PATH")]

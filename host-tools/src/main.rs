@@ -47,6 +47,7 @@ enum Command {
     /// Turn a task in English (with examples) into a verified eBPF extension; --eval scores a task set.
     Code(CodeCommand),
     /// Turn coder attempt logs and task sets into fine-tuning data (SFT chat records, DPO pairs).
+    #[command(long_about = dataset_cli::LONG_ABOUT)]
     Dataset(dataset_cli::DatasetArgs),
 }
 
