@@ -315,7 +315,7 @@ pub fn build(options: &Options) -> Result<Dataset> {
         }
     }
 
-    // Records, deduplicated by task + form + normalised program text.
+    // Records, deduplicated by task + form + normalised program text or bytecode.
     let mut dataset = Dataset::default();
     let mut seen_sft = BTreeSet::new();
     let mut seen_dpo = BTreeSet::new();
@@ -324,12 +324,19 @@ pub fn build(options: &Options) -> Result<Dataset> {
         let view = &views[*view_index];
         let split = split_of(&view.task.description, options.heldout_percent);
         let (task_key, format) = slot;
-        let winners = chosen.get(slot).cloned().unwrap_or_default();
-        for (program, rechecked) in &winners {
-            if !seen_sft.insert((task_key.clone(), format.clone(), normalise(&program.text))) {
+        // Distinct winners only: a loser is paired with each distinct solved program once.
+        let mut winners: Vec<Program> = Vec::new();
+        for (program, rechecked) in chosen.get(slot).map(Vec::as_slice).unwrap_or_default() {
+            // The same bytecode is the same target however its listing is commented or spelled.
+            let text_key = (task_key.clone(), format.clone(), normalise(&program.text));
+            let bytecode_key = (task_key.clone(), format.clone(), format!("bytecode {}", program.candidate));
+            let new_text = seen_sft.insert(text_key);
+            let new_bytecode = program.candidate.is_empty() || seen_sft.insert(bytecode_key);
+            if !(new_text && new_bytecode) {
                 card.duplicates_dropped += 1;
                 continue;
             }
+            winners.push(program.clone());
             let mut messages = prompt.clone();
             messages.push(message("assistant", fenced(format, &program.text)));
             dataset.sft.push(SftRecord {
@@ -350,7 +357,7 @@ pub fn build(options: &Options) -> Result<Dataset> {
                 *card.left_out.entry("rejected program of a task with no solved program".into()).or_default() += 1;
                 continue;
             }
-            for (winner, _) in &winners {
+            for winner in &winners {
                 let key = (task_key.clone(), format.clone(), normalise(&winner.text), normalise(&loser.text));
                 if key.2 == key.3 || !seen_dpo.insert(key) {
                     card.duplicates_dropped += 1;

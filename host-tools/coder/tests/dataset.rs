@@ -73,6 +73,7 @@ fn check_promises(dataset: &Dataset, tasks: &[Task], log: &[Attempt]) {
     for r in &dataset.sft {
         let key = (r.task.clone(), r.format.clone(), normalise(&code(&r.messages[2].content)));
         assert!(seen.insert(key), "duplicate SFT record for {}", r.task);
+        assert!(seen.insert((r.task.clone(), r.format.clone(), r.candidate.clone())), "{}: one bytecode twice", r.task);
     }
     let mut pairs = BTreeSet::new();
     for r in &dataset.dpo {
