@@ -12,7 +12,8 @@
 //!   (titles, annotations, output schemas), [`mcp_code`] and [`mcp_rag`] (the host's own tools).
 //! - The eBPF toolchain and knowledge: [`bpf_cli`] (`kingly bpf`), [`rag`] (Linux knowledge
 //!   index), [`code_cli`] (`kingly code`, the coder loop in the `kingly-coder` crate),
-//!   [`dataset_cli`] (`kingly dataset`, fine-tuning data from the coder's attempt logs).
+//!   [`local_llm`] (`kingly code --backend local`, a GGUF model on the CPU), [`dataset_cli`]
+//!   (`kingly dataset`, fine-tuning data from the coder's attempt logs).
 #![forbid(unsafe_code)]
 
 pub mod board;
@@ -27,6 +28,7 @@ pub mod dataset_cli;
 pub mod image;
 pub mod kernel_build;
 pub mod keys;
+pub mod local_llm;
 pub mod mcp;
 pub mod mcp_code;
 pub mod mcp_rag;
