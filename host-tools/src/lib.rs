@@ -11,7 +11,9 @@
 //!   `unload`, `detach`, `keygen`), and the MCP bridge: [`mcp`] (the server), [`mcp_tools`]
 //!   (titles, annotations, output schemas), [`mcp_code`] and [`mcp_rag`] (the host's own tools).
 //! - The eBPF toolchain and knowledge: [`bpf_cli`] (`kingly bpf`), [`rag`] (Linux knowledge
-//!   index), [`code_cli`] (`kingly code`, the coder loop in the `kingly-coder` crate).
+//!   index), [`code_cli`] (`kingly code`, the coder loop in the `kingly-coder` crate),
+//!   [`local_llm`] (`kingly code --backend local`, a GGUF model on the CPU), [`dataset_cli`]
+//!   (`kingly dataset`, fine-tuning data from the coder's attempt logs).
 #![forbid(unsafe_code)]
 
 pub mod board;
@@ -22,9 +24,11 @@ pub mod chainload;
 pub mod cleanup;
 pub mod client;
 pub mod code_cli;
+pub mod dataset_cli;
 pub mod image;
 pub mod kernel_build;
 pub mod keys;
+pub mod local_llm;
 pub mod mcp;
 pub mod mcp_code;
 pub mod mcp_rag;

@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use kingly::{boot, bpf_cli, call, code_cli, mcp, push};
+use kingly::{boot, bpf_cli, call, code_cli, dataset_cli, mcp, push};
 
 /// mimalloc: the RAG indexer allocates per chunk and per token on every core, where glibc's
 /// malloc and free took about 8% of the CPU.
@@ -46,6 +46,9 @@ enum Command {
     Keygen(push::KeygenArgs),
     /// Turn a task in English (with examples) into a verified eBPF extension; --eval scores a task set.
     Code(CodeCommand),
+    /// Turn coder attempt logs and task sets into fine-tuning data (SFT chat records, DPO pairs).
+    #[command(long_about = dataset_cli::LONG_ABOUT)]
+    Dataset(dataset_cli::DatasetArgs),
 }
 
 /// `kingly code`'s options plus the RAG index it shares with `rag` and `mcp`.
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
             }
             code_cli::run(&code.args)
         }
+        Command::Dataset(args) => dataset_cli::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

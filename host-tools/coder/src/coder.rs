@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use kingly_bpf::{VerifiedProgram, VerifyStats};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::architect::{self, ContextSource, Spec};
 use crate::catalog::Family;
@@ -354,10 +354,14 @@ pub fn length_guard(description: &str, examples: &[crate::task::Example]) -> Opt
     (short.iter().all(|o| *o == otherwise) && long >= 2 && min_len > 0).then_some(LengthGuard { min_len, otherwise })
 }
 
-/// One line of the attempt log.
-#[derive(Clone, Debug, Serialize)]
+/// One line of the attempt log. Fields added later default when an older log is read back
+/// (`kingly dataset` reads every log it is given).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Attempt {
     pub task: String,
+    /// [`Task::digest`] of the task as this run saw it (empty in logs written before it existed).
+    pub task_digest: String,
     pub round: usize,
     pub origin: String,
     pub candidate: String,
@@ -608,6 +612,7 @@ pub fn run(
         .with_context(|| format!("creating output directory {}", settings.out_dir.display()))?;
     let log_path = settings.out_dir.join(&settings.log_name);
     let spec = architect::spec(task, extra);
+    let digest = task.digest();
     let budget = spec.budget_insns;
     let clause =
         if task.kind == kingly_bpf::Kind::Tool { length_guard(&spec.description, &task.examples) } else { None };
@@ -624,6 +629,7 @@ pub fn run(
             let t0 = Instant::now();
             let mut a = Attempt {
                 task: task.name.clone(),
+                task_digest: digest.clone(),
                 round,
                 origin: g.origin.clone(),
                 candidate: String::new(),

@@ -22,12 +22,14 @@
 //! [`eval`] runs a directory of [`task`] files on part of their examples and checks each solved
 //! program on the held-back examples and the task file's reference examples: `solved`,
 //! `correct`, `wrong` (solved but wrong: must stay 0), `ambiguous`, `unsure`, `unsupported`.
+//! [`dataset`] turns attempt logs and task sets into fine-tuning data (`kingly dataset`).
 #![forbid(unsafe_code)]
 
 pub mod architect;
 pub mod catalog;
 pub mod codegen;
 pub mod coder;
+pub mod dataset;
 pub mod dsl;
 pub mod eval;
 pub mod llm;

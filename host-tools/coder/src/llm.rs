@@ -116,22 +116,48 @@ impl LlmConfig {
     }
 }
 
-/// The generator that asks a chat model.
-pub struct LlmGenerator {
-    pub config: LlmConfig,
+/// Something that answers a chat: an HTTP endpoint ([`HttpChat`]) or a model run in-process
+/// (`kingly code --backend local`). Every backend shares the prompts, the reply parsing and the
+/// checks of [`LlmGenerator`].
+pub trait ChatModel {
+    /// One chat completion of `messages` (`[{"role", "content"}]`): (content, finish_reason,
+    /// tokens). `finish_reason` is `length` when the reply hit the token limit.
+    fn complete(&mut self, messages: &Value, seed: u64) -> Result<(String, String, u64)>;
+}
+
+/// An OpenAI-compatible chat-completions endpoint.
+pub struct HttpChat {
+    config: LlmConfig,
     agent: ureq::Agent,
 }
 
+/// The generator that asks a chat model.
+pub struct LlmGenerator {
+    pub config: LlmConfig,
+    model: Box<dyn ChatModel>,
+    backend: &'static str,
+}
+
 impl LlmGenerator {
+    /// The `openai` backend: `config`'s endpoint.
     pub fn new(config: LlmConfig) -> LlmGenerator {
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder().timeout_global(Some(config.timeout)).http_status_as_error(false).build(),
         );
-        LlmGenerator { config, agent }
+        let model = Box::new(HttpChat { config: config.clone(), agent });
+        LlmGenerator { config, model, backend: "openai" }
     }
 
+    /// Another backend (`backend` names it in the attempt log) with the same prompts and checks;
+    /// `config.model` names the model in each attempt's origin.
+    pub fn with_model(config: LlmConfig, model: Box<dyn ChatModel>, backend: &'static str) -> LlmGenerator {
+        LlmGenerator { config, model, backend }
+    }
+}
+
+impl ChatModel for HttpChat {
     /// One chat completion: (content, finish_reason, total tokens).
-    fn complete(&self, messages: &Value, seed: u64) -> Result<(String, String, u64)> {
+    fn complete(&mut self, messages: &Value, seed: u64) -> Result<(String, String, u64)> {
         let url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
         let body = json!({
             "model": self.config.model,
@@ -162,6 +188,15 @@ impl LlmGenerator {
 
 /// The system prompt: what a Kingly program is and how to answer.
 pub fn system_prompt(language: &str) -> String {
+    if language == "dsl" {
+        // Only `kingly dataset` asks for this form: the coder's synthesizer writes it, and no
+        // backend reads it back yet.
+        return "You describe eBPF extensions for Kingly in its program notation: answer with exactly one \
+                ```dsl fenced block holding one line `return EXPR`, where EXPR combines features of the \
+                input (len(input), count(b in CLASS), input[i], le16(input[a..b]), leading_decimal(input), \
+                context field names, ...) with arithmetic, comparisons and `if c then a else b`."
+            .to_string();
+    }
     let how = if language == "asm" {
         "Answer with exactly one ```asm fenced block in kingly-bpf assembly (gcc style: `mov %r0, 1`, \
          `ldxdw %r2, [%r1+0]`, `jgt %r3, %r4, label`, `lddw %r1, map:0`, `call 1`, `exit`)."
@@ -229,7 +264,7 @@ pub fn extract_code(reply: &str) -> Option<(String, String)> {
 
 impl Generator for LlmGenerator {
     fn name(&self) -> &'static str {
-        "openai"
+        self.backend
     }
 
     fn generate(&mut self, task: &Task, spec: &Spec, round: usize, k: usize, feedback: &[Feedback]) -> Vec<Generated> {
@@ -250,9 +285,15 @@ impl Generator for LlmGenerator {
                     ms: started.elapsed().as_millis() as u64,
                     reflection: None,
                 };
-                let (content, finish, tokens) = match self.complete(&messages, seed) {
+                let (content, finish, tokens) = match self.model.complete(&messages, seed) {
                     Ok(r) => r,
-                    Err(e) => return fail("llm:http", format!("{e:#}"), 0),
+                    Err(e) => {
+                        return fail(
+                            if self.backend == "openai" { "llm:http" } else { "llm:local" },
+                            format!("{e:#}"),
+                            0,
+                        )
+                    }
                 };
                 if finish == "length" {
                     return fail("llm:truncated", "the reply hit max_tokens before the program ended".into(), tokens);

@@ -201,6 +201,20 @@ impl Task {
         Ok(Task { name: name.to_string(), description, kind, hook, layout, max_insns, examples, path: None })
     }
 
+    /// What identifies the task as a coder run saw it: SHA-256 (first 16 hex digits) of its
+    /// description, type, hook and examples. The attempt log carries it so `kingly dataset` can
+    /// find the exact task (and example subset) a logged candidate was written for.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.description.as_bytes());
+        h.update(format!("\n{}\n{:?}\n", self.kind.name(), self.hook.map(|hook| hook.name)));
+        for e in &self.examples {
+            h.update(format!("{:?} -> {}\n", e.input, e.output));
+        }
+        h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn load(path: &Path) -> Result<Task> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
