@@ -84,7 +84,9 @@ pub fn image_from_elf(board: Board, elf: &Path) -> Result<KernelArtifacts> {
 
 /// Writes through a temporary file and a rename, so a failed write never leaves half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // Named per process: two `kingly` runs that build the same board at once (parallel tests,
+    // two terminals) would otherwise write one temporary file and rename each other's half.
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
