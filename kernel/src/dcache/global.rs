@@ -362,11 +362,11 @@ impl<'r, C: CpuOps> Global<'r, C> {
         let meta = live_meta(hook.index(), key.len_bytes, hash);
         let entry = Entry { hook: hook.index() as u8, value, expiry_ticks, generation };
         let (table, state) = writer.parts();
-        let mut existing = table.position(meta, key, hash);
+        let existing = table.position(meta, key, hash);
         let capacity = table.capacity();
-        // A replacement takes no slot, but counting it like an insert keeps this one test.
+        // Only a new key takes a slot: a replacement changes its key's slot in place.
         let crowded = (state.live + state.tombstones + 1) * MAX_LOAD_INVERSE > capacity;
-        if crowded || (existing.is_none() && state.live + 1 > self.max_entries) {
+        if existing.is_none() && (crowded || state.live + 1 > self.max_entries) {
             // Rebuild: drop dead entries and tombstones, grow if still crowded.
             self.rebuild(&mut writer, capacity, now_ticks, &live_generation);
             let (table, state) = writer.parts();
@@ -374,9 +374,7 @@ impl<'r, C: CpuOps> Global<'r, C> {
                 let capacity = table.capacity() * 2;
                 self.rebuild(&mut writer, capacity, now_ticks, &live_generation);
             }
-            let (table, state) = writer.parts();
-            existing = table.position(meta, key, hash);
-            if existing.is_none() && state.live + 1 > self.max_entries {
+            if writer.state().live + 1 > self.max_entries {
                 return Err(InsertError::Full);
             }
         }
