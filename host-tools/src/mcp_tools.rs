@@ -138,6 +138,7 @@ fn describe(name: &str) -> (String, Hints, Option<Value>) {
                     "fields": {"type": "array", "items": {"type": "integer"}, "description": "the key's fields"},
                     "hit": {"type": "boolean", "description": "whether a decision is cached"},
                     "value": nullable_integer("the cached decision, null on a miss"),
+                    "made_by": {"type": ["object", "null"], "description": "which policy made the cached decision: program id (0: the hook's default policy; null: a program replaced since) and policy generation; null on a miss", "properties": {"program": nullable_integer("program id"), "generation": integer("policy generation")}},
                 }),
                 &["hook", "hit"],
             )),
@@ -274,12 +275,41 @@ fn describe(name: &str) -> (String, Hints, Option<Value>) {
             Some(object(
                 json!({
                     "ms": integer("how long it ran"),
+                    "mix": string("the workload mix: mixed, latency, cpu_bound or bursty"),
                     "worker_cores": integer("cores that ran tasks"),
                     "sched_slice": {"type": ["string", "integer"], "description": "default, or the id of the sched_slice program"},
                     "context_switches": integer("switches on the worker cores"),
                     "classes": {"type": "object", "description": "per task class: tasks, iterations, per_second, wake-up latency percentiles"},
                 }),
                 &["ms", "classes"],
+            )),
+        ),
+        "trace_set" => (
+            "Switch a hook's decision trace",
+            Hints { read_only: false, destructive: false, idempotent: true },
+            Some(object(
+                json!({
+                    "hook": string("the hook"),
+                    "on": {"type": "boolean", "description": "whether the hook is traced now"},
+                    "explore": {"type": "boolean", "description": "whether its decisions are randomised within safe bounds"},
+                    "counters": {"type": "object", "description": "records written, read, dropped (overwritten unread) and nested (refused)"},
+                }),
+                &["hook", "on", "explore"],
+            )),
+        ),
+        "trace_read" => (
+            "Read decision trace records",
+            // It takes the records it returns: a second read does not return them again.
+            Hints { read_only: false, destructive: false, idempotent: false },
+            Some(object(
+                json!({
+                    "records": integer("records in the binary attachment"),
+                    "record_bytes": integer("bytes per record"),
+                    "traced": {"type": "array", "items": {"type": "string"}, "description": "hooks traced now"},
+                    "exploring": {"type": "array", "items": {"type": "string"}, "description": "hooks exploring now"},
+                    "counters": {"type": "object", "description": "records written, read, dropped (overwritten unread) and nested (refused)"},
+                }),
+                &["records", "record_bytes", "counters"],
             )),
         ),
         _ => (

@@ -48,7 +48,7 @@ fn decide(c: &mut Criterion) {
     group.bench_function("l1_hit", |b| {
         b.iter_custom(|n| {
             cpu_timed(n, || {
-                black_box(rt.decide(0, &SCHED_SLICE, black_box([2, 7, 0, 1]), 10, &mut platform).value);
+                black_box(rt.decide(0, &SCHED_SLICE, black_box([2, 7, 0, 1]), 10, &mut platform).value());
             })
         })
     });
@@ -58,7 +58,7 @@ fn decide(c: &mut Criterion) {
         b.iter_custom(|n| {
             cpu_timed(n, || {
                 i = (i + 1) % 256;
-                black_box(rt.decide(0, &SCHED_SLICE, black_box([i % 3, i, 0, 0]), 10, &mut platform).value);
+                black_box(rt.decide(0, &SCHED_SLICE, black_box([i % 3, i, 0, 0]), 10, &mut platform).value());
             })
         })
     });
@@ -66,7 +66,7 @@ fn decide(c: &mut Criterion) {
     group.bench_function("miss_runs_agent", |b| {
         b.iter_custom(|n| {
             cpu_timed(n, || {
-                black_box(rt.decide(0, &MCP_ADMIT, black_box([2, 7, 0, 1]), 10, &mut platform).value);
+                black_box(rt.decide(0, &MCP_ADMIT, black_box([2, 7, 0, 1]), 10, &mut platform).value());
             })
         })
     });

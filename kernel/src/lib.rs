@@ -46,4 +46,5 @@ pub mod mm;
 pub mod platform;
 pub mod port;
 pub mod rcu;
+pub mod trace;
 pub mod workload;

@@ -6,13 +6,75 @@ use alloc::vec::Vec;
 use kingly_bpf::hooks::class;
 use serde_json::json;
 
-/// Tasks per worker core, by class: two CPU-bound, one sleeper, one latency-sensitive.
-pub const MIX: [(u64, usize); 3] = [(class::CPU_BOUND, 2), (class::SLEEPER, 1), (class::LATENCY, 1)];
+/// How a task behaves between its wake-ups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// Computes without sleeping (class `cpu_bound`).
+    Compute,
+    /// Works [`SLEEPER_WORK_US`], sleeps [`SLEEPER_SLEEP_MS`] (class `sleeper`).
+    Sleeper,
+    /// Wakes every [`LATENCY_SLEEP_MS`] and does almost nothing (class `latency`).
+    Periodic,
+    /// Wakes [`BURST_WAKEUPS`] times 1 ms apart, then sleeps [`BURST_GAP_MS`] (class `latency`).
+    Bursty,
+}
+
+impl Pattern {
+    /// The task class the scheduler's hooks see.
+    pub fn class(self) -> u64 {
+        match self {
+            Pattern::Compute => class::CPU_BOUND,
+            Pattern::Sleeper => class::SLEEPER,
+            Pattern::Periodic | Pattern::Bursty => class::LATENCY,
+        }
+    }
+}
+
+/// A workload mix: which tasks run on every worker core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// Two CPU-bound tasks, one sleeper, one latency-sensitive task per core (the default).
+    Mixed,
+    /// One CPU-bound task and three latency-sensitive ones per core.
+    Latency,
+    /// Three CPU-bound tasks and one sleeper per core.
+    CpuBound,
+    /// Two CPU-bound tasks and two that wake in bursts per core.
+    Bursty,
+}
+
+impl Mix {
+    pub const NAMES: [&'static str; 4] = ["mixed", "latency", "cpu_bound", "bursty"];
+
+    pub fn by_name(name: &str) -> Option<Mix> {
+        [Mix::Mixed, Mix::Latency, Mix::CpuBound, Mix::Bursty].into_iter().find(|m| m.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        Mix::NAMES[self as usize]
+    }
+
+    /// Tasks per worker core: (pattern, count).
+    pub fn tasks(self) -> &'static [(Pattern, usize)] {
+        match self {
+            Mix::Mixed => &[(Pattern::Compute, 2), (Pattern::Sleeper, 1), (Pattern::Periodic, 1)],
+            Mix::Latency => &[(Pattern::Compute, 1), (Pattern::Periodic, 3)],
+            Mix::CpuBound => &[(Pattern::Compute, 3), (Pattern::Sleeper, 1)],
+            Mix::Bursty => &[(Pattern::Compute, 2), (Pattern::Bursty, 2)],
+        }
+    }
+}
 /// A sleeper works this long, then sleeps [`SLEEPER_SLEEP_MS`].
 pub const SLEEPER_WORK_US: u64 = 300;
 pub const SLEEPER_SLEEP_MS: u64 = 4;
 /// A latency-sensitive task sleeps this long between wake-ups.
 pub const LATENCY_SLEEP_MS: u64 = 2;
+/// The time slices `sched_slice` exploration picks from (`trace_set explore`): whole ticks
+/// (the scheduler ends a slice on the 1 kHz tick) from 1 ms to 16 ms.
+pub const EXPLORE_SLICES_US: [u64; 5] = [1000, 2000, 4000, 8000, 16_000];
+/// A bursty task wakes this many times, 1 ms apart, then sleeps [`BURST_GAP_MS`].
+pub const BURST_WAKEUPS: u64 = 4;
+pub const BURST_GAP_MS: u64 = 12;
 
 /// What one task did.
 #[derive(Clone, Debug, Default)]
@@ -34,7 +96,14 @@ pub fn percentile(sorted: &[u32], p: u32) -> u32 {
 }
 
 /// The `workload_run` report.
-pub fn report(ms: u64, worker_cores: usize, tasks: &[TaskReport], switches: u64, slice_policy: Option<u32>) -> String {
+pub fn report(
+    ms: u64,
+    mix: Mix,
+    worker_cores: usize,
+    tasks: &[TaskReport],
+    switches: u64,
+    slice_policy: Option<u32>,
+) -> String {
     let mut classes = serde_json::Map::new();
     for (class_id, name) in class::NAMES.iter().enumerate() {
         let of_class: Vec<&TaskReport> = tasks.iter().filter(|t| t.class == class_id as u64).collect();
@@ -59,6 +128,7 @@ pub fn report(ms: u64, worker_cores: usize, tasks: &[TaskReport], switches: u64,
     }
     json!({
         "ms": ms,
+        "mix": mix.name(),
         "worker_cores": worker_cores,
         "sched_slice": slice_policy.map_or(json!("default"), |id| json!(id)),
         "context_switches": switches,
@@ -94,7 +164,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let r: serde_json::Value = serde_json::from_str(&report(100, 3, &tasks, 42, Some(5))).unwrap();
+        let r: serde_json::Value = serde_json::from_str(&report(100, Mix::Mixed, 3, &tasks, 42, Some(5))).unwrap();
         assert_eq!(r["classes"]["cpu_bound"]["iterations"], 40);
         assert_eq!(r["classes"]["cpu_bound"]["per_second"], 400);
         assert_eq!(r["classes"]["latency"]["latency_us"]["p50"], 500);
@@ -102,5 +172,15 @@ mod tests {
         assert_eq!(r["classes"]["sleeper"]["tasks"], 0);
         assert_eq!(r["sched_slice"], 5);
         assert_eq!(r["context_switches"], 42);
+        assert_eq!(r["mix"], "mixed");
+    }
+
+    #[test]
+    fn mixes_by_name() {
+        for name in Mix::NAMES {
+            assert_eq!(Mix::by_name(name).unwrap().name(), name);
+        }
+        assert_eq!(Mix::by_name("nope"), None);
+        assert!(Mix::Bursty.tasks().iter().any(|(p, _)| p.class() == class::LATENCY));
     }
 }

@@ -283,22 +283,88 @@ pub struct Runtime<'r, C: CpuOps> {
     interpreters: [spin::Mutex<Option<Interpreter>>; MAX_CPUS],
     /// Serializes attach/detach so that "replaced" is reported exactly.
     writer: spin::Mutex<()>,
+    /// Per hook: the policy generation (high 32 bits) and the program id (low 32; 0 for the
+    /// default policy) of what runs there now. Changed under `writer`, before the hook's
+    /// slot, so a decision labelled with a generation was made by that generation's program
+    /// or (for the instant of the swap) its predecessor, whose cached decisions the swap's
+    /// invalidation then removes.
+    policies: [AtomicU64; HOOKS.len()],
+    /// The last generation handed out.
+    generation: AtomicU32,
+    /// What the hooks' callers record about each decision (off until `trace_set`).
+    pub trace: crate::trace::Trace,
     pub stats: RuntimeStats,
 }
 
-/// The answer of [`Runtime::decide`] and where it came from.
+/// The answer of [`Runtime::decide`], where it came from, and which policy made it.
+///
+/// The value and the policy generation share one word, as the cache stores them (every hook's
+/// `max_decision` fits in 32 bits): a hit hands the cached word over unchanged, and the
+/// struct stays two registers wide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
-    pub value: u64,
+    word: u64,
     pub source: Source,
+}
+
+impl Decision {
+    /// A decision of `value` (at most `u32::MAX`; larger is clamped) made under `generation`.
+    pub fn new(value: u64, source: Source, generation: u32) -> Decision {
+        Decision { word: value.min(u64::from(u32::MAX)) | u64::from(generation) << 32, source }
+    }
+
+    /// The decision.
+    #[inline(always)]
+    pub fn value(&self) -> u64 {
+        self.word & 0xffff_ffff
+    }
+
+    /// The policy generation that made it (see [`Runtime::policy`]); a cached decision
+    /// carries the generation of the run that made it.
+    pub fn generation(&self) -> u32 {
+        (self.word >> 32) as u32
+    }
+
+    /// The same decision with another value (a caller overriding it, e.g. exploring).
+    pub fn with_value(&self, value: u64) -> Decision {
+        Decision::new(value, self.source, self.generation())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    Cache,
+    /// The CPU's L1 answered.
+    CacheL1,
+    /// The global table answered.
+    CacheGlobal,
     Agent(u32),
     Default,
     Fallback,
+}
+
+impl Source {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::CacheL1 => "l1",
+            Source::CacheGlobal => "global",
+            Source::Agent(_) => "miss",
+            Source::Default => "default",
+            Source::Fallback => "fallback",
+        }
+    }
+}
+
+/// Which policy made a decision: the program id (0 for the hook's default policy) and the
+/// runtime's policy generation when it ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    pub program: u32,
+    pub generation: u32,
+}
+
+#[inline(always)]
+fn from_cached(word: u64, source: Source) -> Decision {
+    Decision { word, source }
 }
 
 impl<'r, C: CpuOps> Runtime<'r, C> {
@@ -314,6 +380,9 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
             hooks: core::array::from_fn(|_| RcuPtr::new(rcu, None)),
             interpreters: core::array::from_fn(|_| spin::Mutex::new(None)),
             writer: spin::Mutex::new(()),
+            policies: core::array::from_fn(|_| AtomicU64::new(0)),
+            generation: AtomicU32::new(0),
+            trace: crate::trace::Trace::new(crate::trace::RING_RECORDS),
             stats: RuntimeStats::default(),
         }
     }
@@ -388,6 +457,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         drop(agents);
         for hook in &hooks {
             agent.attached.fetch_or(1 << hook.id, Ordering::Relaxed);
+            self.new_generation(hook, agent.id);
             self.slot(hook).replace_and(Some(Box::new(agent.clone())), |previous| {
                 previous.attached.fetch_and(!(1 << hook.id), Ordering::Relaxed);
             });
@@ -482,6 +552,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         let _writer = self.writer.lock();
         let mut replaced = None;
         agent.attached.fetch_or(1 << hook.id, Ordering::Relaxed);
+        self.new_generation(hook, agent.id);
         self.slot(hook).replace_and(Some(Box::new(agent)), |old| {
             old.attached.fetch_and(!(1 << hook.id), Ordering::Relaxed);
             replaced = Some(old.id);
@@ -495,6 +566,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
     pub fn detach(&self, hook: &Hook) -> Option<u32> {
         let _writer = self.writer.lock();
         let mut detached = None;
+        self.new_generation(hook, 0);
         self.slot(hook).replace_and(None, |old| {
             old.attached.fetch_and(!(1 << hook.id), Ordering::Relaxed);
             detached = Some(old.id);
@@ -512,6 +584,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         if agent.attached.load(Ordering::Relaxed) & (1 << hook.id) == 0 {
             return Err(AgentError::NotAttached { id, hook: hook.name });
         }
+        self.new_generation(hook, 0);
         self.slot(hook).replace_and(None, |old| {
             old.attached.fetch_and(!(1 << hook.id), Ordering::Relaxed);
         });
@@ -584,12 +657,12 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         let key = narrow_decision_key(fields);
         let id = hook_id(hook);
         let l1 = self.cache.lookup_l1(cpu, id, &key, now_ticks);
-        if let L1Outcome::Hit(value) = l1.outcome {
-            return Decision { value, source: Source::Cache };
+        if let L1Outcome::Hit(word) = l1.outcome {
+            return from_cached(word, Source::CacheL1);
         }
         let (word, version) = (key.words[0], l1.version());
         match self.cache.lookup_global_word(cpu, id, word, key.hash_value(), now_ticks, l1.miss_word(), version) {
-            Some(value) => Decision { value, source: Source::Cache },
+            Some(word) => from_cached(word, Source::CacheGlobal),
             None => self.decide_miss_word(cpu, hook, word, version, now_ticks, platform),
         }
     }
@@ -605,7 +678,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         platform: &mut dyn Platform,
     ) -> Decision {
         match self.cache.lookup(cpu, hook_id(hook), &wide_decision_key(fields), now_ticks) {
-            Lookup::Hit(value) => Decision { value, source: Source::Cache },
+            Lookup::Hit(word) => from_cached(word, Source::CacheGlobal),
             Lookup::Miss(ticket) => self.decide_miss(cpu, hook, fields, &ticket, platform),
         }
     }
@@ -639,20 +712,21 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
     ) -> Decision {
         let decision = self.evaluate(cpu, hook, fields, platform);
         // Refused when the hook changed since the lookup: the next caller re-runs it.
-        let _ = self.cache.insert(ticket, decision.value, u64::from(hook.ttl_ticks));
+        let _ = self.cache.insert(ticket, decision.word, u64::from(hook.ttl_ticks));
         decision
     }
 
-    /// What is cached for `fields` at `hook`, without running anything.
+    /// What is cached for `fields` at `hook`, without running anything: the decision and
+    /// the generation of the policy that made it.
     pub fn cached(
         &self,
         cpu: usize,
         hook: &Hook,
         fields: [u64; hooks::DECISION_FIELDS],
         now_ticks: u64,
-    ) -> Option<u64> {
+    ) -> Option<Decision> {
         match self.cache.lookup(cpu, hook_id(hook), &decision_key(fields), now_ticks) {
-            Lookup::Hit(value) => Some(value),
+            Lookup::Hit(word) => Some(from_cached(word, Source::CacheGlobal)),
             Lookup::Miss(_) => None,
         }
     }
@@ -677,17 +751,21 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         platform: &mut dyn Platform,
     ) -> Decision {
         let guard = self.cache.rcu().read(cpu);
-        let Some(agent) = self.slot(hook).load(&guard) else {
+        let agent = self.slot(hook).load(&guard);
+        // Read after the slot: the generation is the loaded program's, or a newer one during
+        // the instant of a swap (see `policies`).
+        let generation = self.policy(hook).generation;
+        let Some(agent) = agent else {
             self.stats.defaults.fetch_add(1, Ordering::Relaxed);
-            return Decision { value: default_policy(hook, fields), source: Source::Default };
+            return Decision::new(default_policy(hook, fields), Source::Default, generation);
         };
         let now_ns = platform.ktime_get_ns();
         let mut ctx = hooks::decision_context(hook.id, cpu as u32, now_ns, fields);
         match self.run(cpu, agent, &mut ctx, &mut [], platform) {
-            Ok(value) if value <= hook.max_decision => Decision { value, source: Source::Agent(agent.id) },
+            Ok(value) if value <= hook.max_decision => Decision::new(value, Source::Agent(agent.id), generation),
             _ => {
                 self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-                Decision { value: default_policy(hook, fields), source: Source::Fallback }
+                Decision::new(default_policy(hook, fields), Source::Fallback, generation)
             }
         }
     }
@@ -770,6 +848,84 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
             s.errors.fetch_add(1, Ordering::Relaxed);
         }
         result
+    }
+
+    /// Records a call of `hook` in the trace, if the hook is traced: its fields, the decision
+    /// and where it came from (`explored`: the caller replaced it by a random safe one), which
+    /// program made it, and `outcome`, what the caller observed.
+    /// Inlined: when the hook is not traced this is one load and a branch.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn trace_decision(
+        &self,
+        cpu: usize,
+        hook: &Hook,
+        fields: [u64; hooks::DECISION_FIELDS],
+        decision: &Decision,
+        explored: bool,
+        outcome: [u32; 4],
+        time_ns: u64,
+    ) {
+        if self.trace.on(hook.id) {
+            self.record_decision(cpu, hook, fields, decision, explored, outcome, time_ns);
+        }
+    }
+
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn record_decision(
+        &self,
+        cpu: usize,
+        hook: &Hook,
+        fields: [u64; hooks::DECISION_FIELDS],
+        decision: &Decision,
+        explored: bool,
+        outcome: [u32; 4],
+        time_ns: u64,
+    ) {
+        use crate::trace::{Outcome, Record};
+        let (source, program) = match decision.source {
+            Source::CacheL1 | Source::CacheGlobal => {
+                let program = self.provenance(hook, decision.generation()).map_or(u32::MAX, |p| p.program);
+                (if decision.source == Source::CacheL1 { Outcome::L1 } else { Outcome::Global }, program)
+            }
+            Source::Agent(id) => (Outcome::Miss, id),
+            Source::Default => (Outcome::Default, 0),
+            Source::Fallback => (Outcome::Fallback, 0),
+        };
+        let record = Record {
+            time_ns,
+            hook: hook.id as u8,
+            cpu: cpu as u8,
+            source: if explored { Outcome::Explore } else { source } as u8,
+            program,
+            generation: decision.generation(),
+            fields,
+            decision: decision.value(),
+            outcome,
+        };
+        self.trace.record(cpu, &record);
+    }
+
+    /// Starts a new policy generation at `hook` for `program` (0: the default policy); called
+    /// under the writer lock, before the hook's slot changes.
+    fn new_generation(&self, hook: &Hook, program: u32) {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        self.policies[hook.id as usize % HOOKS.len()]
+            .store(u64::from(generation) << 32 | u64::from(program), Ordering::Release);
+    }
+
+    /// What runs at `hook` now: its program (0 for the default policy) and generation.
+    pub fn policy(&self, hook: &Hook) -> Provenance {
+        let word = self.policies[hook.id as usize % HOOKS.len()].load(Ordering::Acquire);
+        Provenance { program: word as u32, generation: (word >> 32) as u32 }
+    }
+
+    /// Which program made a decision of `generation` at `hook`: `None` when that generation
+    /// is not the hook's current one (its program was replaced since).
+    pub fn provenance(&self, hook: &Hook, generation: u32) -> Option<Provenance> {
+        let now = self.policy(hook);
+        (now.generation == generation).then_some(now)
     }
 
     fn slot(&self, hook: &Hook) -> &RcuPtr<'r, Arc<Agent>, C> {

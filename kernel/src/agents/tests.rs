@@ -46,10 +46,10 @@ fn default_policies_answer_when_nothing_is_attached() {
     let rt = runtime();
     let mut p = FixedPlatform::default();
     let d = rt.decide(0, &SCHED_SLICE, [0, 1, 0, 0], 0, &mut p);
-    assert_eq!(d, Decision { value: DEFAULT_SLICE_US, source: Source::Default });
-    assert_eq!(rt.decide(0, &SCHED_SLICE, [0, 1, 0, 0], 1, &mut p).source, Source::Cache);
-    assert_eq!(rt.decide(0, &SCHED_CPU, [0, 1, 3, 0], 0, &mut p).value, 3);
-    assert_eq!(rt.decide(0, &MCP_ADMIT, [1, 2, 3, 0], 0, &mut p).value, hooks::admit::ALLOW);
+    assert_eq!((d.value(), d.source), (DEFAULT_SLICE_US, Source::Default));
+    assert_eq!(rt.decide(0, &SCHED_SLICE, [0, 1, 0, 0], 1, &mut p).source, Source::CacheGlobal);
+    assert_eq!(rt.decide(0, &SCHED_CPU, [0, 1, 3, 0], 0, &mut p).value(), 3);
+    assert_eq!(rt.decide(0, &MCP_ADMIT, [1, 2, 3, 0], 0, &mut p).value(), hooks::admit::ALLOW);
 }
 
 #[test]
@@ -61,18 +61,25 @@ fn attached_program_decides_and_is_cached_until_replaced() {
         .unwrap();
     assert_eq!(rt.attach(a.id, &SCHED_SLICE).unwrap(), None);
     let d = rt.decide(1, &SCHED_SLICE, [2, 9, 0, 0], 5, &mut p);
-    assert_eq!(d, Decision { value: 2500, source: Source::Agent(a.id) });
-    assert_eq!(rt.decide(1, &SCHED_SLICE, [2, 9, 0, 0], 6, &mut p), Decision { value: 2500, source: Source::Cache });
+    assert_eq!(d, Decision::new(2500, Source::Agent(a.id), rt.policy(&SCHED_SLICE).generation));
+    assert_eq!(rt.policy(&SCHED_SLICE).program, a.id);
+    // The cached copy says which policy made it; the global table answers first, then the L1.
+    assert_eq!(rt.decide(1, &SCHED_SLICE, [2, 9, 0, 0], 6, &mut p), Decision { source: Source::CacheGlobal, ..d });
+    assert_eq!(rt.decide(1, &SCHED_SLICE, [2, 9, 0, 0], 6, &mut p), Decision { source: Source::CacheL1, ..d });
+    assert_eq!(rt.provenance(&SCHED_SLICE, d.generation()).map(|p| p.program), Some(a.id));
     assert_eq!(a.stats.runs.load(Ordering::Relaxed), 1);
     let b = load(rt, Kind::Decision, "flat", &slice_field_prog(777)).unwrap();
     assert_eq!(rt.attach(b.id, &SCHED_SLICE).unwrap(), Some(a.id));
-    assert_eq!(rt.decide(1, &SCHED_SLICE, [2, 9, 0, 0], 7, &mut p).value, 777, "no stale decision after a swap");
+    let after = rt.decide(1, &SCHED_SLICE, [2, 9, 0, 0], 7, &mut p);
+    assert_eq!(after.value(), 777, "no stale decision after a swap");
+    assert!(after.generation() > d.generation());
+    assert_eq!(rt.provenance(&SCHED_SLICE, d.generation()), None, "the old generation's program was replaced");
     assert_eq!(a.attachments(), Vec::<&str>::new());
     assert_eq!(b.attachments(), vec!["sched_slice"]);
     assert!(matches!(rt.unload(b.id), Err(AgentError::StillAttached { .. })));
     rt.unload(a.id).unwrap();
     assert_eq!(rt.detach(&SCHED_SLICE), Some(b.id));
-    assert_eq!(rt.decide(1, &SCHED_SLICE, [2, 9, 0, 0], 8, &mut p).value, DEFAULT_SLICE_US);
+    assert_eq!(rt.decide(1, &SCHED_SLICE, [2, 9, 0, 0], 8, &mut p).value(), DEFAULT_SLICE_US);
     rt.unload(b.id).unwrap();
     assert!(rt.list().is_empty());
 }
@@ -84,7 +91,10 @@ fn ttl_expires_decisions() {
     let a = load(rt, Kind::Decision, "flat", &slice_field_prog(1234)).unwrap();
     rt.attach(a.id, &SCHED_SLICE).unwrap();
     rt.decide(0, &SCHED_SLICE, [0; 4], 0, &mut p);
-    assert_eq!(rt.decide(0, &SCHED_SLICE, [0; 4], u64::from(SCHED_SLICE.ttl_ticks) - 1, &mut p).source, Source::Cache);
+    assert_eq!(
+        rt.decide(0, &SCHED_SLICE, [0; 4], u64::from(SCHED_SLICE.ttl_ticks) - 1, &mut p).source,
+        Source::CacheGlobal
+    );
     assert_eq!(
         rt.decide(0, &SCHED_SLICE, [0; 4], u64::from(SCHED_SLICE.ttl_ticks), &mut p).source,
         Source::Agent(a.id)
@@ -151,7 +161,8 @@ fn out_of_range_decisions_fall_back_to_the_default() {
     let mut p = FixedPlatform::default();
     let a = load(rt, Kind::Decision, "huge", "mov %r0, 3\nexit").unwrap();
     rt.attach(a.id, &MCP_ADMIT).unwrap();
-    assert_eq!(rt.decide(0, &MCP_ADMIT, [0; 4], 0, &mut p), Decision { value: 0, source: Source::Fallback });
+    let d = rt.decide(0, &MCP_ADMIT, [0; 4], 0, &mut p);
+    assert_eq!((d.value(), d.source), (0, Source::Fallback));
 }
 
 #[test]
@@ -232,8 +243,9 @@ fn wide_and_narrow_fields_both_cache() {
     rt.attach(a.id, &SCHED_SLICE).unwrap();
     for fields in [[1, 2, 3, 4], [1 << 40, 2, 3, 4]] {
         assert_eq!(rt.decide(0, &SCHED_SLICE, fields, 0, &mut p).source, Source::Agent(a.id));
-        assert_eq!(rt.decide(0, &SCHED_SLICE, fields, 1, &mut p), Decision { value: 4321, source: Source::Cache });
-        assert_eq!(rt.cached(0, &SCHED_SLICE, fields, 2), Some(4321));
+        let d = rt.decide(0, &SCHED_SLICE, fields, 1, &mut p);
+        assert_eq!((d.value(), d.source), (4321, Source::CacheGlobal));
+        assert_eq!(rt.cached(0, &SCHED_SLICE, fields, 2).map(|d| d.value()), Some(4321));
     }
 }
 
@@ -302,7 +314,7 @@ fn load_replacing(
 /// Calls one of the runtime's tools as the message port does.
 fn tool(rt: &Runtime<'_, HostCpu>, name: &str, args: serde_json::Value) -> ToolOutcome {
     let mut platform = FixedPlatform::default();
-    let mut workload = |_| Err("no workload in unit tests".to_string());
+    let mut workload = |_, _| Err("no workload in unit tests".to_string());
     let mut cx = tools::CallContext {
         cpu: 0,
         now_ticks: 0,
@@ -342,7 +354,7 @@ fn a_program_of_the_same_name_replaces_the_loaded_one_in_place() {
     let old = load(rt, Kind::Decision, "policy", &slice_field_prog(111)).unwrap();
     rt.attach(old.id, &SCHED_SLICE).unwrap();
     rt.attach(old.id, &SCHED_CPU).unwrap();
-    assert_eq!(rt.decide(0, &SCHED_SLICE, [1, 2, 0, 0], 0, &mut p).value, 111);
+    assert_eq!(rt.decide(0, &SCHED_SLICE, [1, 2, 0, 0], 0, &mut p).value(), 111);
     let weak = Arc::downgrade(&old);
     let old_id = old.id;
     drop(old);
@@ -367,10 +379,9 @@ fn a_program_of_the_same_name_replaces_the_loaded_one_in_place() {
     // One entry under the name, and no decision of the old program survives.
     let names: Vec<(u32, String)> = rt.list().iter().map(|a| (a.id, a.name.clone())).collect();
     assert_eq!(names, vec![(new.id, "policy".to_string())]);
-    assert_eq!(
-        rt.decide(0, &SCHED_SLICE, [1, 2, 0, 0], 1, &mut p),
-        Decision { value: 222, source: Source::Agent(new.id) }
-    );
+    let d = rt.decide(0, &SCHED_SLICE, [1, 2, 0, 0], 1, &mut p);
+    assert_eq!((d.value(), d.source), (222, Source::Agent(new.id)));
+    assert_eq!(rt.provenance(&SCHED_SLICE, d.generation()).map(|p| p.program), Some(new.id));
     // The old one is gone once readers are done with it (CPU 0 decided, so it reports). Each
     // hook slot retired it separately: the second waits for the next grace period.
     for _ in 0..3 {
@@ -523,4 +534,55 @@ fn a_narrow_key_unpacks_to_its_fields() {
         assert!(super::narrow_fields(fields));
         assert_eq!(super::narrow_fields_of(super::narrow_decision_key(fields).words[0]), fields);
     }
+}
+
+/// trace_set switches a hook, the hook's caller records through `trace_decision`, and
+/// trace_read hands the records back as 80-byte records with what made each decision.
+#[test]
+fn traces_are_switched_per_hook_and_read_back_with_provenance() {
+    let rt = runtime();
+    let mut p = FixedPlatform::default();
+    let a = load(rt, Kind::Decision, "traced", &slice_field_prog(1500)).unwrap();
+    rt.attach(a.id, &SCHED_SLICE).unwrap();
+    let fields = [2, 5, 0, 1];
+    let d = rt.decide(0, &SCHED_SLICE, fields, 1, &mut p);
+    rt.trace_decision(0, &SCHED_SLICE, fields, &d, false, [1, 2, 3, 4], 10);
+    assert_eq!(rt.trace.counters().written, 0, "off by default: nothing is recorded");
+
+    let (on, _) = done_json(tool(rt, "trace_set", serde_json::json!({"hook": "sched_slice", "on": true})));
+    assert_eq!((on["on"].clone(), on["explore"].clone()), (serde_json::json!(true), serde_json::json!(false)));
+    rt.trace_decision(0, &SCHED_SLICE, fields, &d, false, [1, 2, 3, 4], 10);
+    let hit = rt.decide(0, &SCHED_SLICE, fields, 2, &mut p);
+    rt.trace_decision(1, &SCHED_SLICE, fields, &hit, true, [5, 6, 7, 8], 11);
+    rt.trace_decision(1, &SCHED_CPU, fields, &hit, false, [0; 4], 12);
+
+    let (summary, bytes) = done_json(tool(rt, "trace_read", serde_json::json!({})));
+    assert_eq!(summary["records"], 2, "{summary}");
+    assert_eq!(summary["traced"], serde_json::json!(["sched_slice"]));
+    let records: Vec<crate::trace::Record> =
+        bytes.chunks(crate::trace::RECORD_BYTES).map(|c| crate::trace::Record::read_le(c).unwrap()).collect();
+    assert_eq!(records[0].program, a.id);
+    assert_eq!(records[0].source, crate::trace::Outcome::Miss as u8);
+    assert_eq!((records[0].decision, records[0].outcome), (1500, [1, 2, 3, 4]));
+    assert_eq!(records[1].program, a.id, "a cached decision names the program that made it");
+    assert_eq!(records[1].generation, d.generation());
+    assert_eq!(records[1].source, crate::trace::Outcome::Explore as u8);
+    assert_eq!(records[1].cpu, 1);
+
+    // cache_lookup says which policy made the cached decision.
+    let (lookup, _) =
+        done_json(tool(rt, "cache_lookup", serde_json::json!({"hook": "sched_slice", "fields": [2, 5, 0, 1]})));
+    assert_eq!(lookup["made_by"]["program"], a.id);
+    assert_eq!(lookup["made_by"]["generation"], d.generation());
+
+    let bad = |args: serde_json::Value| match tool(rt, "trace_set", args) {
+        ToolOutcome::BadArguments(why) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(bad(serde_json::json!({"hook": "mcp_admit", "on": true, "explore": true})).contains("sched_slice only"));
+    assert!(bad(serde_json::json!({"hook": "sched_slice"})).contains("'on' is required"));
+    assert!(bad(serde_json::json!({"hook": "sched_slice", "on": 1})).contains("true or false"));
+    assert!(matches!(tool(rt, "trace_read", serde_json::json!({"max": 0})), ToolOutcome::BadArguments(_)));
+    done_json(tool(rt, "trace_set", serde_json::json!({"hook": "sched_slice", "on": false})));
+    assert!(!rt.trace.on(SCHED_SLICE.id));
 }

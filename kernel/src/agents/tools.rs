@@ -28,11 +28,17 @@ pub const NAMES: &[&str] = &[
     "cache_invalidate",
     "workload_run",
     "bpf_dump",
+    "trace_set",
+    "trace_read",
 ];
 
 /// Most bytes `bpf_dump` returns per call: well inside the port's 68 KiB message limit (the
 /// JSON around it is small), so a 64 KiB program or 1 MiB of JIT code comes in a few calls.
 pub const DUMP_CHUNK_BYTES: usize = 32 * 1024;
+
+/// Most records `trace_read` returns per call: 60 KiB of attachment, inside the port's 68 KiB
+/// message limit.
+pub const TRACE_READ_MAX: usize = 768;
 
 /// Whether `name` belongs to a kernel tool (these or the port's built-ins).
 pub fn is_reserved(name: &str) -> bool {
@@ -48,8 +54,8 @@ pub struct CallContext<'a> {
     pub now_ms: u64,
     pub cpus: usize,
     pub platform: &'a mut dyn Platform,
-    /// Runs the synthetic workload for this many milliseconds; its JSON report or why not.
-    pub workload: &'a mut dyn FnMut(u64) -> Result<String, String>,
+    /// Runs the synthetic workload mix for this many milliseconds; its JSON report or why not.
+    pub workload: &'a mut dyn FnMut(u64, crate::workload::Mix) -> Result<String, String>,
 }
 
 /// Descriptors of the runtime's tools, then one per loaded `tool` program.
@@ -109,7 +115,7 @@ pub fn descriptors<C: CpuOps>(runtime: &Runtime<'_, C>) -> Vec<ToolDescriptor> {
         t(
             "workload_run",
             "Run the synthetic workload (CPU-bound, sleeper and latency-sensitive tasks) on the worker cores; per-class throughput and wake-up latency percentiles",
-            r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":10,"maximum":10000,"description":"How long to run, in milliseconds"}},"required":["ms"],"additionalProperties":false}"#.to_string(),
+            r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":10,"maximum":10000,"description":"How long to run, in milliseconds"},"mix":{"enum":["mixed","latency","cpu_bound","bursty"],"description":"Tasks per worker core: mixed (2 CPU-bound, 1 sleeper, 1 latency-sensitive; the default), latency (1 CPU-bound, 3 latency-sensitive), cpu_bound (3 CPU-bound, 1 sleeper), bursty (2 CPU-bound, 2 waking in bursts)"}},"required":["ms"],"additionalProperties":false}"#.to_string(),
         ),
         t(
             "bpf_dump",
@@ -117,6 +123,16 @@ pub fn descriptors<C: CpuOps>(runtime: &Runtime<'_, C>) -> Vec<ToolDescriptor> {
             r#"{"type":"object","properties":{"id":{"type":"integer","description":"Program id from bpf_load or bpf_list"},"part":{"enum":["xlated","jited","jited_slots"],"description":"Which code: xlated (verified eBPF), jited (A64 words) or jited_slots (where each eBPF slot's A64 code starts)"},"offset":{"type":"integer","minimum":0,"description":"Byte offset to start from (0, then the end of the previous chunk)"}},"required":["id","part"],"additionalProperties":false}"#.to_string(),
         ),
     ];
+    list.push(t(
+        "trace_set",
+        "Switch a hook's decision trace on or off (per-CPU rings, oldest overwritten). With explore: true the hook's caller replaces each decision by a random one within the hook's safe bounds (sched_slice only), to learn a policy from.",
+        r#"{"type":"object","properties":{"hook":{"enum":["sched_slice","sched_cpu","mcp_admit"],"description":"Decision hook"},"on":{"type":"boolean","description":"Trace the hook (true) or stop (false)"},"explore":{"type":"boolean","description":"Randomise the hook's decisions within safe bounds while tracing (sched_slice only; default false)"},"seed":{"type":"integer","minimum":0,"description":"Seed of the exploration generators (repeatable runs)"}},"required":["hook","on"],"additionalProperties":false}"#.to_string(),
+    ));
+    list.push(t(
+        "trace_read",
+        "Take up to `max` unread trace records as the binary attachment: 80-byte little-endian records (time_ns; hook | cpu<<8 | source<<16 | program<<32; generation; 4 fields; decision; outcome[0..4] as u32 pairs). Sources: 0 l1, 1 global, 2 miss, 3 default, 4 fallback, 5 explore. The JSON has the counts.",
+        alloc::format!(r#"{{"type":"object","properties":{{"max":{{"type":"integer","minimum":1,"maximum":{TRACE_READ_MAX},"description":"Most records to return (default {TRACE_READ_MAX})"}}}},"additionalProperties":false}}"#),
+    ));
     for agent in runtime.list().iter().filter(|a| a.kind == Kind::Tool) {
         list.push(t(
             &agent.name,
@@ -163,11 +179,19 @@ pub fn call<C: CpuOps>(
         "cache_lookup" => cache_tool(runtime, &a, cx, false),
         "cache_invalidate" => cache_tool(runtime, &a, cx, true),
         "bpf_dump" => bpf_dump(runtime, &a),
-        "workload_run" => a.only(&["ms"]).and_then(|()| a.u64("ms")).and_then(|ms| {
+        "trace_set" => trace_set(runtime, &a),
+        "trace_read" => trace_read(runtime, &a),
+        "workload_run" => a.only(&["ms", "mix"]).and_then(|()| a.u64("ms")).and_then(|ms| {
             if !(10..=10_000).contains(&ms) {
                 return Err("'ms' must be between 10 and 10000".to_string());
             }
-            Ok(match (cx.workload)(ms) {
+            let mix = match a.str_opt("mix")? {
+                None => crate::workload::Mix::Mixed,
+                Some(name) => crate::workload::Mix::by_name(name).ok_or_else(|| {
+                    alloc::format!("unknown mix '{name}'; mixes are {}", crate::workload::Mix::NAMES.join(", "))
+                })?,
+            };
+            Ok(match (cx.workload)(ms, mix) {
                 Ok(report) => ToolOutcome::Done(alloc::vec![Content::Json(report)]),
                 Err(why) => ToolOutcome::Failed(why),
             })
@@ -212,6 +236,13 @@ impl Args<'_> {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(alloc::format!("'{name}' must be a string")),
+        }
+    }
+    fn bool(&self, name: &str) -> Result<Option<bool>, String> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(alloc::format!("'{name}' must be true or false")),
         }
     }
     fn str(&self, name: &str) -> Result<&str, String> {
@@ -568,8 +599,62 @@ fn cache_tool<C: CpuOps>(
         }
     } else {
         let cached = runtime.cached(cx.cpu, &hook, fields, cx.now_ticks);
-        done(json!({"hook": hook.name, "fields": fields, "hit": cached.is_some(), "value": cached}))
+        // Which policy made the cached decision: its program (0: the default policy; null: a
+        // program replaced since, whose decision is stale and about to go) and generation.
+        let made_by = cached.map(|d| {
+            let program = runtime.provenance(&hook, d.generation()).map(|p| p.program);
+            json!({"program": program, "generation": d.generation()})
+        });
+        done(
+            json!({"hook": hook.name, "fields": fields, "hit": cached.is_some(), "value": cached.map(|d| d.value()), "made_by": made_by}),
+        )
     })
+}
+
+fn trace_set<C: CpuOps>(runtime: &Runtime<'_, C>, a: &Args<'_>) -> Result<ToolOutcome, String> {
+    a.only(&["hook", "on", "explore", "seed"])?;
+    let hook = a.decision_hook()?;
+    let on = a.bool("on")?.ok_or("'on' is required: true to trace the hook, false to stop")?;
+    let explore = a.bool("explore")?.unwrap_or(false);
+    if explore && hook.id != hooks::SCHED_SLICE.id {
+        return Err(alloc::format!("explore is for sched_slice only; {} has no safe range to explore", hook.name));
+    }
+    if let Some(seed) = a.u64_opt("seed")? {
+        runtime.trace.seed(seed);
+    }
+    runtime.trace.set(hook.id, on, explore);
+    Ok(done(json!({"hook": hook.name, "on": on, "explore": on && explore, "counters": trace_counters(runtime)})))
+}
+
+fn trace_counters<C: CpuOps>(runtime: &Runtime<'_, C>) -> Value {
+    let c = runtime.trace.counters();
+    json!({"written": c.written, "read": c.read, "dropped": c.dropped, "nested": c.nested})
+}
+
+fn trace_read<C: CpuOps>(runtime: &Runtime<'_, C>, a: &Args<'_>) -> Result<ToolOutcome, String> {
+    a.only(&["max"])?;
+    let max = a.u64_opt("max")?.unwrap_or(TRACE_READ_MAX as u64);
+    if !(1..=TRACE_READ_MAX as u64).contains(&max) {
+        return Err(alloc::format!("'max' must be between 1 and {TRACE_READ_MAX}"));
+    }
+    let records = runtime.trace.drain(max as usize);
+    let mut bytes = Vec::with_capacity(records.len() * crate::trace::RECORD_BYTES);
+    for record in &records {
+        record.write_le(&mut bytes);
+    }
+    let (on, exploring) = runtime.trace.switches();
+    let names = |bits: u32| -> Vec<&str> { HOOKS.iter().filter(|h| bits & (1 << h.id) != 0).map(|h| h.name).collect() };
+    let summary = json!({
+        "records": records.len(),
+        "record_bytes": crate::trace::RECORD_BYTES,
+        "traced": names(on),
+        "exploring": names(exploring),
+        "counters": trace_counters(runtime),
+    });
+    Ok(ToolOutcome::Done(alloc::vec![
+        Content::Json(summary.to_string()),
+        Content::Bytes { mime_type: "application/x-kingly-trace".to_string(), data: bytes },
+    ]))
 }
 
 fn tool_input(args: &ToolArgs) -> Result<Vec<u8>, String> {

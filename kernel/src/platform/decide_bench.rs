@@ -88,6 +88,21 @@ pub fn run() -> u32 {
             core::hint::black_box(runtime.decide(core, &SCHED_SLICE, fields, 1, &mut platform));
         }
     });
+    // The trace as the scheduler uses it: decide, then record if the hook is traced. Off, the
+    // record is one load and a branch; on, it writes an 80-byte record to this core's ring.
+    let traced_l1 = |platform: &mut KernelPlatform| {
+        for _ in 0..CALLS {
+            let fields = core::hint::black_box([2, 7, 0, 1]);
+            let d = runtime.decide(core, &SCHED_SLICE, fields, 1, platform);
+            runtime.trace_decision(core, &SCHED_SLICE, fields, &d, false, [1, 2, 3, 4], 5);
+            core::hint::black_box(d);
+        }
+    };
+    let (_, l1_trace_off) = quiet_count(|| traced_l1(&mut platform));
+    runtime.trace.set(SCHED_SLICE.id, true, false);
+    let (_, l1_trace_on) = quiet_count(|| traced_l1(&mut platform));
+    runtime.trace.set(SCHED_SLICE.id, false, false);
+    let traced = runtime.trace.counters().written;
     let global_hits_before = cache.stats().cpus.global_hits;
     let (_, global) = quiet_count(|| {
         for i in 0..CALLS {
@@ -161,6 +176,10 @@ pub fn run() -> u32 {
         kprintln!("error: the instruction counter reads 0; run under QEMU -icount (kingly boot --icount 0)");
         return 1;
     }
+    if traced != CALLS {
+        kprintln!("error: the traced row wrote {traced} records in {CALLS} calls");
+        return 1;
+    }
     if global_hits != CALLS || cache_global_hits != CALLS {
         kprintln!(
             "error: the global-hit rows measured {global_hits} and {cache_global_hits} global hits in {CALLS} calls; \
@@ -184,6 +203,12 @@ pub fn run() -> u32 {
         per_call(l1_opaque),
         per_call(cache_l1),
         per_call(cache_global)
+    );
+    kprintln!(
+        "decide-bench trace: l1_hit_opaque_fields={} l1_hit_trace_off={} l1_hit_trace_on={} (guest instructions per call: decide, then the trace check and record the scheduler does)",
+        per_call(l1_opaque),
+        per_call(l1_trace_off),
+        per_call(l1_trace_on)
     );
     0
 }

@@ -91,7 +91,7 @@ fn decider(core: usize) {
             Source::Default | Source::Fallback => {
                 LOST.fetch_add(1, Ordering::Relaxed);
             }
-            _ if decision.value < floor => {
+            _ if decision.value() < floor => {
                 STALE.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}

@@ -7,10 +7,11 @@
 
 use super::agents::{now_ticks, runtime, KernelPlatform};
 use super::smp;
+use crate::agents::Decision;
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::arch::aarch64::exceptions::TrapFrame;
 use crate::cpu::{CpuOps, MAX_CPUS};
-use crate::workload::{self, TaskReport};
+use crate::workload::{self, Mix, Pattern, TaskReport};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
@@ -32,6 +33,9 @@ const DONE: u8 = 3;
 struct Task {
     id: u32,
     class: u64,
+    pattern: Pattern,
+    /// When the task last joined a run queue (woken or preempted).
+    queued_at_ns: AtomicU64,
     end_ns: u64,
     state: AtomicU8,
     wake_at_ns: AtomicU64,
@@ -52,6 +56,20 @@ struct CoreState {
     queue: VecDeque<Arc<Task>>,
     /// When the current task's slice ends (time, not a tick count: ticks can arrive late).
     slice_end_ns: u64,
+    /// The current slice's `sched_slice` call, recorded with its outcome when the slice ends
+    /// (only while the hook is traced).
+    traced: Option<SliceTrace>,
+}
+
+/// A traced `sched_slice` call waiting for its outcome.
+struct SliceTrace {
+    fields: [u64; hooks::DECISION_FIELDS],
+    decision: Decision,
+    explored: bool,
+    start_ns: u64,
+    iterations_at_start: u64,
+    /// How long the task waited in the queue before this slice.
+    waited_us: u32,
 }
 
 struct Sched {
@@ -100,13 +118,18 @@ fn schedule(sched: &mut Sched, core: usize, here: usize) -> usize {
     match state.current.take() {
         Some(task) => {
             task.frame.store(here, Ordering::Relaxed);
-            match task.state.load(Ordering::Acquire) {
-                RUNNING if now < state.slice_end_ns => {
-                    state.current = Some(task);
-                    return here;
-                }
+            let running = task.state.load(Ordering::Acquire);
+            if running == RUNNING && now < state.slice_end_ns {
+                state.current = Some(task);
+                return here;
+            }
+            if let Some(traced) = state.traced.take() {
+                trace_slice(core, &traced, &task, &state.queue, now);
+            }
+            match running {
                 RUNNING => {
                     task.state.store(RUNNABLE, Ordering::Relaxed);
+                    task.queued_at_ns.store(now, Ordering::Relaxed);
                     state.queue.push_back(task);
                 }
                 SLEEPING => sleepers.push(task),
@@ -118,8 +141,22 @@ fn schedule(sched: &mut Sched, core: usize, here: usize) -> usize {
     let Some(task) = state.queue.pop_front() else { return state.idle_frame };
     let runnable = state.queue.len() as u64;
     let fields = [task.class, u64::from(task.id), 0, runnable];
-    let decision = runtime().decide(core, &hooks::SCHED_SLICE, fields, now_ticks(), &mut KernelPlatform::here());
-    let slice_us = decision.value.clamp(100, 100_000);
+    let rt = runtime();
+    let mut decision = rt.decide(core, &hooks::SCHED_SLICE, fields, now_ticks(), &mut KernelPlatform::here());
+    let explored = rt.trace.exploring(hooks::SCHED_SLICE.id);
+    if explored {
+        let index = rt.trace.explore_index(core, workload::EXPLORE_SLICES_US.len());
+        decision = decision.with_value(workload::EXPLORE_SLICES_US[index]);
+    }
+    let slice_us = decision.value().clamp(100, 100_000);
+    state.traced = rt.trace.on(hooks::SCHED_SLICE.id).then(|| SliceTrace {
+        fields,
+        decision,
+        explored,
+        start_ns: now,
+        iterations_at_start: task.iterations.load(Ordering::Relaxed),
+        waited_us: micros(now.saturating_sub(task.queued_at_ns.load(Ordering::Relaxed))),
+    });
     // The tick that ends the slice may come up to one period late; aim just before it.
     state.slice_end_ns = now + slice_us * 1000 - 500_000.min(slice_us * 500);
     if task.last_cpu.swap(core as u32, Ordering::Relaxed) != core as u32 {
@@ -130,6 +167,33 @@ fn schedule(sched: &mut Sched, core: usize, here: usize) -> usize {
     let frame = task.frame.load(Ordering::Relaxed);
     state.current = Some(task);
     frame
+}
+
+fn micros(ns: u64) -> u32 {
+    (ns / 1000).min(u64::from(u32::MAX)) as u32
+}
+
+/// Records a traced slice with what it led to: outcome = [microseconds it ran, iterations the
+/// task completed, microseconds the task had waited for it, microseconds latency-sensitive
+/// tasks spent queued behind it].
+fn trace_slice(core: usize, traced: &SliceTrace, task: &Task, queue: &VecDeque<Arc<Task>>, now: u64) {
+    let imposed: u64 = queue
+        .iter()
+        .filter(|t| t.class == class::LATENCY)
+        .map(|t| now.saturating_sub(t.queued_at_ns.load(Ordering::Relaxed).max(traced.start_ns)))
+        .sum();
+    let work = task.iterations.load(Ordering::Relaxed) - traced.iterations_at_start;
+    let outcome =
+        [micros(now - traced.start_ns), work.min(u64::from(u32::MAX)) as u32, traced.waited_us, micros(imposed)];
+    runtime().trace_decision(
+        core,
+        &hooks::SCHED_SLICE,
+        traced.fields,
+        &traced.decision,
+        traced.explored,
+        outcome,
+        traced.start_ns,
+    );
 }
 
 /// Moves sleepers whose time came to the core `sched_cpu` picks.
@@ -143,9 +207,16 @@ fn wake_sleepers(sched: &mut Sched, waker: usize, now: u64) {
         let task = sched.sleepers.swap_remove(i);
         let prev = u64::from(task.last_cpu.load(Ordering::Relaxed));
         let fields = [task.class, u64::from(task.id), prev, waker as u64];
-        let decision = runtime().decide(waker, &hooks::SCHED_CPU, fields, now_ticks(), &mut KernelPlatform::here());
-        let target = worker_core(decision.value, sched.workers);
+        let rt = runtime();
+        let decision = rt.decide(waker, &hooks::SCHED_CPU, fields, now_ticks(), &mut KernelPlatform::here());
+        let target = worker_core(decision.value(), sched.workers);
+        if rt.trace.on(hooks::SCHED_CPU.id) {
+            // Outcome: [moved to another core, tasks queued there before it, 0, 0].
+            let outcome = [u32::from(target as u64 != prev), sched.cores[target].queue.len() as u32, 0, 0];
+            rt.trace_decision(waker, &hooks::SCHED_CPU, fields, &decision, false, outcome, now);
+        }
         task.state.store(RUNNABLE, Ordering::Relaxed);
+        task.queued_at_ns.store(now, Ordering::Relaxed);
         sched.cores[target].queue.push_back(task);
     }
 }
@@ -184,21 +255,25 @@ extern "C" fn task_entry(task: *const Task) -> ! {
     let task = unsafe { &*task };
     let mut x = u64::from(task.id) | 1;
     while now_ns() < task.end_ns {
-        match task.class {
-            class::CPU_BOUND => {
+        match task.pattern {
+            Pattern::Compute => {
                 for _ in 0..2000 {
                     x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 }
                 core::hint::black_box(x);
             }
-            class::SLEEPER => {
+            Pattern::Sleeper => {
                 let until = now_ns() + workload::SLEEPER_WORK_US * 1000;
                 while now_ns() < until {
                     x = core::hint::black_box(x.rotate_left(7) ^ 0x5bd1_e995);
                 }
                 record(task, sleep_ms(task, workload::SLEEPER_SLEEP_MS));
             }
-            _ => record(task, sleep_ms(task, workload::LATENCY_SLEEP_MS)),
+            Pattern::Periodic => record(task, sleep_ms(task, workload::LATENCY_SLEEP_MS)),
+            Pattern::Bursty => {
+                let gap = task.iterations.load(Ordering::Relaxed) % workload::BURST_WAKEUPS == 0;
+                record(task, sleep_ms(task, if gap { workload::BURST_GAP_MS } else { 1 }));
+            }
         }
         task.iterations.fetch_add(1, Ordering::Relaxed);
     }
@@ -208,11 +283,13 @@ extern "C" fn task_entry(task: *const Task) -> ! {
     }
 }
 
-fn new_task(id: u32, class: u64, end_ns: u64, core: usize) -> Arc<Task> {
+fn new_task(id: u32, pattern: Pattern, end_ns: u64, core: usize) -> Arc<Task> {
     let stack: Box<[u128]> = alloc::vec![0u128; STACK_BYTES / 16].into_boxed_slice();
     let task = Arc::new(Task {
         id,
-        class,
+        class: pattern.class(),
+        pattern,
+        queued_at_ns: AtomicU64::new(now_ns()),
         end_ns,
         state: AtomicU8::new(RUNNABLE),
         wake_at_ns: AtomicU64::new(0),
@@ -237,7 +314,7 @@ fn new_task(id: u32, class: u64, end_ns: u64, core: usize) -> Arc<Task> {
 }
 
 /// Runs the workload on the worker cores for `ms` and reports what each class achieved.
-pub fn run(ms: u64) -> Result<String, String> {
+pub fn run(ms: u64, mix: Mix) -> Result<String, String> {
     let cpus = smp::online();
     if cpus < 2 {
         return Err("workload_run needs at least 2 cores (core 0 serves the port)".to_string());
@@ -248,12 +325,17 @@ pub fn run(ms: u64) -> Result<String, String> {
     let workers = cpus - 1;
     let end_ns = now_ns() + ms * 1_000_000;
     let mut tasks = Vec::new();
-    let mut cores: [CoreState; MAX_CPUS] =
-        core::array::from_fn(|_| CoreState { current: None, idle_frame: 0, queue: VecDeque::new(), slice_end_ns: 0 });
+    let mut cores: [CoreState; MAX_CPUS] = core::array::from_fn(|_| CoreState {
+        current: None,
+        idle_frame: 0,
+        queue: VecDeque::new(),
+        slice_end_ns: 0,
+        traced: None,
+    });
     for (core, state) in cores.iter_mut().enumerate().take(cpus).skip(1) {
-        for (class, count) in workload::MIX {
+        for &(pattern, count) in mix.tasks() {
             for _ in 0..count {
-                let task = new_task(tasks.len() as u32 + 1, class, end_ns, core);
+                let task = new_task(tasks.len() as u32 + 1, pattern, end_ns, core);
                 state.queue.push_back(task.clone());
                 tasks.push(task);
             }
@@ -296,7 +378,7 @@ pub fn run(ms: u64) -> Result<String, String> {
             latencies_us: t.latencies_us.lock().clone(),
         })
         .collect();
-    Ok(workload::report(ms, workers, &reports, switches, slice_policy))
+    Ok(workload::report(ms, mix, workers, &reports, switches, slice_policy))
 }
 
 fn with_irqs_masked<R>(f: impl FnOnce() -> R) -> R {

@@ -119,14 +119,15 @@ impl Services for KernelServices {
 
     fn admit(&mut self, tool: &str, client: u32, arg_bytes: usize) -> Result<(), String> {
         let fields = [hooks::tool_name_hash(tool), u64::from(client), arg_bytes as u64, 0];
-        let decision = agents::runtime().decide(
-            Aarch64Cpu::cpu_id(),
-            &hooks::MCP_ADMIT,
-            fields,
-            agents::now_ticks(),
-            &mut agents::KernelPlatform::here(),
-        );
-        match decision.value {
+        let (rt, cpu) = (agents::runtime(), Aarch64Cpu::cpu_id());
+        let decision =
+            rt.decide(cpu, &hooks::MCP_ADMIT, fields, agents::now_ticks(), &mut agents::KernelPlatform::here());
+        if rt.trace.on(hooks::MCP_ADMIT.id) {
+            // Outcome: [admitted, 0, 0, 0]; the request's size is field 2.
+            let outcome = [u32::from(decision.value() == hooks::admit::ALLOW), 0, 0, 0];
+            rt.trace_decision(cpu, &hooks::MCP_ADMIT, fields, &decision, false, outcome, GenericTimer.uptime_ns());
+        }
+        match decision.value() {
             hooks::admit::ALLOW => Ok(()),
             hooks::admit::RATE_LIMITED => Err(alloc::format!("rate limited: too many calls from client {client}")),
             _ => Err(alloc::format!("the policy denies {tool} to client {client}")),
