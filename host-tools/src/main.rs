@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use kingly::{boot, bpf_cli, call, code_cli, dataset_cli, mcp, push};
+use kingly::{boot, bpf_cli, call, code_cli, dataset_cli, learn, mcp, push, trace_cli};
 
 /// mimalloc: the RAG indexer allocates per chunk and per token on every core, where glibc's
 /// malloc and free took about 8% of the CPU.
@@ -46,6 +46,12 @@ enum Command {
     Keygen(push::KeygenArgs),
     /// Turn a task in English (with examples) into a verified eBPF extension; --eval scores a task set.
     Code(CodeCommand),
+    /// Record a running kernel's decisions (context, decision, cache outcome, provenance, what
+    /// followed) to a CSV file.
+    Trace(trace_cli::TraceArgs),
+    /// Learn a sched_slice policy from explored decisions, compile it to a verified program;
+    /// --push loads it, --eval compares it with the default and a hand-written policy.
+    Learn(learn::LearnArgs),
     /// Turn coder attempt logs and task sets into fine-tuning data (SFT chat records, DPO pairs).
     #[command(long_about = dataset_cli::LONG_ABOUT)]
     Dataset(dataset_cli::DatasetArgs),
@@ -121,6 +127,8 @@ fn main() -> ExitCode {
             code_cli::run(&code.args)
         }
         Command::Dataset(args) => dataset_cli::run(&args),
+        Command::Trace(args) => trace_cli::run(&args),
+        Command::Learn(args) => learn::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -20,107 +20,10 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-/// Words in an encoded record.
-pub const RECORD_WORDS: usize = 10;
-/// Bytes of one record in a `trace_read` attachment (little-endian words).
-pub const RECORD_BYTES: usize = RECORD_WORDS * 8;
+pub use kingly_proto::trace::{Outcome, Record, RECORD_BYTES, RECORD_WORDS};
+
 /// Records each CPU's ring holds before the oldest is overwritten.
 pub const RING_RECORDS: usize = 2048;
-
-/// Where a decision came from, as a trace records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Outcome {
-    /// The CPU's L1 answered.
-    L1 = 0,
-    /// The global table answered.
-    Global = 1,
-    /// Nothing cached: the attached program ran.
-    Miss = 2,
-    /// No program attached: the hook's default policy answered.
-    Default = 3,
-    /// The program failed or answered out of range: the default policy answered.
-    Fallback = 4,
-    /// Exploration: a random decision within the hook's safe bounds (`trace_set explore`).
-    Explore = 5,
-}
-
-impl Outcome {
-    pub const NAMES: [&'static str; 6] = ["l1", "global", "miss", "default", "fallback", "explore"];
-}
-
-/// One hook call: its context, its decision, where that came from, which policy made it, and
-/// what the workload observed afterwards (`outcome`, per hook: see DESIGN's trace table).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Record {
-    pub time_ns: u64,
-    pub hook: u8,
-    pub cpu: u8,
-    /// An [`Outcome`] as a number.
-    pub source: u8,
-    /// The program that decided (0: the default policy; `u32::MAX`: a program replaced since).
-    pub program: u32,
-    pub generation: u32,
-    pub fields: [u64; 4],
-    pub decision: u64,
-    pub outcome: [u32; 4],
-}
-
-impl Record {
-    /// The record as words: time, (hook, cpu, source, program), generation, fields,
-    /// decision, outcome pairs.
-    pub fn encode(&self) -> [u64; RECORD_WORDS] {
-        let pair = |a: u32, b: u32| u64::from(a) | u64::from(b) << 32;
-        [
-            self.time_ns,
-            u64::from(self.hook)
-                | u64::from(self.cpu) << 8
-                | u64::from(self.source) << 16
-                | u64::from(self.program) << 32,
-            u64::from(self.generation),
-            self.fields[0],
-            self.fields[1],
-            self.fields[2],
-            self.fields[3],
-            self.decision,
-            pair(self.outcome[0], self.outcome[1]),
-            pair(self.outcome[2], self.outcome[3]),
-        ]
-    }
-
-    pub fn decode(w: &[u64; RECORD_WORDS]) -> Record {
-        Record {
-            time_ns: w[0],
-            hook: w[1] as u8,
-            cpu: (w[1] >> 8) as u8,
-            source: (w[1] >> 16) as u8,
-            program: (w[1] >> 32) as u32,
-            generation: w[2] as u32,
-            fields: [w[3], w[4], w[5], w[6]],
-            decision: w[7],
-            outcome: [w[8] as u32, (w[8] >> 32) as u32, w[9] as u32, (w[9] >> 32) as u32],
-        }
-    }
-
-    /// Appends the record's little-endian bytes (the `trace_read` attachment's layout).
-    pub fn write_le(&self, out: &mut Vec<u8>) {
-        for word in self.encode() {
-            out.extend_from_slice(&word.to_le_bytes());
-        }
-    }
-
-    /// Parses one record from [`RECORD_BYTES`] little-endian bytes.
-    pub fn read_le(bytes: &[u8]) -> Option<Record> {
-        if bytes.len() != RECORD_BYTES {
-            return None;
-        }
-        let mut words = [0u64; RECORD_WORDS];
-        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().ok()?);
-        }
-        Some(Record::decode(&words))
-    }
-}
 
 struct Slot {
     seq: AtomicU64,
@@ -336,17 +239,6 @@ mod tests {
             decision: 1000 + n,
             outcome: [1, 2, 3, u32::MAX],
         }
-    }
-
-    #[test]
-    fn encodes_and_decodes() {
-        let r = record(5);
-        assert_eq!(Record::decode(&r.encode()), r);
-        let mut bytes = Vec::new();
-        r.write_le(&mut bytes);
-        assert_eq!(bytes.len(), RECORD_BYTES);
-        assert_eq!(Record::read_le(&bytes), Some(r));
-        assert_eq!(Record::read_le(&bytes[1..]), None);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::time::Duration;
 const MARGIN_PERCENT: u64 = 10;
 
 /// The figures of one bench output line by row name: `decide-bench: a=1 …` is row `decide`,
-/// `decide-bench phases: …` row `phases`, `bench empty_program: …` row `empty_program`.
+/// `decide-bench phases: …` row `phases`, `decide-bench trace: …` row `trace`,
+/// `bench empty_program: …` row `empty_program`.
 fn rows(output: &str) -> HashMap<String, HashMap<String, u64>> {
     let mut rows = HashMap::new();
     for line in output.lines() {
@@ -21,6 +22,7 @@ fn rows(output: &str) -> HashMap<String, HashMap<String, u64>> {
         let row = match head {
             "decide-bench" => "decide",
             "decide-bench phases" => "phases",
+            "decide-bench trace" => "trace",
             _ => match head.strip_prefix("bench ") {
                 Some(name) => name,
                 None => continue,

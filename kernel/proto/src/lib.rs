@@ -31,6 +31,7 @@ pub mod frame;
 pub mod line_rate;
 pub mod message;
 pub mod session;
+pub mod trace;
 
 pub use accumulator::{FrameAccumulator, RxStats};
 pub use error::ProtoError;
