@@ -54,9 +54,17 @@ async def legacy_session(binary: str, board: str) -> None:
                 ("cache_lookup", {"hook": "sched_slice", "fields": {"class": 1}}),
                 ("cache_invalidate", {"hook": "sched_slice"}),
                 ("workload_run", {"ms": 50}),
+                # Decision traces: switched on, filled by a workload, read as records.
+                ("trace_set", {"hook": "sched_slice", "on": True}),
+                ("workload_run", {"ms": 50, "mix": "bursty"}),
+                ("trace_read", {"max": 16}),
+                ("trace_set", {"hook": "sched_slice", "on": False}),
             ]:
                 result = await session.call_tool(name, arguments)
                 assert not result.is_error and result.structured_content is not None, (name, result)
+
+            read = await session.call_tool("trace_read", {})
+            assert read.structured_content["record_bytes"] == 80, read.structured_content
 
             # An unknown tool is a protocol error (JSON-RPC error), not a result.
             try:
