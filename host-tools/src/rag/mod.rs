@@ -27,6 +27,7 @@ pub mod eval;
 pub mod history;
 pub mod index;
 pub mod query;
+pub mod rerank;
 pub mod source;
 pub mod tokenize;
 
