@@ -100,6 +100,24 @@ impl CardVectors {
     }
 }
 
+/// Names of a card added to its embedded text. Many files have no top comment or Kconfig help
+/// (`kernel/bpf/hashtab.c` has only a copyright), and their names say what they hold
+/// (`htab_map_alloc`): on the tuning set the names lift English Recall@5 from 0.78 to 0.83
+/// (12 names; 24 the same with a better MRR).
+const CARD_NAMES: usize = 24;
+
+/// The text the model embeds for a card: the head of its summary (path, Kconfig prompt, module
+/// description, top comment) and the first names it defines, as words.
+pub fn card_text(summary: &str, names: &str) -> String {
+    let mut text = embed::card_embed_text(summary);
+    let names: Vec<String> = names.split_whitespace().take(CARD_NAMES).map(|name| name.replace('_', " ")).collect();
+    if !names.is_empty() {
+        text.push_str("; defines ");
+        text.push_str(&names.join(", "));
+    }
+    text
+}
+
 /// Reciprocal rank fusion of two rankings of the same candidates: their order (the BM25
 /// fusion's) and `similarity`, each one's cosine to the question. Returns the new order, as
 /// indices into the candidates with their fused scores, best first.
@@ -130,6 +148,15 @@ mod tests {
         assert_eq!(order(1.0)[0], 3);
         // With no weight on the model the BM25 order stands.
         assert_eq!(order(0.0), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn card_text_adds_names_as_words() {
+        assert_eq!(
+            card_text("kernel/bpf/toy.c", "toy_map_alloc toy_free"),
+            "kernel/bpf/toy.c; defines toy map alloc, toy free"
+        );
+        assert_eq!(card_text("kernel/bpf/", ""), "kernel/bpf/");
     }
 
     #[test]
