@@ -76,16 +76,17 @@ pub struct Hit {
 /// How results are ranked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Mode {
-    /// For English questions: the model reranks the top candidates when it is installed, and
-    /// whole-tree vectors (`rag index --dense`) join the fusion when they exist. Identifiers:
-    /// BM25.
+    /// For English questions: hybrid when whole-tree vectors (`rag index --dense`) exist, else
+    /// reranked when the model is installed, else BM25. Identifiers: BM25.
     #[default]
     Auto,
     /// BM25 over chunks and cards only.
     Bm25,
     /// BM25, then the model reranks the top candidates' cards (needs the model).
     Rerank,
-    /// BM25 fused with whole-tree vectors, then reranked (needs the model and the vectors).
+    /// BM25 fused with whole-tree vectors (needs the model and the vectors). Not reranked: the
+    /// vectors already judged chunks, which say more than a card (on the test fixture the
+    /// reranker pushes a document found by its section below a file found by its card).
     Hybrid,
 }
 
@@ -159,8 +160,11 @@ impl Retriever {
         let meta = IndexMeta::load(index_dir)?;
         let (index, fields): (Index, Fields) = index::open_tantivy(index_dir)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let model_dir = embed::find_model_dir();
-        let dense_unavailable = model_dir.is_none().then(|| embed::MODEL_MISSING.to_string());
+        let (model_dir, dense_unavailable) = match embed::find_model_dir() {
+            Some(dir) if dir.join("model.safetensors").is_file() => (Some(dir), None),
+            Some(dir) => (None, Some(format!("no model.safetensors in {} ({})", dir.display(), embed::MODEL_DIR_ENV))),
+            None => (None, Some(embed::MODEL_MISSING.to_string())),
+        };
         // Unreadable whole-tree vectors only cost the dense retrieval; the reranker still runs.
         let vectors = DenseIndex::load(index_dir).unwrap_or_else(|error| {
             eprintln!("kingly rag: dense vectors unreadable, not used: {error:#}");
@@ -211,13 +215,13 @@ impl Retriever {
         let english = is_english_question(text);
         let (use_vectors, use_rerank) = match mode {
             Mode::Bm25 => (false, false),
-            Mode::Auto => (english && self.has_dense(), english && self.has_model()),
+            Mode::Auto => (english && self.has_dense(), english && !self.has_dense() && self.has_model()),
             Mode::Rerank => (false, true),
             Mode::Hybrid => {
                 if self.vectors.is_none() {
                     anyhow::bail!("hybrid ranking needs whole-tree vectors: run `kingly rag index --dense`");
                 }
-                (true, true)
+                (true, false)
             }
         };
         let cards = if text.split_whitespace().count() >= CARD_QUERY_WORDS {
