@@ -348,7 +348,7 @@ fn query_time_reranking_with_the_model_and_no_vectors() {
     // The candidates' card vectors were appended to the cache, whole records of hash + 384 floats.
     let cache = dir.path().join("dense/card-vectors.bin");
     let size = std::fs::metadata(&cache).unwrap().len();
-    assert!(size > 0 && size % (8 + 384 * 4) == 0, "{size}");
+    assert!(size > 0 && size.is_multiple_of(8 + 384 * 4), "{size}");
     // Auto reranks English questions the same way; a second retriever finds every vector cached.
     let again = Retriever::open(dir.path()).unwrap();
     assert_eq!(again.search(question, 3, Mode::Auto).unwrap(), hits);
