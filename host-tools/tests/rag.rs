@@ -333,6 +333,30 @@ fn dense_vectors_and_hybrid_ranking_with_the_model() {
     assert_eq!(hits[0].path, "Documentation/RCU/whatisRCU.rst", "{hits:#?}");
 }
 
+#[test]
+fn query_time_reranking_with_the_model_and_no_vectors() {
+    // Installed by .ci/setup (scripts/test-all.sh runs it when anything is missing): no skip.
+    kingly::rag::embed::find_model_dir().expect("all-MiniLM-L6-v2 is not installed: run .ci/setup");
+    let dir = tempfile::tempdir().unwrap();
+    build(&fixture_tree(), dir.path());
+    let retriever = Retriever::open(dir.path()).unwrap();
+    assert!(retriever.has_model() && !retriever.has_dense());
+    assert!(retriever.search("how long must updaters wait", 3, Mode::Hybrid).is_err(), "hybrid needs vectors");
+    let question = "how long must updaters wait before reclaiming old data";
+    let hits = retriever.search(question, 3, Mode::Rerank).unwrap();
+    assert_eq!(hits[0].path, "Documentation/RCU/whatisRCU.rst", "{hits:#?}");
+    // The candidates' card vectors were appended to the cache, whole records of hash + 384 floats.
+    let cache = dir.path().join("dense/card-vectors.bin");
+    let size = std::fs::metadata(&cache).unwrap().len();
+    assert!(size > 0 && size.is_multiple_of(8 + 384 * 4), "{size}");
+    // Auto reranks English questions the same way; a second retriever finds every vector cached.
+    let again = Retriever::open(dir.path()).unwrap();
+    assert_eq!(again.search(question, 3, Mode::Auto).unwrap(), hits);
+    assert_eq!(std::fs::metadata(&cache).unwrap().len(), size, "nothing embedded twice");
+    // Identifiers are left to BM25.
+    assert_eq!(again.search("toy_lookup", 3, Mode::Auto).unwrap(), again.search("toy_lookup", 3, Mode::Bm25).unwrap());
+}
+
 /// Runs `kingly mcp` (on a kernel that is not there: rag_query needs none) with `extra` args and
 /// environment, calls rag_query once and returns the call's result.
 fn mcp_rag_query(extra: &[&str], env: &[(&str, &Path)]) -> serde_json::Value {

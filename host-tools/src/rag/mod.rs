@@ -12,9 +12,11 @@
 //!    a [`cards`] document per file and directory (Kconfig help of the symbols that build it,
 //!    top comment, `MODULE_DESCRIPTION`, names); [`history`] adds the Debian changelog's and
 //!    `git log`'s fixes.
-//! 4. [`embed`] embeds every card and a curated set of chunks with all-MiniLM-L6-v2 (candle),
-//!    by default whenever the model is installed; [`query`] ranks chunks by BM25 and fuses
-//!    them by reciprocal rank with the cards' BM25 ranking and the dense ranking.
+//! 4. [`query`] ranks chunks by BM25 and fuses them by reciprocal rank with the cards' BM25
+//!    ranking; for English questions [`rerank`] has all-MiniLM-L6-v2 (candle, [`embed`]) judge
+//!    the top 50 files by their cards, by default whenever the model is installed (card
+//!    vectors cached on disk as queries need them). `rag index --dense` embeds every card and
+//!    a curated set of chunks ahead of time, for hybrid retrieval over the whole tree.
 //! 5. [`catalog`] extracts what the coder copies from: BPF helper prototypes, locking and RCU
 //!    idioms, goto-unwind error handling, each with exemplar locations.
 //! 6. [`eval`] measures it all against a labelled query set and a ripgrep baseline.
@@ -27,6 +29,7 @@ pub mod eval;
 pub mod history;
 pub mod index;
 pub mod query;
+pub mod rerank;
 pub mod source;
 pub mod tokenize;
 
@@ -97,7 +100,8 @@ pub struct QueryArgs {
     /// Print JSON (one array of hits) instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Ranking: auto (hybrid when the model is there), bm25 or hybrid.
+    /// Ranking: auto (English questions reranked by the model when it is installed, hybrid when
+    /// `rag index --dense` vectors exist), bm25, rerank or hybrid.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub mode: Mode,
 }
