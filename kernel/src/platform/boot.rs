@@ -165,7 +165,7 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
         heap_bytes >> 20
     );
 
-    exceptions::install();
+    exceptions::install(super::handle_exception);
     devices.gic.init_distributor();
     devices.gic.init_cpu_interface();
     devices.gic.enable(board.uart_intid, 0x80, 0b1);
@@ -196,7 +196,7 @@ extern "C" fn kingly_secondary_main(core: usize) -> ! {
     cpu::set_cpu_id(core);
     // No atomics before this: exclusives need the MMU and caches on.
     mmu::enable();
-    exceptions::install();
+    exceptions::install(super::handle_exception);
     if let Some(devices) = devices::get() {
         devices.gic.init_cpu_interface();
     }

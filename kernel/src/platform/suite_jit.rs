@@ -155,7 +155,7 @@ fn retired_code_is_freed_after_a_grace_period() -> Result<(), String> {
     // With this core's interrupts masked it reports no quiescent state, so no grace period can
     // end: the code must still be mapped right after `retire`.
     let irqs = Aarch64Cpu::irq_save();
-    program.retire();
+    program.retire(&super::serve::RCU);
     let mapped_while_waiting = jit::probe(entry, false);
     Aarch64Cpu::irq_restore(irqs);
     if !mapped_while_waiting {

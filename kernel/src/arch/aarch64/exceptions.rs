@@ -24,8 +24,18 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == 816);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, q) == 288);
 const _: () = assert!(core::mem::offset_of!(TrapFrame, fpcr) == 800);
 
-/// Installs the vector table on the calling core.
-pub fn install() {
+/// What handles an exception: the saved context and the vector index (0..16) in, the context to
+/// resume out (another task's, after a context switch).
+pub type Handler = for<'a> fn(&'a mut TrapFrame, usize) -> &'a mut TrapFrame;
+
+/// The kernel's handler, given by the platform layer at its first [`install`]: `arch` calls
+/// up through this, never by naming the platform.
+static HANDLER: spin::Once<Handler> = spin::Once::new();
+
+/// Installs the vector table on the calling core; exceptions go to `handler` (the first
+/// core's choice holds for every core).
+pub fn install(handler: Handler) {
+    HANDLER.call_once(|| handler);
     extern "C" {
         static kingly_vectors: u8;
     }
@@ -37,5 +47,11 @@ pub fn install() {
 /// Called by `vectors.s` with the saved context and the vector index (0..16).
 #[no_mangle]
 extern "C" fn kingly_exception(frame: &mut TrapFrame, kind: u64) -> &mut TrapFrame {
-    crate::platform::handle_exception(frame, kind as usize)
+    match HANDLER.get() {
+        Some(handler) => handler(frame, kind as usize),
+        // Unreachable: `install` sets the handler before it points VBAR_EL1 at the vectors.
+        None => loop {
+            core::hint::spin_loop();
+        },
+    }
 }

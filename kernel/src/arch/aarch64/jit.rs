@@ -9,7 +9,7 @@
 //! let jit = JitProgram::compile(&verified)?;          // Err(JitError) -> use the interpreter
 //! let r0 = jit.run(&mut ctx, &mut packet, &mut env)?; // same results as
 //!                                                     // Interpreter::run_with_packet
-//! jit.retire();                                       // when replaced: freed after a grace period
+//! jit.retire(&RCU);                                   // when replaced: freed after a grace period
 //! ```
 //!
 //! `run` takes the same context, packet and [`Env`] as the interpreter and gives the same r0,
@@ -508,10 +508,10 @@ impl JitProgram {
         bridge.finish(r0)
     }
 
-    /// Drops the program after an RCU grace period of the kernel's domain, so cores still
-    /// running it finish first. Use this when a program is replaced or unloaded.
-    pub fn retire(self) {
-        crate::platform::serve::RCU.retire(Box::new(self));
+    /// Drops the program after a grace period of `rcu` (the domain its readers are in), so
+    /// cores still running it finish first. Use this when a program is replaced or unloaded.
+    pub fn retire(self, rcu: &crate::rcu::Rcu<crate::arch::aarch64::cpu::Aarch64Cpu>) {
+        rcu.retire(Box::new(self));
     }
 }
 
