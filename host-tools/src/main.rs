@@ -49,6 +49,8 @@ enum Command {
     /// Turn coder attempt logs and task sets into fine-tuning data (SFT chat records, DPO pairs).
     #[command(long_about = dataset_cli::LONG_ABOUT)]
     Dataset(dataset_cli::DatasetArgs),
+    /// LoRA fine-tune a GGUF chat model on `kingly dataset`'s SFT records (CPU, candle) and write the merged GGUF.
+    Finetune(kingly::finetune::FinetuneArgs),
 }
 
 /// `kingly code`'s options plus the RAG index it shares with `rag` and `mcp`.
@@ -121,6 +123,7 @@ fn main() -> ExitCode {
             code_cli::run(&code.args)
         }
         Command::Dataset(args) => dataset_cli::run(&args),
+        Command::Finetune(args) => kingly::finetune::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
