@@ -273,7 +273,8 @@ impl LoraModel {
                         .map(|v| v as f32)
                         .collect();
                     let a = vb.get_with_hints((rank, in_dim), "lora_a", Init::Const(0.0))?;
-                    varmap.set_one(format!("{prefix}.{gguf}.lora_a"), Tensor::from_vec(init, (rank, in_dim), &device)?)?;
+                    varmap
+                        .set_one(format!("{prefix}.{gguf}.lora_a"), Tensor::from_vec(init, (rank, in_dim), &device)?)?;
                     let b = vb.get_with_hints((out_dim, rank), "lora_b", Init::Const(0.0))?;
                     Some((a, b))
                 } else {
@@ -373,8 +374,12 @@ impl LoraModel {
             tensors.push((name.clone(), tensor));
         }
         // gguf_file::write aligns tensors to 32 bytes and writes no alignment key of its own.
-        let metadata: Vec<(&str, &gguf_file::Value)> =
-            content.metadata.iter().filter(|(k, _)| k.as_str() != "general.alignment").map(|(k, v)| (k.as_str(), v)).collect();
+        let metadata: Vec<(&str, &gguf_file::Value)> = content
+            .metadata
+            .iter()
+            .filter(|(k, _)| k.as_str() != "general.alignment")
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
         let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let tmp = path.with_extension("gguf.tmp");
         let mut out = std::io::BufWriter::new(
@@ -391,8 +396,7 @@ impl LoraModel {
 /// cos and sin of the rotary angles, (positions × head_dim / 2), as GGML's llama computes them.
 fn rope_tables(shape: &Shape, positions: usize, device: &Device) -> Result<(Tensor, Tensor)> {
     let half = shape.head_dim / 2;
-    let inv: Vec<f32> =
-        (0..half).map(|i| 1.0 / shape.rope_base.powf((2 * i) as f32 / shape.head_dim as f32)).collect();
+    let inv: Vec<f32> = (0..half).map(|i| 1.0 / shape.rope_base.powf((2 * i) as f32 / shape.head_dim as f32)).collect();
     let inv = Tensor::from_vec(inv, (1, half), device)?;
     let pos = Tensor::arange(0u32, positions as u32, device)?.to_dtype(DType::F32)?.reshape((positions, 1))?;
     let angles = pos.broadcast_mul(&inv)?;
@@ -408,7 +412,12 @@ pub struct Example {
 
 /// The SFT records of `path` as token sequences: the ChatML prompt of every turn before the
 /// last (an assistant turn), then that turn's text and `<|im_end|>`, the only tokens trained on.
-pub fn load_examples(path: &Path, tokenizer: &Tokenizer, max_tokens: usize, limit: Option<usize>) -> Result<Vec<Example>> {
+pub fn load_examples(
+    path: &Path,
+    tokenizer: &Tokenizer,
+    max_tokens: usize,
+    limit: Option<usize>,
+) -> Result<Vec<Example>> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("opening {}: pass `kingly dataset`'s sft-train.jsonl as --data", path.display()))?;
     let encode = |text: &str| -> Result<Vec<u32>> {
@@ -425,8 +434,7 @@ pub fn load_examples(path: &Path, tokenizer: &Tokenizer, max_tokens: usize, limi
         let messages = record["messages"]
             .as_array()
             .with_context(|| format!("{}: no `messages` array (an SFT chat record is expected)", where_()))?;
-        let (last, before) =
-            messages.split_last().with_context(|| format!("{}: `messages` is empty", where_()))?;
+        let (last, before) = messages.split_last().with_context(|| format!("{}: `messages` is empty", where_()))?;
         if last["role"] != "assistant" || !last["content"].is_string() {
             bail!("{}: the last message must be the assistant's, with a string `content`", where_());
         }
@@ -493,10 +501,8 @@ pub fn run(args: &FinetuneArgs) -> Result<i32> {
         model.shape.layers - model.first_adapted,
         started.elapsed().as_secs_f64()
     );
-    let mut optimizer = AdamW::new(
-        model.varmap.all_vars(),
-        ParamsAdamW { lr: args.lr, weight_decay: 0.0, ..Default::default() },
-    )?;
+    let mut optimizer =
+        AdamW::new(model.varmap.all_vars(), ParamsAdamW { lr: args.lr, weight_decay: 0.0, ..Default::default() })?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let log_path = args.out.join("train_log.jsonl");
     let mut log = std::io::BufWriter::new(
