@@ -25,6 +25,7 @@ pub mod cleanup;
 pub mod client;
 pub mod code_cli;
 pub mod dataset_cli;
+pub mod finetune;
 pub mod image;
 pub mod kernel_build;
 pub mod keys;

@@ -55,6 +55,8 @@ enum Command {
     /// Turn coder attempt logs and task sets into fine-tuning data (SFT chat records, DPO pairs).
     #[command(long_about = dataset_cli::LONG_ABOUT)]
     Dataset(dataset_cli::DatasetArgs),
+    /// LoRA fine-tune a GGUF chat model on `kingly dataset`'s SFT records (CPU, candle) and write the merged GGUF.
+    Finetune(kingly::finetune::FinetuneArgs),
 }
 
 /// `kingly code`'s options plus the RAG index it shares with `rag` and `mcp`.
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Command::Dataset(args) => dataset_cli::run(&args),
         Command::Trace(args) => trace_cli::run(&args),
         Command::Learn(args) => learn::run(&args),
+        Command::Finetune(args) => kingly::finetune::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
