@@ -240,7 +240,7 @@ impl LoraModel {
         lora_layers: Option<usize>,
         seed: u64,
     ) -> Result<LoraModel> {
-        let mut random = Shuffle(seed ^ 0x5eed);
+        let mut random = kingly_coder::probe::Rng(seed ^ 0x5eed);
         let device = Device::Cpu;
         let shape = Shape::from_gguf(content)?;
         let mut tensor = |name: &str| -> Result<Tensor> {
@@ -269,7 +269,7 @@ impl LoraModel {
                     // model starts as the base model.
                     let bound = 1.0 / (in_dim as f64).sqrt();
                     let init: Vec<f32> = (0..rank * in_dim)
-                        .map(|_| ((random.next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * bound)
+                        .map(|_| ((random.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * bound)
                         .map(|v| v as f32)
                         .collect();
                     let a = vb.get_with_hints((rank, in_dim), "lora_a", Init::Const(0.0))?;
@@ -461,27 +461,6 @@ pub fn load_examples(
     Ok(examples)
 }
 
-/// A small deterministic generator for the record order (splitmix64).
-struct Shuffle(u64);
-
-impl Shuffle {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn order(&mut self, n: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            v.swap(i, (self.next() % (i as u64 + 1)) as usize);
-        }
-        v
-    }
-}
-
 /// Runs `kingly finetune`; prints one JSON summary on stdout.
 pub fn run(args: &FinetuneArgs) -> Result<i32> {
     if args.steps == 0 || args.batch == 0 || args.rank == 0 || args.max_tokens < 16 {
@@ -508,7 +487,7 @@ pub fn run(args: &FinetuneArgs) -> Result<i32> {
     let mut log = std::io::BufWriter::new(
         std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?,
     );
-    let mut shuffle = Shuffle(args.seed);
+    let mut shuffle = kingly_coder::probe::Rng(args.seed);
     let mut order: Vec<usize> = Vec::new();
     let mut losses = Vec::with_capacity(args.steps);
     let train_started = Instant::now();

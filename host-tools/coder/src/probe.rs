@@ -5,11 +5,12 @@
 use crate::dsl::DslProgram;
 use crate::task::{Example, Input, Layout, Task};
 
-/// A small deterministic generator (splitmix64): probes are the same on every run.
-struct Rng(u64);
+/// A small deterministic generator (splitmix64): probes are the same on every run; also the
+/// fine-tuner's record order and adapter initialisation.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -17,8 +18,17 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// `0..n` in a random order (Fisher–Yates).
+    pub fn order(&mut self, n: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+        v
     }
 }
 
@@ -68,7 +78,7 @@ pub fn inputs(task: &Task, extra_bytes: &[u8]) -> Vec<Input> {
                 let len = rng.below(13);
                 let from_alphabet = rng.below(3) != 0;
                 let bytes = (0..len)
-                    .map(|_| if from_alphabet { alphabet[rng.below(alphabet.len())] } else { rng.next() as u8 })
+                    .map(|_| if from_alphabet { alphabet[rng.below(alphabet.len())] } else { rng.next_u64() as u8 })
                     .collect();
                 push(Input::Bytes(bytes), &mut out);
             }
