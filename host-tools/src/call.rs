@@ -71,7 +71,7 @@ pub fn run(args: &CallArgs) -> Result<i32> {
                 serde_json::json!({
                     "name": t.name,
                     "description": t.description,
-                    "inputSchema": serde_json::from_str::<serde_json::Value>(&t.input_schema).unwrap_or_default(),
+                    "inputSchema": kingly_proto::contract::json::input_schema(&t.name),
                 })
             })
             .collect();

@@ -3,8 +3,8 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use kingly_proto::{
-    CallTool, CallToolResult, Capabilities, Config, Endpoint, Event, LogLevel, Message, PeerInfo, RequestId,
-    ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor, PROTOCOL_VERSION,
+    contract, CallTool, CallToolResult, Capabilities, Config, Content, Endpoint, Event, LogLevel, Message, PeerInfo,
+    RequestId, ResourceContents, ResourceDescriptor, ToolDescriptor, MESSAGE_VERSION,
 };
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -221,7 +221,7 @@ impl Client {
     /// Opens a session on `transport` (sends Hello, waits for HelloAck).
     pub fn handshake(transport: Box<dyn Transport>, timeout: Duration) -> Result<Self> {
         let mut client = Self {
-            endpoint: Endpoint::new(kingly_kernel::port::LINK_CONFIG),
+            endpoint: Endpoint::new(kingly_proto::Config::PORT),
             transport,
             started: Instant::now(),
             next_id: 1,
@@ -232,7 +232,7 @@ impl Client {
             cancel: None,
         };
         let hello = PeerInfo {
-            protocol_version: u16::from(PROTOCOL_VERSION),
+            protocol_version: MESSAGE_VERSION,
             capabilities: Capabilities::TOOLS.with(Capabilities::RESOURCES),
             name: "kingly-host".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -245,6 +245,13 @@ impl Client {
         let deadline = Instant::now() + timeout;
         let reply = client.wait_for(deadline, |m| matches!(m, Message::HelloAck(_)))?;
         if let Message::HelloAck(peer) = reply {
+            if peer.protocol_version != MESSAGE_VERSION {
+                bail!(
+                    "the kernel speaks message protocol {} and this kingly speaks {MESSAGE_VERSION}: boot a kernel built \
+                     from the same tree (cargo kingly boot builds one)",
+                    peer.protocol_version
+                );
+            }
             client.peer = peer;
         }
         Ok(client)
@@ -371,15 +378,26 @@ impl Client {
         }
     }
 
-    /// Calls tool `name` with JSON arguments (and optional raw bytes).
+    /// Calls tool `name` with JSON arguments (and optional raw bytes): the arguments become the
+    /// tool's typed request (`kingly_proto::contract`), refused here with the reason when they do
+    /// not fit it, and its typed result comes back as [`Content::Json`].
     pub fn call_tool(&mut self, name: &str, args_json: &str, bytes: Option<Vec<u8>>) -> Result<CallToolResult> {
-        let id = self.take_id();
-        let args = match bytes {
-            Some(bytes) => ToolArgs::JsonAndBytes { json: args_json.to_string(), bytes },
-            None => ToolArgs::Json(args_json.to_string()),
+        let arguments: serde_json::Value = if args_json.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(args_json).map_err(|e| RemoteError {
+                code: kingly_proto::error_code::INVALID_PARAMS,
+                message: format!("the arguments of {name} are not valid JSON: {e}"),
+            })?
         };
+        let args = contract::json::request(name, &arguments, bytes)
+            .map_err(|message| RemoteError { code: kingly_proto::error_code::INVALID_PARAMS, message })?;
+        let id = self.take_id();
         match self.request(id, Message::CallTool(CallTool { id, name: name.to_string(), args }))? {
-            Message::CallToolResult(result) => Ok(result),
+            Message::CallToolResult(mut result) => {
+                render_replies(name, &mut result.content)?;
+                Ok(result)
+            }
             other => bail!("unexpected reply to CallTool: {other:?}"),
         }
     }
@@ -397,7 +415,13 @@ impl Client {
     pub fn read_resource(&mut self, uri: &str) -> Result<Vec<ResourceContents>> {
         let id = self.take_id();
         match self.request(id, Message::ReadResource { id, uri: uri.to_string() })? {
-            Message::ReadResourceResult { contents, .. } => Ok(contents),
+            Message::ReadResourceResult { mut contents, .. } => {
+                for item in &mut contents {
+                    let tool = contract::json::resource_tool(&item.uri).unwrap_or_default();
+                    render_replies(tool, std::slice::from_mut(&mut item.content))?;
+                }
+                Ok(contents)
+            }
             other => bail!("unexpected reply to ReadResource: {other:?}"),
         }
     }
@@ -406,6 +430,18 @@ impl Client {
     pub fn stats(&self) -> kingly_proto::LinkStats {
         self.endpoint.stats()
     }
+}
+
+/// Turns the kernel's typed results into JSON content, the form every caller prints or forwards.
+fn render_replies(tool: &str, content: &mut [Content]) -> Result<()> {
+    for item in content {
+        if let Content::Reply(bytes) = item {
+            let value =
+                contract::json::reply(tool, bytes).map_err(|e| anyhow!("{e} (is the kernel from this tree?)"))?;
+            *item = Content::Json(value.to_string());
+        }
+    }
+    Ok(())
 }
 
 /// The request id a reply answers.
@@ -441,6 +477,7 @@ pub fn content_json(content: &[kingly_proto::Content]) -> serde_json::Value {
                 serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.clone()))
             }
             Content::Text(text) => serde_json::Value::String(text.clone()),
+            Content::Reply(bytes) => serde_json::json!({"reply_hex": contract::encode_hex(bytes)}),
             Content::Bytes { mime_type, data } => serde_json::json!({
                 "mime_type": mime_type,
                 "hex": data.iter().map(|b| format!("{b:02x}")).collect::<String>(),

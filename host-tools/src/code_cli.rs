@@ -383,7 +383,7 @@ pub fn agent_for(
 ) -> Result<(Kind, crate::push::Target, String, crate::push::AgentProgram)> {
     let mut name: String =
         task.name.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    if !kingly_kernel::agents::valid_name(&name) {
+    if !kingly_proto::contract::valid_name(&name) {
         name = "coder_agent".into();
     }
     let hook = match task.kind {

@@ -25,7 +25,7 @@ pub fn default_dir() -> PathBuf {
 
 /// Hex of a public key (what the kernel build embeds).
 pub fn public_hex(key: &VerifyingKey) -> String {
-    kingly_kernel::agents::tools::encode_hex(key.as_bytes())
+    kingly_proto::contract::encode_hex(key.as_bytes())
 }
 
 /// Makes a new key pair in `dir`; refuses to overwrite one unless `force`.
@@ -42,7 +42,7 @@ pub fn generate(dir: &Path, force: bool) -> Result<VerifyingKey> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
-    write_secret(&secret_path, &kingly_kernel::agents::tools::encode_hex(&seed), force)?;
+    write_secret(&secret_path, &kingly_proto::contract::encode_hex(&seed), force)?;
     std::fs::write(dir.join(PUBLIC_FILE), format!("{}\n", public_hex(&key.verifying_key())))
         .with_context(|| format!("writing {}", dir.join(PUBLIC_FILE).display()))?;
     Ok(key.verifying_key())
@@ -76,7 +76,7 @@ pub fn load_signing(dir: &Path) -> Result<SigningKey> {
         format!("no signing key at {} (run `kingly keygen`, then rebuild the kernel with it)", path.display())
     })?;
     let mut seed = [0u8; 32];
-    kingly_kernel::agents::tools::decode_hex_into(text.trim(), &mut seed)
+    kingly_proto::contract::decode_hex_into(text.trim(), &mut seed)
         .map_err(|e| anyhow::anyhow!("{} is not a key file: {e}", path.display()))?;
     Ok(SigningKey::from_bytes(&seed))
 }

@@ -457,8 +457,8 @@ fn eval_json(rows: &[(String, String, Vec<RunFigures>)]) -> Value {
 
 fn check_mixes(mixes: &[String], flag: &str) -> Result<()> {
     for mix in mixes {
-        if kingly_kernel::workload::Mix::by_name(mix).is_none() {
-            bail!("{flag}: unknown mix {mix:?}; mixes are {}", kingly_kernel::workload::Mix::NAMES.join(", "));
+        if kingly_proto::contract::Mix::by_name(mix).is_none() {
+            bail!("{flag}: unknown mix {mix:?}; mixes are {}", kingly_proto::contract::Mix::NAMES.join(", "));
         }
     }
     Ok(())

@@ -707,15 +707,12 @@ fn sign_load(key: Option<&ed25519_dalek::SigningKey>, mut arguments: Value) -> s
 fn load_parts(arguments: &Value) -> Option<(kingly_bpf::Kind, String, Vec<kingly_bpf::MapDef>, Vec<u8>)> {
     let kind = kingly_bpf::Kind::from_name(arguments["type"].as_str()?)?;
     let name = arguments["name"].as_str()?.to_string();
-    let bytecode = kingly_kernel::agents::tools::decode_hex(arguments["bytes_hex"].as_str()?).ok()?;
-    let maps = match arguments.get("maps") {
+    let bytecode = kingly_proto::contract::decode_hex(arguments["bytes_hex"].as_str()?).ok()?;
+    let maps: Vec<kingly_proto::contract::MapSpec> = match arguments.get("maps") {
         None => Vec::new(),
-        Some(Value::Array(list)) => {
-            list.iter().map(kingly_kernel::agents::tools::map_def).collect::<std::result::Result<_, _>>().ok()?
-        }
-        Some(_) => return None,
+        Some(list) => serde_json::from_value(list.clone()).ok()?,
     };
-    Some((kind, name, maps, bytecode))
+    Some((kind, name, maps.iter().map(crate::push::map_def).collect(), bytecode))
 }
 
 fn capabilities() -> Value {
@@ -767,18 +764,22 @@ mod tests {
     #[test]
     fn allow_load_signs_what_the_kernel_checks_and_keeps_a_client_signature() {
         let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
-        let trust = kingly_kernel::agents::signing::Trust::Key(key.verifying_key());
+        // What the kernel's check does: strict Ed25519 under its key.
+        let verifies = |message: &[u8], signature: &[u8]| {
+            let signature = ed25519_dalek::Signature::from_slice(signature).unwrap();
+            key.verifying_key().verify_strict(message, &signature).is_ok()
+        };
         let maps = json!([{"kind": "array", "key_size": 4, "value_size": 8, "max_entries": 2}]);
         let args =
             json!({"type": "tool", "name": "answer", "bytes_hex": "b70000002a0000009500000000000000", "maps": maps});
         let signed = sign_load(Some(&key), args.clone()).unwrap();
         let (kind, name, map_defs, bytecode) = load_parts(&signed).unwrap();
         let message = kingly_bpf::hooks::signed_message(kind, &name, &map_defs, &bytecode);
-        let signature = kingly_kernel::agents::tools::decode_hex(signed["signature"].as_str().unwrap()).unwrap();
-        assert_eq!(trust.check(&message, Some(&signature)), Ok(()));
+        let signature = kingly_proto::contract::decode_hex(signed["signature"].as_str().unwrap()).unwrap();
+        assert!(verifies(&message, &signature));
         // Another name is another message: the signature binds every part.
         let renamed = kingly_bpf::hooks::signed_message(kind, "other", &map_defs, &bytecode);
-        assert!(trust.check(&renamed, Some(&signature)).is_err());
+        assert!(!verifies(&renamed, &signature));
 
         let mut own = args.clone();
         own["signature"] = json!("ab".repeat(64));

@@ -262,7 +262,7 @@ pub fn name_from_path(path: &Path) -> String {
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         name.insert_str(0, "agent_");
     }
-    name.truncate(kingly_kernel::agents::MAX_NAME_BYTES);
+    name.truncate(kingly_proto::contract::MAX_NAME_BYTES);
     name
 }
 
@@ -370,7 +370,7 @@ fn push_command(args: &PushArgs) -> Result<i32> {
         None => target.kind(),
     };
     let name = match &args.name {
-        Some(name) if kingly_kernel::agents::valid_name(name) => name.clone(),
+        Some(name) if kingly_proto::contract::valid_name(name) => name.clone(),
         Some(name) => bail!("bad --name {name:?}: use a-z, 0-9 and '_', starting with a letter (at most 48)"),
         None => name_from_path(&args.file),
     };
@@ -441,7 +441,7 @@ pub fn load_signature(
     bytecode: &[u8],
 ) -> String {
     let message = kingly_bpf::hooks::signed_message(kind, name, maps, bytecode);
-    kingly_kernel::agents::tools::encode_hex(&keys::sign(key, &message))
+    kingly_proto::contract::encode_hex(&keys::sign(key, &message))
 }
 
 /// Loads, attaches and returns the kernel's answers. A program of the same name is replaced in
@@ -465,7 +465,7 @@ pub fn push(
         .iter()
         .map(|m| {
             json!({
-                "kind": kingly_kernel::agents::tools::map_kind_name(m.kind),
+                "kind": map_kind(m.kind).as_str(),
                 "key_size": m.key_size_bytes,
                 "value_size": m.value_size_bytes,
                 "max_entries": m.max_entries,
@@ -914,6 +914,29 @@ pub fn run_keygen(args: &KeygenArgs) -> Result<i32> {
 
 fn same_dir(a: &Path, b: &Path) -> bool {
     a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// The contract's map kind of a bpf map kind.
+pub fn map_kind(kind: kingly_bpf::MapKind) -> kingly_proto::contract::MapKind {
+    match kind {
+        kingly_bpf::MapKind::Hash => kingly_proto::contract::MapKind::Hash,
+        kingly_bpf::MapKind::Array => kingly_proto::contract::MapKind::Array,
+        kingly_bpf::MapKind::PerCpuArray => kingly_proto::contract::MapKind::PercpuArray,
+    }
+}
+
+/// A bpf map definition from the contract's map spec (what the kernel builds from `maps`).
+pub fn map_def(spec: &kingly_proto::contract::MapSpec) -> kingly_bpf::MapDef {
+    kingly_bpf::MapDef {
+        kind: match spec.kind {
+            kingly_proto::contract::MapKind::Hash => kingly_bpf::MapKind::Hash,
+            kingly_proto::contract::MapKind::Array => kingly_bpf::MapKind::Array,
+            kingly_proto::contract::MapKind::PercpuArray => kingly_bpf::MapKind::PerCpuArray,
+        },
+        key_size_bytes: spec.key_size,
+        value_size_bytes: spec.value_size,
+        max_entries: spec.max_entries,
+    }
 }
 
 #[cfg(test)]

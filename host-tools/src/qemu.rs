@@ -438,7 +438,7 @@ pub fn patched_image(image: &Path, args: &str) -> Result<PathBuf> {
 /// guard exists before the file does, so no signal can leave the file behind.
 pub fn patched_run_image(image: &Path, args: &str) -> Result<TempPath> {
     let mut bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
-    kingly_kernel::bootargs::patch_image(&mut bytes, args).map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
+    kingly_proto::bootargs::patch_image(&mut bytes, args).map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?;
     if let Some(dir) = image.parent() {
         crate::cleanup::remove_stale(dir, "run-");
     }

@@ -10,7 +10,7 @@ use crate::call::ConnectArgs;
 use crate::client::{content_json, Client};
 use anyhow::{bail, Context, Result};
 use kingly_bpf::hooks::{Hook, HOOKS};
-use kingly_kernel::agents::tools::TRACE_READ_MAX;
+use kingly_proto::contract::TRACE_READ_MAX;
 use kingly_proto::trace::{outcome_names, Outcome, Record, RECORD_BYTES};
 use kingly_proto::Content;
 use serde_json::{json, Value};
@@ -78,7 +78,7 @@ pub fn call(client: &mut Client, tool: &str, args: Value) -> Result<(Value, Opti
             .iter()
             .filter_map(|c| match c {
                 Content::Text(t) | Content::Json(t) => Some(t.clone()),
-                Content::Bytes { .. } => None,
+                Content::Bytes { .. } | Content::Reply(_) => None,
             })
             .collect();
         bail!("the kernel refused {tool}: {}", text.join(" "));
@@ -264,8 +264,8 @@ pub fn run(args: &TraceArgs) -> Result<i32> {
         bail!("--explore is for sched_slice only: {} has no safe range to explore", hook.name);
     }
     for mix in &args.mix {
-        if kingly_kernel::workload::Mix::by_name(mix).is_none() {
-            bail!("unknown mix {mix:?}; mixes are {}", kingly_kernel::workload::Mix::NAMES.join(", "));
+        if kingly_proto::contract::Mix::by_name(mix).is_none() {
+            bail!("unknown mix {mix:?}; mixes are {}", kingly_proto::contract::Mix::NAMES.join(", "));
         }
     }
     if !(args.seconds.is_finite() && args.seconds > 0.0) {

@@ -35,7 +35,7 @@ extern crate alloc;
 pub mod agents;
 pub mod arch;
 pub mod board;
-pub mod bootargs;
+pub use kingly_proto::bootargs;
 pub mod console;
 pub mod cpu;
 pub mod dcache;

@@ -1,10 +1,11 @@
 //! The synthetic workload's task classes and its report: per-class throughput and wake-up
 //! latency percentiles. Portable; the scheduler that runs the tasks is `platform::sched`.
 
-use alloc::string::{String, ToString};
+use alloc::collections::BTreeMap;
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use kingly_bpf::hooks::class;
-use serde_json::json;
+use kingly_proto::contract::{ClassReport, Latencies, WorkloadReport};
 
 /// How a task behaves between its wake-ups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,40 +31,19 @@ impl Pattern {
     }
 }
 
-/// A workload mix: which tasks run on every worker core.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mix {
-    /// Two CPU-bound tasks, one sleeper, one latency-sensitive task per core (the default).
-    Mixed,
-    /// One CPU-bound task and three latency-sensitive ones per core.
-    Latency,
-    /// Three CPU-bound tasks and one sleeper per core.
-    CpuBound,
-    /// Two CPU-bound tasks and two that wake in bursts per core.
-    Bursty,
-}
+/// A workload mix (a contract type: `workload_run` names it).
+pub use kingly_proto::contract::Mix;
 
-impl Mix {
-    pub const NAMES: [&'static str; 4] = ["mixed", "latency", "cpu_bound", "bursty"];
-
-    pub fn by_name(name: &str) -> Option<Mix> {
-        [Mix::Mixed, Mix::Latency, Mix::CpuBound, Mix::Bursty].into_iter().find(|m| m.name() == name)
-    }
-
-    pub fn name(self) -> &'static str {
-        Mix::NAMES[self as usize]
-    }
-
-    /// Tasks per worker core: (pattern, count).
-    pub fn tasks(self) -> &'static [(Pattern, usize)] {
-        match self {
-            Mix::Mixed => &[(Pattern::Compute, 2), (Pattern::Sleeper, 1), (Pattern::Periodic, 1)],
-            Mix::Latency => &[(Pattern::Compute, 1), (Pattern::Periodic, 3)],
-            Mix::CpuBound => &[(Pattern::Compute, 3), (Pattern::Sleeper, 1)],
-            Mix::Bursty => &[(Pattern::Compute, 2), (Pattern::Bursty, 2)],
-        }
+/// The tasks `mix` runs on every worker core: (pattern, count).
+pub fn tasks(mix: Mix) -> &'static [(Pattern, usize)] {
+    match mix {
+        Mix::Mixed => &[(Pattern::Compute, 2), (Pattern::Sleeper, 1), (Pattern::Periodic, 1)],
+        Mix::Latency => &[(Pattern::Compute, 1), (Pattern::Periodic, 3)],
+        Mix::CpuBound => &[(Pattern::Compute, 3), (Pattern::Sleeper, 1)],
+        Mix::Bursty => &[(Pattern::Compute, 2), (Pattern::Bursty, 2)],
     }
 }
+
 /// A sleeper works this long, then sleeps [`SLEEPER_SLEEP_MS`].
 pub const SLEEPER_WORK_US: u64 = 300;
 pub const SLEEPER_SLEEP_MS: u64 = 4;
@@ -103,38 +83,36 @@ pub fn report(
     tasks: &[TaskReport],
     switches: u64,
     slice_policy: Option<u32>,
-) -> String {
-    let mut classes = serde_json::Map::new();
+) -> WorkloadReport {
+    let mut classes = BTreeMap::new();
     for (class_id, name) in class::NAMES.iter().enumerate() {
         let of_class: Vec<&TaskReport> = tasks.iter().filter(|t| t.class == class_id as u64).collect();
         let iterations: u64 = of_class.iter().map(|t| t.iterations).sum();
         let mut latencies: Vec<u32> = of_class.iter().flat_map(|t| t.latencies_us.iter().copied()).collect();
         latencies.sort_unstable();
-        let mut entry = json!({
-            "tasks": of_class.len(),
-            "iterations": iterations,
-            "per_second": iterations * 1000 / ms.max(1),
-        });
-        if !latencies.is_empty() {
-            entry["wakeups"] = json!(latencies.len());
-            entry["latency_us"] = json!({
-                "p50": percentile(&latencies, 50),
-                "p90": percentile(&latencies, 90),
-                "p99": percentile(&latencies, 99),
-                "max": latencies.last().copied().unwrap_or(0),
-            });
-        }
-        classes.insert((*name).into(), entry);
+        let measured = !latencies.is_empty();
+        let entry = ClassReport {
+            tasks: of_class.len() as u64,
+            iterations,
+            per_second: iterations * 1000 / ms.max(1),
+            wakeups: measured.then_some(latencies.len() as u64),
+            latency_us: measured.then(|| Latencies {
+                p50: percentile(&latencies, 50),
+                p90: percentile(&latencies, 90),
+                p99: percentile(&latencies, 99),
+                max: latencies.last().copied().unwrap_or(0),
+            }),
+        };
+        classes.insert((*name).to_string(), entry);
     }
-    json!({
-        "ms": ms,
-        "mix": mix.name(),
-        "worker_cores": worker_cores,
-        "sched_slice": slice_policy.map_or(json!("default"), |id| json!(id)),
-        "context_switches": switches,
-        "classes": classes,
-    })
-    .to_string()
+    WorkloadReport {
+        ms,
+        mix,
+        worker_cores: worker_cores as u64,
+        sched_slice: slice_policy,
+        context_switches: switches,
+        classes,
+    }
 }
 
 #[cfg(test)]
@@ -164,15 +142,16 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let r: serde_json::Value = serde_json::from_str(&report(100, Mix::Mixed, 3, &tasks, 42, Some(5))).unwrap();
-        assert_eq!(r["classes"]["cpu_bound"]["iterations"], 40);
-        assert_eq!(r["classes"]["cpu_bound"]["per_second"], 400);
-        assert_eq!(r["classes"]["latency"]["latency_us"]["p50"], 500);
-        assert_eq!(r["classes"]["latency"]["latency_us"]["max"], 900);
-        assert_eq!(r["classes"]["sleeper"]["tasks"], 0);
-        assert_eq!(r["sched_slice"], 5);
-        assert_eq!(r["context_switches"], 42);
-        assert_eq!(r["mix"], "mixed");
+        let r = report(100, Mix::Mixed, 3, &tasks, 42, Some(5));
+        assert_eq!(r.classes["cpu_bound"].iterations, 40);
+        assert_eq!(r.classes["cpu_bound"].per_second, 400);
+        let latency = r.classes["latency"].latency_us.as_ref().unwrap();
+        assert_eq!((latency.p50, latency.max), (500, 900));
+        assert_eq!(r.classes["sleeper"].tasks, 0);
+        assert_eq!(r.classes["sleeper"].latency_us, None);
+        assert_eq!(r.sched_slice, Some(5));
+        assert_eq!(r.context_switches, 42);
+        assert_eq!(r.mix, Mix::Mixed);
     }
 
     #[test]
@@ -181,6 +160,6 @@ mod tests {
             assert_eq!(Mix::by_name(name).unwrap().name(), name);
         }
         assert_eq!(Mix::by_name("nope"), None);
-        assert!(Mix::Bursty.tasks().iter().any(|(p, _)| p.class() == class::LATENCY));
+        assert!(tasks(Mix::Bursty).iter().any(|(p, _)| p.class() == class::LATENCY));
     }
 }

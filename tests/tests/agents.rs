@@ -79,7 +79,7 @@ fn a_pushed_policy_changes_the_workload_and_is_replaced_without_a_reboot() {
     assert_eq!(info["signing"], "enforced", "{info}");
 
     let before = workload(&mut client, 400);
-    assert_eq!(before["sched_slice"], "default", "{before}");
+    assert_eq!(before["sched_slice"], Value::Null, "{before}");
     let key = key();
     let program = example("slice_latency.c");
     let report =
@@ -160,7 +160,7 @@ fn a_pushed_policy_changes_the_workload_and_is_replaced_without_a_reboot() {
     let detached = push::detach(&mut client, "slice_latency", Some("sched_slice")).unwrap();
     assert_eq!(detached["hooks"], json!(["sched_slice"]), "{detached}");
     let after_detach = workload(&mut client, 100);
-    assert_eq!(after_detach["sched_slice"], "default", "{after_detach}");
+    assert_eq!(after_detach["sched_slice"], Value::Null, "{after_detach}");
     let unloaded = push::unload(&mut client, "slice_latency", false).unwrap();
     assert_eq!(unloaded["unloaded"], third_id, "{unloaded}");
     assert_eq!(call(&mut client, "bpf_list", json!({}))["programs"], json!([]));

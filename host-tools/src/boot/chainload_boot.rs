@@ -34,7 +34,7 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         std::fs::read(&artifacts.image).with_context(|| format!("reading {}", artifacts.image.display()))?;
     // No semihosting on a real board: the kernel reports its end as a line.
     let boot_args = args.test.as_ref().map(|t| format!("test={t}")).unwrap_or_default();
-    kingly_kernel::bootargs::patch_image(&mut image, &boot_args).map_err(|e| anyhow::anyhow!("boot arguments: {e}"))?;
+    kingly_proto::bootargs::patch_image(&mut image, &boot_args).map_err(|e| anyhow::anyhow!("boot arguments: {e}"))?;
 
     let default_timeout = if args.until_ready || args.test.is_some() { Some(60.0) } else { None };
     let timeout = args.timeout.or(default_timeout);

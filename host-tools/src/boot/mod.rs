@@ -4,7 +4,7 @@ use crate::board::Board;
 use crate::kernel_build;
 use crate::qemu::{self, Event, ParentWatch, RunConfig, Running, Serial};
 use anyhow::{bail, Context, Result};
-use kingly_kernel::bootargs::TEST_SUITES;
+use kingly_proto::bootargs::TEST_SUITES;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

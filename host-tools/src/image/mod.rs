@@ -264,7 +264,7 @@ pub fn raw_kernel_kind(bytes: &[u8]) -> Option<&'static str> {
     if bytes.get(56..60) == Some(ARM64_IMAGE_MAGIC) {
         return Some("arm64 Linux Image");
     }
-    let magic = kingly_kernel::bootargs::MAGIC;
+    let magic = kingly_proto::bootargs::MAGIC;
     bytes.windows(magic.len()).any(|w| w == magic).then_some("Kingly kernel")
 }
 

@@ -12,20 +12,24 @@
 //! 4. [`session`]: the sans-IO [`Endpoint`]: go-back-N reliability with a window, chunking
 //!    of payloads up to 64 KiB with progress, session reset on Hello, logs best effort.
 //!
-//! Beside them, [`chainload`] (the serial chainloader's upload) and [`line_rate`] (the rate
+//! Above them, [`contract`]: every kernel tool's arguments and result as types, which the
+//! kernel decodes and the host's JSON bridge converts. Beside them, [`bootargs`] (the options
+//! area the host patches into a kernel image), [`chainload`] (the serial chainloader's upload) and [`line_rate`] (the rate
 //! the SD card asks the loader for) use the frames without the session.
 //!
 //! Design rules: no clocks and no I/O inside (time comes in as `now_ms`); bounded memory
 //! everywhere; any byte sequence from the line is a valid input that never panics;
 //! simple and clear algorithms over fast and clever.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "json")), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
 
 pub mod accumulator;
+pub mod bootargs;
 pub mod chainload;
+pub mod contract;
 mod error;
 pub mod frame;
 pub mod line_rate;
@@ -41,6 +45,6 @@ pub use frame::{
 };
 pub use message::{
     error_code, CallTool, CallToolResult, Capabilities, Content, LogLevel, Message, PeerInfo, RequestId,
-    ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor,
+    ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor, MESSAGE_VERSION,
 };
 pub use session::{Config, Endpoint, Event, LinkStats, MessageToken, SessionStats, MAX_PAYLOAD_BYTES};

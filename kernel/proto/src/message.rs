@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ProtoError;
 
+/// Version of the messages and the [`crate::contract`] types, announced in Hello and HelloAck
+/// ([`PeerInfo::protocol_version`]). 2: typed tool arguments and results replaced JSON text.
+pub const MESSAGE_VERSION: u16 = 2;
+
 /// Request identifier, chosen by the requester, echoed by the response.
 pub type RequestId = u32;
 
@@ -50,7 +54,7 @@ impl Capabilities {
 /// Who a peer is; the body of Hello (≈ MCP `initialize`) and HelloAck (its result).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerInfo {
-    /// Message-level protocol version the peer speaks.
+    /// Message-level protocol version the peer speaks ([`MESSAGE_VERSION`]).
     pub protocol_version: u16,
     /// What the peer offers.
     pub capabilities: Capabilities,
@@ -69,26 +73,36 @@ pub struct PeerInfo {
 pub struct ToolDescriptor {
     /// Unique tool name, e.g. `kernel_info`.
     pub name: String,
-    /// What the tool does, for the model that picks it.
+    /// What the tool does, for the model that picks it. Arguments and results are the types of
+    /// [`crate::contract`]; the host derives the JSON schemas from them.
     pub description: String,
-    /// JSON Schema of the arguments, as JSON text (MCP `inputSchema`).
-    pub input_schema: String,
 }
 
-/// Arguments of a tool call.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ToolArgs {
-    /// JSON text (MCP `arguments`).
-    Json(String),
-    /// Raw bytes, e.g. extension bytecode.
-    Bytes(Vec<u8>),
-    /// JSON arguments plus a binary attachment.
-    JsonAndBytes {
-        /// JSON text.
-        json: String,
-        /// Raw bytes.
-        bytes: Vec<u8>,
-    },
+/// Arguments of a tool call: the tool's typed request ([`crate::contract`]), postcard-encoded,
+/// and raw bytes beside it (bytecode, a `tool` program's input).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolArgs {
+    /// Postcard bytes of the tool's argument type (empty for `tool` programs).
+    pub request: Vec<u8>,
+    /// The attachment.
+    pub attachment: Vec<u8>,
+}
+
+impl ToolArgs {
+    /// Only an attachment (a `tool` program's input, or a test's payload).
+    pub fn bytes(attachment: Vec<u8>) -> Self {
+        Self { request: Vec::new(), attachment }
+    }
+
+    /// Bytes carried in all.
+    pub fn len(&self) -> usize {
+        self.request.len() + self.attachment.len()
+    }
+
+    /// Whether both parts are empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// `CallTool` request (MCP `tools/call`).
@@ -116,6 +130,9 @@ pub enum Content {
         /// The data.
         data: Vec<u8>,
     },
+    /// A tool's typed result ([`crate::contract`]), postcard-encoded; what the kernel sends
+    /// where a result has structure. The host renders it as [`Content::Json`].
+    Reply(Vec<u8>),
 }
 
 /// `CallToolResult` (MCP `CallToolResult`).
@@ -365,7 +382,7 @@ mod tests {
         let message = Message::CallTool(CallTool {
             id: 7,
             name: "bpf_load".to_string(),
-            args: ToolArgs::JsonAndBytes { json: "{\"hook\":\"sched_slice\"}".to_string(), bytes: vec![0x95, 0, 0, 0] },
+            args: ToolArgs { request: vec![1, 2], attachment: vec![0x95, 0, 0, 0] },
         });
         let mut bytes = message.encode().expect("encodes");
         assert_eq!(Message::decode(&bytes), Ok(message));
@@ -387,7 +404,7 @@ mod tests {
         let message = Message::CallTool(CallTool {
             id: 1,
             name: "bpf_load".to_string(),
-            args: ToolArgs::Bytes(vec![0xab; 65536]),
+            args: ToolArgs { request: vec![], attachment: vec![0xab; 65536] },
         });
         let overhead = message.encode().expect("encodes").len() - 65536;
         assert!(overhead < 16, "overhead {overhead}");

@@ -20,7 +20,7 @@ fn write_fuzz_seeds() {
     let mut transcripts = [Vec::new(), Vec::new()];
     pair.host.connect(common::hello("seed"), 40).expect("queued");
     pair.host.send(&Message::Ping { id: 1 }).expect("queued");
-    let upload = CallTool { id: 2, name: "echo".into(), args: ToolArgs::Bytes(vec![7; 3000]) };
+    let upload = CallTool { id: 2, name: "echo".into(), args: ToolArgs { request: vec![], attachment: vec![7; 3000] } };
     pair.host.send(&Message::CallTool(upload)).expect("queued");
     pair.kernel.send_log(kingly_proto::LogLevel::Info, "kingly ready").expect("queued");
     for now_ms in 0..200 {

@@ -13,7 +13,11 @@ fn a_64_kib_upload_costs_at_most_five_percent_on_the_wire() {
 
     // Worst case for COBS: no zero bytes at all, so every 254 bytes cost one more.
     let payload = vec![0xa5u8; MAX_PAYLOAD_BYTES];
-    let upload = Message::CallTool(CallTool { id: 1, name: "bpf_load".into(), args: ToolArgs::Bytes(payload) });
+    let upload = Message::CallTool(CallTool {
+        id: 1,
+        name: "bpf_load".into(),
+        args: ToolArgs { request: vec![], attachment: payload },
+    });
     let token = pair.host.send(&upload).expect("queued");
     // Serial pacing: frames reach the kernel one at a time, so it acknowledges each one
     // (the most acks the session ever sends).

@@ -24,6 +24,7 @@ fn content() -> impl Strategy<Value = Content> {
         text().prop_map(Content::Text),
         text().prop_map(Content::Json),
         (text(), bytes(64)).prop_map(|(mime_type, data)| Content::Bytes { mime_type, data }),
+        bytes(64).prop_map(Content::Reply),
     ]
 }
 
@@ -55,16 +56,8 @@ fn log_level() -> impl Strategy<Value = LogLevel> {
 
 /// Every variant of [`Message`], with arbitrary contents.
 fn message() -> impl Strategy<Value = Message> {
-    let args = prop_oneof![
-        text().prop_map(ToolArgs::Json),
-        bytes(256).prop_map(ToolArgs::Bytes),
-        (text(), bytes(64)).prop_map(|(json, bytes)| ToolArgs::JsonAndBytes { json, bytes }),
-    ];
-    let tool = (text(), text(), text()).prop_map(|(name, description, input_schema)| ToolDescriptor {
-        name,
-        description,
-        input_schema,
-    });
+    let args = (bytes(64), bytes(256)).prop_map(|(request, attachment)| ToolArgs { request, attachment });
+    let tool = (text(), text()).prop_map(|(name, description)| ToolDescriptor { name, description });
     let resource = (text(), text(), text(), text())
         .prop_map(|(uri, name, description, mime_type)| ResourceDescriptor { uri, name, description, mime_type });
     let contents = (text(), content()).prop_map(|(uri, content)| ResourceContents { uri, content });
@@ -233,7 +226,7 @@ fn faulty_session(fault_ppm: u64, seed: u64, calls: u32, max_bytes: u64) -> Pair
                 Message::Ping { id: next_id }
             } else {
                 let data = (0..rng.below(max_bytes)).map(|_| rng.next_u64() as u8).collect();
-                Message::CallTool(CallTool { id: next_id, name: "echo".into(), args: ToolArgs::Bytes(data) })
+                Message::CallTool(CallTool { id: next_id, name: "echo".into(), args: ToolArgs::bytes(data) })
             };
             pair.host.send(&request).expect("queued");
             sent.push(request);
@@ -289,7 +282,7 @@ fn a_64_kib_upload_completes_over_a_noisy_line() {
     let mut pair = Pair::new(test_config(), 100, 77);
     pair.connect(9);
     let payload: Vec<u8> = (0..MAX_PAYLOAD_BYTES as u64).map(|i| (i * 31 % 256) as u8).collect();
-    let upload = Message::CallTool(CallTool { id: 1, name: "echo".into(), args: ToolArgs::Bytes(payload) });
+    let upload = Message::CallTool(CallTool { id: 1, name: "echo".into(), args: ToolArgs::bytes(payload) });
     pair.host.send(&upload).expect("queued");
     assert!(pair.run_until(600_000, |pair| pair.host_messages().len() == 2));
     assert_eq!(pair.kernel_received.last(), Some(&upload));
@@ -303,7 +296,7 @@ fn a_64_kib_upload_completes_at_one_percent_byte_faults() {
     let mut pair = Pair::new(test_config(), 10_000, 78);
     pair.connect(9);
     let payload: Vec<u8> = (0..MAX_PAYLOAD_BYTES as u64).map(|i| (i * 13 % 256) as u8).collect();
-    let upload = Message::CallTool(CallTool { id: 1, name: "echo".into(), args: ToolArgs::Bytes(payload) });
+    let upload = Message::CallTool(CallTool { id: 1, name: "echo".into(), args: ToolArgs::bytes(payload) });
     pair.host.send(&upload).expect("queued");
     assert!(pair.run_until(3_600_000, |pair| pair.host_message_count == 2), "no result within an hour");
     assert_eq!(pair.kernel_received.last(), Some(&upload));

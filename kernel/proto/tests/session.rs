@@ -9,7 +9,7 @@ use kingly_proto::{
 };
 
 fn call(id: u32, bytes: Vec<u8>) -> Message {
-    Message::CallTool(CallTool { id, name: "echo".into(), args: ToolArgs::Bytes(bytes) })
+    Message::CallTool(CallTool { id, name: "echo".into(), args: ToolArgs::bytes(bytes) })
 }
 
 fn got_response(pair: &Pair, id: u32) -> bool {

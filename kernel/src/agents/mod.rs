@@ -37,8 +37,8 @@ use signing::{SignatureError, Trust};
 pub const MAX_AGENTS: usize = 64;
 /// Largest program accepted, in bytes of bytecode (8 bytes per instruction slot).
 pub const MAX_BYTECODE_BYTES: usize = 64 * 1024;
-/// Longest agent name (tool programs are listed under it).
-pub const MAX_NAME_BYTES: usize = 48;
+/// Agent names (tool programs are listed under theirs) follow the contract's rules.
+pub use kingly_proto::contract::{valid_name, MAX_NAME_BYTES};
 /// Shortest and longest timer period.
 pub const TIMER_PERIOD_MS: core::ops::RangeInclusive<u32> = 1..=60_000;
 
@@ -994,15 +994,6 @@ fn narrow_fields_of(word: u64) -> [u64; hooks::DECISION_FIELDS] {
 #[inline(never)]
 fn wide_decision_key(fields: [u64; hooks::DECISION_FIELDS]) -> Key {
     Key::from_words(fields)
-}
-
-/// Agent names: a letter, then letters, digits and '_'.
-pub fn valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= MAX_NAME_BYTES
-        && bytes[0].is_ascii_lowercase()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
 }
 
 #[cfg(test)]

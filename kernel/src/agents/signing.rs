@@ -54,7 +54,7 @@ impl Trust {
             return Trust::Unsigned;
         }
         let mut key = [0u8; 32];
-        if super::tools::decode_hex_into(pubkey_hex, &mut key).is_err() {
+        if kingly_proto::contract::decode_hex_into(pubkey_hex, &mut key).is_err() {
             return Trust::NoKey;
         }
         VerifyingKey::from_bytes(&key).map_or(Trust::NoKey, Trust::Key)

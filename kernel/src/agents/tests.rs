@@ -269,8 +269,7 @@ fn every_tool_parameter_has_a_description() {
     tools.extend(tools::descriptors(rt));
     assert!(tools.iter().any(|t| t.name == "echo_len"));
     for tool in &tools {
-        let schema: serde_json::Value = serde_json::from_str(&tool.input_schema).unwrap();
-        check(&tool.name, "", &schema);
+        check(&tool.name, "", &kingly_proto::contract::json::input_schema(&tool.name));
     }
 }
 
@@ -311,8 +310,8 @@ fn load_replacing(
     rt.load_replacing(&LoadRequest { kind, name, maps: &[], bytecode: &code, signature: Some(&signature) })
 }
 
-/// Calls one of the runtime's tools as the message port does.
-fn tool(rt: &Runtime<'_, HostCpu>, name: &str, args: serde_json::Value) -> ToolOutcome {
+/// Calls a tool with wire arguments as the message port does; `None` for no such tool.
+fn raw_tool(rt: &Runtime<'_, HostCpu>, name: &str, args: &kingly_proto::ToolArgs) -> Option<ToolOutcome> {
     let mut platform = FixedPlatform::default();
     let mut workload = |_, _| Err("no workload in unit tests".to_string());
     let mut cx = tools::CallContext {
@@ -323,7 +322,30 @@ fn tool(rt: &Runtime<'_, HostCpu>, name: &str, args: serde_json::Value) -> ToolO
         platform: &mut platform,
         workload: &mut workload,
     };
-    tools::call(rt, name, &kingly_proto::ToolArgs::Json(args.to_string()), &mut cx).expect("a runtime tool")
+    tools::call(rt, name, args, &mut cx)
+}
+
+/// Calls one of the runtime's tools as the host bridge and the message port do.
+fn tool(rt: &Runtime<'_, HostCpu>, name: &str, args: serde_json::Value) -> ToolOutcome {
+    // As the host bridge does: JSON to the typed request, the typed reply back to JSON.
+    let args = match kingly_proto::contract::json::request(name, &args, None) {
+        Ok(args) => args,
+        Err(why) => return ToolOutcome::BadArguments(why),
+    };
+    match raw_tool(rt, name, &args).expect("a runtime tool") {
+        ToolOutcome::Done(content) => ToolOutcome::Done(
+            content
+                .into_iter()
+                .map(|item| match item {
+                    kingly_proto::Content::Reply(bytes) => kingly_proto::Content::Json(
+                        kingly_proto::contract::json::reply(name, &bytes).unwrap().to_string(),
+                    ),
+                    other => other,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 fn done_json(outcome: ToolOutcome) -> (serde_json::Value, Vec<u8>) {
@@ -335,6 +357,7 @@ fn done_json(outcome: ToolOutcome) -> (serde_json::Value, Vec<u8>) {
             kingly_proto::Content::Json(text) => json = serde_json::from_str(&text).unwrap(),
             kingly_proto::Content::Bytes { data, .. } => bytes = data,
             kingly_proto::Content::Text(text) => panic!("text {text}"),
+            kingly_proto::Content::Reply(_) => panic!("an unrendered reply"),
         }
     }
     (json, bytes)
@@ -422,8 +445,8 @@ fn bpf_load_with_replace_answers_what_it_replaced() {
     let first = load(rt, Kind::Decision, "slice", &slice_field_prog(7)).unwrap();
     rt.attach(first.id, &SCHED_SLICE).unwrap();
     let code = bytecode(&slice_field_prog(8));
-    let signature = tools::encode_hex(&sign(Kind::Decision, "slice", &[], &code));
-    let args = |replace: bool| json!({"type": "decision", "name": "slice", "signature": signature, "bytes_hex": tools::encode_hex(&code), "replace": replace});
+    let signature = kingly_proto::contract::encode_hex(&sign(Kind::Decision, "slice", &[], &code));
+    let args = |replace: bool| json!({"type": "decision", "name": "slice", "signature": signature, "bytes_hex": kingly_proto::contract::encode_hex(&code), "replace": replace});
     assert!(failed_text(tool(rt, "bpf_load", args(false))).contains("replace: true"));
     let (answer, _) = done_json(tool(rt, "bpf_load", args(true)));
     assert_eq!(answer["replaced"], json!({"id": first.id, "hooks": ["sched_slice"]}), "{answer}");
@@ -454,10 +477,6 @@ fn bpf_detach_with_an_id_detaches_only_that_program() {
 #[test]
 fn bpf_list_and_bpf_dump_show_the_xlated_and_the_jited_code() {
     let rt = jit_runtime();
-    for descriptor in tools::descriptors(rt) {
-        let schema = serde_json::from_str::<serde_json::Value>(&descriptor.input_schema);
-        assert!(schema.is_ok(), "{}: {}", descriptor.name, descriptor.input_schema);
-    }
     assert!(tools::descriptors(rt).iter().any(|d| d.name == "bpf_dump"));
     let src = "mov %r0, 1\nlddw %r1, 0x123456789\nadd %r0, %r1\nexit";
     let agent = load(rt, Kind::Decision, "dumped", src).unwrap();
@@ -490,7 +509,10 @@ fn bpf_list_and_bpf_dump_show_the_xlated_and_the_jited_code() {
     let (list, _) = done_json(tool(interpreted, "bpf_list", json!({})));
     assert_eq!(list["programs"][0]["jited_bytes"], serde_json::Value::Null, "{list}");
     let bad = tool(interpreted, "bpf_dump", json!({"id": agent.id, "part": "source"}));
-    assert!(matches!(bad, ToolOutcome::BadArguments(ref e) if e.contains("parts are")), "{bad:?}");
+    assert!(
+        matches!(bad, ToolOutcome::BadArguments(ref e) if e.contains("expected one of `xlated`, `jited`, `jited_slots`")),
+        "{bad:?}"
+    );
 }
 
 #[test]
@@ -580,9 +602,64 @@ fn traces_are_switched_per_hook_and_read_back_with_provenance() {
         other => panic!("{other:?}"),
     };
     assert!(bad(serde_json::json!({"hook": "mcp_admit", "on": true, "explore": true})).contains("sched_slice only"));
-    assert!(bad(serde_json::json!({"hook": "sched_slice"})).contains("'on' is required"));
-    assert!(bad(serde_json::json!({"hook": "sched_slice", "on": 1})).contains("true or false"));
+    assert!(bad(serde_json::json!({"hook": "sched_slice"})).contains("missing field `on`"));
+    assert!(bad(serde_json::json!({"hook": "sched_slice", "on": 1})).contains("expected a boolean"));
     assert!(matches!(tool(rt, "trace_read", serde_json::json!({"max": 0})), ToolOutcome::BadArguments(_)));
     done_json(tool(rt, "trace_set", serde_json::json!({"hook": "sched_slice", "on": false})));
     assert!(!rt.trace.on(SCHED_SLICE.id));
+}
+
+#[test]
+fn every_tool_refuses_bytes_that_are_not_its_arguments_without_panicking() {
+    // The kernel decodes typed arguments from untrusted bytes: random requests and
+    // attachments, truncations of valid ones, and valid ones with a byte flipped.
+    let rt = runtime();
+    load(rt, Kind::Tool, "echo_len", "mov %r0, 0\nexit").unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let valid = kingly_proto::contract::encode(&kingly_proto::contract::BpfAttachArgs {
+        id: 1,
+        hook: kingly_proto::contract::HookName::Timer,
+        period_ms: Some(10),
+        cpu: Some(0),
+    });
+    let mut platform = FixedPlatform::default();
+    let mut workload = |_, _| Err("no workload in unit tests".to_string());
+    let mut cx = tools::CallContext {
+        cpu: 0,
+        now_ticks: 0,
+        now_ms: 0,
+        cpus: 4,
+        platform: &mut platform,
+        workload: &mut workload,
+    };
+    for round in 0..3000 {
+        let request: Vec<u8> = match round % 3 {
+            0 => (0..next() % 24).map(|_| next() as u8).collect(),
+            1 => valid[..(next() as usize % valid.len())].to_vec(),
+            _ => {
+                let mut flipped = valid.clone();
+                let at = next() as usize % flipped.len();
+                flipped[at] ^= 1 << (next() % 8);
+                flipped
+            }
+        };
+        let attachment: Vec<u8> = (0..next() % 4).map(|_| next() as u8).collect();
+        let args = kingly_proto::ToolArgs { request, attachment };
+        for spec in kingly_proto::contract::AGENT_TOOLS {
+            if spec.name == "workload_run" {
+                continue;
+            }
+            let _ = raw_tool(rt, spec.name, &args).expect("a runtime tool");
+        }
+        let _ = raw_tool(rt, "echo_len", &args);
+    }
+    // Still serving: a well-formed call after the garbage works.
+    assert!(matches!(tool(rt, "bpf_list", json!({})), ToolOutcome::Done(_)));
 }

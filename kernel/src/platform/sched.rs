@@ -314,7 +314,7 @@ fn new_task(id: u32, pattern: Pattern, end_ns: u64, core: usize) -> Arc<Task> {
 }
 
 /// Runs the workload on the worker cores for `ms` and reports what each class achieved.
-pub fn run(ms: u64, mix: Mix) -> Result<String, String> {
+pub fn run(ms: u64, mix: Mix) -> Result<kingly_proto::contract::WorkloadReport, String> {
     let cpus = smp::online();
     if cpus < 2 {
         return Err("workload_run needs at least 2 cores (core 0 serves the port)".to_string());
@@ -333,7 +333,7 @@ pub fn run(ms: u64, mix: Mix) -> Result<String, String> {
         traced: None,
     });
     for (core, state) in cores.iter_mut().enumerate().take(cpus).skip(1) {
-        for &(pattern, count) in mix.tasks() {
+        for &(pattern, count) in workload::tasks(mix) {
             for _ in 0..count {
                 let task = new_task(tasks.len() as u32 + 1, pattern, end_ns, core);
                 state.queue.push_back(task.clone());

@@ -13,7 +13,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use kingly_proto::{
     error_code, CallTool, CallToolResult, Capabilities, Config, Content, Endpoint, Event, LinkStats, LogLevel, Message,
-    PeerInfo, ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor, PROTOCOL_VERSION,
+    PeerInfo, ResourceContents, ResourceDescriptor, ToolArgs, ToolDescriptor, MESSAGE_VERSION,
 };
 
 /// Facts about the running kernel for `kernel_info`.
@@ -95,15 +95,8 @@ impl Default for Port {
 /// How long after a valid frame console text is ignored (it is most likely frame debris).
 pub const CONSOLE_QUIET_MS: u64 = 5_000;
 
-/// The link settings of the port: the serial defaults with a quicker first retransmission
-/// (250 ms still covers a full window of 1 KiB frames at 115200 baud plus the reply; the
-/// timeout doubles on every loss).
-///
-/// Retransmissions go on for minutes (40 at up to 8 s) before a session is given up: a host
-/// whose request was acknowledged waits for the reply and sends nothing that would tell it
-/// the kernel dropped the session, and at 1% byte faults, where a reply frame is lost about
-/// half the time, 12 losses in a row (the serial default) come up within a few hundred calls.
-pub const LINK_CONFIG: Config = Config { retransmit_timeout_ms: 250, max_retransmits: 40, ..Config::SERIAL };
+/// The link settings of the port (shared with the host client).
+pub const LINK_CONFIG: Config = Config::PORT;
 
 impl Port {
     pub fn new() -> Self {
@@ -175,7 +168,7 @@ impl Port {
     fn answer(&mut self, message: Message, services: &mut impl Services) -> Option<Message> {
         Some(match message {
             Message::Hello(_) => Message::HelloAck(PeerInfo {
-                protocol_version: u16::from(PROTOCOL_VERSION),
+                protocol_version: MESSAGE_VERSION,
                 capabilities: Capabilities::TOOLS.with(Capabilities::RESOURCES).with(Capabilities::LOGGING),
                 name: "kingly".to_string(),
                 version: services.kernel_info().version.to_string(),
@@ -191,9 +184,9 @@ impl Port {
             Message::CallTool(call) => self.call(call, services),
             Message::ListResources { id } => Message::ListResourcesResult { id, resources: resources() },
             Message::ReadResource { id, uri } => match read_resource(&uri, services, &self.stats(), self.sessions) {
-                Some(text) => Message::ReadResourceResult {
+                Some(bytes) => Message::ReadResourceResult {
                     id,
-                    contents: alloc::vec![ResourceContents { uri, content: Content::Json(text) }],
+                    contents: alloc::vec![ResourceContents { uri, content: Content::Reply(bytes) }],
                 },
                 None => Message::Error {
                     id: Some(id),
@@ -218,11 +211,7 @@ impl Port {
     fn call(&mut self, call: CallTool, services: &mut impl Services) -> Message {
         let id = call.id;
         let client = self.sessions;
-        let arg_bytes = match &call.args {
-            ToolArgs::Json(text) => text.len(),
-            ToolArgs::Bytes(bytes) => bytes.len(),
-            ToolArgs::JsonAndBytes { json, bytes } => json.len() + bytes.len(),
-        };
+        let arg_bytes = call.args.len();
         // `bpf_detach` is never refused, so that a broken admission policy can be removed.
         let admitted = if call.name == "bpf_detach" { Ok(()) } else { services.admit(&call.name, client, arg_bytes) };
         if let Err(reason) = admitted {
@@ -255,26 +244,26 @@ fn result(id: kingly_proto::RequestId, content: Vec<Content>, is_error: bool) ->
     Message::CallToolResult(CallToolResult { id, content, is_error })
 }
 
-/// The resources every kernel offers.
+/// The resources every kernel offers (`kingly_proto::contract::RESOURCES`); each holds the
+/// result of the tool of the same facts.
 pub fn resources() -> Vec<ResourceDescriptor> {
-    let r = |uri: &str, name: &str, description: &str| ResourceDescriptor {
-        uri: uri.to_string(),
-        name: name.to_string(),
-        description: description.to_string(),
-        mime_type: "application/json".to_string(),
-    };
-    alloc::vec![
-        r("kingly://kernel/info", "kernel info", "Board, cores, exception level, MMU, memory, uptime, version"),
-        r("kingly://uart/stats", "UART statistics", "Bytes, overruns, framing and CRC errors, resyncs"),
-        r("kingly://cache/stats", "decision cache statistics", "L1 and global hits, misses, evictions, invalidations"),
-    ]
+    kingly_proto::contract::RESOURCES
+        .iter()
+        .map(|(uri, name, description, _)| ResourceDescriptor {
+            uri: uri.to_string(),
+            name: name.to_string(),
+            description: description.to_string(),
+            mime_type: "application/json".to_string(),
+        })
+        .collect()
 }
 
-fn read_resource(uri: &str, services: &impl Services, link: &LinkStats, session: u32) -> Option<String> {
+fn read_resource(uri: &str, services: &impl Services, link: &LinkStats, session: u32) -> Option<Vec<u8>> {
+    use kingly_proto::contract::encode;
     match uri {
-        "kingly://kernel/info" => Some(tools::kernel_info_json(&services.kernel_info())),
-        "kingly://uart/stats" => Some(tools::uart_stats_json(&services.uart_counters(), link, session)),
-        "kingly://cache/stats" => Some(tools::cache_stats_json(&services.cache_stats())),
+        "kingly://kernel/info" => Some(encode(&tools::kernel_info(&services.kernel_info()))),
+        "kingly://uart/stats" => Some(encode(&tools::uart_stats(&services.uart_counters(), link, session))),
+        "kingly://cache/stats" => Some(encode(&tools::cache_stats(&services.cache_stats()))),
         _ => None,
     }
 }

@@ -50,17 +50,29 @@ fn connected() -> (Port, Endpoint) {
     (port, host)
 }
 
+/// A call as the host bridge sends it: JSON arguments through the contract.
 fn call(name: &str, args: &str) -> Message {
-    Message::CallTool(CallTool { id: 9 as RequestId, name: name.to_string(), args: ToolArgs::Json(args.to_string()) })
+    let json: serde_json::Value = serde_json::from_str(args).unwrap();
+    let args = kingly_proto::contract::json::request(name, &json, None).unwrap();
+    raw_call(name, args)
+}
+
+fn raw_call(name: &str, args: ToolArgs) -> Message {
+    Message::CallTool(CallTool { id: 9 as RequestId, name: name.to_string(), args })
+}
+
+/// A typed result as JSON, as the host bridge renders it.
+fn reply_json(name: &str, content: &Content) -> serde_json::Value {
+    let Content::Reply(bytes) = content else { panic!("{content:?}") };
+    kingly_proto::contract::json::reply(name, bytes).unwrap()
 }
 
 #[test]
 fn kernel_info_reports_the_board() {
     let (mut port, mut host) = connected();
-    let Message::CallToolResult(r) = round_trip(&mut port, &mut host, call("kernel_info", "")) else { panic!() };
+    let Message::CallToolResult(r) = round_trip(&mut port, &mut host, call("kernel_info", "{}")) else { panic!() };
     assert!(!r.is_error);
-    let Content::Json(text) = &r.content[0] else { panic!() };
-    let v: serde_json::Value = serde_json::from_str(text).unwrap();
+    let v = reply_json("kernel_info", &r.content[0]);
     assert_eq!(v["cpus"], 4);
     assert_eq!(v["board"], "virt");
     assert!(port.in_session());
@@ -71,13 +83,22 @@ fn unknown_tools_are_protocol_errors_and_bad_arguments_too() {
     let (mut port, mut host) = connected();
     let reply = round_trip(&mut port, &mut host, call("no_such_tool", "{}"));
     assert!(matches!(reply, Message::Error { code: error_code::INVALID_PARAMS, .. }), "{reply:?}");
-    let reply = round_trip(&mut port, &mut host, call("kernel_info", r#"{"x":1}"#));
-    assert!(
-        matches!(&reply, Message::Error { message, .. } if message.contains("unexpected argument 'x'")),
-        "{reply:?}"
-    );
-    let reply = round_trip(&mut port, &mut host, call("ping", "[1,2"));
-    assert!(matches!(&reply, Message::Error { message, .. } if message.contains("not valid JSON")), "{reply:?}");
+    // The kernel decodes typed arguments only: bytes that are not the tool's type, trailing
+    // bytes, and an attachment the tool does not take are refused by name.
+    let garbage = ToolArgs { request: vec![0xff, 0xff, 0xff], attachment: vec![] };
+    let reply = round_trip(&mut port, &mut host, raw_call("ping", garbage));
+    assert!(matches!(&reply, Message::Error { message, .. } if message.contains("not ping's")), "{reply:?}");
+    let trailing = ToolArgs { request: vec![0], attachment: vec![] };
+    let reply = round_trip(&mut port, &mut host, raw_call("kernel_info", trailing));
+    assert!(matches!(&reply, Message::Error { message, .. } if message.contains("not kernel_info's")), "{reply:?}");
+    let attached = ToolArgs { request: vec![], attachment: vec![1] };
+    let reply = round_trip(&mut port, &mut host, raw_call("uart_stats", attached));
+    assert!(matches!(&reply, Message::Error { message, .. } if message.contains("no attachment")), "{reply:?}");
+    // A ping whose data is too long for the schema still meets the kernel's own check.
+    let long = kingly_proto::contract::PingArgs { data: Some("x".repeat(513)) };
+    let args = ToolArgs { request: kingly_proto::contract::encode(&long), attachment: vec![] };
+    let reply = round_trip(&mut port, &mut host, raw_call("ping", args));
+    assert!(matches!(&reply, Message::Error { message, .. } if message.contains("512")), "{reply:?}");
 }
 
 #[test]
@@ -89,13 +110,13 @@ fn lists_tools_and_reads_resources() {
     let names: Vec<_> = tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["kernel_info", "ping", "uart_stats", "cache_stats"]);
     for tool in &tools {
-        let schema: serde_json::Value = serde_json::from_str(&tool.input_schema).unwrap();
-        assert_eq!(schema["type"], "object", "{}", tool.name);
+        assert!(kingly_proto::contract::is_kernel_tool(&tool.name), "{}", tool.name);
     }
     let reply = round_trip(&mut port, &mut host, Message::ReadResource { id: 3, uri: "kingly://uart/stats".into() });
     let Message::ReadResourceResult { contents, .. } = reply else { panic!("{reply:?}") };
-    let Content::Json(text) = &contents[0].content else { panic!() };
-    assert!(text.contains("\"bytes\":42"), "{text}");
+    let Content::Reply(bytes) = &contents[0].content else { panic!() };
+    let stats: kingly_proto::contract::UartStatsReply = kingly_proto::contract::decode("uart_stats", bytes).unwrap();
+    assert_eq!(stats.bytes, 42);
     let reply = round_trip(&mut port, &mut host, Message::ReadResource { id: 4, uri: "kingly://nope".into() });
     assert!(matches!(reply, Message::Error { code: error_code::RESOURCE_NOT_FOUND, .. }));
 }
@@ -106,10 +127,8 @@ fn ping_echoes_data_and_checks_its_type() {
     let Message::CallToolResult(r) = round_trip(&mut port, &mut host, call("ping", r#"{"data":"hi"}"#)) else {
         panic!()
     };
-    let Content::Json(text) = &r.content[0] else { panic!() };
-    assert!(text.contains("\"data\":\"hi\""));
-    let reply = round_trip(&mut port, &mut host, call("ping", r#"{"data":5}"#));
-    assert!(matches!(reply, Message::Error { .. }));
+    assert_eq!(reply_json("ping", &r.content[0])["data"], "hi");
+    assert!(kingly_proto::contract::json::request("ping", &serde_json::json!({"data": 5}), None).is_err());
 }
 
 #[test]

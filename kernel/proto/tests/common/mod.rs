@@ -1,9 +1,7 @@
 //! A simulated serial line between a host endpoint and an echo server, with fault injection.
 #![allow(dead_code)]
 
-use kingly_proto::{
-    CallTool, CallToolResult, Capabilities, Config, Content, Endpoint, Event, Message, PeerInfo, ToolArgs,
-};
+use kingly_proto::{CallTool, CallToolResult, Capabilities, Config, Content, Endpoint, Event, Message, PeerInfo};
 
 /// xorshift64*: deterministic, seedable, good enough to place faults.
 pub struct Rng(u64);
@@ -82,11 +80,7 @@ pub fn expected_reply(request: &Message) -> Option<Message> {
         Message::Hello(_) => Message::HelloAck(hello("kingly-kernel")),
         Message::Ping { id } => Message::Pong { id: *id },
         Message::CallTool(CallTool { id, name, args }) if name == "echo" => {
-            let data = match args {
-                ToolArgs::Json(text) => text.clone().into_bytes(),
-                ToolArgs::Bytes(bytes) => bytes.clone(),
-                ToolArgs::JsonAndBytes { bytes, .. } => bytes.clone(),
-            };
+            let data = [&args.request[..], &args.attachment[..]].concat();
             // A large upload is acknowledged by its size, not echoed back.
             let content = if data.len() > 900 {
                 Content::Text(format!("{} bytes", data.len()))

@@ -90,7 +90,10 @@ pub enum PatchError {
     /// The image has no boot-argument area (not a Kingly kernel, or built without one).
     NoArea,
     /// The text does not fit.
-    TooLong { max: usize },
+    TooLong {
+        /// The most bytes the area holds.
+        max: usize,
+    },
 }
 
 impl core::fmt::Display for PatchError {
