@@ -1,7 +1,7 @@
 //! Verifier time against program size: straight-line programs of 100, 1k, 10k and 100k
 //! instructions mixing ALU work with stack spills and fills. Target: 10k in under 10 ms.
 //!
-//! `verify_worst_case`: the shapes of `kingly_bpf::verifier::shapes` (wide states at forks,
+//! `verify_worst_case`: the shapes of `kingly_bpf::shapes` (wide states at forks,
 //! identities at joins, a branchy loop against the budget, a backward-jump chain), each at the
 //! kernel's 64 KiB load limit. Target: a verdict (accept or refuse) in under 1 s for each.
 
@@ -61,7 +61,8 @@ fn verifier(c: &mut Criterion) {
 }
 
 fn worst_case(c: &mut Criterion) {
-    use kingly_bpf::verifier::{shapes, Options};
+    use kingly_bpf::shapes;
+    use kingly_bpf::verifier::Options;
     let mut group = c.benchmark_group("verify_worst_case");
     group.sample_size(10);
     let mut all: Vec<shapes::Shape> = shapes::all().into();

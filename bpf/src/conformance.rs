@@ -156,3 +156,13 @@ pub fn parse(text: &str) -> Result<TestCase, DataError> {
     }
     Ok(TestCase { program, mem, expect })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn garbage_never_panics() {
+        for text in crate::asm::garbage_texts() {
+            let _ = super::parse(&alloc::format!("-- asm\n{text}\n-- mem\n{text}\n-- result\n{text}"));
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::interp::{Platform, RunErrorKind};
+use crate::env::{Platform, RunErrorKind};
 use crate::memory::{self, Memory};
 
 /// What a helper argument register must hold.

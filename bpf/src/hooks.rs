@@ -240,7 +240,7 @@ mod tests {
     use super::*;
     use crate::asm;
     use crate::interp::{Env, FixedPlatform, Interpreter};
-    use crate::program::Program;
+    use crate::load::Program;
 
     fn load(src: &str, kind: Kind) -> Result<crate::VerifiedProgram, crate::VerifyError> {
         Program::load_slots(asm::assemble(src).unwrap(), &kind.program_type(), &[], &Default::default())

@@ -3,127 +3,22 @@
 //! An opt-in strict mode ([`Interpreter::set_strict`]) checks the verifier's finer promises.
 
 use alloc::boxed::Box;
-use core::fmt;
 
 use crate::alu::{self, imm64};
+// A run's environment and errors live in `env`, shared with the helpers and the JIT; they are
+// re-exported here where the interpreter's callers have always found them.
+pub use crate::env::{xorshift_u32, Env, FixedPlatform, Platform, RunError, RunErrorKind};
 use crate::helpers::{ArgType, HelperEnv, HelperOutcome, RetType};
-use crate::isa::{AluOp, EndianOp, JmpCond, Width, PSEUDO_MAP_INDEX};
-use crate::maps::Map;
-use crate::memory::{self, Memory, StrictLayout, MAX_FRAMES, STACK_BYTES};
+use crate::isa::{AtomicOp, ImmKind, Insn, Operand, Size, REGISTER_COUNT};
+use crate::load::AnyProgram;
 #[cfg(doc)]
-use crate::program::UncheckedProgram;
-use crate::program::{AnyProgram, ContextKind, DecodedProgram, VerifiedProgram};
+use crate::load::UncheckedProgram;
+use crate::memory::{self, Memory, StrictLayout, MAX_FRAMES, STACK_BYTES};
+use crate::program::{ContextKind, DecodedProgram};
+use crate::verifier::VerifiedProgram;
 
 /// Default instruction budget per run.
 pub const DEFAULT_BUDGET_INSNS: u64 = 1 << 24;
-
-/// Services helpers need from the machine.
-pub trait Platform {
-    fn ktime_get_ns(&mut self) -> u64;
-    fn prandom_u32(&mut self) -> u32;
-    fn smp_processor_id(&self) -> u32;
-}
-
-/// A deterministic platform for tests and the host tool: a counter clock and xorshift randomness.
-#[derive(Clone, Debug)]
-pub struct FixedPlatform {
-    pub now_ns: u64,
-    pub cpu: u32,
-    pub rng_state: u64,
-}
-
-impl Default for FixedPlatform {
-    fn default() -> Self {
-        FixedPlatform { now_ns: 0, cpu: 0, rng_state: 0x9e37_79b9_7f4a_7c15 }
-    }
-}
-
-impl Platform for FixedPlatform {
-    fn ktime_get_ns(&mut self) -> u64 {
-        self.now_ns += 1000;
-        self.now_ns
-    }
-    fn prandom_u32(&mut self) -> u32 {
-        xorshift_u32(&mut self.rng_state)
-    }
-    fn smp_processor_id(&self) -> u32 {
-        self.cpu
-    }
-}
-
-/// One step of Marsaglia's xorshift64 (13, 7, 17) on a non-zero `state`; the high half.
-pub fn xorshift_u32(state: &mut u64) -> u32 {
-    let mut x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    (x >> 32) as u32
-}
-
-/// What a run needs besides the program and its context.
-pub struct Env<'a> {
-    /// Live maps, in the program's map order.
-    pub maps: &'a mut [Map],
-    pub platform: &'a mut dyn Platform,
-    /// Instructions the run may execute before it is stopped.
-    pub budget_insns: u64,
-}
-
-/// Why a run stopped abnormally.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunErrorKind {
-    OutOfBounds {
-        addr: u64,
-        size: u8,
-    },
-    BudgetExhausted,
-    CallDepthExceeded,
-    UnknownHelper(u32),
-    InvalidInstruction,
-    MapMismatch,
-    HelperFault,
-    /// The context is shorter than the program type's (compiled code, which has no bounds
-    /// checks, refuses to run rather than read past it).
-    ContextTooShort {
-        len: u32,
-        needed: u32,
-    },
-}
-
-/// A run-time failure at `pc`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RunError {
-    pub pc: usize,
-    pub kind: RunErrorKind,
-}
-
-impl fmt::Display for RunErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            RunErrorKind::OutOfBounds { addr, size } => {
-                write!(f, "{size}-byte access at {addr:#x} is outside every region")
-            }
-            RunErrorKind::BudgetExhausted => f.write_str("instruction budget exhausted"),
-            RunErrorKind::CallDepthExceeded => f.write_str("too many nested calls"),
-            RunErrorKind::UnknownHelper(id) => write!(f, "unknown helper {id}"),
-            RunErrorKind::InvalidInstruction => f.write_str("invalid instruction"),
-            RunErrorKind::MapMismatch => f.write_str("maps do not match the program's definitions"),
-            RunErrorKind::HelperFault => f.write_str("helper argument fault"),
-            RunErrorKind::ContextTooShort { len, needed } => {
-                write!(f, "context of {len} bytes is shorter than the program type's {needed}")
-            }
-        }
-    }
-}
-
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at pc {}", self.kind, self.pc)
-    }
-}
-
-impl core::error::Error for RunError {}
 
 #[derive(Clone, Copy, Default)]
 struct Frame {
@@ -268,7 +163,7 @@ impl Interpreter {
             return Err(err(0, RunErrorKind::MapMismatch));
         }
         // As compiled code does, which must (it has no bounds checks): the same error either way.
-        let needed = crate::jit::context_bytes(prog.prog_type.context);
+        let needed = prog.prog_type.context.size_bytes();
         if verified && ctx.len() < needed {
             return Err(err(0, RunErrorKind::ContextTooShort { len: ctx.len() as u32, needed: needed as u32 }));
         }
@@ -280,14 +175,14 @@ impl Interpreter {
             // be wrong, they read zeros, never an earlier run's data. Zero the frames they can
             // use: the top one, or all of them with bpf-to-bpf calls (strict runs keep their
             // layout's fill).
-            let calls = prog.insns.iter().any(|insn| matches!(insn, crate::isa::Insn::CallLocal { .. }));
+            let calls = prog.insns.iter().any(|insn| matches!(insn, Insn::CallLocal { .. }));
             let used = if calls { STACK_BYTES } else { memory::STACK_FRAME_BYTES };
             self.stack[STACK_BYTES - used..].fill(0);
         }
         let frame_pointer =
             |depth: usize| if STRICT { layout.frame_pointer(depth) } else { memory::frame_pointer(depth) };
         let ctx_base = if STRICT { layout.base(memory::CTX_REGION) } else { memory::region_base(memory::CTX_REGION) };
-        let mut regs = [0u64; 16];
+        let mut regs = [0u64; REGISTER_COUNT];
         regs[10] = frame_pointer(0);
         match prog.prog_type.context {
             ContextKind::None => {}
@@ -298,7 +193,7 @@ impl Interpreter {
             ContextKind::Struct { .. } | ContextKind::Packet { .. } => regs[1] = ctx_base,
         }
         let mut mem = Memory { stack: &mut self.stack[..], ctx, packet, maps: env.maps };
-        let code = &prog.raw[..];
+        let code = &prog.insns[..];
         let helpers = prog.prog_type.helpers;
         let mut frames = [Frame::default(); MAX_FRAMES];
         let mut depth = 0usize;
@@ -316,28 +211,12 @@ impl Interpreter {
             if STRICT {
                 *trace = (*trace ^ this_pc as u64).wrapping_mul(0x0100_0000_01b3);
             }
-            let d = (insn.dst & 15) as usize;
-            let s = (insn.src & 15) as usize;
-            let imm = imm64(insn.imm);
-            let off = insn.off as i64;
-            let jump = |pc: usize| (pc as i64 + off) as usize;
-            macro_rules! alu64 {
-                ($op:expr, $src:expr) => {
-                    regs[d] = alu::alu64($op, regs[d], $src)
-                };
-            }
-            macro_rules! alu32 {
-                ($op:expr, $src:expr) => {
-                    regs[d] = alu::alu32($op, regs[d], $src)
-                };
-            }
-            macro_rules! jmp {
-                ($w:expr, $cond:expr, $src:expr) => {
-                    if alu::condition($w, $cond, regs[d], $src) {
-                        pc = jump(pc);
-                    }
-                };
-            }
+            // Registers were checked at decode (`isa::decode`): every index is below 11.
+            let value = |operand: Operand, regs: &[u64; REGISTER_COUNT]| match operand {
+                Operand::Reg(r) => regs[usize::from(r)],
+                Operand::Imm(i) => imm64(i),
+            };
+            let jump = |pc: usize, off: i64| (pc as i64 + off) as usize;
             // In strict mode an address is first resolved to the tagged one the regions use.
             macro_rules! strict_addr {
                 ($addr:expr, $size:expr) => {{
@@ -352,211 +231,88 @@ impl Interpreter {
                     }
                 }};
             }
-            macro_rules! load {
-                ($size:expr) => {{
-                    let addr = regs[s].wrapping_add(off as u64);
-                    match mem.load(strict_addr!(addr, $size), $size) {
-                        Some(v) => v,
-                        None => return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: $size as u8 })),
-                    }
-                }};
-            }
-            macro_rules! store {
-                ($size:expr, $value:expr) => {{
-                    let addr = regs[d].wrapping_add(off as u64);
-                    if mem.store(strict_addr!(addr, $size), $size, $value).is_none() {
-                        return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: $size as u8 }));
-                    }
-                }};
-            }
-            match insn.opcode {
-                // ALU64, immediate source.
-                0x07 => alu64!(AluOp::Add, imm),
-                0x17 => alu64!(AluOp::Sub, imm),
-                0x27 => alu64!(AluOp::Mul, imm),
-                0x37 if insn.off == 0 => alu64!(AluOp::Div, imm),
-                0x37 => alu64!(AluOp::SDiv, imm),
-                0x47 => alu64!(AluOp::Or, imm),
-                0x57 => alu64!(AluOp::And, imm),
-                0x67 => alu64!(AluOp::Lsh, imm),
-                0x77 => alu64!(AluOp::Rsh, imm),
-                0x87 => alu64!(AluOp::Neg, 0),
-                0x97 if insn.off == 0 => alu64!(AluOp::Mod, imm),
-                0x97 => alu64!(AluOp::SMod, imm),
-                0xa7 => alu64!(AluOp::Xor, imm),
-                0xb7 => regs[d] = imm,
-                0xc7 => alu64!(AluOp::Arsh, imm),
-                0xd7 => regs[d] = alu::endian(EndianOp::Swap, insn.imm as u8, regs[d]),
-                // ALU64, register source.
-                0x0f => alu64!(AluOp::Add, regs[s]),
-                0x1f => alu64!(AluOp::Sub, regs[s]),
-                0x2f => alu64!(AluOp::Mul, regs[s]),
-                0x3f if insn.off == 0 => alu64!(AluOp::Div, regs[s]),
-                0x3f => alu64!(AluOp::SDiv, regs[s]),
-                0x4f => alu64!(AluOp::Or, regs[s]),
-                0x5f => alu64!(AluOp::And, regs[s]),
-                0x6f => alu64!(AluOp::Lsh, regs[s]),
-                0x7f => alu64!(AluOp::Rsh, regs[s]),
-                0x9f if insn.off == 0 => alu64!(AluOp::Mod, regs[s]),
-                0x9f => alu64!(AluOp::SMod, regs[s]),
-                0xaf => alu64!(AluOp::Xor, regs[s]),
-                0xbf => match insn.off {
-                    0 => regs[d] = regs[s],
-                    bits => alu64!(AluOp::MovSx(bits as u8), regs[s]),
-                },
-                0xcf => alu64!(AluOp::Arsh, regs[s]),
-                // ALU32, immediate source.
-                0x04 => alu32!(AluOp::Add, imm),
-                0x14 => alu32!(AluOp::Sub, imm),
-                0x24 => alu32!(AluOp::Mul, imm),
-                0x34 if insn.off == 0 => alu32!(AluOp::Div, imm),
-                0x34 => alu32!(AluOp::SDiv, imm),
-                0x44 => alu32!(AluOp::Or, imm),
-                0x54 => alu32!(AluOp::And, imm),
-                0x64 => alu32!(AluOp::Lsh, imm),
-                0x74 => alu32!(AluOp::Rsh, imm),
-                0x84 => alu32!(AluOp::Neg, 0),
-                0x94 if insn.off == 0 => alu32!(AluOp::Mod, imm),
-                0x94 => alu32!(AluOp::SMod, imm),
-                0xa4 => alu32!(AluOp::Xor, imm),
-                0xb4 => regs[d] = insn.imm as u32 as u64,
-                0xc4 => alu32!(AluOp::Arsh, imm),
-                0xd4 => regs[d] = alu::endian(EndianOp::ToLe, insn.imm as u8, regs[d]),
-                0xdc => regs[d] = alu::endian(EndianOp::ToBe, insn.imm as u8, regs[d]),
-                // ALU32, register source.
-                0x0c => alu32!(AluOp::Add, regs[s]),
-                0x1c => alu32!(AluOp::Sub, regs[s]),
-                0x2c => alu32!(AluOp::Mul, regs[s]),
-                0x3c if insn.off == 0 => alu32!(AluOp::Div, regs[s]),
-                0x3c => alu32!(AluOp::SDiv, regs[s]),
-                0x4c => alu32!(AluOp::Or, regs[s]),
-                0x5c => alu32!(AluOp::And, regs[s]),
-                0x6c => alu32!(AluOp::Lsh, regs[s]),
-                0x7c => alu32!(AluOp::Rsh, regs[s]),
-                0x9c if insn.off == 0 => alu32!(AluOp::Mod, regs[s]),
-                0x9c => alu32!(AluOp::SMod, regs[s]),
-                0xac => alu32!(AluOp::Xor, regs[s]),
-                0xbc => match insn.off {
-                    0 => regs[d] = regs[s] as u32 as u64,
-                    bits => alu32!(AluOp::MovSx(bits as u8), regs[s]),
-                },
-                0xcc => alu32!(AluOp::Arsh, regs[s]),
-                // 64-bit immediate loads.
-                0x18 => {
-                    let hi = code.get(pc).map_or(0, |next| next.imm as u32 as u64);
-                    regs[d] = if insn.src == PSEUDO_MAP_INDEX {
-                        memory::map_handle(insn.imm as u32 as usize)
-                    } else {
-                        (insn.imm as u32 as u64) | (hi << 32)
+            match insn {
+                Insn::Alu { width, op, dst, src } => {
+                    let d = usize::from(dst);
+                    regs[d] = alu::alu(width, op, regs[d], value(src, &regs));
+                }
+                Insn::Endian { op, bits, dst } => {
+                    let d = usize::from(dst);
+                    regs[d] = alu::endian(op, bits, regs[d]);
+                }
+                Insn::LoadImm64 { dst, kind, imm } => {
+                    regs[usize::from(dst)] = match kind {
+                        ImmKind::Value => imm,
+                        ImmKind::MapIndex => memory::map_handle(imm as u32 as usize),
                     };
+                    // The second slot is data.
                     pc += 1;
                 }
-                // Loads.
-                0x61 => regs[d] = load!(4),
-                0x69 => regs[d] = load!(2),
-                0x71 => regs[d] = load!(1),
-                0x79 => regs[d] = load!(8),
-                0x81 => regs[d] = load!(4) as u32 as i32 as i64 as u64,
-                0x89 => regs[d] = load!(2) as u16 as i16 as i64 as u64,
-                0x91 => regs[d] = load!(1) as u8 as i8 as i64 as u64,
-                // Stores.
-                0x62 => store!(4, imm),
-                0x6a => store!(2, imm),
-                0x72 => store!(1, imm),
-                0x7a => store!(8, imm),
-                0x63 => store!(4, regs[s]),
-                0x6b => store!(2, regs[s]),
-                0x73 => store!(1, regs[s]),
-                0x7b => store!(8, regs[s]),
-                0xc3 | 0xdb => {
-                    let size = if insn.opcode == 0xdb { 8 } else { 4 };
-                    let addr = strict_addr!(regs[d].wrapping_add(off as u64), size);
-                    let Some(old) = mem.load(addr, size) else {
-                        return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: size as u8 }));
+                Insn::Load { size, sign_extend, dst, src, off } => {
+                    let bytes = size.bytes() as usize;
+                    let addr = regs[usize::from(src)].wrapping_add(off as i64 as u64);
+                    let Some(loaded) = mem.load(strict_addr!(addr, bytes), bytes) else {
+                        return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: bytes as u8 }));
                     };
-                    let mask = if size == 8 { u64::MAX } else { u32::MAX as u64 };
-                    let val = regs[s];
-                    let new = match insn.imm & !1 {
-                        0x00 => old.wrapping_add(val),
-                        0x40 => old | val,
-                        0x50 => old & val,
-                        0xa0 => old ^ val,
-                        0xe0 => val,
-                        0xf0 => {
-                            if old == regs[0] & mask {
-                                val
-                            } else {
-                                old
-                            }
-                        }
-                        _ => return Err(err(this_pc, RunErrorKind::InvalidInstruction)),
+                    regs[usize::from(dst)] = match (sign_extend, size) {
+                        (false, _) | (true, Size::DW) => loaded,
+                        (true, Size::W) => loaded as u32 as i32 as i64 as u64,
+                        (true, Size::H) => loaded as u16 as i16 as i64 as u64,
+                        (true, Size::B) => loaded as u8 as i8 as i64 as u64,
                     };
-                    let _ = mem.store(addr, size, new & mask);
-                    if insn.imm == 0xf1 {
-                        regs[0] = old;
-                    } else if insn.imm & 1 != 0 {
-                        regs[s] = old;
+                }
+                Insn::Store { size, dst, off, src } => {
+                    let bytes = size.bytes() as usize;
+                    let addr = regs[usize::from(dst)].wrapping_add(off as i64 as u64);
+                    if mem.store(strict_addr!(addr, bytes), bytes, value(src, &regs)).is_none() {
+                        return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: bytes as u8 }));
                     }
                 }
-                // Jumps.
-                0x05 => pc = jump(pc),
-                0x06 => pc = (pc as i64 + insn.imm as i64) as usize,
-                0x15 => jmp!(Width::W64, JmpCond::Eq, imm),
-                0x25 => jmp!(Width::W64, JmpCond::Gt, imm),
-                0x35 => jmp!(Width::W64, JmpCond::Ge, imm),
-                0x45 => jmp!(Width::W64, JmpCond::Set, imm),
-                0x55 => jmp!(Width::W64, JmpCond::Ne, imm),
-                0x65 => jmp!(Width::W64, JmpCond::Sgt, imm),
-                0x75 => jmp!(Width::W64, JmpCond::Sge, imm),
-                0xa5 => jmp!(Width::W64, JmpCond::Lt, imm),
-                0xb5 => jmp!(Width::W64, JmpCond::Le, imm),
-                0xc5 => jmp!(Width::W64, JmpCond::Slt, imm),
-                0xd5 => jmp!(Width::W64, JmpCond::Sle, imm),
-                0x1d => jmp!(Width::W64, JmpCond::Eq, regs[s]),
-                0x2d => jmp!(Width::W64, JmpCond::Gt, regs[s]),
-                0x3d => jmp!(Width::W64, JmpCond::Ge, regs[s]),
-                0x4d => jmp!(Width::W64, JmpCond::Set, regs[s]),
-                0x5d => jmp!(Width::W64, JmpCond::Ne, regs[s]),
-                0x6d => jmp!(Width::W64, JmpCond::Sgt, regs[s]),
-                0x7d => jmp!(Width::W64, JmpCond::Sge, regs[s]),
-                0xad => jmp!(Width::W64, JmpCond::Lt, regs[s]),
-                0xbd => jmp!(Width::W64, JmpCond::Le, regs[s]),
-                0xcd => jmp!(Width::W64, JmpCond::Slt, regs[s]),
-                0xdd => jmp!(Width::W64, JmpCond::Sle, regs[s]),
-                0x16 => jmp!(Width::W32, JmpCond::Eq, imm),
-                0x26 => jmp!(Width::W32, JmpCond::Gt, imm),
-                0x36 => jmp!(Width::W32, JmpCond::Ge, imm),
-                0x46 => jmp!(Width::W32, JmpCond::Set, imm),
-                0x56 => jmp!(Width::W32, JmpCond::Ne, imm),
-                0x66 => jmp!(Width::W32, JmpCond::Sgt, imm),
-                0x76 => jmp!(Width::W32, JmpCond::Sge, imm),
-                0xa6 => jmp!(Width::W32, JmpCond::Lt, imm),
-                0xb6 => jmp!(Width::W32, JmpCond::Le, imm),
-                0xc6 => jmp!(Width::W32, JmpCond::Slt, imm),
-                0xd6 => jmp!(Width::W32, JmpCond::Sle, imm),
-                0x1e => jmp!(Width::W32, JmpCond::Eq, regs[s]),
-                0x2e => jmp!(Width::W32, JmpCond::Gt, regs[s]),
-                0x3e => jmp!(Width::W32, JmpCond::Ge, regs[s]),
-                0x4e => jmp!(Width::W32, JmpCond::Set, regs[s]),
-                0x5e => jmp!(Width::W32, JmpCond::Ne, regs[s]),
-                0x6e => jmp!(Width::W32, JmpCond::Sgt, regs[s]),
-                0x7e => jmp!(Width::W32, JmpCond::Sge, regs[s]),
-                0xae => jmp!(Width::W32, JmpCond::Lt, regs[s]),
-                0xbe => jmp!(Width::W32, JmpCond::Le, regs[s]),
-                0xce => jmp!(Width::W32, JmpCond::Slt, regs[s]),
-                0xde => jmp!(Width::W32, JmpCond::Sle, regs[s]),
-                // Calls and exit.
-                0x85 if insn.src == 1 => {
+                Insn::Atomic { size, op, fetch, dst, src, off } => {
+                    let bytes = size.bytes() as usize;
+                    let addr = strict_addr!(regs[usize::from(dst)].wrapping_add(off as i64 as u64), bytes);
+                    let Some(old) = mem.load(addr, bytes) else {
+                        return Err(err(this_pc, RunErrorKind::OutOfBounds { addr, size: bytes as u8 }));
+                    };
+                    let mask = if bytes == 8 { u64::MAX } else { u32::MAX as u64 };
+                    let val = regs[usize::from(src)];
+                    let new = match op {
+                        AtomicOp::Add => old.wrapping_add(val),
+                        AtomicOp::Or => old | val,
+                        AtomicOp::And => old & val,
+                        AtomicOp::Xor => old ^ val,
+                        AtomicOp::Xchg => val,
+                        AtomicOp::CmpXchg if old == regs[0] & mask => val,
+                        AtomicOp::CmpXchg => old,
+                    };
+                    let _ = mem.store(addr, bytes, new & mask);
+                    if op == AtomicOp::CmpXchg {
+                        regs[0] = old;
+                    } else if fetch {
+                        regs[usize::from(src)] = old;
+                    }
+                }
+                Insn::Ja { off } | Insn::JaLong { off } => pc = jump(pc, off as i64),
+                Insn::Jcond { width, cond, dst, src, off } => {
+                    if alu::condition(width, cond, regs[usize::from(dst)], value(src, &regs)) {
+                        pc = jump(pc, off as i64);
+                    }
+                }
+                Insn::CallLocal { off } => {
                     if depth + 1 >= MAX_FRAMES {
                         return Err(err(this_pc, RunErrorKind::CallDepthExceeded));
                     }
                     frames[depth] = Frame { return_pc: pc, saved: [regs[6], regs[7], regs[8], regs[9], regs[10]] };
                     depth += 1;
                     regs[10] = frame_pointer(depth);
-                    pc = (pc as i64 + insn.imm as i64) as usize;
+                    pc = jump(pc, off as i64);
                 }
-                0x85 | 0x8d => {
-                    let id = if insn.opcode == 0x85 { insn.imm as u32 } else { regs[d] as u32 };
+                Insn::CallHelper { .. } | Insn::CallReg { .. } => {
+                    let id = match insn {
+                        Insn::CallReg { reg } => regs[usize::from(reg)] as u32,
+                        Insn::CallHelper { id } => id,
+                        _ => unreachable!("matched above"),
+                    };
                     let Some(helper) = helpers.iter().find(|h| h.id == id) else {
                         return Err(err(this_pc, RunErrorKind::UnknownHelper(id)));
                     };
@@ -586,7 +342,7 @@ impl Interpreter {
                         Err(kind) => return Err(err(this_pc, kind)),
                     }
                 }
-                0x95 => {
+                Insn::Exit => {
                     if depth == 0 {
                         return Ok(regs[0]);
                     }
@@ -595,7 +351,9 @@ impl Interpreter {
                     regs[6..11].copy_from_slice(&f.saved);
                     pc = f.return_pc;
                 }
-                _ => return Err(err(this_pc, RunErrorKind::InvalidInstruction)),
+                // Never executed: a jump cannot land here (`isa::decode_program` checks
+                // targets) and `lddw` steps over it, but the last slot may fall through to it.
+                Insn::LoadImm64Tail => return Err(err(this_pc, RunErrorKind::InvalidInstruction)),
             }
         }
     }
@@ -604,7 +362,8 @@ impl Interpreter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::program::{Program, ProgramType};
+    use crate::load::Program;
+    use crate::program::ProgramType;
     use crate::{asm, isa};
 
     fn run_unverified(src: &str, mem: &mut [u8], budget: u64) -> Result<u64, RunError> {

@@ -1,12 +1,11 @@
-//! Program types (context, helpers, return range) and loading: decode, then verify.
+//! Program types (what a program's context is, which helpers it may call, what it may
+//! return) and the decoded program the verifier checks against one.
 
 use alloc::vec::Vec;
 
-use crate::error::VerifyError;
 use crate::helpers::{self, Helper};
-use crate::isa::{self, Insn, RawInsn};
+use crate::isa::{Insn, RawInsn};
 use crate::maps::MapDef;
-use crate::verifier::{self, VerifyStats};
 
 /// What r1 (and r2) hold when a program starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +61,21 @@ impl ProgramType {
     }
 }
 
+impl ContextKind {
+    /// The context bytes a program of this kind may read: what the verifier assumes and what
+    /// compiled code, which has no bounds checks, needs the caller's context to hold.
+    pub const fn size_bytes(self) -> usize {
+        match self {
+            ContextKind::None => 0,
+            ContextKind::Buffer { len_bytes } => len_bytes as usize,
+            ContextKind::Struct { size_bytes, .. } | ContextKind::Packet { size_bytes, .. } => size_bytes as usize,
+        }
+    }
+}
+
 /// A decoded program: its slots, instructions, type and maps. What the interpreter runs,
-/// reached through a [`VerifiedProgram`] or an [`UncheckedProgram`], never made on its own.
+/// reached through a [`VerifiedProgram`](crate::VerifiedProgram) or an
+/// [`UncheckedProgram`](crate::UncheckedProgram), never handed out on its own.
 #[derive(Clone, Debug)]
 pub struct DecodedProgram {
     pub(crate) raw: Vec<RawInsn>,
@@ -88,142 +100,5 @@ impl DecodedProgram {
     /// Map definitions, indexed by the map numbers in `lddw` instructions.
     pub fn maps(&self) -> &[MapDef] {
         &self.maps
-    }
-}
-
-/// A program the verifier accepted. Only the verifier makes one ([`Program::load`] and its
-/// kin): the JIT and the kernel take nothing else, so "runs without run-time checks" and
-/// "was verified" are the same fact, held by the type.
-#[derive(Clone, Debug)]
-pub struct VerifiedProgram {
-    code: DecodedProgram,
-    stats: VerifyStats,
-}
-
-impl core::ops::Deref for VerifiedProgram {
-    type Target = DecodedProgram;
-    fn deref(&self) -> &DecodedProgram {
-        &self.code
-    }
-}
-
-impl VerifiedProgram {
-    /// What the verifier measured.
-    pub fn stats(&self) -> &VerifyStats {
-        &self.stats
-    }
-
-    /// A program that was never verified, treated as verified: for tests that play a verifier
-    /// bug (the defences behind the verifier must hold even then).
-    #[cfg(test)]
-    pub(crate) fn assume_verified(unchecked: UncheckedProgram) -> Self {
-        Self { code: unchecked.code, stats: VerifyStats::default() }
-    }
-}
-
-/// A program that was only decoded (`--no-verify`, raw conformance runs): the interpreter runs
-/// it ([`crate::Interpreter::run_any`]) with its run-time checks, which keep memory safe;
-/// the JIT cannot take one.
-///
-/// ```compile_fail,E0308
-/// use kingly_bpf::{Program, ProgramType};
-/// let bytes = [0x95, 0, 0, 0, 0, 0, 0, 0];
-/// let unchecked = Program::load_unverified(&bytes, &ProgramType::conformance(0), &[]).unwrap();
-/// let _ = kingly_bpf::jit::aarch64::compile(&unchecked); // expected `&VerifiedProgram`
-/// ```
-#[derive(Clone, Debug)]
-pub struct UncheckedProgram {
-    code: DecodedProgram,
-}
-
-impl core::ops::Deref for UncheckedProgram {
-    type Target = DecodedProgram;
-    fn deref(&self) -> &DecodedProgram {
-        &self.code
-    }
-}
-
-/// Either kind of program, for the tools that run both: `kingly bpf run --no-verify`, the
-/// pointer fuzzer's replay of refused programs.
-#[derive(Clone, Copy, Debug)]
-pub enum AnyProgram<'p> {
-    /// Accepted by the verifier.
-    Verified(&'p VerifiedProgram),
-    /// Only decoded.
-    Unchecked(&'p UncheckedProgram),
-}
-
-impl<'p> AnyProgram<'p> {
-    /// The decoded program.
-    pub fn decoded(self) -> &'p DecodedProgram {
-        match self {
-            Self::Verified(prog) => prog,
-            Self::Unchecked(prog) => prog,
-        }
-    }
-
-    /// What the verifier measured, if it ran.
-    pub fn stats(self) -> Option<&'p VerifyStats> {
-        match self {
-            Self::Verified(prog) => Some(prog.stats()),
-            Self::Unchecked(_) => None,
-        }
-    }
-}
-
-impl<'p> From<&'p VerifiedProgram> for AnyProgram<'p> {
-    fn from(prog: &'p VerifiedProgram) -> Self {
-        Self::Verified(prog)
-    }
-}
-
-impl<'p> From<&'p UncheckedProgram> for AnyProgram<'p> {
-    fn from(prog: &'p UncheckedProgram) -> Self {
-        Self::Unchecked(prog)
-    }
-}
-
-/// Entry points for loading bytecode.
-pub struct Program;
-
-impl Program {
-    /// Decodes and verifies a program that uses no maps.
-    pub fn load(bytes: &[u8], prog_type: &ProgramType) -> Result<VerifiedProgram, VerifyError> {
-        Self::load_with_maps(bytes, prog_type, &[])
-    }
-
-    /// Decodes and verifies a program; `lddw rX, map N` refers to `maps[N]`.
-    pub fn load_with_maps(
-        bytes: &[u8],
-        prog_type: &ProgramType,
-        maps: &[MapDef],
-    ) -> Result<VerifiedProgram, VerifyError> {
-        Self::load_slots(isa::slots_from_bytes(bytes)?, prog_type, maps, &verifier::Options::default())
-    }
-
-    /// Decodes and verifies slots with explicit verifier options.
-    pub fn load_slots(
-        slots: Vec<RawInsn>,
-        prog_type: &ProgramType,
-        maps: &[MapDef],
-        options: &verifier::Options,
-    ) -> Result<VerifiedProgram, VerifyError> {
-        let decoded = isa::decode_program(slots)?;
-        let stats = verifier::verify(&decoded.insns, prog_type, maps, options)?;
-        let code =
-            DecodedProgram { raw: decoded.raw, insns: decoded.insns, prog_type: *prog_type, maps: maps.to_vec() };
-        Ok(VerifiedProgram { code, stats })
-    }
-
-    /// Decodes without verifying. The interpreter's run-time checks still keep memory safe.
-    pub fn load_unverified(
-        bytes: &[u8],
-        prog_type: &ProgramType,
-        maps: &[MapDef],
-    ) -> Result<UncheckedProgram, VerifyError> {
-        let decoded = isa::decode_program(isa::slots_from_bytes(bytes)?)?;
-        let code =
-            DecodedProgram { raw: decoded.raw, insns: decoded.insns, prog_type: *prog_type, maps: maps.to_vec() };
-        Ok(UncheckedProgram { code })
     }
 }

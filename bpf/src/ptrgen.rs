@@ -20,9 +20,10 @@ use crate::disasm;
 use crate::hooks::{Kind, DECISION_CTX_BYTES, TOOL_CTX_BYTES};
 use crate::interp::{Env, FixedPlatform, Interpreter, RunErrorKind};
 use crate::isa::{Insn, RawInsn};
+use crate::load::AnyProgram;
 use crate::maps::{Map, MapDef, MapError, MapKind};
 use crate::memory::{self, StrictLayout};
-use crate::program::{AnyProgram, ProgramType};
+use crate::program::ProgramType;
 use crate::testgen::Rng;
 
 /// Bytes of the buffer a `conformance` program gets.

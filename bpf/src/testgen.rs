@@ -437,7 +437,8 @@ fn generate_with(rng: &mut Rng, packet: bool, careful: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::program::{ContextKind, Program, ProgramType};
+    use crate::load::Program;
+    use crate::program::{ContextKind, ProgramType};
     use crate::verifier::Options;
 
     #[test]

@@ -21,11 +21,16 @@
 //! `platform` exist only in the bare-metal build.
 //!
 //! Design principles: simple and clear algorithms over fast and clever ones, except on the
-//! measured hot paths (decision cache hits). The crate denies `unsafe`; it is allowed, block by
-//! block and each with its `SAFETY:` argument, in `arch` (system registers, the MMU, the JIT's
-//! executable memory), `platform` (MMIO, the heap, the scheduler's trap frames, the deliberate
-//! fault of `--test fault`) and in the lock-free reclamation of [`rcu`] and `dcache::global`
-//! (RCU-protected pointers); the drivers crate holds the MMIO register blocks.
+//! measured hot paths (decision cache hits). The crate denies `unsafe`, and exactly three
+//! modules allow it, each block with its `SAFETY:` argument: `arch::aarch64` (system registers,
+//! the MMU, the JIT's executable memory), `platform` (MMIO, the heap, the scheduler's trap
+//! frames, the deliberate fault of `--test fault`) and `rcu::owned`, the RCU-owned boxes
+//! ([`rcu::RcuPtr`], [`rcu::RcuCell`]) whose invariants are argued once at the top of that
+//! file. [`dcache`] and [`agents`], built on them, `forbid` unsafe code; the drivers crate
+//! holds the MMIO register blocks.
+//!
+//! Layers: the portable modules sit below `arch`, which sits below `platform`; no module
+//! names one above it and the import graph has no cycle (`kernel/tests/layering.rs`).
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_code)]
 

@@ -124,7 +124,10 @@ pub(crate) mod sync {
     }
 }
 
-use sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+mod owned;
+
+pub use owned::{RcuCell, RcuCellWriter, RcuPtr};
+use sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Aligns `T` to a 64-byte cache line (Cortex-A72 and x86 lines are 64 bytes) so that per-CPU
 /// data written by one CPU never shares a line with another CPU's.
@@ -159,29 +162,8 @@ impl CpuState {
     }
 }
 
-/// A retired object: its address and how to drop it.
-struct Retired {
-    address: *mut (),
-    drop_fn: unsafe fn(*mut ()),
-}
-
-// SAFETY: a `Retired` is only created by `Rcu::retire`/`retire_raw`, whose callers hand over an
-// object that is `Send` (checked by `retire`'s bound, promised by `retire_raw`'s contract); the
-// pointer is dereferenced only by `drop_fn`, once, after a grace period.
-#[allow(unsafe_code)]
-unsafe impl Send for Retired {}
-
-impl Retired {
-    fn free(self) {
-        // SAFETY: `address`/`drop_fn` come from `retire_raw`, whose caller promised the pair frees
-        // the object once; a grace period has elapsed since it was unlinked (see `reclaim`), so no
-        // reader holds it, and `self` is consumed, so it is freed exactly once.
-        #[allow(unsafe_code)]
-        unsafe {
-            (self.drop_fn)(self.address)
-        }
-    }
-}
+/// A retired object, dropped (and so freed) after a grace period.
+type Retired = Box<dyn Send>;
 
 /// Garbage waiting for grace periods.
 struct Garbage {
@@ -403,31 +385,13 @@ impl<C: CpuOps> Rcu<C> {
     /// Frees `object` after a grace period. The caller has already unlinked it: no new reader
     /// can find it.
     pub fn retire<T: Send + 'static>(&self, object: Box<T>) {
-        #[allow(unsafe_code)]
-        unsafe fn drop_box<T>(address: *mut ()) {
-            // SAFETY: `address` came from `Box::into_raw` in `retire` and is freed once.
-            drop(unsafe { Box::from_raw(address.cast::<T>()) });
-        }
-        let address = Box::into_raw(object).cast::<()>();
-        // SAFETY: `address` is a live `Box<T>` allocation with `T: Send`, freed once by
-        // `drop_box::<T>`.
-        #[allow(unsafe_code)]
-        unsafe {
-            self.retire_raw(address, drop_box::<T>)
-        }
+        self.retire_boxed(object);
     }
 
-    /// Calls `drop_fn(address)` after a grace period.
-    ///
-    /// # Safety
-    /// 1. The object at `address` is unlinked: no reader can newly find it.
-    /// 2. `drop_fn(address)` is sound to call once, from any CPU, after every reader that could
-    ///    have found the object has passed a quiescent state.
-    #[allow(unsafe_code)]
-    pub unsafe fn retire_raw(&self, address: *mut (), drop_fn: unsafe fn(*mut ())) {
+    fn retire_boxed(&self, object: Retired) {
         let _irqs = sync::IrqsMasked::<C>::new();
         let mut garbage = self.garbage.lock();
-        garbage.next.push(Retired { address, drop_fn });
+        garbage.next.push(object);
         self.advance(&mut garbage);
     }
 
@@ -447,7 +411,7 @@ impl<C: CpuOps> Rcu<C> {
             }
             let count = garbage.waiting.len() as u64;
             for retired in garbage.waiting.drain(..) {
-                retired.free();
+                drop(retired);
             }
             self.freed.fetch_add(count, Ordering::Relaxed);
         }
@@ -478,8 +442,21 @@ impl<C: CpuOps> Drop for Rcu<C> {
         // `&mut self`: no guard and no other user remains.
         let garbage = self.garbage.get_mut();
         for retired in garbage.waiting.drain(..).chain(garbage.next.drain(..)) {
-            retired.free();
+            drop(retired);
         }
+    }
+}
+
+/// What code outside the RCU layer needs of a domain to free an object it unlinked: the JIT
+/// retires compiled code through it without naming the kernel's domain or its CPU type.
+pub trait Retire {
+    /// Drops `object` after a grace period; see [`Rcu::retire`].
+    fn retire_object(&self, object: Box<dyn Send>);
+}
+
+impl<C: CpuOps> Retire for Rcu<C> {
+    fn retire_object(&self, object: Box<dyn Send>) {
+        self.retire_boxed(object);
     }
 }
 
@@ -508,177 +485,6 @@ impl<C: CpuOps> Drop for RcuReadGuard<'_, C> {
     fn drop(&mut self) {
         sync::compiler_fence();
         self.rcu.cpus[self.cpu].depth.store(self.depth, Ordering::Relaxed);
-    }
-}
-
-/// An RCU-protected, owned, optional `Box<T>`: readers load it under a guard, writers replace it
-/// and the old value is freed after a grace period.
-pub struct RcuPtr<'r, T: Send + Sync + 'static, C: CpuOps> {
-    rcu: &'r Rcu<C>,
-    pointer: AtomicPtr<T>,
-    _owns: PhantomData<Box<T>>,
-}
-
-impl<'r, T: Send + Sync + 'static, C: CpuOps> RcuPtr<'r, T, C> {
-    /// A pointer in domain `rcu` holding `value`.
-    pub fn new(rcu: &'r Rcu<C>, value: Option<Box<T>>) -> Self {
-        Self { rcu, pointer: AtomicPtr::new(value.map_or(core::ptr::null_mut(), Box::into_raw)), _owns: PhantomData }
-    }
-
-    /// The current value, valid while both `self` and `guard` live.
-    ///
-    /// # Panics
-    /// If `guard` is not from this pointer's domain.
-    #[inline]
-    pub fn load<'a>(&'a self, guard: &'a RcuReadGuard<'_, C>) -> Option<&'a T> {
-        assert!(guard.is_for(self.rcu), "rcu: guard from another domain");
-        let pointer = self.pointer.load(Ordering::Acquire);
-        // SAFETY: a non-null pointer came from `Box::into_raw` (in `new`/`replace`) and was
-        // published with `Release`. While `guard` lives this CPU reports no quiescent state
-        // (depth > 0), so a value unlinked by `replace` is not freed until after the guard drops;
-        // the value is freed immediately only by `Drop`, which needs `&mut self`, impossible while
-        // the returned borrow of `self` lives.
-        #[allow(unsafe_code)]
-        unsafe {
-            pointer.as_ref()
-        }
-    }
-
-    /// Publishes `value` and retires the previous one. Writers may race; each old value is
-    /// retired exactly once (the `swap` hands it to one writer).
-    pub fn replace(&self, value: Option<Box<T>>) {
-        self.replace_and(value, |_| ());
-    }
-
-    /// [`RcuPtr::replace`], calling `unlinked` on the old value after it is unlinked and before
-    /// it is retired (e.g. to stamp it with the grace period it was retired in).
-    pub fn replace_and(&self, value: Option<Box<T>>, unlinked: impl FnOnce(&T)) {
-        let new = value.map_or(core::ptr::null_mut(), Box::into_raw);
-        let old = self.pointer.swap(new, Ordering::AcqRel);
-        if !old.is_null() {
-            // SAFETY: `old` came from `Box::into_raw`; this writer's swap took it, so it is not
-            // freed before the `retire` below.
-            #[allow(unsafe_code)]
-            unlinked(unsafe { &*old });
-            // SAFETY: `old` came from `Box::into_raw`; the swap unlinked it, so this is the only
-            // owner; readers may still hold it, hence `retire`, not an immediate drop.
-            #[allow(unsafe_code)]
-            let old = unsafe { Box::from_raw(old) };
-            self.rcu.retire(old);
-        }
-    }
-}
-
-impl<T: Send + Sync + 'static, C: CpuOps> Drop for RcuPtr<'_, T, C> {
-    fn drop(&mut self) {
-        let pointer = self.pointer.load(Ordering::Acquire);
-        if !pointer.is_null() {
-            // SAFETY: `&mut self`: no borrow from `load` lives; the pointer came from
-            // `Box::into_raw` and is owned by `self`.
-            #[allow(unsafe_code)]
-            drop(unsafe { Box::from_raw(pointer) });
-        }
-    }
-}
-
-/// An RCU-protected `Box<T>` that is never empty, with the lock its writers hold (and their
-/// state, `W`): readers [`RcuCell::load`] it under a guard; a writer [`RcuCell::lock`]s it
-/// (interrupts masked, so an interrupt handler on the same CPU that writes cannot spin on its
-/// own CPU's lock), reads the current value and its state through the [`RcuCellWriter`], and
-/// replaces the value, the old one retired to RCU. The borrows do the bookkeeping: a writer's
-/// view of the current value ends before it can replace it.
-pub struct RcuCell<'r, T: Send + Sync + 'static, W, C: CpuOps> {
-    rcu: &'r Rcu<C>,
-    pointer: sync::AtomicPtr<T>,
-    writer: sync::Mutex<W>,
-    _owns: PhantomData<Box<T>>,
-}
-
-/// A writer of an [`RcuCell`]: holds its lock with interrupts masked until dropped.
-pub struct RcuCellWriter<'a, 'r, T: Send + Sync + 'static, W, C: CpuOps> {
-    cell: &'a RcuCell<'r, T, W, C>,
-    // Declared before `_irqs`: the lock is released before interrupts are unmasked.
-    state: sync::MutexGuard<'a, W>,
-    _irqs: sync::IrqsMasked<C>,
-}
-
-impl<'r, T: Send + Sync + 'static, W, C: CpuOps> RcuCell<'r, T, W, C> {
-    /// A cell in domain `rcu` holding `value`, its writers' state `state`.
-    pub fn new(rcu: &'r Rcu<C>, value: Box<T>, state: W) -> Self {
-        Self {
-            rcu,
-            pointer: sync::AtomicPtr::new(Box::into_raw(value)),
-            writer: sync::Mutex::new(state),
-            _owns: PhantomData,
-        }
-    }
-
-    /// The RCU domain.
-    pub fn rcu(&self) -> &'r Rcu<C> {
-        self.rcu
-    }
-
-    /// The current value, valid while `guard` lives.
-    #[inline(always)]
-    pub fn load<'a>(&'a self, guard: &'a RcuReadGuard<'_, C>) -> &'a T {
-        debug_assert!(guard.is_for(self.rcu), "rcu: guard from another domain");
-        let pointer = self.pointer.load(Ordering::Acquire);
-        // SAFETY: the pointer is never null (set in `new`, replaced by `replace` with another
-        // box) and was published with `Release`. While `guard` lives this CPU reports no
-        // quiescent state, so a value unlinked by `replace` is not freed until after the guard
-        // drops; `Drop`, the only immediate free, needs `&mut self`.
-        #[allow(unsafe_code)]
-        unsafe {
-            &*pointer
-        }
-    }
-
-    /// Locks out other writers (with interrupts masked on this CPU).
-    pub fn lock(&self) -> RcuCellWriter<'_, 'r, T, W, C> {
-        let irqs = sync::IrqsMasked::new();
-        RcuCellWriter { cell: self, state: self.writer.lock(), _irqs: irqs }
-    }
-}
-
-impl<T: Send + Sync + 'static, W, C: CpuOps> RcuCellWriter<'_, '_, T, W, C> {
-    /// The current value and the writers' state.
-    pub fn parts(&mut self) -> (&T, &mut W) {
-        let pointer = self.cell.pointer.load(Ordering::Acquire);
-        // SAFETY: only a writer replaces the value, this one holds the lock, and the returned
-        // borrow of `self` ends before `replace` (which needs `&mut self`) can run; a value is
-        // freed immediately only by the cell's `Drop`, impossible while `self` borrows it.
-        #[allow(unsafe_code)]
-        let value = unsafe { &*pointer };
-        (value, &mut self.state)
-    }
-
-    /// The current value.
-    pub fn current(&mut self) -> &T {
-        self.parts().0
-    }
-
-    /// The writers' state.
-    pub fn state(&mut self) -> &mut W {
-        self.parts().1
-    }
-
-    /// Publishes `value` and retires the previous one.
-    pub fn replace(&mut self, value: Box<T>) {
-        let old = self.cell.pointer.swap(Box::into_raw(value), Ordering::AcqRel);
-        // SAFETY: `old` came from `Box::into_raw` and the swap unlinked it under the lock, so
-        // this is its only owner; readers may still hold it, hence `retire`.
-        #[allow(unsafe_code)]
-        self.cell.rcu.retire(unsafe { Box::from_raw(old) });
-    }
-}
-
-impl<T: Send + Sync + 'static, W, C: CpuOps> Drop for RcuCell<'_, T, W, C> {
-    fn drop(&mut self) {
-        let pointer = self.pointer.load(Ordering::Acquire);
-        // SAFETY: `&mut self`: no reader or writer borrow lives; the pointer came from
-        // `Box::into_raw` and is owned by `self`.
-        #[allow(unsafe_code)]
-        drop(unsafe { Box::from_raw(pointer) });
     }
 }
 

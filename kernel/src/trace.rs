@@ -164,7 +164,7 @@ impl Trace {
 
     /// A random index below `n` from `cpu`'s exploration generator (`n` > 0).
     pub fn explore_index(&self, cpu: usize, n: usize) -> usize {
-        let cell = &self.rng[cpu % MAX_CPUS];
+        let cell = &self.rng[cpu];
         let mut x = cell.load(Ordering::Relaxed) ^ (cpu as u64 + 1);
         x ^= x << 13;
         x ^= x >> 7;

@@ -62,15 +62,20 @@ struct Object {
     cell: UnsafeCell<u64>,
 }
 
-/// # Safety
-/// `address` points at a live `Object`.
-unsafe fn poison(address: *mut ()) {
-    // SAFETY: the caller passes an `Object` of the arena, which outlives the model iteration.
-    let object = unsafe { &*address.cast::<Object>() };
-    object.cell.with_mut(|value| {
-        // SAFETY: loom checks this write against every read (causality).
-        unsafe { *value = POISON }
-    });
+// SAFETY: an `Object` is shared between the model's threads only to check RCU's protocol:
+// loom's cell reports any read that races with the poisoning write.
+unsafe impl Sync for Object {}
+
+/// Retiring it "frees" an arena object: dropping it poisons the object.
+struct Poisoner(&'static Object);
+
+impl Drop for Poisoner {
+    fn drop(&mut self) {
+        self.0.cell.with_mut(|value| {
+            // SAFETY: loom checks this write against every read (causality).
+            unsafe { *value = POISON }
+        });
+    }
 }
 
 /// The QSBR core: a reader (CPU 1) reads the current object in two read-side sections with a
@@ -103,8 +108,10 @@ fn grace_period_model() {
         };
 
         let old = current.swap(&arena[1] as *const Object as *mut Object, Ordering::AcqRel);
-        // SAFETY: `old` is unlinked (swapped out); `poison` only writes the arena object.
-        unsafe { rcu.retire_raw(old.cast(), poison) };
+        // SAFETY: `old` points into the leaked arena, which outlives the model iteration.
+        let old: &'static Object = unsafe { &*old };
+        // Unlinked (swapped out): retired, it is poisoned after a grace period.
+        rcu.retire(Box::new(Poisoner(old)));
         reclaim_a_few_times(&rcu);
         reader.join().unwrap();
         // Every CPU is offline now: the next grace period completes at once.

@@ -30,8 +30,8 @@ pub mod aarch64;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::env::{Env, Platform, RunError, RunErrorKind};
 use crate::helpers::{ArgType, Helper, HelperEnv, HelperOutcome, RetType};
-use crate::interp::{Env, Platform, RunError, RunErrorKind};
 use crate::isa::{Insn, Operand};
 use crate::maps::{Map, MapDef};
 use crate::memory::{
@@ -316,11 +316,7 @@ pub fn check(
 /// The context bytes native code may touch: the verifier proved every access of a program of
 /// this context inside this many bytes of r1, and the code has no run-time check.
 pub const fn context_bytes(context: ContextKind) -> usize {
-    match context {
-        ContextKind::None => 0,
-        ContextKind::Buffer { len_bytes } => len_bytes as usize,
-        ContextKind::Struct { size_bytes, .. } | ContextKind::Packet { size_bytes, .. } => size_bytes as usize,
-    }
+    context.size_bytes()
 }
 
 /// The part of [`check`] a program without maps and without a packet needs: the context at

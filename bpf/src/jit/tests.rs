@@ -7,7 +7,8 @@ use super::aarch64::encode::{self as a64, Cond, LogicalImm, MemOp, MovWide, Pair
 use super::aarch64::{self, compile};
 use super::{JitError, BUDGET_EXHAUSTED_ID};
 use crate::interp::{Env, FixedPlatform, Interpreter, RunError, RunErrorKind};
-use crate::program::{ContextKind, Program, ProgramType};
+use crate::load::Program;
+use crate::program::{ContextKind, ProgramType};
 use crate::{asm, isa};
 
 #[test]
@@ -469,7 +470,7 @@ fn the_interpreter_clears_the_frame_even_for_verified_programs() {
         let slots = asm::assemble(src).unwrap();
         let unchecked =
             Program::load_unverified(&isa::slots_to_bytes(&slots), &ProgramType::conformance(0), &[]).unwrap();
-        crate::program::VerifiedProgram::assume_verified(unchecked)
+        crate::verifier::VerifiedProgram::assume_verified((*unchecked).clone())
     };
     let writer = load("stdw [%r10-8], 0x5a5a\nstdw [%r10-512], 0x5a5a\nmov %r0, 0\nexit");
     let reader = load("ldxdw %r0, [%r10-8]\nldxdw %r1, [%r10-512]\nor %r0, %r1\nexit");

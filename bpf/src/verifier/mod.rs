@@ -12,14 +12,15 @@
 
 mod liveness;
 mod scalar;
-pub mod shapes;
 mod state;
 mod step;
 mod tnum;
+mod verified;
 
 pub use scalar::{Relation, Scalar};
 pub use state::{FrameState, Pointer, Region, Stack, State, Value};
 pub use tnum::Tnum;
+pub use verified::{accept, VerifiedProgram};
 
 use alloc::vec;
 use alloc::vec::Vec;

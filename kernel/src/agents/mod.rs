@@ -13,6 +13,9 @@
 //! Portable: generic over [`CpuOps`], so the same code runs on host threads in tests and on the
 //! cores in the kernel. Program runs take the CPU's interpreter and the agent's maps with
 //! interrupts masked, so a timer-tick decision cannot deadlock against the code it interrupted.
+// The runtime is safe code: RCU-published agents go through `rcu::RcuPtr`, whose unsafe
+// invariant is argued once, in `rcu/owned.rs`; compiled code runs behind the `Jit` trait.
+#![forbid(unsafe_code)]
 
 pub mod signing;
 pub mod tools;
@@ -257,6 +260,16 @@ impl fmt::Display for AgentError {
         }
     }
 }
+
+// Per-hook tables (`hooks`, `policies`) are indexed by `Hook::id`: the ids are the positions
+// in `HOOKS`.
+const _: () = {
+    let mut i = 0;
+    while i < HOOKS.len() {
+        assert!(HOOKS[i].id as usize == i, "hook ids must be their index in HOOKS");
+        i += 1;
+    }
+};
 
 /// Runtime-wide counters.
 #[derive(Default)]
@@ -831,7 +844,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         let (result, insns) = match &agent.compiled {
             Some(code) => (code.run(ctx, packet, &mut env), 0),
             None => {
-                let mut slot = self.interpreters[cpu % MAX_CPUS].lock();
+                let mut slot = self.interpreters[cpu].lock();
                 let interpreter = slot.get_or_insert_with(Interpreter::new);
                 let result = interpreter.run_with_packet(&agent.program, ctx, packet, &mut env);
                 (result, interpreter.last_run_insns())
@@ -911,13 +924,12 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
     /// under the writer lock, before the hook's slot changes.
     fn new_generation(&self, hook: &Hook, program: u32) {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        self.policies[hook.id as usize % HOOKS.len()]
-            .store(u64::from(generation) << 32 | u64::from(program), Ordering::Release);
+        self.policies[hook.id as usize].store(u64::from(generation) << 32 | u64::from(program), Ordering::Release);
     }
 
     /// What runs at `hook` now: its program (0 for the default policy) and generation.
     pub fn policy(&self, hook: &Hook) -> Provenance {
-        let word = self.policies[hook.id as usize % HOOKS.len()].load(Ordering::Acquire);
+        let word = self.policies[hook.id as usize].load(Ordering::Acquire);
         Provenance { program: word as u32, generation: (word >> 32) as u32 }
     }
 
@@ -928,8 +940,10 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         (now.generation == generation).then_some(now)
     }
 
+    /// The slot of `hook`. Indexed by id, never reduced modulo the table: a hook outside
+    /// [`HOOKS`] is a bug that must stop here, not share another hook's slot.
     fn slot(&self, hook: &Hook) -> &RcuPtr<'r, Arc<Agent>, C> {
-        &self.hooks[hook.id as usize % HOOKS.len()]
+        &self.hooks[hook.id as usize]
     }
 
     /// Runs `f` on the agent attached at `hook` inside a read-side section (torture checks).

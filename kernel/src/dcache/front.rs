@@ -175,7 +175,7 @@ impl Front {
 
     /// The current generation of the hook with index `hook_index`.
     pub(crate) fn generation_of_index(&self, hook_index: usize) -> u32 {
-        self.generations.0[hook_index % MAX_HOOKS].load(Ordering::Acquire)
+        self.generations.0[hook_index].load(Ordering::Acquire)
     }
 
     /// Starts a new generation of `hook`: every decision of it becomes stale (writers only).

@@ -26,6 +26,9 @@
 //! - hot path: `cache.decide(cpu, hook, &key, now_ticks, ttl_ticks, || agent())`;
 //! - tick, idle, after a hook: `RCU.quiescent_state(cpu)`; idle also `RCU.reclaim()`;
 //!   a core that parks calls `RCU.offline(cpu)`.
+// The cache is safe code on top of `rcu`'s `RcuCell` and atomics; the one unsafe invariant
+// it relies on (RCU-owned boxes) is argued once, in `rcu/owned.rs`.
+#![forbid(unsafe_code)]
 
 mod front;
 mod global;

@@ -1,7 +1,7 @@
 //! The kernel's agent runtime instance: its trust root (the public key built into the image),
 //! the helpers' view of the machine, and the glue the message port and the tick call.
 
-use super::{irq, serve};
+use super::{clock, state};
 use crate::agents::signing::Trust;
 use crate::agents::{Compiled, Jit, Runtime};
 use crate::arch::aarch64::cpu::Aarch64Cpu;
@@ -21,7 +21,7 @@ static RUNTIME: spin::Once<Runtime<'static, Aarch64Cpu>> = spin::Once::new();
 pub fn runtime() -> &'static Runtime<'static, Aarch64Cpu> {
     RUNTIME.call_once(|| {
         let trust = Trust::from_build(PUBKEY_HEX, cfg!(feature = "unsigned-dev"));
-        Runtime::new(serve::cache(), trust, Some(&KernelJit))
+        Runtime::new(state::cache(), trust, Some(&KernelJit))
     })
 }
 
@@ -71,14 +71,9 @@ impl Platform for KernelPlatform {
     }
 }
 
-/// Current time in ticks (the decision cache's TTL clock): milliseconds since boot.
-pub fn now_ticks() -> u64 {
-    GenericTimer.uptime_ns() / (1_000_000_000 / irq::TICK_HZ)
-}
-
 /// Called from every core's tick: runs the timer agents due on this core.
 pub fn tick(core: usize) {
     if let Some(runtime) = RUNTIME.get() {
-        runtime.run_timers(core, now_ticks(), &mut KernelPlatform::here());
+        runtime.run_timers(core, clock::now_ticks(), &mut KernelPlatform::here());
     }
 }

@@ -1,32 +1,13 @@
 //! The boot sequence, from the first Rust function to the ready line.
 
-use super::{devices, heap, irq, log, memory, serve, smp, suites, virtio_port};
+use super::{devices, heap, irq, log, memory, power, serve, smp, state, suites, virtio_port};
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
-use crate::arch::aarch64::{exceptions, mmu, psci, semihosting};
+use crate::arch::aarch64::{exceptions, mmu};
 use crate::board::{self, Board};
 use crate::bootargs::{self, BootArgs};
 use crate::cpu::{CpuOps, MAX_CPUS};
 use crate::dtb::{DtbBoard, DtbError};
 use crate::kprintln;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use kingly_drivers::generic_timer::GenericTimer;
-
-// One board per build (build.rs picks the same one for the linker script: virt, then pi5).
-#[cfg(feature = "board-virt")]
-static TABLE: &Board = &board::virt::BOARD;
-#[cfg(all(feature = "board-pi5", not(feature = "board-virt")))]
-static TABLE: &Board = &board::pi5::BOARD;
-#[cfg(not(any(feature = "board-virt", feature = "board-pi5")))]
-static TABLE: &Board = &board::raspi4b::BOARD;
-
-/// The board table refined by the device tree, once core 0 has read it (MMU on).
-static REFINED: spin::Once<Board> = spin::Once::new();
-
-/// The board this kernel runs on: the table of the board it was built for, with the devices
-/// of the firmware's device tree once [`kingly_main`] has read it.
-pub fn board() -> &'static Board {
-    REFINED.get().unwrap_or(TABLE)
-}
 
 /// The boot-argument area `kingly boot` patches (see [`crate::bootargs`]).
 #[used]
@@ -43,15 +24,6 @@ static KINGLY_BOOTARGS: [u8; bootargs::AREA_BYTES] = {
 };
 
 static ARGS_TEXT: spin::Once<[u8; bootargs::AREA_BYTES]> = spin::Once::new();
-static SEMIHOSTING: AtomicBool = AtomicBool::new(false);
-static ENTRY_EL: AtomicU64 = AtomicU64::new(0);
-static RAM_BYTES: AtomicU64 = AtomicU64::new(0);
-
-/// Bytes of RAM found at boot.
-pub fn ram_bytes() -> u64 {
-    RAM_BYTES.load(Ordering::Relaxed)
-}
-
 fn boot_args() -> BootArgs<'static> {
     let text = ARGS_TEXT.call_once(|| {
         // SAFETY: reading our own static; volatile because the host rewrote it after linking.
@@ -90,7 +62,7 @@ fn refine_board(table: &'static Board, tree: Option<(&[u8], &Result<DtbBoard, Dt
     };
     match board::device_tree::refine(table, tree) {
         Ok(refined) => {
-            let board = REFINED.call_once(|| refined);
+            let board = state::set_board(refined);
             kprintln!(
                 "devices: from the device tree at {address:#x} ({}): uart {:#x} intid {}, gic {:#x}/{:#x}, timer intid {}",
                 tree.model,
@@ -113,7 +85,7 @@ fn refine_board(table: &'static Board, tree: Option<(&[u8], &Result<DtbBoard, Dt
 #[no_mangle]
 extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     cpu::set_cpu_id(0);
-    let board = board();
+    let board = state::board();
     let early = devices::early_uart(board);
     early.init(board.uart_clock_hz, 115_200);
     kprintln!(
@@ -132,9 +104,8 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     }
     mmu::enable();
     log::locks_usable();
-    ENTRY_EL.store(entry_el as u64, Ordering::Relaxed);
     let args = boot_args();
-    SEMIHOSTING.store(args.semihosting, Ordering::Relaxed);
+    power::init(entry_el as u64, args.semihosting);
 
     // Parsed with the MMU on: the parser may load unaligned, which device memory refuses.
     let tree = blob.map(|blob| (blob, crate::dtb::probe(blob)));
@@ -144,14 +115,14 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     let ram = memory::choose(board, tree_board, blob, mailbox_ram, kernel_start);
 
     let devices = devices::init(board);
-    if board.uart_base != TABLE.uart_base {
+    if board.uart_base != state::board_table().uart_base {
         devices.uart.init(board.uart_clock_hz, 115_200);
     }
     if let Some(gpio) = &devices.gpio {
         gpio.route_uart0();
     }
     let kernel_end = core::ptr::addr_of!(__kernel_end) as u64;
-    RAM_BYTES.store(ram.size, Ordering::Relaxed);
+    state::set_ram_bytes(ram.size);
     let (heap_start, heap_end) = memory::heap_range(&ram, kernel_end);
     let heap_bytes = (heap_end - heap_start) as usize;
     // SAFETY: `heap_range` excludes the kernel image and the device tree; the rest of the
@@ -165,7 +136,7 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
         heap_bytes >> 20
     );
 
-    exceptions::install(super::handle_exception);
+    exceptions::install(irq::handle_exception);
     devices.gic.init_distributor();
     devices.gic.init_cpu_interface();
     devices.gic.enable(board.uart_intid, 0x80, 0b1);
@@ -185,7 +156,7 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     kprintln!("kingly ready: board={} cpus={cpus} el={el} mmu={mmu_state} heap={heap_bytes}", board.name);
 
     if let Some(name) = args.test {
-        exit(suites::run(name));
+        power::exit(suites::run(name));
     }
     serve::run()
 }
@@ -196,7 +167,7 @@ extern "C" fn kingly_secondary_main(core: usize) -> ! {
     cpu::set_cpu_id(core);
     // No atomics before this: exclusives need the MMU and caches on.
     mmu::enable();
-    exceptions::install(super::handle_exception);
+    exceptions::install(irq::handle_exception);
     if let Some(devices) = devices::get() {
         devices.gic.init_cpu_interface();
     }
@@ -210,68 +181,7 @@ extern "C" fn kingly_secondary_main(core: usize) -> ! {
 /// armstub does. `.bss` is not zeroed yet, so this writes no statics.
 #[no_mangle]
 extern "C" fn kingly_el3_init(core: usize) {
-    devices::el3_gic(TABLE).el3_route_all_to_non_secure(core);
-}
-
-/// Resets the board: through the PM watchdog where it has one (Pi 4, QEMU `raspi4b`), else
-/// through PSCI SYSTEM_RESET where the cores start through PSCI (Pi 5's TF-A, `virt`). The
-/// firmware then starts the card's kernel file again: the chainloader on a `kingly image
-/// --chainload` card. Returns, having said why, only if neither way exists or works.
-pub fn reboot() {
-    kprintln!("kingly: rebooting");
-    if let Some(d) = devices::get() {
-        d.uart.flush();
-    }
-    if let Some(pm_base) = board().pm_base {
-        Aarch64Cpu::irq_save();
-        // SAFETY: the board table's PM block, inside the device-mapped region; nothing else
-        // touches it, and the reset it asks for is the point.
-        let pm = unsafe { kingly_drivers::bcm2835_pm::Bcm2835Pm::new(pm_base as usize) };
-        pm.full_reset_after(10);
-        cpu::halt()
-    }
-    if matches!(board().secondary_start, board::SecondaryStart::Psci { .. }) {
-        let status = psci::system_reset(psci::Conduit::for_entry_el(ENTRY_EL.load(Ordering::Relaxed)));
-        kprintln!("reboot: PSCI SYSTEM_RESET failed with status {status}; power-cycle the board");
-        return;
-    }
-    kprintln!("reboot: {} has neither a watchdog nor PSCI; power-cycle it", board().name);
-}
-
-/// Ends the kernel with `status`: through semihosting under `kingly boot`, PSCI SYSTEM_OFF
-/// on virt, otherwise by stopping every core with the ACT LED blinking the status.
-pub fn exit(status: u32) -> ! {
-    if let Some(d) = devices::get() {
-        d.uart.flush();
-    }
-    if SEMIHOSTING.load(Ordering::Relaxed) {
-        semihosting::exit(status);
-    }
-    // Without semihosting (a real board, `kingly boot --chainload`) the host reads the status here.
-    kprintln!("kingly exit: status={status}");
-    if let Some(d) = devices::get() {
-        d.uart.flush();
-    }
-    if board().act_led.is_none() && status == 0 {
-        psci::system_off(psci::Conduit::for_entry_el(ENTRY_EL.load(Ordering::Relaxed)));
-    }
-    blink_forever(status)
-}
-
-fn blink_forever(status: u32) -> ! {
-    use embedded_hal::delay::DelayNs;
-    Aarch64Cpu::irq_save();
-    let Some(led) = devices::get().and_then(|d| d.act_led.as_ref()) else { cpu::halt() };
-    let mut delay = GenericTimer;
-    loop {
-        for _ in 0..status.max(1) {
-            led.set(true);
-            delay.delay_ms(200);
-            led.set(false);
-            delay.delay_ms(200);
-        }
-        delay.delay_ms(1000);
-    }
+    devices::el3_gic(state::board_table()).el3_route_all_to_non_secure(core);
 }
 
 #[panic_handler]
@@ -288,5 +198,5 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         )),
         None => log::write_fmt_panicking(format_args!("\nPANIC on core {core}: {}\n", info.message())),
     }
-    exit(101)
+    power::exit(101)
 }

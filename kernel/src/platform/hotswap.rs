@@ -6,7 +6,8 @@
 //! default policy or a failed run is lost (an agent is attached throughout). A run of an agent
 //! that was already freed (its poison is seen) is counted by the runtime as a dead run.
 
-use super::agents::{now_ticks, KernelJit, KernelPlatform};
+use super::agents::{KernelJit, KernelPlatform};
+use super::clock::now_ticks;
 use super::smp;
 use crate::agents::signing::Trust;
 use crate::agents::{LoadRequest, Runtime, Source};

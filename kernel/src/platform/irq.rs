@@ -1,15 +1,13 @@
 //! Exception dispatch: interrupts through the GIC (timer tick, UART), faults to a report.
 
-use super::{boot, devices, uart, virtio_port};
+use super::clock::TICK_HZ;
+use super::{agents, devices, log, power, sched, state, uart, virtio_port};
 use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::arch::aarch64::exceptions::TrapFrame;
 use crate::cpu::{CpuOps, MAX_CPUS};
 use crate::fault;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kingly_drivers::generic_timer::GenericTimer;
-
-/// Timer ticks per second on every core.
-pub const TICK_HZ: u64 = 1000;
 
 /// Ticks taken by each core.
 pub static TICKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -38,8 +36,8 @@ fn tick() {
     DEADLINE[core].store(deadline, Ordering::Relaxed);
     TICKS[core].store(TICKS[core].load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     // A no-op when the tick interrupted a read-side section (RCU counts nesting).
-    super::serve::RCU.quiescent_state(core);
-    super::agents::tick(core);
+    state::RCU.quiescent_state(core);
+    agents::tick(core);
     // Canary: clobber caller-saved SIMD registers on every tick. The `smoke` suite checks
     // that interrupted code never notices, i.e. that exception entry saves q0-q31.
     // SAFETY: the registers are declared clobbered; no memory is touched.
@@ -76,7 +74,7 @@ pub fn handle_exception(frame: &mut TrapFrame, kind: usize) -> &mut TrapFrame {
         1 | 5 => {
             if irq() {
                 // The tick may switch this core to another task.
-                super::sched::switch(frame)
+                sched::switch(frame)
             } else {
                 frame
             }
@@ -89,7 +87,7 @@ fn fault_report(frame: &TrapFrame, kind: usize) -> ! {
     let core = Aarch64Cpu::cpu_id();
     let ec = fault::exception_class(frame.esr);
     let vector = fault::VECTOR_NAMES.get(kind).copied().unwrap_or("?");
-    super::log::write_fmt_panicking(format_args!(
+    log::write_fmt_panicking(format_args!(
         "\nFAULT on core {core}: {} (EC {ec:#04x}) via {vector}\n  ESR={:#010x} FAR={:#018x} ELR={:#018x} SPSR={:#010x}\n",
         fault::class_name(ec),
         frame.esr,
@@ -99,15 +97,15 @@ fn fault_report(frame: &TrapFrame, kind: usize) -> ! {
     ));
     if fault::is_abort(ec) {
         let access = if fault::is_write(frame.esr) { "write" } else { "read" };
-        super::log::write_fmt_panicking(format_args!(
+        log::write_fmt_panicking(format_args!(
             "  {} on {access} of {:#x}\n",
             fault::abort_status(frame.esr),
             frame.far
         ));
     }
-    super::log::write_fmt_panicking(format_args!(
+    log::write_fmt_panicking(format_args!(
         "  x0={:#x} x1={:#x} x29={:#x} x30={:#x}\n",
         frame.x[0], frame.x[1], frame.x[29], frame.x[30]
     ));
-    boot::exit(3)
+    power::exit(3)
 }

@@ -1,24 +1,44 @@
-//! The running kernel on a real or emulated board: boot sequence, devices, interrupts,
-//! logging, heap, secondary cores, in-kernel test suites.
+//! The running kernel on a real or emulated board, in layers: each module names only the ones
+//! listed before it (`kernel/tests/layering.rs` checks this, `PLATFORM_LAYERS`).
+//!
+//! - the machine's state and services: [`devices`], [`heap`], [`memory`], [`state`] (board,
+//!   RAM, RCU domain, decision cache), [`clock`];
+//! - output and the cores: [`log`] (with its queue for the port), [`uart`], [`virtio_port`],
+//!   [`link`], [`power`] (reboot, exit), [`smp`];
+//! - the agent runtime's instance ([`agents`]), the scheduler ([`sched`]) and exception
+//!   dispatch ([`irq`]);
+//! - what core 0 serves: [`services`] (the port's view of the kernel), [`ratelimit`],
+//!   [`console`] (text commands), [`serve`] (the main loop);
+//! - the in-kernel test suites ([`suites`] and the benches and tortures it runs);
+//! - [`boot`], from the first Rust function to the ready line.
 #![allow(unsafe_code)]
 
-pub mod agents;
-pub mod boot;
-pub mod decide_bench;
+pub mod clock;
 pub mod devices;
 pub mod heap;
-pub mod hotswap;
-pub mod irq;
+pub mod memory;
+pub mod state;
+
 pub mod link;
 pub mod log;
-pub mod memory;
-pub mod sched;
-pub mod serve;
+pub mod power;
 pub mod smp;
-pub mod suite_jit;
-pub mod suites;
 pub mod uart;
-pub mod verify_bench;
 pub mod virtio_port;
 
-pub use irq::handle_exception;
+pub mod agents;
+pub mod irq;
+pub mod sched;
+
+pub mod console;
+pub mod ratelimit;
+pub mod serve;
+pub mod services;
+
+pub mod decide_bench;
+pub mod hotswap;
+pub mod suite_jit;
+pub mod suites;
+pub mod verify_bench;
+
+pub mod boot;

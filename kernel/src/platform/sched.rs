@@ -5,7 +5,8 @@
 //! Every switch asks the agent runtime: `sched_slice` for the next task's time slice and, when a
 //! sleeper wakes, `sched_cpu` for the core it runs on — both through the decision cache.
 
-use super::agents::{now_ticks, runtime, KernelPlatform};
+use super::agents::{runtime, KernelPlatform};
+use super::clock::now_ticks;
 use super::smp;
 use crate::agents::Decision;
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};

@@ -92,7 +92,7 @@ pub fn secondary_idle(core: usize) -> ! {
             }
             JOB_DONE.fetch_add(1, Ordering::AcqRel);
         }
-        super::serve::RCU.quiescent_state(core);
+        super::state::RCU.quiescent_state(core);
         // WFI, not WFE: the tick wakes it within a millisecond of a new job, and under QEMU a
         // WFE does not sleep (TCG only yields), so three idle cores would each spin a host
         // thread at 100%.

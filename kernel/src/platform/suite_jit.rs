@@ -151,11 +151,11 @@ fn retired_code_is_freed_after_a_grace_period() -> Result<(), String> {
     let prog = Program::load(&bytes, &ProgramType::conformance(0)).map_err(|e| format!("{e}"))?;
     let program = JitProgram::compile(&prog).map_err(|e| format!("{e}"))?;
     let entry = program.entry_address();
-    let freed_before = super::serve::RCU.stats();
+    let freed_before = super::state::RCU.stats();
     // With this core's interrupts masked it reports no quiescent state, so no grace period can
     // end: the code must still be mapped right after `retire`.
     let irqs = Aarch64Cpu::irq_save();
-    program.retire(&super::serve::RCU);
+    program.retire(&super::state::RCU);
     let mapped_while_waiting = jit::probe(entry, false);
     Aarch64Cpu::irq_restore(irqs);
     if !mapped_while_waiting {
@@ -163,9 +163,9 @@ fn retired_code_is_freed_after_a_grace_period() -> Result<(), String> {
     }
     // Two grace periods: the first moves the retired program to the waiting list's turn.
     for _ in 0..3 {
-        super::serve::RCU.synchronize();
+        super::state::RCU.synchronize();
     }
-    let freed_after = super::serve::RCU.stats();
+    let freed_after = super::state::RCU.stats();
     if jit::probe(entry, false) {
         return Err(format!("still mapped after three grace periods ({freed_before:?} -> {freed_after:?})"));
     }

@@ -1,12 +1,13 @@
 //! `verify-bench`: how long the in-kernel verifier (the one `bpf_load` runs) can hold a core.
-//! Verifies each worst-case shape of `kingly_bpf::verifier::shapes` (every one at the 64 KiB
+//! Verifies each worst-case shape of `kingly_bpf::shapes` (every one at the 64 KiB
 //! `bpf_load` limit) and prints its verdict, retired instructions and generic-timer time.
 //! Under QEMU run it with `--icount 0` so instruction counts are exact; on a Pi 4 the time
 //! column is the real bound.
 
 use crate::arch::aarch64::pmu;
 use crate::kprintln;
-use kingly_bpf::verifier::{shapes, Options};
+use kingly_bpf::shapes;
+use kingly_bpf::verifier::Options;
 use kingly_bpf::{asm, Program};
 use kingly_drivers::generic_timer::GenericTimer;
 

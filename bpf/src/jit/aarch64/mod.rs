@@ -53,7 +53,7 @@ use self::encode::{self as a64, Cond, LogicalImm, MemOp, PairMode, Reg, RegOp, L
 use super::JitError;
 use crate::isa::{AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width};
 use crate::memory::{self, STACK_FRAME_BYTES};
-use crate::program::VerifiedProgram;
+use crate::verifier::VerifiedProgram;
 
 /// A64 register holding each eBPF register r0..=r10.
 pub const REGISTER_MAP: [Reg; 11] = [7, 0, 1, 2, 3, 4, 19, 20, 21, 22, 25];

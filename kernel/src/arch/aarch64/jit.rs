@@ -510,8 +510,8 @@ impl JitProgram {
 
     /// Drops the program after a grace period of `rcu` (the domain its readers are in), so
     /// cores still running it finish first. Use this when a program is replaced or unloaded.
-    pub fn retire(self, rcu: &crate::rcu::Rcu<crate::arch::aarch64::cpu::Aarch64Cpu>) {
-        rcu.retire(Box::new(self));
+    pub fn retire(self, rcu: &dyn crate::rcu::Retire) {
+        rcu.retire_object(Box::new(self));
     }
 }
 
