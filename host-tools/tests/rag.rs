@@ -320,11 +320,12 @@ fn dense_vectors_and_hybrid_ranking_with_the_model() {
     // build embeds nothing.
     let dir = tempfile::tempdir().unwrap();
     build(&fixture_tree(), dir.path());
-    let first = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, 1000, false).unwrap();
+    let dense_options = kingly::rag::embed::DenseOptions { chunk_limit: 1000, ..Default::default() };
+    let first = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, &dense_options).unwrap();
     let files = kingly::rag::source::list_files(&fixture_tree()).unwrap().len();
     assert!(first.cards > files && first.chunks >= 5, "{first:?}");
     assert_eq!(first.embedded, first.cards + first.chunks, "{first:?}");
-    let second = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, 1000, false).unwrap();
+    let second = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, &dense_options).unwrap();
     assert_eq!((second.embedded, second.reused), (0, first.cards + first.chunks));
 
     let retriever = Retriever::open(dir.path()).unwrap();
