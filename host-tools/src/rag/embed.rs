@@ -450,6 +450,9 @@ fn embed_all(
     Ok(all)
 }
 
+/// One `bench` measurement: batch, max tokens, workers, texts per second, seconds.
+pub type BenchRow = (usize, usize, usize, f64, f64);
+
 /// Embedding throughput on `sample` cards of the index in `index_dir` (spread over the whole
 /// tree): texts per second for each (batch, max tokens, workers) setting.
 pub fn bench(
@@ -457,7 +460,7 @@ pub fn bench(
     embedder: &Embedder,
     sample: usize,
     settings: &[(usize, usize, usize)],
-) -> Result<Vec<(usize, usize, usize, f64, f64)>> {
+) -> Result<Vec<BenchRow>> {
     let cards = indexed_cards(index_dir)?;
     let step = (cards.len() / sample.max(1)).max(1);
     let texts: Vec<&str> = cards.iter().step_by(step).take(sample).map(|(_, text)| text.as_str()).collect();
