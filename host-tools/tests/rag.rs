@@ -320,17 +320,23 @@ fn dense_vectors_and_hybrid_ranking_with_the_model() {
     // build embeds nothing.
     let dir = tempfile::tempdir().unwrap();
     build(&fixture_tree(), dir.path());
-    let first = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, 1000, false).unwrap();
+    let dense_options = kingly::rag::embed::DenseOptions { chunk_limit: 1000, ..Default::default() };
+    let first = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, &dense_options).unwrap();
     let files = kingly::rag::source::list_files(&fixture_tree()).unwrap().len();
     assert!(first.cards > files && first.chunks >= 5, "{first:?}");
     assert_eq!(first.embedded, first.cards + first.chunks, "{first:?}");
-    let second = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, 1000, false).unwrap();
+    let second = kingly::rag::embed::build(&fixture_tree(), dir.path(), &embedder, &dense_options).unwrap();
     assert_eq!((second.embedded, second.reused), (0, first.cards + first.chunks));
 
     let retriever = Retriever::open(dir.path()).unwrap();
     assert!(retriever.has_dense(), "{:?}", retriever.dense_unavailable);
     let hits = retriever.search("how long must updaters wait before reclaiming old data", 3, Mode::Hybrid).unwrap();
-    assert_eq!(hits[0].path, "Documentation/RCU/whatisRCU.rst", "{hits:#?}");
+    // Both RCU answers lead: the document, and `toy_synchronize_rcu`, the function updaters call
+    // to wait (with the cards embedded as the reranker embeds them, names included, the two
+    // are within 1% of each other).
+    let top: Vec<&str> = hits.iter().take(2).map(|hit| hit.path.as_str()).collect();
+    assert!(top.contains(&"Documentation/RCU/whatisRCU.rst"), "{hits:#?}");
+    assert!(top.iter().all(|path| path.contains("RCU") || path.starts_with("kernel/rcu/")), "{hits:#?}");
 }
 
 #[test]

@@ -12,14 +12,16 @@
 //!    a [`cards`] document per file and directory (Kconfig help of the symbols that build it,
 //!    top comment, `MODULE_DESCRIPTION`, names); [`history`] adds the Debian changelog's and
 //!    `git log`'s fixes.
-//! 4. [`query`] ranks chunks by BM25 and fuses them by reciprocal rank with the cards' BM25
-//!    ranking; for English questions [`rerank`] has all-MiniLM-L6-v2 (candle, [`embed`]) judge
-//!    the top 50 files by their cards, by default whenever the model is installed (card
-//!    vectors cached on disk as queries need them). `rag index --dense` embeds every card and
-//!    a curated set of chunks ahead of time, for hybrid retrieval over the whole tree.
-//! 5. [`catalog`] extracts what the coder copies from: BPF helper prototypes, locking and RCU
+//! 4. [`embed`]: when the MiniLM model (all-MiniLM-L6-v2, candle) is installed, `rag index`
+//!    embeds every file and directory card, cached by text hash so a re-index embeds only the
+//!    cards that changed.
+//! 5. [`query`] ranks chunks by BM25 and fuses them by reciprocal rank with the cards' BM25
+//!    ranking and, for English questions, an exact kNN over the card vectors (so files whose
+//!    words are not the question's still become candidates); [`rerank`] then has the model
+//!    judge the top 50 files by their card vectors.
+//! 6. [`catalog`] extracts what the coder copies from: BPF helper prototypes, locking and RCU
 //!    idioms, goto-unwind error handling, each with exemplar locations.
-//! 6. [`eval`] measures it all against a labelled query set and a ripgrep baseline.
+//! 7. [`eval`] measures it all against a labelled query set and a ripgrep baseline.
 
 pub mod cards;
 pub mod catalog;
@@ -68,14 +70,32 @@ pub struct IndexArgs {
     /// ~/.cache/kingly/rag].
     #[arg(long, visible_alias = "rag-index", value_name = "DIR")]
     pub index: Option<PathBuf>,
-    /// Also embed every card and the curated chunks with the MiniLM model (fails when the
-    /// model is missing). Off by default: on the whole tree it embeds about 70,000 texts,
-    /// 30-60 minutes on two cores, and its gain over BM25 + cards is not yet measured.
+    /// Skip the dense vectors (by default every file and directory card is embedded with the
+    /// MiniLM model when it is installed; without the model the index is BM25 only).
     #[arg(long)]
+    pub no_dense: bool,
+    /// Accepted for older scripts: dense vectors are the default now.
+    #[arg(long, hide = true)]
     pub dense: bool,
-    /// Most curated chunks to embed (cards are all embedded).
-    #[arg(long, default_value_t = embed::MAX_DENSE_CHUNKS)]
-    pub dense_limit: usize,
+    /// Also embed this many curated chunks (BPF, locking, RCU, mm, driver model) besides the cards.
+    #[arg(long, default_value_t = 0)]
+    pub dense_chunks: usize,
+    /// Texts per forward pass when embedding.
+    #[arg(long, default_value_t = embed::BATCH, hide = true)]
+    pub embed_batch: usize,
+    /// Tokens a card is cut at when embedding.
+    #[arg(long, default_value_t = embed::CARD_MAX_TOKENS, hide = true)]
+    pub embed_tokens: usize,
+    /// Model copies embedding in parallel.
+    #[arg(long, default_value_t = embed::EMBED_WORKERS, hide = true)]
+    pub embed_workers: usize,
+    /// Instead of indexing, measure embedding throughput on a sample of the existing index's
+    /// cards, for each batch:tokens:workers setting given (comma-separated).
+    #[arg(long, value_delimiter = ',', hide = true)]
+    pub embed_bench: Vec<String>,
+    /// Cards embedded per `--embed-bench` setting.
+    #[arg(long, default_value_t = 512, hide = true)]
+    pub embed_sample: usize,
     /// Skip the Debian changelog and git history.
     #[arg(long)]
     pub no_history: bool,
@@ -100,8 +120,8 @@ pub struct QueryArgs {
     /// Print JSON (one array of hits) instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Ranking: auto (English questions reranked by the model when it is installed, hybrid when
-    /// `rag index --dense` vectors exist), bm25, rerank or hybrid.
+    /// Ranking: auto (English questions: BM25 fused with the dense kNN over card vectors, then
+    /// reranked by the model; identifiers: BM25), bm25 (no model), rerank or hybrid.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub mode: Mode,
 }
@@ -133,9 +153,18 @@ pub struct EvalArgs {
     /// Held-out queries, same format [default: the built-in frozen held-out set].
     #[arg(long)]
     pub heldout: Option<PathBuf>,
+    /// Second held-out set, same format [default: the built-in frozen held-out2 set].
+    #[arg(long)]
+    pub heldout2: Option<PathBuf>,
     /// Skip the ripgrep baseline.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Timed runs of each query (latency percentiles).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Only these sets (comma-separated: tuning, held-out, held-out2).
+    #[arg(long, value_delimiter = ',')]
+    pub sets: Vec<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -188,6 +217,9 @@ pub fn run(args: &RagArgs) -> Result<i32> {
 
 fn run_index(args: &IndexArgs) -> Result<i32> {
     let index_dir = args.index.clone().unwrap_or_else(default_index_dir);
+    if !args.embed_bench.is_empty() {
+        return run_embed_bench(&index_dir, &args.embed_bench, args.embed_sample);
+    }
     let options = index::IndexOptions {
         source: args.source.clone(),
         index_dir: index_dir.clone(),
@@ -211,26 +243,52 @@ fn run_index(args: &IndexArgs) -> Result<i32> {
         report.files_per_second(),
         index_dir.display()
     );
-    if !args.dense {
+    if args.no_dense {
         if !args.quiet {
-            println!("dense: not built (BM25 and cards only); `--dense` embeds cards and curated chunks too");
+            println!("dense: not built (--no-dense): BM25 and cards only");
         }
         return Ok(0);
     }
-    match embed::Embedder::load() {
-        Ok(embedder) => {
-            let dense = embed::build(&report.source_root, &index_dir, &embedder, args.dense_limit, !args.quiet)?;
-            println!(
-                "dense: {} cards and {} chunks ({} embedded, {} cached) in {:.1} s; whole index {:.1} s",
-                dense.cards,
-                dense.chunks,
-                dense.embedded,
-                dense.reused,
-                dense.seconds,
-                report.seconds + dense.seconds
-            );
+    let embedder = match embed::Embedder::load() {
+        Ok(embedder) => embedder,
+        Err(error) => {
+            println!("dense: not built, BM25 only ({error:#})");
+            return Ok(0);
         }
-        Err(error) => return Err(error.context("--dense needs the MiniLM model (`.ci/setup` installs it)")),
+    };
+    let options = embed::DenseOptions {
+        chunk_limit: args.dense_chunks,
+        batch: args.embed_batch,
+        max_tokens: args.embed_tokens,
+        workers: args.embed_workers,
+        progress: !args.quiet,
+    };
+    let dense = embed::build(&report.source_root, &index_dir, &embedder, &options)?;
+    println!(
+        "dense: {} cards and {} chunks ({} embedded, {} cached) in {:.1} s ({:.0} texts/s embedded); whole index {:.1} s",
+        dense.cards,
+        dense.chunks,
+        dense.embedded,
+        dense.reused,
+        dense.seconds,
+        dense.embedded as f64 / dense.seconds.max(1e-9),
+        report.seconds + dense.seconds
+    );
+    Ok(0)
+}
+
+fn run_embed_bench(index_dir: &Path, settings_text: &[String], sample: usize) -> Result<i32> {
+    let embedder = embed::Embedder::load()?;
+    let mut settings = Vec::new();
+    for setting in settings_text {
+        let parts: Vec<usize> = setting.split(':').map(str::parse).collect::<std::result::Result<_, _>>()?;
+        let [batch, tokens, workers] = parts[..] else { anyhow::bail!("setting {setting}: want batch:tokens:workers") };
+        settings.push((batch, tokens, workers));
+    }
+    println!("| batch | max tokens | workers | texts/s | seconds |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (batch, tokens, workers, rate, seconds) in embed::bench(index_dir, &embedder, sample, &settings)? {
+        println!("| {batch} | {tokens} | {workers} | {rate:.1} | {seconds:.1} |");
     }
     Ok(0)
 }

@@ -40,9 +40,12 @@ const CHUNK_WEIGHT: f32 = 1.0;
 const CARD_WEIGHT: f32 = 3.0;
 /// Fewest words of a query that is fused with cards.
 const CARD_QUERY_WORDS: usize = 3;
-/// The dense ranking counts as much as a chunk's (not tuned: the whole-tree vectors were not
-/// built on the machine where the weights were chosen).
+/// Weight of the dense ranking of cards in the fusion, and how many cards it takes. Chosen on
+/// the tuning set with the whole-tree card vectors mostly built (English Recall@5 with the
+/// reranker after: weight 0.5, 1 and 2 and 30/60/100 candidates within two questions of each
+/// other, weight 2 the lowest; reranker weight 1.5 or 2 no better).
 const DENSE_WEIGHT: f32 = 1.0;
+const DENSE_CANDIDATES: usize = 60;
 /// Files (and fixes) among the fused candidates whose cards the model reranks. Each new one costs
 /// an embedding (about 0.1 s on two busy cores), but on the tuning set 30 and 20 lose 0.02 and
 /// 0.03 of English Recall@5 against 50.
@@ -55,6 +58,46 @@ const RERANK_WEIGHT: f32 = 1.0;
 /// Weight of a name's parts in a card's symbol field: a card lists hundreds of names, whose
 /// parts (`map`, `lock`) would otherwise outweigh the words that say what the file is for.
 const CARD_NAME_PART_WEIGHT: f32 = 0.3;
+
+/// The fusion's weights, overridable for experiments on the tuning set through
+/// `KINGLY_RAG_TUNE` (`dense_weight=2,dense_k=100`).
+#[derive(Clone, Debug)]
+struct Tuning {
+    dense_weight: f32,
+    dense_k: usize,
+    card_weight: f32,
+    rerank_weight: f32,
+    rerank_k: f32,
+    rerank_depth: usize,
+}
+
+impl Tuning {
+    fn from_env() -> Tuning {
+        let mut tuning = Tuning {
+            dense_weight: DENSE_WEIGHT,
+            dense_k: DENSE_CANDIDATES,
+            card_weight: CARD_WEIGHT,
+            rerank_weight: RERANK_WEIGHT,
+            rerank_k: RERANK_K,
+            rerank_depth: RERANK_DEPTH,
+        };
+        let text = std::env::var("KINGLY_RAG_TUNE").unwrap_or_default();
+        for pair in text.split(',').filter(|pair| !pair.is_empty()) {
+            let Some((name, value)) = pair.split_once('=') else { continue };
+            let Ok(value) = value.trim().parse::<f32>() else { continue };
+            match name.trim() {
+                "dense_weight" => tuning.dense_weight = value,
+                "dense_k" => tuning.dense_k = value as usize,
+                "card_weight" => tuning.card_weight = value,
+                "rerank_weight" => tuning.rerank_weight = value,
+                "rerank_k" => tuning.rerank_k = value,
+                "rerank_depth" => tuning.rerank_depth = value as usize,
+                _ => {}
+            }
+        }
+        tuning
+    }
+}
 
 /// True for queries of three or more words with no identifier in them.
 pub fn is_english_question(text: &str) -> bool {
@@ -78,17 +121,16 @@ pub struct Hit {
 /// How results are ranked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Mode {
-    /// For English questions: hybrid when whole-tree vectors (`rag index --dense`) exist, else
-    /// reranked when the model is installed, else BM25. Identifiers: BM25.
+    /// For English questions: BM25 fused with the dense kNN over card vectors (when the index
+    /// has them), then reranked by the model (when it is installed); else BM25. Identifiers: BM25.
     #[default]
     Auto,
     /// BM25 over chunks and cards only.
     Bm25,
     /// BM25, then the model reranks the top candidates' cards (needs the model).
     Rerank,
-    /// BM25 fused with whole-tree vectors (needs the model and the vectors). Not reranked: the
-    /// vectors already judged chunks, which say more than a card (on the test fixture the
-    /// reranker pushes a document found by its section below a file found by its card).
+    /// BM25 fused with the dense kNN over card (and any chunk) vectors, not reranked (needs the
+    /// model and the vectors).
     Hybrid,
 }
 
@@ -103,6 +145,7 @@ pub struct Retriever {
     model_dir: Option<PathBuf>,
     model: OnceLock<std::result::Result<Embedder, String>>,
     card_vectors: CardVectors,
+    tuning: Tuning,
     /// Why the model is not used, when it is not.
     pub dense_unavailable: Option<String>,
 }
@@ -172,7 +215,7 @@ impl Retriever {
             eprintln!("kingly rag: dense vectors unreadable, not used: {error:#}");
             None
         });
-        let card_vectors = CardVectors::load(index_dir, vectors.as_ref());
+        let card_vectors = CardVectors::load(index_dir);
         Ok(Retriever {
             reader,
             fields,
@@ -181,6 +224,7 @@ impl Retriever {
             model_dir,
             model: OnceLock::new(),
             card_vectors,
+            tuning: Tuning::from_env(),
             dense_unavailable,
         })
     }
@@ -217,11 +261,13 @@ impl Retriever {
         let english = is_english_question(text);
         let (use_vectors, use_rerank) = match mode {
             Mode::Bm25 => (false, false),
-            Mode::Auto => (english && self.has_dense(), english && !self.has_dense() && self.has_model()),
+            // The default: English questions take the dense kNN over card vectors (when the
+            // index has them) into the fusion, then the model reranks the top files.
+            Mode::Auto => (english && self.has_dense(), english && self.has_model()),
             Mode::Rerank => (false, true),
             Mode::Hybrid => {
                 if self.vectors.is_none() {
-                    anyhow::bail!("hybrid ranking needs whole-tree vectors: run `kingly rag index --dense`");
+                    anyhow::bail!("hybrid ranking needs the dense vectors `kingly rag index` builds with the model");
                 }
                 (true, false)
             }
@@ -232,10 +278,10 @@ impl Retriever {
             Vec::new()
         };
         let dense = match (&self.vectors, use_vectors) {
-            (Some(vectors), true) => vectors.search(&self.model()?.embed_query(text)?, CANDIDATES),
+            (Some(vectors), true) => vectors.search(&self.model()?.embed_query(text)?, self.tuning.dense_k),
             _ => Vec::new(),
         };
-        let mut hits = fuse(chunks, cards, &dense);
+        let mut hits = fuse(chunks, cards, &dense, &self.tuning);
         if use_rerank {
             hits = self.rerank(text, hits)?;
         }
@@ -255,7 +301,7 @@ impl Retriever {
         let mut firsts = Vec::new();
         let mut seen = HashSet::new();
         for (i, hit) in hits.iter().enumerate() {
-            if firsts.len() == RERANK_DEPTH {
+            if firsts.len() == self.tuning.rerank_depth {
                 break;
             }
             if seen.insert(hit.path.as_str()) || hit.kind == "fix" {
@@ -284,13 +330,13 @@ impl Retriever {
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         let similarity: Vec<f32> = self
             .card_vectors
-            .vectors(model, &texts)?
+            .vectors(model, &texts, self.vectors.as_ref())?
             .iter()
             .map(|vector| vector.iter().zip(&question).map(|(a, b)| a * b).sum())
             .collect();
         let mut slots: Vec<Option<Hit>> = hits.into_iter().map(Some).collect();
         let mut out = Vec::with_capacity(slots.len());
-        for (candidate, score) in rerank::fuse_ranks(&similarity, RERANK_K, RERANK_WEIGHT) {
+        for (candidate, score) in rerank::fuse_ranks(&similarity, self.tuning.rerank_k, self.tuning.rerank_weight) {
             if let Some(mut hit) = slots[firsts[candidate]].take() {
                 hit.score = score;
                 out.push(hit);
@@ -446,13 +492,13 @@ enum Documents {
 /// score of its best chunk; its other chunks keep their own chunk score, so the top ranks go to
 /// different files. A card or dense entry whose path has no chunk among the candidates becomes
 /// a hit of its own.
-fn fuse(chunks: Vec<Hit>, cards: Vec<Hit>, dense: &[(&DenseEntry, f32)]) -> Vec<Hit> {
+fn fuse(chunks: Vec<Hit>, cards: Vec<Hit>, dense: &[(&DenseEntry, f32)], tuning: &Tuning) -> Vec<Hit> {
     let rrf = |weight: f32, rank: usize| weight / (RRF_K + rank as f32 + 1.0);
     let mut bonus: HashMap<String, f32> = HashMap::new();
     let mut card_hits: HashMap<String, Hit> = HashMap::new();
     for (rank, card) in cards.into_iter().enumerate() {
         if !card_hits.contains_key(&card.path) {
-            *bonus.entry(card.path.clone()).or_default() += rrf(CARD_WEIGHT, rank);
+            *bonus.entry(card.path.clone()).or_default() += rrf(tuning.card_weight, rank);
             card_hits.insert(card.path.clone(), card);
         }
     }
@@ -460,7 +506,7 @@ fn fuse(chunks: Vec<Hit>, cards: Vec<Hit>, dense: &[(&DenseEntry, f32)]) -> Vec<
     let mut dense_hits: HashMap<String, Hit> = HashMap::new();
     for (rank, (entry, _similarity)) in dense.iter().enumerate() {
         if dense_seen.insert(entry.path.as_str()) {
-            *bonus.entry(entry.path.clone()).or_default() += rrf(DENSE_WEIGHT, rank);
+            *bonus.entry(entry.path.clone()).or_default() += rrf(tuning.dense_weight, rank);
             dense_hits.insert(
                 entry.path.clone(),
                 Hit {

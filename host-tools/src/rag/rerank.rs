@@ -4,7 +4,7 @@
 //! Card vectors are cached on disk (`dense/card-vectors.bin` in the index directory), appended
 //! after every query that embedded something new, so repeated and related questions get cheaper
 //! and an interrupted session keeps what it embedded. The cache key is the hash of the embedded
-//! text, the same key `rag index --dense` uses for cards, so whole-tree vectors are reused too.
+//! text, the same key `rag index` uses for the card vectors it builds, which are looked up first.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -28,16 +28,11 @@ pub struct CardVectors {
 }
 
 impl CardVectors {
-    /// Reads the cache in `index_dir` (a missing or torn file gives what it holds), and seeds it
-    /// with the card vectors of `rag index --dense` when there are any.
-    pub fn load(index_dir: &Path, dense: Option<&embed::DenseIndex>) -> CardVectors {
+    /// Reads the cache in `index_dir` (a missing or torn file gives what it holds). The card
+    /// vectors `rag index` built are looked up in its [`embed::DenseIndex`] first (same key).
+    pub fn load(index_dir: &Path) -> CardVectors {
         let file = index_dir.join(CACHE_FILE);
         let mut vectors = HashMap::new();
-        if let Some(dense) = dense {
-            for (entry, vector) in dense.card_rows() {
-                vectors.insert(entry.text_hash, vector.to_vec());
-            }
-        }
         if let Ok(bytes) = fs::read(&file) {
             // A record cut short by an interrupted write is ignored; the whole ones before it count.
             for record in bytes.chunks_exact(RECORD_BYTES) {
@@ -59,12 +54,19 @@ impl CardVectors {
         self.len() == 0
     }
 
-    /// The vector of each text: cached, or embedded now (in one batch) and appended to the cache.
-    pub fn vectors(&self, embedder: &Embedder, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    /// The vector of each text: from the index's vectors `dense`, cached, or embedded now (in
+    /// one batch) and appended to the cache.
+    pub fn vectors(
+        &self,
+        embedder: &Embedder,
+        texts: &[&str],
+        dense: Option<&embed::DenseIndex>,
+    ) -> Result<Vec<Vec<f32>>> {
         let hashes: Vec<u64> = texts.iter().map(|text| embed::text_hash(text)).collect();
+        let built = |i: usize| dense.and_then(|dense| dense.vector_of(hashes[i]));
         let mut missing: Vec<usize> = {
             let known = self.vectors.lock().map_err(|_| anyhow::anyhow!("card-vector cache poisoned"))?;
-            (0..texts.len()).filter(|&i| !known.contains_key(&hashes[i])).collect()
+            (0..texts.len()).filter(|&i| built(i).is_none() && !known.contains_key(&hashes[i])).collect()
         };
         missing.dedup_by_key(|&mut i| hashes[i]);
         if !missing.is_empty() {
@@ -81,7 +83,12 @@ impl CardVectors {
             let _ = self.append(&record);
         }
         let known = self.vectors.lock().map_err(|_| anyhow::anyhow!("card-vector cache poisoned"))?;
-        Ok(hashes.iter().map(|hash| known.get(hash).cloned().unwrap_or_else(|| vec![0.0; DIMENSIONS])).collect())
+        Ok((0..texts.len())
+            .map(|i| match built(i) {
+                Some(vector) => vector.to_vec(),
+                None => known.get(&hashes[i]).cloned().unwrap_or_else(|| vec![0.0; DIMENSIONS]),
+            })
+            .collect())
     }
 
     /// Appends whole records in one write, so a concurrent reader sees whole records or none.
@@ -162,7 +169,7 @@ mod tests {
     #[test]
     fn cache_file_keeps_whole_records_and_skips_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CardVectors::load(dir.path(), None);
+        let cache = CardVectors::load(dir.path());
         assert!(cache.is_empty());
         let mut record = 7u64.to_le_bytes().to_vec();
         record.extend((0..DIMENSIONS).flat_map(|i| (i as f32).to_le_bytes()));
@@ -174,13 +181,13 @@ mod tests {
             .unwrap()
             .write_all(&record[..100])
             .unwrap();
-        let reloaded = CardVectors::load(dir.path(), None);
+        let reloaded = CardVectors::load(dir.path());
         assert_eq!(reloaded.len(), 1);
         assert_eq!(reloaded.vectors.lock().unwrap()[&7][5], 5.0);
         // The next append cuts the torn tail, so its record is read back whole.
         record[..8].copy_from_slice(&8u64.to_le_bytes());
         reloaded.append(&record).unwrap();
-        let again = CardVectors::load(dir.path(), None);
+        let again = CardVectors::load(dir.path());
         assert_eq!(again.len(), 2);
         assert_eq!(again.vectors.lock().unwrap()[&8][5], 5.0);
     }
