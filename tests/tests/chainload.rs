@@ -137,8 +137,16 @@ fn the_loader_refuses_bad_kernels_boots_a_good_one_and_comes_back_on_reboot() {
         );
         assert_eq!(wire_bytes, report.stats.wire_bytes, "the uploader's count of wire bytes is wrong");
         // A clean line carries the image plus framing: within 5% of the payload (about 2.3% is
-        // the framing of full 1000-byte chunks), resends included.
-        assert!(ratio < 1.05, "window {window}: {wire_bytes} wire bytes for {} image bytes", image.len());
+        // the framing of full 1000-byte chunks). Resends are bounded on their own below: QEMU on
+        // an overloaded machine times a frame out now and then (48 of 1,000 once, at a load
+        // average of 11 on two cores), which is not framing overhead.
+        let first_sends = report.stats.frames_sent.saturating_sub(report.stats.resends);
+        let framed = wire_bytes as f64 * first_sends as f64 / report.stats.frames_sent.max(1) as f64;
+        assert!(
+            framed / (image.len() as f64) < 1.05,
+            "window {window}: {framed:.0} wire bytes without resends for {} image bytes",
+            image.len()
+        );
         // QEMU on a busy machine can be slow enough for a timeout now and then (23 resends of
         // 943 frames once, on a machine building two other things); not for one frame in 20.
         assert!(report.stats.resends * 20 < report.stats.frames_sent, "window {window}: {:?}", report.stats);
