@@ -629,16 +629,6 @@ fn every_tool_refuses_bytes_that_are_not_its_arguments_without_panicking() {
         period_ms: Some(10),
         cpu: Some(0),
     });
-    let mut platform = FixedPlatform::default();
-    let mut workload = |_, _| Err("no workload in unit tests".to_string());
-    let mut cx = tools::CallContext {
-        cpu: 0,
-        now_ticks: 0,
-        now_ms: 0,
-        cpus: 4,
-        platform: &mut platform,
-        workload: &mut workload,
-    };
     for round in 0..3000 {
         let request: Vec<u8> = match round % 3 {
             0 => (0..next() % 24).map(|_| next() as u8).collect(),
