@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 use crate::isa::{self, AluOp, AtomicOp, EndianOp, ImmKind, Insn, JmpCond, Operand, Size, Width};
 use crate::maps::{MapDef, MapKind};
+use crate::program::{ContextKind, ProgramType};
 
 /// splitmix64: small, seedable, the same on every machine.
 pub struct Rng(pub u64);
@@ -61,6 +62,24 @@ pub const HASH: MapDef = MapDef { kind: MapKind::Hash, key_size_bytes: 4, value_
 const CTX_SPILL: i16 = -72;
 /// Context (or buffer) size generated programs expect.
 pub const CTX_BYTES: u32 = 16;
+
+/// The program type a generated program is loaded as: a `CTX_BYTES` buffer, or (for
+/// `packet` programs) a context whose first 8 bytes bound a writable packet.
+pub fn program_type(packet: bool) -> ProgramType {
+    let buffer = ProgramType::conformance(CTX_BYTES);
+    if !packet {
+        return buffer;
+    }
+    ProgramType {
+        context: ContextKind::Packet {
+            size_bytes: CTX_BYTES,
+            data_offset: 0,
+            data_end_offset: 8,
+            writable_packet: true,
+        },
+        ..buffer
+    }
+}
 
 const ALU_OPS: &[AluOp] = &[
     AluOp::Add,
@@ -438,21 +457,11 @@ fn generate_with(rng: &mut Rng, packet: bool, careful: bool) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::load::Program;
-    use crate::program::{ContextKind, ProgramType};
     use crate::verifier::Options;
 
     #[test]
     fn careful_programs_are_mostly_accepted() {
-        let buffer = ProgramType::conformance(CTX_BYTES);
-        let packet = ProgramType {
-            context: ContextKind::Packet {
-                size_bytes: CTX_BYTES,
-                data_offset: 0,
-                data_end_offset: 8,
-                writable_packet: true,
-            },
-            ..buffer
-        };
+        let (buffer, packet) = (program_type(false), program_type(true));
         let mut rng = Rng(7);
         let options = Options { max_insns_processed: 100_000, ..Options::default() };
         let mut accepted = [0u32; 2];

@@ -5,21 +5,12 @@
 //! A small run is part of `cargo test`; set `KINGLY_BPF_RANDOM_PROGRAMS=1000000` for a long run.
 
 use kingly_bpf::isa;
-use kingly_bpf::testgen::{generate, Rng, CTX_BYTES, HASH, MAP};
+use kingly_bpf::testgen::{self, generate, Rng, CTX_BYTES, HASH, MAP};
 use kingly_bpf::verifier::Options;
-use kingly_bpf::{ContextKind, Env, FixedPlatform, Interpreter, Map, Program, ProgramType, RunErrorKind};
+use kingly_bpf::{Env, FixedPlatform, Interpreter, Map, Program, RunErrorKind};
 
 fn check_many(count: u64, seed: u64) -> (u64, u64, u64) {
-    let buffer_type = ProgramType::conformance(CTX_BYTES);
-    let packet_type = ProgramType {
-        context: ContextKind::Packet {
-            size_bytes: CTX_BYTES,
-            data_offset: 0,
-            data_end_offset: 8,
-            writable_packet: true,
-        },
-        ..buffer_type
-    };
+    let (buffer_type, packet_type) = (testgen::program_type(false), testgen::program_type(true));
     let defs = [MAP, HASH];
     let mut rng = Rng(seed);
     let mut interp = Interpreter::new();

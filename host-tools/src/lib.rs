@@ -2,18 +2,24 @@
 //! these modules, one per command or concern; integration tests call the same functions.
 //!
 //! - Building and running the kernel: [`workspace`] (where the tree is), [`board`],
-//!   [`kernel_build`] and [`raw_image`] (cargo, then ELF → raw image), [`qemu`] (finding or
-//!   installing QEMU, the command line per board, watching the UART), [`boot`] (`kingly boot`),
-//!   [`cleanup`] (what a signal must stop or remove).
+//!   [`kernel_build`] and [`raw_image`] (cargo, production or with the test suites, then ELF →
+//!   raw image), [`qemu`] (finding or installing QEMU, the command line per board, watching the
+//!   UART), [`boot`] (`kingly boot`), [`chainload`] (`kingly boot --chainload`: the serial
+//!   loader on a real board), [`cleanup`] (what a signal must stop or remove).
 //! - SD cards: [`image`] (`kingly image`: MBR, FAT32, firmware, read-back after `--write`).
 //! - Talking to a running kernel: [`client`] (the message port over a UART, socket or pty),
-//!   [`call`] (`kingly call`), [`keys`] and [`push`] (signed agents: `push`, `agents`,
-//!   `unload`, `detach`, `keygen`), and the MCP bridge: [`mcp`] (the server), [`mcp_tools`]
-//!   (titles, annotations, output schemas), [`mcp_code`] and [`mcp_rag`] (the host's own tools).
+//!   [`call`] (`kingly call`), [`trace_cli`] (`kingly trace`), [`keys`] and [`push`] (signed
+//!   agents: `push`, `agents`, `unload`, `detach`, `keygen`), and the MCP bridge: [`mcp`] (the
+//!   server, the only place JSON meets the kernel's typed contract), [`mcp_tools`] (titles,
+//!   annotations, schemas from the contract), [`mcp_code`] and [`mcp_rag`] (the host's own
+//!   tools).
+//! - Policies: [`learn`] (`kingly learn`: a `sched_slice` policy learned from the kernel's
+//!   traces, compiled, pushed and measured).
 //! - The eBPF toolchain and knowledge: [`bpf_cli`] (`kingly bpf`), [`rag`] (Linux knowledge
 //!   index), [`code_cli`] (`kingly code`, the coder loop in the `kingly-coder` crate),
 //!   [`local_llm`] (`kingly code --backend local`, a GGUF model on the CPU), [`dataset_cli`]
-//!   (`kingly dataset`, fine-tuning data from the coder's attempt logs).
+//!   (`kingly dataset`, fine-tuning data from the coder's attempt logs), [`finetune`]
+//!   (`kingly finetune`, LoRA on that data).
 #![forbid(unsafe_code)]
 
 pub mod board;

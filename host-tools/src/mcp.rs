@@ -199,7 +199,7 @@ impl Kernel {
 
 fn boot_kernel(board: crate::board::Board) -> Booted {
     eprintln!("kingly mcp: building and booting the kernel for {board}");
-    let artifacts = crate::kernel_build::build(board, true)?;
+    let artifacts = crate::kernel_build::build(board, crate::kernel_build::Variant::Production, true)?;
     crate::cleanup::remove_stale(&std::env::temp_dir(), "kingly-mcp-");
     let run_dir = TempPath::new(std::env::temp_dir().join(format!("kingly-mcp-{}", std::process::id())));
     let dir = run_dir.path();
@@ -712,7 +712,7 @@ fn load_parts(arguments: &Value) -> Option<(kingly_bpf::Kind, String, Vec<kingly
         None => Vec::new(),
         Some(list) => serde_json::from_value(list.clone()).ok()?,
     };
-    Some((kind, name, maps.iter().map(crate::push::map_def).collect(), bytecode))
+    Some((kind, name, maps.iter().map(kingly_bpf::MapDef::from).collect(), bytecode))
 }
 
 fn capabilities() -> Value {

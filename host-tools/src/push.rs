@@ -465,7 +465,7 @@ pub fn push(
         .iter()
         .map(|m| {
             json!({
-                "kind": map_kind(m.kind).as_str(),
+                "kind": kingly_proto::contract::MapKind::from(m.kind).as_str(),
                 "key_size": m.key_size_bytes,
                 "value_size": m.value_size_bytes,
                 "max_entries": m.max_entries,
@@ -914,29 +914,6 @@ pub fn run_keygen(args: &KeygenArgs) -> Result<i32> {
 
 fn same_dir(a: &Path, b: &Path) -> bool {
     a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-}
-
-/// The contract's map kind of a bpf map kind.
-pub fn map_kind(kind: kingly_bpf::MapKind) -> kingly_proto::contract::MapKind {
-    match kind {
-        kingly_bpf::MapKind::Hash => kingly_proto::contract::MapKind::Hash,
-        kingly_bpf::MapKind::Array => kingly_proto::contract::MapKind::Array,
-        kingly_bpf::MapKind::PerCpuArray => kingly_proto::contract::MapKind::PercpuArray,
-    }
-}
-
-/// A bpf map definition from the contract's map spec (what the kernel builds from `maps`).
-pub fn map_def(spec: &kingly_proto::contract::MapSpec) -> kingly_bpf::MapDef {
-    kingly_bpf::MapDef {
-        kind: match spec.kind {
-            kingly_proto::contract::MapKind::Hash => kingly_bpf::MapKind::Hash,
-            kingly_proto::contract::MapKind::Array => kingly_bpf::MapKind::Array,
-            kingly_proto::contract::MapKind::PercpuArray => kingly_bpf::MapKind::PerCpuArray,
-        },
-        key_size_bytes: spec.key_size,
-        value_size_bytes: spec.value_size,
-        max_entries: spec.max_entries,
-    }
 }
 
 #[cfg(test)]

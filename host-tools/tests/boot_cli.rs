@@ -1,5 +1,6 @@
 //! `kingly boot` as a user runs it: the contract lines and exit codes of DESIGN.md.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn kingly(args: &[&str]) -> Output {
@@ -25,7 +26,7 @@ fn until_ready_exits_zero_on_the_ready_line_for_both_boards() {
 fn test_suites_set_the_exit_status() {
     let smoke = kingly(&["boot", "--board", "virt", "--test", "smoke", "--timeout", "120"]);
     assert_eq!(smoke.status.code(), Some(0), "{}", text(&smoke));
-    assert!(String::from_utf8_lossy(&smoke.stdout).contains("smoke: 5 passed, 0 failed"));
+    assert!(String::from_utf8_lossy(&smoke.stdout).contains("smoke: 6 passed, 0 failed"));
 
     let fault = kingly(&["boot", "--board", "raspi4b", "--test", "fault", "--timeout", "120"]);
     assert_eq!(fault.status.code(), Some(3), "{}", text(&fault));
@@ -34,6 +35,20 @@ fn test_suites_set_the_exit_status() {
     let unknown = kingly(&["boot", "--board", "virt", "--test", "no-such-suite", "--timeout", "120"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
     assert!(text(&unknown).contains("no test suite named 'no-such-suite'"), "{}", text(&unknown));
+}
+
+/// `kingly boot` builds the production kernel unless it runs a suite; that kernel, handed a
+/// suite anyway (`--kernel`), refuses it with the reason and status 2.
+#[test]
+fn a_production_kernel_refuses_to_run_a_suite() {
+    let ready = kingly(&["boot", "--board", "virt", "--until-ready", "--timeout", "120"]);
+    assert_eq!(ready.status.code(), Some(0), "{}", text(&ready));
+    let elf =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kernel-virt/aarch64-unknown-none/release/kingly-kernel");
+    let out =
+        kingly(&["boot", "--board", "virt", "--kernel", elf.to_str().unwrap(), "--test", "smoke", "--timeout", "120"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("this kernel was built without test suites"), "{}", text(&out));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! Kernels, firmware and device trees are small stand-ins made here, so the test needs no
 //! kernel build; `real_firmware_and_device_trees` uses the real ones when they are installed.
 
+use kingly::kernel_build::Variant;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -372,12 +373,34 @@ fn a_built_kingly_kernel_is_a_raw_kernel() {
     let bytes = match std::fs::read(&built) {
         Ok(bytes) => bytes,
         // Built by the QEMU tests; build it here when this test runs first.
-        Err(_) => {
-            std::fs::read(kingly::kernel_build::build(kingly::board::Board::Raspi4b, true).unwrap().image).unwrap()
-        }
+        Err(_) => std::fs::read(build(Variant::Production).image).unwrap(),
     };
     assert_eq!(kingly::image::raw_kernel_kind(&bytes), Some("Kingly kernel"));
     assert_eq!(kingly::image::raw_kernel_kind(&bytes[..0x800]), None, "the area is past the first 2 KiB");
+}
+
+fn build(variant: Variant) -> kingly::kernel_build::KernelArtifacts {
+    kingly::kernel_build::build(kingly::board::Board::Raspi4b, variant, true).unwrap()
+}
+
+/// What boards run carries no test suites and no bpf_conformance corpus; the kernel the
+/// integration tests boot carries both (the suite's name and a line of a corpus file).
+#[test]
+fn production_kernels_carry_no_suites_and_no_conformance_corpus() {
+    let contains = |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    let production = std::fs::read(build(Variant::Production).image).unwrap();
+    let suites = std::fs::read(build(Variant::Suites).image).unwrap();
+    let corpus_line: &[u8] = b"-- asm";
+    for (what, needle) in [("a suite's name", &b"bpf-jit-conformance"[..]), ("the corpus", corpus_line)] {
+        assert!(contains(&suites, needle), "the suites kernel lacks {what}");
+        assert!(!contains(&production, needle), "the production kernel carries {what}");
+    }
+    assert!(
+        production.len() * 4 < suites.len() * 3,
+        "production {} bytes, with suites {} bytes",
+        production.len(),
+        suites.len()
+    );
 }
 
 /// Without `--kernel-pi5` the Pi 5 kernel is built (`tests/tests/pi5_image.rs` checks that

@@ -42,7 +42,6 @@ const PLATFORM_LAYERS: &[&[&str]] = &[
     &["services", "ratelimit"],
     &["console"],
     &["serve"],
-    &["decide_bench", "hotswap", "suite_jit", "verify_bench"],
     &["suites"],
     &["boot"],
 ];

@@ -23,7 +23,7 @@ pub fn kernel(board: Board) -> KernelArtifacts {
         .entry(board)
         .or_insert_with(|| {
             qemu::check().expect("QEMU >= 9.0 is required (run .ci/setup)");
-            kernel_build::build(board, true).expect("building the kernel")
+            kernel_build::build(board, kernel_build::Variant::Suites, true).expect("building the kernel")
         })
         .clone()
 }

@@ -15,13 +15,10 @@ fn run_suite(board: Board, suite: &str, timeout: Duration) -> String {
 #[test]
 fn all_313_conformance_tests_pass_under_the_jit_on_raspi4b() {
     let output = run_suite(Board::Raspi4b, "bpf-jit-conformance", Duration::from_secs(300));
-    assert_eq!(output.matches("... ok").count(), 313, "{output}");
     // 313 conformance tests plus the W^X mapping, RCU retirement and short-context checks.
+    assert_eq!(output.matches("... ok").count(), 316, "{output}");
     assert!(output.contains("bpf-jit-conformance: 316 passed, 0 failed"), "{output}");
-    assert!(
-        output.contains("check bpf-jit-conformance::a_short_context_is_refused_not_overrun ... passed"),
-        "{output}"
-    );
+    assert!(output.contains("test bpf-jit-conformance::a_short_context_is_refused_not_overrun ... ok"), "{output}");
 }
 
 #[test]
@@ -31,5 +28,6 @@ fn jit_and_interpreter_agree_on_random_verified_programs() {
     let fields = kingly_tests::fields(summary);
     assert!(fields.get("accepted").copied().unwrap_or(0) >= 150, "{output}");
     assert_eq!(fields.get("mismatches"), Some(&0), "{output}");
-    assert!(output.contains("bpf-jit-diff: 1 passed, 0 failed"), "{output}");
+    // The random and pointer comparisons and the three defences against a verifier mistake.
+    assert!(output.contains("bpf-jit-diff: 5 passed, 0 failed"), "{output}");
 }

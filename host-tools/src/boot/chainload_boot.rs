@@ -24,10 +24,10 @@ pub fn run(args: &BootArgs) -> Result<i32> {
         other => bail!("--chainload needs --serial /dev/ttyXXX, unix:PATH or tcp:HOST:PORT, not {other:?}"),
     };
     let artifacts = match &args.kernel {
-        Some(elf) => kernel_build::image_from_elf(args.board, elf)?,
+        Some(elf) => kernel_build::image_from_given_elf(args.board, elf)?,
         None => {
             eprintln!("kingly: building the kernel for {}", args.board);
-            kernel_build::build(args.board, true)?
+            kernel_build::build(args.board, kernel_build::Variant::for_test(args.test.as_deref()), true)?
         }
     };
     let mut image =

@@ -217,7 +217,7 @@ fn built_loader(board: Board) -> Result<Vec<u8>> {
 
 fn built_kernel(board: Board) -> Result<Vec<u8>> {
     eprintln!("kingly: building the kernel for {board}");
-    let artifacts = kernel_build::build(board, true)?;
+    let artifacts = kernel_build::build(board, kernel_build::Variant::Production, true)?;
     std::fs::read(&artifacts.image).with_context(|| format!("reading {}", artifacts.image.display()))
 }
 

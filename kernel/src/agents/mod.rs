@@ -415,7 +415,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
         if agents.len() >= MAX_AGENTS {
             return Err(AgentError::TooMany);
         }
-        if agents.iter().any(|a| a.name == request.name) || tools::is_reserved(request.name) {
+        if agents.iter().any(|a| a.name == request.name) || kingly_proto::contract::is_kernel_tool(request.name) {
             return Err(AgentError::NameTaken);
         }
         let agent = self.number(agent);
@@ -445,7 +445,7 @@ impl<'r, C: CpuOps> Runtime<'r, C> {
             if agents.len() >= MAX_AGENTS {
                 return Err(AgentError::TooMany);
             }
-            if tools::is_reserved(request.name) {
+            if kingly_proto::contract::is_kernel_tool(request.name) {
                 return Err(AgentError::NameTaken);
             }
             let agent = self.number(agent);

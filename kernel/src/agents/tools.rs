@@ -18,11 +18,6 @@ use kingly_proto::{Content, ToolArgs, ToolDescriptor};
 
 pub use kingly_proto::contract::{DUMP_CHUNK_BYTES, TRACE_READ_MAX};
 
-/// Whether `name` belongs to a kernel tool (these or the port's built-ins).
-pub fn is_reserved(name: &str) -> bool {
-    c::is_kernel_tool(name)
-}
-
 /// What a tool call needs from the platform besides the runtime.
 pub struct CallContext<'a> {
     pub cpu: usize,
@@ -155,27 +150,6 @@ fn key_fields(hook: &Hook, fields: Option<&c::Fields>) -> Result<[u64; hooks::DE
     Ok(key)
 }
 
-fn map_def(spec: &c::MapSpec) -> MapDef {
-    MapDef {
-        kind: match spec.kind {
-            c::MapKind::Hash => MapKind::Hash,
-            c::MapKind::Array => MapKind::Array,
-            c::MapKind::PercpuArray => MapKind::PerCpuArray,
-        },
-        key_size_bytes: spec.key_size,
-        value_size_bytes: spec.value_size,
-        max_entries: spec.max_entries,
-    }
-}
-
-fn map_kind_name(kind: MapKind) -> &'static str {
-    match kind {
-        MapKind::Hash => "hash",
-        MapKind::Array => "array",
-        MapKind::PerCpuArray => "percpu_array",
-    }
-}
-
 fn bpf_load<C: CpuOps>(runtime: &Runtime<'_, C>, args: &ToolArgs) -> Result<ToolOutcome, String> {
     let a: c::BpfLoadArgs = c::decode("bpf_load", &args.request).map_err(|e| e.to_string())?;
     let kind = Kind::from_name(a.kind.as_str())
@@ -189,7 +163,7 @@ fn bpf_load<C: CpuOps>(runtime: &Runtime<'_, C>, args: &ToolArgs) -> Result<Tool
     if a.maps.len() > 16 {
         return Err("'maps' must be an array of at most 16 map definitions".into());
     }
-    let maps: Vec<MapDef> = a.maps.iter().map(map_def).collect();
+    let maps: Vec<MapDef> = a.maps.iter().map(MapDef::from).collect();
     let request =
         LoadRequest { kind, name: &a.name, maps: &maps, bytecode, signature: a.signature.as_ref().map(|s| s.bytes()) };
     let loaded = if a.replace { runtime.load_replacing(&request) } else { runtime.load(&request).map(|a| (a, None)) };
@@ -375,7 +349,7 @@ pub fn map_write_refusal(error: MapError, def: &MapDef, key_bytes: usize, value_
         }
         MapError::Full if def.kind != MapKind::Hash => alloc::format!(
             "index out of range: this {} has {entries} entries (keys 0 to {})",
-            map_kind_name(def.kind),
+            c::MapKind::from(def.kind).as_str(),
             entries.saturating_sub(1)
         ),
         MapError::Full => alloc::format!(

@@ -1,6 +1,6 @@
 //! The boot sequence, from the first Rust function to the ready line.
 
-use super::{devices, heap, irq, log, memory, power, serve, smp, state, suites, virtio_port};
+use super::{devices, heap, irq, log, memory, power, serve, smp, state, virtio_port};
 use crate::arch::aarch64::cpu::{self, Aarch64Cpu};
 use crate::arch::aarch64::{exceptions, mmu};
 use crate::board::{self, Board};
@@ -156,9 +156,25 @@ extern "C" fn kingly_main(dtb: usize, entry_el: usize) -> ! {
     kprintln!("kingly ready: board={} cpus={cpus} el={el} mmu={mmu_state} heap={heap_bytes}", board.name);
 
     if let Some(name) = args.test {
-        power::exit(suites::run(name));
+        power::exit(run_suite(name));
     }
     serve::run()
+}
+
+/// Runs the test suite the boot arguments name; returns the exit status.
+#[cfg(feature = "suites")]
+fn run_suite(name: &str) -> u32 {
+    super::suites::run(name)
+}
+
+/// A production kernel has no suites: it says so and exits with status 2.
+#[cfg(not(feature = "suites"))]
+fn run_suite(name: &str) -> u32 {
+    kprintln!(
+        "error: this kernel was built without test suites, so it cannot run '{name}'; \
+         `kingly boot --test {name}` builds one with them (cargo feature `suites`)"
+    );
+    2
 }
 
 /// A secondary core's first Rust function, at EL1 with the MMU off.

@@ -9,7 +9,7 @@
 //!   dispatch ([`irq`]);
 //! - what core 0 serves: [`services`] (the port's view of the kernel), [`ratelimit`],
 //!   [`console`] (text commands), [`serve`] (the main loop);
-//! - the in-kernel test suites ([`suites`] and the benches and tortures it runs);
+//! - the in-kernel test suites and benches (`suites`, only with the `suites` feature);
 //! - [`boot`], from the first Rust function to the ready line.
 #![allow(unsafe_code)]
 
@@ -35,10 +35,7 @@ pub mod ratelimit;
 pub mod serve;
 pub mod services;
 
-pub mod decide_bench;
-pub mod hotswap;
-pub mod suite_jit;
+#[cfg(feature = "suites")]
 pub mod suites;
-pub mod verify_bench;
 
 pub mod boot;

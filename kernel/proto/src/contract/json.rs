@@ -67,7 +67,7 @@ pub fn request(tool: &str, arguments: &Value, attachment: Option<Vec<u8>>) -> Re
             (None, None, attachment) => attachment.unwrap_or_default(),
             _ => return Err("give the input once: 'input_hex', 'text' or an attachment".to_string()),
         };
-        return Ok(ToolArgs { request: Vec::new(), attachment: input });
+        return Ok(ToolArgs::bytes(input));
     }
     if tool == "bpf_load" {
         // The bytecode travels as the attachment, whichever way it came.

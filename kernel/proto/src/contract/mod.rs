@@ -12,6 +12,8 @@
 pub mod tools;
 mod wire;
 
+#[cfg(feature = "bpf")]
+mod bpf;
 #[cfg(feature = "json")]
 pub mod json;
 

@@ -1,67 +1,47 @@
-//! In-kernel test suites, run by `kingly boot --test NAME`. Each test prints one line; the
-//! suite ends with `N passed, M failed` and the kernel exits with 0 only if none failed.
+//! `smoke` (the machine: heap, cores, ticks, SIMD state across interrupts, atomics), the
+//! deliberate `fault` and `panic` the host's fault reports are tested with, and
+//! `dcache-torture` (the decision cache under RCU on every core).
 
-use super::{heap, irq, smp};
+use super::{Case, Tally, SUITES};
 use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::cpu::{CpuOps, MAX_CPUS};
 use crate::kprintln;
+use crate::platform::{heap, irq, smp};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kingly_drivers::generic_timer::GenericTimer;
 
-type Test = (&'static str, fn() -> Result<(), &'static str>);
-
-const SMOKE: &[Test] = &[
+const SMOKE: &[Case<&str>] = &[
     ("heap_allocates_and_frees", heap_allocates_and_frees),
     ("all_cores_online", all_cores_online),
     ("ticks_on_every_core", ticks_on_every_core),
     ("simd_registers_survive_interrupts", simd_registers_survive_interrupts),
     ("atomics_across_cores", atomics_across_cores),
+    ("registry_matches_the_host_list", registry_matches_the_host_list),
 ];
 
-/// Names `kingly boot --test` accepts: [`crate::bootargs::TEST_SUITES`], which the host checks
-/// before it builds anything.
-use crate::bootargs::TEST_SUITES as SUITES;
-
-/// Runs suite `name`; returns the exit status.
-pub fn run(name: &str) -> u32 {
-    match name {
-        "smoke" => run_tests(name, SMOKE),
-        "fault" => deliberate_fault(),
-        "panic" => panic!("deliberate panic requested by --test panic"),
-        "dcache-torture" => dcache_torture(),
-        "hotswap-torture" => super::hotswap::run(),
-        "decide-bench" => super::decide_bench::run(),
-        // Both hot-path benches in one boot, for the regression guard (`tests/tests/hotpath.rs`).
-        "hotpath-bench" => super::decide_bench::run() | super::suite_jit::run("bpf-jit-bench"),
-        "verify-bench" => super::verify_bench::run(),
-        jit if super::suite_jit::SUITES.contains(&jit) => super::suite_jit::run(jit),
-        _ => {
-            kprintln!("error: no test suite named '{name}'; suites: {}", SUITES.join(", "));
-            2
-        }
-    }
+pub(super) fn run() -> u32 {
+    let mut tally = Tally::new("smoke");
+    tally.cases(SMOKE);
+    tally.finish()
 }
 
-fn run_tests(suite: &str, tests: &[Test]) -> u32 {
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in tests {
-        match test() {
-            Ok(()) => {
-                passed += 1;
-                kprintln!("test {suite}::{name} ... ok");
-            }
-            Err(why) => {
-                failed += 1;
-                kprintln!("test {suite}::{name} ... FAILED: {why}");
-            }
-        }
+/// The host refuses `--test` names not in [`crate::bootargs::TEST_SUITES`] before it builds:
+/// a suite missing from that list could never be run, a name missing here would boot to an
+/// error.
+fn registry_matches_the_host_list() -> Result<(), &'static str> {
+    let host = crate::bootargs::TEST_SUITES;
+    if SUITES.len() != host.len() || !SUITES.iter().all(|suite| host.contains(&suite.name)) {
+        return Err("the kernel's suites and bootargs::TEST_SUITES differ");
     }
-    kprintln!("{suite}: {passed} passed, {failed} failed");
-    u32::from(failed > 0)
+    Ok(())
 }
 
-fn deliberate_fault() -> u32 {
+pub(super) fn deliberate_panic() -> u32 {
+    panic!("deliberate panic requested by --test panic")
+}
+
+pub(super) fn deliberate_fault() -> u32 {
     kprintln!("fault: reading unmapped address 0x20_0000_0000 on purpose");
     // SAFETY: not safe at all, on purpose: the read must raise a translation fault, which
     // the exception handler reports before ending the kernel.
@@ -176,7 +156,7 @@ static TORTURE: spin::Once<crate::dcache::torture::Torture<Aarch64Cpu>> = spin::
 /// The torture run's own RCU domain (the kernel's keeps serving the port meanwhile).
 static TORTURE_RCU: crate::rcu::Rcu<Aarch64Cpu> = crate::rcu::Rcu::new();
 
-fn dcache_torture() -> u32 {
+pub(super) fn dcache_torture() -> u32 {
     let cpus = smp::online();
     TORTURE.call_once(|| {
         crate::dcache::torture::Torture::new(&TORTURE_RCU, cpus, TORTURE_LOOKUPS_PER_CORE, TORTURE_SWAPS)
@@ -186,9 +166,14 @@ fn dcache_torture() -> u32 {
             torture.run_on_this_cpu();
         }
     });
-    let Some(torture) = TORTURE.get() else { return 1 };
+    let mut tally = Tally::new("dcache-torture");
+    let Some(torture) = TORTURE.get() else {
+        tally.refuse("the torture run was not set up");
+        return tally.finish();
+    };
     torture.wait();
     let report = torture.report();
     kprintln!("{report}");
-    u32::from(report.violations() > 0 || report.cpus != MAX_CPUS)
+    tally.count(report.violations() == 0 && report.cpus == MAX_CPUS);
+    tally.finish()
 }

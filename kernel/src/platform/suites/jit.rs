@@ -3,6 +3,7 @@
 //! the defences that do not trust the verifier: the budget guard and the cleared stack) and
 //! `bpf-jit-bench` (retired instructions, JIT against interpreter; needs QEMU `-icount`).
 
+use super::Tally;
 use crate::agents::Compiled;
 use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::arch::aarch64::jit::{self, JitProgram};
@@ -19,24 +20,12 @@ use kingly_bpf::ptrgen;
 use kingly_bpf::testgen::{self, Rng, CTX_BYTES, HASH, MAP};
 use kingly_bpf::verifier::Options;
 use kingly_bpf::{
-    asm as bpf_asm, isa, ContextKind, Env, FixedPlatform, Interpreter, Map, Program, ProgramType, RunError,
-    RunErrorKind, VerifiedProgram,
+    asm as bpf_asm, isa, Env, FixedPlatform, Interpreter, Map, Program, ProgramType, RunError, RunErrorKind,
+    VerifiedProgram,
 };
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/bpf_conformance.rs"));
-}
-
-/// Suite names this file answers to.
-pub const SUITES: &[&str] = &["bpf-jit-conformance", "bpf-jit-diff", "bpf-jit-bench"];
-
-/// Runs one of [`SUITES`]; returns the exit status.
-pub fn run(name: &str) -> u32 {
-    match name {
-        "bpf-jit-conformance" => conformance_suite(),
-        "bpf-jit-diff" => differential_suite(),
-        _ => bench_suite(),
-    }
 }
 
 fn conformance_case(text: &str) -> Result<(), String> {
@@ -56,48 +45,24 @@ fn conformance_case(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A named in-kernel check beside the conformance files.
-type Check = fn() -> Result<(), String>;
-
-fn conformance_suite() -> u32 {
-    let suite = "bpf-jit-conformance";
-    let (mut passed, mut failed) = (0u32, 0u32);
+pub(super) fn conformance_suite() -> u32 {
+    let mut tally = Tally::new("bpf-jit-conformance");
     if embedded::TESTS.is_empty() {
-        kprintln!("error: no bpf_conformance tests were embedded: the build found none in {}", embedded::SOURCE_DIR);
-        kprintln!("{suite}: 0 passed, 1 failed");
-        return 1;
+        tally.refuse(format_args!(
+            "no bpf_conformance tests were embedded: the build found none in {}",
+            embedded::SOURCE_DIR
+        ));
+        return tally.finish();
     }
     for (name, text) in embedded::TESTS {
-        match conformance_case(text) {
-            Ok(()) => {
-                passed += 1;
-                kprintln!("test {suite}::{name} ... ok");
-            }
-            Err(why) => {
-                failed += 1;
-                kprintln!("test {suite}::{name} ... FAILED: {why}");
-            }
-        }
+        tally.case(name, conformance_case(text));
     }
-    let checks: [(&str, Check); 3] = [
+    tally.cases(&[
         ("code_is_read_only_then_unmapped", code_is_read_only_then_unmapped),
         ("retired_code_is_freed_after_a_grace_period", retired_code_is_freed_after_a_grace_period),
         ("a_short_context_is_refused_not_overrun", a_short_context_is_refused_not_overrun),
-    ];
-    for (name, check) in checks {
-        match check() {
-            Ok(()) => {
-                passed += 1;
-                kprintln!("check {suite}::{name} ... passed");
-            }
-            Err(why) => {
-                failed += 1;
-                kprintln!("check {suite}::{name} ... FAILED: {why}");
-            }
-        }
-    }
-    kprintln!("{suite}: {passed} passed, {failed} failed");
-    u32::from(failed > 0)
+    ]);
+    tally.finish()
 }
 
 /// Native code has no bounds checks: a context shorter than the one the program was verified
@@ -151,11 +116,11 @@ fn retired_code_is_freed_after_a_grace_period() -> Result<(), String> {
     let prog = Program::load(&bytes, &ProgramType::conformance(0)).map_err(|e| format!("{e}"))?;
     let program = JitProgram::compile(&prog).map_err(|e| format!("{e}"))?;
     let entry = program.entry_address();
-    let freed_before = super::state::RCU.stats();
+    let freed_before = crate::platform::state::RCU.stats();
     // With this core's interrupts masked it reports no quiescent state, so no grace period can
     // end: the code must still be mapped right after `retire`.
     let irqs = Aarch64Cpu::irq_save();
-    program.retire(&super::state::RCU);
+    program.retire(&crate::platform::state::RCU);
     let mapped_while_waiting = jit::probe(entry, false);
     Aarch64Cpu::irq_restore(irqs);
     if !mapped_while_waiting {
@@ -163,9 +128,9 @@ fn retired_code_is_freed_after_a_grace_period() -> Result<(), String> {
     }
     // Two grace periods: the first moves the retired program to the waiting list's turn.
     for _ in 0..3 {
-        super::state::RCU.synchronize();
+        crate::platform::state::RCU.synchronize();
     }
-    let freed_after = super::state::RCU.stats();
+    let freed_after = crate::platform::state::RCU.stats();
     if jit::probe(entry, false) {
         return Err(format!("still mapped after three grace periods ({freed_before:?} -> {freed_after:?})"));
     }
@@ -202,17 +167,24 @@ fn map_state(maps: &[Map]) -> Vec<u8> {
     state
 }
 
-fn differential_suite() -> u32 {
-    let buffer_type = ProgramType::conformance(CTX_BYTES);
-    let packet_type = ProgramType {
-        context: ContextKind::Packet {
-            size_bytes: CTX_BYTES,
-            data_offset: 0,
-            data_end_offset: 8,
-            writable_packet: true,
-        },
-        ..buffer_type
-    };
+pub(super) fn differential_suite() -> u32 {
+    let mut tally = Tally::new("bpf-jit-diff");
+    tally.cases(&[
+        ("random_programs_match_the_interpreter", random_programs_match_the_interpreter),
+        ("pointer_programs_match_the_interpreter", pointer_programs_match_the_interpreter),
+        // The JIT's defences against a verifier mistake (they compare the JIT with the
+        // interpreter's contract).
+        ("budget_stops_a_loop_at_its_back_edge", budget_stops_a_loop_at_its_back_edge),
+        ("budget_counts_calls", budget_counts_calls),
+        ("each_run_starts_with_its_frames_zeroed", each_run_starts_with_its_frames_zeroed),
+    ]);
+    tally.finish()
+}
+
+/// JIT against interpreter on random verified programs (buffer and packet contexts), on the
+/// same inputs and maps.
+fn random_programs_match_the_interpreter() -> Result<(), String> {
+    let (buffer_type, packet_type) = (testgen::program_type(false), testgen::program_type(true));
     let mut rng = Rng(0x6a69_745f_6469_6666);
     let mut interp = Interpreter::new();
     let (mut accepted, mut runs, mut mismatches) = (0u64, 0u64, 0u64);
@@ -255,15 +227,19 @@ fn differential_suite() -> u32 {
         }
     }
     kprintln!("bpf-jit-diff: programs={DIFF_PROGRAMS} accepted={accepted} runs={runs} mismatches={mismatches}");
-    let enough = accepted >= DIFF_PROGRAMS / 8;
-    if !enough {
-        kprintln!("error: too few programs were accepted ({accepted}) for the comparison to mean anything");
+    verdict(accepted, mismatches, DIFF_PROGRAMS)
+}
+
+/// A differential run passes with no mismatch and enough accepted programs (an eighth) for
+/// the comparison to mean anything.
+fn verdict(accepted: u64, mismatches: u64, programs: u64) -> Result<(), String> {
+    if mismatches > 0 {
+        return Err(format!("{mismatches} runs differed"));
     }
-    let pointers_ok = pointer_differential(&mut interp);
-    let defences_failed = defence_checks();
-    let failed = u32::from(mismatches > 0 || !enough || !pointers_ok || defences_failed > 0);
-    kprintln!("bpf-jit-diff: {} passed, {failed} failed", 1 - failed);
-    failed
+    if accepted < programs / 8 {
+        return Err(format!("too few programs were accepted ({accepted} of {programs})"));
+    }
+    Ok(())
 }
 
 /// One input run by the interpreter and by the JIT, each on its own copy of the memory.
@@ -309,7 +285,8 @@ const POINTER_DIFF_PROGRAMS: u64 = 600;
 /// packet checks), JIT against interpreter on the same inputs and maps. Real addresses in the
 /// JIT and tagged ones in the interpreter: any difference in r0, errors, the context, the
 /// packet or the maps means an accepted program saw an address.
-fn pointer_differential(interp: &mut Interpreter) -> bool {
+fn pointer_programs_match_the_interpreter() -> Result<(), String> {
+    let interp = &mut Interpreter::new();
     let mut rng = Rng(0x7074_725f_6469_6666);
     let (mut accepted, mut runs, mut mismatches) = (0u64, 0u64, 0u64);
     for n in 0..POINTER_DIFF_PROGRAMS {
@@ -357,32 +334,7 @@ fn pointer_differential(interp: &mut Interpreter) -> bool {
     kprintln!(
         "bpf-jit-diff: pointer programs={POINTER_DIFF_PROGRAMS} accepted={accepted} runs={runs} mismatches={mismatches}"
     );
-    let enough = accepted >= POINTER_DIFF_PROGRAMS / 8;
-    if !enough {
-        kprintln!("error: too few pointer programs were accepted ({accepted})");
-    }
-    mismatches == 0 && enough
-}
-
-/// The JIT's defences against a verifier mistake, checked as part of `bpf-jit-diff` (they
-/// compare the JIT with the interpreter's contract); returns how many failed.
-fn defence_checks() -> u32 {
-    let checks: [(&str, Check); 3] = [
-        ("budget_stops_a_loop_at_its_back_edge", budget_stops_a_loop_at_its_back_edge),
-        ("budget_counts_calls", budget_counts_calls),
-        ("each_run_starts_with_its_frames_zeroed", each_run_starts_with_its_frames_zeroed),
-    ];
-    let mut failed = 0;
-    for (name, check) in checks {
-        match check() {
-            Ok(()) => kprintln!("check bpf-jit-diff::{name} ... passed"),
-            Err(why) => {
-                failed += 1;
-                kprintln!("check bpf-jit-diff::{name} ... FAILED: {why}");
-            }
-        }
-    }
-    failed
+    verdict(accepted, mismatches, POINTER_DIFF_PROGRAMS)
 }
 
 fn load(source: &str) -> Result<VerifiedProgram, String> {
@@ -516,49 +468,22 @@ const BENCHES: &[(&str, &str, usize)] = &[
     ),
 ];
 
-fn bench_suite() -> u32 {
+pub(super) fn bench_suite() -> u32 {
+    let mut tally = Tally::new("bpf-jit-bench");
     pmu::start_instruction_counter();
     let (_, probe) = pmu::count(|| core::hint::black_box(0u64));
-    let (mut passed, mut failed) = (0u32, 0u32);
     if probe == 0 {
-        kprintln!("error: the PMU counts no instructions; run QEMU with -icount (kingly boot --icount 0 --test bpf-jit-bench)");
-        kprintln!("bpf-jit-bench: 0 passed, 1 failed");
-        return 1;
+        tally.refuse(
+            "the PMU counts no instructions; run QEMU with -icount (kingly boot --icount 0 --test bpf-jit-bench)",
+        );
+        return tally.finish();
     }
     for (name, source, mem_bytes) in BENCHES {
-        match bench_one(source, *mem_bytes) {
-            Ok(line) => {
-                passed += 1;
-                kprintln!("bench {name}: {line}");
-            }
-            Err(why) => {
-                failed += 1;
-                kprintln!("bench {name}: FAILED: {why}");
-            }
-        }
+        tally.bench(name, bench_one(source, *mem_bytes));
     }
-    match stack_clear_cost() {
-        Ok(line) => {
-            passed += 1;
-            kprintln!("bench stack_clear: {line}");
-        }
-        Err(why) => {
-            failed += 1;
-            kprintln!("bench stack_clear: FAILED: {why}");
-        }
-    }
-    match compile_cost_large() {
-        Ok(line) => {
-            passed += 1;
-            kprintln!("bench compile_large: {line}");
-        }
-        Err(why) => {
-            failed += 1;
-            kprintln!("bench compile_large: FAILED: {why}");
-        }
-    }
-    kprintln!("bpf-jit-bench: {passed} passed, {failed} failed");
-    u32::from(failed > 0)
+    tally.bench("stack_clear", stack_clear_cost());
+    tally.bench("compile_large", compile_cost_large());
+    tally.finish()
 }
 
 fn bench_one(source: &str, mem_bytes: usize) -> Result<String, String> {

@@ -4,6 +4,7 @@
 //! Under QEMU run it with `--icount 0` so instruction counts are exact; on a Pi 4 the time
 //! column is the real bound.
 
+use super::Tally;
 use crate::arch::aarch64::pmu;
 use crate::kprintln;
 use kingly_bpf::shapes;
@@ -12,14 +13,15 @@ use kingly_bpf::{asm, Program};
 use kingly_drivers::generic_timer::GenericTimer;
 
 /// Prints one line per shape and a summary with the largest count; returns the exit status.
-pub fn run() -> u32 {
+pub(super) fn run() -> u32 {
     pmu::start_instruction_counter();
     let frequency_hz = GenericTimer.frequency_hz().max(1);
-    let (mut worst_insns, mut worst_us, mut failed) = (0u64, 0u64, 0u32);
+    let mut tally = Tally::new("verify-bench");
+    let (mut worst_insns, mut worst_us) = (0u64, 0u64);
     for shape in shapes::all() {
         let Ok(slots) = asm::assemble(&shape.asm) else {
             kprintln!("verify-bench: shape={} does not assemble", shape.name);
-            failed += 1;
+            tally.count(false);
             continue;
         };
         let count = slots.len();
@@ -34,8 +36,8 @@ pub fn run() -> u32 {
         kprintln!("verify-bench: shape={} slots={count} insns={insns} us={elapsed_us} verdict={verdict}", shape.name);
         worst_insns = worst_insns.max(insns);
         worst_us = worst_us.max(elapsed_us);
+        tally.count(true);
     }
     kprintln!("verify-bench: worst insns={worst_insns} us={worst_us}");
-    kprintln!("verify-bench: {} passed, {failed} failed", shapes::all().len() as u32 - failed);
-    u32::from(failed > 0)
+    tally.finish()
 }

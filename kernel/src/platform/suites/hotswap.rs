@@ -6,15 +6,16 @@
 //! default policy or a failed run is lost (an agent is attached throughout). A run of an agent
 //! that was already freed (its poison is seen) is counted by the runtime as a dead run.
 
-use super::agents::{KernelJit, KernelPlatform};
-use super::clock::now_ticks;
-use super::smp;
+use super::Tally;
 use crate::agents::signing::Trust;
 use crate::agents::{LoadRequest, Runtime, Source};
 use crate::arch::aarch64::cpu::Aarch64Cpu;
 use crate::cpu::CpuOps;
 use crate::dcache::{CacheConfig, DecisionCache};
 use crate::kprintln;
+use crate::platform::agents::{KernelJit, KernelPlatform};
+use crate::platform::clock::now_ticks;
+use crate::platform::smp;
 use crate::rcu::Rcu;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -132,5 +133,7 @@ pub fn run() -> u32 {
         SWAPS_DONE.load(Ordering::Relaxed),
         DECISIONS.load(Ordering::Relaxed)
     );
-    u32::from(violations > 0 || cpus < 2)
+    let mut tally = Tally::new("hotswap-torture");
+    tally.count(violations == 0 && cpus >= 2);
+    tally.finish()
 }

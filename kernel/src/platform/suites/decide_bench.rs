@@ -3,7 +3,7 @@
 //! attached agent (interpreter and JIT); the bare interpreter and JIT runs of the same agent
 //! for scale.
 
-use super::agents::{KernelJit, KernelPlatform};
+use super::Tally;
 use crate::agents::signing::Trust;
 use crate::agents::{Compiled, LoadRequest, Runtime};
 use crate::arch::aarch64::cpu::Aarch64Cpu;
@@ -12,7 +12,10 @@ use crate::arch::aarch64::pmu;
 use crate::cpu::CpuOps;
 use crate::dcache::{CacheConfig, DecisionCache, HookId, Key, Lookup};
 use crate::kprintln;
+use crate::platform::agents::{KernelJit, KernelPlatform};
 use crate::rcu::Rcu;
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use kingly_bpf::hooks::{self, Kind, MCP_ADMIT, SCHED_SLICE};
 use kingly_bpf::{Env, Interpreter, Program};
@@ -54,15 +57,24 @@ fn runtime(
 }
 
 /// Runs the benchmark; returns the exit status.
-pub fn run() -> u32 {
-    let Ok(slots) = kingly_bpf::asm::assemble(POLICY) else { return 1 };
+pub(super) fn run() -> u32 {
+    let mut tally = Tally::new("decide-bench");
+    match measure() {
+        Ok(()) => tally.count(true),
+        Err(why) => tally.refuse(why),
+    }
+    tally.finish()
+}
+
+/// Measures every row and prints them; `Err` says why a row would not mean what it says.
+fn measure() -> Result<(), String> {
+    let slots = kingly_bpf::asm::assemble(POLICY).map_err(|e| format!("the benchmark policy: {e}"))?;
     let bytecode: Vec<u8> = slots.iter().flat_map(|s| s.to_bytes()).collect();
     let cache = CACHE.call_once(|| DecisionCache::new(&RCU, CacheConfig::default()));
     let jit_cache = JIT_CACHE.call_once(|| DecisionCache::new(&RCU, CacheConfig::default()));
     let (Some(runtime), Some(jit_runtime)) = (runtime(cache, false, &bytecode), runtime(jit_cache, true, &bytecode))
     else {
-        kprintln!("error: could not attach the benchmark policy");
-        return 1;
+        return Err(String::from("could not attach the benchmark policy"));
     };
     let core = Aarch64Cpu::cpu_id();
     let mut platform = KernelPlatform::here();
@@ -122,7 +134,8 @@ pub fn run() -> u32 {
         }
     });
     let jit_engine = jit_runtime.list().first().map_or("none", |a| a.engine());
-    let Ok(program) = Program::load(&bytecode, &Kind::Decision.program_type()) else { return 1 };
+    let program =
+        Program::load(&bytecode, &Kind::Decision.program_type()).map_err(|e| format!("loading the policy: {e}"))?;
     let mut interpreter = Interpreter::new();
     let (_, interp) = quiet_count(|| {
         for _ in 0..CALLS {
@@ -131,7 +144,7 @@ pub fn run() -> u32 {
             core::hint::black_box(interpreter.run(&program, &mut ctx, &mut env).ok());
         }
     });
-    let Ok(jit_program) = JitProgram::compile(&program) else { return 1 };
+    let jit_program = JitProgram::compile(&program).map_err(|e| format!("compiling the policy: {e}"))?;
     // Through `dyn Compiled`, as the runtime calls it: inlined here, the run's cost moved by up
     // to 250 instructions with how the compiler happened to split the kernel into codegen units.
     let jit_program: &dyn Compiled = core::hint::black_box(&jit_program);
@@ -173,19 +186,16 @@ pub fn run() -> u32 {
     });
     let cache_global_hits = cache.stats().cpus.global_hits - cache_global_before;
     if l1 == 0 {
-        kprintln!("error: the instruction counter reads 0; run under QEMU -icount (kingly boot --icount 0)");
-        return 1;
+        return Err(String::from("the instruction counter reads 0; run under QEMU -icount (kingly boot --icount 0)"));
     }
     if traced != CALLS {
-        kprintln!("error: the traced row wrote {traced} records in {CALLS} calls");
-        return 1;
+        return Err(format!("the traced row wrote {traced} records in {CALLS} calls"));
     }
     if global_hits != CALLS || cache_global_hits != CALLS {
-        kprintln!(
-            "error: the global-hit rows measured {global_hits} and {cache_global_hits} global hits in {CALLS} calls; \
+        return Err(format!(
+            "the global-hit rows measured {global_hits} and {cache_global_hits} global hits in {CALLS} calls; \
              the rest hit the L1, so the rows would not mean what they say"
-        );
-        return 1;
+        ));
     }
     kprintln!(
         "decide-bench: l1_hit={} global_hit={} miss_run_interpreter={} miss_run_jit={} interpreter_run={} jit_run={} (guest instructions per call; jit engine: {jit_engine})",
@@ -210,5 +220,5 @@ pub fn run() -> u32 {
         per_call(l1_trace_off),
         per_call(l1_trace_on)
     );
-    0
+    Ok(())
 }
