@@ -238,9 +238,9 @@ static STACKS: [spin::Mutex<CoreStack>; MAX_CPUS] = [const { spin::Mutex::new(Co
 /// Zeroes the top `bytes` of `stack` (at most all of it).
 ///
 /// `dc zva` zeroes one block (DCZID_EL0.BS: 64 bytes on a Cortex-A72) per instruction without
-/// reading it first. `bpf-jit-bench` measures 51 guest instructions for a 512-byte frame (call
-/// included) where `fill`, the library `memset` (8 bytes per 3 instructions under the
-/// kernel's `strict-align`), takes 227; 191 against 1571 for the whole stack. It needs Normal
+/// reading it first. `bpf-jit-bench` measures 57 guest instructions for a 512-byte frame (an
+/// out-of-line call included) where `fill`, the library `memset` (8 bytes per 3 instructions
+/// under the kernel's `strict-align`), takes 226; 197 against 1570 for the whole stack. It needs Normal
 /// memory and is allowed at EL1 unless DCZID_EL0.DZP says otherwise; then, or when the region
 /// is not whole aligned groups of four blocks, `fill` does it.
 pub fn zero_top(stack: &mut Stack, bytes: usize) {
