@@ -42,9 +42,11 @@ fn pi5_kernel_is_linked_for_the_bcm2712() {
 
 #[test]
 fn image_for_pi5_carries_the_built_pi5_kernel() {
-    // Build first, through the shared once-per-process build, so `kingly image`'s own build
-    // (a no-op then) never writes the image while the other test does.
-    let built = kingly_tests::kernel(Board::Pi5);
+    // SD cards carry the production kernel (no test suites), the one `kingly image` builds;
+    // built here first, so the card's copy can be compared with it (the other test boots
+    // nothing and builds the suites variant, in its own directory).
+    let built = kingly::kernel_build::build(Board::Pi5, kingly::kernel_build::Variant::Production, true)
+        .expect("building the production Pi 5 kernel");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pi5-image-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let output = dir.join("kingly.img");

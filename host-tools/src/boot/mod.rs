@@ -37,7 +37,9 @@ pub struct BootArgs {
     /// --connect unix:PATH`); the UART keeps the log and the text console.
     #[arg(long, value_name = "unix:PATH", value_parser = parse_port)]
     pub port: Option<PathBuf>,
-    /// Run the named in-kernel test suite and exit with its status.
+    /// Run the named in-kernel test suite (e.g. smoke; an unknown name lists them all) and exit
+    /// with its status. Builds the kernel with its `suites` feature, in
+    /// target/kernel-<board>-suites; without --test the kernel carries no test code.
     #[arg(long, value_name = "NAME")]
     pub test: Option<String>,
     /// Give up after this many seconds (exit 124). Default: 60 with --until-ready or --test, none otherwise.

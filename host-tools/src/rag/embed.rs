@@ -287,8 +287,38 @@ impl DenseIndex {
         &self.vectors[index * DIMENSIONS..(index + 1) * DIMENSIONS]
     }
 
+    /// Like [`search`](Self::search), after moving `query` towards the mean of its `feedback`
+    /// nearest entries by `weight` (Rocchio's pseudo-relevance feedback: the question borrows
+    /// the words of the files it already finds). `feedback == 0` is a plain search.
+    pub fn search_with_feedback(
+        &self,
+        query: &[f32],
+        k: usize,
+        feedback: usize,
+        weight: f32,
+    ) -> Vec<(&DenseEntry, f32)> {
+        if feedback == 0 || weight == 0.0 {
+            return self.search(query, k);
+        }
+        let first = self.nearest(query, feedback);
+        let mut moved = query.to_vec();
+        for &(row, _) in &first {
+            for (m, v) in moved.iter_mut().zip(self.row(row)) {
+                *m += weight * v / first.len() as f32;
+            }
+        }
+        let norm = moved.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        moved.iter_mut().for_each(|v| *v /= norm);
+        self.search(&moved, k)
+    }
+
     /// The `k` entries most similar (cosine) to `query`, best first.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<(&DenseEntry, f32)> {
+        self.nearest(query, k).into_iter().map(|(i, score)| (&self.entries[i], score)).collect()
+    }
+
+    /// The rows of the `k` entries most similar to `query`, best first.
+    fn nearest(&self, query: &[f32], k: usize) -> Vec<(usize, f32)> {
         let mut scored: Vec<(usize, f32)> = (0..self.entries.len())
             .map(|i| (i, self.row(i).iter().zip(query).map(|(a, b)| a * b).sum::<f32>()))
             .collect();
@@ -299,7 +329,7 @@ impl DenseIndex {
         scored.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
         scored.truncate(k);
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-        scored.into_iter().map(|(i, score)| (&self.entries[i], score)).collect()
+        scored
     }
 }
 
@@ -635,5 +665,13 @@ mod tests {
         query[1] = 1.0;
         let hits: Vec<&str> = index.search(&query, 2).iter().map(|(e, _)| e.path.as_str()).collect();
         assert_eq!(hits, ["b", "c"]);
+        // Feedback from the nearest entry only changes nothing here; from all three it pulls
+        // the query towards `a`, so `c` (between `a` and `b`) outranks `b`.
+        let top = |feedback, weight| -> Vec<&str> {
+            index.search_with_feedback(&query, 2, feedback, weight).iter().map(|(e, _)| e.path.as_str()).collect()
+        };
+        assert_eq!(top(0, 1.0), ["b", "c"]);
+        assert_eq!(top(1, 1.0), ["b", "c"]);
+        assert_eq!(top(3, 4.0), ["c", "b"]);
     }
 }

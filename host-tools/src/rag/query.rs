@@ -59,6 +59,10 @@ const RERANK_WEIGHT: f32 = 1.0;
 /// parts (`map`, `lock`) would otherwise outweigh the words that say what the file is for.
 const CARD_NAME_PART_WEIGHT: f32 = 0.3;
 
+/// Dense pseudo-relevance feedback (off until it is shown to pay on the tuning set).
+const FEEDBACK_K: usize = 0;
+const FEEDBACK_WEIGHT: f32 = 0.0;
+
 /// The fusion's weights, overridable for experiments on the tuning set through
 /// `KINGLY_RAG_TUNE` (`dense_weight=2,dense_k=100`).
 #[derive(Clone, Debug)]
@@ -69,6 +73,10 @@ struct Tuning {
     rerank_weight: f32,
     rerank_k: f32,
     rerank_depth: usize,
+    /// Pseudo-relevance feedback on the dense side: entries averaged into the query (0: off),
+    /// and their weight.
+    feedback_k: usize,
+    feedback_weight: f32,
 }
 
 impl Tuning {
@@ -80,6 +88,8 @@ impl Tuning {
             rerank_weight: RERANK_WEIGHT,
             rerank_k: RERANK_K,
             rerank_depth: RERANK_DEPTH,
+            feedback_k: FEEDBACK_K,
+            feedback_weight: FEEDBACK_WEIGHT,
         };
         let text = std::env::var("KINGLY_RAG_TUNE").unwrap_or_default();
         for pair in text.split(',').filter(|pair| !pair.is_empty()) {
@@ -92,6 +102,8 @@ impl Tuning {
                 "rerank_weight" => tuning.rerank_weight = value,
                 "rerank_k" => tuning.rerank_k = value,
                 "rerank_depth" => tuning.rerank_depth = value as usize,
+                "feedback_k" => tuning.feedback_k = value as usize,
+                "feedback_weight" => tuning.feedback_weight = value,
                 _ => {}
             }
         }
@@ -278,7 +290,12 @@ impl Retriever {
             Vec::new()
         };
         let dense = match (&self.vectors, use_vectors) {
-            (Some(vectors), true) => vectors.search(&self.model()?.embed_query(text)?, self.tuning.dense_k),
+            (Some(vectors), true) => vectors.search_with_feedback(
+                &self.model()?.embed_query(text)?,
+                self.tuning.dense_k,
+                self.tuning.feedback_k,
+                self.tuning.feedback_weight,
+            ),
             _ => Vec::new(),
         };
         let mut hits = fuse(chunks, cards, &dense, &self.tuning);
